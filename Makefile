@@ -1,0 +1,21 @@
+# The two commands the README starts with. Each creates the virtual environment on first use.
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: pipeline test clean-state
+
+pipeline: $(STAMP)            ## the whole pipeline on the bundled data (dvc repro + summary)
+	$(VENV)/bin/medmaas pipeline
+
+test: $(STAMP)                ## the test suite
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==26.3
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+clean-state:                  ## forget every run: MLflow store, Prefect home, reports
+	rm -rf .medmaas reports metrics

@@ -1,0 +1,149 @@
+"""The contract between a family (what a model *is*) and the generic steps (what is done to it).
+
+Generic code sees only this interface: named tables in, a leak-free split, named candidates,
+a fitted model per candidate, and an Evaluation whose metrics carry a direction. Split and
+model objects are opaque to it, so a classifier, a survival model, a recommender and a
+recurrent network all fit.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import pandas as pd
+
+from medmaas.settings import FamilySettings
+
+Tables = dict[str, pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    direction: Literal["max", "min"]
+    description: str
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with its bootstrap 95% confidence interval."""
+
+    value: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.value:.4f} [{self.low:.4f}, {self.high:.4f}]"
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, Estimate]
+    figures: dict[str, bytes] = field(default_factory=dict)  # file name -> PNG bytes
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+@dataclass
+class Split:
+    train: Any
+    test: Any
+    description: str  # how it was made and why it cannot leak, for the model card
+    sizes: dict[str, int]
+
+
+@dataclass
+class FittedCandidate:
+    candidate: str
+    model: Any
+    hyperparameters: dict[str, Any]
+    tuning_score: float | None  # the tuning criterion on the training split (e.g. CV score)
+    fit_seconds: float
+
+
+class Family(ABC):
+    """One kind of clinical model. Subclasses set the class attributes and implement the steps."""
+
+    name: ClassVar[str]
+    Settings: ClassVar[type[FamilySettings]]
+    metrics: ClassVar[tuple[MetricSpec, ...]]
+    primary_metric: ClassVar[str]
+    flavor: ClassVar[Literal["sklearn", "pytorch", "pyfunc"]] = "sklearn"
+    runtime_packages: ClassVar[tuple[str, ...]] = ("scikit-learn", "pandas", "numpy", "scipy")
+    intended_use: ClassVar[str] = ""
+    out_of_scope: ClassVar[str] = ""
+
+    def __init__(self, settings: FamilySettings, seed: int) -> None:
+        self.settings = settings
+        self.seed = seed
+
+    @classmethod
+    def check_settings(cls, settings: FamilySettings, prefix: str) -> list[str]:
+        """Cross-field checks pydantic cannot do alone; returns problems naming their key."""
+        known = {m.name for m in cls.metrics}
+        problems = []
+        for bound in ("minimums", "maximums"):
+            for metric in getattr(settings.acceptance, bound):
+                if metric not in known:
+                    problems.append(f"  {prefix}.acceptance.{bound}.{metric}: unknown metric; known: {', '.join(sorted(known))}")
+        return problems
+
+    @property
+    def registered_model(self) -> str:
+        return self.settings.registered_model or self.name
+
+    def direction(self, metric: str) -> str:
+        return next(m.direction for m in self.metrics if m.name == metric)
+
+    # --- the steps -------------------------------------------------------------------------
+    @abstractmethod
+    def data_files(self) -> list[Path]:
+        """Files the run reads (for provenance hashes and clear missing-file errors)."""
+
+    @abstractmethod
+    def load(self) -> Tables:
+        """Read the raw tables; no cleaning here, so the gate sees the data as it is."""
+
+    @abstractmethod
+    def expectations(self, tables: Tables) -> dict[str, list]:
+        """The data contract: Great Expectations expectations per table name."""
+
+    def identifier_columns(self) -> set[str]:
+        """Columns whose values must never reach a report, a log or an artifact."""
+        return set()
+
+    @abstractmethod
+    def split(self, tables: Tables) -> Split:
+        """A leak-free split (by patient, scaffold or time)."""
+
+    @abstractmethod
+    def candidate_names(self) -> list[str]: ...
+
+    @abstractmethod
+    def fit(self, candidate: str, train: Any) -> FittedCandidate:
+        """Tune and fit one candidate on the training split only."""
+
+    @abstractmethod
+    def evaluate(self, model: Any, test: Any) -> Evaluation:
+        """Metrics (with CIs) and plots on held-out data."""
+
+    @abstractmethod
+    def input_example(self, test: Any) -> pd.DataFrame:
+        """A few rows of model input (no identifiers) for the registered signature."""
+
+    def data_summary(self, tables: Tables) -> dict[str, Any]:
+        """Facts about the data for the model card (sizes, class balance, ...)."""
+        return {name: {"rows": len(frame), "columns": frame.shape[1]} for name, frame in tables.items()}
+
+    def limitations(self) -> list[str]:
+        """Known limits for the model card; families add what is specific to their data."""
+        return [
+            "Held-out figures come from one split of one data set; the CIs show sampling spread, not shift to another site.",
+            "Not validated prospectively; monitor performance on local data before clinical use.",
+        ]
+
+    def predict_frame(self, model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+        """Predictions for a user's table (the CLI's ``predict``); families return readable columns."""
+        return pd.DataFrame({"prediction": model.predict(frame)}, index=frame.index)

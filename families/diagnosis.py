@@ -1,0 +1,463 @@
+"""Diagnosis: classify a patient from clinical and lab features (seeds 000, 004).
+
+Bundled data: the Wisconsin diagnostic breast cancer set shipped in scikit-learn (569 patients,
+30 nuclear features). Any CSV with one row per patient, an id, a label and numeric features
+trains through the same path (binary or multiclass): point ``diagnosis.data`` at it.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from sklearn import metrics as skm
+from sklearn.calibration import CalibratedClassifierCV, CalibrationDisplay
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+from sklearn.tree import DecisionTreeClassifier
+from sklearn.utils.class_weight import compute_sample_weight
+
+from families.base import Evaluation, Family, FittedCandidate, MetricSpec, Split, Tables
+from medmaas.environment import PROJECT_ROOT
+from medmaas.settings import FamilySettings, Frozen
+from medmaas.stats import bootstrap_estimates
+
+NUMERIC_TYPES = ["int", "int8", "int16", "int32", "int64", "float", "float16", "float32", "float64", "Int64", "Float64"]
+TABLE = "patients"
+
+
+class ColumnRange(Frozen):
+    min: float | None = None
+    max: float | None = None
+
+
+class TabularData(Frozen):
+    """Where the patients are and what their columns mean (the declared schema)."""
+
+    path: Path = Path("data/raw/wdbc.csv")
+    id_column: str = "patient_id"
+    label_column: str = "diagnosis"
+    feature_columns: list[str] | Literal["all"] = "all"
+    labels: list[str] = Field(default_factory=lambda: ["malignant", "benign"], min_length=2)
+    positive_label: str | None = "malignant"
+    ranges: dict[str, ColumnRange] = Field(default_factory=dict, description='per feature; "*" applies to every feature')
+    max_missing_fraction: float = Field(0.05, ge=0.0, le=1.0)
+    min_rows: PositiveInt = 50
+
+    @model_validator(mode="after")
+    def _positive_label_is_a_label(self) -> TabularData:
+        if self.positive_label is not None and self.positive_label not in self.labels:
+            raise ValueError(f"positive_label {self.positive_label!r} is not one of labels {self.labels}")
+        if len(self.labels) == 2 and self.positive_label is None:
+            raise ValueError("a binary task needs positive_label (the class sensitivity is measured on)")
+        return self
+
+    def resolved_path(self) -> Path:
+        return self.path if self.path.is_absolute() else PROJECT_ROOT / self.path
+
+
+class SplitSettings(Frozen):
+    test_fraction: float = Field(0.25, gt=0.05, lt=0.5)
+    cv_folds: int = Field(5, ge=2, le=20)
+
+
+def _scaled(model) -> Pipeline:
+    return Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler()), ("model", model)])
+
+
+def _unscaled(model) -> Pipeline:
+    return Pipeline([("impute", SimpleImputer(strategy="median")), ("model", model)])
+
+
+class LogisticRegressionGrid(Frozen):
+    C: list[PositiveFloat] = [0.01, 0.1, 1.0, 10.0]
+
+    def build(self, seed: int):
+        model = LogisticRegression(class_weight="balanced", max_iter=5000, random_state=seed)
+        return _scaled(model), {"model__C": self.C}
+
+
+class LinearSvmGrid(Frozen):
+    C: list[PositiveFloat] = [0.01, 0.1, 1.0]
+
+    def build(self, seed: int):
+        svc = SVC(kernel="linear", class_weight="balanced", random_state=seed)
+        return _scaled(CalibratedClassifierCV(svc, ensemble=False)), {"model__estimator__C": self.C}
+
+
+class RbfSvmGrid(Frozen):
+    C: list[PositiveFloat] = [0.1, 1.0, 10.0]
+    gamma: list[PositiveFloat | Literal["scale"]] = ["scale", 0.01]
+
+    def build(self, seed: int):
+        svc = SVC(kernel="rbf", class_weight="balanced", random_state=seed)
+        grid = {"model__estimator__C": self.C, "model__estimator__gamma": self.gamma}
+        return _scaled(CalibratedClassifierCV(svc, ensemble=False)), grid
+
+
+class DecisionTreeGrid(Frozen):
+    max_depth: list[PositiveInt | None] = [3, 5, None]
+    min_samples_leaf: list[PositiveInt] = [1, 5]
+
+    def build(self, seed: int):
+        grid = {"model__max_depth": self.max_depth, "model__min_samples_leaf": self.min_samples_leaf}
+        return _unscaled(DecisionTreeClassifier(class_weight="balanced", random_state=seed)), grid
+
+
+class RandomForestGrid(Frozen):
+    n_estimators: list[PositiveInt] = [300]
+    max_depth: list[PositiveInt | None] = [None, 8]
+    max_features: list[PositiveFloat | Literal["sqrt", "log2"]] = ["sqrt"]
+
+    def build(self, seed: int):
+        model = RandomForestClassifier(class_weight="balanced", n_jobs=1, random_state=seed)
+        grid = {"model__n_estimators": self.n_estimators, "model__max_depth": self.max_depth, "model__max_features": self.max_features}
+        return _unscaled(model), grid
+
+
+class GradientBoostingGrid(Frozen):
+    """Balanced through sample weights (the model has no class_weight)."""
+
+    learning_rate: list[PositiveFloat] = [0.05, 0.1]
+    n_estimators: list[PositiveInt] = [150]
+    max_depth: list[PositiveInt] = [2, 3]
+    subsample: list[float] = Field(default_factory=lambda: [0.8], min_length=1)
+
+    def build(self, seed: int):
+        model = GradientBoostingClassifier(random_state=seed)
+        grid = {
+            "model__learning_rate": self.learning_rate,
+            "model__n_estimators": self.n_estimators,
+            "model__max_depth": self.max_depth,
+            "model__subsample": self.subsample,
+        }
+        return _unscaled(model), grid
+
+
+class CandidateGrids(Frozen):
+    """Candidates to train, each with its hyperparameter grid; leave one out to skip it."""
+
+    logistic_regression: LogisticRegressionGrid | None = None
+    linear_svm: LinearSvmGrid | None = None
+    rbf_svm: RbfSvmGrid | None = None
+    decision_tree: DecisionTreeGrid | None = None
+    random_forest: RandomForestGrid | None = None
+    gradient_boosting: GradientBoostingGrid | None = None
+
+    def enabled(self) -> dict[str, Any]:
+        return {name: grid for name in type(self).model_fields if (grid := getattr(self, name)) is not None}
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> CandidateGrids:
+        if not self.enabled():
+            raise ValueError("enable at least one candidate")
+        return self
+
+
+class DiagnosisSettings(FamilySettings):
+    data: TabularData = TabularData()
+    split: SplitSettings = SplitSettings()
+    candidates: CandidateGrids
+    decision_threshold: float = Field(0.5, gt=0.0, lt=1.0, description="on the positive class probability (binary only)")
+
+
+def _final_estimator_params(pipeline: Pipeline) -> set[str]:
+    model = pipeline.named_steps["model"]
+    return set(getattr(model, "estimator", model).get_params())
+
+
+def _png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower()
+
+
+# Metrics from confusion counts in numpy: the bootstrap calls them thousands of times, and
+# sklearn's input validation costs ~1 ms a call. tests/test_diagnosis_metrics.py holds them to sklearn.
+def binary_metric_fns(threshold: float) -> dict:
+    def counts(y: np.ndarray, s: np.ndarray):
+        called = s >= threshold
+        return np.sum(called & y), np.sum(~called & ~y), np.sum(called & ~y), np.sum(~called & y)
+
+    def sensitivity(y, s):
+        tp, _, _, fn = counts(y, s)
+        return tp / max(tp + fn, 1)
+
+    def specificity(y, s):
+        _, tn, fp, _ = counts(y, s)
+        return tn / max(tn + fp, 1)
+
+    def f1(y, s):
+        tp, _, fp, fn = counts(y, s)
+        return 2 * tp / max(2 * tp + fp + fn, 1)
+
+    return {
+        "roc_auc": lambda y, s: skm.roc_auc_score(y, s),
+        "accuracy": lambda y, s: float(np.mean((s >= threshold) == y)),
+        "balanced_accuracy": lambda y, s: (sensitivity(y, s) + specificity(y, s)) / 2,
+        "sensitivity": sensitivity,
+        "specificity": specificity,
+        "f1": f1,
+        "brier": lambda y, s: float(np.mean((s - y) ** 2)),
+    }
+
+
+def multiclass_metric_fns(n_classes: int) -> dict:
+    labels = list(range(n_classes))
+
+    def confusion(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return np.bincount(y * n_classes + p.argmax(axis=1), minlength=n_classes**2).reshape(n_classes, n_classes)
+
+    def recalls(y, p):
+        matrix = confusion(y, p)
+        return np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1)
+
+    def specificity(y, p):
+        matrix = confusion(y, p)
+        false_positives = matrix.sum(axis=0) - np.diag(matrix)
+        negatives = matrix.sum() - matrix.sum(axis=1)
+        return float(np.mean((negatives - false_positives) / np.maximum(negatives, 1)))
+
+    def f1(y, p):
+        matrix = confusion(y, p)
+        true_positives = np.diag(matrix)
+        return float(np.mean(2 * true_positives / np.maximum(matrix.sum(axis=0) + matrix.sum(axis=1), 1)))
+
+    def brier(y, p):
+        return float(np.mean(np.sum((p - np.eye(n_classes)[y]) ** 2, axis=1)))
+
+    return {
+        "roc_auc": lambda y, p: skm.roc_auc_score(y, p, multi_class="ovr", average="macro", labels=labels),
+        "accuracy": lambda y, p: float(np.mean(p.argmax(axis=1) == y)),
+        "balanced_accuracy": lambda y, p: float(np.mean(recalls(y, p))),
+        "sensitivity": lambda y, p: float(np.mean(recalls(y, p))),
+        "specificity": specificity,
+        "f1": f1,
+        "brier": brier,
+    }
+
+
+class Diagnosis(Family):
+    name = "diagnosis"
+    Settings = DiagnosisSettings
+    primary_metric = "roc_auc"
+    metrics = (
+        MetricSpec("roc_auc", "max", "area under the ROC curve (one-vs-rest macro when multiclass)"),
+        MetricSpec("accuracy", "max", "share of patients classified correctly"),
+        MetricSpec("balanced_accuracy", "max", "mean recall over classes"),
+        MetricSpec("sensitivity", "max", "recall of the positive class (macro recall when multiclass)"),
+        MetricSpec("specificity", "max", "recall of the negative class (macro when multiclass)"),
+        MetricSpec("f1", "max", "F1 of the positive class (macro when multiclass)"),
+        MetricSpec("brier", "min", "mean squared error of the predicted probabilities"),
+    )
+    intended_use = (
+        "Decision support: a second reader that estimates the probability of each diagnosis from "
+        "the declared clinical or laboratory features, for review by a clinician."
+    )
+    out_of_scope = (
+        "Autonomous diagnosis; populations, devices or feature definitions other than those of the "
+        "training data; patients with features outside the validated ranges."
+    )
+    settings: DiagnosisSettings
+
+    # --- data ------------------------------------------------------------------------------
+    @staticmethod
+    def export_bundled(path: Path) -> Path:
+        """Write scikit-learn's WDBC (569 x 30) as a CSV with a pseudonymous patient id."""
+        from sklearn.datasets import load_breast_cancer
+
+        bunch = load_breast_cancer(as_frame=True)
+        frame = bunch.data.rename(columns=snake_case)
+        frame.insert(0, "patient_id", [f"P{i:05d}" for i in range(1, len(frame) + 1)])
+        frame["diagnosis"] = bunch.target.map(dict(enumerate(bunch.target_names)))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False)
+        return path
+
+    def data_files(self) -> list[Path]:
+        return [self.settings.data.resolved_path()]
+
+    def load(self) -> Tables:
+        path = self.settings.data.resolved_path()
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.name}: data file not found: {path} (set {self.name}.data.path in params.yaml)")
+        return {TABLE: pd.read_csv(path, dtype={self.settings.data.id_column: str, self.settings.data.label_column: str})}
+
+    def identifier_columns(self) -> set[str]:
+        return {self.settings.data.id_column}
+
+    def feature_columns(self, frame: pd.DataFrame) -> list[str]:
+        data = self.settings.data
+        if data.feature_columns == "all":
+            return [c for c in frame.columns if c not in (data.id_column, data.label_column)]
+        return list(data.feature_columns)
+
+    def expectations(self, tables: Tables) -> dict[str, list]:
+        import great_expectations.expectations as gxe
+
+        data = self.settings.data
+        features = self.feature_columns(tables[TABLE])
+        suite = [gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows)]
+        suite += [gxe.ExpectColumnToExist(column=c) for c in (data.id_column, data.label_column, *features)]
+        suite += [
+            gxe.ExpectColumnValuesToNotBeNull(column=data.id_column),
+            gxe.ExpectColumnValuesToBeUnique(column=data.id_column),
+            gxe.ExpectColumnValuesToNotBeNull(column=data.label_column),
+            gxe.ExpectColumnValuesToBeInSet(column=data.label_column, value_set=data.labels),
+        ]
+        for column in features:
+            suite.append(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES))
+            suite.append(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=1.0 - data.max_missing_fraction))
+            bounds = data.ranges.get(column) or data.ranges.get("*")
+            if bounds is not None:
+                suite.append(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=bounds.min, max_value=bounds.max))
+        return {TABLE: suite}
+
+    def data_summary(self, tables: Tables) -> dict[str, Any]:
+        frame = tables[TABLE]
+        features = self.feature_columns(frame)
+        return {
+            "patients": len(frame),
+            "features": len(features),
+            "class_counts": frame[self.settings.data.label_column].value_counts().to_dict(),
+            "missing_fraction": round(float(frame[features].isna().mean().mean()), 4),
+        }
+
+    # --- split and candidates ---------------------------------------------------------------
+    def split(self, tables: Tables) -> Split:
+        frame = tables[TABLE]
+        data = self.settings.data
+        train, test = train_test_split(
+            frame, test_size=self.settings.split.test_fraction, stratify=frame[data.label_column], random_state=self.seed
+        )
+        features = self.feature_columns(frame)
+        description = (
+            f"One row per patient (unique {data.id_column!r}, enforced by the gate), so a patient is in exactly one "
+            f"side. Stratified by {data.label_column!r}, {1 - self.settings.split.test_fraction:.0%}/"
+            f"{self.settings.split.test_fraction:.0%}, seed {self.seed}. Hyperparameters tuned by "
+            f"{self.settings.split.cv_folds}-fold stratified CV inside the training side only."
+        )
+        return Split(
+            train=(train[features], train[data.label_column]),
+            test=(test[features], test[data.label_column]),
+            description=description,
+            sizes={"train": len(train), "test": len(test)},
+        )
+
+    def candidate_names(self) -> list[str]:
+        return list(self.settings.candidates.enabled())
+
+    def fit(self, candidate: str, train: Any) -> FittedCandidate:
+        features, labels = train
+        pipeline, grid = self.settings.candidates.enabled()[candidate].build(self.seed)
+        multiclass = labels.nunique() > 2
+        folds = StratifiedKFold(self.settings.split.cv_folds, shuffle=True, random_state=self.seed)
+        search = GridSearchCV(pipeline, grid, cv=folds, scoring="roc_auc_ovr" if multiclass else "roc_auc", n_jobs=1, refit=True)
+        # models without class_weight get the same balancing as sample weights
+        balance = {} if "class_weight" in _final_estimator_params(pipeline) else {"model__sample_weight": compute_sample_weight("balanced", labels)}
+        started = time.perf_counter()
+        search.fit(features, labels, **balance)  # ROC-AUC is symmetric, so the positive class need not be named here
+        return FittedCandidate(
+            candidate=candidate,
+            model=search.best_estimator_,
+            hyperparameters={k.split("__")[-1]: v for k, v in search.best_params_.items()},
+            tuning_score=float(search.best_score_),
+            fit_seconds=time.perf_counter() - started,
+        )
+
+    # --- evaluation -------------------------------------------------------------------------
+    def evaluate(self, model: Any, test: Any) -> Evaluation:
+        features, labels = test
+        classes = list(model.classes_)
+        proba = model.predict_proba(features)
+        truth = np.array([classes.index(v) for v in labels])
+        if len(classes) == 2:
+            metric_fns, arrays = self._binary_metrics(classes, truth, proba)
+        else:
+            metric_fns, arrays = self._multiclass_metrics(classes, truth, proba)
+        estimates = bootstrap_estimates(metric_fns, arrays, self.settings.bootstrap_resamples, self.seed, strata=truth)
+        predicted = self.predict_labels(model, proba)
+        return Evaluation(metrics=estimates, figures=self._figures(classes, labels, proba, predicted))
+
+    def predict_labels(self, model: Any, proba: np.ndarray) -> np.ndarray:
+        classes = np.asarray(model.classes_)
+        if len(classes) == 2:
+            positive = list(classes).index(self.settings.data.positive_label)
+            return np.where(proba[:, positive] >= self.settings.decision_threshold, classes[positive], classes[1 - positive])
+        return classes[proba.argmax(axis=1)]
+
+    def _binary_metrics(self, classes, truth, proba):
+        positive = classes.index(self.settings.data.positive_label)
+        return binary_metric_fns(self.settings.decision_threshold), (truth == positive, proba[:, positive])
+
+    @staticmethod
+    def _multiclass_metrics(classes, truth, proba):
+        return multiclass_metric_fns(len(classes)), (truth, proba)
+
+    def _figures(self, classes, labels, proba, predicted) -> dict[str, bytes]:
+        import matplotlib.pyplot as plt
+
+        def one_curve_per_class(draw, title: str) -> bytes:
+            fig, ax = plt.subplots(figsize=(5, 5))
+            for i, cls in enumerate(classes):
+                if len(classes) == 2 and cls != self.settings.data.positive_label:
+                    continue
+                draw(labels == cls, proba[:, i], name=str(cls), ax=ax)
+            ax.set_title(title)
+            return _png(fig)
+
+        def calibration(truth, score, name, ax):
+            CalibrationDisplay.from_predictions(truth, score, n_bins=8, strategy="quantile", name=name, ax=ax)
+
+        fig, ax = plt.subplots(figsize=(5, 4))
+        skm.ConfusionMatrixDisplay.from_predictions(labels, predicted, labels=classes, ax=ax, colorbar=False)
+        ax.set_title("Confusion matrix (held-out)")
+        return {
+            "roc.png": one_curve_per_class(skm.RocCurveDisplay.from_predictions, "ROC on held-out patients"),
+            "calibration.png": one_curve_per_class(calibration, "Calibration on held-out patients"),
+            "confusion_matrix.png": _png(fig),
+        }
+
+    def limitations(self) -> list[str]:
+        extra = []
+        if self.settings.data.path == TabularData().path:
+            extra.append(
+                "WDBC: 569 fine-needle aspirates from one centre (Wisconsin, early 1990s); features are computed "
+                "from digitised images with that centre's protocol, so other image pipelines shift them."
+            )
+        return [*super().limitations(), *extra]
+
+    def predict_frame(self, model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+        expected = list(model.feature_names_in_)
+        missing = [c for c in expected if c not in frame.columns]
+        if missing:
+            raise ValueError(f"input lacks feature columns the model needs: {', '.join(missing)}")
+        proba = model.predict_proba(frame[expected])
+        out = pd.DataFrame(proba, columns=[f"probability_{c}" for c in model.classes_], index=frame.index)
+        out["predicted"] = self.predict_labels(model, proba)
+        return out
+
+    def input_example(self, test: Any) -> pd.DataFrame:
+        features, _ = test
+        return features.head(3)
+
+
+FAMILY = Diagnosis

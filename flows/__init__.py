@@ -1,0 +1,1 @@
+"""Flows: the order of the steps. Each reads as a table of contents."""

@@ -1,0 +1,71 @@
+"""Train one family: data -> gate -> split -> candidates (in parallel) -> leaderboard -> registry.
+
+    python -m flows.train diagnosis [--params params.yaml]
+"""
+
+from __future__ import annotations
+
+import medmaas  # noqa: F401  (embedded defaults before Prefect and MLflow load)
+
+import argparse
+import sys
+from pathlib import Path
+
+from prefect import flow
+
+from families import family_class
+from medmaas.provenance import describe
+from medmaas.settings import ConfigError, load_params
+from flows.runners import task_runner
+from tasks.evaluate import evaluate_candidate, publish_leaderboard, rank
+from tasks.promotion import Decision
+from tasks.registry import parent_run, record_gate, register_and_promote, track_candidates
+from tasks.reports import write_run_reports
+from tasks.train import load_tables, split_tables, train_candidate
+from tasks.validate import DataGateFailed, validate_data
+
+
+@flow(name="train-family", flow_run_name="train-{family_name}")
+def train_family(family_name: str, params_path: str | None = None) -> Decision:
+    params = load_params(params_path)
+    family = family_class(family_name)(params.families[family_name], params.project.seed)
+    provenance = describe(family.data_files(), params.fingerprint(family_name))
+    with parent_run(family, provenance) as run_id:
+        tables = load_tables(family)
+        record_gate(run_id, validate_data(family, tables))
+        split = split_tables(family, tables)
+        fitted = [train_candidate.submit(family, name, split.train) for name in family.candidate_names()]
+        evaluated = [evaluate_candidate.submit(family, model, split.test) for model in fitted]
+        ranked = rank(family, [future.result() for future in evaluated])
+        board = publish_leaderboard(family, ranked)
+        run_ids = track_candidates(family, run_id, ranked, provenance)
+        decision, card = register_and_promote(family, run_id, run_ids, ranked[0], split, provenance, family.data_summary(tables))
+        write_run_reports(family.registered_model, board, decision, card)
+    return decision
+
+
+def run_family(family_name: str, params_path: str | Path | None = None) -> Decision:
+    """Train one family with the task runner params.yaml asks for."""
+    params = load_params(params_path)
+    if family_name not in params.families:
+        raise ConfigError(f"{params.path}: no block for family {family_name!r}; blocks: {', '.join(params.families)}")
+    runner = task_runner(params.project.task_runner)
+    return train_family.with_options(task_runner=runner)(family_name, str(params.path))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Train one family (the DVC stage's command).")
+    parser.add_argument("family")
+    parser.add_argument("--params", default=None)
+    args = parser.parse_args(argv)
+    try:
+        decision = run_family(args.family, args.params)
+    except (ConfigError, FileNotFoundError, DataGateFailed) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(decision.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

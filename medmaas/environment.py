@@ -1,0 +1,47 @@
+"""Embedded defaults: everything runs on a laptop with no server started by hand.
+
+Each value is only a default (``os.environ.setdefault``): pointing ``MLFLOW_TRACKING_URI``
+at a tracking server or ``PREFECT_API_URL`` at a Prefect server switches engines without a
+code edit.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# run state (MLflow store, Prefect home, Bento store) and run outputs (reports/, metrics/);
+# both default to the repository and move with an environment variable (tests use temp dirs)
+STATE_DIR = Path(os.environ.get("MEDMAAS_STATE_DIR", PROJECT_ROOT / ".medmaas"))
+OUTPUT_DIR = Path(os.environ.get("MEDMAAS_OUTPUT_DIR", PROJECT_ROOT))
+MLFLOW_DIR = STATE_DIR / "mlflow"
+REPORTS_DIR = OUTPUT_DIR / "reports"
+METRICS_DIR = OUTPUT_DIR / "metrics"
+
+
+def default_tracking_uri() -> str:
+    return f"sqlite:///{MLFLOW_DIR / 'mlflow.db'}"
+
+
+def apply_embedded_defaults() -> None:
+    """Set offline, quiet, project-local defaults unless the user has set them."""
+    defaults = {
+        "PREFECT_HOME": str(STATE_DIR / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+        "PREFECT_LOGGING_LEVEL": "INFO",
+        "MLFLOW_TRACKING_URI": default_tracking_uri(),
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        "BENTOML_HOME": str(STATE_DIR / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "DVC_NO_ANALYTICS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "GIT_PYTHON_REFRESH": "quiet",
+        "MPLBACKEND": "Agg",
+    }
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
+    MLFLOW_DIR.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,127 @@
+"""params.yaml, read once into frozen pydantic models so that a typo is an error naming its key.
+
+The file has one ``project`` block and one block per family, named after the module in
+``families/`` that owns it; each family validates its own block with its own model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from medmaas.environment import PROJECT_ROOT
+
+DEFAULT_PARAMS = PROJECT_ROOT / "params.yaml"
+
+
+class ConfigError(ValueError):
+    """A params file that cannot be used; the message names the file and the key."""
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ThreadRunner(Frozen):
+    """Candidates in threads of this process (the laptop default)."""
+
+    kind: Literal["threads"] = "threads"
+    max_workers: int = Field(2, ge=1)
+
+
+class DaskLocalRunner(Frozen):
+    """A temporary Dask cluster on this machine (threads, so no extra Prefect API per worker)."""
+
+    kind: Literal["dask_local"]
+    n_workers: int = Field(2, ge=1)
+    threads_per_worker: int = Field(1, ge=1)
+
+
+class DaskClusterRunner(Frozen):
+    """An existing Dask scheduler, e.g. ``tcp://scheduler:8786``."""
+
+    kind: Literal["dask_cluster"]
+    address: str = Field(min_length=1)
+
+
+TaskRunnerSettings = Annotated[ThreadRunner | DaskLocalRunner | DaskClusterRunner, Field(discriminator="kind")]
+
+
+class ProjectSettings(Frozen):
+    seed: int = 42
+    task_runner: TaskRunnerSettings = ThreadRunner()
+
+
+class AcceptanceSettings(Frozen):
+    """Pre-declared promotion criteria, versioned with the code (DESIGN.md, promotion rule)."""
+
+    minimums: dict[str, float] = Field(default_factory=dict)
+    maximums: dict[str, float] = Field(default_factory=dict)
+    max_regression: float = Field(0.0, ge=0.0, description="allowed loss on the primary metric vs the champion")
+
+
+class FamilySettings(Frozen):
+    """Fields every family block has; each family extends it with its data, split and candidates."""
+
+    registered_model: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$")
+    acceptance: AcceptanceSettings = AcceptanceSettings()
+    bootstrap_resamples: int = Field(500, ge=50, le=20000)
+
+
+class Params(Frozen):
+    path: Path
+    project: ProjectSettings
+    families: dict[str, FamilySettings]
+
+    def fingerprint(self, family: str) -> str:
+        """Hash of what shapes one family's run: its block and the project block."""
+        payload = {"project": self.project.model_dump(mode="json"), family: self.families[family].model_dump(mode="json")}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def describe_validation_error(error: ValidationError, prefix: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "")
+        lines.append(f"  {key}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def load_params(path: Path | str | None = None) -> Params:
+    from families import family_class, known_families
+
+    path = Path(path or DEFAULT_PARAMS)
+    if not path.is_file():
+        raise ConfigError(f"params file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from error
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must be a mapping of blocks (project, and one per family)")
+    problems: list[str] = []
+    try:
+        project = ProjectSettings.model_validate(raw.pop("project", {}) or {})
+    except ValidationError as error:
+        problems.append(describe_validation_error(error, "project"))
+        project = ProjectSettings()
+    families: dict[str, FamilySettings] = {}
+    for name, block in raw.items():
+        if name not in known_families():
+            problems.append(f"  {name}: unknown block; expected 'project' or a family: {', '.join(known_families())}")
+            continue
+        cls = family_class(name)
+        try:
+            families[name] = cls.Settings.model_validate(block or {})
+        except ValidationError as error:
+            problems.append(describe_validation_error(error, name))
+            continue
+        problems.extend(cls.check_settings(families[name], prefix=name))
+    if problems:
+        raise ConfigError(f"{path} has errors:\n" + "\n".join(problems))
+    return Params(path=path.resolve(), project=project, families=families)

@@ -1,0 +1,36 @@
+"""Bootstrap confidence intervals shared by the families' evaluations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from families.base import Estimate
+
+MetricFn = Callable[..., float]
+
+
+def bootstrap_estimates(
+    metrics: dict[str, MetricFn],
+    arrays: Sequence[np.ndarray],
+    n_resamples: int,
+    seed: int,
+    strata: np.ndarray | None = None,
+) -> dict[str, Estimate]:
+    """Percentile 95% CIs from resampling rows (within strata, so every resample keeps every class)."""
+    rng = np.random.default_rng(seed)
+    n = len(arrays[0])
+    groups = [np.flatnonzero(strata == s) for s in np.unique(strata)] if strata is not None else [np.arange(n)]
+    samples: dict[str, list[float]] = {name: [] for name in metrics}
+    for _ in range(n_resamples):
+        idx = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
+        picked = [a[idx] for a in arrays]
+        for name, fn in metrics.items():
+            samples[name].append(fn(*picked))
+    estimates = {}
+    for name, fn in metrics.items():
+        values = np.asarray(samples[name], dtype=float)
+        low, high = np.nanpercentile(values, [2.5, 97.5])
+        estimates[name] = Estimate(value=float(fn(*arrays)), low=float(low), high=float(high))
+    return estimates

@@ -1,0 +1,1 @@
+"""Generic steps as Prefect tasks. Nothing here names a family."""

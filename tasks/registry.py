@@ -1,0 +1,191 @@
+"""MLflow: a parent run per training run, a child run per candidate, the best as a new version.
+
+``champion`` moves only here, only after every check in tasks/promotion.py passed, and only
+after the comparison was written next to the version; any failure before leaves it alone.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from families.base import Estimate, Family, Split
+from medmaas.environment import MLFLOW_DIR
+from medmaas.provenance import Provenance
+from tasks.evaluate import CandidateResult
+from tasks.model_card import render_model_card
+from tasks.promotion import Decision, decide
+from tasks.validate import DataGateFailed, GateReport
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+def _log_model(flavor: str, model: Any, **kwargs):
+    if flavor == "sklearn":  # cloudpickle: skops costs ~8 s per import; the store is written only by this pipeline
+        return mlflow.sklearn.log_model(sk_model=model, serialization_format="cloudpickle", **kwargs)
+    if flavor == "pytorch":
+        return mlflow.pytorch.log_model(pytorch_model=model, **kwargs)
+    return mlflow.pyfunc.log_model(python_model=model, **kwargs)
+
+
+def load_model(flavor: str, uri: str) -> Any:
+    """The family's own model object (not the pyfunc wrapper), as the family's evaluate expects."""
+    if flavor == "sklearn":
+        return mlflow.sklearn.load_model(uri)
+    if flavor == "pytorch":
+        return mlflow.pytorch.load_model(uri)
+    return mlflow.pyfunc.load_model(uri).unwrap_python_model()
+
+
+def pinned_requirements(packages: tuple[str, ...]) -> list[str]:
+    return [f"{p}=={importlib.metadata.version(p)}" for p in ("mlflow", "cloudpickle", *packages)]
+
+
+def experiment_id(name: str) -> str:
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    local = mlflow.get_tracking_uri().startswith(("sqlite:", "file:"))
+    location = (MLFLOW_DIR / "artifacts" / name).as_uri() if local else None
+    return client.create_experiment(name, artifact_location=location)
+
+
+@contextmanager
+def parent_run(family: Family, provenance: Provenance) -> Iterator[str]:
+    """One MLflow run per training run; marked FAILED if anything inside raises."""
+    client = MlflowClient()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    tags = {**provenance.tags(), "family": family.name, "mlflow.source.git.commit": provenance.git_commit}
+    run = client.create_run(experiment_id(family.registered_model), run_name=f"train-{stamp}", tags=tags)
+    run_id = run.info.run_id
+    client.log_batch(run_id, params=[Param("data_files", ",".join(provenance.data_files)), Param("seed", str(family.seed))])
+    try:
+        yield run_id
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    client.set_terminated(run_id, "FINISHED")
+
+
+def _log_texts(run_id: str, files: dict[str, str | bytes], folder: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, content in files.items():
+            path = Path(tmp) / name
+            path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        MlflowClient().log_artifacts(run_id, tmp, artifact_path=folder)
+
+
+@task(name="record-data-gate", cache_policy=NO_CACHE)
+def record_gate(run_id: str, report: GateReport) -> None:
+    """Log the gate's report to MLflow whatever its outcome; stop the run if it failed."""
+    _log_texts(run_id, {"data_gate.md": report.to_markdown(), "data_gate.json": report.to_json()}, "data_gate")
+    MlflowClient().set_tag(run_id, "data_gate", "passed" if report.passed else "failed")
+    if not report.passed:
+        raise DataGateFailed(report)
+
+
+def _metric_entries(evaluation_metrics: dict[str, Estimate], prefix: str, now: int) -> list[Metric]:
+    entries = []
+    for name, estimate in evaluation_metrics.items():
+        entries += [
+            Metric(f"{prefix}{name}", estimate.value, now, 0),
+            Metric(f"{prefix}{name}_ci_low", estimate.low, now, 0),
+            Metric(f"{prefix}{name}_ci_high", estimate.high, now, 0),
+        ]
+    return entries
+
+
+@task(name="track-candidates", cache_policy=NO_CACHE)
+def track_candidates(family: Family, parent_run_id: str, ranked: list[CandidateResult], provenance: Provenance) -> dict[str, str]:
+    """A child run per candidate: chosen hyperparameters, held-out metrics with CIs, plots."""
+    client = MlflowClient()
+    experiment = experiment_id(family.registered_model)
+    now = int(datetime.now(timezone.utc).timestamp() * 1000)
+    run_ids = {}
+    for rank, result in enumerate(ranked, start=1):
+        fitted = result.fitted
+        tags = {"mlflow.parentRunId": parent_run_id, "candidate": fitted.candidate, "rank": str(rank), **provenance.tags()}
+        run_id = client.create_run(experiment, run_name=fitted.candidate, tags=tags).info.run_id
+        params = [Param(k, str(v)) for k, v in fitted.hyperparameters.items()]
+        metrics = _metric_entries(result.evaluation.metrics, "test_", now) + [Metric("fit_seconds", fitted.fit_seconds, now, 0)]
+        if fitted.tuning_score is not None:
+            metrics.append(Metric("tuning_score", fitted.tuning_score, now, 0))
+        client.log_batch(run_id, metrics=metrics, params=params)
+        if result.evaluation.figures:
+            _log_texts(run_id, result.evaluation.figures, "plots")
+        client.set_terminated(run_id, "FINISHED")
+        run_ids[fitted.candidate] = run_id
+    return run_ids
+
+
+def current_champion(family: Family, test: Any) -> tuple[str | None, dict[str, Estimate] | None, str | None]:
+    """The champion's version and its metrics on *this* test set (the comparison must be like for like)."""
+    client = MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(family.registered_model, CHAMPION)
+    except MlflowException:
+        return None, None, None
+    try:
+        model = load_model(family.flavor, f"models:/{family.registered_model}/{version.version}")
+        return version.version, family.evaluate(model, test).metrics, None
+    except Exception as error:  # a champion on another schema cannot be compared: do not promote blindly
+        return version.version, None, f"{type(error).__name__}: {error}"
+
+
+@task(name="register-and-promote", cache_policy=NO_CACHE)
+def register_and_promote(
+    family: Family,
+    parent_run_id: str,
+    run_ids: dict[str, str],
+    best: CandidateResult,
+    split: Split,
+    provenance: Provenance,
+    data_summary: dict[str, Any],
+) -> tuple[Decision, str]:
+    """Register the best candidate, compare it with the champion, and move aliases; returns the card too."""
+    logger = get_run_logger()
+    client = MlflowClient()
+    name = family.registered_model
+    run_id = run_ids[best.fitted.candidate]
+    with mlflow.start_run(run_id=run_id):
+        info = _log_model(
+            family.flavor, best.fitted.model, name="model",
+            input_example=family.input_example(split.test),
+            pip_requirements=pinned_requirements(family.runtime_packages),
+        )
+    version = mlflow.register_model(info.model_uri, name, tags={**provenance.tags(), "candidate": best.fitted.candidate})
+    client.set_registered_model_alias(name, CHALLENGER, version.version)
+    logger.info("registered %s version %s (%s) as %s", name, version.version, best.fitted.candidate, CHALLENGER)
+
+    champion_version, champion_metrics, champion_error = current_champion(family, split.test)
+    unscorable = f"champion v{champion_version} could not be scored on this test set: {champion_error}" if champion_error else None
+    checks = decide(family, best.evaluation.metrics, champion_metrics, unscorable)
+    decision = Decision(
+        registered_model=name, challenger_version=version.version, challenger_candidate=best.fitted.candidate,
+        promoted=all(c.passed for c in checks), checks=checks, challenger_metrics=best.evaluation.metrics,
+        champion_version=champion_version, champion_metrics=champion_metrics or {},
+    )
+    card = render_model_card(family, decision, best, split, provenance, data_summary)
+    _log_texts(run_id, {"decision.json": json.dumps(decision.to_dict(), indent=2, default=str), "model_card.md": card}, "promotion")
+    client.set_model_version_tag(name, version.version, "promotion", "promoted" if decision.promoted else "rejected")
+    client.update_model_version(name, version.version, description=decision.summary())
+    create_markdown_artifact(card, key=f"{name.replace('_', '-').lower()}-model-card", description=decision.summary())
+    if decision.promoted:
+        client.set_registered_model_alias(name, CHAMPION, version.version)
+    logger.info(decision.summary())
+    return decision, card

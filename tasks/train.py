@@ -1,0 +1,29 @@
+"""Training: one Prefect task per candidate, so the task runner can run them in parallel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from families.base import Family, FittedCandidate, Split, Tables
+
+
+@task(name="load-data", cache_policy=NO_CACHE)
+def load_tables(family: Family) -> Tables:
+    return family.load()
+
+
+@task(name="split-data", cache_policy=NO_CACHE)
+def split_tables(family: Family, tables: Tables) -> Split:
+    split = family.split(tables)
+    get_run_logger().info("split: %s", ", ".join(f"{k}={v}" for k, v in split.sizes.items()))
+    return split
+
+
+@task(name="train-candidate", task_run_name="train-{candidate}", cache_policy=NO_CACHE)
+def train_candidate(family: Family, candidate: str, train: Any) -> FittedCandidate:
+    fitted = family.fit(candidate, train)
+    get_run_logger().info("%s fitted in %.1fs; chosen %s", candidate, fitted.fit_seconds, fitted.hyperparameters)
+    return fitted
