@@ -1,0 +1,89 @@
+"""Every test session gets its own MLflow store, Prefect home and report folder (never the repo's)."""
+
+import os
+import tempfile
+from pathlib import Path
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="medmaas-test-"))
+os.environ["MEDMAAS_STATE_DIR"] = str(_SESSION_DIR / "state")
+os.environ["MEDMAAS_OUTPUT_DIR"] = str(_SESSION_DIR / "output")
+os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_DIR / 'state' / 'mlflow' / 'mlflow.db'}"
+os.environ["PREFECT_HOME"] = str(_SESSION_DIR / "state" / "prefect")
+
+import copy  # noqa: E402
+
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+import medmaas  # noqa: E402, F401
+from medmaas.environment import PROJECT_ROOT  # noqa: E402
+
+REPO_PARAMS = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
+
+
+class Replace:
+    """An override that replaces a block of params.yaml instead of merging into it."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+def merged(base: dict, overrides: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, Replace):
+            out[key] = value.value
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Path:
+    return _SESSION_DIR
+
+
+@pytest.fixture(scope="session")
+def wdbc_csv(session_dir) -> Path:
+    from families.diagnosis import Diagnosis
+
+    return Diagnosis.export_bundled(session_dir / "data" / "wdbc.csv")
+
+
+@pytest.fixture(scope="session")
+def write_params(session_dir, wdbc_csv):
+    """Write a params file: the repo's, pointed at the test's copy of WDBC, with overrides merged in."""
+    counter = iter(range(10_000))
+
+    def write(overrides: dict | None = None, keep_families: tuple[str, ...] = ("diagnosis",)) -> Path:
+        params = {k: v for k, v in REPO_PARAMS.items() if k == "project" or k in keep_families}
+        params = merged(params, {"diagnosis": {"data": {"path": str(wdbc_csv)}}})
+        params = merged(params, overrides or {})
+        path = session_dir / f"params-{next(counter)}.yaml"
+        path.write_text(yaml.safe_dump(params, sort_keys=False))
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect API for the whole session (~20 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def registry_snapshot() -> dict:
+    """Every registered model's versions and aliases: what a failed run must leave untouched."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    snapshot = {}
+    for model in client.search_registered_models():
+        versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{model.name}'"))
+        snapshot[model.name] = {"versions": versions, "aliases": dict(model.aliases)}
+    return snapshot

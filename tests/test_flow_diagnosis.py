@@ -1,0 +1,200 @@
+"""The diagnosis flow end to end on WDBC, against a temporary MLflow registry and Prefect API."""
+
+import json
+import logging
+import re
+from contextlib import contextmanager
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from sklearn.metrics import accuracy_score, roc_auc_score
+from typer.testing import CliRunner
+
+from conftest import Replace, registry_snapshot
+from flows.train import run_family
+from medmaas.cli import app
+from medmaas.environment import MLFLOW_DIR, REPORTS_DIR
+from medmaas.settings import ConfigError, load_params
+from tasks.validate import DataGateFailed
+
+pytestmark = [pytest.mark.xdist_group("registry"), pytest.mark.usefixtures("prefect_harness")]
+PATIENT_ID = re.compile(r"P\d{5}")
+
+
+@contextmanager
+def captured_logs():
+    records: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            records.append(self.format(record))
+
+    handler = Collect()
+    loggers = [logging.getLogger(), logging.getLogger("prefect")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+
+@pytest.fixture(scope="module")
+def first_run(write_params):
+    path = write_params()
+    with captured_logs() as logs:
+        decision = run_family("diagnosis", path)
+    return path, decision, logs
+
+
+@pytest.fixture(scope="module")
+def second_run(first_run, write_params):
+    """Acceptance criteria no candidate can meet: a challenger is registered, the champion stays."""
+    only_logistic = Replace({"logistic_regression": {"C": [0.1, 1.0]}})
+    return run_family("diagnosis", write_params({"diagnosis": {"acceptance": {"minimums": {"roc_auc": 1.01}}, "candidates": only_logistic}}))
+
+
+def champion_version(name="diagnosis") -> str:
+    return MlflowClient().get_model_version_by_alias(name, "champion").version
+
+
+def test_first_run_registers_and_promotes(first_run):
+    _, decision, _ = first_run
+    assert decision.promoted
+    client = MlflowClient()
+    model = client.get_registered_model("diagnosis")
+    assert model.aliases == {"champion": decision.challenger_version, "challenger": decision.challenger_version}
+    assert client.get_model_version("diagnosis", decision.challenger_version).tags["promotion"] == "promoted"
+
+
+def test_champion_meets_quality_floor_on_held_out_patients(first_run):
+    # given the registered champion and the flow's own held-out split (same seed, same params)
+    path, _, _ = first_run
+    from families.diagnosis import Diagnosis
+
+    params = load_params(path)
+    family = Diagnosis(params.families["diagnosis"], params.project.seed)
+    features, labels = family.split(family.load()).test
+    model = mlflow.sklearn.load_model("models:/diagnosis@champion")
+    # when scored independently of the flow's metric code
+    proba = model.predict_proba(features)[:, list(model.classes_).index("malignant")]
+    # then the floors hold
+    assert roc_auc_score(labels == "malignant", proba) >= 0.99
+    assert accuracy_score(labels, model.predict(features)) >= 0.95
+
+
+def test_every_candidate_is_a_child_run_with_metrics_and_plots(first_run):
+    _, decision, _ = first_run
+    client = MlflowClient()
+    version = client.get_model_version("diagnosis", decision.challenger_version)
+    parent_id = client.get_run(version.run_id).data.tags["mlflow.parentRunId"]
+    children = client.search_runs([client.get_run(parent_id).info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
+    names = {run.data.tags["candidate"] for run in children}
+    assert names == {"logistic_regression", "linear_svm", "rbf_svm", "decision_tree", "random_forest", "gradient_boosting"}
+    for run in children:
+        for metric in ("roc_auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "f1", "brier"):
+            m = run.data.metrics
+            assert m[f"test_{metric}_ci_low"] <= m[f"test_{metric}"] <= m[f"test_{metric}_ci_high"]
+        plots = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "plots")}
+        assert plots == {"roc.png", "calibration.png", "confusion_matrix.png"}
+
+
+def test_version_carries_provenance(first_run, wdbc_csv):
+    from dvc_data.hashfile.hash import file_md5
+
+    path, decision, _ = first_run
+    tags = MlflowClient().get_model_version("diagnosis", decision.challenger_version).tags
+    assert tags["data_md5"] == file_md5(str(wdbc_csv))  # DVC's own hash of the file
+    assert tags["params_hash"] == load_params(path).fingerprint("diagnosis")
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?|unknown", tags["git_commit"])
+
+
+def test_model_card_and_comparison_are_written_with_the_version(first_run):
+    _, decision, _ = first_run
+    client = MlflowClient()
+    run_id = client.get_model_version("diagnosis", decision.challenger_version).run_id
+    card = Path(client.download_artifacts(run_id, "promotion/model_card.md")).read_text()
+    for section in ("## Intended use", "## Out of scope", "## Data", "95% CI", "## Calibration", "## Limitations", "MD5"):
+        assert section in card
+    comparison = json.loads(Path(client.download_artifacts(run_id, "promotion/decision.json")).read_text())
+    assert comparison["promoted"] is True and comparison["checks"]
+
+
+def test_no_patient_identifier_in_artifacts_reports_or_logs(first_run):
+    _, _, logs = first_run
+    assert logs, "the flow's log records were not captured"
+    assert not [line for line in logs if PATIENT_ID.search(line)]
+    for root in (MLFLOW_DIR, REPORTS_DIR):
+        for file in root.rglob("*"):
+            if file.is_file() and file.suffix in {".md", ".json", ".yaml", ".txt", ""}:
+                text = file.read_text(errors="ignore")
+                assert not PATIENT_ID.search(text), f"patient id in {file}"
+    example = mlflow.models.Model.load("models:/diagnosis@champion").load_input_example(
+        mlflow.artifacts.download_artifacts("models:/diagnosis@champion")
+    )
+    assert "patient_id" not in example.columns
+
+
+def test_unmeetable_acceptance_registers_a_challenger_and_keeps_the_champion(first_run, second_run):
+    _, first, _ = first_run
+    assert not second_run.promoted
+    client = MlflowClient()
+    assert client.get_registered_model("diagnosis").aliases == {"champion": first.challenger_version, "challenger": second_run.challenger_version}
+    assert client.get_model_version("diagnosis", second_run.challenger_version).tags["promotion"] == "rejected"
+    assert any(not c.passed and "roc_auc" in c.detail for c in second_run.checks)
+    assert second_run.champion_version == first.challenger_version  # compared against the champion on the same test set
+    run_id = client.get_model_version("diagnosis", second_run.challenger_version).run_id
+    written = json.loads(Path(client.download_artifacts(run_id, "promotion/decision.json")).read_text())
+    assert written["promoted"] is False
+
+
+@pytest.mark.parametrize("kind", ["unknown label", "duplicated id", "missing column"])
+def test_bad_data_stops_at_the_gate_and_leaves_the_registry(first_run, write_params, session_dir, kind):
+    from test_gate import corrupt
+
+    bad = session_dir / f"bad-{kind.replace(' ', '-')}.csv"
+    corrupt(pd.read_csv(first_run[0].parent / "data" / "wdbc.csv", dtype={"patient_id": str}), kind).to_csv(bad, index=False)
+    before = registry_snapshot()
+    with pytest.raises(DataGateFailed) as raised:
+        run_family("diagnosis", write_params({"diagnosis": {"data": {"path": str(bad)}}}))
+    assert registry_snapshot() == before
+    assert (REPORTS_DIR / "diagnosis" / "data_gate.md").read_text() == raised.value.report.to_markdown()
+    failed_runs = MlflowClient().search_runs(
+        [MlflowClient().get_experiment_by_name("diagnosis").experiment_id], "tags.data_gate = 'failed'", order_by=["attributes.start_time DESC"]
+    )
+    assert failed_runs and failed_runs[0].info.status == "FAILED"
+    assert "data_gate/data_gate.md" in {a.path for a in MlflowClient().list_artifacts(failed_runs[0].info.run_id, "data_gate")}
+
+
+def test_missing_file_names_the_path_and_the_key(first_run, write_params, session_dir):
+    before = registry_snapshot()
+    with pytest.raises(FileNotFoundError, match=r"nowhere\.csv.*diagnosis\.data\.path"):
+        run_family("diagnosis", write_params({"diagnosis": {"data": {"path": str(session_dir / "nowhere.csv")}}}))
+    assert registry_snapshot() == before
+
+
+def test_config_error_changes_nothing(first_run, write_params):
+    before = registry_snapshot()
+    with pytest.raises(ConfigError, match="diagnosis.split.cv_folds"):
+        run_family("diagnosis", write_params({"diagnosis": {"split": {"cv_folds": 0}}}))
+    assert registry_snapshot() == before
+
+
+def test_cli_shows_the_champion_and_predicts_a_csv(first_run, wdbc_csv, tmp_path):
+    path, decision, _ = first_run
+    runner = CliRunner()
+    shown = runner.invoke(app, ["champion", "diagnosis", "--params", str(path)])
+    assert shown.exit_code == 0, shown.output
+    assert f"version {champion_version()}" in shown.output and "roc_auc" in shown.output
+    out = tmp_path / "scored.csv"
+    result = runner.invoke(app, ["predict", "diagnosis", str(wdbc_csv), "--output", str(out), "--params", str(path)])
+    assert result.exit_code == 0, result.output
+    scored = pd.read_csv(out)
+    assert len(scored) == 569
+    assert (scored[["probability_benign", "probability_malignant"]].sum(axis=1) - 1).abs().max() < 1e-9
+    truth = pd.read_csv(wdbc_csv)["diagnosis"]
+    assert (scored["predicted"] == truth).mean() > 0.95

@@ -1,0 +1,43 @@
+"""The promotion rule: acceptance floors and ceilings, and not worse than the champion beyond the margin."""
+
+from families.base import Estimate
+from families.diagnosis import Diagnosis
+from medmaas.settings import AcceptanceSettings, load_params
+from tasks.promotion import decide
+
+
+def family_with(write_params, acceptance):
+    settings = load_params(write_params()).families["diagnosis"]
+    return Diagnosis(settings.model_copy(update={"acceptance": AcceptanceSettings(**acceptance)}), 0)
+
+
+def metrics(auc, sensitivity=0.95, brier=0.03):
+    return {"roc_auc": Estimate(auc, auc - 0.01, auc), "sensitivity": Estimate(sensitivity, 0.9, 1.0), "brier": Estimate(brier, 0.02, 0.04)}
+
+
+def passed(checks):
+    return all(c.passed for c in checks)
+
+
+def test_first_model_is_promoted_when_it_meets_the_floors(write_params):
+    family = family_with(write_params, {"minimums": {"roc_auc": 0.9, "sensitivity": 0.9}, "maximums": {"brier": 0.05}})
+    assert passed(decide(family, metrics(0.95), None))
+
+
+def test_floor_and_ceiling_failures_block_promotion(write_params):
+    family = family_with(write_params, {"minimums": {"sensitivity": 0.96}, "maximums": {"brier": 0.02}})
+    checks = decide(family, metrics(0.99), None)
+    assert not passed(checks)
+    assert {c.name for c in checks if not c.passed} == {"min sensitivity", "max brier"}
+
+
+def test_regression_beyond_margin_blocks_and_within_margin_passes(write_params):
+    family = family_with(write_params, {"minimums": {}, "maximums": {}, "max_regression": 0.01})
+    assert not passed(decide(family, metrics(0.95), metrics(0.97)))
+    assert passed(decide(family, metrics(0.965), metrics(0.97)))
+
+
+def test_champion_that_cannot_be_scored_blocks_promotion(write_params):
+    family = family_with(write_params, {"minimums": {}, "maximums": {}})
+    checks = decide(family, metrics(0.99), None, champion_unscorable="champion v1 could not be scored")
+    assert not passed(checks)

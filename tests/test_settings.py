@@ -1,0 +1,49 @@
+"""A params file with a typo or a wrong type is an error that names the key."""
+
+import pytest
+from typer.testing import CliRunner
+
+from medmaas.cli import app
+from medmaas.settings import ConfigError, load_params
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named_key"),
+    [
+        ({"diagnosis": {"candidates": {"random_forst": {"n_estimators": [10]}}}}, "diagnosis.candidates.random_forst"),
+        ({"diagnosis": {"split": {"cv_folds": "five"}}}, "diagnosis.split.cv_folds"),
+        ({"diagnosis": {"split": {"test_fraction": 0.9}}}, "diagnosis.split.test_fraction"),
+        ({"diagnosis": {"data": {"positive_label": "cancer"}}}, "diagnosis.data"),
+        ({"diagnosis": {"acceptance": {"minimums": {"auc": 0.9}}}}, "diagnosis.acceptance.minimums.auc"),
+        ({"diagnosis": {"candidates": {"logistic_regression": {"C": [-1.0]}}}}, "diagnosis.candidates.logistic_regression.C.0"),
+        ({"project": {"task_runner": {"kind": "spark"}}}, "project.task_runner"),
+        ({"project": {"seeed": 1}}, "project.seeed"),
+        ({"diagnosys": {}}, "diagnosys"),
+    ],
+)
+def test_config_errors_name_the_key(write_params, overrides, named_key):
+    # given a params file with one mistake
+    path = write_params(overrides)
+    # when it is loaded, then the error names the key
+    with pytest.raises(ConfigError) as raised:
+        load_params(path)
+    assert named_key in str(raised.value)
+
+
+def test_repo_params_are_valid_and_frozen():
+    params = load_params()
+    assert "diagnosis" in params.families
+    with pytest.raises(Exception):
+        params.families["diagnosis"].bootstrap_resamples = 1  # frozen: nothing mutates config mid-run
+
+
+def test_missing_params_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="params file not found"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_cli_exits_non_zero_and_names_the_key(write_params):
+    path = write_params({"diagnosis": {"split": {"cv_folds": "five"}}})
+    result = CliRunner().invoke(app, ["train", "diagnosis", "--params", str(path)])
+    assert result.exit_code == 2
+    assert "diagnosis.split.cv_folds" in result.output
