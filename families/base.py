@@ -144,6 +144,10 @@ class Family(ABC):
             "Not validated prospectively; monitor performance on local data before clinical use.",
         ]
 
+    def serving_artifacts(self, model: Any, train: Any) -> dict[str, Any]:
+        """JSON-able material the service needs beside the model (e.g. an explainer's background)."""
+        return {}
+
     def predict_frame(self, model: Any, frame: pd.DataFrame) -> pd.DataFrame:
         """Predictions for a user's table (the CLI's ``predict``); families return readable columns."""
         return pd.DataFrame({"prediction": model.predict(frame)}, index=frame.index)

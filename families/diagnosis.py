@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, create_model, model_validator
 from sklearn import metrics as skm
 from sklearn.calibration import CalibratedClassifierCV, CalibrationDisplay
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
@@ -454,6 +454,25 @@ class Diagnosis(Family):
         out = pd.DataFrame(proba, columns=[f"probability_{c}" for c in model.classes_], index=frame.index)
         out["predicted"] = self.predict_labels(model, proba)
         return out
+
+    def serving_artifacts(self, model: Any, train: Any) -> dict[str, Any]:
+        """k-means centroids of the training features as the explainer's background: no patient's own row."""
+        from sklearn.cluster import KMeans
+
+        features, _ = train
+        filled = features.fillna(features.median())
+        k = min(20, len(filled))
+        centroids = KMeans(n_clusters=k, n_init=4, random_state=self.seed).fit(filled).cluster_centers_
+        return {"feature_names": list(features.columns), "background": centroids.round(6).tolist()}
+
+    def patient_model(self, feature_names: list[str], example: list[float]) -> type[BaseModel]:
+        """The typed request body for one patient: the model's features, finite, within declared ranges."""
+        ranges = self.settings.data.ranges
+        fields = {}
+        for name, value in zip(feature_names, example, strict=True):
+            bounds = ranges.get(name) or ranges.get("*") or ColumnRange()
+            fields[name] = (float, Field(ge=bounds.min, le=bounds.max, allow_inf_nan=False, examples=[value]))
+        return create_model("Patient", __config__=ConfigDict(extra="forbid"), **fields)
 
     def input_example(self, test: Any) -> pd.DataFrame:
         features, _ = test

@@ -1,4 +1,4 @@
-"""Train one family: data -> gate -> split -> candidates (in parallel) -> leaderboard -> registry.
+"""Train one family: data -> gate -> split -> candidates (in parallel) -> leaderboard -> registry -> Bento.
 
     python -m flows.train diagnosis [--params params.yaml]
 """
@@ -18,6 +18,7 @@ from medmaas.provenance import describe
 from medmaas.settings import ConfigError, load_params
 from flows.runners import task_runner
 from tasks.evaluate import evaluate_candidate, publish_leaderboard, rank
+from tasks.package import package_champion
 from tasks.promotion import Decision
 from tasks.registry import parent_run, record_gate, register_and_promote, track_candidates
 from tasks.reports import write_run_reports
@@ -41,6 +42,7 @@ def train_family(family_name: str, params_path: str | None = None) -> Decision:
         run_ids = track_candidates(family, run_id, ranked, provenance)
         decision, card = register_and_promote(family, run_id, run_ids, ranked[0], split, provenance, family.data_summary(tables))
         write_run_reports(family.registered_model, board, decision, card)
+        package_champion(family, decision.promoted)
     return decision
 
 

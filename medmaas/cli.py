@@ -131,6 +131,38 @@ def champion(family: str, params: ParamsOption = None, card: Annotated[bool, typ
 
 
 @app.command()
+def serve(
+    family: str,
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 3000,
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+) -> None:
+    """Serve a family's champion over HTTP (`bentoml serve serving.<family>:<Family>Service`)."""
+    from tasks.package import service_path
+
+    command = [str(Path(sys.executable).parent / "bentoml"), "serve", service_path(family), "--host", host, "--port", str(port)]
+    typer.secho(f"$ {' '.join(command[1:])}", dim=True)
+    raise typer.Exit(subprocess.run(command, cwd=PROJECT_ROOT).returncode)
+
+
+@app.command()
+def package(family: str, params: ParamsOption = None) -> None:
+    """Build a Bento from a family's current champion (the flow does this after each promotion)."""
+    from families import family_class
+    from medmaas.settings import load_params
+    from serving.champion import NoChampion, resolve_from_registry
+    from tasks.package import build_bento
+
+    loaded = load_params(params)
+    instance = family_class(family)(loaded.families[family], loaded.project.seed)
+    try:
+        champion = resolve_from_registry(instance)
+    except NoChampion as error:
+        _fail(str(error), 1)
+    tag = build_bento(instance, champion)
+    typer.echo(f"built {tag}: serve it with `bentoml serve {tag}`; containerize it with `bentoml containerize {tag}` where Docker runs")
+
+
+@app.command()
 def predict(
     family: str,
     input_csv: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="rows to score, with the model's feature columns")],
@@ -143,7 +175,7 @@ def predict(
 
     from families import family_class
     from medmaas.settings import load_params
-    from tasks.registry import load_model
+    from medmaas.flavors import load_model
 
     loaded = load_params(params)
     if family not in loaded.families:

@@ -44,4 +44,7 @@ def apply_embedded_defaults() -> None:
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
-    MLFLOW_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        MLFLOW_DIR.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only image (a containerised Bento) has no local store to create
+        pass

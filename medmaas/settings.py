@@ -65,11 +65,20 @@ class AcceptanceSettings(Frozen):
     max_regression: float = Field(0.0, ge=0.0, description="allowed loss on the primary metric vs the champion")
 
 
+class ServingSettings(Frozen):
+    """Limits of the family's HTTP service (serving/<family>.py)."""
+
+    max_items_per_request: int = Field(1000, ge=1, le=100_000)
+    max_batch_size: int = Field(256, ge=1, description="adaptive batching: most rows merged into one model call")
+    max_latency_ms: int = Field(1000, ge=1, description="adaptive batching: latency budget; past it requests are shed (503)")
+
+
 class FamilySettings(Frozen):
     """Fields every family block has; each family extends it with its data, split and candidates."""
 
     registered_model: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$")
     acceptance: AcceptanceSettings = AcceptanceSettings()
+    serving: ServingSettings = ServingSettings()
     bootstrap_resamples: int = Field(500, ge=50, le=20000)
 
 

@@ -1,0 +1,1 @@
+"""BentoML services over registered champions: one file per family (`bentoml serve serving.<family>:<Service>`)."""

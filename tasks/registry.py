@@ -6,7 +6,6 @@ after the comparison was written next to the version; any failure before leaves 
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import tempfile
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from prefect.cache_policies import NO_CACHE
 
 from families.base import Estimate, Family, Split
 from medmaas.environment import MLFLOW_DIR
+from medmaas.flavors import load_model, log_model, pinned_requirements
 from medmaas.provenance import Provenance
 from tasks.evaluate import CandidateResult
 from tasks.model_card import render_model_card
@@ -32,27 +32,6 @@ from tasks.promotion import Decision, decide
 from tasks.validate import DataGateFailed, GateReport
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-
-
-def _log_model(flavor: str, model: Any, **kwargs):
-    if flavor == "sklearn":  # cloudpickle: skops costs ~8 s per import; the store is written only by this pipeline
-        return mlflow.sklearn.log_model(sk_model=model, serialization_format="cloudpickle", **kwargs)
-    if flavor == "pytorch":
-        return mlflow.pytorch.log_model(pytorch_model=model, **kwargs)
-    return mlflow.pyfunc.log_model(python_model=model, **kwargs)
-
-
-def load_model(flavor: str, uri: str) -> Any:
-    """The family's own model object (not the pyfunc wrapper), as the family's evaluate expects."""
-    if flavor == "sklearn":
-        return mlflow.sklearn.load_model(uri)
-    if flavor == "pytorch":
-        return mlflow.pytorch.load_model(uri)
-    return mlflow.pyfunc.load_model(uri).unwrap_python_model()
-
-
-def pinned_requirements(packages: tuple[str, ...]) -> list[str]:
-    return [f"{p}=={importlib.metadata.version(p)}" for p in ("mlflow", "cloudpickle", *packages)]
 
 
 def experiment_id(name: str) -> str:
@@ -163,11 +142,12 @@ def register_and_promote(
     name = family.registered_model
     run_id = run_ids[best.fitted.candidate]
     with mlflow.start_run(run_id=run_id):
-        info = _log_model(
+        info = log_model(
             family.flavor, best.fitted.model, name="model",
             input_example=family.input_example(split.test),
             pip_requirements=pinned_requirements(family.runtime_packages),
         )
+    _log_texts(run_id, {"serving.json": json.dumps(family.serving_artifacts(best.fitted.model, split.train))}, "serving")
     version = mlflow.register_model(info.model_uri, name, tags={**provenance.tags(), "candidate": best.fitted.candidate})
     client.set_registered_model_alias(name, CHALLENGER, version.version)
     logger.info("registered %s version %s (%s) as %s", name, version.version, best.fitted.candidate, CHALLENGER)

@@ -1,0 +1,151 @@
+"""Serving benchmark: the Bento service vs `mlflow models serve` vs in-process, same model version.
+
+    python benchmarks/serve_diagnosis.py [--requests 2000] [--concurrency 1 8 32] [--rows 1]
+
+Needs a diagnosis champion in the registry (`make pipeline`). Both servers run on loopback in
+their own process groups and are stopped at the end; the load generator is an asyncio HTTP
+client (httpx) with N concurrent clients sending a fixed number of requests. Client and server
+share this machine's cores, so absolute figures are lower bounds; the ratios are the point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+import medmaas  # noqa: E402,F401
+from medmaas.environment import PROJECT_ROOT  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(command: list[str], ready_url: str) -> tuple[subprocess.Popen, float]:
+    log = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)
+    started = time.monotonic()
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    while time.monotonic() - started < 240:
+        if process.poll() is not None:
+            raise RuntimeError(f"{command[0]} exited; see {log.name}")
+        try:
+            if httpx.get(ready_url, timeout=2).status_code == 200:
+                return process, time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"{command} not ready")
+
+
+def stop(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+async def load(url: str, bodies: list[dict], concurrency: int) -> tuple[float, np.ndarray]:
+    latencies = np.zeros(len(bodies))
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(len(bodies)):
+        queue.put_nowait(i)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        async def worker():
+            while not queue.empty():
+                i = queue.get_nowait()
+                t = time.perf_counter()
+                response = await client.post(url, json=bodies[i])
+                latencies[i] = time.perf_counter() - t
+                response.raise_for_status()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started, latencies
+
+
+def row(name, clients, n, rows, seconds, latencies) -> dict:
+    return {"server": name, "clients": clients, "req/s": n / seconds, "rows/s": n * rows / seconds,
+            "p50 ms": float(np.percentile(latencies, 50) * 1000), "p99 ms": float(np.percentile(latencies, 99) * 1000)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--rows", type=int, default=1, help="patients per request")
+    args = parser.parse_args()
+
+    import serving.diagnosis as service_module
+
+    champion = service_module.CHAMPION
+    features = service_module.FEATURES
+    frame = pd.read_csv(PROJECT_ROOT / "data" / "raw" / "wdbc.csv")[features]
+    rng = np.random.default_rng(0)
+    batches = [frame.iloc[rng.integers(0, len(frame), args.rows)] for _ in range(args.requests)]
+    bento_bodies = [{"features": b.to_numpy(dtype=float).tolist()} for b in batches]
+    mlflow_bodies = [{"dataframe_split": {"columns": features, "data": b.to_numpy(dtype=float).tolist()}} for b in batches]
+
+    results = []
+    service = service_module.DiagnosisService()
+    arrays = [b.to_numpy(dtype=float) for b in batches]
+    latencies = np.zeros(len(arrays))
+    started = time.perf_counter()
+    for i, array in enumerate(arrays):
+        t = time.perf_counter()
+        service.predict_array(array)
+        latencies[i] = time.perf_counter() - t
+    results.append(row("in-process", 1, len(arrays), args.rows, time.perf_counter() - started, latencies))
+
+    bento_port, mlflow_port = free_port(), free_port()
+    bento, bento_cold = start([str(BIN / "bentoml"), "serve", "serving.diagnosis:DiagnosisService", "--host", "127.0.0.1", "--port", str(bento_port)],
+                              f"http://127.0.0.1:{bento_port}/readyz")
+    try:
+        for clients in args.concurrency:
+            seconds, lat = asyncio.run(load(f"http://127.0.0.1:{bento_port}/predict_array", bento_bodies, clients))
+            results.append(row("bento (batching)", clients, args.requests, args.rows, seconds, lat))
+    finally:
+        stop(bento)
+    mlflow_server, mlflow_cold = start([str(BIN / "mlflow"), "models", "serve", "-m", champion.model_uri, "--env-manager", "local",
+                                        "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1"],
+                                       f"http://127.0.0.1:{mlflow_port}/ping")
+    try:
+        for clients in args.concurrency:
+            seconds, lat = asyncio.run(load(f"http://127.0.0.1:{mlflow_port}/invocations", mlflow_bodies, clients))
+            results.append(row("mlflow models serve", clients, args.requests, args.rows, seconds, lat))
+    finally:
+        stop(mlflow_server)
+
+    table = pd.DataFrame(results)
+    print(f"\n{champion.registered_model} v{champion.version} ({champion.info.get('candidate')}), {args.requests} requests x {args.rows} rows, {os.cpu_count()} cores")
+    print(table.to_markdown(index=False, floatfmt=".1f"))
+    in_process = table[table.server == "in-process"]["req/s"].iloc[0]
+    print("\n| clients | bento / mlflow (req/s) | bento / in-process (req/s) |\n|---|---|---|")
+    for clients in args.concurrency:
+        bento_rate = table[(table.server == "bento (batching)") & (table.clients == clients)]["req/s"].iloc[0]
+        mlflow_rate = table[(table.server == "mlflow models serve") & (table.clients == clients)]["req/s"].iloc[0]
+        print(f"| {clients} | {bento_rate / mlflow_rate:.2f} | {bento_rate / in_process:.3f} |")
+    print(f"\ncold start to ready: bento {bento_cold:.1f} s, mlflow models serve {mlflow_cold:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""How each family flavor is saved to and loaded from MLflow (no Prefect: the services use this too)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from typing import Any
+
+import mlflow
+
+
+def log_model(flavor: str, model: Any, **kwargs):
+    if flavor == "sklearn":  # cloudpickle: skops costs ~8 s per import; the store is written only by this pipeline
+        return mlflow.sklearn.log_model(sk_model=model, serialization_format="cloudpickle", **kwargs)
+    if flavor == "pytorch":
+        return mlflow.pytorch.log_model(pytorch_model=model, **kwargs)
+    return mlflow.pyfunc.log_model(python_model=model, **kwargs)
+
+
+def load_model(flavor: str, uri: str) -> Any:
+    """The family's own model object (not the pyfunc wrapper), as the family's code expects."""
+    if flavor == "sklearn":
+        return mlflow.sklearn.load_model(uri)
+    if flavor == "pytorch":
+        return mlflow.pytorch.load_model(uri)
+    return mlflow.pyfunc.load_model(uri).unwrap_python_model()
+
+
+def pinned_requirements(packages: tuple[str, ...]) -> list[str]:
+    """Exact versions of what the model needs at load time, from this environment (itself pinned)."""
+    return [f"{p}=={importlib.metadata.version(p)}" for p in ("mlflow", "cloudpickle", *packages)]

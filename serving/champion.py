@@ -1,0 +1,124 @@
+"""Where a service gets its champion: the MLflow registry (in the repo) or the Bento it was built into.
+
+Inside a built Bento (its ``bento.yaml`` lies beside the source) the service serves the BentoML
+model the Bento carries (``MEDMAAS_BENTO_MODEL`` overrides which); elsewhere it reads
+``models:/<name>@champion``, so promoting a new champion and restarting the service serves it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import medmaas  # noqa: F401  (embedded defaults)
+from families import family_class
+from families.base import Family
+from medmaas.environment import PROJECT_ROOT
+from medmaas.flavors import load_model
+from medmaas.settings import load_params
+
+BENTO_MODEL_ENV = "MEDMAAS_BENTO_MODEL"
+BENTOML_ERROR_LOGGER = "bentoml._internal.server.http_app"  # logs each rejected request with its traceback
+
+
+class RedactRejectedInputs(logging.Filter):
+    """A rejected request is logged with pydantic's message, which quotes the input (a patient id, if a
+    client sends one); keep where and why it failed, drop what was sent. The 400 body never had it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from pydantic import ValidationError
+
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ValidationError):
+            reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_input=False, include_url=False))
+            record.msg = f"{record.msg} (rejected: {reasons})"
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def redact_rejected_inputs() -> None:
+    logger = logging.getLogger(BENTOML_ERROR_LOGGER)
+    if not any(isinstance(f, RedactRejectedInputs) for f in logger.filters):
+        logger.addFilter(RedactRejectedInputs())
+
+
+class NoChampion(RuntimeError):
+    pass
+
+
+@dataclass
+class Champion:
+    """A champion as a service sees it: resolved once at import, loaded in the worker."""
+
+    family: Family
+    registered_model: str
+    version: str
+    model_uri: str
+    info: dict[str, Any] = field(default_factory=dict)  # candidate, provenance, metrics, card link
+    serving: dict[str, Any] = field(default_factory=dict)  # family's serving artifacts
+
+    def load(self) -> Any:
+        return load_model(self.family.flavor, self.model_uri)
+
+
+def resolve_champion(family_name: str) -> Champion:
+    """The champion a service will serve; also keeps rejected inputs out of the server's log."""
+    redact_rejected_inputs()
+    params = load_params(os.environ.get("MEDMAAS_PARAMS"))
+    family = family_class(family_name)(params.families[family_name], params.project.seed)
+    bento_model = os.environ.get(BENTO_MODEL_ENV) or _model_of_enclosing_bento()
+    if bento_model:
+        return _from_bento(family, bento_model)
+    return resolve_from_registry(family)
+
+
+def _model_of_enclosing_bento() -> str | None:
+    """`bentoml serve <tag>` runs the Bento's src/; its bento.yaml names the model it was built with."""
+    bento_yaml = PROJECT_ROOT.parent / "bento.yaml"
+    if not bento_yaml.is_file():
+        return None
+    models = (yaml.safe_load(bento_yaml.read_text()) or {}).get("models") or []
+    return models[0]["tag"] if models else None
+
+
+def resolve_from_registry(family: Family) -> Champion:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    name = family.registered_model
+    try:
+        version = client.get_model_version_by_alias(name, "champion")
+    except MlflowException as error:
+        raise NoChampion(
+            f"no champion for {name!r} in {mlflow.get_tracking_uri()}: train one with `medmaas train {family.name}` "
+            f"(or `make pipeline`), or point MLFLOW_TRACKING_URI at the registry that has it"
+        ) from error
+    run = client.get_run(version.run_id)
+    serving = json.loads(Path(client.download_artifacts(version.run_id, "serving/serving.json")).read_text())
+    info = {
+        "registered_model": name,
+        "version": str(version.version),
+        "candidate": version.tags.get("candidate"),
+        "data_md5": version.tags.get("data_md5"),
+        "git_commit": version.tags.get("git_commit"),
+        "params_hash": version.tags.get("params_hash"),
+        "metrics": {k[5:]: v for k, v in run.data.metrics.items() if k.startswith("test_")},
+        "model_card": f"runs:/{version.run_id}/promotion/model_card.md",
+    }
+    return Champion(family, name, str(version.version), f"models:/{name}/{version.version}", info, serving)
+
+
+def _from_bento(family: Family, tag: str) -> Champion:
+    import bentoml
+
+    stored = bentoml.models.get(tag)
+    meta = stored.info.metadata
+    return Champion(family, meta["info"]["registered_model"], meta["info"]["version"], stored.path_of("mlflow_model"), meta["info"], meta["serving"])

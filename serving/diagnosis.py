@@ -1,0 +1,129 @@
+"""Online diagnosis: the diagnosis champion behind a typed HTTP API.
+
+    bentoml serve serving.diagnosis:DiagnosisService          (or: medmaas serve diagnosis)
+
+Requests carry features only, never a patient identifier; answers come back in request order.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Annotated, Any
+
+import bentoml
+import numpy as np
+import pandas as pd
+from bentoml.exceptions import InvalidArgument
+from bentoml.validators import DType, Shape
+from pydantic import AfterValidator, BaseModel, Field
+
+from serving.champion import resolve_champion
+
+CHAMPION = resolve_champion("diagnosis")
+FEATURES: list[str] = CHAMPION.serving["feature_names"]
+LIMITS = CHAMPION.family.settings.serving
+Patient = CHAMPION.family.patient_model(FEATURES, example=CHAMPION.serving["background"][0])  # a centroid, not a patient
+
+
+class Prediction(BaseModel):
+    probabilities: dict[str, float] = Field(description="probability of each class; they sum to 1")
+    predicted: str
+    model: str
+    version: str
+
+
+class Contribution(BaseModel):
+    feature: str
+    value: float
+    contribution: float = Field(description="SHAP value: change in the explained probability due to this feature")
+
+
+class Explanation(BaseModel):
+    explained_class: str
+    probability: float = Field(description="the model's probability of explained_class for this patient")
+    base_value: float = Field(description="mean probability over the background; base_value + sum(contributions) = probability")
+    contributions: list[Contribution] = Field(description="largest effect first")
+    model: str
+    version: str
+
+
+def _finite_rows(features: np.ndarray) -> np.ndarray:
+    """Checked per request, before adaptive batching can merge it with other clients' rows."""
+    if features.ndim != 2 or features.shape[1] != len(FEATURES):
+        raise ValueError(f"features must have shape (rows, {len(FEATURES)}) in this order: {', '.join(FEATURES)}")
+    if len(features) > LIMITS.max_items_per_request:
+        raise ValueError(f"features has {len(features)} rows; at most {LIMITS.max_items_per_request} per request")
+    bad = np.argwhere(~np.isfinite(features))
+    if len(bad):
+        row, col = bad[0]
+        raise ValueError(f"features[{row}][{col}] ({FEATURES[col]}) is not a finite number")
+    return features
+
+
+FeatureArray = Annotated[np.ndarray, Shape((-1, len(FEATURES))), DType("float64"), AfterValidator(_finite_rows)]
+
+
+@bentoml.service(name="diagnosis", traffic={"timeout": 30})
+class DiagnosisService:
+    def __init__(self) -> None:
+        import shap
+
+        self.family = CHAMPION.family
+        self.model = CHAMPION.load()
+        self.classes = [str(c) for c in self.model.classes_]
+        positive = self.family.settings.data.positive_label
+        self.explained_class = positive if len(self.classes) == 2 and positive in self.classes else None
+        background = np.asarray(CHAMPION.serving["background"], dtype=float)
+        masker = shap.maskers.Independent(background, max_samples=len(background))
+        # one explainer per class (no shared state between concurrent requests); permutation SHAP
+        # is exactly additive: base value + contributions = the model's probability
+        self.explainers = {
+            cls: shap.PermutationExplainer(partial(self._probability_of, index), masker, seed=0)
+            for index, cls in enumerate(self.classes)
+        }
+        self.explainers[self.explained_class or self.classes[0]](background[:1], silent=True)  # warm-up: ~9 s once, not on a patient's request
+
+    def _frame(self, rows: Any) -> pd.DataFrame:
+        return pd.DataFrame(rows, columns=FEATURES)
+
+    def _probability_of(self, class_index: int, rows: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(self._frame(rows))[:, class_index]
+
+    @bentoml.api
+    def predict(
+        self, patients: Annotated[list[Patient], Field(min_length=1, max_length=LIMITS.max_items_per_request)]  # type: ignore[valid-type]
+    ) -> list[Prediction]:
+        """Probabilities and the predicted class for one patient (a list of one) or many."""
+        frame = self._frame([p.model_dump() for p in patients])
+        proba = self.model.predict_proba(frame)
+        labels = self.family.predict_labels(self.model, proba)
+        return [
+            Prediction(probabilities=dict(zip(self.classes, map(float, row))), predicted=str(label), model=CHAMPION.registered_model, version=CHAMPION.version)
+            for row, label in zip(proba, labels)
+        ]
+
+    @bentoml.api(batchable=True, batch_dim=0, max_batch_size=LIMITS.max_batch_size, max_latency_ms=LIMITS.max_latency_ms)
+    def predict_array(self, features: FeatureArray) -> np.ndarray:
+        """Class probabilities (columns in `model_info().classes` order) for rows of features; batched adaptively."""
+        return self.model.predict_proba(self._frame(features))
+
+    @bentoml.api
+    def explain(self, patient: Patient) -> Explanation:  # type: ignore[valid-type]
+        """Why: each feature's SHAP contribution to the probability of the explained class."""
+        row = self._frame([patient.model_dump()])
+        proba = self.model.predict_proba(row)[0]
+        explained = self.explained_class or self.classes[int(proba.argmax())]
+        result = self.explainers[explained](row.to_numpy(dtype=float), silent=True)
+        contributions = sorted(
+            (Contribution(feature=f, value=float(v), contribution=float(c)) for f, v, c in zip(FEATURES, row.iloc[0], result.values[0])),
+            key=lambda c: abs(c.contribution), reverse=True,
+        )
+        return Explanation(
+            explained_class=explained, probability=float(proba[self.classes.index(explained)]), base_value=float(result.base_values[0]),
+            contributions=contributions, model=CHAMPION.registered_model, version=CHAMPION.version,
+        )
+
+    @bentoml.api
+    def model_info(self) -> dict[str, Any]:
+        """Which model answers: version, training data hash, held-out metrics, link to its model card."""
+        return {**CHAMPION.info, "classes": self.classes, "features": FEATURES, "explained_class": self.explained_class}
