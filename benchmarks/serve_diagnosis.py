@@ -116,24 +116,20 @@ def main() -> None:
         latencies[i] = time.perf_counter() - t
     results.append(row("in-process", 1, len(arrays), args.rows, time.perf_counter() - started, latencies))
 
-    bento_port, mlflow_port = free_port(), free_port()
-    bento, bento_cold = start([str(BIN / "bentoml"), "serve", "serving.diagnosis:DiagnosisService", "--host", "127.0.0.1", "--port", str(bento_port)],
-                              f"http://127.0.0.1:{bento_port}/readyz")
-    try:
-        for clients in args.concurrency:
-            seconds, lat = asyncio.run(load(f"http://127.0.0.1:{bento_port}/predict_array", bento_bodies, clients))
-            results.append(row("bento (batching)", clients, args.requests, args.rows, seconds, lat))
-    finally:
-        stop(bento)
-    mlflow_server, mlflow_cold = start([str(BIN / "mlflow"), "models", "serve", "-m", champion.model_uri, "--env-manager", "local",
-                                        "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1"],
-                                       f"http://127.0.0.1:{mlflow_port}/ping")
-    try:
-        for clients in args.concurrency:
-            seconds, lat = asyncio.run(load(f"http://127.0.0.1:{mlflow_port}/invocations", mlflow_bodies, clients))
-            results.append(row("mlflow models serve", clients, args.requests, args.rows, seconds, lat))
-    finally:
-        stop(mlflow_server)
+    def measure(name: str, command: list[str], port: int, ready: str, route: str, bodies: list[dict]) -> float:
+        server, cold = start([*command, "--host", "127.0.0.1", "--port", str(port)], f"http://127.0.0.1:{port}/{ready}")
+        try:
+            for clients in args.concurrency:
+                seconds, lat = asyncio.run(load(f"http://127.0.0.1:{port}/{route}", bodies, clients))
+                results.append(row(name, clients, args.requests, args.rows, seconds, lat))
+        finally:
+            stop(server)
+        return cold
+
+    bento_cold = measure("bento (batching)", [str(BIN / "bentoml"), "serve", "serving.diagnosis:DiagnosisService"],
+                         free_port(), "readyz", "predict_array", bento_bodies)
+    mlflow_cold = measure("mlflow models serve", [str(BIN / "mlflow"), "models", "serve", "-m", champion.model_uri, "--env-manager", "local", "--workers", "1"],
+                          free_port(), "ping", "invocations", mlflow_bodies)
 
     table = pd.DataFrame(results)
     print(f"\n{champion.registered_model} v{champion.version} ({champion.info.get('candidate')}), {args.requests} requests x {args.rows} rows, {os.cpu_count()} cores")
