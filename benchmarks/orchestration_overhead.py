@@ -34,9 +34,10 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     family = family_class(args.family)(params.families[args.family], params.project.seed)
-    if not all(p.is_file() for p in family.data_files()):
-        for path in family.data_files():
-            family.export_bundled(path)
+    from medmaas.environment import PROJECT_ROOT
+
+    if not (PROJECT_ROOT / family.bundled_data).is_file():
+        family.export_bundled(PROJECT_ROOT / family.bundled_data)
 
     started = time.perf_counter()
     split = family.split(family.load())

@@ -72,6 +72,7 @@ class Family(ABC):
     primary_metric: ClassVar[str]
     flavor: ClassVar[Literal["sklearn", "pytorch", "pyfunc"]] = "sklearn"
     runtime_packages: ClassVar[tuple[str, ...]] = ("scikit-learn", "pandas", "numpy", "scipy")
+    bundled_data: ClassVar[Path]  # where `medmaas ingest` writes the packaged data set (never a user's file)
     intended_use: ClassVar[str] = ""
     out_of_scope: ClassVar[str] = ""
 
@@ -96,6 +97,11 @@ class Family(ABC):
 
     def direction(self, metric: str) -> str:
         return next(m.direction for m in self.metrics if m.name == metric)
+
+    @staticmethod
+    @abstractmethod
+    def export_bundled(path: Path) -> Path:
+        """Write the data set that ships in a package to ``path`` (the DVC ingest stage)."""
 
     # --- the steps -------------------------------------------------------------------------
     @abstractmethod

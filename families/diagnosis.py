@@ -42,10 +42,13 @@ class ColumnRange(Frozen):
     max: float | None = None
 
 
+BUNDLED_DATA = Path("data/raw/wdbc.csv")
+
+
 class TabularData(Frozen):
     """Where the patients are and what their columns mean (the declared schema)."""
 
-    path: Path = Path("data/raw/wdbc.csv")
+    path: Path = BUNDLED_DATA
     id_column: str = "patient_id"
     label_column: str = "diagnosis"
     feature_columns: list[str] | Literal["all"] = "all"
@@ -279,6 +282,8 @@ class Diagnosis(Family):
     settings: DiagnosisSettings
 
     # --- data ------------------------------------------------------------------------------
+    bundled_data = BUNDLED_DATA
+
     @staticmethod
     def export_bundled(path: Path) -> Path:
         """Write scikit-learn's WDBC (569 x 30) as a CSV with a pseudonymous patient id."""
@@ -438,7 +443,7 @@ class Diagnosis(Family):
 
     def limitations(self) -> list[str]:
         extra = []
-        if self.settings.data.path == TabularData().path:
+        if self.settings.data.path == BUNDLED_DATA:
             extra.append(
                 "WDBC: 569 fine-needle aspirates from one centre (Wisconsin, early 1990s); features are computed "
                 "from digitised images with that centre's protocol, so other image pipelines shift them."

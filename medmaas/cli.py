@@ -90,17 +90,13 @@ def train(
 
 
 @app.command()
-def ingest(family: str, params: ParamsOption = None) -> None:
-    """Export a family's bundled data set to data/raw/ (the DVC stage's command)."""
+def ingest(family: str) -> None:
+    """Export a family's bundled data set to data/raw/ (the DVC stage's command; never touches your own data)."""
     from families import family_class
-    from medmaas.settings import load_params
 
-    loaded = load_params(params)
     cls = family_class(family)
-    instance = cls(loaded.families[family], loaded.project.seed)
-    for path in instance.data_files():
-        cls.export_bundled(path)
-        typer.echo(f"wrote {path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path}")
+    path = cls.export_bundled(PROJECT_ROOT / cls.bundled_data)
+    typer.echo(f"wrote {path.relative_to(PROJECT_ROOT)}")
 
 
 @app.command()

@@ -64,3 +64,10 @@ def test_repro_trains_then_skips_reports_metrics_and_tracks_params(repo_copy):
     status = run(["dvc", "status", "train_diagnosis"], repo, env)
     assert "train_diagnosis" in status.stdout and "modified" in status.stdout and "diagnosis" in status.stdout
     assert "ingest_diagnosis" not in status.stdout  # the data export does not depend on training params
+
+    # and pointing the family at the user's own file makes the stage track that file instead
+    (repo / "data" / "mine.csv").write_bytes((repo / "data" / "raw" / "wdbc.csv").read_bytes())
+    params["diagnosis"]["data"]["path"] = "data/mine.csv"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    status = run(["dvc", "status", "train_diagnosis"], repo, env)
+    assert "data/mine.csv" in status.stdout, status.stdout + status.stderr

@@ -47,3 +47,17 @@ def test_cli_exits_non_zero_and_names_the_key(write_params):
     result = CliRunner().invoke(app, ["train", "diagnosis", "--params", str(path)])
     assert result.exit_code == 2
     assert "diagnosis.split.cv_folds" in result.output
+
+
+def test_ingest_writes_only_the_bundled_file(tmp_path, monkeypatch):
+    # given a project whose params point the family at the user's own file
+    import medmaas.cli
+
+    monkeypatch.setattr(medmaas.cli, "PROJECT_ROOT", tmp_path)
+    # when the DVC ingest command runs
+    result = CliRunner().invoke(app, ["ingest", "diagnosis"])
+    # then it writes the packaged data set to its fixed place, and nowhere else
+    assert result.exit_code == 0, result.output
+    written = [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()]
+    assert written == ["data/raw/wdbc.csv"]
+    assert sum(1 for _ in open(tmp_path / "data/raw/wdbc.csv")) == 570  # header + 569 patients
