@@ -7,80 +7,47 @@ trains through the same path (binary or multiclass): point ``diagnosis.data`` at
 
 from __future__ import annotations
 
-import io
-import re
-import time
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, create_model, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 from sklearn import metrics as skm
 from sklearn.calibration import CalibratedClassifierCV, CalibrationDisplay
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.class_weight import compute_sample_weight
 
-from families.base import Evaluation, Family, FittedCandidate, MetricSpec, Split, Tables
-from medmaas.environment import PROJECT_ROOT
+from families.base import Evaluation, MetricSpec, Split, Tables
+from families.tabular import TABLE, CandidateGrids, SplitSettings, TabularData, TabularFamily, final_estimator_params, png, scaled, snake_case, unscaled
 from medmaas.settings import FamilySettings, Frozen
 from medmaas.stats import bootstrap_estimates
-
-NUMERIC_TYPES = ["int", "int8", "int16", "int32", "int64", "float", "float16", "float32", "float64", "Int64", "Float64"]
-TABLE = "patients"
-
-
-class ColumnRange(Frozen):
-    min: float | None = None
-    max: float | None = None
-
 
 BUNDLED_DATA = Path("data/raw/wdbc.csv")
 
 
-class TabularData(Frozen):
-    """Where the patients are and what their columns mean (the declared schema)."""
-
+class ClassificationData(TabularData):
     path: Path = BUNDLED_DATA
-    id_column: str = "patient_id"
     label_column: str = "diagnosis"
-    feature_columns: list[str] | Literal["all"] = "all"
     labels: list[str] = Field(default_factory=lambda: ["malignant", "benign"], min_length=2)
     positive_label: str | None = "malignant"
-    ranges: dict[str, ColumnRange] = Field(default_factory=dict, description='per feature; "*" applies to every feature')
-    max_missing_fraction: float = Field(0.05, ge=0.0, le=1.0)
-    min_rows: PositiveInt = 50
+
+    @property
+    def outcome_column(self) -> str:
+        return self.label_column
 
     @model_validator(mode="after")
-    def _positive_label_is_a_label(self) -> TabularData:
+    def _positive_label_is_a_label(self) -> ClassificationData:
         if self.positive_label is not None and self.positive_label not in self.labels:
             raise ValueError(f"positive_label {self.positive_label!r} is not one of labels {self.labels}")
         if len(self.labels) == 2 and self.positive_label is None:
             raise ValueError("a binary task needs positive_label (the class sensitivity is measured on)")
         return self
-
-    def resolved_path(self) -> Path:
-        return self.path if self.path.is_absolute() else PROJECT_ROOT / self.path
-
-
-class SplitSettings(Frozen):
-    test_fraction: float = Field(0.25, gt=0.05, lt=0.5)
-    cv_folds: int = Field(5, ge=2, le=20)
-
-
-def _scaled(model) -> Pipeline:
-    return Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler()), ("model", model)])
-
-
-def _unscaled(model) -> Pipeline:
-    return Pipeline([("impute", SimpleImputer(strategy="median")), ("model", model)])
 
 
 class LogisticRegressionGrid(Frozen):
@@ -88,7 +55,7 @@ class LogisticRegressionGrid(Frozen):
 
     def build(self, seed: int):
         model = LogisticRegression(class_weight="balanced", max_iter=5000, random_state=seed)
-        return _scaled(model), {"model__C": self.C}
+        return scaled(model), {"model__C": self.C}
 
 
 class LinearSvmGrid(Frozen):
@@ -96,7 +63,7 @@ class LinearSvmGrid(Frozen):
 
     def build(self, seed: int):
         svc = SVC(kernel="linear", class_weight="balanced", random_state=seed)
-        return _scaled(CalibratedClassifierCV(svc, ensemble=False)), {"model__estimator__C": self.C}
+        return scaled(CalibratedClassifierCV(svc, ensemble=False)), {"model__estimator__C": self.C}
 
 
 class RbfSvmGrid(Frozen):
@@ -106,7 +73,7 @@ class RbfSvmGrid(Frozen):
     def build(self, seed: int):
         svc = SVC(kernel="rbf", class_weight="balanced", random_state=seed)
         grid = {"model__estimator__C": self.C, "model__estimator__gamma": self.gamma}
-        return _scaled(CalibratedClassifierCV(svc, ensemble=False)), grid
+        return scaled(CalibratedClassifierCV(svc, ensemble=False)), grid
 
 
 class DecisionTreeGrid(Frozen):
@@ -115,7 +82,7 @@ class DecisionTreeGrid(Frozen):
 
     def build(self, seed: int):
         grid = {"model__max_depth": self.max_depth, "model__min_samples_leaf": self.min_samples_leaf}
-        return _unscaled(DecisionTreeClassifier(class_weight="balanced", random_state=seed)), grid
+        return unscaled(DecisionTreeClassifier(class_weight="balanced", random_state=seed)), grid
 
 
 class RandomForestGrid(Frozen):
@@ -126,7 +93,7 @@ class RandomForestGrid(Frozen):
     def build(self, seed: int):
         model = RandomForestClassifier(class_weight="balanced", n_jobs=1, random_state=seed)
         grid = {"model__n_estimators": self.n_estimators, "model__max_depth": self.max_depth, "model__max_features": self.max_features}
-        return _unscaled(model), grid
+        return unscaled(model), grid
 
 
 class GradientBoostingGrid(Frozen):
@@ -145,12 +112,10 @@ class GradientBoostingGrid(Frozen):
             "model__max_depth": self.max_depth,
             "model__subsample": self.subsample,
         }
-        return _unscaled(model), grid
+        return unscaled(model), grid
 
 
-class CandidateGrids(Frozen):
-    """Candidates to train, each with its hyperparameter grid; leave one out to skip it."""
-
+class ClassifierGrids(CandidateGrids):
     logistic_regression: LogisticRegressionGrid | None = None
     linear_svm: LinearSvmGrid | None = None
     rbf_svm: RbfSvmGrid | None = None
@@ -158,39 +123,12 @@ class CandidateGrids(Frozen):
     random_forest: RandomForestGrid | None = None
     gradient_boosting: GradientBoostingGrid | None = None
 
-    def enabled(self) -> dict[str, Any]:
-        return {name: grid for name in type(self).model_fields if (grid := getattr(self, name)) is not None}
-
-    @model_validator(mode="after")
-    def _at_least_one(self) -> CandidateGrids:
-        if not self.enabled():
-            raise ValueError("enable at least one candidate")
-        return self
-
 
 class DiagnosisSettings(FamilySettings):
-    data: TabularData = TabularData()
+    data: ClassificationData = ClassificationData()
     split: SplitSettings = SplitSettings()
-    candidates: CandidateGrids
+    candidates: ClassifierGrids
     decision_threshold: float = Field(0.5, gt=0.0, lt=1.0, description="on the positive class probability (binary only)")
-
-
-def _final_estimator_params(pipeline: Pipeline) -> set[str]:
-    model = pipeline.named_steps["model"]
-    return set(getattr(model, "estimator", model).get_params())
-
-
-def _png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-def snake_case(name: str) -> str:
-    return re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower()
 
 
 # Metrics from confusion counts in numpy: the bootstrap calls them thousands of times, and
@@ -258,7 +196,7 @@ def multiclass_metric_fns(n_classes: int) -> dict:
     }
 
 
-class Diagnosis(Family):
+class Diagnosis(TabularFamily):
     name = "diagnosis"
     Settings = DiagnosisSettings
     primary_metric = "roc_auc"
@@ -297,44 +235,14 @@ class Diagnosis(Family):
         frame.to_csv(path, index=False)
         return path
 
-    def data_files(self) -> list[Path]:
-        return [self.settings.data.resolved_path()]
+    def outcome_dtype(self) -> dict[str, Any]:
+        return {self.settings.data.label_column: str}
 
-    def load(self) -> Tables:
-        path = self.settings.data.resolved_path()
-        if not path.is_file():
-            raise FileNotFoundError(f"{self.name}: data file not found: {path} (set {self.name}.data.path in params.yaml)")
-        return {TABLE: pd.read_csv(path, dtype={self.settings.data.id_column: str, self.settings.data.label_column: str})}
-
-    def identifier_columns(self) -> set[str]:
-        return {self.settings.data.id_column}
-
-    def feature_columns(self, frame: pd.DataFrame) -> list[str]:
-        data = self.settings.data
-        if data.feature_columns == "all":
-            return [c for c in frame.columns if c not in (data.id_column, data.label_column)]
-        return list(data.feature_columns)
-
-    def expectations(self, tables: Tables) -> dict[str, list]:
+    def outcome_expectations(self) -> list:
         import great_expectations.expectations as gxe
 
         data = self.settings.data
-        features = self.feature_columns(tables[TABLE])
-        suite = [gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows)]
-        suite += [gxe.ExpectColumnToExist(column=c) for c in (data.id_column, data.label_column, *features)]
-        suite += [
-            gxe.ExpectColumnValuesToNotBeNull(column=data.id_column),
-            gxe.ExpectColumnValuesToBeUnique(column=data.id_column),
-            gxe.ExpectColumnValuesToNotBeNull(column=data.label_column),
-            gxe.ExpectColumnValuesToBeInSet(column=data.label_column, value_set=data.labels),
-        ]
-        for column in features:
-            suite.append(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES))
-            suite.append(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=1.0 - data.max_missing_fraction))
-            bounds = data.ranges.get(column) or data.ranges.get("*")
-            if bounds is not None:
-                suite.append(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=bounds.min, max_value=bounds.max))
-        return {TABLE: suite}
+        return [gxe.ExpectColumnValuesToBeInSet(column=data.label_column, value_set=data.labels)]
 
     def data_summary(self, tables: Tables) -> dict[str, Any]:
         frame = tables[TABLE]
@@ -367,26 +275,17 @@ class Diagnosis(Family):
             sizes={"train": len(train), "test": len(test)},
         )
 
-    def candidate_names(self) -> list[str]:
-        return list(self.settings.candidates.enabled())
+    def tuning_folds(self, outcome: pd.Series):
+        return StratifiedKFold(self.settings.split.cv_folds, shuffle=True, random_state=self.seed)
 
-    def fit(self, candidate: str, train: Any) -> FittedCandidate:
-        features, labels = train
-        pipeline, grid = self.settings.candidates.enabled()[candidate].build(self.seed)
-        multiclass = labels.nunique() > 2
-        folds = StratifiedKFold(self.settings.split.cv_folds, shuffle=True, random_state=self.seed)
-        search = GridSearchCV(pipeline, grid, cv=folds, scoring="roc_auc_ovr" if multiclass else "roc_auc", n_jobs=1, refit=True)
-        # models without class_weight get the same balancing as sample weights
-        balance = {} if "class_weight" in _final_estimator_params(pipeline) else {"model__sample_weight": compute_sample_weight("balanced", labels)}
-        started = time.perf_counter()
-        search.fit(features, labels, **balance)  # ROC-AUC is symmetric, so the positive class need not be named here
-        return FittedCandidate(
-            candidate=candidate,
-            model=search.best_estimator_,
-            hyperparameters={k.split("__")[-1]: v for k, v in search.best_params_.items()},
-            tuning_score=float(search.best_score_),
-            fit_seconds=time.perf_counter() - started,
-        )
+    def tuning_scoring(self, outcome: pd.Series) -> str:
+        return "roc_auc_ovr" if outcome.nunique() > 2 else "roc_auc"  # symmetric, so no positive class needed
+
+    def fit_params(self, pipeline: Pipeline, outcome: pd.Series) -> dict[str, Any]:
+        """Models without class_weight get the same balancing as sample weights."""
+        if "class_weight" in final_estimator_params(pipeline):
+            return {}
+        return {"model__sample_weight": compute_sample_weight("balanced", outcome)}
 
     # --- evaluation -------------------------------------------------------------------------
     def evaluate(self, model: Any, test: Any) -> Evaluation:
@@ -427,7 +326,7 @@ class Diagnosis(Family):
                     continue
                 draw(labels == cls, proba[:, i], name=str(cls), ax=ax)
             ax.set_title(title)
-            return _png(fig)
+            return png(fig)
 
         def calibration(truth, score, name, ax):
             CalibrationDisplay.from_predictions(truth, score, n_bins=8, strategy="quantile", name=name, ax=ax)
@@ -438,7 +337,7 @@ class Diagnosis(Family):
         return {
             "roc.png": one_curve_per_class(skm.RocCurveDisplay.from_predictions, "ROC on held-out patients"),
             "calibration.png": one_curve_per_class(calibration, "Calibration on held-out patients"),
-            "confusion_matrix.png": _png(fig),
+            "confusion_matrix.png": png(fig),
         }
 
     def limitations(self) -> list[str]:
@@ -459,29 +358,5 @@ class Diagnosis(Family):
         out = pd.DataFrame(proba, columns=[f"probability_{c}" for c in model.classes_], index=frame.index)
         out["predicted"] = self.predict_labels(model, proba)
         return out
-
-    def serving_artifacts(self, model: Any, train: Any) -> dict[str, Any]:
-        """k-means centroids of the training features as the explainer's background: no patient's own row."""
-        from sklearn.cluster import KMeans
-
-        features, _ = train
-        filled = features.fillna(features.median())
-        k = min(20, len(filled))
-        centroids = KMeans(n_clusters=k, n_init=4, random_state=self.seed).fit(filled).cluster_centers_
-        return {"feature_names": list(features.columns), "background": centroids.round(6).tolist()}
-
-    def patient_model(self, feature_names: list[str], example: list[float]) -> type[BaseModel]:
-        """The typed request body for one patient: the model's features, finite, within declared ranges."""
-        ranges = self.settings.data.ranges
-        fields = {}
-        for name, value in zip(feature_names, example, strict=True):
-            bounds = ranges.get(name) or ranges.get("*") or ColumnRange()
-            fields[name] = (float, Field(ge=bounds.min, le=bounds.max, allow_inf_nan=False, examples=[value]))
-        return create_model("Patient", __config__=ConfigDict(extra="forbid"), **fields)
-
-    def input_example(self, test: Any) -> pd.DataFrame:
-        features, _ = test
-        return features.head(3)
-
 
 FAMILY = Diagnosis

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import tempfile
 from pathlib import Path
 
@@ -59,6 +60,9 @@ def package_champion(family: Family, promoted: bool) -> str | None:
     rather than failing the run: `medmaas package` retries it.
     """
     if not promoted:
+        return None
+    if importlib.util.find_spec(f"serving.{family.name}") is None:
+        get_run_logger().info("no serving/%s.py yet: no Bento to build", family.name)
         return None
     from mlflow.tracking import MlflowClient
 

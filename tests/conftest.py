@@ -53,13 +53,21 @@ def wdbc_csv(session_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def write_params(session_dir, wdbc_csv):
-    """Write a params file: the repo's, pointed at the test's copy of WDBC, with overrides merged in."""
+def diabetes_csv(session_dir) -> Path:
+    from families.progression import Progression
+
+    return Progression.export_bundled(session_dir / "data" / "diabetes.csv")
+
+
+@pytest.fixture(scope="session")
+def write_params(session_dir, wdbc_csv, diabetes_csv):
+    """Write a params file: the repo's, pointed at the test's copies of the data, with overrides merged in."""
     counter = iter(range(10_000))
+    copies = {"diagnosis": wdbc_csv, "progression": diabetes_csv}
 
     def write(overrides: dict | None = None, keep_families: tuple[str, ...] = ("diagnosis",)) -> Path:
         params = {k: v for k, v in REPO_PARAMS.items() if k == "project" or k in keep_families}
-        params = merged(params, {"diagnosis": {"data": {"path": str(wdbc_csv)}}})
+        params = merged(params, {name: {"data": {"path": str(copies[name])}} for name in keep_families})
         params = merged(params, overrides or {})
         path = session_dir / f"params-{next(counter)}.yaml"
         path.write_text(yaml.safe_dump(params, sort_keys=False))

@@ -1,0 +1,199 @@
+"""What every one-row-per-patient family shares: data contract, split, tuning, serving schema.
+
+Not a family itself (no ``FAMILY``); diagnosis (classification) and progression (regression)
+build on it, each adding its outcome, candidates and metrics.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, create_model, model_validator
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from families.base import Family, FittedCandidate, Tables
+from medmaas.environment import PROJECT_ROOT
+from medmaas.settings import Frozen
+
+NUMERIC_TYPES = ["int", "int8", "int16", "int32", "int64", "float", "float16", "float32", "float64", "Int64", "Float64"]
+TABLE = "patients"
+
+
+class ColumnRange(Frozen):
+    min: float | None = None
+    max: float | None = None
+
+
+class TabularData(Frozen):
+    """Where the patients are and what their feature columns mean (the declared schema)."""
+
+    path: Path
+    id_column: str = "patient_id"
+    feature_columns: list[str] | Literal["all"] = "all"
+    ranges: dict[str, ColumnRange] = Field(default_factory=dict, description='per feature; "*" applies to every feature')
+    max_missing_fraction: float = Field(0.05, ge=0.0, le=1.0)
+    min_rows: PositiveInt = 50
+
+    @property
+    def outcome_column(self) -> str:
+        raise NotImplementedError
+
+    def resolved_path(self) -> Path:
+        return self.path if self.path.is_absolute() else PROJECT_ROOT / self.path
+
+    def range_of(self, column: str) -> ColumnRange | None:
+        return self.ranges.get(column) or self.ranges.get("*")
+
+
+class SplitSettings(Frozen):
+    test_fraction: float = Field(0.25, gt=0.05, lt=0.5)
+    cv_folds: int = Field(5, ge=2, le=20)
+
+
+class CandidateGrids(Frozen):
+    """Candidates to train (one field each, with its grid); leave one out to skip it."""
+
+    def enabled(self) -> dict[str, Any]:
+        return {name: grid for name in type(self).model_fields if (grid := getattr(self, name)) is not None}
+
+    @model_validator(mode="after")
+    def _at_least_one(self):
+        if not self.enabled():
+            raise ValueError("enable at least one candidate")
+        return self
+
+
+def scaled(model) -> Pipeline:
+    return Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler()), ("model", model)])
+
+
+def unscaled(model) -> Pipeline:
+    return Pipeline([("impute", SimpleImputer(strategy="median")), ("model", model)])
+
+
+def final_estimator_params(pipeline: Pipeline) -> set[str]:
+    model = pipeline.named_steps["model"]
+    return set(getattr(model, "estimator", model).get_params())
+
+
+def png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower()
+
+
+class TabularFamily(Family):
+    """One row per patient: an id, an outcome, numeric features."""
+
+    def data_files(self) -> list[Path]:
+        return [self.settings.data.resolved_path()]
+
+    def load(self) -> Tables:
+        data = self.settings.data
+        path = data.resolved_path()
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.name}: data file not found: {path} (set {self.name}.data.path in params.yaml)")
+        return {TABLE: pd.read_csv(path, dtype={data.id_column: str, **self.outcome_dtype()})}
+
+    def outcome_dtype(self) -> dict[str, Any]:
+        return {}
+
+    def identifier_columns(self) -> set[str]:
+        return {self.settings.data.id_column}
+
+    def feature_columns(self, frame: pd.DataFrame) -> list[str]:
+        data = self.settings.data
+        if data.feature_columns == "all":
+            return [c for c in frame.columns if c not in (data.id_column, data.outcome_column)]
+        return list(data.feature_columns)
+
+    def outcome_expectations(self) -> list:
+        """The family's checks on its outcome column."""
+        return []
+
+    def expectations(self, tables: Tables) -> dict[str, list]:
+        import great_expectations.expectations as gxe
+
+        data = self.settings.data
+        features = self.feature_columns(tables[TABLE])
+        suite = [gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows)]
+        suite += [gxe.ExpectColumnToExist(column=c) for c in (data.id_column, data.outcome_column, *features)]
+        suite += [
+            gxe.ExpectColumnValuesToNotBeNull(column=data.id_column),
+            gxe.ExpectColumnValuesToBeUnique(column=data.id_column),
+            gxe.ExpectColumnValuesToNotBeNull(column=data.outcome_column),
+            *self.outcome_expectations(),
+        ]
+        for column in features:
+            suite.append(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES))
+            suite.append(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=1.0 - data.max_missing_fraction))
+            if (bounds := data.range_of(column)) is not None and (bounds.min is not None or bounds.max is not None):
+                suite.append(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=bounds.min, max_value=bounds.max))
+        return {TABLE: suite}
+
+    def features_and_outcome(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+        return frame[self.feature_columns(frame)], frame[self.settings.data.outcome_column]
+
+    def candidate_names(self) -> list[str]:
+        return list(self.settings.candidates.enabled())
+
+    # hooks for fit: how to cross-validate and score the tuning, what to pass to fit
+    def tuning_folds(self, outcome: pd.Series):
+        raise NotImplementedError
+
+    def tuning_scoring(self, outcome: pd.Series) -> str:
+        raise NotImplementedError
+
+    def fit_params(self, pipeline: Pipeline, outcome: pd.Series) -> dict[str, Any]:
+        return {}
+
+    def fit(self, candidate: str, train: Any) -> FittedCandidate:
+        features, outcome = train
+        pipeline, grid = self.settings.candidates.enabled()[candidate].build(self.seed)
+        search = GridSearchCV(pipeline, grid, cv=self.tuning_folds(outcome), scoring=self.tuning_scoring(outcome), n_jobs=1, refit=True)
+        started = time.perf_counter()
+        search.fit(features, outcome, **self.fit_params(pipeline, outcome))
+        return FittedCandidate(
+            candidate=candidate,
+            model=search.best_estimator_,
+            hyperparameters={k.split("__")[-1]: v for k, v in search.best_params_.items()},
+            tuning_score=float(search.best_score_),
+            fit_seconds=time.perf_counter() - started,
+        )
+
+    def serving_artifacts(self, model: Any, train: Any) -> dict[str, Any]:
+        """k-means centroids of the training features as the explainer's background: no patient's own row."""
+        from sklearn.cluster import KMeans
+
+        features, _ = train
+        filled = features.fillna(features.median())
+        k = min(20, len(filled))
+        centroids = KMeans(n_clusters=k, n_init=4, random_state=self.seed).fit(filled).cluster_centers_
+        return {"feature_names": list(features.columns), "background": centroids.round(6).tolist()}
+
+    def patient_model(self, feature_names: list[str], example: list[float]) -> type[BaseModel]:
+        """The typed request body for one patient: the model's features, finite, within declared ranges."""
+        fields = {}
+        for name, value in zip(feature_names, example, strict=True):
+            bounds = self.settings.data.range_of(name) or ColumnRange()
+            fields[name] = (float, Field(ge=bounds.min, le=bounds.max, allow_inf_nan=False, examples=[value]))
+        return create_model("Patient", __config__=ConfigDict(extra="forbid"), **fields)
+
+    def input_example(self, test: Any) -> pd.DataFrame:
+        features, _ = test
+        return features.head(3)
