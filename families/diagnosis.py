@@ -24,8 +24,8 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.class_weight import compute_sample_weight
 
 from families.base import Evaluation, MetricSpec, Split, Tables
-from families.tabular import TABLE, CandidateGrids, SplitSettings, TabularData, TabularFamily, final_estimator_params, png, scaled, snake_case, unscaled
-from medmaas.settings import FamilySettings, Frozen
+from families.tabular import TABLE, BoostingGrid, CandidateGrids, Grid, SplitSettings, TabularData, TabularFamily, final_estimator_params, png, scaled, snake_case, unscaled
+from medmaas.settings import FamilySettings
 from medmaas.stats import bootstrap_estimates
 
 BUNDLED_DATA = Path("data/raw/wdbc.csv")
@@ -50,69 +50,52 @@ class ClassificationData(TabularData):
         return self
 
 
-class LogisticRegressionGrid(Frozen):
+class LogisticRegressionGrid(Grid):
     C: list[PositiveFloat] = [0.01, 0.1, 1.0, 10.0]
 
-    def build(self, seed: int):
-        model = LogisticRegression(class_weight="balanced", max_iter=5000, random_state=seed)
-        return scaled(model), {"model__C": self.C}
+    def pipeline(self, seed: int) -> Pipeline:
+        return scaled(LogisticRegression(class_weight="balanced", max_iter=5000, random_state=seed))
 
 
-class LinearSvmGrid(Frozen):
+class LinearSvmGrid(Grid):
+    param_prefix = "model__estimator__"  # SVC inside CalibratedClassifierCV, for probabilities
     C: list[PositiveFloat] = [0.01, 0.1, 1.0]
 
-    def build(self, seed: int):
-        svc = SVC(kernel="linear", class_weight="balanced", random_state=seed)
-        return scaled(CalibratedClassifierCV(svc, ensemble=False)), {"model__estimator__C": self.C}
+    def pipeline(self, seed: int) -> Pipeline:
+        return scaled(CalibratedClassifierCV(SVC(kernel="linear", class_weight="balanced", random_state=seed), ensemble=False))
 
 
-class RbfSvmGrid(Frozen):
+class RbfSvmGrid(Grid):
+    param_prefix = "model__estimator__"
     C: list[PositiveFloat] = [0.1, 1.0, 10.0]
     gamma: list[PositiveFloat | Literal["scale"]] = ["scale", 0.01]
 
-    def build(self, seed: int):
-        svc = SVC(kernel="rbf", class_weight="balanced", random_state=seed)
-        grid = {"model__estimator__C": self.C, "model__estimator__gamma": self.gamma}
-        return scaled(CalibratedClassifierCV(svc, ensemble=False)), grid
+    def pipeline(self, seed: int) -> Pipeline:
+        return scaled(CalibratedClassifierCV(SVC(kernel="rbf", class_weight="balanced", random_state=seed), ensemble=False))
 
 
-class DecisionTreeGrid(Frozen):
+class DecisionTreeGrid(Grid):
     max_depth: list[PositiveInt | None] = [3, 5, None]
     min_samples_leaf: list[PositiveInt] = [1, 5]
 
-    def build(self, seed: int):
-        grid = {"model__max_depth": self.max_depth, "model__min_samples_leaf": self.min_samples_leaf}
-        return unscaled(DecisionTreeClassifier(class_weight="balanced", random_state=seed)), grid
+    def pipeline(self, seed: int) -> Pipeline:
+        return unscaled(DecisionTreeClassifier(class_weight="balanced", random_state=seed))
 
 
-class RandomForestGrid(Frozen):
+class RandomForestGrid(Grid):
     n_estimators: list[PositiveInt] = [300]
     max_depth: list[PositiveInt | None] = [None, 8]
     max_features: list[PositiveFloat | Literal["sqrt", "log2"]] = ["sqrt"]
 
-    def build(self, seed: int):
-        model = RandomForestClassifier(class_weight="balanced", n_jobs=1, random_state=seed)
-        grid = {"model__n_estimators": self.n_estimators, "model__max_depth": self.max_depth, "model__max_features": self.max_features}
-        return unscaled(model), grid
+    def pipeline(self, seed: int) -> Pipeline:
+        return unscaled(RandomForestClassifier(class_weight="balanced", n_jobs=1, random_state=seed))
 
 
-class GradientBoostingGrid(Frozen):
+class GradientBoostingGrid(BoostingGrid):
     """Balanced through sample weights (the model has no class_weight)."""
 
-    learning_rate: list[PositiveFloat] = [0.05, 0.1]
-    n_estimators: list[PositiveInt] = [150]
-    max_depth: list[PositiveInt] = [2, 3]
-    subsample: list[float] = Field(default_factory=lambda: [0.8], min_length=1)
-
-    def build(self, seed: int):
-        model = GradientBoostingClassifier(random_state=seed)
-        grid = {
-            "model__learning_rate": self.learning_rate,
-            "model__n_estimators": self.n_estimators,
-            "model__max_depth": self.max_depth,
-            "model__subsample": self.subsample,
-        }
-        return unscaled(model), grid
+    def pipeline(self, seed: int) -> Pipeline:
+        return unscaled(GradientBoostingClassifier(random_state=seed))
 
 
 class ClassifierGrids(CandidateGrids):

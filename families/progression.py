@@ -8,20 +8,21 @@ with one row per patient, an id, a numeric outcome and numeric features trains t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, PositiveFloat, PositiveInt
+from pydantic import PositiveFloat, PositiveInt
 from sklearn import metrics as skm
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import Lasso, Ridge
 from sklearn.model_selection import KFold, train_test_split
+from sklearn.pipeline import Pipeline
 from sklearn.svm import SVR
 
 from families.base import Evaluation, MetricSpec, Split, Tables
-from families.tabular import NUMERIC_TYPES, TABLE, CandidateGrids, ColumnRange, SplitSettings, TabularData, TabularFamily, png, scaled, unscaled
-from medmaas.settings import FamilySettings, Frozen
+from families.tabular import NUMERIC_TYPES, TABLE, BoostingGrid, CandidateGrids, Grid, ColumnRange, SplitSettings, TabularData, TabularFamily, png, scaled, unscaled
+from medmaas.settings import FamilySettings
 from medmaas.stats import bootstrap_estimates
 
 BUNDLED_DATA = Path("data/raw/diabetes.csv")
@@ -39,51 +40,41 @@ class RegressionData(TabularData):
         return self.target_column
 
 
-class RidgeGrid(Frozen):
+class RidgeGrid(Grid):
     alpha: list[PositiveFloat] = [0.1, 1.0, 10.0, 100.0]
 
-    def build(self, seed: int):
-        return scaled(Ridge()), {"model__alpha": self.alpha}
+    def pipeline(self, seed: int) -> Pipeline:
+        return scaled(Ridge())
 
 
-class LassoGrid(Frozen):
+class LassoGrid(Grid):
     alpha: list[PositiveFloat] = [0.01, 0.1, 1.0, 5.0]
 
-    def build(self, seed: int):
-        return scaled(Lasso(max_iter=20_000, random_state=seed)), {"model__alpha": self.alpha}
+    def pipeline(self, seed: int) -> Pipeline:
+        return scaled(Lasso(max_iter=20_000, random_state=seed))
 
 
-class SvrGrid(Frozen):
+class SvrGrid(Grid):
     C: list[PositiveFloat] = [10.0, 100.0]
     epsilon: list[PositiveFloat] = [5.0]
-    gamma: list[PositiveFloat | str] = ["scale"]
+    gamma: list[PositiveFloat | Literal["scale", "auto"]] = ["scale"]
 
-    def build(self, seed: int):
-        return scaled(SVR(kernel="rbf")), {"model__C": self.C, "model__epsilon": self.epsilon, "model__gamma": self.gamma}
+    def pipeline(self, seed: int) -> Pipeline:
+        return scaled(SVR(kernel="rbf"))
 
 
-class RandomForestGrid(Frozen):
+class RandomForestGrid(Grid):
     n_estimators: list[PositiveInt] = [300]
     min_samples_leaf: list[PositiveInt] = [5, 10]
-    max_features: list[PositiveFloat | str] = [0.5]
+    max_features: list[PositiveFloat | Literal["sqrt", "log2"]] = [0.5]
 
-    def build(self, seed: int):
-        model = RandomForestRegressor(n_jobs=1, random_state=seed)
-        grid = {"model__n_estimators": self.n_estimators, "model__min_samples_leaf": self.min_samples_leaf, "model__max_features": self.max_features}
-        return unscaled(model), grid
+    def pipeline(self, seed: int) -> Pipeline:
+        return unscaled(RandomForestRegressor(n_jobs=1, random_state=seed))
 
 
-class GradientBoostingGrid(Frozen):
-    learning_rate: list[PositiveFloat] = [0.03, 0.1]
-    n_estimators: list[PositiveInt] = [150]
-    max_depth: list[PositiveInt] = [2]
-    subsample: list[float] = Field(default_factory=lambda: [0.8], min_length=1)
-
-    def build(self, seed: int):
-        model = GradientBoostingRegressor(random_state=seed)
-        grid = {"model__learning_rate": self.learning_rate, "model__n_estimators": self.n_estimators,
-                "model__max_depth": self.max_depth, "model__subsample": self.subsample}
-        return unscaled(model), grid
+class GradientBoostingGrid(BoostingGrid):
+    def pipeline(self, seed: int) -> Pipeline:
+        return unscaled(GradientBoostingRegressor(random_state=seed))
 
 
 class RegressorGrids(CandidateGrids):

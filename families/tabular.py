@@ -10,10 +10,10 @@ import io
 import re
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, create_model, model_validator
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
@@ -56,6 +56,27 @@ class TabularData(Frozen):
 class SplitSettings(Frozen):
     test_fraction: float = Field(0.25, gt=0.05, lt=0.5)
     cv_folds: int = Field(5, ge=2, le=20)
+
+
+class Grid(Frozen):
+    """A candidate: its fields are the estimator's hyperparameters, each a list of values to search."""
+
+    param_prefix: ClassVar[str] = "model__"
+
+    def pipeline(self, seed: int) -> Pipeline:
+        raise NotImplementedError
+
+    def build(self, seed: int) -> tuple[Pipeline, dict[str, list]]:
+        return self.pipeline(seed), {f"{self.param_prefix}{name}": values for name, values in self}
+
+
+class BoostingGrid(Grid):
+    """Gradient boosting's search space, for the classifier and the regressor alike."""
+
+    learning_rate: list[PositiveFloat] = [0.05, 0.1]
+    n_estimators: list[PositiveInt] = [100]
+    max_depth: list[PositiveInt] = [2, 3]
+    subsample: list[PositiveFloat] = [0.8]
 
 
 class CandidateGrids(Frozen):
