@@ -13,7 +13,6 @@ from typing import Annotated, Any
 import bentoml
 import numpy as np
 import pandas as pd
-from bentoml.exceptions import InvalidArgument
 from bentoml.validators import DType, Shape
 from pydantic import AfterValidator, BaseModel, Field
 
