@@ -244,19 +244,13 @@ class Diagnosis(TabularFamily):
         train, test = train_test_split(
             frame, test_size=self.settings.split.test_fraction, stratify=frame[data.label_column], random_state=self.seed
         )
-        features = self.feature_columns(frame)
         description = (
             f"One row per patient (unique {data.id_column!r}, enforced by the gate), so a patient is in exactly one "
             f"side. Stratified by {data.label_column!r}, {1 - self.settings.split.test_fraction:.0%}/"
             f"{self.settings.split.test_fraction:.0%}, seed {self.seed}. Hyperparameters tuned by "
             f"{self.settings.split.cv_folds}-fold stratified CV inside the training side only."
         )
-        return Split(
-            train=(train[features], train[data.label_column]),
-            test=(test[features], test[data.label_column]),
-            description=description,
-            sizes={"train": len(train), "test": len(test)},
-        )
+        return Split(self.features_and_outcome(train), self.features_and_outcome(test), description, {"train": len(train), "test": len(test)})
 
     def tuning_folds(self, outcome: pd.Series):
         return StratifiedKFold(self.settings.split.cv_folds, shuffle=True, random_state=self.seed)

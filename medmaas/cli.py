@@ -34,6 +34,27 @@ def _families(family: str | None, params_path: Path | None) -> list[str]:
     return [family]
 
 
+def _family(name: str, params_path: Path | None):
+    """The named family, built from the params file, or an error naming what the file has."""
+    from families import family_class
+    from medmaas.settings import load_params
+
+    loaded = load_params(params_path)
+    if name not in loaded.families:
+        _fail(f"no family {name!r} in the params file; it has: {', '.join(loaded.families)}")
+    return family_class(name)(loaded.families[name], loaded.project.seed)
+
+
+def _champion(family):
+    """The family's registered champion, or an error that says how to train one."""
+    from serving.champion import NoChampion, resolve_from_registry
+
+    try:
+        return resolve_from_registry(family)
+    except NoChampion as error:
+        _fail(str(error), 1)
+
+
 def _print_summary(name: str) -> None:
     from tasks.reports import read_summary
 
@@ -102,28 +123,18 @@ def ingest(family: str) -> None:
 @app.command()
 def champion(family: str, params: ParamsOption = None, card: Annotated[bool, typer.Option(help="print the model card")] = False) -> None:
     """Show a family's champion: version, candidate, held-out metrics, provenance."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    from medmaas.settings import load_params
-
-    settings = load_params(params).families.get(family)
-    name = (settings.registered_model if settings else None) or family
-    client = MlflowClient()
-    try:
-        version = client.get_model_version_by_alias(name, "champion")
-    except MlflowException:
-        _fail(f"{name} has no champion yet: run `medmaas train {family}`", 1)
-    run = client.get_run(version.run_id)
-    typer.secho(f"{name} champion: version {version.version} ({version.tags.get('candidate')})", bold=True)
+    current = _champion(_family(family, params))
+    info = current.info
+    typer.secho(f"{current.registered_model} champion: version {current.version} ({info['candidate']})", bold=True)
     for key in ("git_commit", "data_md5", "params_hash"):
-        typer.echo(f"  {key}: {version.tags.get(key)}")
-    for metric, value in sorted(run.data.metrics.items()):
-        if metric.startswith("test_") and not metric.endswith(("_ci_low", "_ci_high")):
-            low, high = run.data.metrics.get(f"{metric}_ci_low"), run.data.metrics.get(f"{metric}_ci_high")
-            typer.echo(f"  {metric[5:]}: {value:.4f} [{low:.4f}, {high:.4f}]")
+        typer.echo(f"  {key}: {info[key]}")
+    metrics = info["metrics"]
+    for metric in sorted(m for m in metrics if not m.endswith(("_ci_low", "_ci_high"))):
+        typer.echo(f"  {metric}: {metrics[metric]:.4f} [{metrics[f'{metric}_ci_low']:.4f}, {metrics[f'{metric}_ci_high']:.4f}]")
     if card:
-        typer.echo(Path(client.download_artifacts(version.run_id, "promotion/model_card.md")).read_text())
+        import mlflow
+
+        typer.echo(mlflow.artifacts.load_text(info["model_card"]))
 
 
 @app.command()
@@ -143,18 +154,10 @@ def serve(
 @app.command()
 def package(family: str, params: ParamsOption = None) -> None:
     """Build a Bento from a family's current champion (the flow does this after each promotion)."""
-    from families import family_class
-    from medmaas.settings import load_params
-    from serving.champion import NoChampion, resolve_from_registry
     from tasks.package import build_bento
 
-    loaded = load_params(params)
-    instance = family_class(family)(loaded.families[family], loaded.project.seed)
-    try:
-        champion = resolve_from_registry(instance)
-    except NoChampion as error:
-        _fail(str(error), 1)
-    tag = build_bento(instance, champion)
+    instance = _family(family, params)
+    tag = build_bento(instance, _champion(instance))
     typer.echo(f"built {tag}: serve it with `bentoml serve {tag}`; containerize it with `bentoml containerize {tag}` where Docker runs")
 
 
@@ -169,18 +172,8 @@ def predict(
     import pandas as pd
     from rich.progress import track
 
-    from families import family_class
-    from medmaas.settings import load_params
-    from medmaas.flavors import load_model
-
-    loaded = load_params(params)
-    if family not in loaded.families:
-        _fail(f"no family {family!r} in the params file")
-    instance = family_class(family)(loaded.families[family], loaded.project.seed)
-    try:
-        model = load_model(instance.flavor, f"models:/{instance.registered_model}@champion")
-    except Exception:
-        _fail(f"{instance.registered_model} has no champion yet: run `medmaas train {family}`", 1)
+    instance = _family(family, params)
+    model = _champion(instance).load()
     frame = pd.read_csv(input_csv)
     chunks = [frame.iloc[i : i + 10_000] for i in range(0, len(frame), 10_000)] or [frame]
     try:

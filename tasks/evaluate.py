@@ -11,6 +11,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from families.base import Evaluation, Family, FittedCandidate
+from tasks import artifact_key
 
 
 @dataclass
@@ -48,6 +49,6 @@ def leaderboard(family: Family, ranked: list[CandidateResult]) -> pd.DataFrame:
 @task(name="publish-leaderboard", cache_policy=NO_CACHE)
 def publish_leaderboard(family: Family, ranked: list[CandidateResult]) -> pd.DataFrame:
     board = leaderboard(family, ranked)
-    create_table_artifact(board.to_dict(orient="records"), key=f"{family.registered_model.replace('_', '-').lower()}-leaderboard",
+    create_table_artifact(board.to_dict(orient="records"), key=artifact_key(family.registered_model, "leaderboard"),
                           description=f"held-out metric (bootstrap 95% CI), best {family.primary_metric} first")
     return board

@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from families.base import Family
 from medmaas.environment import PROJECT_ROOT
 from medmaas.flavors import pinned_requirements
-from serving.champion import BENTO_MODEL_ENV, Champion
+from serving.champion import BENTO_MODEL_ENV, Champion, resolve_from_registry
 
 SERVING_PACKAGES = ("shap", "pyyaml", "pydantic")
 
@@ -65,8 +65,6 @@ def package_champion(family: Family, promoted: bool) -> str | None:
         get_run_logger().info("no serving/%s.py yet: no Bento to build", family.name)
         return None
     from mlflow.tracking import MlflowClient
-
-    from serving.champion import resolve_from_registry
 
     logger = get_run_logger()
     champion = resolve_from_registry(family)

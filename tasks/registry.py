@@ -26,6 +26,7 @@ from families.base import Estimate, Family, Split
 from medmaas.environment import MLFLOW_DIR
 from medmaas.flavors import load_model, log_model, pinned_requirements
 from medmaas.provenance import Provenance
+from tasks import artifact_key
 from tasks.evaluate import CandidateResult
 from tasks.model_card import render_model_card
 from tasks.promotion import Decision, decide
@@ -164,7 +165,7 @@ def register_and_promote(
     _log_texts(run_id, {"decision.json": json.dumps(decision.to_dict(), indent=2, default=str), "model_card.md": card}, "promotion")
     client.set_model_version_tag(name, version.version, "promotion", "promoted" if decision.promoted else "rejected")
     client.update_model_version(name, version.version, description=decision.summary())
-    create_markdown_artifact(card, key=f"{name.replace('_', '-').lower()}-model-card", description=decision.summary())
+    create_markdown_artifact(card, key=artifact_key(name, "model-card"), description=decision.summary())
     if decision.promoted:
         client.set_registered_model_alias(name, CHAMPION, version.version)
     logger.info(decision.summary())

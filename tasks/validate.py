@@ -12,6 +12,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from families.base import Family, Tables
+from tasks import artifact_key
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def validate_data(family: Family, tables: Tables) -> GateReport:
     from tasks.reports import write_gate_report
 
     write_gate_report(family.registered_model, report)
-    create_markdown_artifact(report.to_markdown(), key=f"{family.registered_model.replace('_', '-').lower()}-data-gate", description="Great Expectations gate")
+    create_markdown_artifact(report.to_markdown(), key=artifact_key(family.registered_model, "data-gate"), description="Great Expectations gate")
     logger = get_run_logger()
     logger.info("data gate: %d expectations, %d failed", report.checked, len(report.failures))
     return report

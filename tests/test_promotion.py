@@ -41,3 +41,12 @@ def test_champion_that_cannot_be_scored_blocks_promotion(write_params):
     family = family_with(write_params, {"minimums": {}, "maximums": {}})
     checks = decide(family, metrics(0.99), None, champion_unscorable="champion v1 could not be scored")
     assert not passed(checks)
+
+
+def test_artifact_keys_are_valid_for_any_registered_model_name():
+    import re
+
+    from tasks import artifact_key
+
+    for name in ("diagnosis", "wine_cultivar", "Heart.v2", "a-b_c.D"):
+        assert re.fullmatch(r"[a-z0-9-]+", artifact_key(name, "model-card"))
