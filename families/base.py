@@ -61,6 +61,7 @@ class FittedCandidate:
     hyperparameters: dict[str, Any]
     tuning_score: float | None  # the tuning criterion on the training split (e.g. CV score)
     fit_seconds: float
+    training: dict[str, float] = field(default_factory=dict)  # e.g. epochs run, seconds per epoch
 
 
 class Family(ABC):
@@ -73,6 +74,8 @@ class Family(ABC):
     flavor: ClassVar[Literal["sklearn", "pytorch", "pyfunc"]] = "sklearn"
     runtime_packages: ClassVar[tuple[str, ...]] = ("scikit-learn", "pandas", "numpy", "scipy")
     bundled_data: ClassVar[Path]  # where `medmaas ingest` writes the packaged data set (never a user's file)
+    service_module: ClassVar[str | None] = None  # serving/<module>.py; None: the family's own name
+    predict_chunk_rows: ClassVar[int | None] = 10_000  # `medmaas predict` scores this many rows at a time; None: all at once
     intended_use: ClassVar[str] = ""
     out_of_scope: ClassVar[str] = ""
 
@@ -94,6 +97,15 @@ class Family(ABC):
     @property
     def registered_model(self) -> str:
         return self.settings.registered_model or self.name
+
+    @classmethod
+    def service(cls) -> str:
+        """The serving module this family's champion is served from (several families may share one)."""
+        return cls.service_module or cls.name
+
+    def flavor_of(self, model: Any) -> str:
+        """How MLflow stores this model; a family whose candidates differ in kind answers per model."""
+        return self.flavor
 
     def direction(self, metric: str) -> str:
         return next(m.direction for m in self.metrics if m.name == metric)
@@ -136,8 +148,8 @@ class Family(ABC):
         """Metrics (with CIs) and plots on held-out data."""
 
     @abstractmethod
-    def input_example(self, test: Any) -> pd.DataFrame:
-        """A few rows of model input (no identifiers) for the registered signature."""
+    def input_example(self, test: Any) -> pd.DataFrame | None:
+        """A few rows of model input (no identifiers) for the registered signature; None where input is not a table."""
 
     def data_summary(self, tables: Tables) -> dict[str, Any]:
         """Facts about the data for the model card (sizes, class balance, ...)."""

@@ -10,18 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 from pydantic import PositiveFloat, PositiveInt
-from sklearn import metrics as skm
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import Lasso, Ridge
 from sklearn.model_selection import KFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVR
 
-from families.base import Evaluation, MetricSpec, Split, Tables
-from families.tabular import NUMERIC_TYPES, TABLE, BoostingGrid, CandidateGrids, Grid, ColumnRange, SplitSettings, TabularData, TabularFamily, png, scaled, unscaled
+from families.base import Evaluation, Split, Tables
+from families.regression import REGRESSION_METRICS, regression_figures, regression_metric_specs
+from families.tabular import NUMERIC_TYPES, TABLE, BoostingGrid, CandidateGrids, Grid, ColumnRange, SplitSettings, TabularData, TabularFamily, scaled, unscaled
 from medmaas.settings import FamilySettings
 from medmaas.stats import bootstrap_estimates
 
@@ -91,23 +90,12 @@ class ProgressionSettings(FamilySettings):
     candidates: RegressorGrids
 
 
-REGRESSION_METRICS = {
-    "r2": lambda y, p: skm.r2_score(y, p),
-    "rmse": lambda y, p: float(np.sqrt(np.mean((y - p) ** 2))),
-    "mae": lambda y, p: float(np.mean(np.abs(y - p))),
-}
-
-
 class Progression(TabularFamily):
     name = "progression"
     Settings = ProgressionSettings
     bundled_data = BUNDLED_DATA
     primary_metric = "r2"
-    metrics = (
-        MetricSpec("r2", "max", "share of the outcome's variance explained"),
-        MetricSpec("rmse", "min", "root mean squared error, in the outcome's units"),
-        MetricSpec("mae", "min", "mean absolute error, in the outcome's units"),
-    )
+    metrics = regression_metric_specs("the outcome's units")
     intended_use = (
         "Risk stratification: an estimate of how far the disease will progress over the follow-up "
         "period, to prioritise review and follow-up, read by a clinician with its error in mind."
@@ -168,20 +156,7 @@ class Progression(TabularFamily):
         observed = outcome.to_numpy(dtype=float)
         predicted = model.predict(features)
         estimates = bootstrap_estimates(REGRESSION_METRICS, (observed, predicted), self.settings.bootstrap_resamples, self.seed)
-        return Evaluation(metrics=estimates, figures=self._figures(observed, predicted))
-
-    @staticmethod
-    def _figures(observed: np.ndarray, predicted: np.ndarray) -> dict[str, bytes]:
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(5, 5))
-        skm.PredictionErrorDisplay.from_predictions(observed, predicted, kind="actual_vs_predicted", ax=ax)
-        ax.set_title("Predicted vs observed (held-out)")
-        versus = png(fig)
-        fig, ax = plt.subplots(figsize=(5, 4))
-        skm.PredictionErrorDisplay.from_predictions(observed, predicted, kind="residual_vs_predicted", ax=ax)
-        ax.set_title("Residuals (held-out)")
-        return {"predicted_vs_observed.png": versus, "residuals.png": png(fig)}
+        return Evaluation(metrics=estimates, figures=regression_figures(observed, predicted))
 
     def limitations(self) -> list[str]:
         extra = []

@@ -42,7 +42,7 @@ def train_family(family_name: str, params_path: str | None = None) -> Decision:
         run_ids = track_candidates(family, run_id, ranked, provenance)
         decision, card = register_and_promote(family, run_id, run_ids, ranked[0], split, provenance, family.data_summary(tables))
         write_run_reports(family.registered_model, board, decision, card)
-        package_champion(family, decision.promoted)
+        package_champion(family, decision.promoted, params)
     return decision
 
 

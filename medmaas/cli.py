@@ -143,7 +143,7 @@ def serve(
     port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 3000,
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
 ) -> None:
-    """Serve a family's champion over HTTP (`bentoml serve serving.<family>:<Family>Service`)."""
+    """Serve a family's champion over HTTP (`bentoml serve serving.<module>:<Module>Service`)."""
     from tasks.package import service_path
 
     command = [str(Path(sys.executable).parent / "bentoml"), "serve", service_path(family), "--host", host, "--port", str(port)]
@@ -154,10 +154,12 @@ def serve(
 @app.command()
 def package(family: str, params: ParamsOption = None) -> None:
     """Build a Bento from a family's current champion (the flow does this after each promotion)."""
-    from tasks.package import build_bento
+    from medmaas.settings import load_params
+    from tasks.package import build_bento, served_champions
 
     instance = _family(family, params)
-    tag = build_bento(instance, _champion(instance))
+    _champion(instance)  # a clear error when there is none
+    tag = build_bento(instance, served_champions(instance, load_params(params)))
     typer.echo(f"built {tag}: serve it with `bentoml serve {tag}`; containerize it with `bentoml containerize {tag}` where Docker runs")
 
 
@@ -175,7 +177,8 @@ def predict(
     instance = _family(family, params)
     model = _champion(instance).load()
     frame = pd.read_csv(input_csv)
-    chunks = [frame.iloc[i : i + 10_000] for i in range(0, len(frame), 10_000)] or [frame]
+    size = instance.predict_chunk_rows or max(len(frame), 1)
+    chunks = [frame.iloc[i : i + size] for i in range(0, len(frame), size)] or [frame]
     try:
         scored = pd.concat([instance.predict_frame(model, chunk) for chunk in track(chunks, description="scoring", disable=len(chunks) < 3)])
     except ValueError as error:

@@ -16,12 +16,19 @@ def log_model(flavor: str, model: Any, **kwargs):
     return mlflow.pyfunc.log_model(python_model=model, **kwargs)
 
 
-def load_model(flavor: str, uri: str) -> Any:
+def stored_flavor(uri: str) -> str:
+    """The flavor a model was logged with, from its MLmodel file (a family's candidates may differ)."""
+    flavors = mlflow.models.get_model_info(uri).flavors
+    return next((f for f in ("pytorch", "sklearn") if f in flavors), "pyfunc")
+
+
+def load_model(uri: str) -> Any:
     """The family's own model object (not the pyfunc wrapper), as the family's code expects."""
+    flavor = stored_flavor(uri)
     if flavor == "sklearn":
         return mlflow.sklearn.load_model(uri)
     if flavor == "pytorch":
-        return mlflow.pytorch.load_model(uri)
+        return mlflow.pytorch.load_model(uri, map_location="cpu")
     return mlflow.pyfunc.load_model(uri).unwrap_python_model()
 
 

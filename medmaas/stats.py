@@ -17,14 +17,23 @@ def bootstrap_estimates(
     n_resamples: int,
     seed: int,
     strata: np.ndarray | None = None,
+    clusters: np.ndarray | None = None,
 ) -> dict[str, Estimate]:
-    """Percentile 95% CIs from resampling rows (within strata, so every resample keeps every class)."""
+    """Percentile 95% CIs from resampling rows (within strata, so every resample keeps every class).
+
+    With ``clusters`` (e.g. the patient of each row) whole clusters are resampled: rows of one
+    patient are correlated, and resampling them one by one would make the CIs too narrow.
+    """
     rng = np.random.default_rng(seed)
     n = len(arrays[0])
     groups = [np.flatnonzero(strata == s) for s in np.unique(strata)] if strata is not None else [np.arange(n)]
+    members = [np.flatnonzero(clusters == c) for c in np.unique(clusters)] if clusters is not None else None
     samples: dict[str, list[float]] = {name: [] for name in metrics}
     for _ in range(n_resamples):
-        idx = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
+        if members is not None:
+            idx = np.concatenate([members[i] for i in rng.integers(0, len(members), size=len(members))])
+        else:
+            idx = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
         picked = [a[idx] for a in arrays]
         for name, fn in metrics.items():
             samples[name].append(fn(*picked))

@@ -1,12 +1,13 @@
 """Where a service gets its champion: the MLflow registry (in the repo) or the Bento it was built into.
 
 Inside a built Bento (its ``bento.yaml`` lies beside the source) the service serves the BentoML
-model the Bento carries (``MEDMAAS_BENTO_MODEL`` overrides which); elsewhere it reads
-``models:/<name>@champion``, so promoting a new champion and restarting the service serves it.
+model the Bento carries for the family; elsewhere it reads ``models:/<name>@champion``, so
+promoting a new champion and restarting the service serves it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -23,7 +24,6 @@ from medmaas.environment import PROJECT_ROOT
 from medmaas.flavors import load_model
 from medmaas.settings import load_params
 
-BENTO_MODEL_ENV = "MEDMAAS_BENTO_MODEL"
 BENTOML_ERROR_LOGGER = "bentoml._internal.server.http_app"  # logs each rejected request with its traceback
 
 
@@ -64,7 +64,7 @@ class Champion:
     serving: dict[str, Any] = field(default_factory=dict)  # family's serving artifacts
 
     def load(self) -> Any:
-        return load_model(self.family.flavor, self.model_uri)
+        return load_model(self.model_uri)
 
 
 def resolve_champion(family_name: str) -> Champion:
@@ -72,19 +72,27 @@ def resolve_champion(family_name: str) -> Champion:
     redact_rejected_inputs()
     params = load_params(os.environ.get("MEDMAAS_PARAMS"))
     family = family_class(family_name)(params.families[family_name], params.project.seed)
-    bento_model = os.environ.get(BENTO_MODEL_ENV) or _model_of_enclosing_bento()
-    if bento_model:
-        return _from_bento(family, bento_model)
-    return resolve_from_registry(family)
+    bento_models = _models_of_enclosing_bento()
+    if bento_models is None:
+        return resolve_from_registry(family)
+    if family_name not in bento_models:
+        raise NoChampion(f"this Bento carries no {family_name} model (it has: {', '.join(bento_models) or 'none'})")
+    return _from_bento(family, bento_models[family_name])
 
 
-def _model_of_enclosing_bento() -> str | None:
-    """`bentoml serve <tag>` runs the Bento's src/; its bento.yaml names the model it was built with."""
+def has_service(family: Family) -> bool:
+    return importlib.util.find_spec(f"serving.{family.service()}") is not None
+
+
+def _models_of_enclosing_bento() -> dict[str, str] | None:
+    """`bentoml serve <tag>` runs the Bento's src/; its bento.yaml names the models it was built with (None: not in a Bento)."""
+    import bentoml
+
     bento_yaml = PROJECT_ROOT.parent / "bento.yaml"
     if not bento_yaml.is_file():
         return None
-    models = (yaml.safe_load(bento_yaml.read_text()) or {}).get("models") or []
-    return models[0]["tag"] if models else None
+    tags = [m["tag"] for m in (yaml.safe_load(bento_yaml.read_text()) or {}).get("models") or []]
+    return {bentoml.models.get(tag).info.labels.get("family"): tag for tag in tags}
 
 
 def resolve_from_registry(family: Family) -> Champion:

@@ -1,8 +1,11 @@
-"""Package a newly promoted champion as a Bento: the model travels inside it, no registry needed."""
+"""Package newly promoted champions as a Bento: the models travel inside it, no registry needed.
+
+A service may serve several families (serving/progression.py serves the tabular and the visit-history
+models); its Bento carries the champion of each of them that has one.
+"""
 
 from __future__ import annotations
 
-import importlib.util
 import tempfile
 from pathlib import Path
 
@@ -10,40 +13,58 @@ import yaml
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from families import family_class
 from families.base import Family
 from medmaas.environment import PROJECT_ROOT
 from medmaas.flavors import pinned_requirements
-from serving.champion import BENTO_MODEL_ENV, Champion, resolve_from_registry
+from medmaas.settings import Params
+from serving.champion import Champion, NoChampion, has_service, resolve_from_registry
 
 SERVING_PACKAGES = ("shap", "pyyaml", "pydantic")
 
 
 def service_path(family_name: str) -> str:
-    """Convention: serving/<family>.py defines <Family>Service."""
-    return f"serving.{family_name}:{''.join(part.title() for part in family_name.split('_'))}Service"
+    """Convention: serving/<module>.py defines <Module>Service (the module is the family's, unless it shares one)."""
+    module = family_class(family_name).service()
+    return f"serving.{module}:{''.join(part.title() for part in module.split('_'))}Service"
 
 
-def build_bento(family: Family, champion: Champion) -> str:
-    """Import the champion into BentoML's model store and build a Bento around it; returns the Bento tag."""
+def served_champions(family: Family, params: Params) -> list[Champion]:
+    """The champions the family's service needs: its own first, then those of families sharing the service."""
+    siblings = [name for name in params.families if name != family.name and family_class(name).service() == family.service()]
+    champions = [resolve_from_registry(family)]
+    for name in siblings:
+        try:
+            champions.append(resolve_from_registry(family_class(name)(params.families[name], params.project.seed)))
+        except NoChampion:
+            continue
+    return champions
+
+
+def build_bento(family: Family, champions: list[Champion]) -> str:
+    """Import the champions into BentoML's model store and build a Bento around them; returns the Bento tag."""
     import bentoml
 
-    stored = bentoml.mlflow.import_model(
-        champion.registered_model, model_uri=champion.model_uri,
-        labels={"version": champion.version, "family": family.name},
-        metadata={"info": champion.info, "serving": champion.serving},
-    )
+    stored = [
+        bentoml.mlflow.import_model(
+            c.registered_model, model_uri=c.model_uri,
+            labels={"version": c.version, "family": c.family.name},
+            metadata={"info": c.info, "serving": c.serving},
+        )
+        for c in champions
+    ]
+    packages = sorted({p for c in champions for p in c.family.runtime_packages})
     spec = {
         "service": service_path(family.name),
-        "name": champion.registered_model,
-        "labels": {"version": champion.version, "family": family.name},
-        "description": f"{champion.registered_model} v{champion.version} ({champion.info.get('candidate')}), built by medmaas",
+        "name": family.service(),
+        "labels": {c.family.name: c.version for c in champions},
+        "description": ", ".join(f"{c.registered_model} v{c.version} ({c.info.get('candidate')})" for c in champions) + ", built by medmaas",
         # anchored: unanchored patterns match at any depth, and BentoML's temp dir is under .medmaas/
         "include": ["/serving/*.py", "/families/*.py", "/medmaas/*.py", "/params.yaml"],
         "exclude": ["/.medmaas", "/.venv", "/.git", "/data", "/reports", "/metrics", "__pycache__"],
         # lock_packages false: locking asks the public index and pulls CUDA torch (STACK.md)
-        "python": {"packages": pinned_requirements((*family.runtime_packages, *SERVING_PACKAGES)), "lock_packages": False},
-        "models": [str(stored.tag)],
-        "envs": [{"name": BENTO_MODEL_ENV, "value": str(stored.tag)}],
+        "python": {"packages": pinned_requirements((*packages, *SERVING_PACKAGES)), "lock_packages": False},
+        "models": [str(s.tag) for s in stored],
     }
     with tempfile.TemporaryDirectory() as tmp:
         bentofile = Path(tmp) / "bentofile.yaml"
@@ -53,7 +74,7 @@ def build_bento(family: Family, champion: Champion) -> str:
 
 
 @task(name="package-champion", cache_policy=NO_CACHE)
-def package_champion(family: Family, promoted: bool) -> str | None:
+def package_champion(family: Family, promoted: bool, params: Params) -> str | None:
     """A Bento for a newly promoted champion; nothing when the champion did not change.
 
     The champion is already valid here, so a failed build is reported (warning and a version tag)
@@ -61,19 +82,20 @@ def package_champion(family: Family, promoted: bool) -> str | None:
     """
     if not promoted:
         return None
-    if importlib.util.find_spec(f"serving.{family.name}") is None:
-        get_run_logger().info("no serving/%s.py yet: no Bento to build", family.name)
+    logger = get_run_logger()
+    if not has_service(family):
+        logger.info("no serving/%s.py yet: no Bento to build", family.service())
         return None
     from mlflow.tracking import MlflowClient
 
-    logger = get_run_logger()
-    champion = resolve_from_registry(family)
+    champions = served_champions(family, params)
+    champion = champions[0]
     try:
-        tag = build_bento(family, champion)
+        tag = build_bento(family, champions)
     except Exception as error:
         logger.warning("Bento build failed for %s v%s: %s", champion.registered_model, champion.version, error)
         MlflowClient().set_model_version_tag(champion.registered_model, champion.version, "bento", "failed")
         return None
     MlflowClient().set_model_version_tag(champion.registered_model, champion.version, "bento", tag)
-    logger.info("built Bento %s (serve it with `bentoml serve %s`)", tag, tag)
+    logger.info("built Bento %s with %s (serve it with `bentoml serve %s`)", tag, ", ".join(c.registered_model for c in champions), tag)
     return tag

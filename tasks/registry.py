@@ -103,6 +103,7 @@ def track_candidates(family: Family, parent_run_id: str, ranked: list[CandidateR
         run_id = client.create_run(experiment, run_name=fitted.candidate, tags=tags).info.run_id
         params = [Param(k, str(v)) for k, v in fitted.hyperparameters.items()]
         metrics = _metric_entries(result.evaluation.metrics, "test_", now) + [Metric("fit_seconds", fitted.fit_seconds, now, 0)]
+        metrics += [Metric(name, value, now, 0) for name, value in fitted.training.items()]
         if fitted.tuning_score is not None:
             metrics.append(Metric("tuning_score", fitted.tuning_score, now, 0))
         client.log_batch(run_id, metrics=metrics, params=params)
@@ -121,7 +122,7 @@ def current_champion(family: Family, test: Any) -> tuple[str | None, dict[str, E
     except MlflowException:
         return None, None, None
     try:
-        model = load_model(family.flavor, f"models:/{family.registered_model}/{version.version}")
+        model = load_model(f"models:/{family.registered_model}/{version.version}")
         return version.version, family.evaluate(model, test).metrics, None
     except Exception as error:  # a champion on another schema cannot be compared: do not promote blindly
         return version.version, None, f"{type(error).__name__}: {error}"
@@ -144,7 +145,7 @@ def register_and_promote(
     run_id = run_ids[best.fitted.candidate]
     with mlflow.start_run(run_id=run_id):
         info = log_model(
-            family.flavor, best.fitted.model, name="model",
+            family.flavor_of(best.fitted.model), best.fitted.model, name="model",
             input_example=family.input_example(split.test),
             pip_requirements=pinned_requirements(family.runtime_packages),
         )

@@ -1,0 +1,111 @@
+"""Online disease progression: both progression champions behind one typed HTTP API.
+
+    bentoml serve serving.progression:ProgressionService      (or: medmaas serve progression)
+
+- ``predict``: baseline measurements of one or more patients -> predicted progression (tabular model);
+- ``predict_next``: a visit history (visits in time order, every marker) -> the marker a chosen number
+  of days after the last visit (visit-history model).
+
+The service starts when at least one of the two has a champion; the other endpoint answers 503 and
+says how to train it. Requests carry measurements only, never a patient identifier.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import bentoml
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from serving.champion import Champion, NoChampion, resolve_champion
+
+TABULAR, VISITS = "progression", "progression_visits"
+
+
+def _champion_or_reason(family_name: str) -> Champion | str:
+    try:
+        return resolve_champion(family_name)
+    except NoChampion as missing:
+        return str(missing)
+
+
+CHAMPIONS: dict[str, Champion | str] = {name: _champion_or_reason(name) for name in (TABULAR, VISITS)}
+if not any(isinstance(c, Champion) for c in CHAMPIONS.values()):
+    raise NoChampion("no progression champion to serve:\n" + "\n".join(CHAMPIONS.values()))  # type: ignore[arg-type]
+
+
+def _tabular_patient() -> type[BaseModel]:
+    champion = CHAMPIONS[TABULAR]
+    if isinstance(champion, Champion):
+        return champion.family.patient_model(champion.serving["feature_names"], example=champion.serving["background"][0])
+    return create_model("Patient", __config__=ConfigDict(extra="allow"))  # endpoint answers 503 before reading it
+
+
+def _visit_history() -> type[BaseModel]:
+    champion = CHAMPIONS[VISITS]
+    if isinstance(champion, Champion):
+        return champion.family.history_model()
+    return create_model("VisitHistory", __config__=ConfigDict(extra="allow"))
+
+
+Patient = _tabular_patient()
+VisitHistory = _visit_history()
+MAX_PATIENTS = CHAMPIONS[TABULAR].family.settings.serving.max_items_per_request if isinstance(CHAMPIONS[TABULAR], Champion) else 1000
+
+
+class ProgressionPrediction(BaseModel):
+    predicted_progression: float = Field(description="in the training outcome's units")
+    model: str
+    version: str
+
+
+class NextValue(BaseModel):
+    marker: str
+    predicted: float = Field(description="the marker's expected value, in its clinical units")
+    predicted_model_scale: float = Field(description="the same on the scale the model works on (log for log markers)")
+    days_ahead: float
+    beyond_training_gaps: bool = Field(description="true when days_ahead is longer than any gap between visits in training: an extrapolation")
+    model: str
+    version: str
+
+
+@bentoml.service(name="progression", traffic={"timeout": 30})
+class ProgressionService:
+    def __init__(self) -> None:
+        self.models = {name: c.load() for name, c in CHAMPIONS.items() if isinstance(c, Champion)}
+
+    def _champion(self, family_name: str) -> Champion:
+        champion = CHAMPIONS[family_name]
+        if not isinstance(champion, Champion):
+            raise bentoml.exceptions.ServiceUnavailable(champion)
+        return champion
+
+    @bentoml.api
+    def predict(
+        self, patients: Annotated[list[Patient], Field(min_length=1, max_length=MAX_PATIENTS)]  # type: ignore[valid-type]
+    ) -> list[ProgressionPrediction]:
+        """Predicted progression for one patient (a list of one) or many, from baseline measurements."""
+        champion = self._champion(TABULAR)
+        frame = pd.DataFrame([p.model_dump() for p in patients], columns=champion.serving["feature_names"])
+        predicted = self.models[TABULAR].predict(frame)
+        return [ProgressionPrediction(predicted_progression=float(v), model=champion.registered_model, version=champion.version) for v in predicted]
+
+    @bentoml.api
+    def predict_next(self, history: VisitHistory) -> NextValue:  # type: ignore[valid-type]
+        """The target marker `days_ahead` days after the last visit, from the visits so far."""
+        champion = self._champion(VISITS)
+        family = champion.family
+        scaled = float(self.models[VISITS].predict_next([family.history_frame(history)], np.array([history.days_ahead]))[0])
+        return NextValue(
+            marker=family.settings.data.target_marker, predicted=float(family.encoding.to_units(np.array(scaled))),
+            predicted_model_scale=scaled, days_ahead=history.days_ahead,
+            beyond_training_gaps=history.days_ahead > champion.serving["longest_gap_days"],
+            model=champion.registered_model, version=champion.version,
+        )
+
+    @bentoml.api
+    def model_info(self) -> dict[str, Any]:
+        """Which models answer (version, data hash, held-out metrics, model card), or why one is missing."""
+        return {name: c.info if isinstance(c, Champion) else {"unavailable": c} for name, c in CHAMPIONS.items()}
