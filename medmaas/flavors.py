@@ -11,14 +11,14 @@ import mlflow
 def log_model(flavor: str, model: Any, **kwargs):
     if flavor == "sklearn":  # cloudpickle: skops costs ~8 s per import; the store is written only by this pipeline
         return mlflow.sklearn.log_model(sk_model=model, serialization_format="cloudpickle", **kwargs)
-    if flavor == "pytorch":
-        return mlflow.pytorch.log_model(pytorch_model=model, **kwargs)
+    if flavor == "pytorch":  # pickle: the module keeps its own predict_next and encoding; pt2 keeps a traced forward only
+        return mlflow.pytorch.log_model(pytorch_model=model, serialization_format="pickle", **kwargs)
     return mlflow.pyfunc.log_model(python_model=model, **kwargs)
 
 
 def stored_flavor(uri: str) -> str:
     """The flavor a model was logged with, from its MLmodel file (a family's candidates may differ)."""
-    flavors = mlflow.models.get_model_info(uri).flavors
+    flavors = mlflow.models.Model.load(uri).flavors  # not get_model_info: it asks the tracking server, absent inside a Bento
     return next((f for f in ("pytorch", "sklearn") if f in flavors), "pyfunc")
 
 

@@ -11,6 +11,13 @@ os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_DIR / 'state' / 'mlflo
 os.environ["PREFECT_HOME"] = str(_SESSION_DIR / "state" / "prefect")
 
 import copy  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import httpx  # noqa: E402
 
 import pytest  # noqa: E402
 import yaml  # noqa: E402
@@ -60,10 +67,17 @@ def diabetes_csv(session_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def write_params(session_dir, wdbc_csv, diabetes_csv):
+def pbcseq_csv(session_dir) -> Path:
+    from families.progression_visits import ProgressionVisits
+
+    return ProgressionVisits.export_bundled(session_dir / "data" / "pbcseq.csv")
+
+
+@pytest.fixture(scope="session")
+def write_params(session_dir, wdbc_csv, diabetes_csv, pbcseq_csv):
     """Write a params file: the repo's, pointed at the test's copies of the data, with overrides merged in."""
     counter = iter(range(10_000))
-    copies = {"diagnosis": wdbc_csv, "progression": diabetes_csv}
+    copies = {"diagnosis": wdbc_csv, "progression": diabetes_csv, "progression_visits": pbcseq_csv}
 
     def write(overrides: dict | None = None, keep_families: tuple[str, ...] = ("diagnosis",)) -> Path:
         params = {k: v for k, v in REPO_PARAMS.items() if k == "project" or k in keep_families}
@@ -95,3 +109,48 @@ def registry_snapshot() -> dict:
         versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{model.name}'"))
         snapshot[model.name] = {"versions": versions, "aliases": dict(model.aliases)}
     return snapshot
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`bentoml serve` in its own process group on loopback; stopped with the whole group."""
+
+    def __init__(self, target: str, cwd: Path, env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="bentoml-", suffix=".log", delete=False)  # a pipe would fill and block it
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "bentoml"), "serve", target, "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=cwd, env={**os.environ, **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        started = time.monotonic()
+        while time.monotonic() - started < 180:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {Path(self.log.name).read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    self.cold_start = time.monotonic() - started
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise TimeoutError("server not ready in 180 s")
+
+    def post(self, route: str, body=None, content: str | None = None) -> httpx.Response:
+        if content is not None:
+            return httpx.post(f"{self.url}/{route}", content=content, headers={"content-type": "application/json"}, timeout=30)
+        return httpx.post(f"{self.url}/{route}", json=body, timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)

@@ -3,12 +3,8 @@
 import json
 import math
 import os
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,7 +14,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import Replace
+from conftest import Replace, Server
 from flows.train import run_family
 from medmaas.environment import PROJECT_ROOT
 
@@ -49,51 +45,6 @@ def first_champion(serving_params):
 @pytest.fixture(scope="module")
 def patients(wdbc_csv) -> pd.DataFrame:
     return pd.read_csv(wdbc_csv).drop(columns=["patient_id", "diagnosis"]).iloc[:8]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`bentoml serve` in its own process group on loopback; stopped with the whole group."""
-
-    def __init__(self, target: str, cwd: Path, env: dict | None = None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile("w+", prefix="bentoml-", suffix=".log", delete=False)  # a pipe would fill and block it
-        self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "bentoml"), "serve", target, "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=cwd, env={**os.environ, **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        started = time.monotonic()
-        while time.monotonic() - started < 180:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {Path(self.log.name).read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    self.cold_start = time.monotonic() - started
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise TimeoutError("server not ready in 180 s")
-
-    def post(self, route: str, body=None, content: str | None = None) -> httpx.Response:
-        if content is not None:
-            return httpx.post(f"{self.url}/{route}", content=content, headers={"content-type": "application/json"}, timeout=30)
-        return httpx.post(f"{self.url}/{route}", json=body, timeout=30)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,109 @@
+"""Disease progression from visit histories (pbcseq): floor against LOCF, patient split, gate, MLflow round trip."""
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from families.progression_visits import INTERVALS, VISITS, ProgressionVisits, visit_intervals
+from medmaas.flavors import load_model, log_model
+from medmaas.settings import load_params
+from tasks.validate import run_gate
+
+FAMILY = ("progression_visits",)
+QUICK_RECURRENT = {"cell": "gru", "hidden_size": [8], "max_epochs": 3, "patience": 3}
+
+
+@pytest.fixture(scope="module")
+def params(write_params):
+    return load_params(write_params(keep_families=FAMILY))
+
+
+@pytest.fixture(scope="module")
+def family(params) -> ProgressionVisits:
+    return ProgressionVisits(params.families["progression_visits"], params.project.seed)
+
+
+@pytest.fixture(scope="module")
+def tables(family):
+    return family.load()
+
+
+def test_recurrent_network_beats_last_observation_carried_forward_on_held_out_patients(params, tables):
+    # one split's held-out set is 62 patients, so the comparison is the mean over 5 patient splits
+    rmse = {"last_observation": [], "recurrent": []}
+    for seed in range(5):
+        family = ProgressionVisits(params.families["progression_visits"], seed)
+        split = family.split(tables)
+        for candidate in rmse:
+            fitted = family.fit(candidate, split.train)
+            rmse[candidate].append(family.evaluate(fitted.model, split.test).metrics["rmse"].value)
+    assert np.mean(rmse["recurrent"]) < np.mean(rmse["last_observation"]), rmse
+
+
+def test_split_puts_no_patient_on_both_sides_and_keeps_every_visit(family, tables):
+    split = family.split(tables)
+    train_ids, test_ids = set(split.train.visits["patient_id"]), set(split.test.visits["patient_id"])
+    assert not train_ids & test_ids
+    assert len(split.train.visits) + len(split.test.visits) == len(tables[VISITS])
+    assert split.sizes["test_patients"] == len(test_ids) and split.sizes["test_targets"] == len(split.test.examples().observed)
+    fitting, validation = family._validation_split(split.train)
+    assert not set(fitting.visits["patient_id"]) & set(validation.visits["patient_id"])
+
+
+def test_every_example_is_predicted_from_earlier_visits_only(family, tables):
+    examples = family.split(tables).test.examples()
+    for history, ahead in zip(examples.histories[:50], examples.days_ahead[:50]):
+        assert history["day"].is_monotonic_increasing and ahead > 0
+
+
+def gate_failures(family, visits: pd.DataFrame) -> set:
+    data = family.settings.data
+    tables = {VISITS: visits, INTERVALS: visit_intervals(visits, data)}
+    report = run_gate("progression_visits", tables, family.expectations(tables), family.identifier_columns())
+    return {(f.table, f.expectation, f.column) for f in report.failures}
+
+
+def test_gate_passes_the_bundled_data(family, tables):
+    assert gate_failures(family, tables[VISITS]) == set()
+
+
+def test_gate_stops_visits_out_of_time_order(family, tables):
+    visits = tables[VISITS].copy()
+    rows = visits.index[visits["patient_id"] == visits["patient_id"].iloc[0]][:2]
+    visits.loc[rows, "day"] = visits.loc[rows[::-1], "day"].to_numpy()  # the patient's first two visits swapped
+    assert (INTERVALS, "expect_column_values_to_be_between", "days_since_previous_row") in gate_failures(family, visits)
+
+
+def test_gate_stops_out_of_range_markers(family, tables):
+    visits = tables[VISITS].copy()
+    visits.loc[visits.index[7], "albumin"] = 35.0  # g/l sent where g/dl is declared
+    assert (VISITS, "expect_column_values_to_be_between", "albumin") in gate_failures(family, visits)
+
+
+def test_gate_stops_data_without_enough_visits_after_a_first(family, tables):
+    first_visits = tables[VISITS].drop_duplicates("patient_id")
+    assert (INTERVALS, "expect_table_row_count_to_be_between", None) in gate_failures(family, first_visits)
+
+
+def test_recurrent_model_is_logged_with_mlflow_pytorch_and_loads_back_identically(params, tables):
+    settings = params.families["progression_visits"].model_copy(update={"candidates": params.families["progression_visits"].candidates.model_validate(
+        {"recurrent": QUICK_RECURRENT})})
+    family = ProgressionVisits(settings, 0)
+    split = family.split(tables)
+    fitted = family.fit("recurrent", split.train)
+    assert family.flavor_of(fitted.model) == "pytorch" and fitted.training["seconds_per_epoch"] > 0
+    examples = split.test.examples()
+    with mlflow.start_run():
+        info = log_model(family.flavor_of(fitted.model), fitted.model, name="model")
+    assert "pytorch" in info.flavors
+    loaded = load_model(info.model_uri)
+    np.testing.assert_array_equal(loaded.predict_next(examples.histories, examples.days_ahead),
+                                  fitted.model.predict_next(examples.histories, examples.days_ahead))
+
+
+def test_one_table_predict_matches_predict_next(family, tables):
+    split = family.split(tables)
+    model = family.fit("last_observation", split.train).model
+    history = split.test.patients()[0].iloc[:3].assign(days_ahead=365.0)
+    assert model.predict(history)[0] == model.predict_next([history], np.array([365.0]))[0]

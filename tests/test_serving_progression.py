@@ -1,0 +1,121 @@
+"""The progression service: both champions trained by the generic flow, served over HTTP and from their Bento."""
+
+import os
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import Replace, Server
+from flows.train import run_family
+from medmaas.environment import PROJECT_ROOT
+from medmaas.flavors import stored_flavor
+
+pytestmark = [pytest.mark.xdist_group("serving_progression"), pytest.mark.usefixtures("prefect_harness")]
+TABULAR, VISITS = "progression_serving", "visits_serving"
+MARKERS = ["bili", "albumin", "alk_phos", "ast", "platelet", "protime", "edema", "ascites", "hepato", "spiders"]
+
+
+@pytest.fixture(scope="module")
+def serving_params(write_params):
+    path = write_params({
+        "progression": {"registered_model": TABULAR, "candidates": Replace({"ridge": {"alpha": [10.0]}})},
+        "progression_visits": {"registered_model": VISITS, "acceptance": Replace({"maximums": {"rmse": 1.0}}),
+                               "candidates": Replace({"recurrent": {"hidden_size": [16], "max_epochs": 30, "patience": 5}})},
+    }, keep_families=("progression", "progression_visits"))
+    os.environ["MEDMAAS_PARAMS"] = str(path)  # what the service reads, in-process and in its server
+    return path
+
+
+@pytest.fixture(scope="module")
+def champions(serving_params):
+    """The visits family first, so the tabular family's promotion builds the Bento with both champions."""
+    visits = run_family("progression_visits", serving_params)
+    tabular = run_family("progression", serving_params)
+    assert visits.promoted and tabular.promoted
+    return {"visits": visits, "tabular": tabular}
+
+
+@pytest.fixture(scope="module")
+def server(champions):
+    running = Server("serving.progression:ProgressionService", PROJECT_ROOT)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def baseline(diabetes_csv) -> list[dict]:
+    return pd.read_csv(diabetes_csv).drop(columns=["patient_id", "progression"]).iloc[:3].to_dict("records")
+
+
+@pytest.fixture(scope="module")
+def history(pbcseq_csv) -> dict:
+    visits = pd.read_csv(pbcseq_csv)
+    patient = visits[visits["patient_id"] == visits["patient_id"].iloc[0]]
+    return {"age": float(patient["age"].iloc[0]), "female": int(patient["female"].iloc[0]), "days_ahead": 365,
+            "visits": patient[["day", *MARKERS]].iloc[:2].to_dict("records")}
+
+
+def test_the_recurrent_champion_is_stored_with_mlflow_pytorch_and_its_epochs_are_on_record(champions):
+    client = MlflowClient()
+    version = client.get_model_version(VISITS, champions["visits"].challenger_version)
+    assert version.tags["candidate"] == "recurrent"
+    assert stored_flavor(f"models:/{VISITS}/{version.version}") == "pytorch"
+    metrics = client.get_run(version.run_id).data.metrics
+    assert metrics["train_epochs"] >= 1 and metrics["seconds_per_epoch"] > 0
+
+
+def test_tabular_input_gets_a_predicted_progression(server, baseline, champions):
+    response = server.post("predict", {"patients": baseline})
+    assert response.status_code == 200, response.text
+    answers = response.json()
+    assert len(answers) == 3 and all(0 < a["predicted_progression"] < 400 for a in answers)
+    assert {a["version"] for a in answers} == {str(champions["tabular"].challenger_version)}
+
+
+def test_visit_history_gets_the_next_value_in_clinical_units(server, history, champions):
+    response = server.post("predict_next", {"history": history})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["marker"] == "bili" and answer["version"] == str(champions["visits"].challenger_version)
+    assert answer["predicted"] == pytest.approx(2.718281828 ** answer["predicted_model_scale"], rel=1e-6)
+    assert 0.05 < answer["predicted"] < 80 and answer["beyond_training_gaps"] is False
+    far = server.post("predict_next", {"history": {**history, "days_ahead": 3000}}).json()
+    assert far["beyond_training_gaps"] is True
+
+
+def without(visit: dict, key: str) -> dict:
+    return {k: v for k, v in visit.items() if k != key}
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda h: {**h, "visits": []}, "at least 1 item"),
+        (lambda h: {**h, "visits": h["visits"][::-1]}, "visits must be in time order"),
+        (lambda h: {**h, "visits": [without(h["visits"][0], "albumin")]}, "albumin"),
+        (lambda h: {**h, "visits": [{**h["visits"][0], "bili": 400.0}]}, "bili"),
+        (lambda h: {**h, "days_ahead": -30}, "days_ahead"),
+        (lambda h: {**h, "patient_id": "PBC0001"}, "patient_id"),
+    ],
+    ids=["empty history", "unordered visits", "missing marker", "marker out of range", "negative horizon", "identifier sent"],
+)
+def test_bad_histories_get_4xx_naming_the_problem(server, history, change, named):
+    response = server.post("predict_next", {"history": change(history)})
+    assert 400 <= response.status_code < 500 and named in response.text, response.text
+    assert "PBC0001" not in response.text
+
+
+def test_bad_tabular_input_gets_4xx_naming_the_field(server, baseline):
+    response = server.post("predict", {"patients": [{**baseline[0], "bmi": 500.0}]})
+    assert 400 <= response.status_code < 500 and "bmi" in response.text, response.text
+
+
+def test_bento_carries_both_champions_and_serves_without_the_registry(champions, baseline, history, tmp_path):
+    tag = MlflowClient().get_model_version(TABULAR, champions["tabular"].challenger_version).tags["bento"]
+    bento = Server(tag, tmp_path, env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}", "MEDMAAS_PARAMS": ""})
+    try:
+        assert bento.post("predict", {"patients": baseline[:1]}).json()[0]["version"] == str(champions["tabular"].challenger_version)
+        assert bento.post("predict_next", {"history": history}).json()["version"] == str(champions["visits"].challenger_version)
+    finally:
+        bento.stop()
