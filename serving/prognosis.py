@@ -1,0 +1,78 @@
+"""Online survival prognosis: the prognosis champion behind a typed HTTP API.
+
+    bentoml serve serving.prognosis:PrognosisService          (or: medmaas serve prognosis)
+
+A patient's covariates in; the risk score, survival probabilities at the requested times (the
+declared defaults otherwise), the median survival time where the curve reaches 0.5, and the
+version that answered out. Times past the training follow-up are flagged as extrapolations.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import bentoml
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from families.prognosis import survival_matrix
+from serving.champion import resolve_champion
+
+CHAMPION = resolve_champion("prognosis")
+FEATURES: list[str] = CHAMPION.serving["feature_names"]
+TIMES = CHAMPION.family.settings.times
+FOLLOW_UP = CHAMPION.serving["max_follow_up_days"]
+LIMITS = CHAMPION.family.settings.serving
+Patient = CHAMPION.family.patient_model(FEATURES, example=CHAMPION.serving["background"][0])  # a centroid, not a patient
+Days = Annotated[float, Field(gt=0, le=36525, allow_inf_nan=False)]
+
+
+class SurvivalPoint(BaseModel):
+    days: float
+    probability: float = Field(description="probability of being event-free at this time")
+    extrapolation: bool = Field(description="past the longest follow-up in the training data")
+
+
+class Prognosis(BaseModel):
+    risk_score: float = Field(description="higher means an earlier expected event; compare patients, not across models")
+    survival: list[SurvivalPoint] = Field(description="in time order; non-increasing")
+    median_survival_days: float | None = Field(description="first time the curve reaches 0.5 within the follow-up; null when it stays above")
+    model: str
+    version: str
+
+
+@bentoml.service(name="prognosis", traffic={"timeout": 30})
+class PrognosisService:
+    def __init__(self) -> None:
+        self.model = CHAMPION.load()
+        self.grid = np.linspace(1.0, FOLLOW_UP, 400)  # where the median is looked for
+
+    @bentoml.api
+    def predict(
+        self,
+        patients: Annotated[list[Patient], Field(min_length=1, max_length=LIMITS.max_items_per_request)],  # type: ignore[valid-type]
+        times: Annotated[list[Days] | None, Field(max_length=TIMES.max_times_per_request)] = None,
+    ) -> list[Prognosis]:
+        """Risk, survival curve at `times` (days; default: the declared set) and median survival, per patient."""
+        frame = pd.DataFrame([p.model_dump() for p in patients], columns=FEATURES)
+        requested = np.sort(np.asarray(times or TIMES.default_days, dtype=float))
+        risk = self.model.predict(frame)
+        survival = np.clip(survival_matrix(self.model, frame, requested), 0.0, 1.0)
+        survival = np.minimum.accumulate(survival, axis=1)  # a step function evaluated between steps can carry rounding noise
+        curve = survival_matrix(self.model, frame, self.grid)
+        answers = []
+        for row in range(len(frame)):
+            below = np.flatnonzero(curve[row] <= 0.5)
+            answers.append(Prognosis(
+                risk_score=float(risk[row]),
+                survival=[SurvivalPoint(days=float(t), probability=float(p), extrapolation=bool(t > FOLLOW_UP)) for t, p in zip(requested, survival[row])],
+                median_survival_days=float(self.grid[below[0]]) if len(below) else None,
+                model=CHAMPION.registered_model, version=CHAMPION.version,
+            ))
+        return answers
+
+    @bentoml.api
+    def model_info(self) -> dict[str, Any]:
+        """Which model answers: version, training data hash, held-out metrics, model card, follow-up range."""
+        return {**CHAMPION.info, "features": FEATURES, "max_follow_up_days": FOLLOW_UP, "default_days": TIMES.default_days}
