@@ -177,9 +177,13 @@ def _event_time(y) -> tuple[np.ndarray, np.ndarray]:
 
 
 def survival_matrix(model, features: pd.DataFrame, times: np.ndarray) -> np.ndarray:
-    """S(t) for every patient at every time: rows patients, columns times."""
+    """S(t) for every patient at every time: rows patients, columns times.
+
+    Step functions end at the last training time; past it the curve is held at its last value
+    (what is known), and callers flag those times as extrapolations.
+    """
     functions = model.predict_survival_function(features)
-    return np.vstack([fn(times) for fn in functions])
+    return np.vstack([fn(np.clip(times, *fn.domain)) if hasattr(fn, "domain") else fn(times) for fn in functions])
 
 
 # --- metrics -----------------------------------------------------------------------------------------

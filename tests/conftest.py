@@ -74,10 +74,18 @@ def pbcseq_csv(session_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def write_params(session_dir, wdbc_csv, diabetes_csv, pbcseq_csv):
+def gbsg2_csv(session_dir) -> Path:
+    """GBSG2; the export writes NCCTG lung (ncctg_lung.csv) beside it."""
+    from families.prognosis import Prognosis
+
+    return Prognosis.export_bundled(session_dir / "data" / "gbsg2.csv")
+
+
+@pytest.fixture(scope="session")
+def write_params(session_dir, wdbc_csv, diabetes_csv, pbcseq_csv, gbsg2_csv):
     """Write a params file: the repo's, pointed at the test's copies of the data, with overrides merged in."""
     counter = iter(range(10_000))
-    copies = {"diagnosis": wdbc_csv, "progression": diabetes_csv, "progression_visits": pbcseq_csv}
+    copies = {"diagnosis": wdbc_csv, "progression": diabetes_csv, "progression_visits": pbcseq_csv, "prognosis": gbsg2_csv}
 
     def write(overrides: dict | None = None, keep_families: tuple[str, ...] = ("diagnosis",)) -> Path:
         params = {k: v for k, v in REPO_PARAMS.items() if k == "project" or k in keep_families}

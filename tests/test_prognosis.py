@@ -1,0 +1,166 @@
+"""Survival prognosis (GBSG2): gate, quality floor over repeated splits, the AFT model, the service, a user's CSV."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import Replace, Server
+from families.prognosis import LUNG_DATA, ParametricAFT, Prognosis, _structured
+from families.tabular import TABLE
+from flows.train import run_family
+from medmaas.environment import PROJECT_ROOT
+from medmaas.settings import load_params
+from tasks.validate import run_gate
+
+FAMILY = ("prognosis",)
+MODEL = "prognosis_serving"
+
+
+@pytest.fixture(scope="module")
+def params(write_params):
+    return load_params(write_params(keep_families=FAMILY))
+
+
+@pytest.fixture(scope="module")
+def family(params) -> Prognosis:
+    return Prognosis(params.families["prognosis"], params.project.seed)
+
+
+@pytest.fixture(scope="module")
+def frame(family) -> pd.DataFrame:
+    return family.load()[TABLE]
+
+
+def failures(family, frame) -> set:
+    report = run_gate("prognosis", {TABLE: frame}, family.expectations({TABLE: frame}), family.identifier_columns())
+    return {(f.expectation, f.column) for f in report.failures}
+
+
+def test_gate_passes_the_bundled_data(family, frame):
+    assert failures(family, frame) == set()
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expectation"),
+    [("days", -5.0, "expect_column_values_to_be_between"), ("days", 0.0, "expect_column_values_to_be_between"),
+     ("event", 2, "expect_column_values_to_be_in_set")],
+    ids=["negative duration", "zero duration", "event outside 0/1"],
+)
+def test_gate_stops_bad_durations_and_events(family, frame, column, value, expectation):
+    bad = frame.copy()
+    bad.loc[bad.index[3], column] = value
+    assert (expectation, column) in failures(family, bad)
+
+
+def test_gate_stops_a_data_set_with_too_few_events(family, frame):
+    few = frame.copy()
+    few["event"] = 0
+    few.loc[few.index[:10], "event"] = 1  # 10 events, 50 required
+    assert ("expect_column_sum_to_be_between", "event") in failures(family, few)
+
+
+def test_best_candidate_meets_the_c_index_floor_and_beats_kaplan_meier_over_repeated_splits(params, frame):
+    # one split's C-index swings by several points, so the floor is the mean over 5 stratified patient splits
+    settings = params.families["prognosis"].model_copy(update={"bootstrap_resamples": 50})
+    scores = {"cox_ph": [], "gradient_boosting": []}
+    skill = {name: [] for name in scores}
+    for seed in range(5):
+        family = Prognosis(settings, seed)
+        split = family.split({TABLE: frame})
+        for candidate in scores:
+            metrics = family.evaluate(family.fit(candidate, split.train).model, split.test).metrics
+            scores[candidate].append(metrics["c_index"].value)
+            skill[candidate].append(metrics["brier_skill"].value)
+    best = max(scores, key=lambda c: np.mean(scores[c]))
+    assert np.mean(scores[best]) >= 0.66, scores
+    assert np.mean(skill[best]) > 0, skill  # integrated Brier score below Kaplan-Meier's
+
+
+def test_parametric_aft_recovers_a_known_weibull_model():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 2))
+    beta, scale = np.array([0.8, -0.5]), 0.6
+    log_t = 2.0 + X @ beta + scale * np.log(rng.exponential(size=3000))  # log of a Weibull time: Gumbel (min) noise
+    censor = np.log(rng.uniform(1, 60, size=3000))
+    event = log_t <= censor
+    y = _structured(event, np.exp(np.minimum(log_t, censor)))
+    model = ParametricAFT("weibull", alpha=0.0).fit(X, y)
+    np.testing.assert_allclose(model.coef_, beta, atol=0.05)
+    assert model.scale_ == pytest.approx(scale, abs=0.03)
+    curves = model.survival_at(X[:20], np.array([1.0, 5.0, 20.0, 80.0]))
+    assert (np.diff(curves, axis=1) <= 0).all() and ((curves >= 0) & (curves <= 1)).all()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_users_csv_with_duration_and_event_columns_trains_end_to_end(write_params, gbsg2_csv):
+    # NCCTG lung, exported beside GBSG2: other covariates, 20% missing meal calories, R's 1/2 status recoded to 0/1
+    path = write_params({"prognosis": {
+        "registered_model": "lung_prognosis",
+        "data": Replace({"path": str(gbsg2_csv.with_name(LUNG_DATA.name)),
+                         "id_column": "patient_id", "duration_column": "days", "event_column": "event", "feature_columns": "all",
+                         "ranges": {"age": {"min": 18, "max": 100}}, "max_missing_fraction": 0.25, "min_events": 50}),
+        "candidates": Replace({"cox_ph": {"alpha": [1.0]}}),
+        "acceptance": Replace({"minimums": {"c_index": 0.5}}),
+    }}, keep_families=FAMILY)
+    decision = run_family("prognosis", path)
+    version = MlflowClient().get_model_version("lung_prognosis", decision.challenger_version)
+    assert decision.promoted and version.tags["candidate"] == "cox_ph"
+    metrics = MlflowClient().get_run(version.run_id).data.metrics
+    assert 0.5 < metrics["test_c_index"] < 1 and metrics["test_ibs"] > 0
+
+
+@pytest.mark.xdist_group("serving_prognosis")
+@pytest.mark.usefixtures("prefect_harness")
+class TestService:
+    @pytest.fixture(scope="class")
+    def champion(self, write_params):
+        path = write_params({"prognosis": {"registered_model": MODEL, "candidates": Replace({"cox_ph": {"alpha": [1.0]}})}}, keep_families=FAMILY)
+        os.environ["MEDMAAS_PARAMS"] = str(path)
+        decision = run_family("prognosis", path)
+        assert decision.promoted
+        return decision
+
+    @pytest.fixture(scope="class")
+    def server(self, champion):
+        running = Server("serving.prognosis:PrognosisService", PROJECT_ROOT)
+        yield running
+        running.stop()
+
+    @pytest.fixture(scope="class")
+    def patients(self, frame) -> list[dict]:
+        return frame.drop(columns=["patient_id", "days", "event"]).iloc[:5].to_dict("records")
+
+    def test_curves_are_non_increasing_probabilities_with_the_version(self, server, patients, champion):
+        response = server.post("predict", {"patients": patients, "times": [3650, 30, 365, 1095, 1826]})
+        assert response.status_code == 200, response.text
+        for answer in response.json():
+            days = [p["days"] for p in answer["survival"]]
+            probabilities = [p["probability"] for p in answer["survival"]]
+            assert days == sorted(days) and all(0 <= p <= 1 for p in probabilities)
+            assert all(later <= earlier for earlier, later in zip(probabilities, probabilities[1:]))
+            assert [p["extrapolation"] for p in answer["survival"]] == [d > 2659 for d in days]
+            assert answer["version"] == str(champion.challenger_version)
+        risks = [a["risk_score"] for a in response.json()]
+        assert len(set(risks)) > 1  # covariates matter
+
+    def test_default_times_and_median(self, server, patients):
+        answer = server.post("predict", {"patients": patients[:1]}).json()[0]
+        assert [p["days"] for p in answer["survival"]] == [365.25, 1095.75, 1826.25]
+        median = answer["median_survival_days"]
+        assert median is None or answer["survival"][0]["probability"] > 0.5
+
+    @pytest.mark.parametrize(
+        ("change", "named"),
+        [(lambda p: {"patients": [{**p, "age": 500}]}, "age"),
+         (lambda p: {"patients": [{k: v for k, v in p.items() if k != "tumour_grade"}]}, "tumour_grade"),
+         (lambda p: {"patients": [p], "times": [-1]}, "times"),
+         (lambda p: {"patients": [{**p, "patient_id": "G0001"}]}, "patient_id")],
+        ids=["out of range", "missing covariate", "negative time", "identifier sent"],
+    )
+    def test_bad_input_gets_4xx_naming_the_field(self, server, patients, change, named):
+        response = server.post("predict", change(patients[0]))
+        assert 400 <= response.status_code < 500 and named in response.text, response.text
+        assert "G0001" not in response.text
