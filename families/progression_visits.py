@@ -25,8 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, c
 
 from families.base import Evaluation, Family, FittedCandidate, Split, Tables
 from families.regression import REGRESSION_METRICS, regression_figures, regression_metric_specs
-from families.tabular import NUMERIC_TYPES, CandidateGrids, ColumnRange
-from medmaas.environment import PROJECT_ROOT
+from families.tabular import NUMERIC_TYPES, CandidateGrids, ColumnRange, DataFile
 from medmaas.settings import FamilySettings, Frozen
 from medmaas.stats import bootstrap_estimates
 
@@ -35,11 +34,10 @@ VISITS, INTERVALS = "visits", "visit_intervals"
 DAYS_PER_YEAR = 365.25
 
 
-class VisitData(Frozen):
+class VisitData(DataFile):
     """Where the visits are and what their columns mean (the declared schema)."""
 
     path: Path = BUNDLED_DATA
-    id_column: str = "patient_id"
     day_column: str = Field("day", description="days since the patient's first visit")
     target_marker: str = "bili"
     markers: list[str] = Field(
@@ -59,9 +57,6 @@ class VisitData(Frozen):
         if unknown := set(self.log_markers) - set(self.markers):
             raise ValueError(f"log_markers {sorted(unknown)} are not in markers")
         return self
-
-    def resolved_path(self) -> Path:
-        return self.path if self.path.is_absolute() else PROJECT_ROOT / self.path
 
     @property
     def input_columns(self) -> list[str]:
@@ -343,12 +338,8 @@ class ProgressionVisits(Family):
 
     def load(self) -> Tables:
         """The visits as they are in the file, and each visit's interval since the patient's previous row (for the gate)."""
-        data = self.settings.data
-        path = data.resolved_path()
-        if not path.is_file():
-            raise FileNotFoundError(f"{self.name}: data file not found: {path} (set {self.name}.data.path in params.yaml)")
-        visits = pd.read_csv(path, dtype={data.id_column: str})
-        return {VISITS: visits, INTERVALS: visit_intervals(visits, data)}
+        visits = self.settings.data.read(self.name)
+        return {VISITS: visits, INTERVALS: visit_intervals(visits, self.settings.data)}
 
     def identifier_columns(self) -> set[str]:
         return {self.settings.data.id_column}

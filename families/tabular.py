@@ -32,11 +32,26 @@ class ColumnRange(Frozen):
     max: float | None = None
 
 
-class TabularData(Frozen):
-    """Where the patients are and what their feature columns mean (the declared schema)."""
+class DataFile(Frozen):
+    """A family's input file and its identifier column (relative paths are from the repository root)."""
 
     path: Path
     id_column: str = "patient_id"
+
+    def resolved_path(self) -> Path:
+        return self.path if self.path.is_absolute() else PROJECT_ROOT / self.path
+
+    def read(self, family: str, dtype: dict[str, Any] | None = None) -> pd.DataFrame:
+        """The file as it is (ids as text), or an error naming the file and the key that sets it."""
+        path = self.resolved_path()
+        if not path.is_file():
+            raise FileNotFoundError(f"{family}: data file not found: {path} (set {family}.data.path in params.yaml)")
+        return pd.read_csv(path, dtype={self.id_column: str, **(dtype or {})})
+
+
+class TabularData(DataFile):
+    """Where the patients are and what their feature columns mean (the declared schema)."""
+
     feature_columns: list[str] | Literal["all"] = "all"
     ranges: dict[str, ColumnRange] = Field(default_factory=dict, description='per feature; "*" applies to every feature')
     max_missing_fraction: float = Field(0.05, ge=0.0, le=1.0)
@@ -45,9 +60,6 @@ class TabularData(Frozen):
     @property
     def outcome_column(self) -> str:
         raise NotImplementedError
-
-    def resolved_path(self) -> Path:
-        return self.path if self.path.is_absolute() else PROJECT_ROOT / self.path
 
     def range_of(self, column: str) -> ColumnRange | None:
         return self.ranges.get(column) or self.ranges.get("*")
@@ -125,11 +137,7 @@ class TabularFamily(Family):
         return [self.settings.data.resolved_path()]
 
     def load(self) -> Tables:
-        data = self.settings.data
-        path = data.resolved_path()
-        if not path.is_file():
-            raise FileNotFoundError(f"{self.name}: data file not found: {path} (set {self.name}.data.path in params.yaml)")
-        return {TABLE: pd.read_csv(path, dtype={data.id_column: str, **self.outcome_dtype()})}
+        return {TABLE: self.settings.data.read(self.name, self.outcome_dtype())}
 
     def outcome_dtype(self) -> dict[str, Any]:
         return {}

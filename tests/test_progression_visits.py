@@ -107,3 +107,10 @@ def test_one_table_predict_matches_predict_next(family, tables):
     model = family.fit("last_observation", split.train).model
     history = split.test.patients()[0].iloc[:3].assign(days_ahead=365.0)
     assert model.predict(history)[0] == model.predict_next([history], np.array([365.0]))[0]
+
+
+def test_a_missing_visits_file_is_an_error_naming_the_file_and_the_key(params, tmp_path):
+    settings = params.families["progression_visits"]
+    moved = settings.model_copy(update={"data": settings.data.model_copy(update={"path": tmp_path / "nowhere.csv"})})
+    with pytest.raises(FileNotFoundError, match=r"nowhere\.csv.*progression_visits\.data\.path"):
+        ProgressionVisits(moved, 0).load()
