@@ -71,6 +71,8 @@ def resolve_champion(family_name: str) -> Champion:
     """The champion a service will serve; also keeps rejected inputs out of the server's log."""
     redact_rejected_inputs()
     params = load_params(os.environ.get("MEDMAAS_PARAMS"))
+    if family_name not in params.families:  # a service serving several families may find only some configured
+        raise NoChampion(f"{params.path} has no {family_name!r} block, so there is no {family_name} model to serve")
     family = family_class(family_name)(params.families[family_name], params.project.seed)
     bento_models = _models_of_enclosing_bento()
     if bento_models is None:

@@ -118,10 +118,11 @@ class TestService:
     @pytest.fixture(scope="class")
     def champion(self, write_params):
         path = write_params({"prognosis": {"registered_model": MODEL, "candidates": Replace({"cox_ph": {"alpha": [1.0]}})}}, keep_families=FAMILY)
-        os.environ["MEDMAAS_PARAMS"] = str(path)
+        os.environ["MEDMAAS_PARAMS"] = str(path)  # what the service reads, in its server
         decision = run_family("prognosis", path)
         assert decision.promoted
-        return decision
+        yield decision
+        os.environ.pop("MEDMAAS_PARAMS", None)  # other modules' Bento builds import services with their own params
 
     @pytest.fixture(scope="class")
     def server(self, champion):

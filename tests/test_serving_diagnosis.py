@@ -32,7 +32,8 @@ def serving_params(write_params):
         "acceptance": {"max_regression": 1.0},  # later candidates in this module may replace the champion
     }})
     os.environ["MEDMAAS_PARAMS"] = str(path)  # what the service reads, in-process and in its server
-    return path
+    yield path
+    os.environ.pop("MEDMAAS_PARAMS", None)  # other modules' Bento builds import services with their own params
 
 
 @pytest.fixture(scope="module")

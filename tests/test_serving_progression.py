@@ -24,7 +24,8 @@ def serving_params(write_params):
                                "candidates": Replace({"recurrent": {"hidden_size": [16], "max_epochs": 30, "patience": 5}})},
     }, keep_families=("progression", "progression_visits"))
     os.environ["MEDMAAS_PARAMS"] = str(path)  # what the service reads, in-process and in its server
-    return path
+    yield path
+    os.environ.pop("MEDMAAS_PARAMS", None)  # other modules' Bento builds import services with their own params
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +120,16 @@ def test_bento_carries_both_champions_and_serves_without_the_registry(champions,
         assert bento.post("predict_next", {"history": history}).json()["version"] == str(champions["visits"].challenger_version)
     finally:
         bento.stop()
+
+
+def test_service_module_starts_with_one_family_configured_and_names_the_missing_one(write_params, champions):
+    # a params file with only the visit family: the tabular endpoint is unavailable, with the reason
+    import subprocess
+    import sys
+
+    only_visits = write_params({"progression_visits": {"registered_model": VISITS}}, keep_families=("progression_visits",))
+    probe = "import serving.progression as s; print(type(s.CHAMPIONS['progression_visits']).__name__); print(s.CHAMPIONS['progression'])"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, env={**os.environ, "MEDMAAS_PARAMS": str(only_visits)},
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Champion" in result.stdout and "has no 'progression' block" in result.stdout
