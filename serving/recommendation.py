@@ -1,0 +1,110 @@
+"""Online treatment recommendation: the recommendation champion behind a typed HTTP API.
+
+    bentoml serve serving.recommendation:RecommendationService   (or: medmaas serve recommendation)
+
+- ``recommend``: a patient the model was trained on (by id) -> the top-k treatments they have not
+  had, each with its predicted outcome and its reason;
+- ``recommend_new``: a patient outside the training data, from the outcomes they report (a fold-in
+  into the same model; with none reported, the most popular treatments);
+- ``model_info``: the version, its metrics, the outcome scale and the treatments it knows.
+
+Reasons name treatments, never another patient: similar patients appear as counts and averages.
+No answer or log line repeats a patient id.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import bentoml
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from families.collaborative import PatientRows
+from serving.champion import resolve_champion
+
+CHAMPION = resolve_champion("recommendation")
+SETTINGS = CHAMPION.family.settings
+SCALE = SETTINGS.data.scale
+LIMITS = SETTINGS.recommend
+TopK = Annotated[int, Field(ge=1, le=LIMITS.max_k, description="how many treatments to return")]
+
+
+class ReportedOutcome(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    treatment: str = Field(min_length=1, max_length=200, description="a treatment id the model knows (model_info lists them)")
+    outcome: float = Field(ge=SCALE.min, le=SCALE.max, allow_inf_nan=False, description=f"on the declared scale, {SCALE.min:g} to {SCALE.max:g}")
+
+
+class Driver(BaseModel):
+    treatment: str = Field(description="one of the patient's own treatments")
+    your_outcome: float
+    similarity: float = Field(description="how much this treatment pushed the recommendation (the candidate's own scale)")
+
+
+class Reason(BaseModel):
+    based_on: Literal["similar_patients", "similar_treatments", "popularity"]
+    summary: str
+    treatments: list[Driver] = Field(default_factory=list, description="similar_treatments: the patient's treatments that drove it")
+    similar_patients: int | None = Field(None, description="similar_patients / popularity: how many patients behind it (a count, no ids)")
+    mean_similarity: float | None = None
+    their_mean_outcome: float | None = None
+
+
+class RecommendedTreatment(BaseModel):
+    rank: int
+    treatment: str
+    predicted_outcome: float = Field(description=f"expected outcome on the {SCALE.min:g}-{SCALE.max:g} scale")
+    reason: Reason
+
+
+class Recommendations(BaseModel):
+    recommendations: list[RecommendedTreatment] = Field(description="best first; never a treatment the patient already had")
+    patient: Literal["known", "new"]
+    model: str
+    version: str
+
+
+@bentoml.service(name="recommendation", traffic={"timeout": 30})
+class RecommendationService:
+    def __init__(self) -> None:
+        self.model = CHAMPION.load()
+
+    def _answer(self, rows: PatientRows, k: int, patient: Literal["known", "new"]) -> Recommendations:
+        columns, _, predicted = self.model.recommend(rows, k)
+        items = [
+            RecommendedTreatment(rank=rank, treatment=str(self.model.treatments[column]), predicted_outcome=round(float(value), 4),
+                                 reason=Reason(**self.model.reason(rows, int(column))))
+            for rank, (column, value) in enumerate(zip(columns[0], predicted[0]), start=1) if column >= 0
+        ]
+        return Recommendations(recommendations=items, patient=patient, model=CHAMPION.registered_model, version=CHAMPION.version)
+
+    @bentoml.api
+    def recommend(self, patient_id: Annotated[str, Field(min_length=1, max_length=200)], k: TopK = LIMITS.default_k) -> Recommendations:
+        """Top-k untried treatments for a patient in the training data."""
+        row = self.model.row_of(patient_id)
+        if row is None:  # the id is not repeated: it must not reach a response or a log
+            raise bentoml.exceptions.NotFound("patient_id: not a patient this model was trained on; send their outcomes to recommend_new instead")
+        return self._answer(self.model.training_rows(np.array([row])), k, "known")
+
+    @bentoml.api
+    def recommend_new(
+        self,
+        outcomes: Annotated[list[ReportedOutcome], Field(max_length=LIMITS.max_reported_outcomes)] = [],  # noqa: B006 (pydantic copies it)
+        k: TopK = LIMITS.default_k,
+    ) -> Recommendations:
+        """Top-k for a new patient from the outcomes they report; with none, the most popular treatments."""
+        seen: set[str] = set()
+        for index, reported in enumerate(outcomes):
+            if reported.treatment in seen:
+                raise bentoml.exceptions.InvalidArgument(f"outcomes.{index}.treatment: {reported.treatment!r} is reported twice")
+            if self.model.treatment_column(np.array([reported.treatment], dtype=object))[0] < 0:
+                raise bentoml.exceptions.InvalidArgument(f"outcomes.{index}.treatment: unknown treatment {reported.treatment!r} (model_info lists the known ones)")
+            seen.add(reported.treatment)
+        return self._answer(self.model.new_patient({o.treatment: o.outcome for o in outcomes}), k, "new")
+
+    @bentoml.api
+    def model_info(self) -> dict[str, Any]:
+        """Which model answers: version, provenance, held-out metrics, outcome scale, limits, known treatments."""
+        return {**CHAMPION.info, "scale": SCALE.model_dump(), "max_k": LIMITS.max_k, "default_k": LIMITS.default_k,
+                "treatments": [str(t) for t in self.model.treatments]}
