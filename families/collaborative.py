@@ -256,7 +256,7 @@ class Recommender:
             stop = start + len(chunk)
             columns[start:stop] = np.where(valid, top, -1)
             scores[start:stop] = np.where(valid, top_scores, np.nan)
-            predicted[start:stop] = np.where(valid, np.take_along_axis(prediction, top, axis=1), np.nan)
+            predicted[start:stop] = np.where(valid, np.clip(np.take_along_axis(prediction, top, axis=1), self.scale.low, self.scale.high), np.nan)
         return columns, scores, predicted
 
     def predict_outcomes(self, rows: PatientRows, row_of_pair: np.ndarray, column_of_pair: np.ndarray) -> np.ndarray:

@@ -82,10 +82,18 @@ def gbsg2_csv(session_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def write_params(session_dir, wdbc_csv, diabetes_csv, pbcseq_csv, gbsg2_csv):
+def drug_reviews_csv(session_dir) -> Path:
+    from families.recommendation import Recommendation
+
+    return Recommendation.export_bundled(session_dir / "data" / "drug_reviews.csv")
+
+
+@pytest.fixture(scope="session")
+def write_params(session_dir, wdbc_csv, diabetes_csv, pbcseq_csv, gbsg2_csv, drug_reviews_csv):
     """Write a params file: the repo's, pointed at the test's copies of the data, with overrides merged in."""
     counter = iter(range(10_000))
-    copies = {"diagnosis": wdbc_csv, "progression": diabetes_csv, "progression_visits": pbcseq_csv, "prognosis": gbsg2_csv}
+    copies = {"diagnosis": wdbc_csv, "progression": diabetes_csv, "progression_visits": pbcseq_csv, "prognosis": gbsg2_csv,
+              "recommendation": drug_reviews_csv}
 
     def write(overrides: dict | None = None, keep_families: tuple[str, ...] = ("diagnosis",)) -> Path:
         params = {k: v for k, v in REPO_PARAMS.items() if k == "project" or k in keep_families}
