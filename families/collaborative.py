@@ -79,9 +79,7 @@ class PatientRows:
 
     def means(self, fallback: float) -> np.ndarray:
         counts = np.diff(self.taken.indptr)
-        sums = np.add.reduceat(self.outcomes.data, self.outcomes.indptr[:-1]) if self.outcomes.nnz else np.zeros(len(self))
-        sums = np.where(counts > 0, sums, 0.0)
-        return np.where(counts > 0, sums / np.maximum(counts, 1), fallback)
+        return np.where(counts > 0, row_sums(self.outcomes) / np.maximum(counts, 1), fallback)
 
     def with_data(self, data: np.ndarray) -> sp.csr_matrix:
         """A matrix with the rows' structure and new values (e.g. centred outcomes)."""
@@ -89,6 +87,11 @@ class PatientRows:
 
     def centred(self, centres: np.ndarray) -> sp.csr_matrix:
         return self.with_data(self.outcomes.data - np.repeat(centres, np.diff(self.taken.indptr)))
+
+
+def row_sums(matrix: sp.csr_matrix) -> np.ndarray:
+    """Sum of each row's stored values (0 for an empty row)."""
+    return np.bincount(_rows_of(matrix.indptr), weights=matrix.data, minlength=matrix.shape[0])
 
 
 def sparse_rows(rows: np.ndarray, columns: np.ndarray, values: np.ndarray, shape: tuple[int, int]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
@@ -234,6 +237,7 @@ class Recommender:
             scores, predicted = self._scores_and_predictions(chunk)
             cold = np.diff(chunk.taken.indptr) == 0
             if cold.any():
+                predicted = predicted.copy() if predicted is scores else predicted  # SVD ranks by its prediction
                 scores[cold], predicted[cold] = self.popularity, self.treatment_means
             yield start, chunk, scores, predicted
 
@@ -442,38 +446,27 @@ class TruncatedSVD(Recommender):
         fitted = _cells(centred @ self.factors, self.factors, centred)
         self.alpha = float(fitted @ centred.data / (fitted @ fitted)) if fitted @ fitted > 0 else 1.0
 
-    def _centres(self, rows: PatientRows) -> np.ndarray:
-        """Per stored cell of ``rows``: the value the outcome is centred on."""
+    def _centre_terms(self, rows: PatientRows) -> tuple[np.ndarray, np.ndarray]:
+        """The centre of cell (u, i) as a per-patient term plus a per-treatment term."""
         centre = self.hyperparameters.get("centre", "patient")
-        per_row = np.diff(rows.taken.indptr)
+        no_treatment_term = np.zeros(self.n_treatments)
         if centre == "overall":
-            return np.full(rows.taken.nnz, self.global_mean)
+            return np.full(len(rows), self.global_mean), no_treatment_term
         if centre == "patient":
-            return np.repeat(rows.means(self.global_mean), per_row)
-        base = self.global_mean + self.treatment_bias[rows.taken.indices]
-        residual = rows.outcomes.data - base
-        sums = np.add.reduceat(residual, rows.taken.indptr[:-1]) if rows.taken.nnz else np.zeros(len(rows))
-        patient_bias = np.where(per_row > 0, sums, 0.0) / (per_row + float(self.hyperparameters.get("shrinkage", 0.0)) + 1e-12)
-        return base + np.repeat(patient_bias, per_row)
-
-    def _row_centres(self, rows: PatientRows) -> np.ndarray:
-        """Dense (rows x treatments) centre of every cell (the prediction before the factors)."""
-        centre = self.hyperparameters.get("centre", "patient")
-        if centre == "overall":
-            return np.full((len(rows), self.n_treatments), self.global_mean)
-        if centre == "patient":
-            return np.repeat(rows.means(self.global_mean)[:, None], self.n_treatments, axis=1)
-        per_row = np.diff(rows.taken.indptr)
-        cell = self._centres(rows) - self.global_mean - self.treatment_bias[rows.taken.indices]
-        patient_bias = np.zeros(len(rows))
-        patient_bias[per_row > 0] = cell[rows.taken.indptr[:-1][per_row > 0]]
-        return self.global_mean + self.treatment_bias[None, :] + patient_bias[:, None]
+            return rows.means(self.global_mean), no_treatment_term
+        residual = rows.with_data(rows.outcomes.data - self.global_mean - self.treatment_bias[rows.taken.indices])
+        patient_bias = row_sums(residual) / (np.diff(rows.taken.indptr) + float(self.hyperparameters.get("shrinkage", 0.0)) + 1e-12)
+        return self.global_mean + patient_bias, self.treatment_bias
 
     def _centred(self, rows: PatientRows) -> sp.csr_matrix:
-        return rows.with_data(rows.outcomes.data - self._centres(rows))
+        patient_term, treatment_term = self._centre_terms(rows)
+        centres = np.repeat(patient_term, np.diff(rows.taken.indptr)) + treatment_term[rows.taken.indices]
+        return rows.with_data(rows.outcomes.data - centres)
 
     def _scores_and_predictions(self, rows: PatientRows) -> tuple[np.ndarray, np.ndarray]:
-        predicted = self._row_centres(rows) + self.alpha * ((self._centred(rows) @ self.factors) @ self.factors.T)
+        patient_term, treatment_term = self._centre_terms(rows)
+        reconstructed = (self._centred(rows) @ self.factors) @ self.factors.T
+        predicted = patient_term[:, None] + treatment_term[None, :] + self.alpha * reconstructed
         return predicted, predicted
 
     def _reason(self, rows: PatientRows, column: int) -> dict[str, Any]:

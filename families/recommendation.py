@@ -307,7 +307,7 @@ class Recommendation(Family):
         for row, column in zip(position[good], columns[good]):
             if column >= 0 and not taken[row, column]:
                 relevant[row].add(int(column))
-        if not relevant:
+        if not any(relevant):
             return np.zeros((0, k), int), [], rows
         top, _, _ = model.recommend(rows, k)
         scored = np.array([bool(r) for r in relevant])
@@ -316,9 +316,11 @@ class Recommendation(Family):
     def evaluate(self, model: Recommender, test: HeldOut) -> Evaluation:
         n, seed = self.settings.bootstrap_resamples, self.seed
         top, relevant, _ = self._top_lists(model, test)
+        if not relevant:
+            raise ValueError(f"no held-out outcome >= ranking.relevant_at_least ({self.settings.ranking.relevant_at_least}) "
+                             "of a treatment seen in training: ranking cannot be evaluated on this split")
         per_patient = ranking_metrics(top, relevant)
-        names = list(per_patient)
-        ranking = {name: (lambda *arrays, i=i: float(arrays[i].mean())) for i, name in enumerate(names)}
+        ranking = {name: (lambda *arrays, i=i: float(arrays[i].mean())) for i, name in enumerate(per_patient)}
         ranking["coverage"] = lambda *arrays: len(np.unique(arrays[-1][arrays[-1] >= 0])) / model.n_treatments
         estimates = bootstrap_estimates(ranking, [*per_patient.values(), top], n, seed)
         patients = np.unique(test.held_out.patients)

@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 from sklearn.metrics import ndcg_score
 
 from conftest import Replace, Server
-from families.collaborative import CANDIDATES, Interactions, synthetic_low_rank_outcomes
+from families.collaborative import CANDIDATES, synthetic_low_rank_outcomes
 from families.recommendation import INTERACTIONS, Recommendation, latest_per_patient, ranking_metrics
 from flows.train import run_family
 from medmaas.environment import PROJECT_ROOT
@@ -281,3 +281,13 @@ class TestService:
         response = server.post(route, body)
         assert response.status_code == status and named in response.text, response.text
         assert "NOT-A-PATIENT" not in response.text
+
+
+@pytest.mark.parametrize("candidate", list(CANDIDATES))
+def test_a_patient_with_only_unknown_treatments_gets_the_popularity_list(synthetic_results, synthetic, candidate):
+    split, _ = synthetic_results
+    model = synthetic.build(candidate, neighbours=20, shrinkage=5.0, k=10).fit(split.train)
+    history = type(split.train)(np.array(["SYN0001", "new"]), np.array(["T001", "never-seen"]), np.array([4.0, 2.0]))
+    rows = model.rows_from(history, np.array(["SYN0001", "new"]))  # "new" is last, with an empty row
+    top, _, predicted = model.recommend(rows, 10)
+    assert top[1].tolist() == list(np.argsort(-model.popularity, kind="stable")[:10]) and np.isfinite(predicted).all()
