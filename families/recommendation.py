@@ -257,8 +257,8 @@ class Recommendation(Family):
             f"Hyperparameters are tuned on {holdout.validation_fraction:.0%} of each patient's training outcomes, held out the same way."
         )
         sizes = {"patients": int(frame[data.id_column].nunique()), "train_outcomes": len(train), "test_outcomes": len(test),
-                 "test_outcomes_unseen_treatment": int((~np.isin(test.treatments, train.treatments)).sum())}
-        return Split(train, HeldOut(train.subset(np.isin(train.patients, test.patients)), test), description, sizes)
+                 "test_outcomes_unseen_treatment": int((~pd.Index(test.treatments).isin(train.treatments)).sum())}
+        return Split(train, HeldOut(train.subset(pd.Index(train.patients).isin(test.patients)), test), description, sizes)
 
     def _order(self, frame: pd.DataFrame) -> np.ndarray:
         """Time order of the rows where there are timestamps, else a seeded random order."""
@@ -286,7 +286,7 @@ class Recommendation(Family):
         scored = []
         for hyperparameters in ParameterGrid(grid):
             model = self.build(candidate, **hyperparameters).fit(fitting)
-            top, relevant, _ = self._top_lists(model, HeldOut(fitting.subset(np.isin(fitting.patients, checking.patients)), checking))
+            top, relevant, _ = self._top_lists(model, HeldOut(fitting.subset(pd.Index(fitting.patients).isin(checking.patients)), checking))
             ndcg = float(ranking_metrics(top, relevant)["ndcg_at_k"].mean()) if len(top) else float("nan")
             scored.append((ndcg, hyperparameters))
         best_score, best = max(scored, key=lambda item: (np.nan_to_num(item[0], nan=-1.0)))  # ties: the first in the grid
@@ -301,12 +301,11 @@ class Recommendation(Family):
         rows = model.rows_from(test.history, patients)
         columns = model.treatment_column(test.held_out.treatments)
         position = np.searchsorted(patients, test.held_out.patients)
-        taken = rows.taken
+        good = (test.held_out.outcomes >= threshold) & (columns >= 0)
+        good[good] = np.asarray(rows.taken[position[good], columns[good]]).ravel() == 0  # had before: not a discovery
         relevant: list[set[int]] = [set() for _ in patients]
-        good = test.held_out.outcomes >= threshold
         for row, column in zip(position[good], columns[good]):
-            if column >= 0 and not taken[row, column]:
-                relevant[row].add(int(column))
+            relevant[row].add(int(column))
         if not any(relevant):
             return np.zeros((0, k), int), [], rows
         top, _, _ = model.recommend(rows, k)
