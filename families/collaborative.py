@@ -86,8 +86,12 @@ class PatientRows:
         """A matrix with the rows' structure and new values (e.g. centred outcomes)."""
         return sp.csr_matrix((data, self.taken.indices, self.taken.indptr), shape=self.taken.shape)
 
-    def centred(self, centres: np.ndarray) -> sp.csr_matrix:
-        return self.with_data(self.outcomes.data - np.repeat(centres, np.diff(self.taken.indptr)))
+    def centred(self, patient_term: np.ndarray, treatment_term: np.ndarray | None = None) -> sp.csr_matrix:
+        """Each stored outcome minus its centre: a per-patient term, plus a per-treatment term if given."""
+        centres = np.repeat(patient_term, np.diff(self.taken.indptr))
+        if treatment_term is not None:
+            centres = centres + treatment_term[self.taken.indices]
+        return self.with_data(self.outcomes.data - centres)
 
 
 def row_sums(matrix: sp.csr_matrix) -> np.ndarray:
@@ -185,15 +189,8 @@ class Recommender:
         """The baseline μ + b(u) + b(i) as a per-patient term μ + b(u) and a per-treatment term b(i); each bias
         is a mean deviation shrunk towards 0 by ``damping`` pseudo-outcomes, so a bias from few outcomes counts less."""
         treatment_bias = (self.treatment_means - self.global_mean) * self.treatment_counts / (self.treatment_counts + damping + 1e-12)
-        residual = rows.with_data(rows.outcomes.data - self.global_mean - treatment_bias[rows.taken.indices])
-        patient_bias = row_sums(residual) / (np.diff(rows.taken.indptr) + damping + 1e-12)
+        patient_bias = row_sums(rows.centred(np.full(len(rows), self.global_mean), treatment_bias)) / (np.diff(rows.taken.indptr) + damping + 1e-12)
         return self.global_mean + patient_bias, treatment_bias
-
-    @staticmethod
-    def deviations(rows: PatientRows, patient_term: np.ndarray, treatment_term: np.ndarray) -> sp.csr_matrix:
-        """Each stored outcome minus its centre (patient term + treatment term)."""
-        centres = np.repeat(patient_term, np.diff(rows.taken.indptr)) + treatment_term[rows.taken.indices]
-        return rows.with_data(rows.outcomes.data - centres)
 
     def _hash(self, patient_id: str) -> str:
         return hashlib.blake2b(str(patient_id).encode(), key=self._id_key, digest_size=16).hexdigest()
@@ -230,10 +227,10 @@ class Recommender:
 
     def new_patient(self, outcomes: dict[str, float]) -> PatientRows:
         """A patient outside the training data, from the outcomes they report (may be none)."""
-        columns = self.treatment_column(np.array(list(outcomes), dtype=object))
-        values = np.array(list(outcomes.values()), dtype=float)
-        taken, matrix = sparse_rows(np.zeros(len(columns), int), columns, values, (1, self.n_treatments))
-        return PatientRows(taken, matrix, np.array([-1]))
+        reported = Interactions(np.zeros(len(outcomes)), np.array(list(outcomes), dtype=object), np.array(list(outcomes.values()), dtype=float))
+        rows = self.rows_from(reported, np.zeros(1))
+        rows.self_rows[:] = -1  # whatever the hash of "0" matches, this is nobody in the training data
+        return rows
 
     # --- what a candidate computes for a chunk of rows ---------------------------------------------------
     def _scores_and_predictions(self, rows: PatientRows) -> tuple[np.ndarray, np.ndarray]:
@@ -428,7 +425,7 @@ class ItemNeighbours(Recommender):
         patient_term, treatment_term = self.baseline_terms(rows, BASELINE_DAMPING)
         goodness = rows.with_data(self.scale.goodness(rows.outcomes.data))
         weight = (rows.taken @ self._similar_t).toarray()
-        deviation = (self.deviations(rows, patient_term, treatment_term) @ self._similar_t).toarray()
+        deviation = (rows.centred(patient_term, treatment_term) @ self._similar_t).toarray()
         baseline = patient_term[:, None] + treatment_term[None, :]
         predicted = baseline + np.divide(deviation, weight, out=np.zeros_like(deviation), where=weight > 0)
         return (goodness @ self._similar_t).toarray(), predicted
@@ -472,7 +469,7 @@ class TruncatedSVD(Recommender):
         return self.baseline_terms(rows, float(self.hyperparameters.get("shrinkage", 0.0)))
 
     def _centred(self, rows: PatientRows) -> sp.csr_matrix:
-        return self.deviations(rows, *self._centre_terms(rows))
+        return rows.centred(*self._centre_terms(rows))
 
     def _scores_and_predictions(self, rows: PatientRows) -> tuple[np.ndarray, np.ndarray]:
         patient_term, treatment_term = self._centre_terms(rows)
