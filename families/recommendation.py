@@ -256,8 +256,11 @@ class Recommendation(Family):
             f"sides by design (the task is to rank treatments a known patient has not had), but no held-out outcome is seen in training. "
             f"Hyperparameters are tuned on {holdout.validation_fraction:.0%} of each patient's training outcomes, held out the same way."
         )
+        seen = pd.Index(test.treatments).isin(train.treatments)
+        rankable = seen & (test.outcomes >= self.settings.ranking.relevant_at_least)
         sizes = {"patients": int(frame[data.id_column].nunique()), "train_outcomes": len(train), "test_outcomes": len(test),
-                 "test_outcomes_unseen_treatment": int((~pd.Index(test.treatments).isin(train.treatments)).sum())}
+                 "test_outcomes_unseen_treatment": int((~seen).sum()),
+                 "test_patients_ranked": len(np.unique(test.patients[rankable]))}  # with a good held-out outcome a model could rank
         return Split(train, HeldOut(train.subset(pd.Index(train.patients).isin(test.patients)), test), description, sizes)
 
     def _order(self, frame: pd.DataFrame) -> np.ndarray:
