@@ -289,7 +289,7 @@ class Recommendation(Family):
         scored = []
         for hyperparameters in ParameterGrid(grid):
             model = self.build(candidate, **hyperparameters).fit(fitting)
-            top, relevant, _ = self._top_lists(model, HeldOut(fitting.subset(pd.Index(fitting.patients).isin(checking.patients)), checking))
+            top, relevant = self._top_lists(model, HeldOut(fitting.subset(pd.Index(fitting.patients).isin(checking.patients)), checking))
             ndcg = float(ranking_metrics(top, relevant)["ndcg_at_k"].mean()) if len(top) else float("nan")
             scored.append((ndcg, hyperparameters))
         best_score, best = max(scored, key=lambda item: (np.nan_to_num(item[0], nan=-1.0)))  # ties: the first in the grid
@@ -297,27 +297,30 @@ class Recommendation(Family):
         return FittedCandidate(candidate, model, best, best_score, time.perf_counter() - started)
 
     # --- evaluation ---------------------------------------------------------------------------------------
-    def _top_lists(self, model: Recommender, test: HeldOut) -> tuple[np.ndarray, list[set[int]], PatientRows]:
-        """Top-k per patient with at least one relevant held-out outcome, and those outcomes' columns."""
-        threshold, k = self.settings.ranking.relevant_at_least, self.settings.ranking.k
+    @staticmethod
+    def _fold_in(model: Recommender, test: HeldOut) -> tuple[PatientRows, np.ndarray]:
+        """The evaluated patients as rows built from their training outcomes, and the row of each held-out outcome."""
         patients = np.unique(test.held_out.patients)
-        rows = model.rows_from(test.history, patients)
+        return model.rows_from(test.history, patients), np.searchsorted(patients, test.held_out.patients)
+
+    def _top_lists(self, model: Recommender, test: HeldOut) -> tuple[np.ndarray, list[set[int]]]:
+        """Top-k per patient with at least one relevant held-out outcome, and those outcomes' columns."""
+        rows, position = self._fold_in(model, test)
         columns = model.treatment_column(test.held_out.treatments)
-        position = np.searchsorted(patients, test.held_out.patients)
-        good = (test.held_out.outcomes >= threshold) & (columns >= 0)
+        good = (test.held_out.outcomes >= self.settings.ranking.relevant_at_least) & (columns >= 0)
         good[good] = np.asarray(rows.taken[position[good], columns[good]]).ravel() == 0  # had before: not a discovery
-        relevant: list[set[int]] = [set() for _ in patients]
+        relevant: list[set[int]] = [set() for _ in range(len(rows))]
         for row, column in zip(position[good], columns[good]):
             relevant[row].add(int(column))
         if not any(relevant):
-            return np.zeros((0, k), int), [], rows
-        top, _, _ = model.recommend(rows, k)
+            return np.zeros((0, self.settings.ranking.k), int), []
+        top, _, _ = model.recommend(rows, self.settings.ranking.k)
         scored = np.array([bool(r) for r in relevant])
-        return top[scored], [r for r in relevant if r], rows
+        return top[scored], [r for r in relevant if r]
 
     def evaluate(self, model: Recommender, test: HeldOut) -> Evaluation:
         n, seed = self.settings.bootstrap_resamples, self.seed
-        top, relevant, _ = self._top_lists(model, test)
+        top, relevant = self._top_lists(model, test)
         if not relevant:
             raise ValueError(f"no held-out outcome >= ranking.relevant_at_least ({self.settings.ranking.relevant_at_least}) "
                              "of a treatment seen in training: ranking cannot be evaluated on this split")
@@ -325,9 +328,7 @@ class Recommendation(Family):
         ranking = {name: (lambda *arrays, i=i: float(arrays[i].mean())) for i, name in enumerate(per_patient)}
         ranking["coverage"] = lambda *arrays: len(np.unique(arrays[-1][arrays[-1] >= 0])) / model.n_treatments
         estimates = bootstrap_estimates(ranking, [*per_patient.values(), top], n, seed)
-        patients = np.unique(test.held_out.patients)
-        rows = model.rows_from(test.history, patients)
-        position = np.searchsorted(patients, test.held_out.patients)
+        rows, position = self._fold_in(model, test)
         predicted = model.predict_outcomes(rows, position, model.treatment_column(test.held_out.treatments))
         observed = test.held_out.outcomes
         rating = {name: REGRESSION_METRICS[name] for name in ("rmse", "mae")}
