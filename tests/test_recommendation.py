@@ -53,7 +53,7 @@ def drug_reviews(write_params) -> Recommendation:
 
 
 def gate_failures(family: Recommendation, frame: pd.DataFrame) -> set:
-    tables = family.load() if frame is None else {**_derived(family, frame)}
+    tables = family.load() if frame is None else _derived(family, frame)
     report = run_gate("recommendation", tables, family.expectations(tables), family.identifier_columns())
     return {(f.table, f.expectation, f.column) for f in report.failures}
 
