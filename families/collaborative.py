@@ -173,12 +173,13 @@ class Recommender:
         self._patient_index = {self._hash(p): i for i, p in enumerate(patients)}
         columns = np.searchsorted(self.treatments, train.treatments)
         self.taken, self.outcomes = sparse_rows(rows, columns, train.outcomes, (len(patients), len(self.treatments)))
+        everyone = self.training_rows()
         self.global_mean = float(self.outcomes.data.mean())
-        self.patient_means = self.training_rows().means(self.global_mean)
+        self.patient_means = everyone.means(self.global_mean)
         self.treatment_counts = np.asarray(self.taken.sum(axis=0)).ravel()
         self.treatment_means = np.asarray(self.outcomes.sum(axis=0)).ravel() / np.maximum(self.treatment_counts, 1)
-        goodness = self.training_rows().with_data(self.scale.goodness(self.outcomes.data))
-        self.popularity = np.asarray(goodness.sum(axis=0)).ravel()  # patients' good outcomes per treatment
+        self.goodness = everyone.with_data(self.scale.goodness(self.outcomes.data))
+        self.popularity = np.asarray(self.goodness.sum(axis=0)).ravel()  # patients' good outcomes per treatment
         self._fit()
         return self
 
@@ -203,12 +204,20 @@ class Recommender:
     def n_treatments(self) -> int:
         return len(self.treatments)
 
+    @property
+    def chunk_rows(self) -> int:
+        """Rows scored at once, so that a dense chunk over every treatment stays within CHUNK_CELLS."""
+        return max(1, CHUNK_CELLS // max(1, self.n_treatments))
+
     # --- patients as rows ------------------------------------------------------------------------------
     def row_of(self, patient_id: str) -> int | None:
         return self._patient_index.get(self._hash(patient_id))
 
     def training_rows(self, rows: np.ndarray | None = None) -> PatientRows:
-        rows = np.arange(self.n_patients) if rows is None else np.asarray(rows)
+        """Training patients as rows; all of them (the default) without copying the matrices."""
+        if rows is None:
+            return PatientRows(self.taken, self.outcomes, np.arange(self.n_patients), as_trained=True)
+        rows = np.asarray(rows)
         return PatientRows(self.taken[rows], self.outcomes[rows], rows.copy(), as_trained=True)
 
     def treatment_column(self, treatments: np.ndarray) -> np.ndarray:
@@ -222,8 +231,11 @@ class Recommender:
         columns = self.treatment_column(interactions.treatments)
         usable = (rows >= 0) & (columns >= 0)
         taken, outcomes = sparse_rows(rows[usable], columns[usable], interactions.outcomes[usable], (len(patients), self.n_treatments))
-        known = np.array([self.row_of(p) for p in patients], dtype=object)
-        return PatientRows(taken, outcomes, np.array([-1 if r is None else r for r in known], dtype=int))
+        return PatientRows(taken, outcomes, self.known_rows(patients))
+
+    def known_rows(self, patients: np.ndarray) -> np.ndarray:
+        """Training row of each patient id; -1 for one the model was not trained on."""
+        return np.array([-1 if (row := self.row_of(p)) is None else row for p in patients], dtype=int)
 
     def new_patient(self, outcomes: dict[str, float]) -> PatientRows:
         """A patient outside the training data, from the outcomes they report (may be none)."""
@@ -243,9 +255,8 @@ class Recommender:
     # --- answers -----------------------------------------------------------------------------------------
     def _chunks(self, rows: PatientRows):
         """Scores and predictions a chunk of rows at a time; a patient with no outcome gets the popularity list."""
-        size = max(1, CHUNK_CELLS // max(1, self.n_treatments))
-        for start in range(0, len(rows), size):
-            chunk = rows.chunk(start, start + size)
+        for start in range(0, len(rows), self.chunk_rows):
+            chunk = rows.chunk(start, start + self.chunk_rows)
             scores, predicted = self._scores_and_predictions(chunk)
             cold = np.diff(chunk.taken.indptr) == 0
             if cold.any():
@@ -287,9 +298,14 @@ class Recommender:
             predicted[unseen] = fallback[row_of_pair[unseen]]
         return np.clip(predicted, self.scale.low, self.scale.high)
 
-    def reason(self, rows: PatientRows, column: int) -> dict[str, Any]:
-        """Why treatment ``column`` was recommended to the single patient in ``rows``."""
-        return self._reason(rows, column) if rows.taken.nnz else self._popularity_reason(column)
+    def reasons(self, rows: PatientRows, columns: np.ndarray) -> list[dict[str, Any]]:
+        """Why each treatment in ``columns`` was recommended to the single patient in ``rows``."""
+        if not rows.taken.nnz:
+            return [self._popularity_reason(int(c)) for c in columns]
+        return self._reasons(rows, columns)
+
+    def _reasons(self, rows: PatientRows, columns: np.ndarray) -> list[dict[str, Any]]:
+        return [self._reason(rows, int(c)) for c in columns]
 
     def _popularity_reason(self, column: int) -> dict[str, Any]:
         n, mean = int(self.treatment_counts[column]), float(self.treatment_means[column])
@@ -309,8 +325,7 @@ class Recommender:
     def predict(self, pairs: pd.DataFrame) -> np.ndarray:
         """Predicted outcome per row of (patient id, treatment id) pairs for training patients (NaN for others);
         what MLflow's pyfunc and `medmaas predict` call."""
-        patients = pairs.iloc[:, 0].astype(str).to_numpy()
-        known = np.array([self.row_of(p) if self.row_of(p) is not None else -1 for p in patients], dtype=int)
+        known = self.known_rows(pairs.iloc[:, 0].astype(str).to_numpy())
         unique_rows, row_of_pair = np.unique(known[known >= 0], return_inverse=True)
         predicted = np.full(len(pairs), np.nan)
         if len(unique_rows):
@@ -356,9 +371,7 @@ class UserNeighbours(Recommender):
         self.centred = self.training_rows().centred(self.patient_means)
         self._unit_t = normalised_rows(self.centred).T.tocsr()
         self._taken_t = self.taken.T.tocsr()
-        self.goodness = self.training_rows().with_data(self.scale.goodness(self.outcomes.data))
-        size = max(1, CHUNK_CELLS // max(1, self.n_treatments))
-        everyone = self.training_rows()
+        everyone, size = self.training_rows(), self.chunk_rows
         self.nearest = sp.vstack([self._search(everyone.chunk(start, start + size)) for start in range(0, self.n_patients, size)]).tocsr()
 
     def _search(self, rows: PatientRows) -> sp.csr_matrix:
@@ -380,8 +393,11 @@ class UserNeighbours(Recommender):
         predicted = means + np.divide(deviation, weight, out=np.zeros_like(deviation), where=weight > 0)
         return (near @ self.goodness).toarray(), predicted
 
-    def _reason(self, rows: PatientRows, column: int) -> dict[str, Any]:
-        near = self.neighbours(rows)
+    def _reasons(self, rows: PatientRows, columns: np.ndarray) -> list[dict[str, Any]]:
+        near = self.neighbours(rows)  # searched once for the whole list (a new patient's search is the costly part)
+        return [self._neighbours_reason(near, int(c)) for c in columns]
+
+    def _neighbours_reason(self, near: sp.csr_matrix, column: int) -> dict[str, Any]:
         who, similarity = near.indices, near.data
         took = self.taken[who, column].toarray().ravel() > 0
         n = int(took.sum())
@@ -411,7 +427,7 @@ class ItemNeighbours(Recommender):
         taken_t = self.taken.T.tocsr()
         shrinkage = float(self.hyperparameters.get("shrinkage", 0.0))
         keep = int(self.hyperparameters.get("neighbours", 50))
-        size = max(1, CHUNK_CELLS // max(1, self.n_treatments))
+        size = self.chunk_rows  # treatments at a time: a block of similarities is treatments x treatments
         blocks = []
         for start in range(0, self.n_treatments, size):
             similarity = shrunk((unit[start:start + size] @ unit.T).tocsr(), taken_t[start:start + size] @ self.taken, shrinkage).tocsr()

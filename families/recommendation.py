@@ -211,8 +211,9 @@ class Recommendation(Family):
         import great_expectations.expectations as gxe
 
         data = self.settings.data
-        columns = [data.id_column, data.treatment_column, data.outcome_column, *([data.timestamp_column] if data.timestamp_column else [])]
-        pair = [data.id_column, data.treatment_column, *([data.timestamp_column] if data.timestamp_column else [])]
+        timed = [data.timestamp_column] if data.timestamp_column else []
+        columns = [data.id_column, data.treatment_column, data.outcome_column, *timed]
+        pair = [data.id_column, data.treatment_column, *timed]
         suite = [gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows)]
         suite += [gxe.ExpectColumnToExist(column=c) for c in columns]
         suite += [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in columns]
@@ -289,7 +290,8 @@ class Recommendation(Family):
         scored = []
         for hyperparameters in ParameterGrid(grid):
             model = self.build(candidate, **hyperparameters).fit(fitting)
-            top, relevant = self._top_lists(model, HeldOut(fitting.subset(pd.Index(fitting.patients).isin(checking.patients)), checking))
+            held_out = HeldOut(fitting.subset(pd.Index(fitting.patients).isin(checking.patients)), checking)
+            top, relevant = self._top_lists(model, held_out, *self._fold_in(model, held_out))
             ndcg = float(ranking_metrics(top, relevant)["ndcg_at_k"].mean()) if len(top) else float("nan")
             scored.append((ndcg, hyperparameters))
         best_score, best = max(scored, key=lambda item: (np.nan_to_num(item[0], nan=-1.0)))  # ties: the first in the grid
@@ -303,9 +305,8 @@ class Recommendation(Family):
         patients = np.unique(test.held_out.patients)
         return model.rows_from(test.history, patients), np.searchsorted(patients, test.held_out.patients)
 
-    def _top_lists(self, model: Recommender, test: HeldOut) -> tuple[np.ndarray, list[set[int]]]:
-        """Top-k per patient with at least one relevant held-out outcome, and those outcomes' columns."""
-        rows, position = self._fold_in(model, test)
+    def _top_lists(self, model: Recommender, test: HeldOut, rows: PatientRows, position: np.ndarray) -> tuple[np.ndarray, list[set[int]]]:
+        """Top-k per folded-in patient with at least one relevant held-out outcome, and those outcomes' columns."""
         columns = model.treatment_column(test.held_out.treatments)
         good = (test.held_out.outcomes >= self.settings.ranking.relevant_at_least) & (columns >= 0)
         good[good] = np.asarray(rows.taken[position[good], columns[good]]).ravel() == 0  # had before: not a discovery
@@ -320,7 +321,8 @@ class Recommendation(Family):
 
     def evaluate(self, model: Recommender, test: HeldOut) -> Evaluation:
         n, seed = self.settings.bootstrap_resamples, self.seed
-        top, relevant = self._top_lists(model, test)
+        rows, position = self._fold_in(model, test)
+        top, relevant = self._top_lists(model, test, rows, position)
         if not relevant:
             raise ValueError(f"no held-out outcome >= ranking.relevant_at_least ({self.settings.ranking.relevant_at_least}) "
                              "of a treatment seen in training: ranking cannot be evaluated on this split")
@@ -328,7 +330,6 @@ class Recommendation(Family):
         ranking = {name: (lambda *arrays, i=i: float(arrays[i].mean())) for i, name in enumerate(per_patient)}
         ranking["coverage"] = lambda *arrays: len(np.unique(arrays[-1][arrays[-1] >= 0])) / model.n_treatments
         estimates = bootstrap_estimates(ranking, [*per_patient.values(), top], n, seed)
-        rows, position = self._fold_in(model, test)
         predicted = model.predict_outcomes(rows, position, model.treatment_column(test.held_out.treatments))
         observed = test.held_out.outcomes
         rating = {name: REGRESSION_METRICS[name] for name in ("rmse", "mae")}

@@ -72,10 +72,11 @@ class RecommendationService:
 
     def _answer(self, rows: PatientRows, k: int, patient: Literal["known", "new"]) -> Recommendations:
         columns, _, predicted = self.model.recommend(rows, k)
+        listed = columns[0] >= 0
+        columns, predicted = columns[0][listed], predicted[0][listed]
         items = [
-            RecommendedTreatment(rank=rank, treatment=str(self.model.treatments[column]), predicted_outcome=round(float(value), 4),
-                                 reason=Reason(**self.model.reason(rows, int(column))))
-            for rank, (column, value) in enumerate(zip(columns[0], predicted[0]), start=1) if column >= 0
+            RecommendedTreatment(rank=rank, treatment=str(self.model.treatments[column]), predicted_outcome=round(float(value), 4), reason=Reason(**reason))
+            for rank, (column, value, reason) in enumerate(zip(columns, predicted, self.model.reasons(rows, columns)), start=1)
         ]
         return Recommendations(recommendations=items, patient=patient, model=CHAMPION.registered_model, version=CHAMPION.version)
 
@@ -95,10 +96,11 @@ class RecommendationService:
     ) -> Recommendations:
         """Top-k for a new patient from the outcomes they report; with none, the most popular treatments."""
         seen: set[str] = set()
-        for index, reported in enumerate(outcomes):
+        columns = self.model.treatment_column(np.array([o.treatment for o in outcomes], dtype=object))
+        for index, (reported, column) in enumerate(zip(outcomes, columns)):
             if reported.treatment in seen:
                 raise bentoml.exceptions.InvalidArgument(f"outcomes.{index}.treatment: {reported.treatment!r} is reported twice")
-            if self.model.treatment_column(np.array([reported.treatment], dtype=object))[0] < 0:
+            if column < 0:
                 raise bentoml.exceptions.InvalidArgument(f"outcomes.{index}.treatment: unknown treatment {reported.treatment!r} (model_info lists the known ones)")
             seen.add(reported.treatment)
         return self._answer(self.model.new_patient({o.treatment: o.outcome for o in outcomes}), k, "new")

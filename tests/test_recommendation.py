@@ -174,7 +174,7 @@ def test_a_new_patient_is_folded_in_and_never_offered_what_they_reported(synthet
     reported = {str(t): 5.0 for t in model.treatments[:3]}
     top, _, _ = model.recommend(model.new_patient(reported), 10)
     assert not set(top[0].tolist()) & {0, 1, 2}
-    reason = model.reason(model.new_patient(reported), int(top[0, 0]))
+    reason = model.reasons(model.new_patient(reported), top[0, :1])[0]
     assert reason["based_on"] == "similar_treatments" and {d["treatment"] for d in reason["treatments"]} <= set(reported)
     cold, _, _ = model.recommend(model.new_patient({}), 10)
     assert cold[0].tolist() == list(np.argsort(-model.popularity, kind="stable")[:10])
