@@ -28,7 +28,9 @@ HYPERPARAMETERS = {"popularity": {"shrinkage": 5}, "user_knn": {"neighbours": 50
 def measure(candidate: str, patients: int, treatments: int, per_patient: int) -> dict:
     from threadpoolctl import threadpool_limits
 
-    from families.collaborative import CANDIDATES, Interactions, synthetic_low_rank_outcomes
+    from blocks.sparse import Interactions
+    from families.recommendation.recommenders import CANDIDATES
+    from families.recommendation.synthetic import synthetic_low_rank_outcomes
 
     frame = synthetic_low_rank_outcomes(patients, treatments, per_patient, seed=0)
     train = Interactions.of(frame, "patient_id", "treatment_id", "outcome")

@@ -9,7 +9,7 @@ import importlib
 import pkgutil
 from functools import cache
 
-from families.base import Family
+from medmaas.family import Family
 
 _NOT_FAMILIES = {"base", "collaborative", "regression", "tabular"}  # shared building blocks, not families
 

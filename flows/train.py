@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
-import medmaas  # noqa: F401  (embedded defaults before Prefect and MLflow load)
+import medmaas  # noqa: F401, I001  (embedded defaults before Prefect and MLflow load)
 
+# isort: split
 import argparse
 import sys
 from pathlib import Path
@@ -14,9 +15,9 @@ from pathlib import Path
 from prefect import flow
 
 from families import family_class
+from flows.runners import task_runner
 from medmaas.provenance import describe
 from medmaas.settings import ConfigError, load_params
-from flows.runners import task_runner
 from tasks.evaluate import evaluate_candidate, publish_leaderboard, rank
 from tasks.package import package_champion
 from tasks.promotion import Decision

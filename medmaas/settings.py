@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from medmaas.environment import PROJECT_ROOT
 
@@ -80,6 +80,19 @@ class FamilySettings(Frozen):
     acceptance: AcceptanceSettings = AcceptanceSettings()
     serving: ServingSettings = ServingSettings()
     bootstrap_resamples: int = Field(500, ge=50, le=20000)
+
+
+class CandidateGrids(Frozen):
+    """Candidates to train (one field each, with its grid); leave one out to skip it."""
+
+    def enabled(self) -> dict[str, Any]:
+        return {name: grid for name in type(self).model_fields if (grid := getattr(self, name)) is not None}
+
+    @model_validator(mode="after")
+    def _at_least_one(self):
+        if not self.enabled():
+            raise ValueError("enable at least one candidate")
+        return self
 
 
 class Params(Frozen):

@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from families.base import Estimate
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    direction: Literal["max", "min"]
+    description: str
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with its bootstrap 95% confidence interval."""
+
+    value: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.value:.4f} [{self.low:.4f}, {self.high:.4f}]"
+
 
 MetricFn = Callable[..., float]
 

@@ -19,8 +19,8 @@ import yaml
 
 import medmaas  # noqa: F401  (embedded defaults)
 from families import family_class
-from families.base import Family
 from medmaas.environment import PROJECT_ROOT
+from medmaas.family import Family
 from medmaas.flavors import load_model
 from medmaas.settings import load_params
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from families.prognosis import survival_matrix
+from families.prognosis.aft import survival_matrix
 from serving.champion import resolve_champion
 
 CHAMPION = resolve_champion("prognosis")

@@ -20,7 +20,7 @@ import bentoml
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from families.collaborative import PatientRows
+from blocks.sparse import PatientRows
 from serving.champion import resolve_champion
 
 CHAMPION = resolve_champion("recommendation")

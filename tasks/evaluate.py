@@ -10,7 +10,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from families.base import Evaluation, Family, FittedCandidate
+from medmaas.family import Evaluation, Family, FittedCandidate
 from tasks import artifact_key
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from families.base import Family, Split
+from medmaas.family import Family, Split
 from medmaas.provenance import Provenance
 
 

@@ -14,8 +14,8 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from families import family_class
-from families.base import Family
 from medmaas.environment import PROJECT_ROOT
+from medmaas.family import Family
 from medmaas.flavors import pinned_requirements
 from medmaas.settings import Params
 from serving.champion import Champion, NoChampion, has_service, resolve_from_registry
@@ -60,7 +60,7 @@ def build_bento(family: Family, champions: list[Champion]) -> str:
         "labels": {c.family.name: c.version for c in champions},
         "description": ", ".join(f"{c.registered_model} v{c.version} ({c.info.get('candidate')})" for c in champions) + ", built by medmaas",
         # anchored: unanchored patterns match at any depth, and BentoML's temp dir is under .medmaas/
-        "include": ["/serving/*.py", "/families/*.py", "/medmaas/*.py", "/params.yaml"],
+        "include": ["/serving/*.py", "/families/**/*.py", "/blocks/*.py", "/medmaas/*.py", "/params.yaml"],
         "exclude": ["/.medmaas", "/.venv", "/.git", "/data", "/reports", "/metrics", "__pycache__"],
         # lock_packages false: locking asks the public index and pulls CUDA torch (STACK.md)
         "python": {"packages": pinned_requirements((*packages, *SERVING_PACKAGES)), "lock_packages": False},

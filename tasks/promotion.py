@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from families.base import Estimate, Family
+from medmaas.family import Family
+from medmaas.stats import Estimate
 
 
 @dataclass(frozen=True)

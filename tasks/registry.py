@@ -22,10 +22,11 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from families.base import Estimate, Family, Split
 from medmaas.environment import MLFLOW_DIR
+from medmaas.family import Family, Split
 from medmaas.flavors import load_model, log_model, pinned_requirements
 from medmaas.provenance import Provenance
+from medmaas.stats import Estimate
 from tasks import artifact_key
 from tasks.evaluate import CandidateResult
 from tasks.model_card import render_model_card

@@ -7,7 +7,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from families.base import Family, FittedCandidate, Split, Tables
+from medmaas.family import Family, FittedCandidate, Split, Tables
 
 
 @task(name="load-data", cache_policy=NO_CACHE)

@@ -11,7 +11,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from families.base import Family, Tables
+from medmaas.family import Family, Tables
 from tasks import artifact_key
 
 

@@ -18,7 +18,6 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 import httpx  # noqa: E402
-
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
@@ -54,21 +53,21 @@ def session_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def wdbc_csv(session_dir) -> Path:
-    from families.diagnosis import Diagnosis
+    from families.diagnosis.family import Diagnosis
 
     return Diagnosis.export_bundled(session_dir / "data" / "wdbc.csv")
 
 
 @pytest.fixture(scope="session")
 def diabetes_csv(session_dir) -> Path:
-    from families.progression import Progression
+    from families.progression.family import Progression
 
     return Progression.export_bundled(session_dir / "data" / "diabetes.csv")
 
 
 @pytest.fixture(scope="session")
 def pbcseq_csv(session_dir) -> Path:
-    from families.progression_visits import ProgressionVisits
+    from families.progression_visits.family import ProgressionVisits
 
     return ProgressionVisits.export_bundled(session_dir / "data" / "pbcseq.csv")
 
@@ -76,14 +75,14 @@ def pbcseq_csv(session_dir) -> Path:
 @pytest.fixture(scope="session")
 def gbsg2_csv(session_dir) -> Path:
     """GBSG2; the export writes NCCTG lung (ncctg_lung.csv) beside it."""
-    from families.prognosis import Prognosis
+    from families.prognosis.family import Prognosis
 
     return Prognosis.export_bundled(session_dir / "data" / "gbsg2.csv")
 
 
 @pytest.fixture(scope="session")
 def drug_reviews_csv(session_dir) -> Path:
-    from families.recommendation import Recommendation
+    from families.recommendation.family import Recommendation
 
     return Recommendation.export_bundled(session_dir / "data" / "drug_reviews.csv")
 

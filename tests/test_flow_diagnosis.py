@@ -13,12 +13,13 @@ from mlflow.tracking import MlflowClient
 from sklearn.metrics import accuracy_score, roc_auc_score
 from typer.testing import CliRunner
 
-from conftest import Replace, registry_snapshot
 from flows.train import run_family
 from medmaas.cli import app
 from medmaas.environment import MLFLOW_DIR, REPORTS_DIR
 from medmaas.settings import ConfigError, load_params
 from tasks.validate import DataGateFailed
+
+from conftest import Replace, registry_snapshot
 
 pytestmark = [pytest.mark.xdist_group("registry"), pytest.mark.usefixtures("prefect_harness")]
 PATIENT_ID = re.compile(r"P\d{5}")
@@ -74,7 +75,7 @@ def test_first_run_registers_and_promotes(first_run):
 def test_champion_meets_quality_floor_on_held_out_patients(first_run):
     # given the registered champion and the flow's own held-out split (same seed, same params)
     path, _, _ = first_run
-    from families.diagnosis import Diagnosis
+    from families.diagnosis.family import Diagnosis
 
     params = load_params(path)
     family = Diagnosis(params.families["diagnosis"], params.project.seed)

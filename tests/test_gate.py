@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from families.diagnosis import TABLE, Diagnosis
+from blocks.tabular import TABLE
+from families.diagnosis.family import Diagnosis
 from medmaas.settings import load_params
 from tasks.validate import run_gate
 

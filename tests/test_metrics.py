@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from families.diagnosis import binary_metric_fns, multiclass_metric_fns
+from families.diagnosis.metrics import binary_metric_fns, multiclass_metric_fns
 from medmaas.stats import bootstrap_estimates
 
 

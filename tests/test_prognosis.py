@@ -7,13 +7,17 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import Replace, Server
-from families.prognosis import LUNG_DATA, ParametricAFT, Prognosis, _structured
-from families.tabular import TABLE
+from blocks.tabular import TABLE
+from families.prognosis.aft import ParametricAFT
+from families.prognosis.family import Prognosis
+from families.prognosis.metrics import _structured
+from families.prognosis.settings import LUNG_DATA
 from flows.train import run_family
 from medmaas.environment import PROJECT_ROOT
 from medmaas.settings import load_params
 from tasks.validate import run_gate
+
+from conftest import Replace, Server
 
 FAMILY = ("prognosis",)
 MODEL = "prognosis_serving"

@@ -5,11 +5,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.model_selection import RepeatedKFold
 
-from conftest import Replace
-from families.progression import Progression
-from families.tabular import TABLE
+from blocks.tabular import TABLE
+from families.progression.family import Progression
 from medmaas.settings import load_params
 from tasks.validate import run_gate
+
+from conftest import Replace
 
 FAMILY = ("progression",)
 

@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from families.progression_visits import INTERVALS, VISITS, ProgressionVisits, visit_intervals
+from families.progression_visits.family import ProgressionVisits, visit_intervals
+from families.progression_visits.settings import INTERVALS, VISITS
 from medmaas.flavors import load_model, log_model
 from medmaas.settings import load_params
 from tasks.validate import run_gate

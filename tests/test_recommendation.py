@@ -11,13 +11,16 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import ndcg_score
 
-from conftest import Replace, Server
-from families.collaborative import CANDIDATES, synthetic_low_rank_outcomes
-from families.recommendation import INTERACTIONS, Recommendation, latest_per_patient, ranking_metrics
+from families.recommendation.family import Recommendation, latest_per_patient, ranking_metrics
+from families.recommendation.recommenders import CANDIDATES
+from families.recommendation.settings import INTERACTIONS
+from families.recommendation.synthetic import synthetic_low_rank_outcomes
 from flows.train import run_family
 from medmaas.environment import PROJECT_ROOT
 from medmaas.settings import ConfigError, load_params
 from tasks.validate import run_gate
+
+from conftest import Replace, Server
 
 FAMILY = ("recommendation",)
 SYNTHETIC = {  # a user's CSV: patient_id, treatment_id, outcome on 1-5

@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import Replace, Server
 from flows.train import run_family
 from medmaas.environment import PROJECT_ROOT
+
+from conftest import Replace, Server
 
 pytestmark = [pytest.mark.xdist_group("serving"), pytest.mark.usefixtures("prefect_harness")]
 MODEL = "diagnosis_serving"

@@ -6,10 +6,11 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import Replace, Server
 from flows.train import run_family
 from medmaas.environment import PROJECT_ROOT
 from medmaas.flavors import stored_flavor
+
+from conftest import Replace, Server
 
 pytestmark = [pytest.mark.xdist_group("serving_progression"), pytest.mark.usefixtures("prefect_harness")]
 TABULAR, VISITS = "progression_serving", "visits_serving"

@@ -16,27 +16,9 @@ from typing import Any, ClassVar, Literal
 import pandas as pd
 
 from medmaas.settings import FamilySettings
+from medmaas.stats import Estimate, MetricSpec
 
 Tables = dict[str, pd.DataFrame]
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    name: str
-    direction: Literal["max", "min"]
-    description: str
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A point estimate with its bootstrap 95% confidence interval."""
-
-    value: float
-    low: float
-    high: float
-
-    def __str__(self) -> str:
-        return f"{self.value:.4f} [{self.low:.4f}, {self.high:.4f}]"
 
 
 @dataclass

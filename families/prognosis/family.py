@@ -12,252 +12,27 @@ duration. Candidates give a risk score (for ranking) and a survival curve (for p
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
-from scipy import optimize, stats
-from sklearn.base import BaseEstimator
 from sklearn.model_selection import StratifiedKFold, train_test_split
-from sklearn.pipeline import Pipeline
 
-from families.base import Evaluation, MetricSpec, Split, Tables
-from families.tabular import NUMERIC_TYPES, TABLE, BoostingGrid, CandidateGrids, Grid, SplitSettings, TabularData, TabularFamily, png, scaled, unscaled
-from medmaas.settings import FamilySettings, Frozen
-from medmaas.stats import bootstrap_estimates
-
-BUNDLED_DATA = Path("data/raw/gbsg2.csv")
-LUNG_DATA = Path("data/raw/ncctg_lung.csv")
-GBSG2_NAMES = {"age": "age", "meno": "postmenopausal", "size": "tumour_size_mm", "grade": "tumour_grade", "nodes": "positive_nodes",
-               "pgr": "progesterone_receptor", "er": "oestrogen_receptor", "hormon": "hormone_therapy"}
-LUNG_NAMES = {"age": "age", "sex": "sex", "ph.ecog": "ecog_physician", "ph.karno": "karnofsky_physician", "pat.karno": "karnofsky_patient",
-              "meal.cal": "meal_calories", "wt.loss": "weight_loss_lb"}
-
-
-class SurvivalData(TabularData):
-    path: Path = BUNDLED_DATA
-    duration_column: str = Field("days", description="time from entry to the event or to the end of follow-up")
-    event_column: str = Field("event", description="1: the event happened at the duration; 0: censored then")
-    min_events: PositiveInt = Field(50, description="fewer events than this and no survival model is worth training")
-
-    @property
-    def outcome_column(self) -> str:
-        return self.duration_column
-
-
-class SurvivalEvaluationSettings(Frozen):
-    horizon_days: PositiveFloat = Field(1825, description="metrics integrate over follow-up up to here (clipped to the data)")
-    calibration_days: PositiveFloat = Field(1095, description="calibration is plotted for survival at this time")
-    risk_groups: int = Field(3, ge=2, le=10, description="groups by predicted risk for the calibration and Kaplan-Meier plots")
-
-
-class ServedTimes(Frozen):
-    default_days: list[PositiveFloat] = Field([365.25, 1095.75, 1826.25], description="survival reported at these times unless a request asks for others")
-    max_times_per_request: PositiveInt = 50
-
-
-class CoxGrid(Grid):
-    """Cox proportional hazards with a ridge penalty on the coefficients."""
-
-    alpha: list[NonNegativeFloat] = [0.1, 1.0, 10.0]
-
-    def pipeline(self, seed: int) -> Pipeline:
-        from sksurv.linear_model import CoxPHSurvivalAnalysis
-
-        return scaled(CoxPHSurvivalAnalysis(ties="efron"))
-
-
-class AftGrid(Grid):
-    distribution: list[Literal["weibull", "lognormal", "loglogistic"]] = ["weibull", "lognormal", "loglogistic"]
-    alpha: list[NonNegativeFloat] = [0.01, 1.0]
-
-    def pipeline(self, seed: int) -> Pipeline:
-        return scaled(ParametricAFT())
-
-
-class RandomSurvivalForestGrid(Grid):
-    n_estimators: list[PositiveInt] = [200]
-    min_samples_leaf: list[PositiveInt] = [10, 20]
-    max_features: list[PositiveFloat | Literal["sqrt", "log2"]] = ["sqrt"]
-
-    def pipeline(self, seed: int) -> Pipeline:
-        from sksurv.ensemble import RandomSurvivalForest
-
-        return unscaled(RandomSurvivalForest(n_jobs=1, random_state=seed, low_memory=False))
-
-
-class SurvivalBoostingGrid(BoostingGrid):
-    def pipeline(self, seed: int) -> Pipeline:
-        from sksurv.ensemble import GradientBoostingSurvivalAnalysis
-
-        return unscaled(GradientBoostingSurvivalAnalysis(random_state=seed))
-
-
-class SurvivalGrids(CandidateGrids):
-    cox_ph: CoxGrid | None = None
-    parametric_aft: AftGrid | None = None
-    random_survival_forest: RandomSurvivalForestGrid | None = None
-    gradient_boosting: SurvivalBoostingGrid | None = None
-
-
-class PrognosisSettings(FamilySettings):
-    data: SurvivalData = SurvivalData()
-    split: SplitSettings = SplitSettings(test_fraction=0.25)
-    evaluation: SurvivalEvaluationSettings = SurvivalEvaluationSettings()
-    times: ServedTimes = ServedTimes()
-    candidates: SurvivalGrids
-
-
-# --- a parametric AFT model (no maintained AFT library installs beside pandas 3: lifelines pins pandas<3) -------
-
-
-class ParametricAFT(BaseEstimator):
-    """Accelerated failure time: log T = x·β + σ·ε, ε standard Gumbel (Weibull), normal or logistic.
-
-    Fitted by maximum likelihood with right censoring (scipy L-BFGS), with a ridge penalty ``alpha``
-    on β. The scikit-survival interface: ``predict`` is a risk score (higher = earlier event),
-    ``predict_survival_function`` returns callables, ``score`` is Harrell's C.
-    """
-
-    _DISTRIBUTIONS = {"weibull": stats.gumbel_l, "lognormal": stats.norm, "loglogistic": stats.logistic}
-
-    def __init__(self, distribution: str = "weibull", alpha: float = 0.01) -> None:
-        self.distribution = distribution
-        self.alpha = alpha
-
-    def _negative_log_likelihood(self, params: np.ndarray, X: np.ndarray, log_t: np.ndarray, event: np.ndarray) -> float:
-        dist = self._DISTRIBUTIONS[self.distribution]
-        beta, intercept, log_sigma = params[:-2], params[-2], params[-1]
-        sigma = np.exp(log_sigma)
-        z = (log_t - intercept - X @ beta) / sigma
-        log_density = dist.logpdf(z) - log_sigma
-        log_survival = dist.logsf(z)
-        return -(np.sum(np.where(event, log_density, log_survival))) / len(z) + self.alpha * np.sum(beta**2) / (2 * len(z))
-
-    def fit(self, X, y):
-        X = np.asarray(X, dtype=float)
-        event, time = _event_time(y)
-        log_t = np.log(time)
-        start = np.r_[np.zeros(X.shape[1]), log_t.mean(), np.log(log_t.std() + 1e-3)]
-        result = optimize.minimize(self._negative_log_likelihood, start, args=(X, log_t, event), method="L-BFGS-B")
-        self.coef_, self.intercept_, self.scale_ = result.x[:-2], result.x[-2], float(np.exp(result.x[-1]))
-        self.n_features_in_ = X.shape[1]
-        self.unique_times_ = np.unique(time)
-        return self
-
-    def predict(self, X) -> np.ndarray:
-        return -(np.asarray(X, dtype=float) @ self.coef_)  # shorter expected survival = higher risk
-
-    def survival_at(self, X, times: np.ndarray) -> np.ndarray:
-        location = self.intercept_ + np.asarray(X, dtype=float) @ self.coef_
-        z = (np.log(np.asarray(times, dtype=float))[None, :] - location[:, None]) / self.scale_
-        return self._DISTRIBUTIONS[self.distribution].sf(z)
-
-    def predict_survival_function(self, X, return_array: bool = False):
-        from sksurv.functions import StepFunction
-
-        values = self.survival_at(X, self.unique_times_)
-        if return_array:
-            return values
-        return np.array([StepFunction(self.unique_times_, row) for row in values])
-
-    def score(self, X, y) -> float:
-        from sksurv.metrics import concordance_index_censored
-
-        event, time = _event_time(y)
-        return concordance_index_censored(event, time, self.predict(X))[0]
-
-
-def _event_time(y) -> tuple[np.ndarray, np.ndarray]:
-    names = y.dtype.names
-    return y[names[0]].astype(bool), y[names[1]].astype(float)
-
-
-def survival_matrix(model, features: pd.DataFrame, times: np.ndarray) -> np.ndarray:
-    """S(t) for every patient at every time: rows patients, columns times.
-
-    Step functions end at the last training time; past it the curve is held at its last value
-    (what is known), and callers flag those times as extrapolations.
-    """
-    functions = model.predict_survival_function(features)
-    return np.vstack([fn(np.clip(times, *fn.domain)) if hasattr(fn, "domain") else fn(times) for fn in functions])
-
-
-# --- metrics -----------------------------------------------------------------------------------------
-
-
-def _structured(event, time):
-    from sksurv.util import Surv
-
-    return Surv.from_arrays(event.astype(bool), time.astype(float))
-
-
-def _in_follow_up(times: np.ndarray, time: np.ndarray) -> np.ndarray:
-    return times[(times > time.min()) & (times < time.max())]
-
-
-def harrell_c(time, event, risk, survival, times):
-    from sksurv.metrics import concordance_index_censored
-
-    return concordance_index_censored(event.astype(bool), time, risk)[0]
-
-
-def uno_c(time, event, risk, survival, times):
-    from sksurv.metrics import concordance_index_ipcw
-
-    y = _structured(event, time)
-    return concordance_index_ipcw(y, y, risk, tau=times[-1])[0]
-
-
-def mean_time_dependent_auc(time, event, risk, survival, times):
-    from sksurv.metrics import cumulative_dynamic_auc
-
-    y = _structured(event, time)
-    keep = np.isin(times, _in_follow_up(times, time))
-    return cumulative_dynamic_auc(y, y, risk, times[keep])[1]
-
-
-def integrated_brier(time, event, risk, survival, times):
-    from sksurv.metrics import integrated_brier_score
-
-    y = _structured(event, time)
-    keep = np.isin(times, _in_follow_up(times, time))
-    return integrated_brier_score(y, y, survival[:, keep], times[keep])
-
-
-def kaplan_meier_brier(time, event, risk, survival, times):
-    """The no-covariate reference: every patient gets the held-out Kaplan-Meier curve."""
-    from sksurv.nonparametric import kaplan_meier_estimator
-
-    grid, curve = kaplan_meier_estimator(event.astype(bool), time)
-    population = np.interp(times, grid, curve)
-    return integrated_brier(time, event, risk, np.tile(population, (len(time), 1)), times)
-
-
-def brier_skill(time, event, risk, survival, times):
-    return 1.0 - integrated_brier(time, event, risk, survival, times) / kaplan_meier_brier(time, event, risk, survival, times)
-
-
-def _safe(fn):
-    def wrapped(*args):
-        try:
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                return float(fn(*args))
-        except ValueError:  # a resample whose follow-up does not cover the grid: left out of the CI
-            return float("nan")
-
-    return wrapped
-
-
-SURVIVAL_METRICS = {
-    "c_index": harrell_c, "uno_c_index": uno_c, "td_auc": mean_time_dependent_auc,
-    "ibs": integrated_brier, "ibs_kaplan_meier": kaplan_meier_brier, "brier_skill": brier_skill,
-}
-
+from blocks.plots import png
+from blocks.tabular import TABLE, TabularFamily
+from families.prognosis.aft import _event_time, survival_matrix
+from families.prognosis.metrics import SURVIVAL_METRICS, _safe, _structured
+from families.prognosis.settings import (
+    BUNDLED_DATA,
+    GBSG2_NAMES,
+    LUNG_DATA,
+    LUNG_NAMES,
+    PrognosisSettings,
+)
+from medmaas.data import NUMERIC_TYPES
+from medmaas.family import Evaluation, Split, Tables
+from medmaas.stats import MetricSpec, bootstrap_estimates
 
 # --- the family --------------------------------------------------------------------------------------
 
@@ -418,6 +193,3 @@ class Prognosis(TabularFamily):
         for column, t in enumerate(times):
             result[f"survival_{t:g}_days"] = survival[:, column]
         return result
-
-
-FAMILY = Prognosis

@@ -8,175 +8,22 @@ trains through the same path (binary or multiclass): point ``diagnosis.data`` at
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 from sklearn import metrics as skm
-from sklearn.calibration import CalibratedClassifierCV, CalibrationDisplay
-from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
+from sklearn.calibration import CalibrationDisplay
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
-from sklearn.svm import SVC
-from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.class_weight import compute_sample_weight
 
-from families.base import Evaluation, MetricSpec, Split, Tables
-from families.tabular import TABLE, BoostingGrid, CandidateGrids, Grid, SplitSettings, TabularData, TabularFamily, final_estimator_params, png, scaled, snake_case, unscaled
-from medmaas.settings import FamilySettings
-from medmaas.stats import bootstrap_estimates
-
-BUNDLED_DATA = Path("data/raw/wdbc.csv")
-
-
-class ClassificationData(TabularData):
-    path: Path = BUNDLED_DATA
-    label_column: str = "diagnosis"
-    labels: list[str] = Field(default_factory=lambda: ["malignant", "benign"], min_length=2)
-    positive_label: str | None = "malignant"
-
-    @property
-    def outcome_column(self) -> str:
-        return self.label_column
-
-    @model_validator(mode="after")
-    def _positive_label_is_a_label(self) -> ClassificationData:
-        if self.positive_label is not None and self.positive_label not in self.labels:
-            raise ValueError(f"positive_label {self.positive_label!r} is not one of labels {self.labels}")
-        if len(self.labels) == 2 and self.positive_label is None:
-            raise ValueError("a binary task needs positive_label (the class sensitivity is measured on)")
-        return self
-
-
-class LogisticRegressionGrid(Grid):
-    C: list[PositiveFloat] = [0.01, 0.1, 1.0, 10.0]
-
-    def pipeline(self, seed: int) -> Pipeline:
-        return scaled(LogisticRegression(class_weight="balanced", max_iter=5000, random_state=seed))
-
-
-class LinearSvmGrid(Grid):
-    param_prefix = "model__estimator__"  # SVC inside CalibratedClassifierCV, for probabilities
-    C: list[PositiveFloat] = [0.01, 0.1, 1.0]
-
-    def pipeline(self, seed: int) -> Pipeline:
-        return scaled(CalibratedClassifierCV(SVC(kernel="linear", class_weight="balanced", random_state=seed), ensemble=False))
-
-
-class RbfSvmGrid(Grid):
-    param_prefix = "model__estimator__"
-    C: list[PositiveFloat] = [0.1, 1.0, 10.0]
-    gamma: list[PositiveFloat | Literal["scale"]] = ["scale", 0.01]
-
-    def pipeline(self, seed: int) -> Pipeline:
-        return scaled(CalibratedClassifierCV(SVC(kernel="rbf", class_weight="balanced", random_state=seed), ensemble=False))
-
-
-class DecisionTreeGrid(Grid):
-    max_depth: list[PositiveInt | None] = [3, 5, None]
-    min_samples_leaf: list[PositiveInt] = [1, 5]
-
-    def pipeline(self, seed: int) -> Pipeline:
-        return unscaled(DecisionTreeClassifier(class_weight="balanced", random_state=seed))
-
-
-class RandomForestGrid(Grid):
-    n_estimators: list[PositiveInt] = [300]
-    max_depth: list[PositiveInt | None] = [None, 8]
-    max_features: list[PositiveFloat | Literal["sqrt", "log2"]] = ["sqrt"]
-
-    def pipeline(self, seed: int) -> Pipeline:
-        return unscaled(RandomForestClassifier(class_weight="balanced", n_jobs=1, random_state=seed))
-
-
-class GradientBoostingGrid(BoostingGrid):
-    """Balanced through sample weights (the model has no class_weight)."""
-
-    def pipeline(self, seed: int) -> Pipeline:
-        return unscaled(GradientBoostingClassifier(random_state=seed))
-
-
-class ClassifierGrids(CandidateGrids):
-    logistic_regression: LogisticRegressionGrid | None = None
-    linear_svm: LinearSvmGrid | None = None
-    rbf_svm: RbfSvmGrid | None = None
-    decision_tree: DecisionTreeGrid | None = None
-    random_forest: RandomForestGrid | None = None
-    gradient_boosting: GradientBoostingGrid | None = None
-
-
-class DiagnosisSettings(FamilySettings):
-    data: ClassificationData = ClassificationData()
-    split: SplitSettings = SplitSettings()
-    candidates: ClassifierGrids
-    decision_threshold: float = Field(0.5, gt=0.0, lt=1.0, description="on the positive class probability (binary only)")
-
-
-# Metrics from confusion counts in numpy: the bootstrap calls them thousands of times, and
-# sklearn's input validation costs ~1 ms a call. tests/test_diagnosis_metrics.py holds them to sklearn.
-def binary_metric_fns(threshold: float) -> dict:
-    def counts(y: np.ndarray, s: np.ndarray):
-        called = s >= threshold
-        return np.sum(called & y), np.sum(~called & ~y), np.sum(called & ~y), np.sum(~called & y)
-
-    def sensitivity(y, s):
-        tp, _, _, fn = counts(y, s)
-        return tp / max(tp + fn, 1)
-
-    def specificity(y, s):
-        _, tn, fp, _ = counts(y, s)
-        return tn / max(tn + fp, 1)
-
-    def f1(y, s):
-        tp, _, fp, fn = counts(y, s)
-        return 2 * tp / max(2 * tp + fp + fn, 1)
-
-    return {
-        "roc_auc": lambda y, s: skm.roc_auc_score(y, s),
-        "accuracy": lambda y, s: float(np.mean((s >= threshold) == y)),
-        "balanced_accuracy": lambda y, s: (sensitivity(y, s) + specificity(y, s)) / 2,
-        "sensitivity": sensitivity,
-        "specificity": specificity,
-        "f1": f1,
-        "brier": lambda y, s: float(np.mean((s - y) ** 2)),
-    }
-
-
-def multiclass_metric_fns(n_classes: int) -> dict:
-    labels = list(range(n_classes))
-
-    def confusion(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-        return np.bincount(y * n_classes + p.argmax(axis=1), minlength=n_classes**2).reshape(n_classes, n_classes)
-
-    def recalls(y, p):
-        matrix = confusion(y, p)
-        return np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1)
-
-    def specificity(y, p):
-        matrix = confusion(y, p)
-        false_positives = matrix.sum(axis=0) - np.diag(matrix)
-        negatives = matrix.sum() - matrix.sum(axis=1)
-        return float(np.mean((negatives - false_positives) / np.maximum(negatives, 1)))
-
-    def f1(y, p):
-        matrix = confusion(y, p)
-        true_positives = np.diag(matrix)
-        return float(np.mean(2 * true_positives / np.maximum(matrix.sum(axis=0) + matrix.sum(axis=1), 1)))
-
-    def brier(y, p):
-        return float(np.mean(np.sum((p - np.eye(n_classes)[y]) ** 2, axis=1)))
-
-    return {
-        "roc_auc": lambda y, p: skm.roc_auc_score(y, p, multi_class="ovr", average="macro", labels=labels),
-        "accuracy": lambda y, p: float(np.mean(p.argmax(axis=1) == y)),
-        "balanced_accuracy": lambda y, p: float(np.mean(recalls(y, p))),
-        "sensitivity": lambda y, p: float(np.mean(recalls(y, p))),
-        "specificity": specificity,
-        "f1": f1,
-        "brier": brier,
-    }
+from blocks.plots import png
+from blocks.tabular import TABLE, TabularFamily, final_estimator_params, snake_case
+from families.diagnosis.metrics import binary_metric_fns, multiclass_metric_fns
+from families.diagnosis.settings import BUNDLED_DATA, DiagnosisSettings
+from medmaas.family import Evaluation, Split, Tables
+from medmaas.stats import MetricSpec, bootstrap_estimates
 
 
 class Diagnosis(TabularFamily):
@@ -335,5 +182,3 @@ class Diagnosis(TabularFamily):
         out = pd.DataFrame(proba, columns=[f"probability_{c}" for c in model.classes_], index=frame.index)
         out["predicted"] = self.predict_labels(model, proba)
         return out
-
-FAMILY = Diagnosis

@@ -25,7 +25,18 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-CHUNK_CELLS = 4_000_000  # rows x treatments scored at once (32 MB of float64)
+from blocks.sparse import (
+    CHUNK_CELLS,
+    Interactions,
+    PatientRows,
+    normalised_rows,
+    row_sums,
+    rows_of,
+    shrunk,
+    sparse_rows,
+    top_per_row,
+)
+
 BASELINE_DAMPING = 5.0  # pseudo-outcomes that shrink item kNN's baseline biases towards 0
 
 
@@ -37,121 +48,6 @@ class Scale:
     def goodness(self, outcomes: np.ndarray) -> np.ndarray:
         """Outcome rescaled to [0, 1]: the worst outcome adds nothing to a recommendation."""
         return (outcomes - self.low) / (self.high - self.low)
-
-
-@dataclass
-class Interactions:
-    """Outcomes of (patient, treatment) pairs: the long table, with its ids."""
-
-    patients: np.ndarray  # id per pair
-    treatments: np.ndarray
-    outcomes: np.ndarray
-
-    @classmethod
-    def of(cls, frame: pd.DataFrame, patient: str, treatment: str, outcome: str) -> Interactions:
-        return cls(frame[patient].astype(str).to_numpy(), frame[treatment].astype(str).to_numpy(), frame[outcome].to_numpy(dtype=float))
-
-    def __len__(self) -> int:
-        return len(self.outcomes)
-
-    def subset(self, mask: np.ndarray) -> Interactions:
-        return Interactions(self.patients[mask], self.treatments[mask], self.outcomes[mask])
-
-
-@dataclass
-class PatientRows:
-    """A batch of patients as sparse rows over the model's treatments.
-
-    ``taken`` holds 1 for every observed pair and ``outcomes`` the outcome in the same structure
-    (explicit zeros kept, so an outcome of 0 is not mistaken for "not taken"). ``self_rows`` is
-    the patient's own training row, or -1, so that a patient is never their own neighbour.
-    """
-
-    taken: sp.csr_matrix
-    outcomes: sp.csr_matrix
-    self_rows: np.ndarray
-    as_trained: bool = False  # the rows are the patients' training rows, unchanged
-
-    def __len__(self) -> int:
-        return self.taken.shape[0]
-
-    def chunk(self, start: int, stop: int) -> PatientRows:
-        return PatientRows(self.taken[start:stop], self.outcomes[start:stop], self.self_rows[start:stop], self.as_trained)
-
-    def means(self, fallback: float) -> np.ndarray:
-        counts = np.diff(self.taken.indptr)
-        return np.where(counts > 0, row_sums(self.outcomes) / np.maximum(counts, 1), fallback)
-
-    def with_data(self, data: np.ndarray) -> sp.csr_matrix:
-        """A matrix with the rows' structure and new values (e.g. centred outcomes)."""
-        return sp.csr_matrix((data, self.taken.indices, self.taken.indptr), shape=self.taken.shape)
-
-    def centred(self, patient_term: np.ndarray, treatment_term: np.ndarray | None = None) -> sp.csr_matrix:
-        """Each stored outcome minus its centre: a per-patient term, plus a per-treatment term if given."""
-        centres = np.repeat(patient_term, np.diff(self.taken.indptr))
-        if treatment_term is not None:
-            centres = centres + treatment_term[self.taken.indices]
-        return self.with_data(self.outcomes.data - centres)
-
-
-def row_sums(matrix: sp.csr_matrix) -> np.ndarray:
-    """Sum of each row's stored values (0 for an empty row)."""
-    return np.bincount(_rows_of(matrix.indptr), weights=matrix.data, minlength=matrix.shape[0])
-
-
-def sparse_rows(rows: np.ndarray, columns: np.ndarray, values: np.ndarray, shape: tuple[int, int]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """(taken, outcomes) with one explicit entry per pair; a repeated pair keeps its last outcome."""
-    order = np.lexsort((np.arange(len(rows)), columns, rows))
-    rows, columns, values = rows[order], columns[order], values[order]
-    last = np.r_[(rows[1:] != rows[:-1]) | (columns[1:] != columns[:-1]), True] if len(rows) else np.zeros(0, bool)
-    rows, columns, values = rows[last], columns[last], values[last]
-    indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=shape[0]))]
-    taken = sp.csr_matrix((np.ones(len(rows)), columns, indptr), shape=shape)
-    return taken, sp.csr_matrix((values.astype(float), columns, indptr), shape=shape)
-
-
-def top_per_row(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
-    """The ``keep`` largest positive entries of every row (ties: the lower column first)."""
-    matrix = matrix.tocsr()
-    matrix.sort_indices()
-    rows, columns, values = [], [], []
-    for row in range(matrix.shape[0]):  # a partial sort per row beats one global sort by ~8x
-        span = slice(matrix.indptr[row], matrix.indptr[row + 1])
-        value, column = matrix.data[span], matrix.indices[span]
-        positive = value > 0
-        value, column = value[positive], column[positive]
-        if len(value) > keep:
-            within = value >= value[np.argpartition(-value, keep - 1)[keep - 1]]  # every tie of the k-th value
-            value, column = value[within], column[within]
-        order = np.lexsort((column, -value))[:keep]
-        rows.append(np.full(len(order), row))
-        columns.append(column[order])
-        values.append(value[order])
-    if not rows:
-        return sp.csr_matrix(matrix.shape)
-    return sp.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))), shape=matrix.shape)
-
-
-def row_norms(matrix: sp.csr_matrix) -> np.ndarray:
-    return np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
-
-
-def normalised_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    norms = row_norms(matrix)
-    return sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)) @ matrix
-
-
-def shrunk(similarity: sp.csr_matrix, common: sp.csr_matrix, shrinkage: float) -> sp.csr_matrix:
-    """Similarity x n/(n + shrinkage), n the co-rated count: a similarity built on few pairs counts less."""
-    if shrinkage <= 0:
-        return similarity
-    common = common.tocsr(copy=True)
-    common.data = common.data / (common.data + shrinkage)
-    return similarity.multiply(common).tocsr()
-
-
-def _rows_of(keys: np.ndarray) -> np.ndarray:
-    return np.repeat(np.arange(len(keys) - 1), np.diff(keys))
 
 
 class Recommender:
@@ -377,7 +273,7 @@ class UserNeighbours(Recommender):
     def _search(self, rows: PatientRows) -> sp.csr_matrix:
         centred = rows.centred(rows.means(self.global_mean))
         similarity = shrunk((normalised_rows(centred) @ self._unit_t).tocsr(), rows.taken @ self._taken_t, float(self.hyperparameters.get("shrinkage", 0.0)))
-        owner = _rows_of(similarity.indptr)
+        owner = rows_of(similarity.indptr)
         similarity.data[similarity.indices == rows.self_rows[owner]] = 0.0
         return top_per_row(similarity, int(self.hyperparameters.get("neighbours", 50)))
 
@@ -431,7 +327,7 @@ class ItemNeighbours(Recommender):
         blocks = []
         for start in range(0, self.n_treatments, size):
             similarity = shrunk((unit[start:start + size] @ unit.T).tocsr(), taken_t[start:start + size] @ self.taken, shrinkage).tocsr()
-            owner = _rows_of(similarity.indptr) + start
+            owner = rows_of(similarity.indptr) + start
             similarity.data[similarity.indices == owner] = 0.0
             blocks.append(top_per_row(similarity, keep))
         self.similar = sp.vstack(blocks).tocsr()  # row i: treatment i's neighbours
@@ -500,49 +396,8 @@ class TruncatedSVD(Recommender):
 
 def _cells(projected: np.ndarray, factors: np.ndarray, pattern: sp.csr_matrix) -> np.ndarray:
     """(projected @ factorsᵀ) at the stored cells of ``pattern`` only."""
-    rows = _rows_of(pattern.indptr)
+    rows = rows_of(pattern.indptr)
     return np.einsum("ij,ij->i", projected[rows], factors[pattern.indices])
 
 
 CANDIDATES: dict[str, type[Recommender]] = {c.kind: c for c in (Popularity, UserNeighbours, ItemNeighbours, TruncatedSVD)}
-
-
-def synthetic_low_rank_outcomes(
-    n_patients: int = 2000,
-    n_treatments: int = 200,
-    per_patient: int = 20,
-    rank: int = 5,
-    noise: float = 0.5,
-    selection: float = 1.0,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """SYNTHETIC outcomes on a 1-5 scale with known low-rank structure, for tests and benchmarks only:
-    no real patient is behind any row.
-
-    Affinity a(u, i) = b(i) + p(u)·q(i) (p, q ~ N(0, 1/rank), b ~ N(0, 0.5)); the outcome is
-    3 + 1.2·a + N(0, noise²), rounded and clipped to 1-5. Each patient takes ``per_patient``
-    treatments drawn without replacement with probability ∝ exp(selection · a): treatments are
-    chosen for their expected benefit, so what is observed is not missing at random, as in care.
-    """
-    rng = np.random.default_rng(seed)
-    p = rng.normal(0, 1 / np.sqrt(rank), (n_patients, rank)).astype(np.float32)
-    q = rng.normal(0, 1, (n_treatments, rank)).astype(np.float32)
-    bias = rng.normal(0, 0.5, n_treatments).astype(np.float32)
-    patients, treatments, outcomes = [], [], []
-    chunk = max(1, 20_000_000 // n_treatments)
-    for start in range(0, n_patients, chunk):
-        affinity = bias + p[start:start + chunk] @ q.T
-        gumbel = rng.gumbel(size=affinity.shape).astype(np.float32)
-        chosen = np.argpartition(-(selection * affinity + gumbel), per_patient - 1, axis=1)[:, :per_patient]
-        chosen.sort(axis=1)
-        value = np.take_along_axis(affinity, chosen, axis=1) * 1.2 + 3 + rng.normal(0, noise, chosen.shape)
-        patients.append(np.repeat(np.arange(start, start + len(chosen)), per_patient))
-        treatments.append(chosen.ravel())
-        outcomes.append(np.clip(np.rint(value), 1, 5).ravel())
-    patient = np.concatenate(patients)
-    width = len(str(n_patients))
-    return pd.DataFrame({
-        "patient_id": np.char.add("SYN", np.char.zfill(patient.astype(str), width)),
-        "treatment_id": np.char.add("T", np.char.zfill(np.concatenate(treatments).astype(str), len(str(n_treatments)))),
-        "outcome": np.concatenate(outcomes).astype(int),
-    })

@@ -6,47 +6,30 @@ build on it, each adding its outcome, candidates and metrics.
 
 from __future__ import annotations
 
-import io
 import re
 import time
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    create_model,
+)
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from families.base import Family, FittedCandidate, Tables
-from medmaas.environment import PROJECT_ROOT
+from medmaas.data import NUMERIC_TYPES, ColumnRange, DataFile
+from medmaas.family import Family, FittedCandidate, Tables
 from medmaas.settings import Frozen
 
-NUMERIC_TYPES = ["int", "int8", "int16", "int32", "int64", "float", "float16", "float32", "float64", "Int64", "Float64"]
 TABLE = "patients"
-
-
-class ColumnRange(Frozen):
-    min: float | None = None
-    max: float | None = None
-
-
-class DataFile(Frozen):
-    """A family's input file and its identifier column (relative paths are from the repository root)."""
-
-    path: Path
-    id_column: str = "patient_id"
-
-    def resolved_path(self) -> Path:
-        return self.path if self.path.is_absolute() else PROJECT_ROOT / self.path
-
-    def read(self, family: str, dtype: dict[str, Any] | None = None) -> pd.DataFrame:
-        """The file as it is (ids as text), or an error naming the file and the key that sets it."""
-        path = self.resolved_path()
-        if not path.is_file():
-            raise FileNotFoundError(f"{family}: data file not found: {path} (set {family}.data.path in params.yaml)")
-        return pd.read_csv(path, dtype={self.id_column: str, **(dtype or {})})
 
 
 class TabularData(DataFile):
@@ -91,19 +74,6 @@ class BoostingGrid(Grid):
     subsample: list[PositiveFloat] = [0.8]
 
 
-class CandidateGrids(Frozen):
-    """Candidates to train (one field each, with its grid); leave one out to skip it."""
-
-    def enabled(self) -> dict[str, Any]:
-        return {name: grid for name in type(self).model_fields if (grid := getattr(self, name)) is not None}
-
-    @model_validator(mode="after")
-    def _at_least_one(self):
-        if not self.enabled():
-            raise ValueError("enable at least one candidate")
-        return self
-
-
 def scaled(model) -> Pipeline:
     return Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler()), ("model", model)])
 
@@ -115,15 +85,6 @@ def unscaled(model) -> Pipeline:
 def final_estimator_params(pipeline: Pipeline) -> set[str]:
     model = pipeline.named_steps["model"]
     return set(getattr(model, "estimator", model).get_params())
-
-
-def png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
 
 
 def snake_case(name: str) -> str:

@@ -1,0 +1,101 @@
+"""What a user declares for the prognosis family (its params.yaml block) and the candidates' grids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
+from sklearn.pipeline import Pipeline
+
+from blocks.tabular import (
+    BoostingGrid,
+    Grid,
+    SplitSettings,
+    TabularData,
+    scaled,
+    unscaled,
+)
+from families.prognosis.aft import ParametricAFT
+from medmaas.settings import CandidateGrids, FamilySettings, Frozen
+
+BUNDLED_DATA = Path("data/raw/gbsg2.csv")
+LUNG_DATA = Path("data/raw/ncctg_lung.csv")
+GBSG2_NAMES = {"age": "age", "meno": "postmenopausal", "size": "tumour_size_mm", "grade": "tumour_grade", "nodes": "positive_nodes",
+               "pgr": "progesterone_receptor", "er": "oestrogen_receptor", "hormon": "hormone_therapy"}
+LUNG_NAMES = {"age": "age", "sex": "sex", "ph.ecog": "ecog_physician", "ph.karno": "karnofsky_physician", "pat.karno": "karnofsky_patient",
+              "meal.cal": "meal_calories", "wt.loss": "weight_loss_lb"}
+
+
+class SurvivalData(TabularData):
+    path: Path = BUNDLED_DATA
+    duration_column: str = Field("days", description="time from entry to the event or to the end of follow-up")
+    event_column: str = Field("event", description="1: the event happened at the duration; 0: censored then")
+    min_events: PositiveInt = Field(50, description="fewer events than this and no survival model is worth training")
+
+    @property
+    def outcome_column(self) -> str:
+        return self.duration_column
+
+
+class SurvivalEvaluationSettings(Frozen):
+    horizon_days: PositiveFloat = Field(1825, description="metrics integrate over follow-up up to here (clipped to the data)")
+    calibration_days: PositiveFloat = Field(1095, description="calibration is plotted for survival at this time")
+    risk_groups: int = Field(3, ge=2, le=10, description="groups by predicted risk for the calibration and Kaplan-Meier plots")
+
+
+class ServedTimes(Frozen):
+    default_days: list[PositiveFloat] = Field([365.25, 1095.75, 1826.25], description="survival reported at these times unless a request asks for others")
+    max_times_per_request: PositiveInt = 50
+
+
+class CoxGrid(Grid):
+    """Cox proportional hazards with a ridge penalty on the coefficients."""
+
+    alpha: list[NonNegativeFloat] = [0.1, 1.0, 10.0]
+
+    def pipeline(self, seed: int) -> Pipeline:
+        from sksurv.linear_model import CoxPHSurvivalAnalysis
+
+        return scaled(CoxPHSurvivalAnalysis(ties="efron"))
+
+
+class AftGrid(Grid):
+    distribution: list[Literal["weibull", "lognormal", "loglogistic"]] = ["weibull", "lognormal", "loglogistic"]
+    alpha: list[NonNegativeFloat] = [0.01, 1.0]
+
+    def pipeline(self, seed: int) -> Pipeline:
+        return scaled(ParametricAFT())
+
+
+class RandomSurvivalForestGrid(Grid):
+    n_estimators: list[PositiveInt] = [200]
+    min_samples_leaf: list[PositiveInt] = [10, 20]
+    max_features: list[PositiveFloat | Literal["sqrt", "log2"]] = ["sqrt"]
+
+    def pipeline(self, seed: int) -> Pipeline:
+        from sksurv.ensemble import RandomSurvivalForest
+
+        return unscaled(RandomSurvivalForest(n_jobs=1, random_state=seed, low_memory=False))
+
+
+class SurvivalBoostingGrid(BoostingGrid):
+    def pipeline(self, seed: int) -> Pipeline:
+        from sksurv.ensemble import GradientBoostingSurvivalAnalysis
+
+        return unscaled(GradientBoostingSurvivalAnalysis(random_state=seed))
+
+
+class SurvivalGrids(CandidateGrids):
+    cox_ph: CoxGrid | None = None
+    parametric_aft: AftGrid | None = None
+    random_survival_forest: RandomSurvivalForestGrid | None = None
+    gradient_boosting: SurvivalBoostingGrid | None = None
+
+
+class PrognosisSettings(FamilySettings):
+    data: SurvivalData = SurvivalData()
+    split: SplitSettings = SplitSettings(test_fraction=0.25)
+    evaluation: SurvivalEvaluationSettings = SurvivalEvaluationSettings()
+    times: ServedTimes = ServedTimes()
+    candidates: SurvivalGrids
