@@ -23,8 +23,10 @@ os.environ |= {"MEDMAAS_STATE_DIR": str(_STATE / "state"), "MEDMAAS_OUTPUT_DIR":
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import medmaas  # noqa: E402,F401
-from families import family_class  # noqa: E402
-from medmaas.settings import load_params  # noqa: E402
+from families import (
+    family_class,  # noqa: E402
+    load_params,  # noqa: E402
+)
 
 
 def main() -> None:

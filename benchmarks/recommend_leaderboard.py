@@ -19,10 +19,10 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import medmaas  # noqa: E402, F401
+from families import load_params  # noqa: E402
 from families.recommendation.family import Recommendation  # noqa: E402
 from families.recommendation.synthetic import synthetic_low_rank_outcomes  # noqa: E402
 from medmaas.environment import PROJECT_ROOT  # noqa: E402
-from medmaas.settings import load_params  # noqa: E402
 from tasks.evaluate import CandidateResult, leaderboard, rank  # noqa: E402
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import medmaas  # noqa: E402,F401
+from families import load_params  # noqa: E402
 from families.progression_visits.family import ProgressionVisits  # noqa: E402
 from medmaas.environment import PROJECT_ROOT  # noqa: E402
-from medmaas.settings import load_params  # noqa: E402
 
 
 def main() -> None:

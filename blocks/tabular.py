@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import pandas as pd
@@ -25,9 +24,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from medmaas.data import NUMERIC_TYPES, ColumnRange, DataFile
 from medmaas.family import Family, FittedCandidate, Tables
-from medmaas.settings import Frozen
+from medmaas.settings import NUMERIC_TYPES, ColumnRange, DataFile, Frozen
 
 TABLE = "patients"
 
@@ -94,17 +92,11 @@ def snake_case(name: str) -> str:
 class TabularFamily(Family):
     """One row per patient: an id, an outcome, numeric features."""
 
-    def data_files(self) -> list[Path]:
-        return [self.settings.data.resolved_path()]
-
     def load(self) -> Tables:
         return {TABLE: self.settings.data.read(self.name, self.outcome_dtype())}
 
     def outcome_dtype(self) -> dict[str, Any]:
         return {}
-
-    def identifier_columns(self) -> set[str]:
-        return {self.settings.data.id_column}
 
     def feature_columns(self, frame: pd.DataFrame) -> list[str]:
         data = self.settings.data

@@ -14,17 +14,18 @@ from pathlib import Path
 
 from prefect import flow
 
-from families import family_class
+from families import family_class, load_params
 from flows.runners import task_runner
 from medmaas.provenance import describe
-from medmaas.settings import ConfigError, load_params
+from medmaas.settings import ConfigError
 from tasks.evaluate import evaluate_candidate, publish_leaderboard, rank
+from tasks.gate import DataGateFailed
 from tasks.package import package_champion
 from tasks.promotion import Decision
 from tasks.registry import parent_run, record_gate, register_and_promote, track_candidates
 from tasks.reports import write_run_reports
 from tasks.train import load_tables, split_tables, train_candidate
-from tasks.validate import DataGateFailed, validate_data
+from tasks.validate import validate_data
 
 
 @flow(name="train-family", flow_run_name="train-{family_name}")

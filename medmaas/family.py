@@ -86,8 +86,8 @@ class Family(ABC):
         return cls.service_module or cls.name
 
     def flavor_of(self, model: Any) -> str:
-        """How MLflow stores this model; a family whose candidates differ in kind answers per model."""
-        return self.flavor
+        """How MLflow stores this model: what the model says of itself (``mlflow_flavor``), else the family's default."""
+        return getattr(model, "mlflow_flavor", self.flavor)
 
     def direction(self, metric: str) -> str:
         return next(m.direction for m in self.metrics if m.name == metric)
@@ -98,9 +98,9 @@ class Family(ABC):
         """Write the data set that ships in a package to ``path`` (the DVC ingest stage)."""
 
     # --- the steps -------------------------------------------------------------------------
-    @abstractmethod
     def data_files(self) -> list[Path]:
-        """Files the run reads (for provenance hashes and clear missing-file errors)."""
+        """Files the run reads (for provenance hashes and clear missing-file errors): the block's data file."""
+        return [self.settings.data.resolved_path()]
 
     @abstractmethod
     def load(self) -> Tables:
@@ -111,8 +111,8 @@ class Family(ABC):
         """The data contract: Great Expectations expectations per table name."""
 
     def identifier_columns(self) -> set[str]:
-        """Columns whose values must never reach a report, a log or an artifact."""
-        return set()
+        """Columns whose values must never reach a report, a log or an artifact: the data file's id column."""
+        return {self.settings.data.id_column}
 
     @abstractmethod
     def split(self, tables: Tables) -> Split:

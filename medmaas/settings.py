@@ -1,16 +1,19 @@
 """params.yaml, read once into frozen pydantic models so that a typo is an error naming its key.
 
-The file has one ``project`` block and one block per family, named after the module in
-``families/`` that owns it; each family validates its own block with its own model.
+The file has one ``project`` block and one block per family, named after the package in
+``families/`` that owns it; each family validates its own block with its own model. This module
+knows no family: ``read_params`` is handed the registry (``families.FAMILIES``) that discovery fills.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -73,9 +76,35 @@ class ServingSettings(Frozen):
     max_latency_ms: int = Field(1000, ge=1, description="adaptive batching: latency budget; past it requests are shed (503)")
 
 
-class FamilySettings(Frozen):
-    """Fields every family block has; each family extends it with its data, split and candidates."""
+NUMERIC_TYPES = ["int", "int8", "int16", "int32", "int64", "float", "float16", "float32", "float64", "Int64", "Float64"]
 
+
+class ColumnRange(Frozen):
+    min: float | None = None
+    max: float | None = None
+
+
+class DataFile(Frozen):
+    """A family's input file and its identifier column (relative paths are from the repository root)."""
+
+    path: Path
+    id_column: str = "patient_id"
+
+    def resolved_path(self) -> Path:
+        return self.path if self.path.is_absolute() else PROJECT_ROOT / self.path
+
+    def read(self, family: str, dtype: dict[str, Any] | None = None) -> pd.DataFrame:
+        """The file as it is (ids as text), or an error naming the file and the key that sets it."""
+        path = self.resolved_path()
+        if not path.is_file():
+            raise FileNotFoundError(f"{family}: data file not found: {path} (set {family}.data.path in params.yaml)")
+        return pd.read_csv(path, dtype={self.id_column: str, **(dtype or {})})
+
+
+class FamilySettings(Frozen):
+    """Fields every family block has; each family extends it with its data (a DataFile of its own kind), split and candidates."""
+
+    data: DataFile
     registered_model: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$")
     acceptance: AcceptanceSettings = AcceptanceSettings()
     serving: ServingSettings = ServingSettings()
@@ -114,9 +143,8 @@ def describe_validation_error(error: ValidationError, prefix: str) -> str:
     return "\n".join(lines)
 
 
-def load_params(path: Path | str | None = None) -> Params:
-    from families import family_class, known_families
-
+def read_params(path: Path | str | None, families: Mapping[str, Any]) -> Params:
+    """Validate a params file; ``families`` maps a block's name to its family class (its ``Settings`` and ``check_settings``)."""
     path = Path(path or DEFAULT_PARAMS)
     if not path.is_file():
         raise ConfigError(f"params file not found: {path}")
@@ -132,18 +160,18 @@ def load_params(path: Path | str | None = None) -> Params:
     except ValidationError as error:
         problems.append(describe_validation_error(error, "project"))
         project = ProjectSettings()
-    families: dict[str, FamilySettings] = {}
+    blocks: dict[str, FamilySettings] = {}
     for name, block in raw.items():
-        if name not in known_families():
-            problems.append(f"  {name}: unknown block; expected 'project' or a family: {', '.join(known_families())}")
+        if name not in families:
+            problems.append(f"  {name}: unknown block; expected 'project' or a family: {', '.join(families)}")
             continue
-        cls = family_class(name)
+        cls = families[name]
         try:
-            families[name] = cls.Settings.model_validate(block or {})
+            blocks[name] = cls.Settings.model_validate(block or {})
         except ValidationError as error:
             problems.append(describe_validation_error(error, name))
             continue
-        problems.extend(cls.check_settings(families[name], prefix=name))
+        problems.extend(cls.check_settings(blocks[name], prefix=name))
     if problems:
         raise ConfigError(f"{path} has errors:\n" + "\n".join(problems))
-    return Params(path=path.resolve(), project=project, families=families)
+    return Params(path=path.resolve(), project=project, families=blocks)

@@ -7,22 +7,16 @@ promoting a new champion and restarting the service serves it.
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import logging
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import yaml
 
 import medmaas  # noqa: F401  (embedded defaults)
-from families import family_class
+from families import family_class, load_params
+from medmaas.champions import Champion, NoChampion, resolve_from_registry
 from medmaas.environment import PROJECT_ROOT
 from medmaas.family import Family
-from medmaas.flavors import load_model
-from medmaas.settings import load_params
 
 BENTOML_ERROR_LOGGER = "bentoml._internal.server.http_app"  # logs each rejected request with its traceback
 
@@ -48,25 +42,6 @@ def redact_rejected_inputs() -> None:
         logger.addFilter(RedactRejectedInputs())
 
 
-class NoChampion(RuntimeError):
-    pass
-
-
-@dataclass
-class Champion:
-    """A champion as a service sees it: resolved once at import, loaded in the worker."""
-
-    family: Family
-    registered_model: str
-    version: str
-    model_uri: str
-    info: dict[str, Any] = field(default_factory=dict)  # candidate, provenance, metrics, card link
-    serving: dict[str, Any] = field(default_factory=dict)  # family's serving artifacts
-
-    def load(self) -> Any:
-        return load_model(self.model_uri)
-
-
 def resolve_champion(family_name: str) -> Champion:
     """The champion a service will serve; also keeps rejected inputs out of the server's log."""
     redact_rejected_inputs()
@@ -82,10 +57,6 @@ def resolve_champion(family_name: str) -> Champion:
     return _from_bento(family, bento_models[family_name])
 
 
-def has_service(family: Family) -> bool:
-    return importlib.util.find_spec(f"serving.{family.service()}") is not None
-
-
 def _models_of_enclosing_bento() -> dict[str, str] | None:
     """`bentoml serve <tag>` runs the Bento's src/; its bento.yaml names the models it was built with (None: not in a Bento)."""
     import bentoml
@@ -95,35 +66,6 @@ def _models_of_enclosing_bento() -> dict[str, str] | None:
         return None
     tags = [m["tag"] for m in (yaml.safe_load(bento_yaml.read_text()) or {}).get("models") or []]
     return {bentoml.models.get(tag).info.labels.get("family"): tag for tag in tags}
-
-
-def resolve_from_registry(family: Family) -> Champion:
-    import mlflow
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient()
-    name = family.registered_model
-    try:
-        version = client.get_model_version_by_alias(name, "champion")
-    except MlflowException as error:
-        raise NoChampion(
-            f"no champion for {name!r} in {mlflow.get_tracking_uri()}: train one with `medmaas train {family.name}` "
-            f"(or `make pipeline`), or point MLFLOW_TRACKING_URI at the registry that has it"
-        ) from error
-    run = client.get_run(version.run_id)
-    serving = json.loads(Path(client.download_artifacts(version.run_id, "serving/serving.json")).read_text())
-    info = {
-        "registered_model": name,
-        "version": str(version.version),
-        "candidate": version.tags.get("candidate"),
-        "data_md5": version.tags.get("data_md5"),
-        "git_commit": version.tags.get("git_commit"),
-        "params_hash": version.tags.get("params_hash"),
-        "metrics": {k[5:]: v for k, v in run.data.metrics.items() if k.startswith("test_")},
-        "model_card": f"runs:/{version.run_id}/promotion/model_card.md",
-    }
-    return Champion(family, name, str(version.version), f"models:/{name}/{version.version}", info, serving)
 
 
 def _from_bento(family: Family, tag: str) -> Champion:

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from serving.champion import Champion, NoChampion, resolve_champion
+from medmaas.champions import Champion, NoChampion
+from serving.champion import resolve_champion
 
 TABULAR, VISITS = "progression", "progression_visits"
 

@@ -6,6 +6,7 @@ models); its Bento carries the champion of each of them that has one.
 
 from __future__ import annotations
 
+import importlib.util
 import tempfile
 from pathlib import Path
 
@@ -14,11 +15,11 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from families import family_class
+from medmaas.champions import Champion, NoChampion, resolve_from_registry
 from medmaas.environment import PROJECT_ROOT
 from medmaas.family import Family
 from medmaas.flavors import pinned_requirements
 from medmaas.settings import Params
-from serving.champion import Champion, NoChampion, has_service, resolve_from_registry
 
 SERVING_PACKAGES = ("shap", "pyyaml", "pydantic")
 
@@ -39,6 +40,11 @@ def served_champions(family: Family, params: Params) -> list[Champion]:
         except NoChampion:
             continue
     return champions
+
+
+def has_service(family: Family) -> bool:
+    """Whether serving/<module>.py exists (looked up, not imported: the pipeline sits below the services)."""
+    return importlib.util.find_spec(f"serving.{family.service()}") is not None
 
 
 def build_bento(family: Family, champions: list[Champion]) -> str:

@@ -22,6 +22,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from medmaas.champions import CHALLENGER, CHAMPION
 from medmaas.environment import MLFLOW_DIR
 from medmaas.family import Family, Split
 from medmaas.flavors import load_model, log_model, pinned_requirements
@@ -29,11 +30,9 @@ from medmaas.provenance import Provenance
 from medmaas.stats import Estimate
 from tasks import artifact_key
 from tasks.evaluate import CandidateResult
+from tasks.gate import DataGateFailed, GateReport
 from tasks.model_card import render_model_card
 from tasks.promotion import Decision, decide
-from tasks.validate import DataGateFailed, GateReport
-
-CHAMPION, CHALLENGER = "champion", "challenger"
 
 
 def experiment_id(name: str) -> str:

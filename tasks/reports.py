@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from medmaas.environment import METRICS_DIR, REPORTS_DIR
+from tasks.gate import GateReport
 from tasks.promotion import Decision
-from tasks.validate import GateReport
 
 
 def report_dir(registered_model: str) -> Path:

@@ -8,9 +8,9 @@ from prefect_dask import DaskTaskRunner
 from sklearn.datasets import load_wine
 from typer.testing import CliRunner
 
+from cli import app
 from flows.runners import task_runner
 from flows.train import run_family
-from medmaas.cli import app
 from medmaas.settings import DaskClusterRunner, DaskLocalRunner, ThreadRunner
 
 from conftest import Replace

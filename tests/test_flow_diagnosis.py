@@ -13,11 +13,12 @@ from mlflow.tracking import MlflowClient
 from sklearn.metrics import accuracy_score, roc_auc_score
 from typer.testing import CliRunner
 
+from cli import app
+from families import load_params
 from flows.train import run_family
-from medmaas.cli import app
 from medmaas.environment import MLFLOW_DIR, REPORTS_DIR
-from medmaas.settings import ConfigError, load_params
-from tasks.validate import DataGateFailed
+from medmaas.settings import ConfigError
+from tasks.gate import DataGateFailed
 
 from conftest import Replace, registry_snapshot
 

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from blocks.tabular import TABLE
+from families import load_params
 from families.diagnosis.family import Diagnosis
-from medmaas.settings import load_params
-from tasks.validate import run_gate
+from tasks.gate import run_gate
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,14 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from blocks.tabular import TABLE
+from families import load_params
 from families.prognosis.aft import ParametricAFT
 from families.prognosis.family import Prognosis
 from families.prognosis.metrics import _structured
 from families.prognosis.settings import LUNG_DATA
 from flows.train import run_family
 from medmaas.environment import PROJECT_ROOT
-from medmaas.settings import load_params
-from tasks.validate import run_gate
+from tasks.gate import run_gate
 
 from conftest import Replace, Server
 

@@ -6,9 +6,9 @@ from mlflow.tracking import MlflowClient
 from sklearn.model_selection import RepeatedKFold
 
 from blocks.tabular import TABLE
+from families import load_params
 from families.progression.family import Progression
-from medmaas.settings import load_params
-from tasks.validate import run_gate
+from tasks.gate import run_gate
 
 from conftest import Replace
 

@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from families import load_params
 from families.progression_visits.family import ProgressionVisits, visit_intervals
 from families.progression_visits.settings import INTERVALS, VISITS
 from medmaas.flavors import load_model, log_model
-from medmaas.settings import load_params
-from tasks.validate import run_gate
+from tasks.gate import run_gate
 
 FAMILY = ("progression_visits",)
 QUICK_RECURRENT = {"cell": "gru", "hidden_size": [8], "max_epochs": 3, "patience": 3}

@@ -1,7 +1,8 @@
 """The promotion rule: acceptance floors and ceilings, and not worse than the champion beyond the margin."""
 
+from families import load_params
 from families.diagnosis.family import Diagnosis
-from medmaas.settings import AcceptanceSettings, load_params
+from medmaas.settings import AcceptanceSettings
 from medmaas.stats import Estimate
 from tasks.promotion import decide
 

@@ -11,14 +11,15 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import ndcg_score
 
+from families import load_params
 from families.recommendation.family import Recommendation, latest_per_patient, ranking_metrics
 from families.recommendation.recommenders import CANDIDATES
 from families.recommendation.settings import INTERACTIONS
 from families.recommendation.synthetic import synthetic_low_rank_outcomes
 from flows.train import run_family
 from medmaas.environment import PROJECT_ROOT
-from medmaas.settings import ConfigError, load_params
-from tasks.validate import run_gate
+from medmaas.settings import ConfigError
+from tasks.gate import run_gate
 
 from conftest import Replace, Server
 

@@ -3,8 +3,9 @@
 import pytest
 from typer.testing import CliRunner
 
-from medmaas.cli import app
-from medmaas.settings import ConfigError, load_params
+from cli import app
+from families import load_params
+from medmaas.settings import ConfigError
 
 
 @pytest.mark.parametrize(
@@ -51,9 +52,11 @@ def test_cli_exits_non_zero_and_names_the_key(write_params):
 
 def test_ingest_writes_only_the_bundled_file(tmp_path, monkeypatch):
     # given a project whose params point the family at the user's own file
-    import medmaas.cli
+    import cli
+    import medmaas.environment
 
-    monkeypatch.setattr(medmaas.cli, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(medmaas.environment, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(cli, "PROJECT_ROOT", tmp_path)
     # when the DVC ingest command runs
     result = CliRunner().invoke(app, ["ingest", "diagnosis"])
     # then it writes the packaged data set to its fixed place, and nowhere else

@@ -30,8 +30,8 @@ from families.prognosis.settings import (
     LUNG_NAMES,
     PrognosisSettings,
 )
-from medmaas.data import NUMERIC_TYPES
 from medmaas.family import Evaluation, Split, Tables
+from medmaas.settings import NUMERIC_TYPES
 from medmaas.stats import MetricSpec, bootstrap_estimates
 
 # --- the family --------------------------------------------------------------------------------------

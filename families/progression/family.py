@@ -20,8 +20,8 @@ from blocks.regression import (
 )
 from blocks.tabular import TABLE, TabularFamily
 from families.progression.settings import BUNDLED_DATA, SERUM_NAMES, ProgressionSettings
-from medmaas.data import NUMERIC_TYPES
 from medmaas.family import Evaluation, Split, Tables
+from medmaas.settings import NUMERIC_TYPES
 from medmaas.stats import bootstrap_estimates
 
 

@@ -19,8 +19,7 @@ from blocks.tabular import (
     scaled,
     unscaled,
 )
-from medmaas.data import ColumnRange
-from medmaas.settings import CandidateGrids, FamilySettings
+from medmaas.settings import CandidateGrids, ColumnRange, FamilySettings
 
 BUNDLED_DATA = Path("data/raw/diabetes.csv")
 # scikit-learn's s1..s6, named by what they measure (its documentation)

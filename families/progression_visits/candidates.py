@@ -16,6 +16,8 @@ class NextVisitPredictor:
     histories; ``days_ahead`` is read from each history's last row.
     """
 
+    mlflow_flavor = "sklearn"  # the baselines are plain Python objects; MLflow's sklearn flavor pickles them
+
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         groups = [g for _, g in frame.groupby("history", sort=False)] if "history" in frame.columns else [frame]
         return self.predict_next(groups, np.array([float(g["days_ahead"].iloc[-1]) for g in groups]))

@@ -26,10 +26,8 @@ from blocks.regression import (
     regression_figures,
     regression_metric_specs,
 )
-from blocks.torch_training import one_torch_thread
 from families.progression_visits.candidates import LastObservation, NextVisitBoosting
 from families.progression_visits.encoding import VisitEncoding, VisitSet
-from families.progression_visits.recurrent import train_recurrent
 from families.progression_visits.settings import (
     BUNDLED_DATA,
     DAYS_PER_YEAR,
@@ -40,8 +38,8 @@ from families.progression_visits.settings import (
     RecurrentSettings,
     VisitData,
 )
-from medmaas.data import NUMERIC_TYPES, ColumnRange
 from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
+from medmaas.settings import NUMERIC_TYPES, ColumnRange
 from medmaas.stats import bootstrap_estimates
 
 
@@ -90,16 +88,10 @@ class ProgressionVisits(Family):
     def encoding(self) -> VisitEncoding:
         return VisitEncoding.of(self.settings.data)
 
-    def data_files(self) -> list[Path]:
-        return [self.settings.data.resolved_path()]
-
     def load(self) -> Tables:
         """The visits as they are in the file, and each visit's interval since the patient's previous row (for the gate)."""
         visits = self.settings.data.read(self.name)
         return {VISITS: visits, INTERVALS: visit_intervals(visits, self.settings.data)}
-
-    def identifier_columns(self) -> set[str]:
-        return {self.settings.data.id_column}
 
     def expectations(self, tables: Tables) -> dict[str, list]:
         import great_expectations.expectations as gxe
@@ -199,6 +191,9 @@ class ProgressionVisits(Family):
 
     def _fit_recurrent(self, settings: RecurrentSettings, train: VisitSet):
         """Each hidden size trained with early stopping on validation patients; the best validation RMSE wins."""
+        from blocks.torch_training import one_torch_thread
+        from families.progression_visits.recurrent import train_recurrent
+
         fitting, validation = self._validation_split(train)
         best = None
         for hidden in settings.hidden_size:
@@ -208,9 +203,6 @@ class ProgressionVisits(Family):
                 best = (model, rmse, {"hidden_size": hidden, "cell": settings.cell, "epochs": epochs}, per_epoch)
         model, rmse, chosen, per_epoch = best
         return model, chosen, rmse, {"train_epochs": float(chosen["epochs"]), "seconds_per_epoch": per_epoch}
-
-    def flavor_of(self, model: Any) -> str:
-        return "pytorch" if type(model).__name__ == "VisitRecurrentNet" else "sklearn"
 
     # --- evaluation --------------------------------------------------------------------------------------
     def evaluate(self, model: Any, test: VisitSet) -> Evaluation:

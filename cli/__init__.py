@@ -1,4 +1,7 @@
-"""`medmaas`: what users do daily. Heavy imports happen inside commands, so --help is instant."""
+"""`medmaas`: what users do daily. The top layer: it wires everything and nothing imports it.
+
+Heavy imports happen inside commands, so --help is instant.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _families(family: str | None, params_path: Path | None) -> list[str]:
-    from medmaas.settings import load_params
+    from families import load_params
 
     names = list(load_params(params_path).families)
     if family is None:
@@ -36,8 +39,7 @@ def _families(family: str | None, params_path: Path | None) -> list[str]:
 
 def _family(name: str, params_path: Path | None):
     """The named family, built from the params file, or an error naming what the file has."""
-    from families import family_class
-    from medmaas.settings import load_params
+    from families import family_class, load_params
 
     loaded = load_params(params_path)
     if name not in loaded.families:
@@ -47,7 +49,7 @@ def _family(name: str, params_path: Path | None):
 
 def _champion(family):
     """The family's registered champion, or an error that says how to train one."""
-    from serving.champion import NoChampion, resolve_from_registry
+    from medmaas.champions import NoChampion, resolve_from_registry
 
     try:
         return resolve_from_registry(family)
@@ -72,7 +74,8 @@ def _print_summary(name: str) -> None:
 @app.command()
 def pipeline(params: ParamsOption = None, force: Annotated[bool, typer.Option(help="retrain even if nothing changed")] = False) -> None:
     """The main job: `dvc repro` (export data, gate, train, register, promote) for every family."""
-    from medmaas.settings import ConfigError, load_params
+    from families import load_params
+    from medmaas.settings import ConfigError
 
     try:
         loaded = load_params(params)
@@ -96,7 +99,7 @@ def train(
     """Train one family (or all) now, without DVC: gate, candidates, registry, promotion."""
     from flows.train import run_family
     from medmaas.settings import ConfigError
-    from tasks.validate import DataGateFailed
+    from tasks.gate import DataGateFailed
 
     try:
         names = _families(family, params)
@@ -112,12 +115,10 @@ def train(
 
 @app.command()
 def ingest(family: str) -> None:
-    """Export a family's bundled data set to data/raw/ (the DVC stage's command; never touches your own data)."""
-    from families import family_class
+    """Export a family's bundled data set to data/raw/ (what the DVC stage runs; never touches your own data)."""
+    from families import export_bundled
 
-    cls = family_class(family)
-    path = cls.export_bundled(PROJECT_ROOT / cls.bundled_data)
-    typer.echo(f"wrote {path.relative_to(PROJECT_ROOT)}")
+    typer.echo(f"wrote {export_bundled(family).relative_to(PROJECT_ROOT)}")
 
 
 @app.command()
@@ -154,7 +155,7 @@ def serve(
 @app.command()
 def package(family: str, params: ParamsOption = None) -> None:
     """Build a Bento from a family's current champion (the flow does this after each promotion)."""
-    from medmaas.settings import load_params
+    from families import load_params
     from tasks.package import build_bento, served_champions
 
     instance = _family(family, params)
@@ -190,7 +191,3 @@ def predict(
         typer.echo(f"wrote {len(result)} predictions to {output}")
     else:
         typer.echo(result.to_csv(index=False))
-
-
-if __name__ == "__main__":
-    app()

@@ -1,0 +1,5 @@
+"""`python -m cli ...` = the `medmaas` command."""
+
+from cli import app
+
+app()

@@ -1,0 +1,64 @@
+"""The registry as the pipeline and the services both see it: the aliases, and a champion resolved from MLflow.
+
+One module, so that ``champion`` is spelled once and the pipeline never imports a service.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medmaas.family import Family
+from medmaas.flavors import load_model
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+class NoChampion(RuntimeError):
+    pass
+
+
+@dataclass
+class Champion:
+    """A champion as a service sees it: resolved once at import, loaded in the worker."""
+
+    family: Family
+    registered_model: str
+    version: str
+    model_uri: str
+    info: dict[str, Any] = field(default_factory=dict)  # candidate, provenance, metrics, card link
+    serving: dict[str, Any] = field(default_factory=dict)  # family's serving artifacts
+
+    def load(self) -> Any:
+        return load_model(self.model_uri)
+
+
+def resolve_from_registry(family: Family) -> Champion:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    name = family.registered_model
+    try:
+        version = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException as error:
+        raise NoChampion(
+            f"no champion for {name!r} in {mlflow.get_tracking_uri()}: train one with `medmaas train {family.name}` "
+            f"(or `make pipeline`), or point MLFLOW_TRACKING_URI at the registry that has it"
+        ) from error
+    run = client.get_run(version.run_id)
+    serving = json.loads(Path(client.download_artifacts(version.run_id, "serving/serving.json")).read_text())
+    info = {
+        "registered_model": name,
+        "version": str(version.version),
+        "candidate": version.tags.get("candidate"),
+        "data_md5": version.tags.get("data_md5"),
+        "git_commit": version.tags.get("git_commit"),
+        "params_hash": version.tags.get("params_hash"),
+        "metrics": {k[5:]: v for k, v in run.data.metrics.items() if k.startswith("test_")},
+        "model_card": f"runs:/{version.run_id}/promotion/model_card.md",
+    }
+    return Champion(family, name, str(version.version), f"models:/{name}/{version.version}", info, serving)
