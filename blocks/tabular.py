@@ -11,14 +11,7 @@ import time
 from typing import Any, ClassVar, Literal
 
 import pandas as pd
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PositiveFloat,
-    PositiveInt,
-    create_model,
-)
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, create_model
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline

@@ -10,40 +10,15 @@ os.environ["MEDMAAS_OUTPUT_DIR"] = str(_SESSION_DIR / "output")
 os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_DIR / 'state' / 'mlflow' / 'mlflow.db'}"
 os.environ["PREFECT_HOME"] = str(_SESSION_DIR / "state" / "prefect")
 
-import copy  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
 
-import httpx  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
+from support import merged  # noqa: E402
 
 import medmaas  # noqa: E402, F401
 from medmaas.environment import PROJECT_ROOT  # noqa: E402
 
 REPO_PARAMS = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
-
-
-class Replace:
-    """An override that replaces a block of params.yaml instead of merging into it."""
-
-    def __init__(self, value):
-        self.value = value
-
-
-def merged(base: dict, overrides: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in overrides.items():
-        if isinstance(value, Replace):
-            out[key] = value.value
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 @pytest.fixture(scope="session")
@@ -114,58 +89,10 @@ def prefect_harness():
         yield
 
 
-def registry_snapshot() -> dict:
-    """Every registered model's versions and aliases: what a failed run must leave untouched."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient()
-    snapshot = {}
-    for model in client.search_registered_models():
-        versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{model.name}'"))
-        snapshot[model.name] = {"versions": versions, "aliases": dict(model.aliases)}
-    return snapshot
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`bentoml serve` in its own process group on loopback; stopped with the whole group."""
-
-    def __init__(self, target: str, cwd: Path, env: dict | None = None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile("w+", prefix="bentoml-", suffix=".log", delete=False)  # a pipe would fill and block it
-        self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "bentoml"), "serve", target, "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=cwd, env={**os.environ, **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        started = time.monotonic()
-        while time.monotonic() - started < 180:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {Path(self.log.name).read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    self.cold_start = time.monotonic() - started
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise TimeoutError("server not ready in 180 s")
-
-    def post(self, route: str, body=None, content: str | None = None) -> httpx.Response:
-        if content is not None:
-            return httpx.post(f"{self.url}/{route}", content=content, headers={"content-type": "application/json"}, timeout=30)
-        return httpx.post(f"{self.url}/{route}", json=body, timeout=30)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+def pytest_collection_modifyitems(items):
+    """A test that starts Prefect (a whole flow) is slow by definition: refuse one that is not marked so."""
+    unmarked = [item.nodeid for item in items if "prefect_harness" in item.fixturenames and item.get_closest_marker("slow") is None]
+    if unmarked:
+        raise pytest.UsageError("mark these @pytest.mark.slow (they run a whole flow):\n  " + "\n  ".join(unmarked))

@@ -1,4 +1,4 @@
-"""`dvc repro` exports the data and trains; a re-run with nothing changed trains nothing."""
+"""`dvc repro` exports the data and trains; a re-run with nothing changed trains nothing; an edit re-runs only what imports it."""
 
 import json
 import os
@@ -11,7 +11,14 @@ import yaml
 
 from medmaas.environment import PROJECT_ROOT
 
-pytestmark = pytest.mark.xdist_group("dvc")
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dvc")]
+
+TRAIN_STAGES = {f"train_{f}" for f in ("diagnosis", "progression", "progression_visits", "prognosis", "recommendation")}
+CODE_CHANGES = {  # module -> the stages that import it (written by hand, not by tools/stage_deps.py)
+    "blocks/regression.py": {f"{kind}_{f}" for kind in ("ingest", "train") for f in ("progression", "progression_visits", "recommendation")},
+    "blocks/torch_training.py": {"ingest_progression_visits", "train_progression_visits", "train_progression"},  # progression shares the GRU's service
+    "medmaas/provenance.py": TRAIN_STAGES,
+}
 
 
 def run(command: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
@@ -51,6 +58,17 @@ def test_repro_trains_then_skips_reports_metrics_and_tracks_params(repo_copy):
     assert second.returncode == 0
     assert "Running stage" not in second.stdout
     assert "Stage 'train_diagnosis' didn't change" in second.stdout
+
+    # and editing a module makes exactly the stages that import it stale (a function-level import included)
+    for module, importers in CODE_CHANGES.items():
+        edited = repo / module
+        original = edited.read_text()
+        edited.write_text(original + "\n# edited\n")
+        report = json.loads(run(["dvc", "status", "--json"], repo, env).stdout)
+        edited.write_text(original)
+        stale = {stage for stage, changes in report.items() for change in changes if isinstance(change, dict)
+                 and any(module == dep or module.startswith(f"{dep}/") for dep in change.get("changed deps", {}))}
+        assert stale == importers, module
 
     shown = run(["dvc", "metrics", "show", "--json"], repo, env)
     metrics = json.loads(shown.stdout)

@@ -1,9 +1,4 @@
-"""Diagnosis: classify a patient from clinical and lab features (seeds 000, 004).
-
-Bundled data: the Wisconsin diagnostic breast cancer set shipped in scikit-learn (569 patients,
-30 nuclear features). Any CSV with one row per patient, an id, a label and numeric features
-trains through the same path (binary or multiclass): point ``diagnosis.data`` at it.
-"""
+"""The diagnosis family: its data contract, stratified split, classifiers and metrics (described in __init__.py)."""
 
 from __future__ import annotations
 

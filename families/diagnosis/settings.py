@@ -13,14 +13,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
-from blocks.tabular import (
-    BoostingGrid,
-    Grid,
-    SplitSettings,
-    TabularData,
-    scaled,
-    unscaled,
-)
+from blocks.tabular import BoostingGrid, Grid, SplitSettings, TabularData, scaled, unscaled
 from medmaas.settings import CandidateGrids, FamilySettings
 
 BUNDLED_DATA = Path("data/raw/wdbc.csv")

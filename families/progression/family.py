@@ -1,9 +1,4 @@
-"""Disease progression (tabular): predict how far a disease progresses from baseline measurements (seeds 003, 004).
-
-Bundled data: scikit-learn's diabetes set in raw clinical units (442 patients, 10 baseline
-variables; target = a quantitative measure of progression one year after baseline). Any CSV
-with one row per patient, an id, a numeric outcome and numeric features trains the same way.
-"""
+"""The tabular progression family: its data contract, split, regressors and metrics (described in __init__.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +8,7 @@ from typing import Any
 import pandas as pd
 from sklearn.model_selection import KFold, train_test_split
 
-from blocks.regression import (
-    REGRESSION_METRICS,
-    regression_figures,
-    regression_metric_specs,
-)
+from blocks.regression import REGRESSION_METRICS, regression_figures, regression_metric_specs
 from blocks.tabular import TABLE, TabularFamily
 from families.progression.settings import BUNDLED_DATA, SERUM_NAMES, ProgressionSettings
 from medmaas.family import Evaluation, Split, Tables

@@ -11,14 +11,7 @@ from sklearn.linear_model import Lasso, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVR
 
-from blocks.tabular import (
-    BoostingGrid,
-    Grid,
-    SplitSettings,
-    TabularData,
-    scaled,
-    unscaled,
-)
+from blocks.tabular import BoostingGrid, Grid, SplitSettings, TabularData, scaled, unscaled
 from medmaas.settings import CandidateGrids, ColumnRange, FamilySettings
 
 BUNDLED_DATA = Path("data/raw/diabetes.csv")

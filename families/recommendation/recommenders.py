@@ -25,17 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from blocks.sparse import (
-    CHUNK_CELLS,
-    Interactions,
-    PatientRows,
-    normalised_rows,
-    row_sums,
-    rows_of,
-    shrunk,
-    sparse_rows,
-    top_per_row,
-)
+from blocks.sparse import CHUNK_CELLS, Interactions, PatientRows, normalised_rows, row_sums, rows_of, shrunk, sparse_rows, top_per_row
 
 BASELINE_DAMPING = 5.0  # pseudo-outcomes that shrink item kNN's baseline biases towards 0
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from support import Replace, Server
 
 from blocks.tabular import TABLE
 from families import load_params
@@ -16,8 +17,6 @@ from families.prognosis.settings import LUNG_DATA
 from flows.train import run_family
 from medmaas.environment import PROJECT_ROOT
 from tasks.gate import run_gate
-
-from conftest import Replace, Server
 
 FAMILY = ("prognosis",)
 MODEL = "prognosis_serving"
@@ -66,6 +65,7 @@ def test_gate_stops_a_data_set_with_too_few_events(family, frame):
     assert ("expect_column_sum_to_be_between", "event") in failures(family, few)
 
 
+@pytest.mark.slow
 def test_best_candidate_meets_the_c_index_floor_and_beats_kaplan_meier_over_repeated_splits(params, frame):
     # one split's C-index swings by several points, so the floor is the mean over 5 stratified patient splits
     settings = params.families["prognosis"].model_copy(update={"bootstrap_resamples": 50})
@@ -98,6 +98,7 @@ def test_parametric_aft_recovers_a_known_weibull_model():
     assert (np.diff(curves, axis=1) <= 0).all() and ((curves >= 0) & (curves <= 1)).all()
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_a_users_csv_with_duration_and_event_columns_trains_end_to_end(write_params, gbsg2_csv):
     # NCCTG lung, exported beside GBSG2: other covariates, 20% missing meal calories, R's 1/2 status recoded to 0/1
@@ -116,6 +117,7 @@ def test_a_users_csv_with_duration_and_event_columns_trains_end_to_end(write_par
     assert 0.5 < metrics["test_c_index"] < 1 and metrics["test_ibs"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("serving_prognosis")
 @pytest.mark.usefixtures("prefect_harness")
 class TestService:
@@ -151,11 +153,18 @@ class TestService:
         risks = [a["risk_score"] for a in response.json()]
         assert len(set(risks)) > 1  # covariates matter
 
-    def test_default_times_and_median(self, server, patients):
-        answer = server.post("predict", {"patients": patients[:1]}).json()[0]
-        assert [p["days"] for p in answer["survival"]] == [365.25, 1095.75, 1826.25]
-        median = answer["median_survival_days"]
-        assert median is None or answer["survival"][0]["probability"] > 0.5
+    def test_default_times_and_the_median_is_where_the_curve_crosses_one_half(self, server, patients, frame):
+        # given the patients above and the five with the most positive nodes (whose curves do cross 0.5)
+        riskiest = frame.sort_values("positive_nodes").drop(columns=["patient_id", "days", "event"]).tail(5).to_dict("records")
+        answers = server.post("predict", {"patients": patients + riskiest}).json()
+        assert all([p["days"] for p in a["survival"]] == [365.25, 1095.75, 1826.25] for a in answers)
+        medians = [a["median_survival_days"] for a in answers]
+        assert sum(m is not None for m in medians) >= 5
+        for patient, median in zip(patients + riskiest, medians):
+            # then just before the median the curve is above 0.5 and at it no longer (the search grid is ~7 days apart)
+            times = [2659] if median is None else [max(median - 7, 1), median]
+            curve = [p["probability"] for p in server.post("predict", {"patients": [patient], "times": times}).json()[0]["survival"]]
+            assert (curve[0] > 0.5) if median is None else (curve[0] > 0.5 >= curve[1]), (median, curve)
 
     @pytest.mark.parametrize(
         ("change", "named"),

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import accuracy_score, roc_auc_score
+from support import Replace, corrupt, registry_snapshot
 from typer.testing import CliRunner
 
 from cli import app
@@ -20,9 +21,7 @@ from medmaas.environment import MLFLOW_DIR, REPORTS_DIR
 from medmaas.settings import ConfigError
 from tasks.gate import DataGateFailed
 
-from conftest import Replace, registry_snapshot
-
-pytestmark = [pytest.mark.xdist_group("registry"), pytest.mark.usefixtures("prefect_harness")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("registry"), pytest.mark.usefixtures("prefect_harness")]
 PATIENT_ID = re.compile(r"P\d{5}")
 
 
@@ -156,8 +155,6 @@ def test_unmeetable_acceptance_registers_a_challenger_and_keeps_the_champion(fir
 
 @pytest.mark.parametrize("kind", ["unknown label", "duplicated id", "missing column"])
 def test_bad_data_stops_at_the_gate_and_leaves_the_registry(first_run, write_params, session_dir, kind):
-    from test_gate import corrupt
-
     bad = session_dir / f"bad-{kind.replace(' ', '-')}.csv"
     corrupt(pd.read_csv(first_run[0].parent / "data" / "wdbc.csv", dtype={"patient_id": str}), kind).to_csv(bad, index=False)
     before = registry_snapshot()

@@ -13,13 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from support import Replace, Server
 
 from flows.train import run_family
 from medmaas.environment import PROJECT_ROOT
 
-from conftest import Replace, Server
-
-pytestmark = [pytest.mark.xdist_group("serving"), pytest.mark.usefixtures("prefect_harness")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving"), pytest.mark.usefixtures("prefect_harness")]
 MODEL = "diagnosis_serving"
 MAX_ITEMS = 5
 

@@ -1,8 +1,8 @@
 """The data gate names each failed expectation, column and sample of bad values."""
 
 import numpy as np
-import pandas as pd
 import pytest
+from support import corrupt
 
 from blocks.tabular import TABLE
 from families import load_params
@@ -29,24 +29,6 @@ def test_bundled_data_passes(family):
     report = gate(family, family.load()[TABLE])
     assert report.passed, report.to_markdown()
     assert report.checked > 100
-
-
-def corrupt(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
-    frame = frame.copy()
-    if kind == "missing column":
-        return frame.drop(columns=["mean_area"])
-    if kind == "nans beyond the allowed rate":
-        frame.loc[frame.index[:60], "mean_texture"] = np.nan  # 10.5% > 5% allowed
-    elif kind == "out of range":
-        frame.loc[frame.index[3], "mean_radius"] = -4.0
-    elif kind == "wrong type":
-        frame["worst_area"] = frame["worst_area"].astype(str)
-        frame.loc[frame.index[7], "worst_area"] = "n/a"
-    elif kind == "unknown label":
-        frame.loc[frame.index[5], "diagnosis"] = "maybe"
-    elif kind == "duplicated id":
-        frame.loc[frame.index[9], "patient_id"] = frame.loc[frame.index[8], "patient_id"]
-    return frame
 
 
 @pytest.mark.parametrize(

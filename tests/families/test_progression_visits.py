@@ -7,7 +7,7 @@ import pytest
 
 from families import load_params
 from families.progression_visits.family import ProgressionVisits, visit_intervals
-from families.progression_visits.settings import INTERVALS, VISITS
+from families.progression_visits.settings import INTERVALS, VISITS, NextVisitBoostingSettings, VisitCandidates
 from medmaas.flavors import load_model, log_model
 from tasks.gate import run_gate
 
@@ -30,6 +30,7 @@ def tables(family):
     return family.load()
 
 
+@pytest.mark.slow
 def test_recurrent_network_beats_last_observation_carried_forward_on_held_out_patients(params, tables):
     # one split's held-out set is 62 patients, so the comparison is the mean over 5 patient splits
     rmse = {"last_observation": [], "recurrent": []}
@@ -52,10 +53,20 @@ def test_split_puts_no_patient_on_both_sides_and_keeps_every_visit(family, table
     assert not set(fitting.visits["patient_id"]) & set(validation.visits["patient_id"])
 
 
-def test_every_example_is_predicted_from_earlier_visits_only(family, tables):
-    examples = family.split(tables).test.examples()
-    for history, ahead in zip(examples.histories[:50], examples.days_ahead[:50]):
-        assert history["day"].is_monotonic_increasing and ahead > 0
+def test_each_target_visit_is_left_out_of_its_own_history(family, tables):
+    # the leak that matters: the visit being predicted must not be in the history it is predicted from
+    test = family.split(tables).test
+    examples = test.examples()
+    row = 0
+    for visits in test.patients():
+        days = visits["day"].to_numpy()
+        for target in range(1, len(visits)):
+            history = examples.histories[row]
+            assert len(history) == target and history["day"].iloc[-1] == days[target - 1] < days[target]
+            assert history["day"].iloc[-1] + examples.days_ahead[row] == days[target]
+            assert examples.observed[row] == pytest.approx(np.log(visits["bili"].iloc[target]))
+            row += 1
+    assert row == len(examples.observed) > 0
 
 
 def gate_failures(family, visits: pd.DataFrame) -> set:
@@ -87,6 +98,7 @@ def test_gate_stops_data_without_enough_visits_after_a_first(family, tables):
     assert (INTERVALS, "expect_table_row_count_to_be_between", None) in gate_failures(family, first_visits)
 
 
+@pytest.mark.slow
 def test_recurrent_model_is_logged_with_mlflow_pytorch_and_loads_back_identically(params, tables):
     settings = params.families["progression_visits"].model_copy(update={"candidates": params.families["progression_visits"].candidates.model_validate(
         {"recurrent": QUICK_RECURRENT})})
@@ -103,11 +115,18 @@ def test_recurrent_model_is_logged_with_mlflow_pytorch_and_loads_back_identicall
                                   fitted.model.predict_next(examples.histories, examples.days_ahead))
 
 
-def test_one_table_predict_matches_predict_next(family, tables):
-    split = family.split(tables)
-    model = family.fit("last_observation", split.train).model
-    history = split.test.patients()[0].iloc[:3].assign(days_ahead=365.0)
-    assert model.predict(history)[0] == model.predict_next([history], np.array([365.0]))[0]
+def test_one_table_predict_reads_each_historys_horizon_from_the_table(family, tables):
+    # gradient boosting uses the horizon (LOCF would not), so a lost days_ahead column shows
+    quick = family.settings.model_copy(update={"candidates": VisitCandidates(gradient_boosting=NextVisitBoostingSettings(
+        learning_rate=[0.1], max_leaf_nodes=[7], max_iter=[50]))})
+    boosting = ProgressionVisits(quick, family.seed)
+    split = boosting.split(tables)
+    model = boosting.fit("gradient_boosting", split.train).model
+    first, second = (p.iloc[:3] for p in split.test.patients()[:2])
+    frame = pd.concat([first.assign(days_ahead=30.0, history=0), second.assign(days_ahead=3000.0, history=1)])
+    expected = model.predict_next([first, second], np.array([30.0, 3000.0]))
+    np.testing.assert_array_equal(model.predict(frame), expected)
+    assert model.predict(first.assign(days_ahead=3000.0))[0] != expected[0]  # the horizon changes the answer
 
 
 def test_a_missing_visits_file_is_an_error_naming_the_file_and_the_key(params, tmp_path):

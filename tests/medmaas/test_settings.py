@@ -1,6 +1,7 @@
 """A params file with a typo or a wrong type is an error that names the key."""
 
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from cli import app
@@ -34,8 +35,9 @@ def test_config_errors_name_the_key(write_params, overrides, named_key):
 def test_repo_params_are_valid_and_frozen():
     params = load_params()
     assert "diagnosis" in params.families
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         params.families["diagnosis"].bootstrap_resamples = 1  # frozen: nothing mutates config mid-run
+    assert params.families["diagnosis"].bootstrap_resamples == 500
 
 
 def test_missing_params_file_is_a_config_error(tmp_path):

@@ -5,14 +5,13 @@ import os
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from support import Replace, Server
 
 from flows.train import run_family
 from medmaas.environment import PROJECT_ROOT
 from medmaas.flavors import stored_flavor
 
-from conftest import Replace, Server
-
-pytestmark = [pytest.mark.xdist_group("serving_progression"), pytest.mark.usefixtures("prefect_harness")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving_progression"), pytest.mark.usefixtures("prefect_harness")]
 TABULAR, VISITS = "progression_serving", "visits_serving"
 MARKERS = ["bili", "albumin", "alk_phos", "ast", "platelet", "protime", "edema", "ascites", "hepato", "spiders"]
 

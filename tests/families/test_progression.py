@@ -4,13 +4,12 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.model_selection import RepeatedKFold
+from support import Replace
 
 from blocks.tabular import TABLE
 from families import load_params
 from families.progression.family import Progression
 from tasks.gate import run_gate
-
-from conftest import Replace
 
 FAMILY = ("progression",)
 
@@ -21,6 +20,7 @@ def family(write_params) -> Progression:
     return Progression(params.families["progression"], params.project.seed)
 
 
+@pytest.mark.slow
 def test_best_candidate_meets_the_floor_over_repeated_cross_validation(family):
     # one split's R² swings between ~0.33 and ~0.63 with the seed, so the floor rests on 5x5 CV;
     # each outer fold tunes on its own training part only (nested), as the flow does
@@ -62,6 +62,7 @@ def test_gate_stops_out_of_range_markers_and_bad_types(family, column, value, ex
     assert (expectation, column) in {(f.expectation, f.column) for f in report.failures}
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("progression")
 @pytest.mark.usefixtures("prefect_harness")
 def test_generic_flow_trains_registers_and_promotes_a_regressor(write_params):

@@ -6,6 +6,7 @@ from mlflow.tracking import MlflowClient
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_dask import DaskTaskRunner
 from sklearn.datasets import load_wine
+from support import Replace
 from typer.testing import CliRunner
 
 from cli import app
@@ -13,9 +14,7 @@ from flows.runners import task_runner
 from flows.train import run_family
 from medmaas.settings import DaskClusterRunner, DaskLocalRunner, ThreadRunner
 
-from conftest import Replace
-
-pytestmark = [pytest.mark.xdist_group("registry"), pytest.mark.usefixtures("prefect_harness")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("registry"), pytest.mark.usefixtures("prefect_harness")]
 
 
 @pytest.fixture(scope="module")

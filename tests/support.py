@@ -1,0 +1,110 @@
+"""Helpers the test modules share (fixtures live in conftest.py): params overrides, registry snapshots, a server on loopback."""
+
+import copy
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+
+class Replace:
+    """An override that replaces a block of params.yaml instead of merging into it."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+def merged(base: dict, overrides: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, Replace):
+            out[key] = value.value
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def registry_snapshot() -> dict:
+    """Every registered model's versions and aliases: what a failed run must leave untouched."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    snapshot = {}
+    for model in client.search_registered_models():
+        versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{model.name}'"))
+        snapshot[model.name] = {"versions": versions, "aliases": dict(model.aliases)}
+    return snapshot
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`bentoml serve` in its own process group on loopback; stopped with the whole group."""
+
+    def __init__(self, target: str, cwd: Path, env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="bentoml-", suffix=".log", delete=False)  # a pipe would fill and block it
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "bentoml"), "serve", target, "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=cwd, env={**os.environ, **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        started = time.monotonic()
+        while time.monotonic() - started < 180:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {Path(self.log.name).read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    self.cold_start = time.monotonic() - started
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise TimeoutError("server not ready in 180 s")
+
+    def post(self, route: str, body=None, content: str | None = None) -> httpx.Response:
+        if content is not None:
+            return httpx.post(f"{self.url}/{route}", content=content, headers={"content-type": "application/json"}, timeout=30)
+        return httpx.post(f"{self.url}/{route}", json=body, timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def corrupt(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """WDBC with one kind of fault the gate must catch."""
+    frame = frame.copy()
+    if kind == "missing column":
+        return frame.drop(columns=["mean_area"])
+    if kind == "nans beyond the allowed rate":
+        frame.loc[frame.index[:60], "mean_texture"] = np.nan  # 10.5% > 5% allowed
+    elif kind == "out of range":
+        frame.loc[frame.index[3], "mean_radius"] = -4.0
+    elif kind == "wrong type":
+        frame["worst_area"] = frame["worst_area"].astype(str)
+        frame.loc[frame.index[7], "worst_area"] = "n/a"
+    elif kind == "unknown label":
+        frame.loc[frame.index[5], "diagnosis"] = "maybe"
+    elif kind == "duplicated id":
+        frame.loc[frame.index[9], "patient_id"] = frame.loc[frame.index[8], "patient_id"]
+    return frame
