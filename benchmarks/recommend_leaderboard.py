@@ -50,7 +50,7 @@ def main() -> None:
             results.append(CandidateResult(fitted, family.evaluate(fitted.model, split.test)))
             print(f"{name}: {fitted.hyperparameters}", file=sys.stderr)
     print(f"synthetic: {args.patients} patients x {args.treatments} treatments, {args.per_patient} outcomes each; {split.sizes}")
-    print(leaderboard(family, rank(family, results)).to_markdown(index=False))
+    print(leaderboard(family, rank(family, results)[0]).to_markdown(index=False))
 
 
 if __name__ == "__main__":

@@ -10,33 +10,79 @@ import re
 import time
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, create_model
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, StrictBool, StrictFloat, StrictInt, StrictStr, create_model, model_validator
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from medmaas.family import Family, FittedCandidate, Tables
+from medmaas.family import Evaluation, Family, FittedCandidate, Tables
 from medmaas.settings import NUMERIC_TYPES, ColumnRange, DataFile, Frozen
 
 TABLE = "patients"
+
+
+BOOLEAN_TOKENS = {"true": 1.0, "false": 0.0, "yes": 1.0, "no": 0.0, "y": 1.0, "n": 0.0, "t": 1.0, "f": 0.0, "1": 1.0, "0": 0.0}
+Kind = Literal["numeric", "categorical", "boolean"]
+Scalar = StrictBool | StrictInt | StrictFloat | StrictStr  # a YAML scalar, matched against the file's values as read
 
 
 class TabularData(DataFile):
     """Where the patients are and what their feature columns mean (the declared schema)."""
 
     feature_columns: list[str] | Literal["all"] = "all"
+    categorical: list[str] = Field(default_factory=list, description="text or coded columns; one-hot encoded inside the model")
+    boolean: list[str] = Field(default_factory=list, description="TRUE/FALSE, yes/no, 1/0 columns")
+    categories: dict[str, list[Scalar]] = Field(default_factory=dict, description="allowed values of a categorical column; else learned from training")
     ranges: dict[str, ColumnRange] = Field(default_factory=dict, description='per feature; "*" applies to every feature')
-    max_missing_fraction: float = Field(0.05, ge=0.0, le=1.0)
+    max_missing_fraction: float | dict[str, float] = Field(0.05, description='one fraction, or per column with "*" as the default')
     min_rows: PositiveInt = 50
+    subgroups: list[str] = Field(default_factory=list, description="feature columns whose groups get their own held-out metrics in the model card")
+    bands: dict[str, list[float]] = Field(default_factory=dict, description="edges that cut a numeric subgroup column into bands, e.g. {age: [40, 60]}")
+
+    @model_validator(mode="after")
+    def _kinds_agree(self):
+        if both := set(self.categorical) & set(self.boolean):
+            raise ValueError(f"columns {sorted(both)} are declared both categorical and boolean")
+        if undeclared := set(self.categories) - set(self.categorical):
+            raise ValueError(f"categories given for {sorted(undeclared)}: list them in categorical too")
+        fractions = self.max_missing_fraction.values() if isinstance(self.max_missing_fraction, dict) else [self.max_missing_fraction]
+        if any(not 0.0 <= f <= 1.0 for f in fractions):
+            raise ValueError("max_missing_fraction must be between 0 and 1")
+        return self
 
     @property
     def outcome_column(self) -> str:
         raise NotImplementedError
 
+    @property
+    def outcome_columns(self) -> tuple[str, ...]:
+        return (self.outcome_column,)
+
     def range_of(self, column: str) -> ColumnRange | None:
         return self.ranges.get(column) or self.ranges.get("*")
+
+    def missing_allowed(self, column: str) -> float:
+        if isinstance(self.max_missing_fraction, float):
+            return self.max_missing_fraction
+        return self.max_missing_fraction.get(column, self.max_missing_fraction.get("*", 0.05))
+
+
+def looks_boolean(values: pd.Series) -> bool:
+    present = values.dropna()
+    return len(present) > 0 and (present.dtype == bool or {str(v).strip().lower() for v in present.unique()} <= set(BOOLEAN_TOKENS))
+
+
+def as_boolean(frame: pd.DataFrame) -> pd.DataFrame:
+    """TRUE/FALSE, yes/no, 1/0 (any case) as 1.0/0.0; anything else missing (the gate has refused it before training)."""
+    def column(values: pd.Series) -> pd.Series:
+        return values.map(lambda v: BOOLEAN_TOKENS.get(str(v).strip().lower(), np.nan) if pd.notna(v) else np.nan).astype(float)
+
+    return pd.DataFrame({c: column(frame[c]) for c in frame.columns}, index=frame.index)
 
 
 class SplitSettings(Frozen):
@@ -65,12 +111,61 @@ class BoostingGrid(Grid):
     subsample: list[PositiveFloat] = [0.8]
 
 
+class ColumnEncoder(TransformerMixin, BaseEstimator):
+    """The raw columns as the model's numbers: median-imputed numbers (scaled if asked), booleans as 0/1,
+    one-hot categories (declared or learned in fit); a missing-value indicator for each column that had gaps.
+
+    Inside the registered model, so `predict`, the service and the Bento all take the user's raw values.
+    """
+
+    def __init__(self, scale: bool = False, numeric: tuple = (), categorical: tuple = (), boolean: tuple = (), categories: dict | None = None):
+        self.scale = scale
+        self.numeric = numeric
+        self.categorical = categorical
+        self.boolean = boolean
+        self.categories = categories
+
+    def _parts(self) -> list:
+        parts = []
+        if self.numeric:
+            steps = [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True))]
+            parts.append(("numeric", Pipeline(steps + ([("scale", StandardScaler())] if self.scale else [])), list(self.numeric)))
+        if self.boolean:
+            steps = [("as_number", FunctionTransformer(as_boolean, feature_names_out="one-to-one")),
+                     ("impute", SimpleImputer(strategy="most_frequent", add_indicator=True, keep_empty_features=True))]
+            parts.append(("boolean", Pipeline(steps), list(self.boolean)))
+        declared = self.categories or {}
+        for column in self.categorical:  # one encoder each, so a declared column keeps exactly its declared values
+            steps = [("impute", SimpleImputer(strategy="most_frequent", missing_values=None, keep_empty_features=True)),
+                     ("one_hot", OneHotEncoder(categories=[declared[column]] if column in declared else "auto", handle_unknown="ignore", sparse_output=False))]
+            parts.append((f"categorical:{column}", Pipeline(steps), [column]))
+        return parts
+
+    def _prepared(self, X: pd.DataFrame) -> pd.DataFrame:
+        frame = X.copy()
+        for c in self.categorical:  # one representation of "missing" for text and coded columns alike
+            frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
+        return frame
+
+    def fit(self, X: pd.DataFrame, y=None):
+        self.transformer_ = ColumnTransformer(self._parts()).fit(self._prepared(X), y)
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.categories_ = {}
+        for column in self.categorical:
+            (values,) = self.transformer_.named_transformers_[f"categorical:{column}"].named_steps["one_hot"].categories_
+            self.categories_[column] = [v.item() if hasattr(v, "item") else v for v in values]
+        return self
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        return self.transformer_.transform(self._prepared(X))
+
+
 def scaled(model) -> Pipeline:
-    return Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler()), ("model", model)])
+    return Pipeline([("prepare", ColumnEncoder(scale=True)), ("model", model)])
 
 
 def unscaled(model) -> Pipeline:
-    return Pipeline([("impute", SimpleImputer(strategy="median")), ("model", model)])
+    return Pipeline([("prepare", ColumnEncoder(scale=False)), ("model", model)])
 
 
 def final_estimator_params(pipeline: Pipeline) -> set[str]:
@@ -83,7 +178,7 @@ def snake_case(name: str) -> str:
 
 
 class TabularFamily(Family):
-    """One row per patient: an id, an outcome, numeric features."""
+    """One row per patient: an optional id, an outcome, numeric, categorical and boolean features."""
 
     def load(self) -> Tables:
         return {TABLE: self.settings.data.read(self.name, self.outcome_dtype())}
@@ -94,8 +189,44 @@ class TabularFamily(Family):
     def feature_columns(self, frame: pd.DataFrame) -> list[str]:
         data = self.settings.data
         if data.feature_columns == "all":
-            return [c for c in frame.columns if c not in (data.id_column, data.outcome_column)]
+            return [c for c in frame.columns if c not in (data.id_column, *data.outcome_columns)]
         return list(data.feature_columns)
+
+    def feature_kinds(self, frame: pd.DataFrame) -> dict[str, Kind]:
+        """Declared kinds first; with ``feature_columns: all`` a non-numeric column is boolean if it reads as one, else categorical."""
+        data = self.settings.data
+        kinds: dict[str, Kind] = {}
+        for column in self.feature_columns(frame):
+            if column in data.categorical:
+                kinds[column] = "categorical"
+            elif column in data.boolean:
+                kinds[column] = "boolean"
+            elif data.feature_columns == "all" and column in frame.columns and not pd.api.types.is_numeric_dtype(frame[column]):
+                kinds[column] = "boolean" if looks_boolean(frame[column]) else "categorical"
+            elif data.feature_columns == "all" and column in frame.columns and pd.api.types.is_bool_dtype(frame[column]):
+                kinds[column] = "boolean"
+            else:
+                kinds[column] = "numeric"
+        return kinds
+
+    def gate_notes(self, tables: Tables) -> list[str]:
+        data = self.settings.data
+        frame = tables[TABLE]
+        kinds = self.feature_kinds(frame)
+        notes = []
+        for kind in ("categorical", "boolean"):
+            inferred = [c for c, k in kinds.items() if k == kind and c not in getattr(data, kind)]
+            if inferred:
+                notes.append(f"inferred as {kind}: {', '.join(inferred)}")
+        if data.id_column is None:
+            notes.append("no id column: rows are keyed by their number, so duplicated patients could not be checked")
+        return notes
+
+    def one_row_per_patient(self) -> str:
+        """For the split's description (the model card)."""
+        if self.settings.data.id_column:
+            return f"One row per patient (unique {self.settings.data.id_column!r}, enforced by the gate), so a patient is in exactly one side."
+        return "One row per patient assumed: there is no id column, so duplicated patients could not be checked."
 
     def outcome_expectations(self) -> list:
         """The family's checks on its outcome column."""
@@ -105,20 +236,24 @@ class TabularFamily(Family):
         import great_expectations.expectations as gxe
 
         data = self.settings.data
-        features = self.feature_columns(tables[TABLE])
+        frame = tables[TABLE]
+        kinds = self.feature_kinds(frame)
         suite = [gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows)]
-        suite += [gxe.ExpectColumnToExist(column=c) for c in (data.id_column, data.outcome_column, *features)]
-        suite += [
-            gxe.ExpectColumnValuesToNotBeNull(column=data.id_column),
-            gxe.ExpectColumnValuesToBeUnique(column=data.id_column),
-            gxe.ExpectColumnValuesToNotBeNull(column=data.outcome_column),
-            *self.outcome_expectations(),
-        ]
-        for column in features:
-            suite.append(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES))
-            suite.append(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=1.0 - data.max_missing_fraction))
-            if (bounds := data.range_of(column)) is not None and (bounds.min is not None or bounds.max is not None):
-                suite.append(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=bounds.min, max_value=bounds.max))
+        suite += [gxe.ExpectColumnToExist(column=c) for c in ([data.id_column] if data.id_column else []) + [data.outcome_column, *kinds]]
+        if data.id_column:
+            suite += [gxe.ExpectColumnValuesToNotBeNull(column=data.id_column), gxe.ExpectColumnValuesToBeUnique(column=data.id_column)]
+        suite += [gxe.ExpectColumnValuesToNotBeNull(column=data.outcome_column), *self.outcome_expectations()]
+        for column, kind in kinds.items():
+            suite.append(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=1.0 - data.missing_allowed(column)))
+            if kind == "numeric":
+                suite.append(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES))
+                if (bounds := data.range_of(column)) is not None and (bounds.min is not None or bounds.max is not None):
+                    suite.append(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=bounds.min, max_value=bounds.max))
+            elif kind == "boolean" and column in frame.columns and frame[column].dtype != bool:
+                tokens = sorted({*BOOLEAN_TOKENS, *(k.upper() for k in BOOLEAN_TOKENS), *(k.title() for k in BOOLEAN_TOKENS)})
+                suite.append(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=[*tokens, 0, 1, 0.0, 1.0]))
+            elif kind == "categorical" and column in data.categories:
+                suite.append(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=data.categories[column]))
         return {TABLE: suite}
 
     def features_and_outcome(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
@@ -137,10 +272,17 @@ class TabularFamily(Family):
     def fit_params(self, pipeline: Pipeline, outcome: pd.Series) -> dict[str, Any]:
         return {}
 
+    def encoder_params(self, features: pd.DataFrame) -> dict[str, Any]:
+        """The columns of each kind, for the pipeline's ColumnEncoder (the kinds come from the training side)."""
+        kinds = self.feature_kinds(features)
+        by_kind = {kind: tuple(c for c, k in kinds.items() if k == kind) for kind in ("numeric", "categorical", "boolean")}
+        return {f"prepare__{kind}": columns for kind, columns in by_kind.items()} | {"prepare__categories": dict(self.settings.data.categories)}
+
     def fit(self, candidate: str, train: Any) -> FittedCandidate:
         features, outcome = train
         pipeline, grid = self.settings.candidates.enabled()[candidate].build(self.seed)
-        search = GridSearchCV(pipeline, grid, cv=self.tuning_folds(outcome), scoring=self.tuning_scoring(outcome), n_jobs=1, refit=True)
+        pipeline.set_params(**self.encoder_params(features))
+        search = GridSearchCV(pipeline, grid, cv=self.tuning_folds(outcome), scoring=self.tuning_scoring(outcome), n_jobs=1, refit=True, error_score="raise")
         started = time.perf_counter()
         search.fit(features, outcome, **self.fit_params(pipeline, outcome))
         return FittedCandidate(
@@ -152,23 +294,147 @@ class TabularFamily(Family):
         )
 
     def serving_artifacts(self, model: Any, train: Any) -> dict[str, Any]:
-        """k-means centroids of the training features as the explainer's background: no patient's own row."""
+        """The request schema and the explainer's background: k-means centroids of the numeric training features,
+        each with the most frequent category and boolean of its cluster (no patient's own row)."""
         from sklearn.cluster import KMeans
 
         features, _ = train
-        filled = features.fillna(features.median())
-        k = min(20, len(filled))
-        centroids = KMeans(n_clusters=k, n_init=4, random_state=self.seed).fit(filled).cluster_centers_
-        return {"feature_names": list(features.columns), "background": centroids.round(6).tolist()}
+        encoder = model.named_steps["prepare"]
+        kinds = {c: ("categorical" if c in encoder.categorical else "boolean" if c in encoder.boolean else "numeric") for c in features.columns}
+        numeric = [c for c, k in kinds.items() if k == "numeric"]
+        k = min(20, len(features))
+        if numeric:
+            filled = features[numeric].fillna(features[numeric].median()).fillna(0.0)
+            clusters = KMeans(n_clusters=k, n_init=4, random_state=self.seed).fit(filled)
+            labels, centres = clusters.labels_, clusters.cluster_centers_
+        else:
+            labels, centres = np.arange(len(features)) % k, np.zeros((k, 0))
+        booleans = as_boolean(features[[c for c, kind in kinds.items() if kind == "boolean"]])
+        background = []
+        for cluster in range(len(centres)):
+            members = labels == cluster
+            row: dict[str, Any] = dict(zip(numeric, centres[cluster].round(6).tolist()))
+            for column, kind in kinds.items():
+                if kind == "categorical":
+                    row[column] = _most_frequent(features.loc[members, column], fallback=encoder.categories_[column][0])
+                elif kind == "boolean":
+                    row[column] = bool(_most_frequent(booleans.loc[members, column], fallback=0.0))
+            background.append([row[c] for c in features.columns])
+        return {"feature_names": list(features.columns), "kinds": kinds, "categories": encoder.categories_, "background": background}
 
-    def patient_model(self, feature_names: list[str], example: list[float]) -> type[BaseModel]:
-        """The typed request body for one patient: the model's features, finite, within declared ranges."""
+    def patient_model(self, serving: dict[str, Any]) -> type[BaseModel]:
+        """The typed request body for one patient: numbers finite and in range, booleans, categories from the allowed set.
+
+        ``serving`` is what ``serving_artifacts`` stored with the model; its first background row (a centroid, not a
+        patient) is the documented example.
+        """
+        kinds, categories = serving.get("kinds", {}), serving.get("categories", {})
         fields = {}
-        for name, value in zip(feature_names, example, strict=True):
-            bounds = self.settings.data.range_of(name) or ColumnRange()
-            fields[name] = (float, Field(ge=bounds.min, le=bounds.max, allow_inf_nan=False, examples=[value]))
+        for name, value in zip(serving["feature_names"], serving["background"][0], strict=True):
+            kind = kinds.get(name, "numeric")
+            if kind == "categorical":
+                fields[name] = (Literal[tuple(categories[name])], Field(examples=[value], description=f"one of {categories[name]}"))
+            elif kind == "boolean":
+                fields[name] = (StrictBool, Field(examples=[bool(value)]))
+            else:
+                bounds = self.settings.data.range_of(name) or ColumnRange()
+                fields[name] = (float, Field(ge=bounds.min, le=bounds.max, allow_inf_nan=False, examples=[value]))
         return create_model("Patient", __config__=ConfigDict(extra="forbid"), **fields)
+
+    def checked_features(self, model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+        """The model's feature columns of a user's table, or an error naming a missing column or an unknown category."""
+        expected = list(model.feature_names_in_)
+        if missing := [c for c in expected if c not in frame.columns]:
+            raise ValueError(f"input lacks feature columns the model needs: {', '.join(missing)}")
+        for column, allowed in getattr(model.named_steps.get("prepare"), "categories_", {}).items():
+            values = frame[column].dropna()
+            if len(unknown := values[~values.isin(allowed)]):
+                raise ValueError(f"{column}: {len(unknown)} rows have a value the model was not trained on; allowed: {allowed}")
+        return frame[expected]
 
     def input_example(self, test: Any) -> pd.DataFrame:
         features, _ = test
         return features.head(3)
+
+    # --- evaluation: the family's held-out metrics, and the same per declared subgroup ------------------
+    def held_out(self, model: Any, test: Any, figures: bool = True) -> Evaluation:
+        raise NotImplementedError
+
+    def evaluate(self, model: Any, test: Any) -> Evaluation:
+        return self.held_out(model, test)
+
+    def subgroup_table(self, model: Any, test: Any) -> pd.DataFrame | None:
+        """Per subgroup: n and the primary and acceptance metrics with CIs; small groups are flagged, failures named."""
+        if not self.settings.data.subgroups:
+            return None
+        features, outcome = test
+        acceptance = self.settings.acceptance
+        shown = list(dict.fromkeys([self.primary_metric, *acceptance.minimums, *acceptance.maximums]))
+        rows = []
+        for column in self.settings.data.subgroups:
+            if column not in features.columns:
+                rows.append({"subgroup": column, "note": "not among the model's features, so it cannot be grouped on"})
+                continue
+            groups = self._groups(features[column], self.settings.data.bands.get(column))
+            for value in groups.dropna().unique():
+                members = (groups == value).to_numpy()
+                row: dict[str, Any] = {"subgroup": column, "value": str(value), "n": int(members.sum())}
+                try:
+                    metrics = self.held_out(model, (features[members], outcome[members]), figures=False).metrics
+                    row |= {m: str(metrics[m]) for m in shown}
+                except Exception as error:  # e.g. one class only in the group: the metric does not exist there
+                    row |= {m: f"n/a ({type(error).__name__})" for m in shown}
+                row["note"] = "n < 30: read with care" if row["n"] < 30 else ""
+                rows.append(row)
+        return pd.DataFrame(rows)
+
+    @staticmethod
+    def _groups(values: pd.Series, edges: list[float] | None) -> pd.Series:
+        if not edges:
+            return values.astype(object)
+        bounds = [-np.inf, *sorted(edges), np.inf]
+        names = [f"< {bounds[1]:g}", *(f"{lo:g}-{hi:g}" for lo, hi in zip(bounds[1:-2], bounds[2:-1])), f">= {bounds[-2]:g}"]
+        return pd.cut(values.astype(float), bounds, right=False, labels=names).astype(object)
+
+
+def _most_frequent(values: pd.Series, fallback: Any) -> Any:
+    counts = values.dropna().value_counts()
+    value = counts.index[0] if len(counts) else fallback
+    return value.item() if hasattr(value, "item") else value
+
+
+class FeatureMatrix:
+    """A patient's raw values as numbers and back: a category as its index in the allowed values, a boolean as 0/1.
+
+    For what needs a numeric matrix over the raw columns: the explainer (contributions per raw feature, not per
+    one-hot column) and the batched array endpoint.
+    """
+
+    def __init__(self, serving: dict[str, Any]) -> None:
+        self.columns: list[str] = serving["feature_names"]
+        self.kinds: dict[str, str] = serving.get("kinds", {})
+        self.categories: dict[str, list] = serving.get("categories", {})
+
+    def to_matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        out = np.empty((len(frame), len(self.columns)))
+        for i, column in enumerate(self.columns):
+            values = frame[column]
+            if self.kinds.get(column) == "categorical":
+                lookup = {v: code for code, v in enumerate(self.categories[column])}
+                out[:, i] = [lookup.get(v, np.nan) for v in values]
+            else:
+                out[:, i] = as_boolean(frame[[column]])[column] if self.kinds.get(column) == "boolean" else values.astype(float)
+        return out
+
+    def to_frame(self, matrix: np.ndarray) -> pd.DataFrame:
+        columns = {}
+        for i, column in enumerate(self.columns):
+            values = matrix[:, i]
+            if self.kinds.get(column) == "categorical":
+                allowed = self.categories[column]
+                columns[column] = pd.Series([allowed[int(v)] if np.isfinite(v) and 0 <= v < len(allowed) else None for v in values], dtype=object)
+            elif self.kinds.get(column) == "boolean":
+                columns[column] = pd.Series(values >= 0.5)
+            else:
+                columns[column] = pd.Series(values, dtype=float)
+        return pd.DataFrame(columns)

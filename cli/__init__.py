@@ -99,6 +99,7 @@ def train(
     """Train one family (or all) now, without DVC: gate, candidates, registry, promotion."""
     from flows.train import run_family
     from medmaas.settings import ConfigError
+    from tasks.evaluate import NoCandidateTrained
     from tasks.gate import DataGateFailed
 
     try:
@@ -109,7 +110,7 @@ def train(
             _print_summary(decision.registered_model)
     except DataGateFailed as error:
         _fail(f"data gate failed; nothing was trained or registered\n{error.report.to_markdown()}")
-    except (ConfigError, FileNotFoundError, ValueError) as error:
+    except (ConfigError, FileNotFoundError, ValueError, NoCandidateTrained) as error:
         _fail(str(error))
 
 
@@ -143,13 +144,17 @@ def serve(
     family: str,
     port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 3000,
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    params: ParamsOption = None,
 ) -> None:
-    """Serve a family's champion over HTTP (`bentoml serve serving.<module>:<Module>Service`)."""
+    """Serve the champion of the registered model the params name (`bentoml serve serving.<module>:<Module>Service`)."""
     from tasks.package import service_path
 
+    instance = _family(family, params)
+    _champion(instance)  # a clear error before a server starts
     command = [str(Path(sys.executable).parent / "bentoml"), "serve", service_path(family), "--host", host, "--port", str(port)]
     typer.secho(f"$ {' '.join(command[1:])}", dim=True)
-    raise typer.Exit(subprocess.run(command, cwd=PROJECT_ROOT).returncode)
+    env = {**os.environ, **({"MEDMAAS_PARAMS": str(Path(params).resolve())} if params else {})}
+    raise typer.Exit(subprocess.run(command, cwd=PROJECT_ROOT, env=env).returncode)
 
 
 @app.command()
@@ -160,7 +165,8 @@ def package(family: str, params: ParamsOption = None) -> None:
 
     instance = _family(family, params)
     _champion(instance)  # a clear error when there is none
-    tag = build_bento(instance, served_champions(instance, load_params(params)))
+    loaded = load_params(params)
+    tag = build_bento(instance, served_champions(instance, loaded), loaded.path)
     typer.echo(f"built {tag}: serve it with `bentoml serve {tag}`; containerize it with `bentoml containerize {tag}` where Docker runs")
 
 

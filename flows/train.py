@@ -9,6 +9,7 @@ import medmaas  # noqa: F401, I001  (embedded defaults before Prefect and MLflow
 
 # isort: split
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from families import family_class, load_params
 from flows.runners import task_runner
 from medmaas.provenance import describe
 from medmaas.settings import ConfigError
-from tasks.evaluate import evaluate_candidate, publish_leaderboard, rank
+from tasks.evaluate import NoCandidateTrained, evaluate_candidate, publish_leaderboard, rank
 from tasks.gate import DataGateFailed
 from tasks.package import package_champion
 from tasks.promotion import Decision
@@ -39,13 +40,28 @@ def train_family(family_name: str, params_path: str | None = None) -> Decision:
         split = split_tables(family, tables)
         fitted = [train_candidate.submit(family, name, split.train) for name in family.candidate_names()]
         evaluated = [evaluate_candidate.submit(family, model, split.test) for model in fitted]
-        ranked = rank(family, [future.result() for future in evaluated])
-        board = publish_leaderboard(family, ranked)
+        ranked, failed = rank(family, [future.result() for future in evaluated])
+        board = publish_leaderboard(family, ranked, failed)
         run_ids = track_candidates(family, run_id, ranked, provenance)
         decision, card = register_and_promote(family, run_id, run_ids, ranked[0], split, provenance, family.data_summary(tables))
         write_run_reports(family.registered_model, board, decision, card)
         package_champion(family, decision.promoted, params)
     return decision
+
+
+class _ExpectedFailure(logging.Filter):
+    """A documented failure (bad data, bad config, every candidate failed) is reported in one line by the caller;
+    Prefect's own log of it keeps its message and drops the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], EXPECTED_FAILURES):
+            record.exc_info = record.exc_text = None
+        return True
+
+
+EXPECTED_FAILURES = (ConfigError, FileNotFoundError, DataGateFailed, NoCandidateTrained)
+for _name in ("prefect.flow_runs", "prefect.task_runs"):
+    logging.getLogger(_name).addFilter(_ExpectedFailure())
 
 
 def run_family(family_name: str, params_path: str | Path | None = None) -> Decision:
@@ -64,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         decision = run_family(args.family, args.params)
-    except (ConfigError, FileNotFoundError, DataGateFailed) as error:
+    except (*EXPECTED_FAILURES, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(decision.summary())

@@ -112,7 +112,11 @@ class Family(ABC):
 
     def identifier_columns(self) -> set[str]:
         """Columns whose values must never reach a report, a log or an artifact: the data file's id column."""
-        return {self.settings.data.id_column}
+        return {self.settings.data.id_column} - {None}
+
+    def gate_notes(self, tables: Tables) -> list[str]:
+        """What the family inferred about the data (e.g. column kinds), for the gate's report."""
+        return []
 
     @abstractmethod
     def split(self, tables: Tables) -> Split:
@@ -128,6 +132,10 @@ class Family(ABC):
     @abstractmethod
     def evaluate(self, model: Any, test: Any) -> Evaluation:
         """Metrics (with CIs) and plots on held-out data."""
+
+    def subgroup_table(self, model: Any, test: Any) -> pd.DataFrame | None:
+        """Held-out metrics per declared subgroup, for the model card of the version registered; None: none declared."""
+        return None
 
     @abstractmethod
     def input_example(self, test: Any) -> pd.DataFrame | None:

@@ -84,11 +84,21 @@ class ColumnRange(Frozen):
     max: float | None = None
 
 
+class ReadSettings(Frozen):
+    """How the file is parsed: CSV (any delimiter and number format) or Parquet, by its extension."""
+
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    decimal: str = Field(".", min_length=1, max_length=1)
+    thousands: str | None = Field(None, min_length=1, max_length=1)
+    na_values: list[str] = Field(default_factory=list, description='extra strings read as missing, e.g. ["?", "NA"]; blanks always are')
+
+
 class DataFile(Frozen):
     """A family's input file and its identifier column (relative paths are from the repository root)."""
 
     path: Path
-    id_column: str = "patient_id"
+    id_column: str | None = "patient_id"
+    read_as: ReadSettings = Field(ReadSettings(), alias="read")
 
     def resolved_path(self) -> Path:
         return self.path if self.path.is_absolute() else PROJECT_ROOT / self.path
@@ -98,7 +108,15 @@ class DataFile(Frozen):
         path = self.resolved_path()
         if not path.is_file():
             raise FileNotFoundError(f"{family}: data file not found: {path} (set {family}.data.path in params.yaml)")
-        return pd.read_csv(path, dtype={self.id_column: str, **(dtype or {})})
+        types = {**({self.id_column: str} if self.id_column else {}), **(dtype or {})}
+        try:
+            if path.suffix.lower() in (".parquet", ".pq"):
+                return pd.read_parquet(path).astype(types)
+            options = self.read_as
+            return pd.read_csv(path, dtype=types, sep=options.delimiter, decimal=options.decimal, thousands=options.thousands,
+                               na_values=options.na_values or None)
+        except (ValueError, OSError) as error:  # a malformed file: say which, and what the parser saw
+            raise ValueError(f"{family}: cannot read {path.name} ({family}.data.read): {str(error).splitlines()[0][:200]}") from error
 
 
 class FamilySettings(Frozen):
@@ -116,6 +134,11 @@ class CandidateGrids(Frozen):
 
     def enabled(self) -> dict[str, Any]:
         return {name: grid for name in type(self).model_fields if (grid := getattr(self, name)) is not None}
+
+    @classmethod
+    def every_default(cls) -> CandidateGrids:
+        """Every candidate with its default grid: what a block that names no candidates trains."""
+        return cls.model_validate({name: {} for name in cls.model_fields})
 
     @model_validator(mode="after")
     def _at_least_one(self):

@@ -12,8 +12,15 @@ import numpy as np
 @dataclass(frozen=True)
 class MetricSpec:
     name: str
-    direction: Literal["max", "min"]
+    direction: Literal["max", "min", "target"]  # target: best at ``target`` (a calibration slope at 1); never a primary metric
     description: str
+    target: float | None = None
+
+    @property
+    def reading(self) -> str:
+        if self.direction == "target":
+            return f"best at {self.target:g}"
+        return "higher is better" if self.direction == "max" else "lower is better"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ import medmaas  # noqa: F401  (embedded defaults)
 from families import family_class, load_params
 from medmaas.champions import Champion, NoChampion, resolve_from_registry
 from medmaas.environment import PROJECT_ROOT
-from medmaas.family import Family
 
 BENTOML_ERROR_LOGGER = "bentoml._internal.server.http_app"  # logs each rejected request with its traceback
 
@@ -43,18 +42,21 @@ def redact_rejected_inputs() -> None:
 
 
 def resolve_champion(family_name: str) -> Champion:
-    """The champion a service will serve; also keeps rejected inputs out of the server's log."""
+    """The champion a service will serve; also keeps rejected inputs out of the server's log.
+
+    In a Bento the family's settings come with its model (a user's own block, not the repository's
+    params.yaml); elsewhere from the params file in ``MEDMAAS_PARAMS`` (``medmaas serve --params``).
+    """
     redact_rejected_inputs()
-    params = load_params(os.environ.get("MEDMAAS_PARAMS"))
+    bento_models = _models_of_enclosing_bento()
+    if bento_models is not None:
+        if family_name not in bento_models:
+            raise NoChampion(f"this Bento carries no {family_name} model (it has: {', '.join(bento_models) or 'none'})")
+        return _from_bento(family_name, bento_models[family_name])
+    params = load_params(os.environ.get("MEDMAAS_PARAMS") or None)
     if family_name not in params.families:  # a service serving several families may find only some configured
         raise NoChampion(f"{params.path} has no {family_name!r} block, so there is no {family_name} model to serve")
-    family = family_class(family_name)(params.families[family_name], params.project.seed)
-    bento_models = _models_of_enclosing_bento()
-    if bento_models is None:
-        return resolve_from_registry(family)
-    if family_name not in bento_models:
-        raise NoChampion(f"this Bento carries no {family_name} model (it has: {', '.join(bento_models) or 'none'})")
-    return _from_bento(family, bento_models[family_name])
+    return resolve_from_registry(family_class(family_name)(params.families[family_name], params.project.seed))
 
 
 def _models_of_enclosing_bento() -> dict[str, str] | None:
@@ -68,9 +70,11 @@ def _models_of_enclosing_bento() -> dict[str, str] | None:
     return {bentoml.models.get(tag).info.labels.get("family"): tag for tag in tags}
 
 
-def _from_bento(family: Family, tag: str) -> Champion:
+def _from_bento(family_name: str, tag: str) -> Champion:
     import bentoml
 
     stored = bentoml.models.get(tag)
     meta = stored.info.metadata
+    cls = family_class(family_name)
+    family = cls(cls.Settings.model_validate_json(meta["settings"]), int(meta["seed"]))
     return Champion(family, meta["info"]["registered_model"], meta["info"]["version"], stored.path_of("mlflow_model"), meta["info"], meta["serving"])

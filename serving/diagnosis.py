@@ -16,12 +16,14 @@ import pandas as pd
 from bentoml.validators import DType, Shape
 from pydantic import AfterValidator, BaseModel, Field
 
+from blocks.tabular import FeatureMatrix
 from serving.champion import resolve_champion
 
 CHAMPION = resolve_champion("diagnosis")
 FEATURES: list[str] = CHAMPION.serving["feature_names"]
 LIMITS = CHAMPION.family.settings.serving
-Patient = CHAMPION.family.patient_model(FEATURES, example=CHAMPION.serving["background"][0])  # a centroid, not a patient
+Patient = CHAMPION.family.patient_model(CHAMPION.serving)
+MATRIX = FeatureMatrix(CHAMPION.serving)  # raw values <-> numbers, for the explainer and the array endpoint
 
 
 class Prediction(BaseModel):
@@ -33,7 +35,7 @@ class Prediction(BaseModel):
 
 class Contribution(BaseModel):
     feature: str
-    value: float
+    value: float | bool | str = Field(description="the patient's value of the feature")
     contribution: float = Field(description="SHAP value: change in the explained probability due to this feature")
 
 
@@ -56,6 +58,13 @@ def _finite_rows(features: np.ndarray) -> np.ndarray:
     if len(bad):
         row, col = bad[0]
         raise ValueError(f"features[{row}][{col}] ({FEATURES[col]}) is not a finite number")
+    for col, name in enumerate(FEATURES):
+        if name in MATRIX.categories:
+            codes = features[:, col]
+            if bad := np.flatnonzero((codes != np.round(codes)) | (codes < 0) | (codes >= len(MATRIX.categories[name]))).tolist():
+                raise ValueError(f"features[{bad[0]}][{col}] ({name}) must be the index of one of {MATRIX.categories[name]}")
+        elif MATRIX.kinds.get(name) == "boolean" and np.any((features[:, col] != 0) & (features[:, col] != 1)):
+            raise ValueError(f"column {col} ({name}) is a boolean: 0 or 1")
     return features
 
 
@@ -71,8 +80,8 @@ class DiagnosisService:
         self.model = CHAMPION.load()
         self.classes = [str(c) for c in self.model.classes_]
         positive = self.family.settings.data.positive_label
-        self.explained_class = positive if len(self.classes) == 2 and positive in self.classes else None
-        background = np.asarray(CHAMPION.serving["background"], dtype=float)
+        self.explained_class = str(positive) if len(self.classes) == 2 and str(positive) in self.classes else None
+        background = MATRIX.to_matrix(pd.DataFrame(CHAMPION.serving["background"], columns=FEATURES))
         masker = shap.maskers.Independent(background, max_samples=len(background))
         # one explainer per class (no shared state between concurrent requests); permutation SHAP
         # is exactly additive: base value + contributions = the model's probability
@@ -86,7 +95,7 @@ class DiagnosisService:
         return pd.DataFrame(rows, columns=FEATURES)
 
     def _probability_of(self, class_index: int, rows: np.ndarray) -> np.ndarray:
-        return self.model.predict_proba(self._frame(rows))[:, class_index]
+        return self.model.predict_proba(MATRIX.to_frame(rows))[:, class_index]
 
     @bentoml.api
     def predict(
@@ -103,8 +112,10 @@ class DiagnosisService:
 
     @bentoml.api(batchable=True, batch_dim=0, max_batch_size=LIMITS.max_batch_size, max_latency_ms=LIMITS.max_latency_ms)
     def predict_array(self, features: FeatureArray) -> np.ndarray:
-        """Class probabilities (columns in `model_info().classes` order) for rows of features; batched adaptively."""
-        return self.model.predict_proba(self._frame(features))
+        """Class probabilities (columns in `model_info().classes` order) for rows of features; batched adaptively.
+
+        Numbers only: a boolean as 0/1, a category as its index in `model_info().categories`."""
+        return self.model.predict_proba(MATRIX.to_frame(features))
 
     @bentoml.api
     def explain(self, patient: Patient) -> Explanation:  # type: ignore[valid-type]
@@ -112,9 +123,9 @@ class DiagnosisService:
         row = self._frame([patient.model_dump()])
         proba = self.model.predict_proba(row)[0]
         explained = self.explained_class or self.classes[int(proba.argmax())]
-        result = self.explainers[explained](row.to_numpy(dtype=float), silent=True)
+        result = self.explainers[explained](MATRIX.to_matrix(row), silent=True)
         contributions = sorted(
-            (Contribution(feature=f, value=float(v), contribution=float(c)) for f, v, c in zip(FEATURES, row.iloc[0], result.values[0])),
+            (Contribution(feature=f, value=v.item() if hasattr(v, "item") else v, contribution=float(c)) for f, v, c in zip(FEATURES, row.iloc[0], result.values[0])),
             key=lambda c: abs(c.contribution), reverse=True,
         )
         return Explanation(
@@ -125,4 +136,5 @@ class DiagnosisService:
     @bentoml.api
     def model_info(self) -> dict[str, Any]:
         """Which model answers: version, training data hash, held-out metrics, link to its model card."""
-        return {**CHAMPION.info, "classes": self.classes, "features": FEATURES, "explained_class": self.explained_class}
+        return {**CHAMPION.info, "classes": self.classes, "features": FEATURES, "explained_class": self.explained_class,
+                "kinds": MATRIX.kinds, "categories": MATRIX.categories}

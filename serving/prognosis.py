@@ -24,7 +24,7 @@ FEATURES: list[str] = CHAMPION.serving["feature_names"]
 TIMES = CHAMPION.family.settings.times
 FOLLOW_UP = CHAMPION.serving["max_follow_up_days"]
 LIMITS = CHAMPION.family.settings.serving
-Patient = CHAMPION.family.patient_model(FEATURES, example=CHAMPION.serving["background"][0])  # a centroid, not a patient
+Patient = CHAMPION.family.patient_model(CHAMPION.serving)
 Days = Annotated[float, Field(gt=0, le=36525, allow_inf_nan=False)]
 
 

@@ -40,7 +40,7 @@ if not any(isinstance(c, Champion) for c in CHAMPIONS.values()):
 def _tabular_patient() -> type[BaseModel]:
     champion = CHAMPIONS[TABULAR]
     if isinstance(champion, Champion):
-        return champion.family.patient_model(champion.serving["feature_names"], example=champion.serving["background"][0])
+        return champion.family.patient_model(champion.serving)
     return create_model("Patient", __config__=ConfigDict(extra="allow"))  # endpoint answers 503 before reading it
 
 

@@ -20,21 +20,54 @@ class CandidateResult:
     evaluation: Evaluation
 
 
+@dataclass(frozen=True)
+class CandidateFailure:
+    """A candidate that could not be trained or evaluated: on the leaderboard with its reason; the others go on."""
+
+    candidate: str
+    step: str
+    reason: str
+
+    @classmethod
+    def of(cls, candidate: str, step: str, error: Exception) -> CandidateFailure:
+        first_line = (str(error).strip().splitlines() or [""])[0][:240]
+        return cls(candidate, step, f"{type(error).__name__}: {first_line}")
+
+
+class NoCandidateTrained(RuntimeError):
+    """Every candidate failed: nothing to register, the champion is unchanged."""
+
+    def __init__(self, failures: list[CandidateFailure]):
+        self.failures = failures
+        super().__init__("every candidate failed, so nothing was registered:\n" + "\n".join(f"  {f.candidate} ({f.step}): {f.reason}" for f in failures))
+
+
 @task(name="evaluate-candidate", task_run_name="evaluate-{fitted.candidate}", cache_policy=NO_CACHE)
-def evaluate_candidate(family: Family, fitted: FittedCandidate, test: Any) -> CandidateResult:
-    evaluation = family.evaluate(fitted.model, test)
+def evaluate_candidate(family: Family, fitted: FittedCandidate | CandidateFailure, test: Any) -> CandidateResult | CandidateFailure:
+    if isinstance(fitted, CandidateFailure):
+        return fitted
+    try:
+        evaluation = family.evaluate(fitted.model, test)
+    except Exception as error:  # one candidate's failure must not take the run down
+        failure = CandidateFailure.of(fitted.candidate, "evaluate", error)
+        get_run_logger().warning("%s failed to evaluate: %s", failure.candidate, failure.reason)
+        return failure
     primary = evaluation.metrics[family.primary_metric]
     get_run_logger().info("%s held-out %s %s", fitted.candidate, family.primary_metric, primary)
     return CandidateResult(fitted, evaluation)
 
 
-def rank(family: Family, results: list[CandidateResult]) -> list[CandidateResult]:
-    """Best first by the primary metric; ties go to the candidate listed first in params.yaml."""
+def rank(family: Family, results: list[CandidateResult | CandidateFailure]) -> tuple[list[CandidateResult], list[CandidateFailure]]:
+    """Best first by the primary metric (ties go to the candidate listed first in params.yaml), and the failures."""
+    failures = [r for r in results if isinstance(r, CandidateFailure)]
+    succeeded = [r for r in results if isinstance(r, CandidateResult)]
+    if not succeeded:
+        raise NoCandidateTrained(failures)
     sign = -1 if family.direction(family.primary_metric) == "max" else 1
-    return sorted(results, key=lambda r: sign * r.evaluation.metrics[family.primary_metric].value)
+    return sorted(succeeded, key=lambda r: sign * r.evaluation.metrics[family.primary_metric].value), failures
 
 
-def leaderboard(family: Family, ranked: list[CandidateResult]) -> pd.DataFrame:
+def leaderboard(family: Family, ranked: list[CandidateResult], failures: list[CandidateFailure] = ()) -> pd.DataFrame:
     rows = []
     for result in ranked:
         row: dict[str, Any] = {"candidate": result.fitted.candidate}
@@ -43,12 +76,14 @@ def leaderboard(family: Family, ranked: list[CandidateResult]) -> pd.DataFrame:
             row[spec.name] = f"{estimate.value:.3f} ({estimate.low:.3f}-{estimate.high:.3f})"
         row["fit_s"] = round(result.fitted.fit_seconds, 1)
         rows.append(row)
-    return pd.DataFrame(rows)
+    for failure in failures:
+        rows.append({"candidate": failure.candidate, **{spec.name: "failed" for spec in family.metrics[:1]}, "failed": f"{failure.step}: {failure.reason}"})
+    return pd.DataFrame(rows).fillna("")
 
 
 @task(name="publish-leaderboard", cache_policy=NO_CACHE)
-def publish_leaderboard(family: Family, ranked: list[CandidateResult]) -> pd.DataFrame:
-    board = leaderboard(family, ranked)
+def publish_leaderboard(family: Family, ranked: list[CandidateResult], failures: list[CandidateFailure]) -> pd.DataFrame:
+    board = leaderboard(family, ranked, failures)
     create_table_artifact(board.to_dict(orient="records"), key=artifact_key(family.registered_model, "leaderboard"),
                           description=f"held-out metric (bootstrap 95% CI), best {family.primary_metric} first")
     return board

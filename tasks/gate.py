@@ -28,6 +28,7 @@ class GateReport:
     family: str
     checked: int
     failures: list[FailedExpectation]
+    notes: list[str] = field(default_factory=list)  # what the family inferred about the data (e.g. column kinds)
 
     @property
     def passed(self) -> bool:
@@ -35,14 +36,14 @@ class GateReport:
 
     def to_markdown(self) -> str:
         verdict = "passed" if self.passed else f"FAILED ({len(self.failures)} of {self.checked} expectations)"
-        lines = [f"# Data gate for {self.family}: {verdict}", ""]
+        lines = [f"# Data gate for {self.family}: {verdict}", ""] + [f"- {note}" for note in self.notes] + ([""] if self.notes else [])
         if self.failures:
             lines += ["| table | expectation | column | problem | sample of bad values |", "|---|---|---|---|---|"]
             lines += [f"| {f.table} | {f.expectation} | {f.column or ''} | {f.problem} | {f.sample} |" for f in self.failures]
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> str:
-        return json.dumps({"family": self.family, "checked": self.checked, "passed": self.passed, "failures": [asdict(f) for f in self.failures]}, indent=2, default=str)
+        return json.dumps({"family": self.family, "checked": self.checked, "passed": self.passed, "notes": self.notes, "failures": [asdict(f) for f in self.failures]}, indent=2, default=str)
 
 
 class DataGateFailed(RuntimeError):
@@ -88,6 +89,9 @@ def run_gate(family_name: str, tables: Tables, suites: dict[str, list], identifi
             sample = (payload.get("result") or {}).get("partial_unexpected_list") or []
             if column in identifiers:
                 sample = [f"<{len(sample)} identifier values redacted>"] if sample else []
-            failures.append(FailedExpectation(table, result.expectation_config.type, column, _describe(payload), sample[:5]))
+            problem = _describe(payload)
+            if result.expectation_config.description:
+                problem = f"{result.expectation_config.description} ({problem})"
+            failures.append(FailedExpectation(table, result.expectation_config.type, column, problem, sample[:5]))
     failures.sort(key=lambda f: (f.table, f.column or "", f.expectation))
     return GateReport(family=family_name, checked=checked, failures=failures)

@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+import pandas as pd
+
 from medmaas.family import Family, Split
 from medmaas.provenance import Provenance
 
 
-def render_model_card(family: Family, decision, best, split: Split, provenance: Provenance, data_summary: dict[str, Any]) -> str:
+def render_model_card(family: Family, decision, best, split: Split, provenance: Provenance, data_summary: dict[str, Any],
+                      subgroups: pd.DataFrame | None = None) -> str:
     metrics = best.evaluation.metrics
     descriptions = {m.name: m for m in family.metrics}
     status = "champion" if decision.promoted else "challenger (not promoted)"
@@ -33,12 +36,13 @@ def render_model_card(family: Family, decision, best, split: Split, provenance: 
         "## Held-out metrics (bootstrap 95% CI)",
         "| metric | value | 95% CI | meaning |",
         "|---|---|---|---|",
-        *[f"| {n} | {e.value:.4f} | [{e.low:.4f}, {e.high:.4f}] | {descriptions[n].description} ({'higher' if descriptions[n].direction == 'max' else 'lower'} is better) |"
+        *[f"| {n} | {e.value:.4f} | [{e.low:.4f}, {e.high:.4f}] | {descriptions[n].description} ({descriptions[n].reading}) |"
           for n, e in metrics.items()],
         "",
         f"Hyperparameters chosen on the training split: `{best.fitted.hyperparameters}`"
         + (f" (tuning score {best.fitted.tuning_score:.4f})." if best.fitted.tuning_score is not None else "."),
         "",
+        *(["## Held-out metrics by subgroup", subgroups.to_markdown(index=False), ""] if subgroups is not None and len(subgroups) else []),
         "## Calibration and plots",
         "See `plots/` in this version's run: " + ", ".join(sorted(best.evaluation.figures)) + ".",
         "",

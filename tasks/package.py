@@ -7,7 +7,10 @@ models); its Bento carries the champion of each of them that has one.
 from __future__ import annotations
 
 import importlib.util
+import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -47,7 +50,21 @@ def has_service(family: Family) -> bool:
     return importlib.util.find_spec(f"serving.{family.service()}") is not None
 
 
-def build_bento(family: Family, champions: list[Champion]) -> str:
+@contextmanager
+def _params_for_the_service(params_path: Path | None) -> Iterator[None]:
+    previous = os.environ.get("MEDMAAS_PARAMS")
+    if params_path is not None:
+        os.environ["MEDMAAS_PARAMS"] = str(params_path)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("MEDMAAS_PARAMS", None)
+        else:
+            os.environ["MEDMAAS_PARAMS"] = previous
+
+
+def build_bento(family: Family, champions: list[Champion], params_path: Path | None = None) -> str:
     """Import the champions into BentoML's model store and build a Bento around them; returns the Bento tag."""
     import bentoml
 
@@ -55,14 +72,15 @@ def build_bento(family: Family, champions: list[Champion]) -> str:
         bentoml.mlflow.import_model(
             c.registered_model, model_uri=c.model_uri,
             labels={"version": c.version, "family": c.family.name},
-            metadata={"info": c.info, "serving": c.serving},
+            # the family's block travels with its model: a Bento serves a user's model with no params file of theirs
+            metadata={"info": c.info, "serving": c.serving, "settings": c.family.settings.model_dump_json(by_alias=True), "seed": c.family.seed},
         )
         for c in champions
     ]
     packages = sorted({p for c in champions for p in c.family.runtime_packages})
     spec = {
         "service": service_path(family.name),
-        "name": family.service(),
+        "name": champions[0].registered_model.lower(),  # a Bento per registered model: a user's model is not the bundled one
         "labels": {c.family.name: c.version for c in champions},
         "description": ", ".join(f"{c.registered_model} v{c.version} ({c.info.get('candidate')})" for c in champions) + ", built by medmaas",
         # anchored: unanchored patterns match at any depth, and BentoML's temp dir is under .medmaas/
@@ -75,7 +93,8 @@ def build_bento(family: Family, champions: list[Champion]) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         bentofile = Path(tmp) / "bentofile.yaml"
         bentofile.write_text(yaml.safe_dump(spec, sort_keys=False))
-        bento = bentoml.bentos.build_bentofile(str(bentofile), build_ctx=str(PROJECT_ROOT))
+        with _params_for_the_service(params_path):  # building imports the service, which resolves the champion the params name
+            bento = bentoml.bentos.build_bentofile(str(bentofile), build_ctx=str(PROJECT_ROOT), reload=True)
     return str(bento.tag)
 
 
@@ -97,7 +116,7 @@ def package_champion(family: Family, promoted: bool, params: Params) -> str | No
     champions = served_champions(family, params)
     champion = champions[0]
     try:
-        tag = build_bento(family, champions)
+        tag = build_bento(family, champions, params.path)
     except Exception as error:
         logger.warning("Bento build failed for %s v%s: %s", champion.registered_model, champion.version, error)
         MlflowClient().set_model_version_tag(champion.registered_model, champion.version, "bento", "failed")

@@ -162,7 +162,7 @@ def register_and_promote(
         promoted=all(c.passed for c in checks), checks=checks, challenger_metrics=best.evaluation.metrics,
         champion_version=champion_version, champion_metrics=champion_metrics or {},
     )
-    card = render_model_card(family, decision, best, split, provenance, data_summary)
+    card = render_model_card(family, decision, best, split, provenance, data_summary, family.subgroup_table(best.fitted.model, split.test))
     _log_texts(run_id, {"decision.json": json.dumps(decision.to_dict(), indent=2, default=str), "model_card.md": card}, "promotion")
     client.set_model_version_tag(name, version.version, "promotion", "promoted" if decision.promoted else "rejected")
     client.update_model_version(name, version.version, description=decision.summary())

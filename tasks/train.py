@@ -8,6 +8,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from medmaas.family import Family, FittedCandidate, Split, Tables
+from tasks.evaluate import CandidateFailure
 
 
 @task(name="load-data", cache_policy=NO_CACHE)
@@ -23,7 +24,12 @@ def split_tables(family: Family, tables: Tables) -> Split:
 
 
 @task(name="train-candidate", task_run_name="train-{candidate}", cache_policy=NO_CACHE)
-def train_candidate(family: Family, candidate: str, train: Any) -> FittedCandidate:
-    fitted = family.fit(candidate, train)
+def train_candidate(family: Family, candidate: str, train: Any) -> FittedCandidate | CandidateFailure:
+    try:
+        fitted = family.fit(candidate, train)
+    except Exception as error:  # one candidate's failure must not take the run down
+        failure = CandidateFailure.of(candidate, "train", error)
+        get_run_logger().warning("%s failed to train: %s", candidate, failure.reason)
+        return failure
     get_run_logger().info("%s fitted in %.1fs; chosen %s", candidate, fitted.fit_seconds, fitted.hyperparameters)
     return fitted

@@ -15,6 +15,7 @@ from tasks.reports import write_gate_report
 @task(name="validate-data", cache_policy=NO_CACHE)
 def validate_data(family: Family, tables: Tables) -> GateReport:
     report = run_gate(family.registered_model, tables, family.expectations(tables), family.identifier_columns())
+    report.notes = family.gate_notes(tables)
     write_gate_report(family.registered_model, report)
     create_markdown_artifact(report.to_markdown(), key=artifact_key(family.registered_model, "data-gate"), description="Great Expectations gate")
     logger = get_run_logger()

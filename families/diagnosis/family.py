@@ -15,8 +15,11 @@ from sklearn.utils.class_weight import compute_sample_weight
 
 from blocks.plots import png
 from blocks.tabular import TABLE, TabularFamily, final_estimator_params, snake_case
+from families.diagnosis.examples import export_example_tables
 from families.diagnosis.metrics import binary_metric_fns, multiclass_metric_fns
 from families.diagnosis.settings import BUNDLED_DATA, DiagnosisSettings
+
+CLASS_COUNTS = "class_counts"
 from medmaas.family import Evaluation, Split, Tables
 from medmaas.stats import MetricSpec, bootstrap_estimates
 
@@ -33,6 +36,9 @@ class Diagnosis(TabularFamily):
         MetricSpec("specificity", "max", "recall of the negative class (macro when multiclass)"),
         MetricSpec("f1", "max", "F1 of the positive class (macro when multiclass)"),
         MetricSpec("brier", "min", "mean squared error of the predicted probabilities"),
+        MetricSpec("ece", "min", "expected calibration error: mean gap between predicted and observed rates, 10 equal-count bins"),
+        MetricSpec("calibration_intercept", "target", "intercept a of logit P = a + b logit(p); one-vs-rest pooled when multiclass", target=0.0),
+        MetricSpec("calibration_slope", "target", "slope b of logit P = a + b logit(p); below 1: too confident", target=1.0),
     )
     intended_use = (
         "Decision support: a second reader that estimates the probability of each diagnosis from "
@@ -49,7 +55,7 @@ class Diagnosis(TabularFamily):
 
     @staticmethod
     def export_bundled(path: Path) -> Path:
-        """Write scikit-learn's WDBC (569 x 30) as a CSV with a pseudonymous patient id."""
+        """Write scikit-learn's WDBC (569 x 30) with a pseudonymous patient id, and two mixed-type tables beside it."""
         from sklearn.datasets import load_breast_cancer
 
         bunch = load_breast_cancer(as_frame=True)
@@ -58,16 +64,47 @@ class Diagnosis(TabularFamily):
         frame["diagnosis"] = bunch.target.map(dict(enumerate(bunch.target_names)))
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)
+        export_example_tables(path.parent)
         return path
 
-    def outcome_dtype(self) -> dict[str, Any]:
-        return {self.settings.data.label_column: str}
+    def load(self) -> Tables:
+        """The patients as they are, and the rows per class (no ids): a class too small to cross-validate stops at the gate."""
+        tables = super().load()
+        data = self.settings.data
+        if data.label_column in tables[TABLE].columns:
+            counts = data.label_of(tables[TABLE][data.label_column].dropna()).value_counts()
+            tables[CLASS_COUNTS] = pd.DataFrame({"class": [str(c) for c in counts.index], "rows": counts.to_numpy()})
+        return tables
+
+    def rows_needed_per_class(self) -> int:
+        """Enough for every training fold to hold the class after the held-out share is taken, and one held out."""
+        split = self.settings.split
+        return int(np.ceil(split.cv_folds / (1 - split.test_fraction))) + 1
 
     def outcome_expectations(self) -> list:
         import great_expectations.expectations as gxe
 
         data = self.settings.data
-        return [gxe.ExpectColumnValuesToBeInSet(column=data.label_column, value_set=data.labels)]
+        return [gxe.ExpectColumnValuesToBeInSet(column=data.label_column, value_set=data.codes,
+                                                description="every label must be one of the declared " + ("codes" if data.label_mapping else "labels"))]
+
+    def expectations(self, tables: Tables) -> dict[str, list]:
+        import great_expectations.expectations as gxe
+
+        suites = super().expectations(tables)
+        if CLASS_COUNTS in tables:
+            needed = self.rows_needed_per_class()
+            counts = tables[CLASS_COUNTS]
+            enough = [c for c, n in zip(counts["class"], counts["rows"]) if n >= needed]
+            suites[CLASS_COUNTS] = [gxe.ExpectColumnValuesToBeInSet(
+                column="class", value_set=enough or ["-"],
+                description=f"each class needs at least {needed} rows for {self.settings.split.cv_folds}-fold CV after the held-out "
+                            f"share; merge the listed classes (label_mapping) or lower split.cv_folds")]
+        return suites
+
+    def features_and_outcome(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+        features, outcome = super().features_and_outcome(frame)
+        return features, self.settings.data.label_of(outcome)
 
     def data_summary(self, tables: Tables) -> dict[str, Any]:
         frame = tables[TABLE]
@@ -75,7 +112,7 @@ class Diagnosis(TabularFamily):
         return {
             "patients": len(frame),
             "features": len(features),
-            "class_counts": frame[self.settings.data.label_column].value_counts().to_dict(),
+            "class_counts": {str(k): int(v) for k, v in self.settings.data.label_of(frame[self.settings.data.label_column]).value_counts().items()},
             "missing_fraction": round(float(frame[features].isna().mean().mean()), 4),
         }
 
@@ -84,11 +121,10 @@ class Diagnosis(TabularFamily):
         frame = tables[TABLE]
         data = self.settings.data
         train, test = train_test_split(
-            frame, test_size=self.settings.split.test_fraction, stratify=frame[data.label_column], random_state=self.seed
+            frame, test_size=self.settings.split.test_fraction, stratify=data.label_of(frame[data.label_column]), random_state=self.seed
         )
         description = (
-            f"One row per patient (unique {data.id_column!r}, enforced by the gate), so a patient is in exactly one "
-            f"side. Stratified by {data.label_column!r}, {1 - self.settings.split.test_fraction:.0%}/"
+            f"{self.one_row_per_patient()} Stratified by {data.label_column!r}, {1 - self.settings.split.test_fraction:.0%}/"
             f"{self.settings.split.test_fraction:.0%}, seed {self.seed}. Hyperparameters tuned by "
             f"{self.settings.split.cv_folds}-fold stratified CV inside the training side only."
         )
@@ -107,7 +143,7 @@ class Diagnosis(TabularFamily):
         return {"model__sample_weight": compute_sample_weight("balanced", outcome)}
 
     # --- evaluation -------------------------------------------------------------------------
-    def evaluate(self, model: Any, test: Any) -> Evaluation:
+    def held_out(self, model: Any, test: Any, figures: bool = True) -> Evaluation:
         features, labels = test
         classes = list(model.classes_)
         proba = model.predict_proba(features)
@@ -117,8 +153,8 @@ class Diagnosis(TabularFamily):
         else:
             metric_fns, arrays = self._multiclass_metrics(classes, truth, proba)
         estimates = bootstrap_estimates(metric_fns, arrays, self.settings.bootstrap_resamples, self.seed, strata=truth)
-        predicted = self.predict_labels(model, proba)
-        return Evaluation(metrics=estimates, figures=self._figures(classes, labels, proba, predicted))
+        figures = self._figures(classes, labels, proba, self.predict_labels(model, proba)) if figures else {}
+        return Evaluation(metrics=estimates, figures=figures)
 
     def predict_labels(self, model: Any, proba: np.ndarray) -> np.ndarray:
         classes = np.asarray(model.classes_)
@@ -169,11 +205,7 @@ class Diagnosis(TabularFamily):
         return [*super().limitations(), *extra]
 
     def predict_frame(self, model: Any, frame: pd.DataFrame) -> pd.DataFrame:
-        expected = list(model.feature_names_in_)
-        missing = [c for c in expected if c not in frame.columns]
-        if missing:
-            raise ValueError(f"input lacks feature columns the model needs: {', '.join(missing)}")
-        proba = model.predict_proba(frame[expected])
+        proba = model.predict_proba(self.checked_features(model, frame))
         out = pd.DataFrame(proba, columns=[f"probability_{c}" for c in model.classes_], index=frame.index)
         out["predicted"] = self.predict_labels(model, proba)
         return out

@@ -6,6 +6,34 @@ import numpy as np
 from sklearn import metrics as skm
 
 
+def expected_calibration_error(hit: np.ndarray, confidence: np.ndarray, bins: int = 10) -> float:
+    """Mean |observed rate - predicted probability| over equal-count bins, weighted by their size."""
+    order = np.argsort(confidence, kind="stable")
+    return float(sum(len(b) * abs(hit[b].mean() - confidence[b].mean()) for b in np.array_split(order, bins) if len(b)) / len(hit))
+
+
+def logistic_recalibration(hit: np.ndarray, probability: np.ndarray, iterations: int = 25) -> tuple[float, float]:
+    """Intercept and slope of logit P(hit) = a + b logit(p) (Cox 1958): 0 and 1 when calibrated; b < 1 means overfit.
+
+    Newton's method on the two parameters: the bootstrap calls this thousands of times, where a scikit-learn fit
+    costs milliseconds each (tests/families/test_diagnosis_metrics.py holds it to scikit-learn's unpenalised fit).
+    """
+    y = np.asarray(hit, dtype=float)
+    if y.min() == y.max():
+        return float("nan"), float("nan")
+    clipped = np.clip(probability, 1e-3, 1 - 1e-3)  # a tree's 0 and 1 would make logit(p) infinite
+    design = np.column_stack([np.ones_like(y), np.log(clipped / (1 - clipped))])
+    beta = np.array([0.0, 1.0])
+    for _ in range(iterations):
+        fitted = 1 / (1 + np.exp(-np.clip(design @ beta, -30, 30)))
+        weight = fitted * (1 - fitted) + 1e-9
+        step = np.linalg.lstsq(design.T @ (design * weight[:, None]), design.T @ (y - fitted), rcond=None)[0]
+        beta += step
+        if np.abs(step).max() < 1e-8:
+            return float(beta[0]), float(beta[1])
+    return float("nan"), float("nan")  # no finite fit (the classes are separated): undefined, not huge
+
+
 def binary_metric_fns(threshold: float) -> dict:
     def counts(y: np.ndarray, s: np.ndarray):
         called = s >= threshold
@@ -31,6 +59,9 @@ def binary_metric_fns(threshold: float) -> dict:
         "specificity": specificity,
         "f1": f1,
         "brier": lambda y, s: float(np.mean((s - y) ** 2)),
+        "ece": lambda y, s: expected_calibration_error(y, s),
+        "calibration_intercept": lambda y, s: logistic_recalibration(y, s)[0],
+        "calibration_slope": lambda y, s: logistic_recalibration(y, s)[1],  # a second fit: 2-parameter Newton costs ~0.1 ms
     }
 
 
@@ -66,4 +97,8 @@ def multiclass_metric_fns(n_classes: int) -> dict:
         "specificity": specificity,
         "f1": f1,
         "brier": brier,
+        # top-label ECE; recalibration over every class's one-vs-rest probabilities pooled
+        "ece": lambda y, p: expected_calibration_error(p.argmax(axis=1) == y, p.max(axis=1)),
+        "calibration_intercept": lambda y, p: logistic_recalibration(np.eye(n_classes)[y].ravel(), p.ravel())[0],
+        "calibration_slope": lambda y, p: logistic_recalibration(np.eye(n_classes)[y].ravel(), p.ravel())[1],
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+import pandas as pd
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
@@ -13,28 +14,55 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
-from blocks.tabular import BoostingGrid, Grid, SplitSettings, TabularData, scaled, unscaled
+from blocks.tabular import BoostingGrid, Grid, Scalar, SplitSettings, TabularData, scaled, unscaled
 from medmaas.settings import CandidateGrids, FamilySettings
 
 BUNDLED_DATA = Path("data/raw/wdbc.csv")
 
 
 class ClassificationData(TabularData):
-    path: Path = BUNDLED_DATA
-    label_column: str = "diagnosis"
-    labels: list[str] = Field(default_factory=lambda: ["malignant", "benign"], min_length=2)
-    positive_label: str | None = "malignant"
+    """A label column of any coding: ``labels`` as the file holds them, or ``label_mapping`` from codes to named classes."""
+
+    path: Path
+    label_column: str
+    labels: list[Scalar] | None = Field(None, min_length=2, description="the classes, as read from the file (numbers, booleans or text)")
+    label_mapping: dict[str, list[Scalar]] | None = Field(None, description="class name -> the codes that mean it, e.g. {absent: [0], present: [1, 2]}")
+    positive_label: Scalar | None = Field(None, description="binary only (required there): the class sensitivity is measured on")
 
     @property
     def outcome_column(self) -> str:
         return self.label_column
 
+    @property
+    def classes(self) -> list:
+        return list(self.label_mapping) if self.label_mapping else list(self.labels or [])
+
+    @property
+    def codes(self) -> list:
+        """The values the label column may hold."""
+        return [c for codes in self.label_mapping.values() for c in codes] if self.label_mapping else list(self.labels or [])
+
+    def label_of(self, values: pd.Series) -> pd.Series:
+        """The class of each row (codes through ``label_mapping``; declared labels as declared, so 1.0 reads as 1)."""
+        lookup = {code: label for label, codes in self.label_mapping.items() for code in codes} if self.label_mapping else {v: v for v in self.labels}
+        return values.map(lambda v: lookup.get(v, v)).astype(object).infer_objects()  # ints stay ints, so sklearn sees classes
+
     @model_validator(mode="after")
-    def _positive_label_is_a_label(self) -> ClassificationData:
-        if self.positive_label is not None and self.positive_label not in self.labels:
-            raise ValueError(f"positive_label {self.positive_label!r} is not one of labels {self.labels}")
-        if len(self.labels) == 2 and self.positive_label is None:
-            raise ValueError("a binary task needs positive_label (the class sensitivity is measured on)")
+    def _classes_are_declared_once(self) -> ClassificationData:
+        if (self.labels is None) == (self.label_mapping is None):
+            raise ValueError("declare the classes once: labels (as the file holds them) or label_mapping (class -> codes)")
+        if self.label_mapping is not None:
+            if len(self.label_mapping) < 2:
+                raise ValueError("label_mapping needs at least two classes")
+            if len(self.codes) != len(set(map(repr, self.codes))):
+                raise ValueError("label_mapping gives one code to two classes")
+        if len(self.classes) == 2:
+            if self.positive_label is None:
+                raise ValueError(f"a binary task needs positive_label (the class sensitivity is measured on), one of {self.classes}")
+            if self.positive_label not in self.classes:
+                raise ValueError(f"positive_label {self.positive_label!r} is not one of the classes {self.classes}")
+        elif self.positive_label is not None:
+            raise ValueError(f"positive_label is for a binary task; this one has {len(self.classes)} classes (metrics are macro averages)")
         return self
 
 
@@ -96,9 +124,9 @@ class ClassifierGrids(CandidateGrids):
 
 
 class DiagnosisSettings(FamilySettings):
-    data: ClassificationData = ClassificationData()
+    data: ClassificationData
     split: SplitSettings = SplitSettings()
-    candidates: ClassifierGrids
+    candidates: ClassifierGrids = Field(default_factory=ClassifierGrids.every_default, description="left out: every classifier with its default grid")
     decision_threshold: float = Field(0.5, gt=0.0, lt=1.0, description="on the positive class probability (binary only)")
 
 

@@ -64,12 +64,6 @@ class Prognosis(TabularFamily):
         lung_frame.to_csv(path.with_name(LUNG_DATA.name), index=False)
         return path
 
-    def feature_columns(self, frame: pd.DataFrame) -> list[str]:
-        data = self.settings.data
-        if data.feature_columns == "all":
-            return [c for c in frame.columns if c not in (data.id_column, data.duration_column, data.event_column)]
-        return list(data.feature_columns)
-
     def outcome_expectations(self) -> list:
         import great_expectations.expectations as gxe
 
@@ -101,7 +95,7 @@ class Prognosis(TabularFamily):
         data = self.settings.data
         train, test = train_test_split(frame, test_size=self.settings.split.test_fraction, stratify=frame[data.event_column], random_state=self.seed)
         description = (
-            f"One row per patient (unique {data.id_column!r}, enforced by the gate), so a patient is in exactly one side. "
+            f"{self.one_row_per_patient()} "
             f"{1 - self.settings.split.test_fraction:.0%}/{self.settings.split.test_fraction:.0%} stratified by event, seed {self.seed}; "
             f"hyperparameters tuned by {self.settings.split.cv_folds}-fold CV (Harrell's C) inside the training side only."
         )
@@ -118,7 +112,7 @@ class Prognosis(TabularFamily):
         horizon = min(self.settings.evaluation.horizon_days, np.quantile(time, 0.9))
         return np.linspace(np.quantile(time, 0.05), horizon, 25)
 
-    def evaluate(self, model: Any, test: Any) -> Evaluation:
+    def held_out(self, model: Any, test: Any, figures: bool = True) -> Evaluation:
         features, outcome = test
         event, time = _event_time(outcome)
         times = self.evaluation_times(time)
@@ -127,7 +121,7 @@ class Prognosis(TabularFamily):
         metrics = {name: _safe(fn) for name, fn in SURVIVAL_METRICS.items()}
         estimates = bootstrap_estimates({n: (lambda fn: lambda *a: fn(*a, times))(fn) for n, fn in metrics.items()},
                                         (time, event.astype(int), risk, survival), self.settings.bootstrap_resamples, self.seed, strata=event)
-        return Evaluation(metrics=estimates, figures=self._figures(model, features, time, event, risk))
+        return Evaluation(metrics=estimates, figures=self._figures(model, features, time, event, risk) if figures else {})
 
     def _figures(self, model, features, time, event, risk) -> dict[str, bytes]:
         import matplotlib.pyplot as plt
@@ -167,13 +161,10 @@ class Prognosis(TabularFamily):
         return [*super().limitations(), *extra]
 
     def predict_frame(self, model: Any, frame: pd.DataFrame) -> pd.DataFrame:
-        expected = list(model.feature_names_in_)
-        missing = [c for c in expected if c not in frame.columns]
-        if missing:
-            raise ValueError(f"input lacks covariate columns the model needs: {', '.join(missing)}")
+        features = self.checked_features(model, frame)
         times = np.asarray(self.settings.times.default_days)
-        survival = survival_matrix(model, frame[expected], times)
-        result = pd.DataFrame({"risk_score": model.predict(frame[expected])}, index=frame.index)
+        survival = survival_matrix(model, features, times)
+        result = pd.DataFrame({"risk_score": model.predict(features)}, index=frame.index)
         for column, t in enumerate(times):
             result[f"survival_{t:g}_days"] = survival[:, column]
         return result

@@ -30,6 +30,10 @@ class SurvivalData(TabularData):
     def outcome_column(self) -> str:
         return self.duration_column
 
+    @property
+    def outcome_columns(self) -> tuple[str, ...]:
+        return (self.duration_column, self.event_column)
+
 
 class SurvivalEvaluationSettings(Frozen):
     horizon_days: PositiveFloat = Field(1825, description="metrics integrate over follow-up up to here (clipped to the data)")
@@ -91,4 +95,4 @@ class PrognosisSettings(FamilySettings):
     split: SplitSettings = SplitSettings(test_fraction=0.25)
     evaluation: SurvivalEvaluationSettings = SurvivalEvaluationSettings()
     times: ServedTimes = ServedTimes()
-    candidates: SurvivalGrids
+    candidates: SurvivalGrids = Field(default_factory=SurvivalGrids.every_default, description="left out: every survival model with its default grid")

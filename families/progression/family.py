@@ -65,7 +65,7 @@ class Progression(TabularFamily):
         bins = pd.qcut(frame[data.target_column], q=5, labels=False, duplicates="drop")
         train, test = train_test_split(frame, test_size=self.settings.split.test_fraction, stratify=bins, random_state=self.seed)
         description = (
-            f"One row per patient (unique {data.id_column!r}, enforced by the gate), so a patient is in exactly one side. "
+            f"{self.one_row_per_patient()} "
             f"{1 - self.settings.split.test_fraction:.0%}/{self.settings.split.test_fraction:.0%} stratified by outcome quintile, "
             f"seed {self.seed}; hyperparameters tuned by {self.settings.split.cv_folds}-fold CV inside the training side only."
         )
@@ -77,12 +77,12 @@ class Progression(TabularFamily):
     def tuning_scoring(self, outcome: pd.Series) -> str:
         return "r2"
 
-    def evaluate(self, model: Any, test: Any) -> Evaluation:
+    def held_out(self, model: Any, test: Any, figures: bool = True) -> Evaluation:
         features, outcome = test
         observed = outcome.to_numpy(dtype=float)
         predicted = model.predict(features)
         estimates = bootstrap_estimates(REGRESSION_METRICS, (observed, predicted), self.settings.bootstrap_resamples, self.seed)
-        return Evaluation(metrics=estimates, figures=regression_figures(observed, predicted))
+        return Evaluation(metrics=estimates, figures=regression_figures(observed, predicted) if figures else {})
 
     def limitations(self) -> list[str]:
         extra = []
@@ -91,8 +91,4 @@ class Progression(TabularFamily):
         return [*super().limitations(), *extra]
 
     def predict_frame(self, model: Any, frame: pd.DataFrame) -> pd.DataFrame:
-        expected = list(model.feature_names_in_)
-        missing = [c for c in expected if c not in frame.columns]
-        if missing:
-            raise ValueError(f"input lacks feature columns the model needs: {', '.join(missing)}")
-        return pd.DataFrame({"predicted_progression": model.predict(frame[expected])}, index=frame.index)
+        return pd.DataFrame({"predicted_progression": model.predict(self.checked_features(model, frame))}, index=frame.index)

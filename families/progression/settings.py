@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import PositiveFloat, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import Lasso, Ridge
 from sklearn.pipeline import Pipeline
@@ -77,4 +77,4 @@ class RegressorGrids(CandidateGrids):
 class ProgressionSettings(FamilySettings):
     data: RegressionData = RegressionData()
     split: SplitSettings = SplitSettings(test_fraction=0.2)
-    candidates: RegressorGrids
+    candidates: RegressorGrids = Field(default_factory=RegressorGrids.every_default, description="left out: every regressor with its default grid")

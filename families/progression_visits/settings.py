@@ -18,6 +18,7 @@ class VisitData(DataFile):
     """Where the visits are and what their columns mean (the declared schema)."""
 
     path: Path = BUNDLED_DATA
+    id_column: str = "patient_id"  # required: rows are grouped by patient
     day_column: str = Field("day", description="days since the patient's first visit")
     target_marker: str = "bili"
     markers: list[str] = Field(

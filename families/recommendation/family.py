@@ -15,7 +15,17 @@ from sklearn.model_selection import ParameterGrid
 from blocks.regression import REGRESSION_METRICS, regression_figures
 from blocks.sparse import Interactions, PatientRows
 from families.recommendation.recommenders import CANDIDATES, Recommender
-from families.recommendation.settings import BUNDLED_DATA, DRUG_REVIEWS_PACKAGE, DRUG_REVIEWS_ZIP, INTERACTIONS, MIN_DRUGS_PER_CONDITION, PER_PATIENT, REVIEW_OUTCOMES, TIMESTAMPS, RecommendationSettings
+from families.recommendation.settings import (
+    BUNDLED_DATA,
+    DRUG_REVIEWS_PACKAGE,
+    DRUG_REVIEWS_ZIP,
+    INTERACTIONS,
+    MIN_DRUGS_PER_CONDITION,
+    PER_PATIENT,
+    REVIEW_OUTCOMES,
+    TIMESTAMPS,
+    RecommendationSettings,
+)
 from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
 from medmaas.settings import NUMERIC_TYPES
 from medmaas.stats import MetricSpec, bootstrap_estimates

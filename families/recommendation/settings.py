@@ -32,6 +32,7 @@ class InteractionData(DataFile):
     """One row per (patient, treatment) outcome; the scale is declared, not inferred."""
 
     path: Path = BUNDLED_DATA
+    id_column: str = "patient_id"  # required: rows are grouped by patient
     treatment_column: str = "treatment_id"
     outcome_column: str = "outcome"
     timestamp_column: str | None = Field(None, description="when set, each patient's latest outcomes are held out")
