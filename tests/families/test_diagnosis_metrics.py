@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from families.diagnosis.metrics import binary_metric_fns, multiclass_metric_fns
+from families.diagnosis.metrics import binary_metric_fns, expected_calibration_error, logistic_recalibration, multiclass_metric_fns
 from medmaas.stats import bootstrap_estimates
 
 
@@ -62,3 +62,32 @@ def test_bootstrap_interval_brackets_the_estimate_and_narrows_with_data():
         return est.high - est.low
 
     assert width(2000) < width(100) / 2
+
+
+def test_calibration_of_calibrated_and_overconfident_probabilities():
+    # given outcomes drawn from the predicted probabilities themselves
+    rng = np.random.default_rng(0)
+    truth_p = rng.uniform(0.02, 0.98, 20_000)
+    hit = rng.random(truth_p.size) < truth_p
+    # then a calibrated model has ECE near 0, intercept near 0, slope near 1
+    assert expected_calibration_error(hit, truth_p) < 0.02
+    intercept, slope = logistic_recalibration(hit, truth_p)
+    assert abs(intercept) < 0.05 and abs(slope - 1) < 0.05
+    # and one twice as confident on the logit scale has slope near 1/2 and a large ECE
+    logit = np.log(truth_p / (1 - truth_p))
+    overconfident = 1 / (1 + np.exp(-2 * logit))
+    assert abs(logistic_recalibration(hit, overconfident)[1] - 0.5) < 0.03
+    assert expected_calibration_error(hit, overconfident) > 0.05
+
+
+def test_recalibration_agrees_with_scikit_learns_unpenalised_logistic_fit():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0.05, 0.95, 400)
+    hit = rng.random(p.size) < p ** 1.5
+    logit = np.log(p / (1 - p))
+    reference = LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000).fit(logit[:, None], hit)
+    intercept, slope = logistic_recalibration(hit, p)
+    assert intercept == pytest.approx(reference.intercept_[0], abs=1e-3) and slope == pytest.approx(reference.coef_[0, 0], abs=1e-3)
+    assert np.isnan(logistic_recalibration(np.array([0, 0, 1, 1]), np.array([0.0, 0.0, 1.0, 1.0]))[1])  # separated: undefined

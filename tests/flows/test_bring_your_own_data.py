@@ -68,3 +68,37 @@ def test_task_runner_is_configuration():
     assert isinstance(local, DaskTaskRunner) and local.cluster_kwargs["processes"] is False
     remote = task_runner(DaskClusterRunner(kind="dask_cluster", address="tcp://10.0.0.5:8786"))
     assert isinstance(remote, DaskTaskRunner) and remote.address == "tcp://10.0.0.5:8786"
+
+
+def test_a_failing_candidate_is_on_the_leaderboard_and_the_others_go_on(byo_params, monkeypatch):
+    from families.diagnosis.settings import DecisionTreeGrid
+    from medmaas.environment import REPORTS_DIR
+
+    def broken(self, seed):
+        raise RuntimeError("this candidate cannot be built\nsecond line")
+
+    # given one of the two candidates broken
+    monkeypatch.setattr(DecisionTreeGrid, "pipeline", broken)
+    decision = run_family("diagnosis", byo_params)
+    # then the other is registered, and the broken one is on the board with its one-line reason
+    assert decision.challenger_candidate == "logistic_regression"
+    board = (REPORTS_DIR / "wine_cultivar" / "leaderboard.md").read_text()
+    assert "decision_tree" in board and "train: RuntimeError: this candidate cannot be built" in board and "second line" not in board
+
+
+def test_every_candidate_failing_is_one_clear_error_and_leaves_the_registry(byo_params, monkeypatch):
+    from support import registry_snapshot
+
+    from families.diagnosis.settings import DecisionTreeGrid, LogisticRegressionGrid
+
+    def broken(self, seed):
+        raise RuntimeError("cannot be built")
+
+    monkeypatch.setattr(DecisionTreeGrid, "pipeline", broken)
+    monkeypatch.setattr(LogisticRegressionGrid, "pipeline", broken)
+    before = registry_snapshot()
+    result = CliRunner().invoke(app, ["train", "diagnosis", "--params", str(byo_params)])
+    assert result.exit_code == 2
+    assert "every candidate failed" in result.output and "logistic_regression (train): RuntimeError: cannot be built" in result.output
+    assert "Traceback" not in result.output
+    assert registry_snapshot() == before

@@ -64,5 +64,5 @@ def test_ingest_writes_only_the_bundled_file(tmp_path, monkeypatch):
     # then it writes the packaged data set to its fixed place, and nowhere else
     assert result.exit_code == 0, result.output
     written = [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()]
-    assert written == ["data/raw/wdbc.csv"]
+    assert sorted(written) == ["data/raw/birthwt.csv", "data/raw/pbc_stage.csv", "data/raw/wdbc.csv"]  # WDBC and the two example tables
     assert sum(1 for _ in open(tmp_path / "data/raw/wdbc.csv")) == 570  # header + 569 patients
