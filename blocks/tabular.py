@@ -13,20 +13,16 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, StrictBool, StrictFloat, StrictInt, StrictStr, create_model, model_validator
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
+from blocks.encoding import BOOLEAN_TOKENS, ColumnEncoder, as_boolean, looks_boolean
 from medmaas.family import Evaluation, Family, FittedCandidate, Tables
 from medmaas.settings import NUMERIC_TYPES, ColumnRange, DataFile, Frozen
 
 TABLE = "patients"
 
 
-BOOLEAN_TOKENS = {"true": 1.0, "false": 0.0, "yes": 1.0, "no": 0.0, "y": 1.0, "n": 0.0, "t": 1.0, "f": 0.0, "1": 1.0, "0": 0.0}
 Kind = Literal["numeric", "categorical", "boolean"]
 Scalar = StrictBool | StrictInt | StrictFloat | StrictStr  # a YAML scalar, matched against the file's values as read
 
@@ -72,19 +68,6 @@ class TabularData(DataFile):
         return self.max_missing_fraction.get(column, self.max_missing_fraction.get("*", 0.05))
 
 
-def looks_boolean(values: pd.Series) -> bool:
-    present = values.dropna()
-    return len(present) > 0 and (present.dtype == bool or {str(v).strip().lower() for v in present.unique()} <= set(BOOLEAN_TOKENS))
-
-
-def as_boolean(frame: pd.DataFrame) -> pd.DataFrame:
-    """TRUE/FALSE, yes/no, 1/0 (any case) as 1.0/0.0; anything else missing (the gate has refused it before training)."""
-    def column(values: pd.Series) -> pd.Series:
-        return values.map(lambda v: BOOLEAN_TOKENS.get(str(v).strip().lower(), np.nan) if pd.notna(v) else np.nan).astype(float)
-
-    return pd.DataFrame({c: column(frame[c]) for c in frame.columns}, index=frame.index)
-
-
 class SplitSettings(Frozen):
     test_fraction: float = Field(0.25, gt=0.05, lt=0.5)
     cv_folds: int = Field(5, ge=2, le=20)
@@ -109,55 +92,6 @@ class BoostingGrid(Grid):
     n_estimators: list[PositiveInt] = [100]
     max_depth: list[PositiveInt] = [2, 3]
     subsample: list[PositiveFloat] = [0.8]
-
-
-class ColumnEncoder(TransformerMixin, BaseEstimator):
-    """The raw columns as the model's numbers: median-imputed numbers (scaled if asked), booleans as 0/1,
-    one-hot categories (declared or learned in fit); a missing-value indicator for each column that had gaps.
-
-    Inside the registered model, so `predict`, the service and the Bento all take the user's raw values.
-    """
-
-    def __init__(self, scale: bool = False, numeric: tuple = (), categorical: tuple = (), boolean: tuple = (), categories: dict | None = None):
-        self.scale = scale
-        self.numeric = numeric
-        self.categorical = categorical
-        self.boolean = boolean
-        self.categories = categories
-
-    def _parts(self) -> list:
-        parts = []
-        if self.numeric:
-            steps = [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True))]
-            parts.append(("numeric", Pipeline(steps + ([("scale", StandardScaler())] if self.scale else [])), list(self.numeric)))
-        if self.boolean:
-            steps = [("as_number", FunctionTransformer(as_boolean, feature_names_out="one-to-one")),
-                     ("impute", SimpleImputer(strategy="most_frequent", add_indicator=True, keep_empty_features=True))]
-            parts.append(("boolean", Pipeline(steps), list(self.boolean)))
-        declared = self.categories or {}
-        for column in self.categorical:  # one encoder each, so a declared column keeps exactly its declared values
-            steps = [("impute", SimpleImputer(strategy="most_frequent", missing_values=None, keep_empty_features=True)),
-                     ("one_hot", OneHotEncoder(categories=[declared[column]] if column in declared else "auto", handle_unknown="ignore", sparse_output=False))]
-            parts.append((f"categorical:{column}", Pipeline(steps), [column]))
-        return parts
-
-    def _prepared(self, X: pd.DataFrame) -> pd.DataFrame:
-        frame = X.copy()
-        for c in self.categorical:  # one representation of "missing" for text and coded columns alike
-            frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
-        return frame
-
-    def fit(self, X: pd.DataFrame, y=None):
-        self.transformer_ = ColumnTransformer(self._parts()).fit(self._prepared(X), y)
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        self.categories_ = {}
-        for column in self.categorical:
-            (values,) = self.transformer_.named_transformers_[f"categorical:{column}"].named_steps["one_hot"].categories_
-            self.categories_[column] = [v.item() if hasattr(v, "item") else v for v in values]
-        return self
-
-    def transform(self, X: pd.DataFrame) -> np.ndarray:
-        return self.transformer_.transform(self._prepared(X))
 
 
 def scaled(model) -> Pipeline:
@@ -401,40 +335,3 @@ def _most_frequent(values: pd.Series, fallback: Any) -> Any:
     counts = values.dropna().value_counts()
     value = counts.index[0] if len(counts) else fallback
     return value.item() if hasattr(value, "item") else value
-
-
-class FeatureMatrix:
-    """A patient's raw values as numbers and back: a category as its index in the allowed values, a boolean as 0/1.
-
-    For what needs a numeric matrix over the raw columns: the explainer (contributions per raw feature, not per
-    one-hot column) and the batched array endpoint.
-    """
-
-    def __init__(self, serving: dict[str, Any]) -> None:
-        self.columns: list[str] = serving["feature_names"]
-        self.kinds: dict[str, str] = serving.get("kinds", {})
-        self.categories: dict[str, list] = serving.get("categories", {})
-
-    def to_matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        out = np.empty((len(frame), len(self.columns)))
-        for i, column in enumerate(self.columns):
-            values = frame[column]
-            if self.kinds.get(column) == "categorical":
-                lookup = {v: code for code, v in enumerate(self.categories[column])}
-                out[:, i] = [lookup.get(v, np.nan) for v in values]
-            else:
-                out[:, i] = as_boolean(frame[[column]])[column] if self.kinds.get(column) == "boolean" else values.astype(float)
-        return out
-
-    def to_frame(self, matrix: np.ndarray) -> pd.DataFrame:
-        columns = {}
-        for i, column in enumerate(self.columns):
-            values = matrix[:, i]
-            if self.kinds.get(column) == "categorical":
-                allowed = self.categories[column]
-                columns[column] = pd.Series([allowed[int(v)] if np.isfinite(v) and 0 <= v < len(allowed) else None for v in values], dtype=object)
-            elif self.kinds.get(column) == "boolean":
-                columns[column] = pd.Series(values >= 0.5)
-            else:
-                columns[column] = pd.Series(values, dtype=float)
-        return pd.DataFrame(columns)

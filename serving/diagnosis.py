@@ -16,7 +16,7 @@ import pandas as pd
 from bentoml.validators import DType, Shape
 from pydantic import AfterValidator, BaseModel, Field
 
-from blocks.tabular import FeatureMatrix
+from blocks.encoding import FeatureMatrix
 from serving.champion import resolve_champion
 
 CHAMPION = resolve_champion("diagnosis")

@@ -6,7 +6,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from blocks.tabular import TABLE, ColumnEncoder, as_boolean
+from blocks.encoding import ColumnEncoder, as_boolean
+from blocks.tabular import TABLE
 from families import load_params
 from families.diagnosis.examples import birthwt, pbc_stage
 from families.diagnosis.family import Diagnosis

@@ -2,6 +2,7 @@
 the CLI, promote, serve from each model's own Bento with raw text and boolean values, refuse an unseen category."""
 
 import json
+from pathlib import Path
 
 import httpx
 import pandas as pd
@@ -32,7 +33,7 @@ def trained(request, session_dir, wdbc_csv):
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     result = CliRunner().invoke(app, ["train", "diagnosis", "--params", str(path)])
     assert result.exit_code == 0, result.output
-    return name, path, pd.read_csv(params["diagnosis"]["data"]["path"])
+    return name, path, Path(params["diagnosis"]["data"]["path"])
 
 
 def test_each_table_trains_with_default_candidates_and_is_promoted_as_its_own_model(trained):
@@ -53,10 +54,11 @@ def test_each_table_trains_with_default_candidates_and_is_promoted_as_its_own_mo
 
 
 def test_the_cli_scores_the_raw_table_and_names_an_unseen_category(trained, tmp_path):
-    name, params, frame = trained
+    name, params, table = trained
     _, column, unseen = TABLES[name]
+    frame = pd.read_csv(table)
     out = tmp_path / "scored.csv"
-    result = CliRunner().invoke(app, ["predict", "diagnosis", str(params.parent / f"{name}.csv"), "-o", str(out), "--params", str(params)])
+    result = CliRunner().invoke(app, ["predict", "diagnosis", str(table), "-o", str(out), "--params", str(params)])
     assert result.exit_code == 0, result.output
     scored = pd.read_csv(out)
     assert len(scored) == len(frame) and (scored.filter(like="probability_").sum(axis=1) - 1).abs().max() < 1e-9
@@ -67,7 +69,8 @@ def test_the_cli_scores_the_raw_table_and_names_an_unseen_category(trained, tmp_
 
 @pytest.fixture(scope="module")
 def bento(trained, tmp_path_factory):
-    name, _, frame = trained
+    name, _, table = trained
+    frame = pd.read_csv(table)
     tag = MlflowClient().get_model_version_by_alias(TABLES[name][0], "champion").tags["bento"]
     empty = tmp_path_factory.mktemp("no-registry")
     server = Server(tag, empty, env={"MLFLOW_TRACKING_URI": f"sqlite:///{empty / 'empty.db'}", "MEDMAAS_PARAMS": ""})
