@@ -315,7 +315,7 @@ class TabularFamily(Family):
                 row: dict[str, Any] = {"subgroup": column, "value": str(value), "n": int(members.sum())}
                 try:
                     metrics = self.held_out(model, (features[members], outcome[members]), figures=False).metrics
-                    row |= {m: str(metrics[m]) for m in shown}
+                    row |= {m: str(metrics[m]) if np.isfinite(metrics[m].value) else "n/a (undefined in this group)" for m in shown}
                 except Exception as error:  # e.g. one class only in the group: the metric does not exist there
                     row |= {m: f"n/a ({type(error).__name__})" for m in shown}
                 row["note"] = "n < 30: read with care" if row["n"] < 30 else ""
