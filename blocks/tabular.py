@@ -21,6 +21,7 @@ from medmaas.family import Evaluation, Family, FittedCandidate, Tables
 from medmaas.settings import NUMERIC_TYPES, ColumnRange, DataFile, Frozen
 
 TABLE = "patients"
+MAX_LEARNED_CATEGORIES = 50
 
 
 Kind = Literal["numeric", "categorical", "boolean"]
@@ -188,6 +189,11 @@ class TabularFamily(Family):
                 suite.append(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=[*tokens, 0, 1, 0.0, 1.0]))
             elif kind == "categorical" and column in data.categories:
                 suite.append(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=data.categories[column]))
+            elif kind == "categorical":  # learned values go into the model, its schema and its errors: never free text or ids
+                suite.append(gxe.ExpectColumnUniqueValueCountToBeBetween(
+                    column=column, max_value=MAX_LEARNED_CATEGORIES,
+                    description=f"a category learned from the data may have at most {MAX_LEARNED_CATEGORIES} values (free text or an "
+                                f"identifier must not become one): declare its categories, or leave the column out"))
         return {TABLE: suite}
 
     def features_and_outcome(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
@@ -236,11 +242,14 @@ class TabularFamily(Family):
         encoder = model.named_steps["prepare"]
         kinds = {c: ("categorical" if c in encoder.categorical else "boolean" if c in encoder.boolean else "numeric") for c in features.columns}
         numeric = [c for c, k in kinds.items() if k == "numeric"]
-        k = min(20, len(features))
+        k = max(1, min(20, len(features) // 10))
         if numeric:
             filled = features[numeric].fillna(features[numeric].median()).fillna(0.0)
             clusters = KMeans(n_clusters=k, n_init=4, random_state=self.seed).fit(filled)
-            labels, centres = clusters.labels_, clusters.cluster_centers_
+            sizes = np.bincount(clusters.labels_, minlength=k)
+            kept = np.flatnonzero(sizes >= min(5, sizes.max()))  # a cluster of one or two would be those patients' own values
+            labels, centres = clusters.labels_, clusters.cluster_centers_[kept]
+            labels = np.where(np.isin(labels, kept), np.searchsorted(kept, labels), -1)
         else:
             labels, centres = np.arange(len(features)) % k, np.zeros((k, 0))
         booleans = as_boolean(features[[c for c, kind in kinds.items() if kind == "boolean"]])
@@ -309,7 +318,11 @@ class TabularFamily(Family):
             if column not in features.columns:
                 rows.append({"subgroup": column, "note": "not among the model's features, so it cannot be grouped on"})
                 continue
-            groups = self._groups(features[column], self.settings.data.bands.get(column))
+            try:
+                groups = self._groups(features[column], self.settings.data.bands.get(column))
+            except (TypeError, ValueError) as error:  # e.g. bands on a text column
+                rows.append({"subgroup": column, "note": f"cannot be grouped: {type(error).__name__}"})
+                continue
             for value in groups.dropna().unique():
                 members = (groups == value).to_numpy()
                 row: dict[str, Any] = {"subgroup": column, "value": str(value), "n": int(members.sum())}

@@ -183,7 +183,10 @@ def predict(
 
     instance = _family(family, params)
     model = _champion(instance).load()
-    frame = pd.read_csv(input_csv)
+    try:  # the block's read options (delimiter, decimals, missing markers, Parquet), ids as text
+        frame = instance.settings.data.model_copy(update={"path": input_csv.resolve()}).read(family)
+    except ValueError as error:
+        _fail(str(error))
     size = instance.predict_chunk_rows or max(len(frame), 1)
     chunks = [frame.iloc[i : i + size] for i in range(0, len(frame), size)] or [frame]
     try:

@@ -72,7 +72,7 @@ class Diagnosis(TabularFamily):
         tables = super().load()
         data = self.settings.data
         if data.label_column in tables[TABLE].columns:
-            counts = data.label_of(tables[TABLE][data.label_column].dropna()).value_counts()
+            counts = data.label_of(tables[TABLE][data.label_column].dropna()).value_counts().reindex(data.classes, fill_value=0)
             tables[CLASS_COUNTS] = pd.DataFrame({"class": [str(c) for c in counts.index], "rows": counts.to_numpy()})
         return tables
 

@@ -83,7 +83,7 @@ class LinearSvmGrid(Grid):
     C: list[PositiveFloat] = [0.01, 0.1, 1.0]
 
     def pipeline(self, seed: int) -> Pipeline:
-        return scaled(CalibratedClassifierCV(LinearSVC(class_weight="balanced", random_state=seed, max_iter=20_000), ensemble=False))
+        return scaled(CalibratedClassifierCV(LinearSVC(class_weight="balanced", random_state=seed, max_iter=20_000), ensemble=False, cv=3))
 
 
 class RbfSvm(ClassifierMixin, BaseEstimator):
@@ -118,7 +118,7 @@ class RbfSvmGrid(Grid):
     gamma: list[PositiveFloat | Literal["scale"]] = ["scale", 0.01]
 
     def pipeline(self, seed: int) -> Pipeline:
-        return scaled(CalibratedClassifierCV(RbfSvm(class_weight="balanced", random_state=seed), ensemble=False))
+        return scaled(CalibratedClassifierCV(RbfSvm(class_weight="balanced", random_state=seed), ensemble=False, cv=3))
 
 
 class DecisionTreeGrid(Grid):

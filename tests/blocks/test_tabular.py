@@ -160,3 +160,26 @@ def test_the_encoder_takes_raw_values_and_learns_or_keeps_the_categories():
     assert encoded.shape == (4, 2 + 2 + 2 + 3) and np.isfinite(encoded).all()
     assert encoder.transform(frame.assign(sex=["x", "f", "f", "f"])).shape == encoded.shape  # unseen: all zeros, no crash
     assert as_boolean(frame[["smoker"]])["smoker"].tolist()[:3] == [1.0, 0.0, 1.0]
+
+
+def test_a_text_column_with_too_many_values_to_be_a_category_stops_at_the_gate(birthwt_csv, tmp_path):
+    # e.g. a name or a record number left in the file: its values must not become the model's enum
+    frame = pd.read_csv(birthwt_csv).assign(mother=[f"name {i}" for i in range(189)])
+    frame.to_csv(tmp_path / "named.csv", index=False)
+    [failure] = gate(births(tmp_path / "named.csv")).failures
+    assert failure.column == "mother" and failure.expectation == "expect_column_unique_value_count_to_be_between"
+    assert "at most 50 values" in failure.problem and not failure.sample
+
+
+def test_a_declared_class_with_no_rows_stops_at_the_gate(birthwt_csv):
+    family = family_on(birthwt_csv, id_column=None, label_column="low_birth_weight", labels=[0, 1, 2])
+    [failure] = gate(family).failures
+    assert failure.table == "class_counts" and failure.sample == ["2"]
+
+
+def test_bands_on_a_text_column_are_reported_not_raised(birthwt_csv):
+    family = births(birthwt_csv, subgroups=["race"], bands={"race": [1, 2]})
+    split = family.split(family.load())
+    fitted = family.fit("logistic_regression", split.train)
+    table = family.subgroup_table(fitted.model, split.test)
+    assert len(table) == 1 and table["note"].iloc[0].startswith("cannot be grouped: ")  # and the card is still written
