@@ -136,10 +136,9 @@ class TabularFamily(Family):
                 kinds[column] = "categorical"
             elif column in data.boolean:
                 kinds[column] = "boolean"
-            elif data.feature_columns == "all" and column in frame.columns and not pd.api.types.is_numeric_dtype(frame[column]):
+            elif data.feature_columns == "all" and column in frame.columns and (
+                    pd.api.types.is_bool_dtype(frame[column]) or not pd.api.types.is_numeric_dtype(frame[column])):
                 kinds[column] = "boolean" if looks_boolean(frame[column]) else "categorical"
-            elif data.feature_columns == "all" and column in frame.columns and pd.api.types.is_bool_dtype(frame[column]):
-                kinds[column] = "boolean"
             else:
                 kinds[column] = "numeric"
         return kinds
