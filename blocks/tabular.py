@@ -28,6 +28,18 @@ Kind = Literal["numeric", "categorical", "boolean"]
 Scalar = StrictBool | StrictInt | StrictFloat | StrictStr  # a YAML scalar, matched against the file's values as read
 
 
+def range_expectations(column: str, bounds: ColumnRange | None) -> list:
+    """A numeric column's declared bounds as expectations; an integer column's as the set of whole numbers in them."""
+    import great_expectations.expectations as gxe
+
+    if bounds is None or (bounds.min is None and bounds.max is None):
+        return []
+    if bounds.integer:
+        return [gxe.ExpectColumnValuesToBeInSet(column=column, value_set=bounds.allowed_integers(),
+                                                description=f"{column} is declared integer: whole numbers from {bounds.min:g} to {bounds.max:g}")]
+    return [gxe.ExpectColumnValuesToBeBetween(column=column, min_value=bounds.min, max_value=bounds.max)]
+
+
 class TabularData(DataFile):
     """Where the patients are and what their feature columns mean (the declared schema)."""
 
@@ -181,8 +193,7 @@ class TabularFamily(Family):
             suite.append(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=1.0 - data.missing_allowed(column)))
             if kind == "numeric":
                 suite.append(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES))
-                if (bounds := data.range_of(column)) is not None and (bounds.min is not None or bounds.max is not None):
-                    suite.append(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=bounds.min, max_value=bounds.max))
+                suite += range_expectations(column, data.range_of(column))
             elif kind == "boolean" and column in frame.columns and frame[column].dtype != bool:
                 tokens = sorted({*BOOLEAN_TOKENS, *(k.upper() for k in BOOLEAN_TOKENS), *(k.title() for k in BOOLEAN_TOKENS)})
                 suite.append(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=[*tokens, 0, 1, 0.0, 1.0]))
@@ -280,7 +291,7 @@ class TabularFamily(Family):
                 fields[name] = (StrictBool, Field(examples=[bool(value)]))
             else:
                 bounds = self.settings.data.range_of(name) or ColumnRange()
-                fields[name] = (float, Field(ge=bounds.min, le=bounds.max, allow_inf_nan=False, examples=[value]))
+                fields[name] = bounds.request_field(examples=[round(value) if bounds.integer else value])
         return create_model("Patient", __config__=ConfigDict(extra="forbid"), **fields)
 
     def checked_features(self, model: Any, frame: pd.DataFrame) -> pd.DataFrame:

@@ -146,15 +146,70 @@ def serve(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     params: ParamsOption = None,
 ) -> None:
-    """Serve the champion of the registered model the params name (`bentoml serve serving.<module>:<Module>Service`)."""
+    """Serve the champion of the registered model the params name (`bentoml serve serving.<module>:<Module>Service`).
+
+    The command becomes the server (exec), so a supervisor's SIGTERM or Ctrl-C stops every process it started.
+    With keys required (the default) and none yet, it creates a first key, `first`, and prints it once."""
+    from medmaas.access import KeyRing, KeyStore
     from tasks.package import service_path
 
     instance = _family(family, params)
     _champion(instance)  # a clear error before a server starts
+    if instance.settings.serving.auth == "api_keys" and not KeyRing().active_count():
+        secret = KeyStore().create("first")
+        typer.secho(f"created the first API key (shown only now; `medmaas keys create NAME` makes more):\n  {secret}\n"
+                    f"  curl -H 'Authorization: Bearer {secret}' ...", fg=typer.colors.GREEN, err=True)
     command = [str(Path(sys.executable).parent / "bentoml"), "serve", service_path(family), "--host", host, "--port", str(port)]
-    typer.secho(f"$ {' '.join(command[1:])}", dim=True)
+    typer.secho(f"$ {' '.join(command[1:])}", dim=True, err=True)
     env = {**os.environ, **({"MEDMAAS_PARAMS": str(Path(params).resolve())} if params else {})}
-    raise typer.Exit(subprocess.run(command, cwd=PROJECT_ROOT, env=env).returncode)
+    os.chdir(PROJECT_ROOT)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(command[0], command, env)
+
+
+keys = typer.Typer(help="API keys of the services: shown once at creation, stored as hashes, revoked at once.", no_args_is_help=True)
+app.add_typer(keys, name="keys")
+
+
+@keys.command("create")
+def keys_create(name: Annotated[str, typer.Argument(help="who or what uses it (the audit log names it)")]) -> None:
+    """Create a key and print it (the only time it is shown)."""
+    from medmaas.access import KeyStore, KeyStoreError
+
+    try:
+        secret = KeyStore().create(name)
+    except KeyStoreError as error:
+        _fail(str(error))
+    typer.echo(secret)
+    typer.secho(f"key {name!r} created; send it as `Authorization: Bearer <key>`. It is stored only as a hash: keep it now.", err=True, dim=True)
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Names, creation and revocation times (never the keys)."""
+    from medmaas.access import KeyStore, KeyStoreError
+
+    try:
+        stored = KeyStore().read()
+    except KeyStoreError as error:
+        _fail(str(error))
+    if not stored:
+        typer.echo("no keys yet: `medmaas keys create NAME`")
+    for key in stored:
+        typer.echo(f"{key.name:<24} created {key.created}  " + (f"revoked {key.revoked}" if key.revoked else "active"))
+
+
+@keys.command("revoke")
+def keys_revoke(name: str) -> None:
+    """Revoke a key: running services refuse it from their next request."""
+    from medmaas.access import KeyStore, KeyStoreError
+
+    try:
+        KeyStore().revoke(name)
+    except KeyStoreError as error:
+        _fail(str(error))
+    typer.echo(f"revoked {name}")
 
 
 @app.command()

@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 from medmaas.environment import PROJECT_ROOT
 
@@ -74,14 +75,36 @@ class ServingSettings(Frozen):
     max_items_per_request: int = Field(1000, ge=1, le=100_000)
     max_batch_size: int = Field(256, ge=1, description="adaptive batching: most rows merged into one model call")
     max_latency_ms: int = Field(1000, ge=1, description="adaptive batching: latency budget; past it requests are shed (503)")
+    auth: Literal["api_keys", "none"] = Field("api_keys", description="api_keys: every route but health and metrics needs `Authorization: Bearer <key>`; none: local experiments only")
+    max_body_bytes: int = Field(2_000_000, ge=1_000, le=100_000_000, description="larger request bodies get 413 before they are parsed")
+    audit_max_bytes: int = Field(10_000_000, ge=10_000, description="the audit log rotates past this size")
+    audit_backups: int = Field(10, ge=1, le=1000, description="rotated audit files kept")
 
 
 NUMERIC_TYPES = ["int", "int8", "int16", "int32", "int64", "float", "float16", "float32", "float64", "Int64", "Float64"]
 
 
 class ColumnRange(Frozen):
+    """Bounds of a numeric column; ``integer: true`` for a coded or counted one (a stage, a 0/1 flag, a count):
+    the gate refuses a value that is not a whole number in the bounds, and a service accepts only JSON integers."""
+
     min: float | None = None
     max: float | None = None
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _integer_has_bounds(self):
+        if self.integer and (self.min is None or self.max is None or self.max - self.min > 100_000):
+            raise ValueError("an integer column needs min and max (at most 100,000 apart)")
+        return self
+
+    def allowed_integers(self) -> list[int]:
+        return list(range(int(np.ceil(self.min)), int(np.floor(self.max)) + 1))
+
+    def request_field(self, **field: Any) -> tuple[Any, Any]:
+        """The field of a request body: a finite JSON number (never true or "5") in the bounds; a JSON integer when integer."""
+        kind = Annotated[int, Strict()] if self.integer else Annotated[float, Strict()]
+        return (kind, Field(ge=self.min, le=self.max, **({} if self.integer else {"allow_inf_nan": False}), **field))
 
 
 class ReadSettings(Frozen):

@@ -7,7 +7,6 @@ promoting a new champion and restarting the service serves it.
 
 from __future__ import annotations
 
-import logging
 import os
 
 import yaml
@@ -17,37 +16,12 @@ from families import family_class, load_params
 from medmaas.champions import Champion, NoChampion, resolve_from_registry
 from medmaas.environment import PROJECT_ROOT
 
-BENTOML_ERROR_LOGGER = "bentoml._internal.server.http_app"  # logs each rejected request with its traceback
-
-
-class RedactRejectedInputs(logging.Filter):
-    """A rejected request is logged with pydantic's message, which quotes the input (a patient id, if a
-    client sends one); keep where and why it failed, drop what was sent. The 400 body never had it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        from pydantic import ValidationError
-
-        error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, ValidationError):
-            reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_input=False, include_url=False))
-            record.msg = f"{record.msg} (rejected: {reasons})"
-            record.exc_info = record.exc_text = None
-        return True
-
-
-def redact_rejected_inputs() -> None:
-    logger = logging.getLogger(BENTOML_ERROR_LOGGER)
-    if not any(isinstance(f, RedactRejectedInputs) for f in logger.filters):
-        logger.addFilter(RedactRejectedInputs())
-
-
 def resolve_champion(family_name: str) -> Champion:
-    """The champion a service will serve; also keeps rejected inputs out of the server's log.
+    """The champion a service will serve.
 
     In a Bento the family's settings come with its model (a user's own block, not the repository's
     params.yaml); elsewhere from the params file in ``MEDMAAS_PARAMS`` (``medmaas serve --params``).
     """
-    redact_rejected_inputs()
     bento_models = _models_of_enclosing_bento()
     if bento_models is not None:
         if family_name not in bento_models:

@@ -7,23 +7,24 @@ Requests carry features only, never a patient identifier; answers come back in r
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated, Any
 
 import bentoml
 import numpy as np
 import pandas as pd
 from bentoml.validators import DType, Shape
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from blocks.encoding import FeatureMatrix
 from serving.champion import resolve_champion
+from serving.explain import Contribution, Explainer
+from serving.guard import protect, strict_api
 
 CHAMPION = resolve_champion("diagnosis")
 FEATURES: list[str] = CHAMPION.serving["feature_names"]
 LIMITS = CHAMPION.family.settings.serving
 Patient = CHAMPION.family.patient_model(CHAMPION.serving)
-MATRIX = FeatureMatrix(CHAMPION.serving)  # raw values <-> numbers, for the explainer and the array endpoint
+MATRIX = FeatureMatrix(CHAMPION.serving)  # raw values <-> numbers, for the array endpoint
 
 
 class Prediction(BaseModel):
@@ -31,12 +32,6 @@ class Prediction(BaseModel):
     predicted: str
     model: str
     version: str
-
-
-class Contribution(BaseModel):
-    feature: str
-    value: float | bool | str = Field(description="the patient's value of the feature")
-    contribution: float = Field(description="SHAP value: change in the explained probability due to this feature")
 
 
 class Explanation(BaseModel):
@@ -48,12 +43,22 @@ class Explanation(BaseModel):
     version: str
 
 
-def _finite_rows(features: np.ndarray) -> np.ndarray:
-    """Checked per request, before adaptive batching can merge it with other clients' rows."""
-    if features.ndim != 2 or features.shape[1] != len(FEATURES):
-        raise ValueError(f"features must have shape (rows, {len(FEATURES)}) in this order: {', '.join(FEATURES)}")
+def _rows_of_numbers(features: Any) -> Any:
+    """The JSON as sent, before BentoML makes an array of it (it would reshape a 3-D list and read "5" or true as numbers)."""
+    if not isinstance(features, list) or not features:
+        raise ValueError(f"features must be a non-empty list of rows, each a list of {len(FEATURES)} numbers")
     if len(features) > LIMITS.max_items_per_request:
         raise ValueError(f"features has {len(features)} rows; at most {LIMITS.max_items_per_request} per request")
+    for index, row in enumerate(features):
+        if not isinstance(row, list) or len(row) != len(FEATURES):
+            raise ValueError(f"features[{index}] must be a list of {len(FEATURES)} numbers, in this order: {', '.join(FEATURES)}")
+        if not all(type(v) in (int, float) for v in row):
+            raise ValueError(f"features[{index}] must hold numbers only (not text, booleans or null)")
+    return features
+
+
+def _finite_rows(features: np.ndarray) -> np.ndarray:
+    """Checked per request, before adaptive batching can merge it with other clients' rows."""
     bad = np.argwhere(~np.isfinite(features))
     if len(bad):
         row, col = bad[0]
@@ -68,36 +73,23 @@ def _finite_rows(features: np.ndarray) -> np.ndarray:
     return features
 
 
-FeatureArray = Annotated[np.ndarray, Shape((-1, len(FEATURES))), DType("float64"), AfterValidator(_finite_rows)]
+FeatureArray = Annotated[np.ndarray, BeforeValidator(_rows_of_numbers), Shape((-1, len(FEATURES))), DType("float64"), AfterValidator(_finite_rows)]
 
 
 @bentoml.service(name="diagnosis", traffic={"timeout": 30})
 class DiagnosisService:
     def __init__(self) -> None:
-        import shap
-
         self.family = CHAMPION.family
         self.model = CHAMPION.load()
         self.classes = [str(c) for c in self.model.classes_]
         positive = self.family.settings.data.positive_label
         self.explained_class = str(positive) if len(self.classes) == 2 and str(positive) in self.classes else None
-        background = MATRIX.to_matrix(pd.DataFrame(CHAMPION.serving["background"], columns=FEATURES))
-        masker = shap.maskers.Independent(background, max_samples=len(background))
-        # one explainer per class (no shared state between concurrent requests); permutation SHAP
-        # is exactly additive: base value + contributions = the model's probability
-        self.explainers = {
-            cls: shap.PermutationExplainer(partial(self._probability_of, index), masker, seed=0)
-            for index, cls in enumerate(self.classes)
-        }
-        self.explainers[self.explained_class or self.classes[0]](background[:1], silent=True)  # warm-up: ~9 s once, not on a patient's request
+        self.explainer = Explainer(CHAMPION, {cls: (lambda frame, index=index: self.model.predict_proba(frame)[:, index]) for index, cls in enumerate(self.classes)})
 
     def _frame(self, rows: Any) -> pd.DataFrame:
         return pd.DataFrame(rows, columns=FEATURES)
 
-    def _probability_of(self, class_index: int, rows: np.ndarray) -> np.ndarray:
-        return self.model.predict_proba(MATRIX.to_frame(rows))[:, class_index]
-
-    @bentoml.api
+    @strict_api()
     def predict(
         self, patients: Annotated[list[Patient], Field(min_length=1, max_length=LIMITS.max_items_per_request)]  # type: ignore[valid-type]
     ) -> list[Prediction]:
@@ -110,31 +102,30 @@ class DiagnosisService:
             for row, label in zip(proba, labels)
         ]
 
-    @bentoml.api(batchable=True, batch_dim=0, max_batch_size=LIMITS.max_batch_size, max_latency_ms=LIMITS.max_latency_ms)
+    @strict_api(batchable=True, batch_dim=0, max_batch_size=LIMITS.max_batch_size, max_latency_ms=LIMITS.max_latency_ms)
     def predict_array(self, features: FeatureArray) -> np.ndarray:
         """Class probabilities (columns in `model_info().classes` order) for rows of features; batched adaptively.
 
         Numbers only: a boolean as 0/1, a category as its index in `model_info().categories`."""
         return self.model.predict_proba(MATRIX.to_frame(features))
 
-    @bentoml.api
+    @strict_api()
     def explain(self, patient: Patient) -> Explanation:  # type: ignore[valid-type]
         """Why: each feature's SHAP contribution to the probability of the explained class."""
         row = self._frame([patient.model_dump()])
         proba = self.model.predict_proba(row)[0]
         explained = self.explained_class or self.classes[int(proba.argmax())]
-        result = self.explainers[explained](MATRIX.to_matrix(row), silent=True)
-        contributions = sorted(
-            (Contribution(feature=f, value=v.item() if hasattr(v, "item") else v, contribution=float(c)) for f, v, c in zip(FEATURES, row.iloc[0], result.values[0])),
-            key=lambda c: abs(c.contribution), reverse=True,
-        )
+        why = self.explainer.explain(explained, row)
         return Explanation(
-            explained_class=explained, probability=float(proba[self.classes.index(explained)]), base_value=float(result.base_values[0]),
-            contributions=contributions, model=CHAMPION.registered_model, version=CHAMPION.version,
+            explained_class=explained, probability=float(proba[self.classes.index(explained)]), base_value=why.base_value,
+            contributions=why.contributions, model=CHAMPION.registered_model, version=CHAMPION.version,
         )
 
-    @bentoml.api
+    @strict_api()
     def model_info(self) -> dict[str, Any]:
         """Which model answers: version, training data hash, held-out metrics, link to its model card."""
         return {**CHAMPION.info, "classes": self.classes, "features": FEATURES, "explained_class": self.explained_class,
                 "kinds": MATRIX.kinds, "categories": MATRIX.categories}
+
+
+protect(DiagnosisService, LIMITS, (CHAMPION.registered_model, CHAMPION.version))

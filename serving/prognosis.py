@@ -14,10 +14,12 @@ from typing import Annotated, Any
 import bentoml
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, Strict
 
 from families.prognosis.aft import survival_matrix
 from serving.champion import resolve_champion
+from serving.explain import Attribution, Explainer
+from serving.guard import protect, strict_api
 
 CHAMPION = resolve_champion("prognosis")
 FEATURES: list[str] = CHAMPION.serving["feature_names"]
@@ -25,7 +27,7 @@ TIMES = CHAMPION.family.settings.times
 FOLLOW_UP = CHAMPION.serving["max_follow_up_days"]
 LIMITS = CHAMPION.family.settings.serving
 Patient = CHAMPION.family.patient_model(CHAMPION.serving)
-Days = Annotated[float, Field(gt=0, le=36525, allow_inf_nan=False)]
+Days = Annotated[float, Strict(), Field(gt=0, le=36525, allow_inf_nan=False)]
 
 
 class SurvivalPoint(BaseModel):
@@ -42,21 +44,29 @@ class Prognosis(BaseModel):
     version: str
 
 
+class RiskExplanation(Attribution):
+    """``value`` is the patient's risk score: base_value + sum(contributions) = risk_score."""
+
+    model: str
+    version: str
+
+
 @bentoml.service(name="prognosis", traffic={"timeout": 30})
 class PrognosisService:
     def __init__(self) -> None:
         self.model = CHAMPION.load()
         self.grid = np.linspace(1.0, FOLLOW_UP, 400)  # where the median is looked for
+        self.explainer = Explainer(CHAMPION, {"risk_score": self.model.predict})
 
-    @bentoml.api
+    @strict_api()
     def predict(
         self,
         patients: Annotated[list[Patient], Field(min_length=1, max_length=LIMITS.max_items_per_request)],  # type: ignore[valid-type]
-        times: Annotated[list[Days] | None, Field(max_length=TIMES.max_times_per_request)] = None,
+        times: Annotated[list[Days], Field(min_length=1, max_length=TIMES.max_times_per_request)] | None = None,
     ) -> list[Prognosis]:
-        """Risk, survival curve at `times` (days; default: the declared set) and median survival, per patient."""
+        """Risk, survival curve at `times` (days; left out: the declared set) and median survival, per patient."""
         frame = pd.DataFrame([p.model_dump() for p in patients], columns=FEATURES)
-        requested = np.sort(np.asarray(times or TIMES.default_days, dtype=float))
+        requested = np.sort(np.asarray(TIMES.default_days if times is None else times, dtype=float))
         risk = self.model.predict(frame)
         survival = np.clip(survival_matrix(self.model, frame, requested), 0.0, 1.0)
         survival = np.minimum.accumulate(survival, axis=1)  # a step function evaluated between steps can carry rounding noise
@@ -72,7 +82,16 @@ class PrognosisService:
             ))
         return answers
 
-    @bentoml.api
+    @strict_api()
+    def explain(self, patient: Patient) -> RiskExplanation:  # type: ignore[valid-type]
+        """Why: each covariate's SHAP contribution to the patient's risk score."""
+        why = self.explainer.explain("risk_score", pd.DataFrame([patient.model_dump()], columns=FEATURES))
+        return RiskExplanation(**why.model_dump(), model=CHAMPION.registered_model, version=CHAMPION.version)
+
+    @strict_api()
     def model_info(self) -> dict[str, Any]:
         """Which model answers: version, training data hash, held-out metrics, model card, follow-up range."""
         return {**CHAMPION.info, "features": FEATURES, "max_follow_up_days": FOLLOW_UP, "default_days": TIMES.default_days}
+
+
+protect(PrognosisService, LIMITS, (CHAMPION.registered_model, CHAMPION.version))

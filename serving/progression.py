@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from medmaas.champions import Champion, NoChampion
 from serving.champion import resolve_champion
+from serving.explain import Attribution, Explainer
+from serving.guard import protect, strict_api
 
 TABULAR, VISITS = "progression", "progression_visits"
 
@@ -41,7 +43,7 @@ def _tabular_patient() -> type[BaseModel]:
     champion = CHAMPIONS[TABULAR]
     if isinstance(champion, Champion):
         return champion.family.patient_model(champion.serving)
-    return create_model("Patient", __config__=ConfigDict(extra="allow"))  # endpoint answers 503 before reading it
+    return create_model("Patient", __config__=ConfigDict(extra="allow"))  # the endpoint answers 503 before reading it
 
 
 def _visit_history() -> type[BaseModel]:
@@ -53,6 +55,8 @@ def _visit_history() -> type[BaseModel]:
 
 Patient = _tabular_patient()
 VisitHistory = _visit_history()
+SERVED: list[Champion] = [c for c in CHAMPIONS.values() if isinstance(c, Champion)]
+LIMITS = SERVED[0].family.settings.serving  # the tabular block's when both are served
 MAX_PATIENTS = CHAMPIONS[TABULAR].family.settings.serving.max_items_per_request if isinstance(CHAMPIONS[TABULAR], Champion) else 1000
 
 
@@ -67,7 +71,15 @@ class NextValue(BaseModel):
     predicted: float = Field(description="the marker's expected value, in its clinical units")
     predicted_model_scale: float = Field(description="the same on the scale the model works on (log for log markers)")
     days_ahead: float
-    beyond_training_gaps: bool = Field(description="true when days_ahead is longer than any gap between visits in training: an extrapolation")
+    beyond_training_gaps: bool = Field(description="true when days_ahead, or a gap between the visits sent, is longer than any gap between visits "
+                                                   "in training: an extrapolation")
+    model: str
+    version: str
+
+
+class ProgressionExplanation(Attribution):
+    """``value`` is the predicted progression: base_value + sum(contributions) = predicted_progression."""
+
     model: str
     version: str
 
@@ -76,6 +88,7 @@ class NextValue(BaseModel):
 class ProgressionService:
     def __init__(self) -> None:
         self.models = {name: c.load() for name, c in CHAMPIONS.items() if isinstance(c, Champion)}
+        self.explainer = Explainer(CHAMPIONS[TABULAR], {"progression": self.models[TABULAR].predict}) if TABULAR in self.models else None
 
     def _champion(self, family_name: str) -> Champion:
         champion = CHAMPIONS[family_name]
@@ -83,7 +96,7 @@ class ProgressionService:
             raise bentoml.exceptions.ServiceUnavailable(champion)
         return champion
 
-    @bentoml.api
+    @strict_api()
     def predict(
         self, patients: Annotated[list[Patient], Field(min_length=1, max_length=MAX_PATIENTS)]  # type: ignore[valid-type]
     ) -> list[ProgressionPrediction]:
@@ -93,7 +106,14 @@ class ProgressionService:
         predicted = self.models[TABULAR].predict(frame)
         return [ProgressionPrediction(predicted_progression=float(v), model=champion.registered_model, version=champion.version) for v in predicted]
 
-    @bentoml.api
+    @strict_api()
+    def explain(self, patient: Patient) -> ProgressionExplanation:  # type: ignore[valid-type]
+        """Why: each baseline measurement's SHAP contribution to the predicted progression."""
+        champion = self._champion(TABULAR)
+        why = self.explainer.explain("progression", pd.DataFrame([patient.model_dump()], columns=champion.serving["feature_names"]))
+        return ProgressionExplanation(**why.model_dump(), model=champion.registered_model, version=champion.version)
+
+    @strict_api()
     def predict_next(self, history: VisitHistory) -> NextValue:  # type: ignore[valid-type]
         """The target marker `days_ahead` days after the last visit, from the visits so far."""
         champion = self._champion(VISITS)
@@ -102,11 +122,15 @@ class ProgressionService:
         return NextValue(
             marker=family.settings.data.target_marker, predicted=float(family.encoding.to_units(np.array(scaled))),
             predicted_model_scale=scaled, days_ahead=history.days_ahead,
-            beyond_training_gaps=history.days_ahead > champion.serving["longest_gap_days"],
+            beyond_training_gaps=family.longest_gap(history) > champion.serving["longest_gap_days"],
             model=champion.registered_model, version=champion.version,
         )
 
-    @bentoml.api
+    @strict_api()
     def model_info(self) -> dict[str, Any]:
         """Which models answer (version, data hash, held-out metrics, model card), or why one is missing."""
         return {name: c.info if isinstance(c, Champion) else {"unavailable": c} for name, c in CHAMPIONS.items()}
+
+
+protect(ProgressionService, LIMITS, (SERVED[0].registered_model, SERVED[0].version),
+        {route: (c.registered_model, c.version) for c, route in ((CHAMPIONS[VISITS], "/predict_next"),) if isinstance(c, Champion)})

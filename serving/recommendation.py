@@ -18,22 +18,23 @@ from typing import Annotated, Any, Literal
 
 import bentoml
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from blocks.sparse import PatientRows
 from serving.champion import resolve_champion
+from serving.guard import protect, strict_api
 
 CHAMPION = resolve_champion("recommendation")
 SETTINGS = CHAMPION.family.settings
 SCALE = SETTINGS.data.scale
 LIMITS = SETTINGS.recommend
-TopK = Annotated[int, Field(ge=1, le=LIMITS.max_k, description="how many treatments to return")]
+TopK = Annotated[int, Strict(), Field(ge=1, le=LIMITS.max_k, description="how many treatments to return; the first k of a longer list are the same")]
 
 
 class ReportedOutcome(BaseModel):
     model_config = ConfigDict(extra="forbid")
     treatment: str = Field(min_length=1, max_length=200, description="a treatment id the model knows (model_info lists them)")
-    outcome: float = Field(ge=SCALE.min, le=SCALE.max, allow_inf_nan=False, description=f"on the declared scale, {SCALE.min:g} to {SCALE.max:g}")
+    outcome: Annotated[float, Strict()] = Field(ge=SCALE.min, le=SCALE.max, allow_inf_nan=False, description=f"on the declared scale, {SCALE.min:g} to {SCALE.max:g}")
 
 
 class Driver(BaseModel):
@@ -54,6 +55,7 @@ class Reason(BaseModel):
 class RecommendedTreatment(BaseModel):
     rank: int
     treatment: str
+    score: float = Field(description="the ranking score (the candidate's own scale): the list is in its order, best first; ties go to the more popular")
     predicted_outcome: float = Field(description=f"expected outcome on the {SCALE.min:g}-{SCALE.max:g} scale")
     reason: Reason
 
@@ -71,16 +73,16 @@ class RecommendationService:
         self.model = CHAMPION.load()
 
     def _answer(self, rows: PatientRows, k: int, patient: Literal["known", "new"]) -> Recommendations:
-        columns, _, predicted = self.model.recommend(rows, k)
+        columns, scores, predicted = self.model.recommend(rows, k)
         listed = columns[0] >= 0
-        columns, predicted = columns[0][listed], predicted[0][listed]
+        columns, scores, predicted = columns[0][listed], scores[0][listed], predicted[0][listed]
         items = [
-            RecommendedTreatment(rank=rank, treatment=str(self.model.treatments[column]), predicted_outcome=round(float(value), 4), reason=Reason(**reason))
-            for rank, (column, value, reason) in enumerate(zip(columns, predicted, self.model.reasons(rows, columns)), start=1)
+            RecommendedTreatment(rank=rank, treatment=str(self.model.treatments[column]), score=float(score), predicted_outcome=round(float(value), 4), reason=Reason(**reason))
+            for rank, (column, score, value, reason) in enumerate(zip(columns, scores, predicted, self.model.reasons(rows, columns)), start=1)
         ]
         return Recommendations(recommendations=items, patient=patient, model=CHAMPION.registered_model, version=CHAMPION.version)
 
-    @bentoml.api
+    @strict_api()
     def recommend(self, patient_id: Annotated[str, Field(min_length=1, max_length=200)], k: TopK = LIMITS.default_k) -> Recommendations:
         """Top-k untried treatments for a patient in the training data."""
         row = self.model.row_of(patient_id)
@@ -88,7 +90,7 @@ class RecommendationService:
             raise bentoml.exceptions.NotFound("patient_id: not a patient this model was trained on; send their outcomes to recommend_new instead")
         return self._answer(self.model.training_rows(np.array([row])), k, "known")
 
-    @bentoml.api
+    @strict_api()
     def recommend_new(
         self,
         outcomes: Annotated[list[ReportedOutcome], Field(max_length=LIMITS.max_reported_outcomes)] = [],  # noqa: B006 (pydantic copies it)
@@ -98,15 +100,18 @@ class RecommendationService:
         seen: set[str] = set()
         columns = self.model.treatment_column(np.array([o.treatment for o in outcomes], dtype=object))
         for index, (reported, column) in enumerate(zip(outcomes, columns)):
-            if reported.treatment in seen:
-                raise bentoml.exceptions.InvalidArgument(f"outcomes.{index}.treatment: {reported.treatment!r} is reported twice")
+            if reported.treatment in seen:  # never the name itself: it is the client's text
+                raise bentoml.exceptions.InvalidArgument(f"outcomes[{index}].treatment: the same treatment is reported twice")
             if column < 0:
-                raise bentoml.exceptions.InvalidArgument(f"outcomes.{index}.treatment: unknown treatment {reported.treatment!r} (model_info lists the known ones)")
+                raise bentoml.exceptions.InvalidArgument(f"outcomes[{index}].treatment: not a treatment this model knows (model_info lists them)")
             seen.add(reported.treatment)
         return self._answer(self.model.new_patient({o.treatment: o.outcome for o in outcomes}), k, "new")
 
-    @bentoml.api
+    @strict_api()
     def model_info(self) -> dict[str, Any]:
         """Which model answers: version, provenance, held-out metrics, outcome scale, limits, known treatments."""
         return {**CHAMPION.info, "scale": SCALE.model_dump(), "max_k": LIMITS.max_k, "default_k": LIMITS.default_k,
                 "treatments": [str(t) for t in self.model.treatments]}
+
+
+protect(RecommendationService, SETTINGS.serving, (CHAMPION.registered_model, CHAMPION.version))

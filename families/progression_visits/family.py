@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from blocks.regression import REGRESSION_METRICS, regression_figures, regression_metric_specs
 from families.progression_visits.candidates import LastObservation, NextVisitBoosting
 from families.progression_visits.encoding import VisitEncoding, VisitSet
-from families.progression_visits.settings import BUNDLED_DATA, DAYS_PER_YEAR, INTERVALS, VISITS, NextVisitBoostingSettings, ProgressionVisitsSettings, RecurrentSettings, VisitData
+from families.progression_visits.settings import BUNDLED_DATA, DAYS_PER_YEAR, INTERVALS, MAX_VISIT_DAY, VISITS, NextVisitBoostingSettings, ProgressionVisitsSettings, RecurrentSettings, VisitData
 from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
+from blocks.tabular import range_expectations
 from medmaas.settings import NUMERIC_TYPES, ColumnRange
 from medmaas.stats import bootstrap_estimates
 
@@ -85,8 +86,7 @@ class ProgressionVisits(Family):
             visits.append(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES))
             if column != data.target_marker:
                 visits.append(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=1.0 - data.max_missing_fraction))
-            if (bounds := data.ranges.get(column)) is not None:
-                visits.append(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=bounds.min, max_value=bounds.max))
+            visits += range_expectations(column, data.ranges.get(column))
         intervals = [  # one row per visit that has an earlier visit (a target to learn from)
             gxe.ExpectColumnValuesToBeBetween(column="days_since_previous_row", min_value=1),  # in time order per patient
             gxe.ExpectTableRowCountToBeBetween(min_value=data.min_targets),
@@ -209,27 +209,31 @@ class ProgressionVisits(Family):
         data, horizon = self.settings.data, self.settings.horizon
 
         def bounded(name: str):
-            bounds = data.ranges.get(name) or ColumnRange()
-            return (float, Field(ge=bounds.min, le=bounds.max, allow_inf_nan=False))
+            return (data.ranges.get(name) or ColumnRange()).request_field()
 
         visit = create_model("Visit", __config__=ConfigDict(extra="forbid"),
-                             **{data.day_column: (float, Field(ge=0, allow_inf_nan=False, description="days since the first visit"))},
+                             **{data.day_column: ColumnRange(min=0, max=MAX_VISIT_DAY).request_field(description="days since the first visit")},
                              **{m: bounded(m) for m in data.markers})
 
         def in_time_order(history):
             days = [getattr(v, data.day_column) for v in history.visits]
             for i in range(1, len(days)):
                 if days[i] <= days[i - 1]:
-                    raise ValueError(f"visits must be in time order: visit {i + 1} ({data.day_column} {days[i]:g}) is not after visit {i} ({data.day_column} {days[i - 1]:g})")
+                    raise ValueError(f"visits must be in time order: visit {i + 1} is not after visit {i} ({data.day_column})")
             return history
 
         return create_model(
             "VisitHistory", __config__=ConfigDict(extra="forbid"),
             __validators__={"in_time_order": model_validator(mode="after")(in_time_order)},
             visits=(list[visit], Field(min_length=1, max_length=horizon.max_visits, description="earliest first")),
-            days_ahead=(float, Field(gt=0, le=horizon.max_days_ahead, allow_inf_nan=False, description="days after the last visit")),
+            days_ahead=ColumnRange(min=1, max=horizon.max_days_ahead).request_field(description="days after the last visit"),
             **{c: bounded(c) for c in data.baseline_columns},
         )
+
+    def longest_gap(self, history: BaseModel) -> float:
+        """The longest interval the request asks the model to bridge: between two visits, or to the predicted day."""
+        days = [getattr(v, self.settings.data.day_column) for v in history.visits]
+        return max([history.days_ahead, *np.diff(days)])
 
     def history_frame(self, history: BaseModel) -> pd.DataFrame:
         """A validated request as the models' history table (baseline repeated on every visit)."""

@@ -12,6 +12,7 @@ from medmaas.settings import CandidateGrids, ColumnRange, DataFile, FamilySettin
 BUNDLED_DATA = Path("data/raw/pbcseq.csv")
 VISITS, INTERVALS = "visits", "visit_intervals"
 DAYS_PER_YEAR = 365.25
+MAX_VISIT_DAY = 100 * 365.25  # a visit day past a century of follow-up is a unit or typing error, not a patient
 
 
 class VisitData(DataFile):

@@ -135,7 +135,8 @@ class Recommender:
         """Dense (rows x treatments) ranking scores and predicted outcomes."""
         raise NotImplementedError
 
-    def _reason(self, rows: PatientRows, column: int) -> dict[str, Any]:
+    def _reason(self, rows: PatientRows, column: int) -> dict[str, Any] | None:
+        """None: nothing of the patient's drove it (the list's tie-break, popularity, did)."""
         raise NotImplementedError
 
     # --- answers -----------------------------------------------------------------------------------------
@@ -152,19 +153,21 @@ class Recommender:
 
     def recommend(self, rows: PatientRows, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Top-k treatment columns per row (best first; -1 pads a row with fewer untaken treatments),
-        their ranking scores and their predicted outcomes. Taken treatments are never in the list."""
+        their ranking scores and their predicted outcomes. Taken treatments are never in the list.
+
+        One total order per patient: score, then popularity, then column. So the top k are always the first k
+        of the top 50 (ties at the cut would otherwise fall to whatever argpartition picked)."""
         k = min(k, self.n_treatments)
         columns = np.full((len(rows), k), -1, dtype=int)
         scores = np.full((len(rows), k), np.nan)
         predicted = np.full((len(rows), k), np.nan)
+        by_column = np.arange(self.n_treatments)
         for start, chunk, score, prediction in self._chunks(rows):
             score = np.asarray(score, dtype=float)
             score[chunk.taken.nonzero()] = -np.inf
-            top = np.argpartition(-score, k - 1, axis=1)[:, :k] if k < self.n_treatments else np.tile(np.arange(k), (len(score), 1))
+            order = np.lexsort((np.broadcast_to(by_column, score.shape), np.broadcast_to(-self.popularity, score.shape), -score), axis=-1)
+            top = order[:, :k]
             top_scores = np.take_along_axis(score, top, axis=1)
-            order = np.lexsort((top, -top_scores), axis=1)  # best first; ties: the lower column
-            top = np.take_along_axis(top, order, axis=1)
-            top_scores = np.take_along_axis(top_scores, order, axis=1)
             valid = np.isfinite(top_scores)
             stop = start + len(chunk)
             columns[start:stop] = np.where(valid, top, -1)
@@ -185,28 +188,30 @@ class Recommender:
         return np.clip(predicted, self.scale.low, self.scale.high)
 
     def reasons(self, rows: PatientRows, columns: np.ndarray) -> list[dict[str, Any]]:
-        """Why each treatment in ``columns`` was recommended to the single patient in ``rows``."""
+        """Why each treatment in ``columns`` was recommended to the single patient in ``rows``: what the candidate
+        found in the patient's own outcomes, or, when nothing of theirs pointed at it, its popularity (the tie-break)."""
         if not rows.taken.nnz:
             return [self._popularity_reason(int(c)) for c in columns]
-        return self._reasons(rows, columns)
+        return [reason or self._popularity_reason(int(c)) for c, reason in zip(columns, self._reasons(rows, columns))]
 
-    def _reasons(self, rows: PatientRows, columns: np.ndarray) -> list[dict[str, Any]]:
+    def _reasons(self, rows: PatientRows, columns: np.ndarray) -> list[dict[str, Any] | None]:
         return [self._reason(rows, int(c)) for c in columns]
 
     def _popularity_reason(self, column: int) -> dict[str, Any]:
         n, mean = int(self.treatment_counts[column]), float(self.treatment_means[column])
-        return {"based_on": "popularity", "summary": f"taken by {n} patients in the training data, mean outcome {mean:.2f}",
+        return {"based_on": "popularity", "summary": f"popular among all patients: taken by {n} in the training data, mean outcome {mean:.2f}",
                 "similar_patients": n, "their_mean_outcome": round(mean, 4)}
 
-    def _own_treatments(self, rows: PatientRows, weights: np.ndarray, label: str, top: int = 3) -> dict[str, Any]:
-        """The patient's treatments that pushed a recommendation most (weights: one per taken treatment)."""
+    def _own_treatments(self, rows: PatientRows, weights: np.ndarray, label: str, top: int = 3) -> dict[str, Any] | None:
+        """The patient's treatments that pushed a recommendation most (weights: one per taken treatment); None when none did."""
         taken = rows.taken.indices
         outcomes = rows.outcomes.data
         order = np.lexsort((taken, -weights))[:top]
         drivers = [{"treatment": str(self.treatments[taken[i]]), "your_outcome": float(outcomes[i]), "similarity": round(float(weights[i]), 4)}
                    for i in order if weights[i] > 0]
-        names = ", ".join(d["treatment"] for d in drivers) or "none of your treatments"
-        return {"based_on": "similar_treatments", "summary": f"{label}: {names}", "treatments": drivers}
+        if not drivers:
+            return None
+        return {"based_on": "similar_treatments", "summary": f"{label}: {', '.join(d['treatment'] for d in drivers)}", "treatments": drivers}
 
     def predict(self, pairs: pd.DataFrame) -> np.ndarray:
         """Predicted outcome per row of (patient id, treatment id) pairs for training patients (NaN for others);
@@ -279,16 +284,16 @@ class UserNeighbours(Recommender):
         predicted = means + np.divide(deviation, weight, out=np.zeros_like(deviation), where=weight > 0)
         return (near @ self.goodness).toarray(), predicted
 
-    def _reasons(self, rows: PatientRows, columns: np.ndarray) -> list[dict[str, Any]]:
+    def _reasons(self, rows: PatientRows, columns: np.ndarray) -> list[dict[str, Any] | None]:
         near = self.neighbours(rows)  # searched once for the whole list (a new patient's search is the costly part)
         return [self._neighbours_reason(near, int(c)) for c in columns]
 
-    def _neighbours_reason(self, near: sp.csr_matrix, column: int) -> dict[str, Any]:
+    def _neighbours_reason(self, near: sp.csr_matrix, column: int) -> dict[str, Any] | None:
         who, similarity = near.indices, near.data
         took = self.taken[who, column].toarray().ravel() > 0
         n = int(took.sum())
         if not n:
-            return {"based_on": "similar_patients", "summary": "no similar patient took it", "similar_patients": 0}
+            return None
         outcomes = self.outcomes[who[took], column].toarray().ravel()
         return {"based_on": "similar_patients",
                 "summary": f"{n} of your {len(who)} most similar patients took it, mean outcome {outcomes.mean():.2f}",
@@ -332,7 +337,7 @@ class ItemNeighbours(Recommender):
         predicted = baseline + np.divide(deviation, weight, out=np.zeros_like(deviation), where=weight > 0)
         return (goodness @ self._similar_t).toarray(), predicted
 
-    def _reason(self, rows: PatientRows, column: int) -> dict[str, Any]:
+    def _reason(self, rows: PatientRows, column: int) -> dict[str, Any] | None:
         similarity = self.similar[column].toarray().ravel()[rows.taken.indices]
         return self._own_treatments(rows, similarity, "similar to treatments you took")
 
@@ -379,7 +384,7 @@ class TruncatedSVD(Recommender):
         predicted = patient_term[:, None] + treatment_term[None, :] + self.alpha * reconstructed
         return predicted, predicted
 
-    def _reason(self, rows: PatientRows, column: int) -> dict[str, Any]:
+    def _reason(self, rows: PatientRows, column: int) -> dict[str, Any] | None:
         contribution = self._centred(rows).data * (self.factors[rows.taken.indices] @ self.factors[column])
         return self._own_treatments(rows, contribution, "your outcomes on these treatments point to it")
 

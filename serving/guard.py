@@ -1,0 +1,268 @@
+"""What stands between the network and every service: API keys, an audit line per request, bounded
+bodies, 4xx answers and log lines that never repeat what a client sent.
+
+    protect(DiagnosisService, settings, models={"/predict": ("diagnosis", "7"), ...})
+
+BentoML 1.4 has no access control of its own; this is a plain ASGI middleware
+(``Service.add_asgi_middleware``), created in each server worker. Health, readiness and metrics stay
+open for load balancers and monitoring; everything else, the OpenAPI schema included, needs a key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import re
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from medmaas.access import KeyRing, keys_path
+from medmaas.environment import STATE_DIR
+from medmaas.settings import ServingSettings
+
+OPEN_ROUTES = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
+UNKNOWN_ROUTE = "(unknown route)"
+LOG_LINE_LIMIT = 2000
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+BENTOML_ERROR_LOGGER = "bentoml._internal.server.http_app"  # logs each rejected request with its traceback
+SERVER_LOGGERS = ("bentoml", "bentoml.access", "bentoml._internal.server.http_app", "uvicorn", "uvicorn.error", "uvicorn.access", "")
+log = logging.getLogger("medmaas.serving")
+
+
+class NoApiKeys(RuntimeError):
+    """Keys are required and none is active: the service would refuse every request, so it does not start."""
+
+
+def check_keys(settings: ServingSettings, service: str) -> None:
+    """At import of a service: refuse to start without a key, or say loudly that there is no access control."""
+    if settings.auth == "none":
+        log.warning("*** %s: serving.auth is none: ANYONE WHO CAN REACH THIS PORT CAN SCORE PATIENTS (local experiments only) ***", service)
+        return
+    if not KeyRing().active_count():
+        raise NoApiKeys(f"no active API key in {keys_path()}: create one with `medmaas keys create NAME` "
+                        "(or point MEDMAAS_API_KEYS at a keys file, or set serving.auth: none for a local experiment)")
+
+
+def protect(service: Any, settings: ServingSettings, answered_by: tuple[str, str], routes: dict[str, tuple[str, str]] | None = None) -> None:
+    """Put the guard in front of ``service``. Its audit lines name the (model, version) ``answered_by``, or for a
+    route of a service with several models (progression) the one in ``routes``."""
+    check_keys(settings, service.name)
+    models = {api.route: (routes or {}).get(api.route, answered_by) for api in service.apis.values()}
+    service.add_asgi_middleware(Guard, service_name=service.name, settings=settings, models=models)
+
+
+# --- log lines -----------------------------------------------------------------------------------------
+class SafeLines(logging.Filter):
+    """On the server's handlers: one bounded line, no control characters (a NUL, an escape sequence)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 (a record whose arguments do not format is still logged, as its template)
+            message = str(record.msg)
+        message = CONTROL_CHARACTERS.sub("?", message)
+        record.msg = message if len(message) <= LOG_LINE_LIMIT else message[:LOG_LINE_LIMIT] + " ...(cut)"
+        record.args = None
+        return True
+
+
+class RedactRejectedInputs(logging.Filter):
+    """BentoML logs a rejected request with pydantic's traceback, which quotes the input (a patient id, if a client
+    sends one): keep where and why it failed, as the 400 says it, and drop what was sent."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from pydantic import ValidationError
+
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ValidationError):
+            details = without_echo({"detail": error.errors(include_input=False, include_url=False, include_context=False)})["detail"]
+            reasons = "; ".join(f"{_where(d['loc'])}: {d['msg']}" for d in details)
+            record.msg = f"{record.msg} (rejected: {reasons})"
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def safe_server_logs() -> None:
+    """Rejections without their inputs; then every line of the server's handlers bounded and printable."""
+    rejections = logging.getLogger(BENTOML_ERROR_LOGGER)
+    if not any(isinstance(f, RedactRejectedInputs) for f in rejections.filters):
+        rejections.addFilter(RedactRejectedInputs())
+    for name in SERVER_LOGGERS:
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, SafeLines) for f in handler.filters):
+                handler.addFilter(SafeLines())
+
+
+def audit_logger(service_name: str, settings: ServingSettings) -> logging.Logger:
+    """Its own file (a logger of ours does not reach `bentoml serve`'s output), JSON lines, rotated by size."""
+    logger = logging.getLogger(f"medmaas.audit.{service_name}")
+    if not logger.handlers:
+        path = STATE_DIR / "audit" / f"{service_name}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=settings.audit_max_bytes, backupCount=settings.audit_backups, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger
+
+
+# --- 4xx bodies ----------------------------------------------------------------------------------------
+def _where(loc: list[Any]) -> str:
+    """("patients", 0) -> "patients[0]"; an empty location is the body's top level."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "the top level"
+
+
+def without_echo(body: Any) -> Any:
+    """A 400 from pydantic names an unknown field by its key, which is the client's text (a patient's name, 1 MB):
+    name its place instead. Inputs were never included; the documentation URLs go too."""
+    details = body.get("detail") if isinstance(body, dict) else None
+    if not isinstance(details, list):
+        return body
+    for detail in details:
+        if not isinstance(detail, dict):
+            continue
+        detail.pop("url", None)
+        detail.pop("input", None)
+        loc = list(detail.get("loc") or [])
+        if detail.get("type") == "extra_forbidden" and loc:
+            detail["loc"] = loc[:-1]
+            detail["msg"] = f"an unknown field at {_where(loc[:-1])}"
+    return body
+
+
+class Guard:
+    """The ASGI middleware: authenticate, bound the body, call the service, clean a 4xx, write the audit line."""
+
+    def __init__(self, app: Any, service_name: str, settings: ServingSettings, models: dict[str, tuple[str, str]]):
+        self.app = app
+        self.settings = settings
+        self.models = models
+        self.keys = KeyRing() if settings.auth == "api_keys" else None
+        self.audit = audit_logger(service_name, settings)
+        safe_server_logs()
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path") in OPEN_ROUTES:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        route = scope.get("path") if scope.get("path") in self.models else UNKNOWN_ROUTE  # a made-up path is the client's text
+        status = {"code": 500}
+        key_name = None
+        try:
+            if self.keys is not None:
+                key_name = self.keys.name_of(_bearer(scope))
+                if key_name is None:
+                    status["code"] = 401
+                    await _reply(send, 401, {"error": "a valid API key is required: send the header `Authorization: Bearer <key>` (keys come from `medmaas keys create NAME`)"},
+                                 [(b"www-authenticate", b'Bearer realm="medmaas"')])
+                    return
+            body = await _read_body(receive, self.settings.max_body_bytes)
+            if body is None:
+                status["code"] = 413
+                await _reply(send, 413, {"error": f"the request body is larger than {self.settings.max_body_bytes} bytes (serving.max_body_bytes)"})
+                return
+            await self.app(scope, _replay(body), _cleaning(send, status))
+        finally:
+            model, version = self.models.get(route, (None, None))
+            self.audit.info(json.dumps({
+                "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "key": key_name, "method": scope.get("method"),
+                "endpoint": route, "model": model, "version": version, "status": status["code"],
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            }))
+
+
+def _bearer(scope: dict) -> str:
+    for name, value in scope.get("headers") or []:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if scheme.lower() == "bearer" else ""
+    return ""
+
+
+async def _read_body(receive: Any, limit: int) -> bytes | None:
+    """The whole body, or None as soon as it passes ``limit`` (a declared length is checked before reading)."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes):
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def _cleaning(send: Any, status: dict):
+    """Pass the answer through, recording its status; hold a 4xx JSON body to take out what the client sent."""
+    held: dict[str, Any] = {}
+
+    async def wrapped(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            status["code"] = message["status"]
+            headers = dict(message.get("headers") or [])
+            if 400 <= message["status"] < 500 and headers.get(b"content-type", b"").startswith(b"application/json"):
+                held.update(start=message, body=b"")
+                return
+        elif message["type"] == "http.response.body" and held:
+            held["body"] += message.get("body", b"")
+            if message.get("more_body"):
+                return
+            try:
+                cleaned = json.dumps(without_echo(json.loads(held["body"]))).encode()
+            except ValueError:
+                cleaned = held["body"]
+            start = held["start"]
+            headers = [(k, v) for k, v in start.get("headers") or [] if k != b"content-length"] + [(b"content-length", str(len(cleaned)).encode())]
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": cleaned, "more_body": False})
+            return
+        await send(message)
+
+    return wrapped
+
+
+async def _reply(send: Any, code: int, body: dict, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    payload = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": code,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *(headers or [])]})
+    await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+
+# --- request bodies ------------------------------------------------------------------------------------
+def strict_api(**options: Any):
+    """``@bentoml.api`` whose request body refuses unknown top-level fields (BentoML's own ignores them:
+    a ``"patient_id"`` sent beside ``"patients"`` would be accepted silently)."""
+    import bentoml
+    from _bentoml_sdk.io_models import IODescriptor  # BentoML's builder of the input model from the signature
+    from pydantic import ConfigDict
+
+    def decorate(func):
+        inferred = IODescriptor.from_input(func, skip_self=True)
+        strict = type(inferred.__name__, (inferred,), {"model_config": ConfigDict(**{**inferred.model_config, "extra": "forbid"}), "__module__": func.__module__})
+        return bentoml.api(input_spec=strict, **options)(func)
+
+    return decorate
