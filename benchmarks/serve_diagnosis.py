@@ -13,79 +13,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from loadgen import BIN, free_port, load, server_env, start, stop, throwaway_key  # noqa: E402
 
 import medmaas  # noqa: E402,F401
 from medmaas.environment import PROJECT_ROOT  # noqa: E402
 
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(command: list[str], ready_url: str) -> tuple[subprocess.Popen, float]:
-    log = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)
-    started = time.monotonic()
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    while time.monotonic() - started < 240:
-        if process.poll() is not None:
-            raise RuntimeError(f"{command[0]} exited; see {log.name}")
-        try:
-            if httpx.get(ready_url, timeout=2).status_code == 200:
-                return process, time.monotonic() - started
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise TimeoutError(f"{command} not ready")
-
-
-def stop(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-
-
-async def load(url: str, bodies: list[dict], concurrency: int) -> tuple[float, np.ndarray]:
-    latencies = np.zeros(len(bodies))
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(len(bodies)):
-        queue.put_nowait(i)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-        async def worker():
-            while not queue.empty():
-                i = queue.get_nowait()
-                t = time.perf_counter()
-                response = await client.post(url, json=bodies[i])
-                latencies[i] = time.perf_counter() - t
-                response.raise_for_status()
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - started, latencies
-
 
 def row(name, clients, n, rows, seconds, latencies) -> dict:
     return {"server": name, "clients": clients, "req/s": n / seconds, "rows/s": n * rows / seconds,
-            "p50 ms": float(np.percentile(latencies, 50) * 1000), "p99 ms": float(np.percentile(latencies, 99) * 1000)}
+            "p50 ms": float(np.percentile(latencies, 50) * 1000), "p99 ms": float(np.percentile(latencies, 99) * 1000), "errors": 0}
 
 
 def main() -> None:
@@ -116,18 +61,20 @@ def main() -> None:
         latencies[i] = time.perf_counter() - t
     results.append(row("in-process", 1, len(arrays), args.rows, time.perf_counter() - started, latencies))
 
-    def measure(name: str, command: list[str], port: int, ready: str, route: str, bodies: list[dict]) -> float:
-        server, cold = start([*command, "--host", "127.0.0.1", "--port", str(port)], f"http://127.0.0.1:{port}/{ready}")
+    def measure(name: str, command: list[str], port: int, ready: str, route: str, bodies: list[dict], env=None, headers=None) -> float:
+        server, cold = start([*command, "--host", "127.0.0.1", "--port", str(port)], f"http://127.0.0.1:{port}/{ready}", PROJECT_ROOT, env)
         try:
             for clients in args.concurrency:
-                seconds, lat = asyncio.run(load(f"http://127.0.0.1:{port}/{route}", bodies, clients))
-                results.append(row(name, clients, args.requests, args.rows, seconds, lat))
+                measured = asyncio.run(load(f"http://127.0.0.1:{port}/{route}", bodies, clients, headers))
+                results.append({"server": name, "clients": clients, **{k: measured[k] for k in ("req/s", "p50 ms", "p99 ms", "errors")},
+                                "rows/s": measured["req/s"] * args.rows})
         finally:
             stop(server)
         return cold
 
-    bento_cold = measure("bento (batching)", [str(BIN / "bentoml"), "serve", "serving.diagnosis:DiagnosisService"],
-                         free_port(), "readyz", "predict_array", bento_bodies)
+    key_env, key_headers = throwaway_key()  # keys and the audit log on, as in production
+    bento_cold = measure("bento (batching, keys, audit)", [str(BIN / "bentoml"), "serve", "serving.diagnosis:DiagnosisService"],
+                         free_port(), "readyz", "predict_array", bento_bodies, server_env(**key_env), key_headers)
     mlflow_cold = measure("mlflow models serve", [str(BIN / "mlflow"), "models", "serve", "-m", champion.model_uri, "--env-manager", "local", "--workers", "1"],
                           free_port(), "ping", "invocations", mlflow_bodies)
 
@@ -135,11 +82,11 @@ def main() -> None:
     print(f"\n{champion.registered_model} v{champion.version} ({champion.info.get('candidate')}), {args.requests} requests x {args.rows} rows, {os.cpu_count()} cores")
     print(table.to_markdown(index=False, floatfmt=".1f"))
     in_process = table[table.server == "in-process"]["req/s"].iloc[0]
-    print("\n| clients | bento / mlflow (req/s) | bento / in-process (req/s) |\n|---|---|---|")
+    print("\n| clients | bento / mlflow (req/s) | bento / in-process (rows/s) | bento p99 / mlflow p99 |\n|---|---|---|---|")
     for clients in args.concurrency:
-        bento_rate = table[(table.server == "bento (batching)") & (table.clients == clients)]["req/s"].iloc[0]
-        mlflow_rate = table[(table.server == "mlflow models serve") & (table.clients == clients)]["req/s"].iloc[0]
-        print(f"| {clients} | {bento_rate / mlflow_rate:.2f} | {bento_rate / in_process:.3f} |")
+        bento = table[(table.server.str.startswith("bento")) & (table.clients == clients)].iloc[0]
+        mlflow = table[(table.server == "mlflow models serve") & (table.clients == clients)].iloc[0]
+        print(f"| {clients} | {bento['req/s'] / mlflow['req/s']:.2f} | {bento['req/s'] / in_process:.3f} | {bento['p99 ms'] / mlflow['p99 ms']:.2f} |")
     print(f"\ncold start to ready: bento {bento_cold:.1f} s, mlflow models serve {mlflow_cold:.1f} s")
 
 

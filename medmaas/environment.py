@@ -18,6 +18,7 @@ OUTPUT_DIR = Path(os.environ.get("MEDMAAS_OUTPUT_DIR", PROJECT_ROOT))
 MLFLOW_DIR = STATE_DIR / "mlflow"
 REPORTS_DIR = OUTPUT_DIR / "reports"
 METRICS_DIR = OUTPUT_DIR / "metrics"
+BUILDING_BENTO = "MEDMAAS_BUILDING_BENTO"  # set while `bentoml build` imports a service: it reads its shape and serves nothing
 
 
 def default_tracking_uri() -> str:

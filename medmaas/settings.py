@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError, model_validator
 
 from medmaas.environment import PROJECT_ROOT
 
@@ -84,6 +84,9 @@ class ServingSettings(Frozen):
 NUMERIC_TYPES = ["int", "int8", "int16", "int32", "int64", "float", "float16", "float32", "float64", "Int64", "Float64"]
 
 
+LARGEST_REQUEST_VALUE = 1e12  # an undeclared bound: a finite 1e308 would overflow the model's scaling into infinity (a 500)
+
+
 class ColumnRange(Frozen):
     """Bounds of a numeric column; ``integer: true`` for a coded or counted one (a stage, a 0/1 flag, a count):
     the gate refuses a value that is not a whole number in the bounds, and a service accepts only JSON integers."""
@@ -102,9 +105,20 @@ class ColumnRange(Frozen):
         return list(range(int(np.ceil(self.min)), int(np.floor(self.max)) + 1))
 
     def request_field(self, **field: Any) -> tuple[Any, Any]:
-        """The field of a request body: a finite JSON number (never true or "5") in the bounds; a JSON integer when integer."""
-        kind = Annotated[int, Strict()] if self.integer else Annotated[float, Strict()]
-        return (kind, Field(ge=self.min, le=self.max, **({} if self.integer else {"allow_inf_nan": False}), **field))
+        """The field of a request body: a finite JSON number (never true or "5") in the bounds; a whole one when integer
+        (2 or 2.0, not 2.5: a client's table with a blank somewhere holds its codes as floats)."""
+        kind = Annotated[int, BeforeValidator(_whole_number), Strict()] if self.integer else Annotated[float, Strict()]
+        low = -LARGEST_REQUEST_VALUE if self.min is None else self.min
+        high = LARGEST_REQUEST_VALUE if self.max is None else self.max
+        return (kind, Field(ge=low, le=high, **({} if self.integer else {"allow_inf_nan": False}), **field))
+
+
+def _whole_number(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, float):
+        raise ValueError("must be a whole number (the column is integer-coded)")
+    return value
 
 
 class ReadSettings(Frozen):

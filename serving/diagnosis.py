@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 from blocks.encoding import FeatureMatrix
 from serving.champion import resolve_champion
 from serving.explain import Contribution, Explainer
-from serving.guard import protect, strict_api
+from serving.guard import SERVICE_CONFIG, protect, strict_api
 
 CHAMPION = resolve_champion("diagnosis")
 FEATURES: list[str] = CHAMPION.serving["feature_names"]
@@ -47,13 +47,13 @@ def _rows_of_numbers(features: Any) -> Any:
     """The JSON as sent, before BentoML makes an array of it (it would reshape a 3-D list and read "5" or true as numbers)."""
     if not isinstance(features, list) or not features:
         raise ValueError(f"features must be a non-empty list of rows, each a list of {len(FEATURES)} numbers")
-    if len(features) > LIMITS.max_items_per_request:
-        raise ValueError(f"features has {len(features)} rows; at most {LIMITS.max_items_per_request} per request")
-    for index, row in enumerate(features):
+    for index, row in enumerate(features):  # the body's size is bounded, so this loop is too
         if not isinstance(row, list) or len(row) != len(FEATURES):
             raise ValueError(f"features[{index}] must be a list of {len(FEATURES)} numbers, in this order: {', '.join(FEATURES)}")
         if not all(type(v) in (int, float) for v in row):
             raise ValueError(f"features[{index}] must hold numbers only (not text, booleans or null)")
+    if len(features) > LIMITS.max_items_per_request:
+        raise ValueError(f"features has {len(features)} rows; at most {LIMITS.max_items_per_request} per request")
     return features
 
 
@@ -76,7 +76,7 @@ def _finite_rows(features: np.ndarray) -> np.ndarray:
 FeatureArray = Annotated[np.ndarray, BeforeValidator(_rows_of_numbers), Shape((-1, len(FEATURES))), DType("float64"), AfterValidator(_finite_rows)]
 
 
-@bentoml.service(name="diagnosis", traffic={"timeout": 30})
+@bentoml.service(name="diagnosis", **SERVICE_CONFIG)
 class DiagnosisService:
     def __init__(self) -> None:
         self.family = CHAMPION.family

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, Strict
 from families.prognosis.aft import survival_matrix
 from serving.champion import resolve_champion
 from serving.explain import Attribution, Explainer
-from serving.guard import protect, strict_api
+from serving.guard import SERVICE_CONFIG, protect, strict_api
 
 CHAMPION = resolve_champion("prognosis")
 FEATURES: list[str] = CHAMPION.serving["feature_names"]
@@ -27,7 +27,7 @@ TIMES = CHAMPION.family.settings.times
 FOLLOW_UP = CHAMPION.serving["max_follow_up_days"]
 LIMITS = CHAMPION.family.settings.serving
 Patient = CHAMPION.family.patient_model(CHAMPION.serving)
-Days = Annotated[float, Strict(), Field(gt=0, le=36525, allow_inf_nan=False)]
+Days = Annotated[float, Strict(), Field(ge=1, le=36525, allow_inf_nan=False)]  # ge, not gt: OpenAPI 3.0 has no numeric exclusiveMinimum
 
 
 class SurvivalPoint(BaseModel):
@@ -51,7 +51,7 @@ class RiskExplanation(Attribution):
     version: str
 
 
-@bentoml.service(name="prognosis", traffic={"timeout": 30})
+@bentoml.service(name="prognosis", **SERVICE_CONFIG)
 class PrognosisService:
     def __init__(self) -> None:
         self.model = CHAMPION.load()

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from medmaas.champions import Champion, NoChampion
 from serving.champion import resolve_champion
 from serving.explain import Attribution, Explainer
-from serving.guard import protect, strict_api
+from serving.guard import SERVICE_CONFIG, protect, strict_api
 
 TABULAR, VISITS = "progression", "progression_visits"
 
@@ -84,7 +84,7 @@ class ProgressionExplanation(Attribution):
     version: str
 
 
-@bentoml.service(name="progression", traffic={"timeout": 30})
+@bentoml.service(name="progression", **SERVICE_CONFIG)
 class ProgressionService:
     def __init__(self) -> None:
         self.models = {name: c.load() for name, c in CHAMPIONS.items() if isinstance(c, Champion)}

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from blocks.sparse import PatientRows
 from serving.champion import resolve_champion
-from serving.guard import protect, strict_api
+from serving.guard import SERVICE_CONFIG, protect, strict_api
 
 CHAMPION = resolve_champion("recommendation")
 SETTINGS = CHAMPION.family.settings
@@ -67,7 +67,7 @@ class Recommendations(BaseModel):
     version: str
 
 
-@bentoml.service(name="recommendation", traffic={"timeout": 30})
+@bentoml.service(name="recommendation", **SERVICE_CONFIG)
 class RecommendationService:
     def __init__(self) -> None:
         self.model = CHAMPION.load()

@@ -19,7 +19,7 @@ from prefect.cache_policies import NO_CACHE
 
 from families import family_class
 from medmaas.champions import Champion, NoChampion, resolve_from_registry
-from medmaas.environment import PROJECT_ROOT
+from medmaas.environment import BUILDING_BENTO, PROJECT_ROOT
 from medmaas.family import Family
 from medmaas.flavors import pinned_requirements
 from medmaas.settings import Params
@@ -52,16 +52,18 @@ def has_service(family: Family) -> bool:
 
 @contextmanager
 def _params_for_the_service(params_path: Path | None) -> Iterator[None]:
-    previous = os.environ.get("MEDMAAS_PARAMS")
-    if params_path is not None:
-        os.environ["MEDMAAS_PARAMS"] = str(params_path)
+    """The build imports the service: with the block's params, and marked as a build (it serves nothing, so needs no API key)."""
+    changes = {BUILDING_BENTO: "1", **({"MEDMAAS_PARAMS": str(params_path)} if params_path is not None else {})}
+    previous = {name: os.environ.get(name) for name in changes}
+    os.environ.update(changes)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop("MEDMAAS_PARAMS", None)
-        else:
-            os.environ["MEDMAAS_PARAMS"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def build_bento(family: Family, champions: list[Champion], params_path: Path | None = None) -> str:

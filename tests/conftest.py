@@ -1,4 +1,4 @@
-"""Every test session gets its own MLflow store, Prefect home and report folder (never the repo's)."""
+"""Every test session gets its own MLflow store, Prefect home, report folder and API keys (never the repo's)."""
 
 import os
 import tempfile
@@ -13,11 +13,12 @@ os.environ["PREFECT_HOME"] = str(_SESSION_DIR / "state" / "prefect")
 
 import pytest  # noqa: E402
 import yaml  # noqa: E402
-from support import merged  # noqa: E402
+from support import api_key, merged  # noqa: E402
 
 import medmaas  # noqa: E402, F401
 from medmaas.environment import PROJECT_ROOT  # noqa: E402
 
+api_key()  # services (in-process or started by a test) refuse to start without an active key in this session's keys file
 REPO_PARAMS = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
 
 

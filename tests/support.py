@@ -52,12 +52,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_KEYS: dict[str, str] = {}
+
+
+def api_key(name: str = "tests") -> str:
+    """A key in this test process's keys file (each xdist worker has its own state dir, so its own file)."""
+    if name not in _KEYS:
+        from medmaas.access import KeyStore
+
+        _KEYS[name] = KeyStore().create(name)
+    return _KEYS[name]
+
+
 class Server:
-    """`bentoml serve` in its own process group on loopback; stopped with the whole group."""
+    """`bentoml serve` in its own process group on loopback; stopped with the whole group. Requests carry a valid key."""
 
     def __init__(self, target: str, cwd: Path, env: dict | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.headers = {"Authorization": f"Bearer {api_key()}"}
         self.log = tempfile.NamedTemporaryFile("w+", prefix="bentoml-", suffix=".log", delete=False)  # a pipe would fill and block it
         self.process = subprocess.Popen(
             [str(Path(sys.executable).parent / "bentoml"), "serve", target, "--host", "127.0.0.1", "--port", str(self.port)],
@@ -77,10 +90,17 @@ class Server:
         self.stop()
         raise TimeoutError("server not ready in 180 s")
 
-    def post(self, route: str, body=None, content: str | None = None) -> httpx.Response:
+    def post(self, route: str, body=None, content: str | None = None, headers: dict | None = None) -> httpx.Response:
+        headers = self.headers if headers is None else headers
         if content is not None:
-            return httpx.post(f"{self.url}/{route}", content=content, headers={"content-type": "application/json"}, timeout=30)
-        return httpx.post(f"{self.url}/{route}", json=body, timeout=30)
+            return httpx.post(f"{self.url}/{route}", content=content, headers={**headers, "content-type": "application/json"}, timeout=30)
+        return httpx.post(f"{self.url}/{route}", json=body, headers=headers, timeout=30)
+
+    def get(self, route: str) -> httpx.Response:
+        return httpx.get(f"{self.url}/{route}", headers=self.headers, timeout=30)
+
+    def log_text(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from service_contract import assert_keys_required, assert_one_audit_line_per_request, fuzz
 from support import Replace, Server
 
 from blocks.tabular import TABLE
@@ -171,10 +172,36 @@ class TestService:
         [(lambda p: {"patients": [{**p, "age": 500}]}, "age"),
          (lambda p: {"patients": [{k: v for k, v in p.items() if k != "tumour_grade"}]}, "tumour_grade"),
          (lambda p: {"patients": [p], "times": [-1]}, "times"),
-         (lambda p: {"patients": [{**p, "patient_id": "G0001"}]}, "patient_id")],
-        ids=["out of range", "missing covariate", "negative time", "identifier sent"],
+         (lambda p: {"patients": [{**p, "patient_id": "G0001"}]}, "an unknown field at patients[0]"),
+         (lambda p: {"patients": [p], "times": []}, "times"),
+         (lambda p: {"patients": [{**p, "postmenopausal": 0.5}]}, "postmenopausal"),
+         (lambda p: {"patients": [{**p, "hormone_therapy": True}]}, "hormone_therapy"),
+         (lambda p: {"patients": [{**p, "age": "55"}]}, "age"),
+         (lambda p: {"patients": [p], "times": [365, True]}, "times"),
+         (lambda p: {"patients": [p], "G0001": 1}, "an unknown field at the top level")],
+        ids=["out of range", "missing covariate", "negative time", "identifier sent", "empty times", "binary covariate 0.5",
+             "binary covariate true", "numeric text", "true as a time", "extra top-level field"],
     )
     def test_bad_input_gets_4xx_naming_the_field(self, server, patients, change, named):
         response = server.post("predict", change(patients[0]))
         assert 400 <= response.status_code < 500 and named in response.text, response.text
         assert "G0001" not in response.text
+
+    def test_explanation_of_the_risk_score_adds_up(self, server, patients):
+        risk = server.post("predict", {"patients": patients[:1]}).json()[0]["risk_score"]
+        explanation = server.post("explain", {"patient": patients[0]}).json()
+        assert explanation["value"] == pytest.approx(risk, abs=1e-6)
+        assert explanation["base_value"] + sum(c["contribution"] for c in explanation["contributions"]) == pytest.approx(risk, abs=1e-6)
+        by_feature = {c["feature"]: c for c in explanation["contributions"]}
+        assert set(by_feature) == set(patients[0]) and by_feature["positive_nodes"]["value"] == patients[0]["positive_nodes"]
+
+    def test_every_route_needs_a_valid_unrevoked_key(self, server):
+        assert_keys_required(server)
+
+    def test_each_request_gets_one_audit_line_without_values(self, server, patients):
+        assert_one_audit_line_per_request(server, "prognosis", "predict", {"patients": patients[:1]}, ["G0001 Jane Roe"])
+
+    def test_a_schema_driven_fuzz_gets_no_server_error_and_no_echo(self, server):
+        counts = fuzz(server)
+        print("fuzz prognosis:", dict(counts))
+        assert {path for path, _ in counts} == {"/predict", "/explain", "/model_info"}

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import ndcg_score
+from service_contract import assert_keys_required, assert_one_audit_line_per_request, fuzz
 from support import Replace, Server
 
 from families import load_params
@@ -171,6 +172,23 @@ def test_recommendations_exclude_taken_treatments_and_are_deterministic(syntheti
     assert np.array_equal(first.recommend(folded, 10)[0], top[[first.row_of(p) for p in patients]])
 
 
+@pytest.mark.parametrize("candidate", list(CANDIDATES))
+def test_on_the_drug_reviews_every_top_k_is_the_start_of_the_top_50_and_every_reason_names_its_driver(drug_reviews, candidate):
+    """Conditions with few reviews tie on most scores; the list must not depend on k, and a reason never lists nothing."""
+    model = drug_reviews.build(candidate, neighbours=20, shrinkage=5.0, k=10).fit(drug_reviews.split(drug_reviews.load()).train)
+    rows = model.training_rows()
+    longest, scores, _ = model.recommend(rows, 50)
+    for k in (1, 2, 3, 5, 10, 20, 49):
+        assert np.array_equal(model.recommend(rows, k)[0], longest[:, :k]), k
+    assert np.all(np.diff(np.nan_to_num(scores, nan=-np.inf), axis=1) <= 1e-12)
+    for row in range(model.n_patients):
+        listed = longest[row][longest[row] >= 0]
+        for reason in model.reasons(model.training_rows(np.array([row])), listed):
+            assert reason.get("treatments") or reason["based_on"] == "similar_patients" and reason["similar_patients"] > 0 \
+                or reason["summary"].startswith("popular among all patients"), reason
+            assert "none of your treatments" not in reason["summary"]
+
+
 def test_a_new_patient_is_folded_in_and_never_offered_what_they_reported(synthetic_results, synthetic):
     split, _ = synthetic_results
     model = synthetic.build("item_knn", neighbours=20, shrinkage=5.0).fit(split.train)
@@ -287,14 +305,44 @@ class TestService:
          ("recommend", {"patient_id": "SYN007", "k": 0}, 400, "k"),
          ("recommend", {"patient_id": "SYN007", "k": 21}, 400, "k"),
          ("recommend_new", {"outcomes": [{"treatment": "T01", "outcome": 9}]}, 400, "outcome"),
-         ("recommend_new", {"outcomes": [{"treatment": "NOPE", "outcome": 3}]}, 400, "outcomes.0.treatment"),
-         ("recommend_new", {"outcomes": [{"treatment": "T01", "outcome": 3}, {"treatment": "T01", "outcome": 4}]}, 400, "outcomes.1.treatment")],
-        ids=["unknown patient", "k zero", "k above max", "outcome outside the scale", "unknown treatment", "treatment twice"],
+         ("recommend_new", {"outcomes": [{"treatment": "NOPE", "outcome": 3}]}, 400, "outcomes[0].treatment"),
+         ("recommend_new", {"outcomes": [{"treatment": "T01", "outcome": 3}, {"treatment": "T01", "outcome": 4}]}, 400, "outcomes[1].treatment"),
+         ("recommend", {"patient_id": "SYN007", "k": True}, 400, "k"),
+         ("recommend", {"patient_id": "SYN007", "k": "5"}, 400, "k"),
+         ("recommend", {"patient_id": "SYN007", "NOT-A-PATIENT": 1}, 400, "an unknown field at the top level"),
+         ("recommend_new", {"outcomes": [{"treatment": "T01", "outcome": "3"}]}, 400, "outcome"),
+         ("recommend_new", {"outcomes": [{"treatment": "NOT-A-PATIENT\u0000\u001b[31m", "outcome": 3}]}, 400, "outcomes[0].treatment"),
+         ("recommend", {"patient_id": "NOT-A-PATIENT" * 100_000}, 400, "patient_id")],
+        ids=["unknown patient", "k zero", "k above max", "outcome outside the scale", "unknown treatment", "treatment twice", "k true",
+             "k as text", "extra top-level field", "outcome as text", "control characters", "a megabyte id"],
     )
     def test_bad_input_gets_4xx_naming_the_problem(self, server, route, body, status, named):
         response = server.post(route, body)
         assert response.status_code == status and named in response.text, response.text
-        assert "NOT-A-PATIENT" not in response.text
+        assert "NOT-A-PATIENT" not in response.text and "NOT-A-PATIENT" not in server.log_text()
+        assert "\x00" not in server.log_text() and "\x1b" not in server.log_text()
+
+    def test_lists_are_prefix_consistent_and_every_reason_names_a_driver(self, server, outcomes):
+        for patient in sorted(outcomes["patient_id"].unique())[:25]:
+            lists = {k: server.post("recommend", {"patient_id": patient, "k": k}).json()["recommendations"] for k in (1, 3, 5, 20)}
+            longest = [r["treatment"] for r in lists[20]]
+            assert all([r["treatment"] for r in lists[k]] == longest[:k] for k in lists), patient
+            scores = [r["score"] for r in lists[20]]
+            assert scores == sorted(scores, reverse=True)
+            for item in lists[20]:
+                reason = item["reason"]
+                assert reason["treatments"] if reason["based_on"] == "similar_treatments" else reason["summary"].startswith("popular among all patients")
+
+    def test_every_route_needs_a_valid_unrevoked_key(self, server):
+        assert_keys_required(server)
+
+    def test_each_request_gets_one_audit_line_without_values(self, server):
+        assert_one_audit_line_per_request(server, "recommendation", "recommend", {"patient_id": "SYN007"}, ["NOT-A-PATIENT Jane Roe"])
+
+    def test_a_schema_driven_fuzz_gets_no_server_error_and_no_echo(self, server):
+        counts = fuzz(server)
+        print("fuzz recommendation:", dict(counts))
+        assert {path for path, _ in counts} == {"/recommend", "/recommend_new", "/model_info"}
 
 
 @pytest.mark.parametrize("candidate", list(CANDIDATES))

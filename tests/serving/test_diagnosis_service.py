@@ -3,8 +3,10 @@
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,9 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
-from support import Replace, Server
+from service_contract import assert_keys_required, assert_one_audit_line_per_request, fuzz
+from support import Replace, Server, free_port
 
 from flows.train import run_family
+from medmaas.access import KeyStore
 from medmaas.environment import PROJECT_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving"), pytest.mark.usefixtures("prefect_harness")]
@@ -104,7 +108,7 @@ def test_http_predict_explain_and_model_info(server, patients, first_champion):
     assert info["data_md5"] == version.tags["data_md5"] and info["model_card"].endswith("promotion/model_card.md")
     assert info["metrics"]["roc_auc"] >= 0.99
     assert httpx.get(f"{server.url}/healthz").status_code == 200
-    assert "/predict" in httpx.get(f"{server.url}/docs.json").text
+    assert "/predict" in server.get("docs.json").text
 
 
 def _mutate(patients: pd.DataFrame, change) -> str:
@@ -115,7 +119,9 @@ def _mutate(patients: pd.DataFrame, change) -> str:
 
 BAD_PREDICT_BODIES = {
     "missing field": (lambda r: r.pop("mean_area"), "mean_area"),
-    "extra field": (lambda r: r.update(patient_id="P00001"), "patient_id"),
+    "extra field": (lambda r: r.update(patient_id="P00001"), "an unknown field at patients[0]"),
+    "true for a number": (lambda r: r.update(mean_radius=True), "mean_radius"),
+    "numeric text": (lambda r: r.update(mean_radius="15.2"), "mean_radius"),
     "string": (lambda r: r.update(mean_radius="large"), "mean_radius"),
     "NaN": (lambda r: r.update(mean_texture=float("nan")), "mean_texture"),
     "infinity": (lambda r: r.update(worst_area=float("inf")), "worst_area"),
@@ -142,6 +148,7 @@ def test_bad_patient_gets_4xx_naming_the_field_and_service_keeps_answering(serve
         (None, "patients"),  # over the declared maximum
         ('{"patients": [', "JSON"),
         ('{"patient": {}}', "patients"),
+        ('{"patients": [], "P00001 Jane Roe": 1}', "an unknown field at the top level"),
     ],
 )
 def test_bad_request_shapes_get_4xx(server, patients, content, named):
@@ -149,16 +156,39 @@ def test_bad_request_shapes_get_4xx(server, patients, content, named):
         content = json.dumps({"patients": pd.concat([patients] * 2).iloc[: MAX_ITEMS + 1].to_dict("records")})
     response = server.post("predict", content=content)
     assert 400 <= response.status_code < 500 and named in response.text, response.text
+    assert "P00001" not in response.text and "Jane" not in server.log_text()
     assert server.post("predict", {"patients": patients.iloc[:1].to_dict("records")}).status_code == 200
+
+
+ROW = "[" + ", ".join(["1.0"] * 30) + "]"
 
 
 @pytest.mark.parametrize(
     ("features", "named"),
-    [("[[NaN" + ", 1.0" * 29 + "]]", "not a finite number"), ("[[1.0, 2.0]]", "features"), ("[" + ", ".join(["[" + ", ".join(["1.0"] * 30) + "]"] * (MAX_ITEMS + 1)) + "]", "at most")],
+    [("[[NaN" + ", 1.0" * 29 + "]]", "not a finite number"), ("[[1.0, 2.0]]", "features[0] must be a list of 30 numbers"),
+     ("[" + ", ".join([ROW] * (MAX_ITEMS + 1)) + "]", "at most"), ("[]", "non-empty"), (f"[[{ROW}]]", "features[0] must be a list of 30"),
+     ("[[true" + ", 1.0" * 29 + "]]", "numbers only"), ('[["5"' + ", 1.0" * 29 + "]]", "numbers only"), (ROW, "features[0] must be a list")],
+    ids=["NaN", "short row", "too many rows", "empty", "3-D", "boolean", "numeric text", "1-D"],
 )
 def test_bad_arrays_get_4xx(server, features, named):
     response = server.post("predict_array", content=f'{{"features": {features}}}')
     assert response.status_code == 400 and named in response.text, response.text
+
+
+# --- what every service promises --------------------------------------------------------------
+def test_every_route_needs_a_valid_unrevoked_key(server):
+    assert_keys_required(server)
+
+
+def test_each_request_gets_one_audit_line_without_values(server, patients):
+    assert_one_audit_line_per_request(server, "diagnosis", "predict", {"patients": patients.iloc[:1].to_dict("records")}, ["P00001 Jane Roe"])
+
+
+def test_a_schema_driven_fuzz_gets_no_server_error_and_no_echo(server):
+    counts = fuzz(server)
+    print("fuzz diagnosis:", dict(counts))
+    assert {path for path, _ in counts} == {"/predict", "/predict_array", "/explain", "/model_info"}
+    assert sum(n for (_, status), n in counts.items() if status == 400) > 0  # the negative cases did reach the validation
 
 
 def test_concurrent_array_requests_are_answered_correctly(server, service, patients):
@@ -204,8 +234,14 @@ def test_built_bento_serves_without_the_registry(first_champion, patients, tmp_p
     bento = Server(tag, tmp_path, env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}", "MEDMAAS_PARAMS": ""})
     try:
         answer = bento.post("predict", {"patients": patients.iloc[:1].to_dict("records")})
-        # then it answers with the version it was built from
+        # then it answers with the version it was built from, with the keys of the machine it runs on: it carries none
         assert answer.status_code == 200 and answer.json()[0]["version"] == str(first_champion.challenger_version)
+        assert bento.post("predict", {"patients": patients.iloc[:1].to_dict("records")}, headers={}).status_code == 401
+        import bentoml
+
+        hashes = [k.sha256 for k in KeyStore().read()]
+        files = [f for f in Path(bentoml.get(tag).path).rglob("*") if f.is_file()]
+        assert not [f for f in files if "api_keys" in f.name or any(h in f.read_text(errors="ignore") for h in hashes)]
     finally:
         bento.stop()
 
@@ -216,3 +252,49 @@ def test_service_refuses_to_start_without_a_champion(write_params):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "no champion for 'never_trained'" in result.stderr and "medmaas train diagnosis" in result.stderr
+
+
+def test_medmaas_serve_leaves_no_process_behind_after_sigterm(first_champion, serving_params):
+    """The CLI becomes the server: the supervisor's SIGTERM reaches it, and every process of its group is gone."""
+    port = free_port()
+    process = subprocess.Popen([str(Path(sys.executable).parent / "medmaas"), "serve", "diagnosis", "--params", str(serving_params), "--port", str(port)],
+                               cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        else:
+            raise TimeoutError("medmaas serve not ready in 180 s")
+        os.kill(process.pid, signal.SIGTERM)  # the CLI's pid, as a supervisor would
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _group_alive(process.pid):
+            time.sleep(0.2)
+        assert not _group_alive(process.pid)
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+    finally:
+        if _group_alive(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_service_refuses_to_start_without_a_key_and_warns_loudly_without_auth(first_champion, serving_params, write_params, tmp_path):
+    no_keys = {**os.environ, "MEDMAAS_PARAMS": str(serving_params), "MEDMAAS_API_KEYS": str(tmp_path / "none.json")}
+    refused = subprocess.run([sys.executable, "-c", "import serving.diagnosis"], cwd=PROJECT_ROOT, env=no_keys, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "no active API key" in refused.stderr and "medmaas keys create" in refused.stderr
+    open_params = write_params({"diagnosis": {"registered_model": MODEL, "serving": {"auth": "none"}}})
+    warned = subprocess.run([sys.executable, "-c", "import serving.diagnosis"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+                            env={**no_keys, "MEDMAAS_PARAMS": str(open_params)})
+    assert warned.returncode == 0 and "ANYONE WHO CAN REACH THIS PORT" in warned.stderr

@@ -5,6 +5,7 @@ import os
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from service_contract import assert_keys_required, assert_one_audit_line_per_request, fuzz
 from support import Replace, Server
 
 from flows.train import run_family
@@ -97,19 +98,61 @@ def without(visit: dict, key: str) -> dict:
         (lambda h: {**h, "visits": [without(h["visits"][0], "albumin")]}, "albumin"),
         (lambda h: {**h, "visits": [{**h["visits"][0], "bili": 400.0}]}, "bili"),
         (lambda h: {**h, "days_ahead": -30}, "days_ahead"),
-        (lambda h: {**h, "patient_id": "PBC0001"}, "patient_id"),
+        (lambda h: {**h, "patient_id": "PBC0001"}, "an unknown field at history"),
+        (lambda h: {**h, "days_ahead": "365"}, "days_ahead"),
+        (lambda h: {**h, "female": 0.5}, "female"),
+        (lambda h: {**h, "female": True}, "female"),
+        (lambda h: {**h, "visits": [{**h["visits"][0], "day": 1e9}]}, "day"),
+        (lambda h: {**h, "visits": [{**h["visits"][0], "ascites": 0.5}]}, "ascites"),
     ],
-    ids=["empty history", "unordered visits", "missing marker", "marker out of range", "negative horizon", "identifier sent"],
+    ids=["empty history", "unordered visits", "missing marker", "marker out of range", "negative horizon", "identifier sent",
+         "horizon as text", "binary covariate 0.5", "binary covariate true", "visit a billion days in", "binary marker 0.5"],
 )
 def test_bad_histories_get_4xx_naming_the_problem(server, history, change, named):
     response = server.post("predict_next", {"history": change(history)})
     assert 400 <= response.status_code < 500 and named in response.text, response.text
-    assert "PBC0001" not in response.text
+    assert "PBC0001" not in response.text and "1000000000" not in response.text
 
 
-def test_bad_tabular_input_gets_4xx_naming_the_field(server, baseline):
-    response = server.post("predict", {"patients": [{**baseline[0], "bmi": 500.0}]})
-    assert 400 <= response.status_code < 500 and "bmi" in response.text, response.text
+def test_a_gap_between_sent_visits_longer_than_any_in_training_is_flagged(server, history):
+    spread = {**history, "days_ahead": 30, "visits": [history["visits"][0], {**history["visits"][1], "day": 9000}]}
+    assert server.post("predict_next", {"history": spread}).json()["beyond_training_gaps"] is True
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [(lambda b: {"patients": [{**b[0], "bmi": 500.0}]}, "bmi"), (lambda b: {"patients": [{**b[0], "sex": 1.5}]}, "sex"),
+     (lambda b: {"patients": [{**b[0], "bmi": True}]}, "bmi"), (lambda b: {"patients": [{**b[0], "bmi": "32.1"}]}, "bmi"),
+     (lambda b: {"patients": b[:1], "name": "Jane Roe"}, "an unknown field at the top level")],
+    ids=["out of range", "integer-coded 1.5", "true for a number", "numeric text", "extra top-level field"],
+)
+def test_bad_tabular_input_gets_4xx_naming_the_field(server, baseline, body, named):
+    response = server.post("predict", body(baseline))
+    assert 400 <= response.status_code < 500 and named in response.text, response.text
+    assert "Jane" not in response.text and "Jane" not in server.log_text()
+
+
+def test_explanation_of_the_predicted_progression_adds_up(server, baseline):
+    predicted = server.post("predict", {"patients": baseline[:1]}).json()[0]["predicted_progression"]
+    explanation = server.post("explain", {"patient": baseline[0]}).json()
+    assert explanation["value"] == pytest.approx(predicted, abs=1e-6)
+    assert explanation["base_value"] + sum(c["contribution"] for c in explanation["contributions"]) == pytest.approx(predicted, abs=1e-6)
+    assert {c["feature"] for c in explanation["contributions"]} == set(baseline[0])
+    assert any(abs(c["contribution"]) > 1 for c in explanation["contributions"])  # a ridge on real units moves it by points
+
+
+def test_every_route_needs_a_valid_unrevoked_key(server):
+    assert_keys_required(server)
+
+
+def test_each_request_gets_one_audit_line_without_values(server, baseline):
+    assert_one_audit_line_per_request(server, "progression", "predict", {"patients": baseline[:1]}, ["Jane Roe PBC0001"])
+
+
+def test_a_schema_driven_fuzz_gets_no_server_error_and_no_echo(server):
+    counts = fuzz(server)
+    print("fuzz progression:", dict(counts))
+    assert {path for path, _ in counts} == {"/predict", "/predict_next", "/explain", "/model_info"}
 
 
 def test_bento_carries_both_champions_and_serves_without_the_registry(champions, baseline, history, tmp_path):

@@ -1,0 +1,107 @@
+"""What every service promises, checked the same way on each running server: keys, audit, and a fuzz
+from its own OpenAPI schema (no server error, nothing the client sent repeated back)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+
+import httpx
+from support import Server, api_key
+
+from medmaas.access import KeyStore
+from medmaas.environment import STATE_DIR
+
+OPEN = ("healthz", "livez", "readyz", "metrics")
+
+
+def routes(server: Server) -> list[str]:
+    schema = server.get("docs.json").json()
+    return sorted(path.lstrip("/") for path, item in schema["paths"].items() if "post" in item and path.lstrip("/") not in OPEN)
+
+
+def assert_keys_required(server: Server, sample_route: str = "model_info", sample_body: dict | None = None) -> None:
+    """401 with WWW-Authenticate on every route without a key, with a wrong one and with a revoked one; probes stay open."""
+    assert httpx.get(f"{server.url}/docs.json", timeout=30).status_code == 401
+    for route in routes(server):
+        for headers in ({}, {"Authorization": "Bearer mm_not-a-key"}, {"Authorization": f"Basic {api_key()}"}):
+            answer = server.post(route, {}, headers=headers)
+            assert answer.status_code == 401 and answer.headers["www-authenticate"].startswith("Bearer"), (route, answer.status_code)
+            assert "mm_not-a-key" not in answer.text
+    for probe in OPEN:
+        assert httpx.get(f"{server.url}/{probe}", timeout=30).status_code == 200, probe
+    name = f"revoked-{os.getpid()}-{len(KeyStore().read())}"
+    secret = KeyStore().create(name)
+    assert server.post(sample_route, sample_body or {}, headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    KeyStore().revoke(name)
+    assert server.post(sample_route, sample_body or {}, headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+
+
+def audit_lines(service: str) -> list[dict]:
+    path = STATE_DIR / "audit" / f"{service}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def assert_one_audit_line_per_request(server: Server, service: str, route: str, body: dict, secret_values: list[str]) -> None:
+    """N requests (good, bad, unauthenticated) -> N new lines naming key, route, model, version, status; no value sent."""
+    before = len(audit_lines(service))
+    statuses = [server.post(route, body).status_code, server.post(route, {"unknown": secret_values[0]}).status_code,
+                server.post(route, body, headers={}).status_code, server.post("no_such_route", body).status_code]
+    httpx.get(f"{server.url}/healthz", timeout=30)  # probes are not audited
+    lines = audit_lines(service)[before:]
+    assert [line["status"] for line in lines] == statuses == [200, 400, 401, 404]
+    assert [line["key"] for line in lines] == ["tests", "tests", None, "tests"]
+    assert [line["endpoint"] for line in lines] == [f"/{route}"] * 3 + ["(unknown route)"]
+    assert all(line["model"] and line["version"] and line["latency_ms"] >= 0 for line in lines[:3])
+    text = json.dumps(lines)
+    assert not any(value in text for value in secret_values)
+
+
+def _strings(value, into: set[str]) -> set[str]:
+    """Every key and string value in a generated body."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            into.add(str(key))
+            _strings(item, into)
+    elif isinstance(value, list):
+        for item in value:
+            _strings(item, into)
+    elif isinstance(value, str):
+        into.add(value)
+    return into
+
+
+def fuzz(server: Server, examples: int = 20) -> Counter:
+    """Positive and negative cases for every route from the schema; returns the status counts per route.
+
+    Fails on any 5xx, and on any generated text of 6+ characters (a key or a value) that comes back in an answer or
+    reaches the server log, unless the schema itself holds it (an allowed category, a field name)."""
+    import schemathesis
+    from hypothesis import HealthCheck, Phase, given, settings
+    from schemathesis import GenerationMode
+
+    schema_text = server.get("docs.json").text
+    schema = schemathesis.openapi.from_url(f"{server.url}/docs.json", headers=server.headers)
+    counts: Counter = Counter()
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if operation.path.lstrip("/") in OPEN or operation.method.lower() != "post":
+            continue
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+            @settings(max_examples=examples, deadline=None, database=None, derandomize=True, phases=[Phase.generate],
+                      suppress_health_check=list(HealthCheck))
+            @given(case=operation.as_strategy(generation_mode=mode))
+            def call(case):
+                response = case.call(base_url=server.url, headers=server.headers, timeout=60)
+                counts[(operation.path, response.status_code)] += 1
+                assert response.status_code < 500, (operation.path, response.status_code, response.text[:300])
+                sent = {s for s in _strings(case.body, set()) if len(s) >= 6 and s not in schema_text and json.dumps(s)[1:-1] not in schema_text}
+                echoed = [s for s in sent if s in response.text or json.dumps(s)[1:-1] in response.text]
+                assert not echoed, (operation.path, response.status_code, "echoed a generated value")
+                logged = server.log_text()
+                assert not [s for s in sent if s in logged], (operation.path, "a generated value reached the server log")
+
+            call()
+    return counts

@@ -1,0 +1,103 @@
+"""The guard in front of every service, on a stand-in ASGI app: keys, body limit, audit lines, 4xx and log lines
+without the client's text. (The real services are checked the same way over HTTP in their own modules.)"""
+
+import asyncio
+import json
+import logging
+
+import httpx
+import pytest
+
+from medmaas.access import KeyStore
+from medmaas.settings import ServingSettings
+from serving.guard import Guard, SafeLines, without_echo
+
+
+async def _stand_in(scope, receive, send):
+    """Echoes the body's size; answers a pydantic-style 400 naming an unknown key, as BentoML does."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    if scope["path"] == "/reject":
+        payload = json.dumps({"error": "1 validation error", "detail": [
+            {"type": "extra_forbidden", "loc": ["patients", 0, "Jane Roe"], "msg": "Extra inputs are not permitted", "url": "https://errors"}]}).encode()
+        status = 400
+    else:
+        payload, status = json.dumps({"size": len(body)}).encode(), 200
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+@pytest.fixture
+def guarded(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDMAAS_API_KEYS", str(tmp_path / "api_keys.json"))
+    monkeypatch.setattr("serving.guard.STATE_DIR", tmp_path)
+    secret = KeyStore().create("clinic")
+    settings = ServingSettings(max_body_bytes=1000)
+    app = Guard(_stand_in, service_name=f"stand_in_{tmp_path.name}", settings=settings, models={"/score": ("m", "3"), "/reject": ("m", "3")})
+
+    def request(path, body=b"{}", key=secret, **headers):
+        async def go():
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://guarded") as client:
+                auth = {"authorization": f"Bearer {key}"} if key else {}
+                return await client.post(path, content=body, headers={**auth, **headers})
+        return asyncio.run(go())
+
+    request.audit = lambda: [json.loads(line) for line in (tmp_path / "audit" / f"stand_in_{tmp_path.name}.jsonl").read_text().splitlines()]
+    request.secret = secret
+    return request
+
+
+def test_no_key_a_wrong_key_or_another_scheme_gets_401_with_www_authenticate(guarded):
+    for response in (guarded("/score", key=None), guarded("/score", key="mm_wrong"),
+                     guarded("/score", key=None, authorization=f"Basic {guarded.secret}")):
+        assert response.status_code == 401 and response.headers["www-authenticate"] == 'Bearer realm="medmaas"'
+        assert "Authorization: Bearer" in response.json()["error"]
+    assert guarded("/score").json() == {"size": 2}
+
+
+def test_health_and_metrics_stay_open_and_are_not_audited(guarded):
+    assert guarded("/healthz", key=None).status_code == 200
+    guarded("/score")
+    assert [line["endpoint"] for line in guarded.audit()] == ["/score"]
+
+
+def test_a_body_over_the_limit_gets_413_before_the_service_reads_it(guarded):
+    assert guarded("/score", body=b"x" * 1001).status_code == 413
+    assert guarded("/score", body=b"x" * 1000).json() == {"size": 1000}
+
+
+def test_every_request_is_one_audit_line_with_key_route_model_status_and_latency_only(guarded):
+    guarded("/score", body=b'{"name": "Jane Roe"}')
+    guarded("/score", key="mm_wrong")
+    guarded("/Jane-Roe")
+    lines = guarded.audit()
+    assert [(line["key"], line["endpoint"], line["status"]) for line in lines] == [("clinic", "/score", 200), (None, "/score", 401), ("clinic", "(unknown route)", 200)]
+    assert lines[0]["model"] == "m" and lines[0]["version"] == "3" and lines[0]["latency_ms"] >= 0
+    assert set(lines[0]) == {"time", "key", "method", "endpoint", "model", "version", "status", "latency_ms"}
+    assert "Jane" not in json.dumps(lines)
+
+
+def test_an_unknown_field_is_named_by_its_place_never_by_its_key(guarded):
+    response = guarded("/reject")
+    assert response.status_code == 400 and "Jane" not in response.text
+    detail = response.json()["detail"][0]
+    assert detail["loc"] == ["patients", 0] and detail["msg"] == "an unknown field at patients[0]" and "url" not in detail
+    assert int(response.headers["content-length"]) == len(response.content)
+
+
+def test_without_echo_leaves_other_answers_alone():
+    assert without_echo([{"error": "x"}]) == [{"error": "x"}]
+    assert without_echo({"detail": [{"type": "missing", "loc": ["k"], "msg": "Field required"}]})["detail"][0]["loc"] == ["k"]
+    assert without_echo({"detail": [{"type": "extra_forbidden", "loc": ["name"], "msg": "x"}]})["detail"][0]["msg"] == "an unknown field at the top level"
+
+
+def test_server_log_lines_lose_control_characters_and_are_bounded():
+    record = logging.LogRecord("bentoml", logging.INFO, __file__, 1, "path=%s", ("/p\x00\x1b[31m" + "a" * 5000,), None)
+    SafeLines().filter(record)
+    message = record.getMessage()
+    assert "\x00" not in message and "\x1b" not in message and len(message) < 2100 and message.endswith("(cut)")
