@@ -40,6 +40,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1, help="patients per request")
     args = parser.parse_args()
 
+    key_env, key_headers = throwaway_key()  # keys and the audit log on, as in production
+    os.environ.update(key_env)  # the in-process service checks for a key at import too
     import serving.diagnosis as service_module
 
     champion = service_module.CHAMPION
@@ -72,7 +74,6 @@ def main() -> None:
             stop(server)
         return cold
 
-    key_env, key_headers = throwaway_key()  # keys and the audit log on, as in production
     bento_cold = measure("bento (batching, keys, audit)", [str(BIN / "bentoml"), "serve", "serving.diagnosis:DiagnosisService"],
                          free_port(), "readyz", "predict_array", bento_bodies, server_env(**key_env), key_headers)
     mlflow_cold = measure("mlflow models serve", [str(BIN / "mlflow"), "models", "serve", "-m", champion.model_uri, "--env-manager", "local", "--workers", "1"],

@@ -104,14 +104,13 @@ class FeatureMatrix:
         return out
 
     def to_frame(self, matrix: np.ndarray) -> pd.DataFrame:
-        columns = {}
-        for i, column in enumerate(self.columns):
-            values = matrix[:, i]
-            if self.kinds.get(column) == "categorical":
+        """One float frame from the matrix, then the categorical and boolean columns replaced: a Series per column
+        costed 2 ms a call on 30 numeric features, most of a single-row prediction."""
+        frame = pd.DataFrame(np.asarray(matrix, dtype=float), columns=self.columns)
+        for column, kind in self.kinds.items():
+            if kind == "categorical":
                 allowed = self.categories[column]
-                columns[column] = pd.Series([allowed[int(v)] if np.isfinite(v) and 0 <= v < len(allowed) else None for v in values], dtype=object)
-            elif self.kinds.get(column) == "boolean":
-                columns[column] = pd.Series(values >= 0.5)
-            else:
-                columns[column] = pd.Series(values, dtype=float)
-        return pd.DataFrame(columns)
+                frame[column] = pd.Series([allowed[int(v)] if np.isfinite(v) and 0 <= v < len(allowed) else None for v in frame[column]], dtype=object)
+            elif kind == "boolean":
+                frame[column] = frame[column].to_numpy() >= 0.5
+        return frame
