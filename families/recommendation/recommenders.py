@@ -161,12 +161,10 @@ class Recommender:
         columns = np.full((len(rows), k), -1, dtype=int)
         scores = np.full((len(rows), k), np.nan)
         predicted = np.full((len(rows), k), np.nan)
-        by_column = np.arange(self.n_treatments)
         for start, chunk, score, prediction in self._chunks(rows):
             score = np.asarray(score, dtype=float)
             score[chunk.taken.nonzero()] = -np.inf
-            order = np.lexsort((np.broadcast_to(by_column, score.shape), np.broadcast_to(-self.popularity, score.shape), -score), axis=-1)
-            top = order[:, :k]
+            top = self._top_k(score, k)
             top_scores = np.take_along_axis(score, top, axis=1)
             valid = np.isfinite(top_scores)
             stop = start + len(chunk)
@@ -174,6 +172,20 @@ class Recommender:
             scores[start:stop] = np.where(valid, top_scores, np.nan)
             predicted[start:stop] = np.where(valid, np.clip(np.take_along_axis(prediction, top, axis=1), self.scale.low, self.scale.high), np.nan)
         return columns, scores, predicted
+
+    def _top_k(self, score: np.ndarray, k: int) -> np.ndarray:
+        """Columns of the k best per row in the total order (score desc, popularity desc, column), in linear time:
+        everything strictly above the k-th score is in; of those tied with it, the most popular fill the rest."""
+        tie_rank = np.empty(self.n_treatments)
+        tie_rank[np.lexsort((np.arange(self.n_treatments), -self.popularity))] = np.arange(self.n_treatments)
+        if k < self.n_treatments:
+            kth = -np.partition(-score, k - 1, axis=1)[:, k - 1:k]
+            key = np.where(score > kth, -1.0, np.where(score == kth, tie_rank, np.inf))
+            chosen = np.argpartition(key, k - 1, axis=1)[:, :k]
+        else:
+            chosen = np.tile(np.arange(self.n_treatments), (len(score), 1))
+        order = np.lexsort((tie_rank[chosen], -np.take_along_axis(score, chosen, axis=1)), axis=1)
+        return np.take_along_axis(chosen, order, axis=1)
 
     def predict_outcomes(self, rows: PatientRows, row_of_pair: np.ndarray, column_of_pair: np.ndarray) -> np.ndarray:
         """Predicted outcome of each (row, treatment column) pair; the patient's mean for a treatment the model never saw."""
