@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -172,15 +173,23 @@ keys = typer.Typer(help="API keys of the services: shown once at creation, store
 app.add_typer(keys, name="keys")
 
 
+@contextmanager
+def _key_errors():
+    from medmaas.access import KeyStoreError
+
+    try:
+        yield
+    except KeyStoreError as error:
+        _fail(str(error))
+
+
 @keys.command("create")
 def keys_create(name: Annotated[str, typer.Argument(help="who or what uses it (the audit log names it)")]) -> None:
     """Create a key and print it (the only time it is shown)."""
-    from medmaas.access import KeyStore, KeyStoreError
+    from medmaas.access import KeyStore
 
-    try:
+    with _key_errors():
         secret = KeyStore().create(name)
-    except KeyStoreError as error:
-        _fail(str(error))
     typer.echo(secret)
     typer.secho(f"key {name!r} created; send it as `Authorization: Bearer <key>`. It is stored only as a hash: keep it now.", err=True, dim=True)
 
@@ -188,12 +197,10 @@ def keys_create(name: Annotated[str, typer.Argument(help="who or what uses it (t
 @keys.command("list")
 def keys_list() -> None:
     """Names, creation and revocation times (never the keys)."""
-    from medmaas.access import KeyStore, KeyStoreError
+    from medmaas.access import KeyStore
 
-    try:
+    with _key_errors():
         stored = KeyStore().read()
-    except KeyStoreError as error:
-        _fail(str(error))
     if not stored:
         typer.echo("no keys yet: `medmaas keys create NAME`")
     for key in stored:
@@ -203,12 +210,10 @@ def keys_list() -> None:
 @keys.command("revoke")
 def keys_revoke(name: str) -> None:
     """Revoke a key: running services refuse it from their next request."""
-    from medmaas.access import KeyStore, KeyStoreError
+    from medmaas.access import KeyStore
 
-    try:
+    with _key_errors():
         KeyStore().revoke(name)
-    except KeyStoreError as error:
-        _fail(str(error))
     typer.echo(f"revoked {name}")
 
 

@@ -8,12 +8,16 @@ the machine it runs on. Services re-read the file when it changes, so a revoked 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
 import os
 import re
 import secrets
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -67,30 +71,35 @@ class KeyStore:
         except (ValueError, KeyError, TypeError) as error:
             raise KeyStoreError(f"{self.path} is not a keys file written by `medmaas keys` ({type(error).__name__})") from None
 
-    def _write(self, keys: list[StoredKey]) -> None:
+    @contextmanager
+    def _changing(self) -> Iterator[list[StoredKey]]:
+        """Read, change and write the keys under an exclusive lock, so two `medmaas keys` never lose each other's change."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(".tmp")
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as out:
-            json.dump({"keys": [asdict(k) for k in keys]}, out, indent=1)
-        os.replace(partial, self.path)
+        with open(self.path.with_name(self.path.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            keys = self.read()
+            yield keys
+            descriptor, partial = tempfile.mkstemp(dir=self.path.parent, prefix=".api_keys-")  # owner-only, unique
+            with os.fdopen(descriptor, "w") as out:
+                json.dump({"keys": [asdict(k) for k in keys]}, out, indent=1)
+            os.replace(partial, self.path)
 
     def create(self, name: str) -> str:
         """A new key named ``name``; the returned secret is not stored and cannot be shown again."""
         if not NAME_PATTERN.match(name):
             raise KeyStoreError("a key name is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
-        keys = self.read()
-        if any(k.name == name and k.active for k in keys):
-            raise KeyStoreError(f"an active key is already named {name}: revoke it first or choose another name")
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
-        self._write([*keys, StoredKey(name, _digest(secret), _now())])
+        with self._changing() as keys:
+            if any(k.name == name and k.active for k in keys):
+                raise KeyStoreError(f"an active key is already named {name}: revoke it first or choose another name")
+            keys.append(StoredKey(name, _digest(secret), _now()))
         return secret
 
     def revoke(self, name: str) -> None:
-        keys = self.read()
-        if not any(k.name == name and k.active for k in keys):
-            raise KeyStoreError(f"no active key is named {name} (`medmaas keys list` shows them)")
-        self._write([StoredKey(k.name, k.sha256, k.created, _now()) if k.name == name and k.active else k for k in keys])
+        with self._changing() as keys:
+            if not any(k.name == name and k.active for k in keys):
+                raise KeyStoreError(f"no active key is named {name} (`medmaas keys list` shows them)")
+            keys[:] = [StoredKey(k.name, k.sha256, k.created, _now()) if k.name == name and k.active else k for k in keys]
 
 
 class KeyRing:
@@ -98,13 +107,13 @@ class KeyRing:
 
     def __init__(self, store: KeyStore | None = None):
         self.store = store or KeyStore()
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self._active: list[StoredKey] = []
 
     def _refresh(self) -> None:
         try:
             stat = self.store.path.stat()
-            stamp = (stat.st_mtime_ns, stat.st_size)
+            stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)  # every write replaces the file: a new inode
         except FileNotFoundError:
             stamp = None
         if stamp != self._stamp:

@@ -110,6 +110,8 @@ class ColumnRange(Frozen):
         kind = Annotated[int, BeforeValidator(_whole_number), Strict()] if self.integer else Annotated[float, Strict()]
         low = -LARGEST_REQUEST_VALUE if self.min is None else self.min
         high = LARGEST_REQUEST_VALUE if self.max is None else self.max
+        if self.integer:  # whole bounds, as the gate's allowed set has them (min 0.5 means 1)
+            low, high = int(np.ceil(low)), int(np.floor(high))
         return (kind, Field(ge=low, le=high, **({} if self.integer else {"allow_inf_nan": False}), **field))
 
 

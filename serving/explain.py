@@ -31,6 +31,13 @@ class Attribution(BaseModel):
     contributions: list[Contribution] = Field(description="largest effect first")
 
 
+class ExplainedValue(Attribution):
+    """An endpoint's answer: the attribution of the service's one number (a prediction, a risk score) and who answered."""
+
+    model: str
+    version: str
+
+
 class Explainer:
     """One permutation explainer per explained output (no state shared between concurrent requests)."""
 

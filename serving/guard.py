@@ -24,8 +24,11 @@ from medmaas.access import KeyRing, keys_path
 from medmaas.environment import BUILDING_BENTO, STATE_DIR
 from medmaas.settings import ServingSettings
 
-# every service's BentoML settings: the audit log replaces BentoML's access log (which would also print the client's paths)
-SERVICE_CONFIG = {"traffic": {"timeout": 30}, "logging": {"access": {"enabled": False}}}
+# every service's BentoML settings. The audit log replaces BentoML's access log, which would print the client's paths.
+# BentoML's request metrics sit outside this guard and label their series with the raw path: any made-up path
+# (a patient's name) would become a series anyone could read at the open /metrics, so they are off.
+SERVICE_CONFIG = {"traffic": {"timeout": 30}, "logging": {"access": {"enabled": False}}, "metrics": {"enabled": False}}
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 OPEN_ROUTES = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
 UNKNOWN_ROUTE = "(unknown route)"
 LOG_LINE_LIMIT = 2000
@@ -154,8 +157,11 @@ class Guard:
         safe_server_logs()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope.get("path") in OPEN_ROUTES:
+        if scope["type"] == "lifespan" or scope["type"] == "http" and scope.get("path") in OPEN_ROUTES:
             await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":  # no service speaks WebSocket: refuse it rather than let it past the keys
+            await send({"type": "websocket.close", "code": 1008})
             return
         started = time.perf_counter()
         route = scope.get("path") if scope.get("path") in self.models else UNKNOWN_ROUTE  # a made-up path is the client's text
@@ -174,11 +180,15 @@ class Guard:
                 status["code"] = 413
                 await _reply(send, 413, {"error": f"the request body is larger than {self.settings.max_body_bytes} bytes (serving.max_body_bytes)"})
                 return
-            await self.app(scope, _replay(body), _cleaning(send, status))
+            if body is DISCONNECTED:
+                status["code"] = 499  # the client left before its body arrived: nothing to answer
+                return
+            await self.app(scope, _replay(body, receive), _cleaning(send, status))
         finally:
             model, version = self.models.get(route, (None, None))
+            method = scope.get("method") if scope.get("method") in METHODS else "OTHER"  # h11 accepts any token as a method
             self.audit.info(json.dumps({
-                "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "key": key_name, "method": scope.get("method"),
+                "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "key": key_name, "method": method,
                 "endpoint": route, "model": model, "version": version, "status": status["code"],
                 "latency_ms": round((time.perf_counter() - started) * 1000, 2),
             }))
@@ -192,34 +202,37 @@ def _bearer(scope: dict) -> str:
     return ""
 
 
-async def _read_body(receive: Any, limit: int) -> bytes | None:
-    """The whole body, or None as soon as it passes ``limit`` (a declared length is checked before reading)."""
+DISCONNECTED = object()  # what _read_body returns when the client leaves before its body is in
+
+
+async def _read_body(receive: Any, limit: int) -> bytes | object | None:
+    """The whole body; None as soon as it passes ``limit``; DISCONNECTED if the client left first."""
     chunks, size = [], 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            return DISCONNECTED
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             return None
         chunks.append(chunk)
         if not message.get("more_body"):
-            break
-    return b"".join(chunks)
+            return b"".join(chunks)
 
 
-def _replay(body: bytes):
-    sent = False
+def _replay(body: bytes, receive: Any):
+    """The body read above, once; then the client's own channel (a streamed answer waits on it for a disconnect)."""
+    replayed = False
 
-    async def receive() -> dict:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
+    async def replay() -> dict:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    return receive
+    return replay
 
 
 def _cleaning(send: Any, status: dict):

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, Strict
 
 from families.prognosis.aft import survival_matrix
 from serving.champion import resolve_champion
-from serving.explain import Attribution, Explainer
+from serving.explain import Explainer, ExplainedValue
 from serving.guard import SERVICE_CONFIG, protect, strict_api
 
 CHAMPION = resolve_champion("prognosis")
@@ -40,13 +40,6 @@ class Prognosis(BaseModel):
     risk_score: float = Field(description="higher means an earlier expected event; compare patients, not across models")
     survival: list[SurvivalPoint] = Field(description="in time order; non-increasing")
     median_survival_days: float | None = Field(description="first time the curve reaches 0.5 within the follow-up; null when it stays above")
-    model: str
-    version: str
-
-
-class RiskExplanation(Attribution):
-    """``value`` is the patient's risk score: base_value + sum(contributions) = risk_score."""
-
     model: str
     version: str
 
@@ -83,10 +76,10 @@ class PrognosisService:
         return answers
 
     @strict_api()
-    def explain(self, patient: Patient) -> RiskExplanation:  # type: ignore[valid-type]
-        """Why: each covariate's SHAP contribution to the patient's risk score."""
+    def explain(self, patient: Patient) -> ExplainedValue:  # type: ignore[valid-type]
+        """Why: each covariate's SHAP contribution to the patient's risk score (``value``)."""
         why = self.explainer.explain("risk_score", pd.DataFrame([patient.model_dump()], columns=FEATURES))
-        return RiskExplanation(**why.model_dump(), model=CHAMPION.registered_model, version=CHAMPION.version)
+        return ExplainedValue(**why.model_dump(), model=CHAMPION.registered_model, version=CHAMPION.version)
 
     @strict_api()
     def model_info(self) -> dict[str, Any]:

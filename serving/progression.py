@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from medmaas.champions import Champion, NoChampion
 from serving.champion import resolve_champion
-from serving.explain import Attribution, Explainer
+from serving.explain import Explainer, ExplainedValue
 from serving.guard import SERVICE_CONFIG, protect, strict_api
 
 TABULAR, VISITS = "progression", "progression_visits"
@@ -56,7 +56,8 @@ def _visit_history() -> type[BaseModel]:
 Patient = _tabular_patient()
 VisitHistory = _visit_history()
 SERVED: list[Champion] = [c for c in CHAMPIONS.values() if isinstance(c, Champion)]
-LIMITS = SERVED[0].family.settings.serving  # the tabular block's when both are served
+# one guard for both: keys if either block asks for them, then the smaller body limit
+LIMITS = min((c.family.settings.serving for c in SERVED), key=lambda serving: (serving.auth == "none", serving.max_body_bytes))
 MAX_PATIENTS = CHAMPIONS[TABULAR].family.settings.serving.max_items_per_request if isinstance(CHAMPIONS[TABULAR], Champion) else 1000
 
 
@@ -77,11 +78,6 @@ class NextValue(BaseModel):
     version: str
 
 
-class ProgressionExplanation(Attribution):
-    """``value`` is the predicted progression: base_value + sum(contributions) = predicted_progression."""
-
-    model: str
-    version: str
 
 
 @bentoml.service(name="progression", **SERVICE_CONFIG)
@@ -107,11 +103,11 @@ class ProgressionService:
         return [ProgressionPrediction(predicted_progression=float(v), model=champion.registered_model, version=champion.version) for v in predicted]
 
     @strict_api()
-    def explain(self, patient: Patient) -> ProgressionExplanation:  # type: ignore[valid-type]
-        """Why: each baseline measurement's SHAP contribution to the predicted progression."""
+    def explain(self, patient: Patient) -> ExplainedValue:  # type: ignore[valid-type]
+        """Why: each baseline measurement's SHAP contribution to the predicted progression (``value``)."""
         champion = self._champion(TABULAR)
         why = self.explainer.explain("progression", pd.DataFrame([patient.model_dump()], columns=champion.serving["feature_names"]))
-        return ProgressionExplanation(**why.model_dump(), model=champion.registered_model, version=champion.version)
+        return ExplainedValue(**why.model_dump(), model=champion.registered_model, version=champion.version)
 
     @strict_api()
     def predict_next(self, history: VisitHistory) -> NextValue:  # type: ignore[valid-type]

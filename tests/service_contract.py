@@ -13,7 +13,7 @@ from support import Server, api_key
 from medmaas.access import KeyStore
 from medmaas.environment import STATE_DIR
 
-OPEN = ("healthz", "livez", "readyz", "metrics")
+OPEN = ("healthz", "livez", "readyz")
 
 
 def routes(server: Server) -> list[str]:
@@ -44,10 +44,12 @@ def audit_lines(service: str) -> list[dict]:
 
 
 def assert_one_audit_line_per_request(server: Server, service: str, route: str, body: dict, secret_values: list[str]) -> None:
-    """N requests (good, bad, unauthenticated) -> N new lines naming key, route, model, version, status; no value sent."""
+    """N requests (good, bad, unauthenticated, a made-up path) -> N new lines naming key, route, model, version, status;
+    nothing the client sent (a body value, a path) in them."""
     before = len(audit_lines(service))
+    made_up_path = secret_values[0].replace(" ", "-")
     statuses = [server.post(route, body).status_code, server.post(route, {"unknown": secret_values[0]}).status_code,
-                server.post(route, body, headers={}).status_code, server.post("no_such_route", body).status_code]
+                server.post(route, body, headers={}).status_code, server.post(made_up_path, body).status_code]
     httpx.get(f"{server.url}/healthz", timeout=30)  # probes are not audited
     lines = audit_lines(service)[before:]
     assert [line["status"] for line in lines] == statuses == [200, 400, 401, 404]
@@ -55,7 +57,7 @@ def assert_one_audit_line_per_request(server: Server, service: str, route: str, 
     assert [line["endpoint"] for line in lines] == [f"/{route}"] * 3 + ["(unknown route)"]
     assert all(line["model"] and line["version"] and line["latency_ms"] >= 0 for line in lines[:3])
     text = json.dumps(lines)
-    assert not any(value in text for value in secret_values)
+    assert not any(value in text for value in secret_values) and made_up_path not in text
 
 
 def _strings(value, into: set[str]) -> set[str]:

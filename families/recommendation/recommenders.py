@@ -163,6 +163,7 @@ class Recommender:
         predicted = np.full((len(rows), k), np.nan)
         for start, chunk, score, prediction in self._chunks(rows):
             score = np.asarray(score, dtype=float)
+            score = np.where(np.isnan(score), -np.inf, score)  # a NaN would make the order arbitrary
             score[chunk.taken.nonzero()] = -np.inf
             top = self._top_k(score, k)
             top_scores = np.take_along_axis(score, top, axis=1)

@@ -39,13 +39,15 @@ def guarded(tmp_path, monkeypatch):
     settings = ServingSettings(max_body_bytes=1000)
     app = Guard(_stand_in, service_name=f"stand_in_{tmp_path.name}", settings=settings, models={"/score": ("m", "3"), "/reject": ("m", "3")})
 
-    def request(path, body=b"{}", key=secret, **headers):
+    def request(path, body=b"{}", key=secret, method="POST", through=app, **headers):
         async def go():
-            transport = httpx.ASGITransport(app=app)
+            transport = httpx.ASGITransport(app=through)
             async with httpx.AsyncClient(transport=transport, base_url="http://guarded") as client:
                 auth = {"authorization": f"Bearer {key}"} if key else {}
-                return await client.post(path, content=body, headers={**auth, **headers})
+                return await client.request(method, path, content=body, headers={**auth, **headers})
         return asyncio.run(go())
+
+    request.wrap = lambda inner: Guard(inner, service_name=f"stand_in_{tmp_path.name}", settings=settings, models={})
 
     request.audit = lambda: [json.loads(line) for line in (tmp_path / "audit" / f"stand_in_{tmp_path.name}.jsonl").read_text().splitlines()]
     request.secret = secret
@@ -60,7 +62,7 @@ def test_no_key_a_wrong_key_or_another_scheme_gets_401_with_www_authenticate(gua
     assert guarded("/score").json() == {"size": 2}
 
 
-def test_health_and_metrics_stay_open_and_are_not_audited(guarded):
+def test_health_probes_stay_open_and_are_not_audited(guarded):
     assert guarded("/healthz", key=None).status_code == 200
     guarded("/score")
     assert [line["endpoint"] for line in guarded.audit()] == ["/score"]
@@ -101,3 +103,28 @@ def test_server_log_lines_lose_control_characters_and_are_bounded():
     SafeLines().filter(record)
     message = record.getMessage()
     assert "\x00" not in message and "\x1b" not in message and len(message) < 2100 and message.endswith("(cut)")
+
+
+def test_a_streamed_file_answer_gets_through(guarded, tmp_path):
+    """Starlette's FileResponse listens for a disconnect while it sends: the guard must hand it the client's channel."""
+    from starlette.responses import FileResponse
+
+    page = tmp_path / "index.html"
+    page.write_text("<h1>docs</h1>")
+    response = guarded("/", method="GET", body=b"", through=guarded.wrap(FileResponse(page)))
+    assert response.status_code == 200 and response.text == "<h1>docs</h1>"
+
+
+def test_a_made_up_method_or_path_is_not_written_to_the_audit_log(guarded):
+    guarded("/Jane-Roe", method="JANE-ROE")
+    (line,) = guarded.audit()
+    assert line["method"] == "OTHER" and line["endpoint"] == "(unknown route)"
+
+
+def test_a_body_sent_in_chunks_is_read_whole_and_counted_against_the_limit(guarded):
+    async def chunks(n):
+        for _ in range(n):
+            yield b"x" * 100
+
+    assert guarded("/score", body=chunks(10)).json() == {"size": 1000}
+    assert guarded("/score", body=chunks(11)).status_code == 413
