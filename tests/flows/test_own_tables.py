@@ -4,7 +4,6 @@ the CLI, promote, serve from each model's own Bento with raw text and boolean va
 import json
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
 import yaml
