@@ -1,11 +1,11 @@
 """What stands between the network and every service: API keys, an audit line per request, bounded
 bodies, 4xx answers and log lines that never repeat what a client sent.
 
-    protect(DiagnosisService, settings, models={"/predict": ("diagnosis", "7"), ...})
+    protect(DiagnosisService, settings.serving, ("diagnosis", "7"))
 
 BentoML 1.4 has no access control of its own; this is a plain ASGI middleware
-(``Service.add_asgi_middleware``), created in each server worker. Health, readiness and metrics stay
-open for load balancers and monitoring; everything else, the OpenAPI schema included, needs a key.
+(``Service.add_asgi_middleware``), created in each server worker. The health probes stay open for
+load balancers; everything else, the OpenAPI schema included, needs a key.
 """
 
 from __future__ import annotations
