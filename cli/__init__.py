@@ -218,6 +218,45 @@ def keys_revoke(name: str) -> None:
 
 
 @app.command()
+def up(
+    prefect_port: Annotated[int, typer.Option(help="Prefect server port on 127.0.0.1")] = 4200,
+    mlflow_port: Annotated[int, typer.Option(help="MLflow tracking server port on 127.0.0.1")] = 5000,
+) -> None:
+    """Start a Prefect server and an MLflow tracking server in the background; every command then uses them."""
+    from medmaas.servers import ServersError, start
+
+    try:
+        servers = start(prefect_port, mlflow_port, progress=lambda line: typer.secho(line, dim=True))
+    except ServersError as error:
+        _fail(str(error), 1)
+    for server in servers:
+        typer.echo(f"{server.name}: {server.url}")
+    typer.echo("commands and flows in this project use them now; `medmaas down` stops them")
+
+
+@app.command()
+def down() -> None:
+    """Stop the servers `medmaas up` started (exactly those processes) and go back to the embedded defaults."""
+    from medmaas.servers import stop
+
+    stopped = stop()
+    typer.echo("\n".join(f"stopped {s.name} (pid {s.pid})" for s in stopped) or "no servers were running")
+
+
+@app.command()
+def status() -> None:
+    """What runs: the servers of `medmaas up`, or the embedded defaults."""
+    from medmaas.servers import recorded
+
+    servers = recorded()
+    if not servers:
+        typer.echo("no servers: embedded defaults (MLflow on SQLite in-process, a temporary Prefect API per flow)")
+    for server in servers:
+        state = "healthy" if server.healthy() else "running, not answering" if server.alive() else "gone (run `medmaas down`, then `up`)"
+        typer.echo(f"{server.name}: {server.url}  pid {server.pid}  {state}  log {server.log}")
+
+
+@app.command()
 def package(family: str, params: ParamsOption = None) -> None:
     """Build a Bento from a family's current champion (the flow does this after each promotion)."""
     from families import load_params

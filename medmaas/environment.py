@@ -7,6 +7,7 @@ code edit.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -19,6 +20,27 @@ MLFLOW_DIR = STATE_DIR / "mlflow"
 REPORTS_DIR = OUTPUT_DIR / "reports"
 METRICS_DIR = OUTPUT_DIR / "metrics"
 BUILDING_BENTO = "MEDMAAS_BUILDING_BENTO"  # set while `bentoml build` imports a service: it reads its shape and serves nothing
+
+
+SERVERS_FILE = STATE_DIR / "servers.json"  # written by `medmaas up` (medmaas/servers.py)
+CLIENT_VARIABLES = {"prefect": "PREFECT_API_URL", "mlflow": "MLFLOW_TRACKING_URI"}
+
+
+def group_alive(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def servers_environment() -> dict[str, str]:
+    """The URLs of the servers `medmaas up` started, if they still run; nothing (embedded defaults) otherwise."""
+    try:
+        running = [s for s in json.loads(SERVERS_FILE.read_text()) if group_alive(s["pid"])]
+    except (OSError, ValueError, TypeError, KeyError):
+        return {}
+    return {CLIENT_VARIABLES[s["name"]]: s["url"] for s in running if s.get("name") in CLIENT_VARIABLES}
 
 
 def default_tracking_uri() -> str:
@@ -43,7 +65,7 @@ def apply_embedded_defaults() -> None:
         "GIT_PYTHON_REFRESH": "quiet",
         "MPLBACKEND": "Agg",
     }
-    for key, value in defaults.items():
+    for key, value in {**defaults, **servers_environment()}.items():  # servers of `medmaas up` replace the embedded ones
         os.environ.setdefault(key, value)
     try:
         MLFLOW_DIR.mkdir(parents=True, exist_ok=True)

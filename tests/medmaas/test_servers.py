@@ -1,0 +1,67 @@
+"""`medmaas up / status / down`: real Prefect and MLflow servers on free loopback ports, used by a flow, then stopped."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support import Replace, free_port
+
+from medmaas.environment import PROJECT_ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("servers")]
+MEDMAAS = str(Path(sys.executable).parent / "medmaas")
+
+
+def _run(args: list[str], env: dict, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _group_alive(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_up_serves_flows_from_real_servers_and_down_stops_exactly_them(tmp_path, write_params):
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL", "PREFECT_HOME", "MEDMAAS_API_KEYS")}
+    env.update(MEDMAAS_STATE_DIR=str(state), MEDMAAS_OUTPUT_DIR=str(tmp_path / "out"))
+    prefect_port, mlflow_port = free_port(), free_port()
+    params = write_params({"diagnosis": {"candidates": Replace({"logistic_regression": {"C": [0.1]}})}})
+    try:
+        started = _run([MEDMAAS, "up", "--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port)], env)
+        assert started.returncode == 0, started.stderr
+        recorded = json.loads((state / "servers.json").read_text())
+        assert {s["name"]: s["url"] for s in recorded} == {"prefect": f"http://127.0.0.1:{prefect_port}/api", "mlflow": f"http://127.0.0.1:{mlflow_port}"}
+        # every command of the project now points at them (an explicit variable would still win)
+        seen = _run([sys.executable, "-c", "import os, medmaas; print(os.environ['PREFECT_API_URL'], os.environ['MLFLOW_TRACKING_URI'])"], env)
+        assert seen.stdout.split() == [f"http://127.0.0.1:{prefect_port}/api", f"http://127.0.0.1:{mlflow_port}"]
+        # a flow runs against the Prefect server (no temporary API) and registers in the MLflow server
+        trained = _run([MEDMAAS, "train", "diagnosis", "--params", str(params)], env, timeout=600)
+        assert trained.returncode == 0, trained.stderr[-2000:]
+        assert "Starting temporary server" not in trained.stdout + trained.stderr
+        assert f"127.0.0.1:{prefect_port}/runs/flow-run/" in trained.stdout + trained.stderr
+        from mlflow.tracking import MlflowClient
+
+        assert MlflowClient(tracking_uri=f"http://127.0.0.1:{mlflow_port}").get_registered_model("diagnosis").aliases["champion"] == "1"
+        # up again leaves them; a second project on the same ports gets a clear error and records nothing
+        assert "already running" in _run([MEDMAAS, "up", "--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port)], env).stdout
+        other = {**env, "MEDMAAS_STATE_DIR": str(tmp_path / "other")}
+        clash = _run([MEDMAAS, "up", "--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port)], other)
+        assert clash.returncode == 1 and f"port {prefect_port} is taken" in clash.stderr and not (tmp_path / "other" / "servers.json").exists()
+        assert "healthy" in _run([MEDMAAS, "status"], env).stdout
+    finally:
+        stopped = _run([MEDMAAS, "down"], env)
+    assert stopped.returncode == 0 and "stopped prefect" in stopped.stdout and "stopped mlflow" in stopped.stdout
+    assert not any(_group_alive(s["pid"]) for s in recorded) and not (state / "servers.json").exists()
+    assert "embedded defaults" in _run([MEDMAAS, "status"], env).stdout
+
+
+def test_down_with_nothing_recorded_says_so(tmp_path):
+    env = {**os.environ, "MEDMAAS_STATE_DIR": str(tmp_path)}
+    assert "no servers were running" in _run([MEDMAAS, "down"], env).stdout
