@@ -257,6 +257,36 @@ def status() -> None:
 
 
 @app.command()
+def schedule(params: ParamsOption = None) -> None:
+    """Serve the retraining schedules (`schedule:` blocks) on the Prefect server of `medmaas up`, until stopped."""
+    import urllib.request
+
+    from families import load_params
+    from medmaas.settings import ConfigError
+
+    try:
+        loaded = load_params(params)
+    except ConfigError as error:
+        _fail(str(error))
+    scheduled = [name for name, block in loaded.families.items() if block.schedule is not None]
+    if not scheduled:
+        _fail(f"no family in {loaded.path} has a `schedule:` block, e.g. `schedule: {{cron: \"0 3 * * 1\", timezone: Europe/Berlin}}`")
+    api = os.environ.get("PREFECT_API_URL")
+    try:
+        healthy = bool(api) and urllib.request.urlopen(f"{api}/health", timeout=5).status == 200
+    except OSError:
+        healthy = False
+    if not healthy:
+        _fail("schedules need a running Prefect server: start one with `medmaas up` (the temporary API cannot run schedules)")
+    for name in scheduled:
+        typer.echo(f"{name}: {loaded.families[name].schedule.description()}")
+    command = [sys.executable, "-m", "flows.schedule", *(["--params", str(Path(params).resolve())] if params else [])]
+    os.chdir(PROJECT_ROOT)
+    sys.stdout.flush()
+    os.execv(sys.executable, command)  # the serving process itself: Ctrl-C or SIGTERM stops it (and pauses the schedules)
+
+
+@app.command()
 def package(family: str, params: ParamsOption = None) -> None:
     """Build a Bento from a family's current champion (the flow does this after each promotion)."""
     from families import load_params

@@ -30,10 +30,11 @@ from tasks.validate import validate_data
 
 
 @flow(name="train-family", flow_run_name="train-{family_name}")
-def train_family(family_name: str, params_path: str | None = None) -> Decision:
+def train_family(family_name: str, params_path: str | None = None, started_by: str = "manual") -> Decision:
+    """``started_by``: "manual", or the schedule or trigger that started the run (it goes on the record and the model card)."""
     params = load_params(params_path)
     family = family_class(family_name)(params.families[family_name], params.project.seed)
-    provenance = describe(family.data_files(), params.fingerprint(family_name))
+    provenance = describe(family.data_files(), params.fingerprint(family_name), started_by)
     with parent_run(family, provenance) as run_id:
         tables = load_tables(family)
         record_gate(run_id, validate_data(family, tables))

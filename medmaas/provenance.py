@@ -38,13 +38,14 @@ class Provenance:
     data_md5: str
     params_hash: str
     data_files: tuple[str, ...]
+    started_by: str = "manual"  # or the schedule or trigger that started the run (the change-control record)
 
     def tags(self) -> dict[str, str]:
-        return {"git_commit": self.git_commit, "data_md5": self.data_md5, "params_hash": self.params_hash}
+        return {"git_commit": self.git_commit, "data_md5": self.data_md5, "params_hash": self.params_hash, "started_by": self.started_by}
 
 
-def describe(data_files: list[Path], params_hash: str) -> Provenance:
+def describe(data_files: list[Path], params_hash: str, started_by: str = "manual") -> Provenance:
     hashes = [file_md5(p) for p in data_files if p.is_file()]
     data_md5 = hashes[0] if len(hashes) == 1 else hashlib.md5("".join(hashes).encode()).hexdigest()
     names = tuple(str(p.relative_to(PROJECT_ROOT)) if p.is_relative_to(PROJECT_ROOT) else p.name for p in data_files)
-    return Provenance(git_commit=git_commit(), data_md5=data_md5, params_hash=params_hash, data_files=names)
+    return Provenance(git_commit=git_commit(), data_md5=data_md5, params_hash=params_hash, data_files=names, started_by=started_by)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -158,6 +159,33 @@ class DataFile(Frozen):
             raise ValueError(f"{family}: cannot read {path.name} ({family}.data.read): {str(error).splitlines()[0][:200]}") from error
 
 
+class ScheduleSettings(Frozen):
+    """When the family retrains by itself (`medmaas schedule`, against the Prefect server of `medmaas up`).
+    A scheduled run is the same flow as a manual one: gate, candidates, and the family's promotion rule."""
+
+    cron: str = Field(description='five fields, e.g. "0 3 * * 1" (Mondays at 03:00)')
+    timezone: str = Field("UTC", description="an IANA name, e.g. Europe/Berlin")
+
+    @model_validator(mode="after")
+    def _valid(self):
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from cronsim import CronSim, CronSimError  # what Prefect reads cron strings with
+
+        try:
+            CronSim(self.cron, datetime.now())
+        except CronSimError:
+            raise ValueError("cron must be five fields, e.g. \"0 3 * * 1\"") from None
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("timezone must be an IANA name, e.g. Europe/Berlin") from None
+        return self
+
+    def description(self) -> str:
+        return f"schedule {self.cron} ({self.timezone})"
+
+
 class FamilySettings(Frozen):
     """Fields every family block has; each family extends it with its data (a DataFile of its own kind), split and candidates."""
 
@@ -165,6 +193,7 @@ class FamilySettings(Frozen):
     registered_model: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$")
     acceptance: AcceptanceSettings = AcceptanceSettings()
     serving: ServingSettings = ServingSettings()
+    schedule: ScheduleSettings | None = Field(None, description="left out: no scheduled retraining")
     bootstrap_resamples: int = Field(500, ge=50, le=20000)
 
 

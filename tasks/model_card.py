@@ -56,6 +56,7 @@ def render_model_card(family: Family, decision, best, split: Split, provenance: 
         "",
         "## Provenance",
         f"- git commit `{provenance.git_commit}`; params hash `{provenance.params_hash}`; seed {family.seed}",
+        f"- started by: {provenance.started_by}",
         "- no patient identifier is stored in this card, the run, or the model's input example",
     ]
     return "\n".join(lines) + "\n"
