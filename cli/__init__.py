@@ -259,9 +259,8 @@ def status() -> None:
 @app.command()
 def schedule(params: ParamsOption = None) -> None:
     """Serve the retraining schedules (`schedule:` blocks) on the Prefect server of `medmaas up`, until stopped."""
-    import urllib.request
-
     from families import load_params
+    from medmaas.servers import answers
     from medmaas.settings import ConfigError
 
     try:
@@ -272,11 +271,7 @@ def schedule(params: ParamsOption = None) -> None:
     if not scheduled:
         _fail(f"no family in {loaded.path} has a `schedule:` block, e.g. `schedule: {{cron: \"0 3 * * 1\", timezone: Europe/Berlin}}`")
     api = os.environ.get("PREFECT_API_URL")
-    try:
-        healthy = bool(api) and urllib.request.urlopen(f"{api}/health", timeout=5).status == 200
-    except OSError:
-        healthy = False
-    if not healthy:
+    if not api or not answers(f"{api}/health", timeout_s=5):
         _fail("schedules need a running Prefect server: start one with `medmaas up` (the temporary API cannot run schedules)")
     for name in scheduled:
         typer.echo(f"{name}: {loaded.families[name].schedule.description()}")

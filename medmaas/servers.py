@@ -25,6 +25,15 @@ from medmaas.environment import CLIENT_VARIABLES, MLFLOW_DIR, SERVERS_FILE, STAT
 READY_TIMEOUT_S = 120
 
 
+def answers(health_url: str, timeout_s: float = 2) -> bool:
+    """Whether a server's health check answers 200."""
+    try:
+        with urllib.request.urlopen(health_url, timeout=timeout_s) as answer:
+            return answer.status == 200
+    except (OSError, ValueError):  # ValueError: not a URL at all
+        return False
+
+
 @dataclass(frozen=True)
 class RunningServer:
     name: str
@@ -37,11 +46,7 @@ class RunningServer:
         return group_alive(self.pid)
 
     def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.health_url, timeout=2) as answer:
-                return answer.status == 200
-        except OSError:
-            return False
+        return answers(self.health_url)
 
 
 class ServersError(RuntimeError):

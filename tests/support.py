@@ -64,6 +64,21 @@ def api_key(name: str = "tests") -> str:
     return _KEYS[name]
 
 
+def wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 180) -> float:
+    """Seconds until ``url`` answers 200; an error with the log's tail if the process exits first or time runs out."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} not ready in {timeout_s:.0f} s: {log.read_text(errors='replace')[-3000:]}")
+
+
 class Server:
     """`bentoml serve` in its own process group on loopback; stopped with the whole group. Requests carry a valid key."""
 
@@ -76,19 +91,11 @@ class Server:
             [str(Path(sys.executable).parent / "bentoml"), "serve", target, "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=cwd, env={**os.environ, **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
-        started = time.monotonic()
-        while time.monotonic() - started < 180:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {Path(self.log.name).read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    self.cold_start = time.monotonic() - started
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise TimeoutError("server not ready in 180 s")
+        try:
+            self.cold_start = wait_until_ready(f"{self.url}/readyz", self.process, Path(self.log.name))
+        except TimeoutError:
+            self.stop()
+            raise
 
     def post(self, route: str, body=None, content: str | None = None, headers: dict | None = None) -> httpx.Response:
         headers = self.headers if headers is None else headers

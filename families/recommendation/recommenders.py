@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from functools import cached_property
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,11 +175,17 @@ class Recommender:
             predicted[start:stop] = np.where(valid, np.clip(np.take_along_axis(prediction, top, axis=1), self.scale.low, self.scale.high), np.nan)
         return columns, scores, predicted
 
+    @cached_property
+    def _tie_rank(self) -> np.ndarray:
+        """Each treatment's place by popularity (then column): fixed at fit, so sorted once, not per request."""
+        rank = np.empty(self.n_treatments)
+        rank[np.lexsort((np.arange(self.n_treatments), -self.popularity))] = np.arange(self.n_treatments)
+        return rank
+
     def _top_k(self, score: np.ndarray, k: int) -> np.ndarray:
         """Columns of the k best per row in the total order (score desc, popularity desc, column), in linear time:
         everything strictly above the k-th score is in; of those tied with it, the most popular fill the rest."""
-        tie_rank = np.empty(self.n_treatments)
-        tie_rank[np.lexsort((np.arange(self.n_treatments), -self.popularity))] = np.arange(self.n_treatments)
+        tie_rank = self._tie_rank
         if k < self.n_treatments:
             kth = -np.partition(-score, k - 1, axis=1)[:, k - 1:k]
             key = np.where(score > kth, -1.0, np.where(score == kth, tie_rank, np.inf))

@@ -6,14 +6,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
-from support import Replace, Server, free_port
+from support import Replace, Server, free_port, wait_until_ready
 
 from medmaas.environment import PROJECT_ROOT
 
@@ -68,15 +66,7 @@ def test_a_flow_registers_in_mlflow_on_postgresql_and_its_champion_is_served_fro
                                      "--backend-store-uri", database, "--artifacts-destination", str(tmp_path / "artifacts"), "--serve-artifacts"],
                                     env=env, stdout=open(tmp_path / "mlflow.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert tracking.poll() is None and time.monotonic() < deadline, (tmp_path / "mlflow.log").read_text()[-2000:]
-                time.sleep(0.5)
+            wait_until_ready(f"{url}/health", tracking, tmp_path / "mlflow.log", timeout_s=120)
             params = write_params({"diagnosis": {"registered_model": "diagnosis_on_postgres", "candidates": Replace({"logistic_regression": {"C": [0.1]}})}})
             trained = subprocess.run([MEDMAAS, "train", "diagnosis", "--params", str(params)], cwd=PROJECT_ROOT, env={**env, "MLFLOW_TRACKING_URI": url},
                                      capture_output=True, text=True, timeout=600)

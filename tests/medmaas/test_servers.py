@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from support import Replace, free_port
 
-from medmaas.environment import PROJECT_ROOT
+from medmaas.environment import PROJECT_ROOT, group_alive
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("servers")]
 MEDMAAS = str(Path(sys.executable).parent / "medmaas")
@@ -17,14 +17,6 @@ MEDMAAS = str(Path(sys.executable).parent / "medmaas")
 
 def _run(args: list[str], env: dict, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def _group_alive(pid: int) -> bool:
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_up_serves_flows_from_real_servers_and_down_stops_exactly_them(tmp_path, write_params):
@@ -58,7 +50,7 @@ def test_up_serves_flows_from_real_servers_and_down_stops_exactly_them(tmp_path,
     finally:
         stopped = _run([MEDMAAS, "down"], env)
     assert stopped.returncode == 0 and "stopped prefect" in stopped.stdout and "stopped mlflow" in stopped.stdout
-    assert not any(_group_alive(s["pid"]) for s in recorded) and not (state / "servers.json").exists()
+    assert not any(group_alive(s["pid"]) for s in recorded) and not (state / "servers.json").exists()
     assert "embedded defaults" in _run([MEDMAAS, "status"], env).stdout
 
 

@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from service_contract import assert_keys_required, assert_one_audit_line_per_request, fuzz
-from support import Replace, Server, free_port
+from support import Replace, Server, free_port, wait_until_ready
 
 from flows.train import run_family
 from medmaas.access import KeyStore
-from medmaas.environment import PROJECT_ROOT
+from medmaas.environment import PROJECT_ROOT, group_alive
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving"), pytest.mark.usefixtures("prefect_harness")]
 MODEL = "diagnosis_serving"
@@ -254,40 +254,25 @@ def test_service_refuses_to_start_without_a_champion(write_params):
     assert "no champion for 'never_trained'" in result.stderr and "medmaas train diagnosis" in result.stderr
 
 
-def test_medmaas_serve_leaves_no_process_behind_after_sigterm(first_champion, serving_params):
+def test_medmaas_serve_leaves_no_process_behind_after_sigterm(first_champion, serving_params, tmp_path):
     """The CLI becomes the server: the supervisor's SIGTERM reaches it, and every process of its group is gone."""
     port = free_port()
+    log = tmp_path / "serve.log"
     process = subprocess.Popen([str(Path(sys.executable).parent / "medmaas"), "serve", "diagnosis", "--params", str(serving_params), "--port", str(port)],
-                               cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                               cwd=PROJECT_ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            raise TimeoutError("medmaas serve not ready in 180 s")
+        wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, log)
         os.kill(process.pid, signal.SIGTERM)  # the CLI's pid, as a supervisor would
         process.wait(timeout=30)
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and _group_alive(process.pid):
+        while time.monotonic() < deadline and group_alive(process.pid):
             time.sleep(0.2)
-        assert not _group_alive(process.pid)
+        assert not group_alive(process.pid)
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
     finally:
-        if _group_alive(process.pid):
+        if group_alive(process.pid):
             os.killpg(process.pid, signal.SIGKILL)
-
-
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_service_refuses_to_start_without_a_key_and_warns_loudly_without_auth(first_champion, serving_params, write_params, tmp_path):
