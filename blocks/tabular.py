@@ -309,6 +309,39 @@ class TabularFamily(Family):
         features, _ = test
         return features.head(3)
 
+    # --- monitoring: the reference a version carries, and a batch made comparable with it ---------------
+    def monitored_prediction(self, model: Any, features: pd.DataFrame) -> pd.Series:
+        """One value per patient whose distribution is watched: the model's prediction (families refine it)."""
+        return pd.Series(model.predict(features), index=features.index, name="prediction")
+
+    def monitored_features(self, model: Any, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Kind]]:
+        """The model's features of ``frame`` with their kinds, booleans read as 0/1 (a file's "yes" and a request's true alike)."""
+        encoder = model.named_steps["prepare"]
+        features = self.checked_features(model, frame).copy()
+        if booleans := list(encoder.boolean):
+            features[booleans] = as_boolean(features[booleans])
+        kinds = {c: "categorical" if c in encoder.categorical else "boolean" if c in encoder.boolean else "numeric" for c in features.columns}
+        return features, kinds
+
+    def drift_reference(self, model: Any, split: Any) -> dict[str, Any]:
+        from medmaas.drift import column_profile, profile
+
+        features, kinds = self.monitored_features(model, split.train[0])
+        held_out = split.test[0]
+        return {"features": profile(features, kinds), "prediction": column_profile(self.monitored_prediction(model, held_out), "numeric")}
+
+    def batch_expectations(self, frame: pd.DataFrame) -> list:
+        """The gate's suite for a batch to monitor: the feature checks, and the outcome's only when the batch has one;
+        no size or event-count floor (monitoring has its own ``min_rows``) and nothing on an id column (it is dropped)."""
+        data = self.settings.data
+        skipped = {data.id_column} | (set() if self.is_labelled(frame) else set(data.outcome_columns))
+        size_checks = ("ExpectTableRowCountToBeBetween", "ExpectColumnSumToBeBetween")
+        return [e for e in self.expectations({TABLE: frame})[TABLE]
+                if type(e).__name__ not in size_checks and getattr(e, "column", None) not in skipped]
+
+    def is_labelled(self, frame: pd.DataFrame) -> bool:
+        return all(c in frame.columns for c in self.settings.data.outcome_columns)
+
     # --- evaluation: the family's held-out metrics, and the same per declared subgroup ------------------
     def held_out(self, model: Any, test: Any, figures: bool = True) -> Evaluation:
         raise NotImplementedError

@@ -258,7 +258,7 @@ def status() -> None:
 
 @app.command()
 def schedule(params: ParamsOption = None) -> None:
-    """Serve the retraining schedules (`schedule:` blocks) on the Prefect server of `medmaas up`, until stopped."""
+    """Serve retraining and monitoring deployments (`schedule:`, `monitoring.schedule:`, drift triggers) on the Prefect server of `medmaas up`, until stopped."""
     from families import load_params
     from medmaas.servers import answers
     from medmaas.settings import ConfigError
@@ -267,18 +267,50 @@ def schedule(params: ParamsOption = None) -> None:
         loaded = load_params(params)
     except ConfigError as error:
         _fail(str(error))
-    scheduled = [name for name, block in loaded.families.items() if block.schedule is not None]
+    scheduled = [name for name, block in loaded.families.items() if block.schedule is not None or block.monitoring.schedule is not None]
     if not scheduled:
-        _fail(f"no family in {loaded.path} has a `schedule:` block, e.g. `schedule: {{cron: \"0 3 * * 1\", timezone: Europe/Berlin}}`")
+        _fail(f"no family in {loaded.path} has a `schedule:` or `monitoring.schedule:` block, e.g. `schedule: {{cron: \"0 3 * * 1\", timezone: Europe/Berlin}}`")
     api = os.environ.get("PREFECT_API_URL")
     if not api or not answers(f"{api}/health", timeout_s=5):
         _fail("schedules need a running Prefect server: start one with `medmaas up` (the temporary API cannot run schedules)")
     for name in scheduled:
-        typer.echo(f"{name}: {loaded.families[name].schedule.description()}")
+        block = loaded.families[name]
+        plans = [f"retrain on {block.schedule.description()}" if block.schedule else "",
+                 "retrain on drift" if block.monitoring.retrain_on_drift else "",
+                 f"monitor on {block.monitoring.schedule.description()}" if block.monitoring.schedule else ""]
+        typer.echo(f"{name}: {', '.join(p for p in plans if p)}")
     command = [sys.executable, "-m", "flows.schedule", *(["--params", str(Path(params).resolve())] if params else [])]
     os.chdir(PROJECT_ROOT)
     sys.stdout.flush()
     os.execv(sys.executable, command)  # the serving process itself: Ctrl-C or SIGTERM stops it (and pauses the schedules)
+
+
+@app.command()
+def monitor(
+    family: str,
+    batch: Annotated[Optional[Path], typer.Argument(exists=True, dir_okay=False, help="rows to check (CSV or Parquet); default: the prediction log since the last check")] = None,
+    params: ParamsOption = None,
+) -> None:
+    """Check a batch against the champion's training reference: drift per feature and of the prediction, performance if labelled.
+
+    Exit status: 0 no drift (or nothing to judge), 1 drift (an event asks for one retraining), 2 the batch failed the gate or an error."""
+    from flows.monitor import monitor_family
+    from medmaas.champions import NoChampion
+    from medmaas.settings import ConfigError
+    from tasks.monitor import NotMonitored
+
+    _family(family, params)  # a clear error for an unknown family before Prefect starts
+    try:
+        report = monitor_family(family, str(batch.resolve()) if batch else None, str(Path(params).resolve()) if params else None)
+    except (ConfigError, NoChampion, NotMonitored, FileNotFoundError, ValueError) as error:
+        _fail(str(error))
+    typer.echo(report.to_markdown())
+    colour = {"drift": typer.colors.RED, "gate failed": typer.colors.RED, "no drift": typer.colors.GREEN}.get(report.status, typer.colors.YELLOW)
+    typer.secho(report.summary(), fg=colour, bold=True, err=True)
+    if report.status == "gate failed":
+        raise typer.Exit(2)
+    if report.drifted:
+        raise typer.Exit(1)
 
 
 @app.command()

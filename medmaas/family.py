@@ -156,6 +156,11 @@ class Family(ABC):
         """JSON-able material the service needs beside the model (e.g. an explainer's background)."""
         return {}
 
+    def drift_reference(self, model: Any, split: Split) -> dict[str, Any] | None:
+        """What `medmaas monitor` compares batches with, stored with the version: profiles (medmaas/drift.py, no patient
+        rows) of the training features and of the model's held-out predictions. None: the family is not monitored."""
+        return None
+
     def predict_frame(self, model: Any, frame: pd.DataFrame) -> pd.DataFrame:
         """Predictions for a user's table (the CLI's ``predict``); families return readable columns."""
         return pd.DataFrame({"prediction": model.predict(frame)}, index=frame.index)

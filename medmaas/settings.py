@@ -80,6 +80,8 @@ class ServingSettings(Frozen):
     max_body_bytes: int = Field(2_000_000, ge=1_000, le=100_000_000, description="larger request bodies get 413 before they are parsed")
     audit_max_bytes: int = Field(10_000_000, ge=10_000, description="the audit log rotates past this size")
     audit_backups: int = Field(10, ge=1, le=1000, description="rotated audit files kept")
+    log_predictions: bool = Field(True, description="append what is scored (features, prediction, version, time; no id) to .medmaas/predictions/ for `medmaas monitor`")
+    prediction_log_days: int = Field(90, ge=1, le=3650, description="logged predictions older than this are deleted")
 
 
 NUMERIC_TYPES = ["int", "int8", "int16", "int32", "int64", "float", "float16", "float32", "float64", "Int64", "Float64"]
@@ -186,6 +188,16 @@ class ScheduleSettings(Frozen):
         return f"schedule {self.cron} ({self.timezone})"
 
 
+class MonitoringSettings(Frozen):
+    """How `medmaas monitor` judges a batch against the champion's training reference (medmaas/drift.py)."""
+
+    alpha: float = Field(0.05, gt=0.0, lt=1.0, description="false discovery rate over the columns tested (Benjamini-Hochberg)")
+    min_psi: float = Field(0.1, ge=0.0, description="a column drifts only when its PSI also reaches this (0.1: moderate, 0.25: large)")
+    min_rows: int = Field(30, ge=5, description="a smaller batch is reported as too small, never judged")
+    retrain_on_drift: bool = Field(True, description="drift emits an event that starts one retraining run (with `medmaas schedule` serving)")
+    schedule: ScheduleSettings | None = Field(None, description="when `medmaas schedule` checks the prediction log by itself; left out: never")
+
+
 class FamilySettings(Frozen):
     """Fields every family block has; each family extends it with its data (a DataFile of its own kind), split and candidates."""
 
@@ -194,6 +206,7 @@ class FamilySettings(Frozen):
     acceptance: AcceptanceSettings = AcceptanceSettings()
     serving: ServingSettings = ServingSettings()
     schedule: ScheduleSettings | None = Field(None, description="left out: no scheduled retraining")
+    monitoring: MonitoringSettings = MonitoringSettings()
     bootstrap_resamples: int = Field(500, ge=50, le=20000)
 
 

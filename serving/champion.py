@@ -8,6 +8,7 @@ promoting a new champion and restarting the service serves it.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import yaml
 
@@ -15,6 +16,20 @@ import medmaas  # noqa: F401  (embedded defaults)
 from families import family_class, load_params
 from medmaas.champions import Champion, NoChampion, resolve_from_registry
 from medmaas.environment import PROJECT_ROOT
+from medmaas.prediction_log import PredictionLog
+
+class PredictionRecorder:
+    """What a service scored, appended to the champion's prediction log (off with ``serving.log_predictions: false``)."""
+
+    def __init__(self, champion: Champion) -> None:
+        settings = champion.family.settings.serving
+        self.version = champion.version
+        self.log = PredictionLog(champion.registered_model, settings.prediction_log_days) if settings.log_predictions else None
+
+    def __call__(self, endpoint: str, features: list[dict[str, Any]], predictions: list[Any]) -> None:
+        if self.log is not None:
+            self.log.append(self.version, endpoint, features, predictions)
+
 
 def resolve_champion(family_name: str) -> Champion:
     """The champion a service will serve.

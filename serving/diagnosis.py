@@ -7,6 +7,7 @@ Requests carry features only, never a patient identifier; answers come back in r
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import bentoml
@@ -16,7 +17,7 @@ from bentoml.validators import DType, Shape
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from blocks.encoding import FeatureMatrix
-from serving.champion import resolve_champion
+from serving.champion import PredictionRecorder, resolve_champion
 from serving.explain import Contribution, Explainer
 from serving.guard import SERVICE_CONFIG, protect, strict_api
 
@@ -25,6 +26,7 @@ FEATURES: list[str] = CHAMPION.serving["feature_names"]
 LIMITS = CHAMPION.family.settings.serving
 Patient = CHAMPION.family.patient_model(CHAMPION.serving)
 MATRIX = FeatureMatrix(CHAMPION.serving)  # raw values <-> numbers, for the array endpoint
+RECORD = PredictionRecorder(CHAMPION)
 
 
 class Prediction(BaseModel):
@@ -94,20 +96,25 @@ class DiagnosisService:
         self, patients: Annotated[list[Patient], Field(min_length=1, max_length=LIMITS.max_items_per_request)]  # type: ignore[valid-type]
     ) -> list[Prediction]:
         """Probabilities and the predicted class for one patient (a list of one) or many."""
-        frame = self._frame([p.model_dump() for p in patients])
-        proba = self.model.predict_proba(frame)
+        rows = [p.model_dump() for p in patients]
+        proba = self.model.predict_proba(self._frame(rows))
         labels = self.family.predict_labels(self.model, proba)
-        return [
+        answers = [
             Prediction(probabilities=dict(zip(self.classes, map(float, row))), predicted=str(label), model=CHAMPION.registered_model, version=CHAMPION.version)
             for row, label in zip(proba, labels)
         ]
+        RECORD("predict", rows, [a.model_dump(include={"probabilities", "predicted"}) for a in answers])
+        return answers
 
     @strict_api(batchable=True, batch_dim=0, max_batch_size=LIMITS.max_batch_size, max_latency_ms=LIMITS.max_latency_ms)
     def predict_array(self, features: FeatureArray) -> np.ndarray:
         """Class probabilities (columns in `model_info().classes` order) for rows of features; batched adaptively.
 
         Numbers only: a boolean as 0/1, a category as its index in `model_info().categories`."""
-        return self.model.predict_proba(MATRIX.to_frame(features))
+        frame = MATRIX.to_frame(features)
+        proba = self.model.predict_proba(frame)
+        RECORD("predict_array", json.loads(frame.to_json(orient="records")), proba.tolist())
+        return proba
 
     @strict_api()
     def explain(self, patient: Patient) -> Explanation:  # type: ignore[valid-type]

@@ -17,7 +17,7 @@ import pandas as pd
 from pydantic import BaseModel, Field, Strict
 
 from families.prognosis.aft import survival_matrix
-from serving.champion import resolve_champion
+from serving.champion import PredictionRecorder, resolve_champion
 from serving.explain import Explainer, ExplainedValue
 from serving.guard import SERVICE_CONFIG, protect, strict_api
 
@@ -27,6 +27,7 @@ TIMES = CHAMPION.family.settings.times
 FOLLOW_UP = CHAMPION.serving["max_follow_up_days"]
 LIMITS = CHAMPION.family.settings.serving
 Patient = CHAMPION.family.patient_model(CHAMPION.serving)
+RECORD = PredictionRecorder(CHAMPION)
 Days = Annotated[float, Strict(), Field(ge=1, le=36525, allow_inf_nan=False)]  # ge, not gt: OpenAPI 3.0 has no numeric exclusiveMinimum
 
 
@@ -58,7 +59,8 @@ class PrognosisService:
         times: Annotated[list[Days], Field(min_length=1, max_length=TIMES.max_times_per_request)] | None = None,
     ) -> list[Prognosis]:
         """Risk, survival curve at `times` (days; left out: the declared set) and median survival, per patient."""
-        frame = pd.DataFrame([p.model_dump() for p in patients], columns=FEATURES)
+        rows = [p.model_dump() for p in patients]
+        frame = pd.DataFrame(rows, columns=FEATURES)
         requested = np.sort(np.asarray(TIMES.default_days if times is None else times, dtype=float))
         risk = self.model.predict(frame)
         survival = np.clip(survival_matrix(self.model, frame, requested), 0.0, 1.0)
@@ -73,6 +75,7 @@ class PrognosisService:
                 median_survival_days=float(self.grid[below[0]]) if len(below) else None,
                 model=CHAMPION.registered_model, version=CHAMPION.version,
             ))
+        RECORD("predict", rows, [{"risk_score": a.risk_score} for a in answers])
         return answers
 
     @strict_api()

@@ -20,7 +20,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from medmaas.champions import Champion, NoChampion
-from serving.champion import resolve_champion
+from serving.champion import PredictionRecorder, resolve_champion
 from serving.explain import Explainer, ExplainedValue
 from serving.guard import SERVICE_CONFIG, protect, strict_api
 
@@ -85,6 +85,7 @@ class ProgressionService:
     def __init__(self) -> None:
         self.models = {name: c.load() for name, c in CHAMPIONS.items() if isinstance(c, Champion)}
         self.explainer = Explainer(CHAMPIONS[TABULAR], {"progression": self.models[TABULAR].predict}) if TABULAR in self.models else None
+        self.record = PredictionRecorder(CHAMPIONS[TABULAR]) if TABULAR in self.models else None  # visit histories are not logged: no reference
 
     def _champion(self, family_name: str) -> Champion:
         champion = CHAMPIONS[family_name]
@@ -98,8 +99,9 @@ class ProgressionService:
     ) -> list[ProgressionPrediction]:
         """Predicted progression for one patient (a list of one) or many, from baseline measurements."""
         champion = self._champion(TABULAR)
-        frame = pd.DataFrame([p.model_dump() for p in patients], columns=champion.serving["feature_names"])
-        predicted = self.models[TABULAR].predict(frame)
+        rows = [p.model_dump() for p in patients]
+        predicted = self.models[TABULAR].predict(pd.DataFrame(rows, columns=champion.serving["feature_names"])).tolist()
+        self.record("predict", rows, [{"predicted_progression": v} for v in predicted])
         return [ProgressionPrediction(predicted_progression=float(v), model=champion.registered_model, version=champion.version) for v in predicted]
 
     @strict_api()

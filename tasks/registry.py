@@ -62,7 +62,7 @@ def parent_run(family: Family, provenance: Provenance) -> Iterator[str]:
     client.set_terminated(run_id, "FINISHED")
 
 
-def _log_texts(run_id: str, files: dict[str, str | bytes], folder: str) -> None:
+def log_files(run_id: str, files: dict[str, str | bytes], folder: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, content in files.items():
             path = Path(tmp) / name
@@ -73,7 +73,7 @@ def _log_texts(run_id: str, files: dict[str, str | bytes], folder: str) -> None:
 @task(name="record-data-gate", cache_policy=NO_CACHE)
 def record_gate(run_id: str, report: GateReport) -> None:
     """Log the gate's report to MLflow whatever its outcome; stop the run if it failed."""
-    _log_texts(run_id, {"data_gate.md": report.to_markdown(), "data_gate.json": report.to_json()}, "data_gate")
+    log_files(run_id, {"data_gate.md": report.to_markdown(), "data_gate.json": report.to_json()}, "data_gate")
     MlflowClient().set_tag(run_id, "data_gate", "passed" if report.passed else "failed")
     if not report.passed:
         raise DataGateFailed(report)
@@ -108,7 +108,7 @@ def track_candidates(family: Family, parent_run_id: str, ranked: list[CandidateR
             metrics.append(Metric("tuning_score", fitted.tuning_score, now, 0))
         client.log_batch(run_id, metrics=metrics, params=params)
         if result.evaluation.figures:
-            _log_texts(run_id, result.evaluation.figures, "plots")
+            log_files(run_id, result.evaluation.figures, "plots")
         client.set_terminated(run_id, "FINISHED")
         run_ids[fitted.candidate] = run_id
     return run_ids
@@ -149,7 +149,9 @@ def register_and_promote(
             input_example=family.input_example(split.test),
             pip_requirements=pinned_requirements(family.runtime_packages),
         )
-    _log_texts(run_id, {"serving.json": json.dumps(family.serving_artifacts(best.fitted.model, split.train))}, "serving")
+    log_files(run_id, {"serving.json": json.dumps(family.serving_artifacts(best.fitted.model, split.train))}, "serving")
+    if (reference := family.drift_reference(best.fitted.model, split)) is not None:
+        log_files(run_id, {"reference.json": json.dumps(reference)}, "monitoring")
     version = mlflow.register_model(info.model_uri, name, tags={**provenance.tags(), "candidate": best.fitted.candidate})
     client.set_registered_model_alias(name, CHALLENGER, version.version)
     logger.info("registered %s version %s (%s) as %s", name, version.version, best.fitted.candidate, CHALLENGER)
@@ -163,7 +165,7 @@ def register_and_promote(
         champion_version=champion_version, champion_metrics=champion_metrics or {},
     )
     card = render_model_card(family, decision, best, split, provenance, data_summary, family.subgroup_table(best.fitted.model, split.test))
-    _log_texts(run_id, {"decision.json": json.dumps(decision.to_dict(), indent=2, default=str), "model_card.md": card}, "promotion")
+    log_files(run_id, {"decision.json": json.dumps(decision.to_dict(), indent=2, default=str), "model_card.md": card}, "promotion")
     client.set_model_version_tag(name, version.version, "promotion", "promoted" if decision.promoted else "rejected")
     client.update_model_version(name, version.version, description=decision.summary())
     create_markdown_artifact(card, key=artifact_key(name, "model-card"), description=decision.summary())

@@ -204,6 +204,15 @@ class Diagnosis(TabularFamily):
             )
         return [*super().limitations(), *extra]
 
+    def monitored_prediction(self, model: Any, features: pd.DataFrame) -> pd.Series:
+        """Binary: the probability of the positive class (a shift shows before labels flip); else the predicted class."""
+        proba = model.predict_proba(features)
+        classes = list(model.classes_)
+        if len(classes) == 2:
+            positive = self.settings.data.positive_label
+            return pd.Series(proba[:, classes.index(positive)], index=features.index, name=f"probability of {positive}")
+        return pd.Series(self.predict_labels(model, proba), index=features.index, name="predicted class")
+
     def predict_frame(self, model: Any, frame: pd.DataFrame) -> pd.DataFrame:
         proba = model.predict_proba(self.checked_features(model, frame))
         out = pd.DataFrame(proba, columns=[f"probability_{c}" for c in model.classes_], index=frame.index)

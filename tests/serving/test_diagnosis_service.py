@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -109,6 +110,25 @@ def test_http_predict_explain_and_model_info(server, patients, first_champion):
     assert info["metrics"]["roc_auc"] >= 0.99
     assert httpx.get(f"{server.url}/healthz").status_code == 200
     assert "/predict" in server.get("docs.json").text
+
+
+def test_what_is_scored_is_logged_for_monitoring_with_no_identifier(server, patients, first_champion):
+    from medmaas.prediction_log import log_path, read_log
+
+    before = read_log(MODEL).last_row
+    body = patients.iloc[:3].to_dict("records")
+    assert server.post("predict", {"patients": body}).status_code == 200
+    assert server.post("predict_array", {"features": patients.iloc[3:5].to_numpy().tolist()}).status_code == 200
+    assert server.post("explain", {"patient": body[0]}).status_code == 200  # an explanation is not a prediction to monitor
+    logged = read_log(MODEL, after_row=before)
+    assert logged.last_row == before + 5 and logged.versions == (str(first_champion.challenger_version),)
+    pd.testing.assert_frame_equal(logged.features[list(patients.columns)], patients.iloc[:5].reset_index(drop=True), check_dtype=False)
+    import sqlite3
+
+    with sqlite3.connect(log_path(MODEL)) as connection:
+        stored = connection.execute("SELECT endpoint, prediction FROM predictions WHERE id > ?", (before,)).fetchall()
+    assert [e for e, _ in stored] == ["predict"] * 3 + ["predict_array"] * 2
+    assert all("patient_id" not in p and not re.search(r"P\d{5}", p) for _, p in stored) and '"predicted"' in stored[0][1]
 
 
 def _mutate(patients: pd.DataFrame, change) -> str:
