@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -87,3 +88,80 @@ def test_a_scheduled_run_on_a_real_server_registers_a_challenger_that_says_what_
             os.killpg(served.pid, signal.SIGTERM)
             served.wait(timeout=30)
         subprocess.run([MEDMAAS, "down"], cwd=PROJECT_ROOT, env=env, capture_output=True, timeout=120)
+
+
+def test_deployments_of_a_monitored_family_listen_for_its_drift_events(write_params):
+    from flows.schedule import deployments
+
+    params = load_params(write_params({"diagnosis": {"registered_model": "dx", "monitoring": {"schedule": {"cron": "0 * * * *"}}}}))
+    retrain, monitor = deployments(params)
+    assert (retrain.name, monitor.name) == ("retrain-diagnosis", "monitor-diagnosis")
+    assert retrain.schedules == [] and retrain.parameters["started_by"] == "manual"  # no `schedule:`: it runs on drift only
+    (trigger,) = retrain.triggers
+    assert trigger.expect == {"medmaas.drift.detected"} and trigger.match.model_dump()["prefect.resource.id"] == "medmaas.model.dx"
+    assert (trigger.posture, trigger.threshold) == ("Reactive", 1) and trigger.parameters["family_name"] == "diagnosis"
+    (schedule,) = monitor.schedules
+    assert schedule.schedule.cron == "0 * * * *" and monitor.parameters["started_by"] == "monitoring schedule 0 * * * * (UTC)"
+    quiet = load_params(write_params({"diagnosis": {"schedule": WEEKLY, "monitoring": {"retrain_on_drift": False}}}))
+    (only,) = deployments(quiet)
+    assert only.triggers == []
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("servers")
+def test_drift_found_by_monitor_starts_exactly_one_retraining_that_says_so(tmp_path, write_params, wdbc_csv):
+    """up -> train v1 -> schedule serves the trigger -> monitor finds drift -> one retraining registers v2, started by the event."""
+    import json
+
+    import pandas as pd
+
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL", "PREFECT_HOME", "MEDMAAS_API_KEYS")}
+    env.update(MEDMAAS_STATE_DIR=str(state), MEDMAAS_OUTPUT_DIR=str(tmp_path / "out"))
+    mlflow_port, prefect_port = free_port(), free_port()
+    params = write_params({"diagnosis": {"monitoring": {"schedule": {"cron": "0 4 * * *"}}, "acceptance": {"max_regression": 0.05},
+                                         "candidates": Replace({"logistic_regression": {"C": [0.1]}})}})
+    shifted = pd.read_csv(wdbc_csv).drop(columns=["diagnosis"]).sample(150, random_state=3)
+    shifted["mean_texture"] *= 1.4
+    shifted.to_csv(tmp_path / "shifted.csv", index=False)
+
+    def medmaas(*args, timeout=600):
+        return subprocess.run([MEDMAAS, *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+    def runs_of_retraining() -> list[dict]:
+        code = ("import json, asyncio, medmaas\nfrom prefect.client.orchestration import get_client\n"
+                "from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName\n"
+                "async def main():\n    async with get_client() as c:\n"
+                "        runs = await c.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=['retrain-diagnosis'])))\n"
+                "        print(json.dumps([{'state': r.state.type.value, 'started_by': r.parameters.get('started_by')} for r in runs]))\n"
+                "asyncio.run(main())")
+        out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+        return json.loads(out.stdout) if out.returncode == 0 else []
+
+    assert medmaas("up", "--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port), timeout=300).returncode == 0
+    served = None
+    try:
+        trained = medmaas("train", "diagnosis", "--params", str(params))
+        assert trained.returncode == 0, trained.stderr[-2000:]
+        served = subprocess.Popen([MEDMAAS, "schedule", "--params", str(params)], cwd=PROJECT_ROOT, env=env, start_new_session=True,
+                                  stdout=open(tmp_path / "schedule.log", "w"), stderr=subprocess.STDOUT)
+        time.sleep(20)  # `serve` registers the deployments and their trigger
+        checked = medmaas("monitor", "diagnosis", str(tmp_path / "shifted.csv"), "--params", str(params))
+        assert checked.returncode == 1 and "DRIFT (mean_texture" in checked.stdout, checked.stdout[-2000:] + checked.stderr[-2000:]
+        event_id = re.search(r"medmaas\.drift\.detected ([0-9a-f-]{36}) sent to", checked.stdout).group(1)
+        deadline = time.monotonic() + 420
+        while time.monotonic() < deadline and not any(r["state"] == "COMPLETED" for r in runs_of_retraining()):
+            time.sleep(5)
+        time.sleep(15)  # a second run, if the trigger fired twice, would be scheduled by now
+        runs = runs_of_retraining()
+        assert [r["started_by"] for r in runs] == [f"drift event {event_id}"], (runs, (tmp_path / "schedule.log").read_text()[-3000:])
+        assert runs[0]["state"] == "COMPLETED"
+        from mlflow.tracking import MlflowClient
+
+        version = MlflowClient(tracking_uri=f"http://127.0.0.1:{mlflow_port}").get_model_version("diagnosis", "2")
+        assert version.tags["started_by"] == f"drift event {event_id}"
+    finally:
+        if served is not None and served.poll() is None:
+            os.killpg(served.pid, signal.SIGTERM)
+            served.wait(timeout=30)
+        medmaas("down", timeout=120)
