@@ -89,7 +89,7 @@ class MonitoringReport:
         t = self.thresholds
         lines = [f"# Monitoring {self.summary()}", "",
                  f"- rule: a column drifts when its Benjamini-Hochberg adjusted p-value < {t.alpha:g} and its PSI >= {t.min_psi:g}",
-                 *(f"- {note}" for note in self.notes), *([f"- event: {self.event}"] if self.event else []), ""]
+                 *(f"- {note}" for note in self.notes), *([f"- retraining: {self.event}"] if self.event else []), ""]
         if self.gate is not None and not self.gate.passed:
             lines += ["## Data gate (the batch was not compared)", "", self.gate.to_markdown()]
         for title, result in (("Prediction", self.prediction), ("Features", self.features)):
@@ -235,10 +235,10 @@ def record_report(report: MonitoringReport, started_by: str) -> str:
 def signal_drift(family: Any, report: MonitoringReport) -> str:
     """A Prefect event the family's retraining deployment is triggered by (one run per event); what became of it, in words."""
     if not family.settings.monitoring.retrain_on_drift:
-        return f"no event: {family.name}.monitoring.retrain_on_drift is false"
+        return f"not asked for ({family.name}.monitoring.retrain_on_drift is false)"
     api = os.environ.get("PREFECT_API_URL")
     if not api:  # the temporary API ends with this process: no deployment could hear the event
-        return f"no event: no Prefect server runs (`medmaas up`); retrain by hand with `medmaas train {family.name}`"
+        return f"not asked for: no Prefect server runs (`medmaas up`); retrain by hand with `medmaas train {family.name}`"
     from prefect.events import emit_event
     from prefect.events.worker import EventsWorker
 
@@ -250,6 +250,6 @@ def signal_drift(family: Any, report: MonitoringReport) -> str:
     )
     EventsWorker.drain_all(timeout=10)
     if event is None:
-        return f"no event: Prefect at {api} does not accept events"
-    return (f"{DRIFT_EVENT} {event.id} sent to {api}: it starts one run of deployment train-family/retrain-{family.name} "
+        return f"not asked for: Prefect at {api} did not take the event"
+    return (f"asked for: event {DRIFT_EVENT} {event.id} sent to {api}; it starts one run of deployment train-family/retrain-{family.name} "
             f"while `medmaas schedule` serves it")
