@@ -64,13 +64,22 @@ def drug_reviews_csv(session_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def write_params(session_dir, wdbc_csv, diabetes_csv, pbcseq_csv, gbsg2_csv, drug_reviews_csv):
+def b3db_csv(session_dir) -> Path:
+    from families.bioactivity.family import Bioactivity
+
+    return Bioactivity.export_bundled(session_dir / "data" / "b3db.csv")
+
+
+@pytest.fixture(scope="session")
+def write_params(request, session_dir, wdbc_csv, diabetes_csv, pbcseq_csv, gbsg2_csv, drug_reviews_csv):
     """Write a params file: the repo's, pointed at the test's copies of the data, with overrides merged in."""
     counter = iter(range(10_000))
     copies = {"diagnosis": wdbc_csv, "progression": diabetes_csv, "progression_visits": pbcseq_csv, "prognosis": gbsg2_csv,
               "recommendation": drug_reviews_csv}
 
     def write(overrides: dict | None = None, keep_families: tuple[str, ...] = ("diagnosis",)) -> Path:
+        if "bioactivity" in keep_families:  # parsing 7,800 SMILES: only for the sessions that need it
+            copies["bioactivity"] = request.getfixturevalue("b3db_csv")
         params = {k: v for k, v in REPO_PARAMS.items() if k == "project" or k in keep_families}
         params = merged(params, {name: {"data": {"path": str(copies[name])}} for name in keep_families})
         params = merged(params, overrides or {})

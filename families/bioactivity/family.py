@@ -1,0 +1,278 @@
+"""The bioactivity family: SMILES gate, scaffold split, fingerprint classifiers, applicability domain (described in __init__.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, train_test_split
+
+from blocks.plots import png
+from families.bioactivity.chemistry import MoleculeFeaturizer, canonical, fingerprint_bits, scaffold
+from families.bioactivity.model import DOMAIN_BITS, DOMAIN_RADIUS, MoleculeModel
+from families.bioactivity.settings import BUNDLED_DATA, BioactivitySettings
+from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
+from medmaas.stats import MetricSpec, bootstrap_estimates
+
+TABLE, CHECKED = "molecules", "checked"
+FIRST_ROWS = 10  # a failed check names this many rows, by position
+
+
+@dataclass
+class Molecules:
+    """One side of a split: canonical SMILES, labels (1 = positive) and scaffolds."""
+
+    smiles: np.ndarray
+    labels: np.ndarray
+    scaffolds: np.ndarray
+
+    def take(self, index: np.ndarray) -> Molecules:
+        return Molecules(self.smiles[index], self.labels[index], self.scaffolds[index])
+
+
+def _binary_metrics(threshold: float) -> dict:
+    def predicted(p):
+        return (p >= threshold).astype(int)
+
+    return {
+        "roc_auc": lambda y, p: skm.roc_auc_score(y, p),
+        "pr_auc": lambda y, p: skm.average_precision_score(y, p),
+        "balanced_accuracy": lambda y, p: skm.balanced_accuracy_score(y, predicted(p)),
+        "mcc": lambda y, p: skm.matthews_corrcoef(y, predicted(p)),
+        "brier": lambda y, p: skm.brier_score_loss(y, p),
+    }
+
+
+class Bioactivity(Family):
+    name = "bioactivity"
+    Settings = BioactivitySettings
+    bundled_data = BUNDLED_DATA
+    primary_metric = "roc_auc"
+    runtime_packages = ("scikit-learn", "pandas", "numpy", "scipy", "rdkit", "torch")
+    predict_chunk_rows = 5_000
+    metrics = (
+        MetricSpec("roc_auc", "max", "area under the ROC curve on the held-out molecules (scaffold split by default)"),
+        MetricSpec("pr_auc", "max", "average precision for the positive label"),
+        MetricSpec("balanced_accuracy", "max", "mean recall of the two labels at the decision threshold"),
+        MetricSpec("mcc", "max", "Matthews correlation at the decision threshold"),
+        MetricSpec("brier", "min", "mean squared error of the predicted probabilities"),
+        MetricSpec("roc_auc_other_split", "max", "ROC-AUC of the same candidate refit under the other split method (random when the "
+                                                 "primary is scaffold): the gap is the optimism of a random split"),
+    )
+    intended_use = ("Early drug discovery: rank candidate compounds by their predicted blood-brain-barrier permeability, "
+                    "for a medicinal chemist's review, with a flag on molecules unlike the training set.")
+    out_of_scope = "Decisions about patients; molecules flagged outside the applicability domain; quantitative brain exposure (logBB)."
+    settings: BioactivitySettings
+
+    # --- data ------------------------------------------------------------------------------
+    @staticmethod
+    def export_bundled(path: Path) -> Path:
+        """B3DB's classification table from the qc-b3db wheel, read by path; its logBB, threshold, group and reference
+        columns are left out (group A's labels derive from logBB), and rows whose SMILES RDKit cannot parse are dropped."""
+        spec = importlib.util.find_spec("B3DB")
+        if spec is None or not spec.submodule_search_locations:
+            raise FileNotFoundError("the qc-b3db package is not installed (pip install -e .)")
+        table = pd.read_csv(Path(spec.submodule_search_locations[0]) / "B3DB_classification.tsv", sep="\t")
+        frame = pd.DataFrame({"compound_id": [f"B3DB-{n:05d}" for n in table["NO."]], "smiles": table["SMILES"], "bbb": table["BBB+/BBB-"]})
+        frame = frame[[canonical(s) is not None for s in frame["smiles"]]]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False)
+        return path
+
+    def load(self) -> Tables:
+        """The file as it is, and per row its canonical SMILES (empty when it does not parse) for the gate."""
+        frame = self.settings.data.read(self.name, {self.settings.data.smiles_column: str, self.settings.data.label_column: str})
+        return {TABLE: frame, CHECKED: self._checked(frame)}
+
+    def _checked(self, frame: pd.DataFrame) -> pd.DataFrame:
+        data = self.settings.data
+        if data.smiles_column not in frame.columns:
+            return pd.DataFrame({"row": [], "canonical": []})
+        texts = frame[data.smiles_column]
+        return pd.DataFrame({"row": np.arange(len(frame)),
+                             "canonical": [canonical(s) if isinstance(s, str) and len(s) <= data.max_smiles_length else None for s in texts]})
+
+    def identifier_columns(self) -> set[str]:
+        """A private set's molecules are its secret: no SMILES reaches a report, a log or an artifact either."""
+        return super().identifier_columns() | {self.settings.data.smiles_column, "canonical"}
+
+    @staticmethod
+    def _positions(mask: np.ndarray) -> str:
+        rows = np.flatnonzero(mask)
+        return f"{len(rows)} rows; the first by position (0-based): {', '.join(map(str, rows[:FIRST_ROWS]))}"
+
+    def expectations(self, tables: Tables) -> dict[str, list]:
+        import great_expectations.expectations as gxe
+
+        data, frame, checked = self.settings.data, tables[TABLE], tables[CHECKED]
+        suite = [gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows)]
+        suite += [gxe.ExpectColumnToExist(column=c) for c in ([data.id_column] if data.id_column else []) + [data.smiles_column, data.label_column]]
+        if data.id_column:
+            suite += [gxe.ExpectColumnValuesToNotBeNull(column=data.id_column), gxe.ExpectColumnValuesToBeUnique(column=data.id_column)]
+        suite += [gxe.ExpectColumnValuesToNotBeNull(column=data.label_column),
+                  gxe.ExpectColumnValuesToBeInSet(column=data.label_column, value_set=data.labels, description=f"labels must be one of {data.labels}"),
+                  gxe.ExpectColumnDistinctValuesToContainSet(column=data.label_column, value_set=data.labels, description="both labels must occur")]
+        checks = []
+        if len(checked):
+            unparsed = checked["canonical"].isna().to_numpy()
+            duplicated = checked["canonical"].duplicated(keep=False).to_numpy() & ~unparsed
+            conflicting = self._conflicts(frame, checked)
+            checks = [
+                gxe.ExpectColumnValuesToNotBeNull(column="canonical", description=(
+                    f"every SMILES parses and sanitises with RDKit and has at most {data.max_smiles_length} characters: "
+                    + self._positions(unparsed))),
+                gxe.ExpectColumnValuesToBeUnique(column="canonical", description=(
+                    f"each molecule once (canonical SMILES): {self._positions(duplicated)}; with different labels: {int(conflicting)} molecules")),
+            ]
+        return {TABLE: suite, CHECKED: checks}
+
+    def _conflicts(self, frame: pd.DataFrame, checked: pd.DataFrame) -> int:
+        labels = frame[self.settings.data.label_column].to_numpy() if self.settings.data.label_column in frame.columns else np.zeros(len(frame))
+        both = pd.DataFrame({"molecule": checked["canonical"].to_numpy(), "label": labels}).dropna()
+        return int((both.groupby("molecule")["label"].nunique() > 1).sum())
+
+    def data_summary(self, tables: Tables) -> dict[str, Any]:
+        labels = tables[TABLE][self.settings.data.label_column]
+        return {"molecules": len(labels), "label counts": {str(k): int(v) for k, v in labels.value_counts().items()}}
+
+    # --- split ------------------------------------------------------------------------------
+    def _molecules(self, tables: Tables) -> Molecules:
+        data = self.settings.data
+        smiles = tables[CHECKED]["canonical"].to_numpy(dtype=object)
+        labels = (tables[TABLE][data.label_column].to_numpy() == data.positive_label).astype(int)
+        return Molecules(smiles, labels, np.array([scaffold(s) for s in smiles], dtype=object))
+
+    def _scaffold_split(self, molecules: Molecules) -> tuple[np.ndarray, np.ndarray]:
+        folds = StratifiedGroupKFold(n_splits=round(1 / self.settings.split.test_fraction), shuffle=True, random_state=self.seed)
+        return next(folds.split(np.zeros(len(molecules.labels)), molecules.labels, molecules.scaffolds))
+
+    def _random_split(self, molecules: Molecules) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.arange(len(molecules.labels))
+        return train_test_split(rows, test_size=self.settings.split.test_fraction, stratify=molecules.labels, random_state=self.seed)
+
+    def split(self, tables: Tables) -> Split:
+        """The primary split (scaffold by default) for tuning, the champion and the card; the other travels with the
+        test side, only to report the same candidate's ROC-AUC under it."""
+        molecules = self._molecules(tables)
+        scaffold_sides, random_sides = self._scaffold_split(molecules), self._random_split(molecules)
+        primary, other = (scaffold_sides, random_sides) if self.settings.split.method == "scaffold" else (random_sides, scaffold_sides)
+        train, test = molecules.take(primary[0]), molecules.take(primary[1])
+        other_train, other_test = molecules.take(other[0]), molecules.take(other[1])
+        shared = len(set(train.scaffolds) & set(test.scaffolds))
+        method = ("Bemis-Murcko scaffold split (scikit-learn's StratifiedGroupKFold on scaffolds, seeded, class-stratified): "
+                  f"no scaffold on both sides ({shared} shared)" if self.settings.split.method == "scaffold"
+                  else f"random split, stratified by label ({shared} scaffolds on both sides)")
+        description = (f"{method}; {1 - self.settings.split.test_fraction:.0%}/{self.settings.split.test_fraction:.0%}, seed {self.seed}. "
+                       f"Each molecule once (canonical SMILES, enforced by the gate). Hyperparameters tuned by {self.settings.split.cv_folds}-fold "
+                       "CV grouped by scaffold inside the training side. Held-out share of the positive label: "
+                       f"{test.labels.mean():.1%} (training side {train.labels.mean():.1%}).")
+        sizes = {"train": len(train.labels), "test": len(test.labels), "test_positive_share": round(float(test.labels.mean()), 4),
+                 "scaffolds_train": len(set(train.scaffolds)), "scaffolds_test": len(set(test.scaffolds))}
+        return Split(train, (test, other_train, other_test), description, sizes)
+
+    # --- candidates -------------------------------------------------------------------------
+    def candidate_names(self) -> list[str]:
+        return list(self.settings.candidates.enabled())
+
+    def featurizer(self) -> MoleculeFeaturizer:
+        f = self.settings.features
+        return MoleculeFeaturizer(radius=f.radius, n_bits=f.n_bits, descriptors=f.descriptors)
+
+    def _estimator(self, candidate: str):
+        from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        if candidate == "logistic_regression":
+            return make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, class_weight="balanced")), "logisticregression__"
+        if candidate == "random_forest":
+            return RandomForestClassifier(class_weight="balanced_subsample", n_jobs=1, random_state=self.seed), ""
+        if candidate == "hist_gradient_boosting":
+            return HistGradientBoostingClassifier(class_weight="balanced", early_stopping=True, random_state=self.seed), ""
+        from families.bioactivity.mlp import FingerprintMLP
+
+        return FingerprintMLP(random_state=self.seed), ""
+
+    def fit(self, candidate: str, train: Molecules) -> FittedCandidate:
+        spec = self.settings.candidates.enabled()[candidate]
+        estimator, prefix = self._estimator(candidate)
+        fixed = {name: value for name, value in spec if not isinstance(value, list)}
+        if fixed:
+            estimator.set_params(**{f"{prefix}{k}": v for k, v in fixed.items()})
+        grid = {f"{prefix}{name}": values for name, values in spec if isinstance(values, list)}
+        featurizer = self.featurizer()
+        started = time.perf_counter()
+        X = featurizer.transform(train.smiles)
+        folds = list(StratifiedGroupKFold(self.settings.split.cv_folds, shuffle=True, random_state=self.seed).split(X, train.labels, train.scaffolds))
+        search = GridSearchCV(estimator, grid, cv=folds, scoring="roc_auc", n_jobs=1, refit=True, error_score="raise").fit(X, train.labels)
+        data = self.settings.data
+        negative = next(label for label in data.labels if label != data.positive_label)
+        domain = fingerprint_bits(list(train.smiles), DOMAIN_RADIUS, DOMAIN_BITS)
+        model = MoleculeModel(featurizer, search.best_estimator_, domain, [negative, data.positive_label])
+        training = {"epochs_run": float(search.best_estimator_.epochs_run_)} if hasattr(search.best_estimator_, "epochs_run_") else {}
+        return FittedCandidate(candidate, model, {k.removeprefix(prefix): v for k, v in search.best_params_.items()}, float(search.best_score_),
+                               time.perf_counter() - started, training)
+
+    # --- evaluation -------------------------------------------------------------------------
+    def evaluate(self, model: MoleculeModel, test: tuple[Molecules, Molecules, Molecules]) -> Evaluation:
+        held_out, other_train, other_test = test
+        probability = model.predict_proba(held_out.smiles)[:, 1]
+        fns = _binary_metrics(self.settings.decision_threshold)
+        estimates = bootstrap_estimates(fns, (held_out.labels, probability), self.settings.bootstrap_resamples, self.seed, strata=held_out.labels)
+        refit = clone(model.estimator).fit(model.featurizer.transform(other_train.smiles), other_train.labels)
+        other = refit.predict_proba(model.featurizer.transform(other_test.smiles))[:, 1]
+        estimates |= {"roc_auc_other_split": bootstrap_estimates({"auc": fns["roc_auc"]}, (other_test.labels, other), self.settings.bootstrap_resamples,
+                                                                 self.seed, strata=other_test.labels)["auc"]}
+        return Evaluation(metrics=estimates, figures=self._figures(held_out.labels, probability))
+
+    def _figures(self, labels: np.ndarray, probability: np.ndarray) -> dict[str, bytes]:
+        import matplotlib.pyplot as plt
+        from sklearn.calibration import CalibrationDisplay
+
+        positive = self.settings.data.positive_label
+        fig, ax = plt.subplots(figsize=(5, 5))
+        skm.RocCurveDisplay.from_predictions(labels, probability, name=positive, ax=ax)
+        ax.set_title("ROC on held-out molecules")
+        roc = png(fig)
+        fig, ax = plt.subplots(figsize=(5, 5))
+        CalibrationDisplay.from_predictions(labels, probability, n_bins=10, strategy="quantile", name=positive, ax=ax)
+        ax.set_title("Calibration on held-out molecules")
+        return {"roc.png": roc, "calibration.png": png(fig)}
+
+    def input_example(self, test: Any) -> pd.DataFrame:
+        return pd.DataFrame({self.settings.data.smiles_column: list(test[0].smiles[:3])})
+
+    def limitations(self) -> list[str]:
+        notes = [
+            "A scaffold split tests new chemotypes, not new assays or sites; the random-split figure beside it shows how much "
+            "a random split would flatter the model.",
+            f"Molecules whose nearest training neighbour has ECFP4 Tanimoto below {self.settings.applicability.min_similarity} are "
+            "flagged as outside the applicability domain: read their probabilities as extrapolations.",
+        ]
+        if self.settings.data.path == BUNDLED_DATA:
+            notes.append("B3DB merges 50 published sources; labels of its group A come from a logBB threshold, the others from the "
+                         "sources' categories. Two SMILES of qc-b3db 1.1.1 do not parse with RDKit and are dropped at export.")
+        return [*super().limitations(), *notes]
+
+    def predict_frame(self, model: MoleculeModel, frame: pd.DataFrame) -> pd.DataFrame:
+        data = self.settings.data
+        if data.smiles_column not in frame.columns:
+            raise ValueError(f"input lacks the SMILES column {data.smiles_column!r} ({self.name}.data.smiles_column)")
+        checked = self._checked(frame)
+        if (bad := checked["canonical"].isna().to_numpy()).any():
+            raise ValueError(f"SMILES that do not parse or are too long: {self._positions(bad)}")
+        smiles = checked["canonical"].tolist()
+        similarity = model.similarity(smiles)
+        out = pd.DataFrame({f"probability_{data.positive_label}": model.predict_proba(smiles)[:, 1]}, index=frame.index)
+        out["predicted"] = np.where(out.iloc[:, 0] >= self.settings.decision_threshold, data.positive_label, model.classes[0])
+        out["max_similarity"] = similarity
+        out["in_domain"] = similarity >= self.settings.applicability.min_similarity
+        return out

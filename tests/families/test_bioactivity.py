@@ -1,0 +1,95 @@
+"""The bioactivity family on B3DB: the SMILES gate, the scaffold split, the applicability domain, and a quality floor."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from support import Replace
+
+from families import family_class, load_params
+from families.bioactivity.chemistry import canonical, fingerprint_bits, max_tanimoto, scaffold
+from families.bioactivity.family import CHECKED, TABLE
+from families.bioactivity.model import DOMAIN_BITS, DOMAIN_RADIUS
+from tasks.gate import run_gate
+
+
+@pytest.fixture(scope="module")
+def b3db(b3db_csv) -> pd.DataFrame:
+    return pd.read_csv(b3db_csv)
+
+
+def family_for(write_params, path=None, **overrides):
+    block = {"bioactivity": {**({"data": {"path": str(path)}} if path else {}), **overrides}}
+    params = load_params(write_params(block, keep_families=("bioactivity",)))
+    return family_class("bioactivity")(params.families["bioactivity"], params.project.seed)
+
+
+def gate(family):
+    tables = family.load()
+    return run_gate(family.registered_model, tables, family.expectations(tables), family.identifier_columns())
+
+
+def test_the_export_keeps_id_smiles_and_label_only_and_drops_what_rdkit_cannot_parse(b3db):
+    assert list(b3db.columns) == ["compound_id", "smiles", "bbb"]  # never logBB, threshold, group or references
+    assert len(b3db) == 7805 and set(b3db["bbb"]) == {"BBB+", "BBB-"}
+    assert 0.6 < (b3db["bbb"] == "BBB+").mean() < 0.67  # about 2:1
+
+
+def test_bundled_b3db_passes_the_gate(write_params):
+    report = gate(family_for(write_params))
+    assert report.passed, report.to_markdown()
+
+
+def test_unparsable_smiles_and_conflicting_duplicates_fail_the_gate_by_position_never_by_molecule(write_params, b3db, tmp_path):
+    bad = b3db.head(600).copy()
+    bad.loc[[3, 17], "smiles"] = ["C1CC(", "not a molecule"]
+    bad.loc[40, "smiles"] = bad.loc[41, "smiles"]  # the same molecule twice ...
+    bad.loc[40, "bbb"] = "BBB-" if bad.loc[41, "bbb"] == "BBB+" else "BBB+"  # ... with different labels
+    bad.loc[50, "bbb"] = "maybe"
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    report = gate(family_for(write_params, tmp_path / "bad.csv"))
+    failed = {(f.column, f.expectation): f for f in report.failures}
+    parse = failed[("canonical", "expect_column_values_to_not_be_null")]
+    assert "2 rows; the first by position (0-based): 3, 17" in parse.problem
+    duplicate = failed[("canonical", "expect_column_values_to_be_unique")]
+    assert "2 rows; the first by position (0-based): 40, 41" in duplicate.problem and "with different labels: 1 molecules" in duplicate.problem
+    assert ("bbb", "expect_column_values_to_be_in_set") in failed
+    text = report.to_markdown()
+    assert bad.loc[41, "smiles"] not in text and "not a molecule" not in text
+
+
+def test_the_scaffold_split_keeps_every_scaffold_on_one_side_and_reports_the_balance(write_params):
+    family = family_for(write_params)
+    split = family.split(family.load())
+    train, (test, other_train, other_test) = split.train, split.test
+    assert not set(train.scaffolds) & set(test.scaffolds)
+    assert set(other_train.scaffolds) & set(other_test.scaffolds)  # the random comparison split shares them
+    assert 0.17 < len(test.labels) / (len(train.labels) + len(test.labels)) < 0.23
+    assert split.sizes["test_positive_share"] == pytest.approx(test.labels.mean(), abs=1e-4) and "0 shared" in split.description
+    assert set(map(canonical, test.smiles[:50])) == set(test.smiles[:50])  # canonical already
+    assert scaffold(canonical("c1ccccc1CCN")) == "c1ccccc1" and scaffold("CCO") == ""
+
+
+def test_the_applicability_domain_flags_molecules_unlike_the_training_set():
+    training = [canonical(s) for s in ["c1ccccc1CCN", "c1ccccc1CCNC", "c1ccc(O)cc1CCN", "CN1CCC[C@H]1c1cccnc1"]]
+    domain = fingerprint_bits(training, DOMAIN_RADIUS, DOMAIN_BITS)
+    similar, same, unlike = (canonical(s) for s in ["c1ccccc1CCNCC", "CN1CCC[C@H]1c1cccnc1", "FC(F)(F)C(F)(F)C(F)(F)C(F)(F)S(=O)(=O)O"])
+    best = max_tanimoto(fingerprint_bits([similar, same, unlike], DOMAIN_RADIUS, DOMAIN_BITS), domain)
+    assert best[1] == pytest.approx(1.0) and 0.3 < best[0] < 1.0 and best[2] < 0.1
+
+
+@pytest.mark.slow
+def test_random_forest_on_the_scaffold_split_clears_the_floor_and_the_random_split_is_more_optimistic(write_params):
+    family = family_for(write_params, candidates=Replace({"random_forest": {"n_estimators": [200]}}), bootstrap_resamples=50)
+    split = family.split(family.load())
+    fitted = family.fit("random_forest", split.train)
+    metrics = family.evaluate(fitted.model, split.test).metrics
+    assert metrics["roc_auc"].value >= 0.75
+    assert metrics["roc_auc_other_split"].value > metrics["roc_auc"].value
+    frame = pd.DataFrame({"smiles": ["CN1CCC[C@H]1c1cccnc1", "[Fe+3].[Cl-].[Cl-].[Cl-]"]})
+    scored = family.predict_frame(fitted.model, frame)
+    assert list(scored["in_domain"]) == [True, False] and scored["probability_BBB+"].between(0, 1).all()
+    with pytest.raises(ValueError, match=re.escape("1 rows; the first by position (0-based): 1")):
+        family.predict_frame(fitted.model, pd.DataFrame({"smiles": ["CCO", "C1CC("]}))
+    assert not np.isnan(scored["max_similarity"]).any()
