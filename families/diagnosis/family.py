@@ -18,10 +18,10 @@ from blocks.tabular import TABLE, TabularFamily, final_estimator_params, snake_c
 from families.diagnosis.examples import export_example_tables
 from families.diagnosis.metrics import binary_metric_fns, multiclass_metric_fns
 from families.diagnosis.settings import BUNDLED_DATA, DiagnosisSettings
-
-CLASS_COUNTS = "class_counts"
 from medmaas.family import Evaluation, Split, Tables
 from medmaas.stats import MetricSpec, bootstrap_estimates
+
+CLASS_COUNTS = "class_counts"
 
 
 class Diagnosis(TabularFamily):

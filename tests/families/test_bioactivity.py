@@ -8,8 +8,7 @@ import pytest
 from support import Replace
 
 from families import family_class, load_params
-from families.bioactivity.chemistry import canonical, fingerprint_bits, max_tanimoto, scaffold
-from families.bioactivity.family import CHECKED, TABLE
+from families.bioactivity.chemistry import SimilarityIndex, canonical, fingerprint_bits, scaffold
 from families.bioactivity.model import DOMAIN_BITS, DOMAIN_RADIUS
 from tasks.gate import run_gate
 
@@ -19,8 +18,8 @@ def b3db(b3db_csv) -> pd.DataFrame:
     return pd.read_csv(b3db_csv)
 
 
-def family_for(write_params, path=None, **overrides):
-    block = {"bioactivity": {**({"data": {"path": str(path)}} if path else {}), **overrides}}
+def family_for(write_params, path=None, data=None, **overrides):
+    block = {"bioactivity": {**({"data": {"path": str(path), **(data or {})}} if path else {}), **overrides}}
     params = load_params(write_params(block, keep_families=("bioactivity",)))
     return family_class("bioactivity")(params.families["bioactivity"], params.project.seed)
 
@@ -75,7 +74,7 @@ def test_the_applicability_domain_flags_molecules_unlike_the_training_set():
     training = [canonical(s) for s in ["c1ccccc1CCN", "c1ccccc1CCNC", "c1ccc(O)cc1CCN", "CN1CCC[C@H]1c1cccnc1"]]
     domain = fingerprint_bits(training, DOMAIN_RADIUS, DOMAIN_BITS)
     similar, same, unlike = (canonical(s) for s in ["c1ccccc1CCNCC", "CN1CCC[C@H]1c1cccnc1", "FC(F)(F)C(F)(F)C(F)(F)C(F)(F)S(=O)(=O)O"])
-    best = max_tanimoto(fingerprint_bits([similar, same, unlike], DOMAIN_RADIUS, DOMAIN_BITS), domain)
+    best = SimilarityIndex(domain).max_tanimoto(fingerprint_bits([similar, same, unlike], DOMAIN_RADIUS, DOMAIN_BITS))
     assert best[1] == pytest.approx(1.0) and 0.3 < best[0] < 1.0 and best[2] < 0.1
 
 
@@ -93,3 +92,20 @@ def test_random_forest_on_the_scaffold_split_clears_the_floor_and_the_random_spl
     with pytest.raises(ValueError, match=re.escape("1 rows; the first by position (0-based): 1")):
         family.predict_frame(fitted.model, pd.DataFrame({"smiles": ["CCO", "C1CC("]}))
     assert not np.isnan(scored["max_similarity"]).any()
+
+
+def test_a_users_own_csv_with_its_own_columns_and_labels_trains_and_scores(write_params, b3db, tmp_path):
+    own = b3db.sample(800, random_state=2).rename(columns={"smiles": "SMILES", "bbb": "class"}).drop(columns=["compound_id"])
+    own["class"] = own["class"].map({"BBB+": "crosses", "BBB-": "stays out"})
+    own.to_csv(tmp_path / "own.csv", index=False)
+    columns = {"id_column": None, "smiles_column": "SMILES", "label_column": "class", "labels": ["crosses", "stays out"], "positive_label": "crosses"}
+    family = family_for(write_params, tmp_path / "own.csv", data=columns, candidates=Replace({"logistic_regression": {"C": [0.1]}}), bootstrap_resamples=50)
+    report = gate(family)
+    assert report.passed, report.to_markdown()
+    split = family.split(family.load())
+    fitted = family.fit("logistic_regression", split.train)
+    metrics = family.evaluate(fitted.model, split.test).metrics
+    assert metrics["roc_auc"].value > 0.7 and list(fitted.model.classes) == ["stays out", "crosses"]
+    scored = family.predict_frame(fitted.model, own.head(5))
+    assert list(scored.columns) == ["probability_crosses", "predicted", "max_similarity", "in_domain"]
+    assert set(scored["predicted"]) <= {"crosses", "stays out"}
