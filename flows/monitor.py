@@ -14,8 +14,12 @@ import medmaas  # noqa: F401, I001  (embedded defaults before Prefect and MLflow
 from prefect import flow
 
 from families import family_class, load_params
-from medmaas.champions import resolve_from_registry
-from tasks.monitor import MonitoringReport, check_batch, load_reference, mark_checked, read_batch, record_report, signal_drift
+from flows import quiet_tracebacks_of
+from medmaas.champions import NoChampion, resolve_from_registry
+from medmaas.settings import ConfigError
+from tasks.monitor import MonitoringReport, NotMonitored, check_batch, load_reference, mark_checked, read_batch, record_report, signal_drift
+
+quiet_tracebacks_of(ConfigError, FileNotFoundError, NoChampion, NotMonitored, ValueError)
 
 
 @flow(name="monitor-family", flow_run_name="monitor-{family_name}")

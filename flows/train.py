@@ -9,13 +9,13 @@ import medmaas  # noqa: F401, I001  (embedded defaults before Prefect and MLflow
 
 # isort: split
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 from prefect import flow
 
 from families import family_class, load_params
+from flows import quiet_tracebacks_of
 from flows.runners import task_runner
 from medmaas.provenance import describe
 from medmaas.settings import ConfigError
@@ -50,19 +50,8 @@ def train_family(family_name: str, params_path: str | None = None, started_by: s
     return decision
 
 
-class _ExpectedFailure(logging.Filter):
-    """A documented failure (bad data, bad config, every candidate failed) is reported in one line by the caller;
-    Prefect's own log of it keeps its message and drops the traceback."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], EXPECTED_FAILURES):
-            record.exc_info = record.exc_text = None
-        return True
-
-
 EXPECTED_FAILURES = (ConfigError, FileNotFoundError, DataGateFailed, NoCandidateTrained)
-for _name in ("prefect.flow_runs", "prefect.task_runs"):
-    logging.getLogger(_name).addFilter(_ExpectedFailure())
+quiet_tracebacks_of(*EXPECTED_FAILURES)
 
 
 def run_family(family_name: str, params_path: str | Path | None = None) -> Decision:

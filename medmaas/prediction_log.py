@@ -52,6 +52,7 @@ class PredictionLog:
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._pruned_at = 0.0
+        self._failures = 0
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
@@ -76,7 +77,9 @@ class PredictionLog:
                         connection.execute("DELETE FROM predictions WHERE time < ?", ((now - self.retention).isoformat(),))
                         self._pruned_at = time.monotonic()
         except (sqlite3.Error, OSError) as error:
-            logger.warning("prediction log %s: write failed (%s); the request was answered", self.path.name, type(error).__name__)
+            self._failures += 1
+            if self._failures in (1, 10) or self._failures % 1000 == 0:  # a read-only image fails on every request: say so, not every time
+                logger.warning("prediction log %s: write failed (%s, %d so far); the requests were answered", self.path.name, type(error).__name__, self._failures)
 
     def close(self) -> None:
         with self._lock:

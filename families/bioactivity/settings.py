@@ -19,6 +19,7 @@ class MoleculeData(DataFile):
     id_column: str | None = "compound_id"
     smiles_column: str = "smiles"
     label_column: str = "bbb"
+    task: Literal["classification"] = Field("classification", description="a binary label; a numeric one (regression) is not supported yet")
     labels: list[str] = Field(["BBB+", "BBB-"], min_length=2, max_length=2, description="the two label values, as they are in the file")
     positive_label: str = "BBB+"
     min_rows: PositiveInt = 100

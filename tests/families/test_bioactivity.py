@@ -109,3 +109,10 @@ def test_a_users_own_csv_with_its_own_columns_and_labels_trains_and_scores(write
     scored = family.predict_frame(fitted.model, own.head(5))
     assert list(scored.columns) == ["probability_crosses", "predicted", "max_similarity", "in_domain"]
     assert set(scored["predicted"]) <= {"crosses", "stays out"}
+
+
+def test_a_regression_task_is_refused_by_name_until_it_exists(write_params):
+    from medmaas.settings import ConfigError
+
+    with pytest.raises(ConfigError, match=r"bioactivity\.data\.task"):
+        load_params(write_params({"bioactivity": {"data": {"task": "regression"}}}, keep_families=("bioactivity",)))

@@ -32,7 +32,10 @@ def test_rows_past_the_retention_are_deleted_as_new_ones_arrive(tmp_path, monkey
     assert read_log("m", directory=tmp_path).features["age"].tolist() == [2.0]
 
 
-def test_a_failed_write_is_logged_and_never_raised(tmp_path, caplog):
+def test_a_failed_write_is_logged_now_and_then_and_never_raised(tmp_path, caplog):
     (tmp_path / "m.sqlite").mkdir()  # a directory where the database should be
-    PredictionLog("m", retention_days=7, directory=tmp_path).append("1", "predict", [{"age": 1.0}], [0])
-    assert "write failed" in caplog.text and "age" not in caplog.text
+    log = PredictionLog("m", retention_days=7, directory=tmp_path)
+    for _ in range(20):
+        log.append("1", "predict", [{"age": 1.0}], [0])
+    warnings = [r.getMessage() for r in caplog.records if "write failed" in r.getMessage()]
+    assert len(warnings) == 2 and "1 so far" in warnings[0] and "10 so far" in warnings[1] and "age" not in caplog.text
