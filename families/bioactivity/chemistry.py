@@ -72,12 +72,22 @@ class SimilarityIndex:
         return best
 
 
-def _features_of(mol: Chem.Mol, generator, descriptors: bool, ignore_atoms: Sequence[int] = ()) -> np.ndarray:
-    counts = generator.GetCountFingerprintAsNumPy(mol, ignoreAtoms=list(ignore_atoms)).astype(np.float32)
-    if not descriptors:
-        return counts
+def _descriptors(mol: Chem.Mol) -> np.ndarray:
     values = np.array([_DESCRIPTOR_FNS[name](mol) for name in DESCRIPTORS], dtype=np.float64)
-    return np.concatenate([counts, np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)])
+    return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+def _features_of(mol: Chem.Mol, generator, descriptors: bool) -> np.ndarray:
+    counts = generator.GetCountFingerprintAsNumPy(mol).astype(np.float32)
+    return np.concatenate([counts, _descriptors(mol)]) if descriptors else counts
+
+
+def _environment_atoms(mol: Chem.Mol, center: int, radius: int) -> set[int]:
+    atoms = {center}
+    for bond in Chem.FindAtomEnvironmentOfRadiusN(mol, radius, center) if radius else ():
+        found = mol.GetBondWithIdx(bond)
+        atoms |= {found.GetBeginAtomIdx(), found.GetEndAtomIdx()}
+    return atoms
 
 
 class MoleculeFeaturizer(TransformerMixin, BaseEstimator):
@@ -113,11 +123,21 @@ class MoleculeFeaturizer(TransformerMixin, BaseEstimator):
         return np.vstack(rows) if rows else np.zeros((0, len(self.feature_names())), dtype=np.float32)
 
     def without_each_atom(self, canonical_smiles: str) -> np.ndarray:
-        """One feature row per atom, with that atom's fingerprint environments left out (descriptors kept):
-        the input of RDKit's similarity-map weights (Riniker and Landrum 2013)."""
+        """One feature row per atom, without the counts of every Morgan environment that includes that atom (descriptors
+        kept): the input of the similarity-map weights of Riniker and Landrum (2013), as RDKit's SimilarityMaps removes them.
+        (The generator's own ``ignoreAtoms`` leaves Morgan counts unchanged, and SimilarityMaps' count path crashes here.)"""
         mol = Chem.MolFromSmiles(canonical_smiles)
         generator = _generator(self.radius, self.n_bits)
-        return np.vstack([_features_of(mol, generator, self.descriptors, ignore_atoms=[atom]) for atom in range(mol.GetNumAtoms())])
+        output = rdFingerprintGenerator.AdditionalOutput()
+        output.AllocateBitInfoMap()
+        full = _features_of(mol, generator, self.descriptors)
+        generator.GetCountFingerprintAsNumPy(mol, additionalOutput=output)
+        rows = np.repeat(full[None, :], mol.GetNumAtoms(), axis=0)
+        for bit, environments in output.GetBitInfoMap().items():
+            for center, radius in environments:
+                for atom in _environment_atoms(mol, center, radius):
+                    rows[atom, bit] -= 1
+        return rows
 
 
 def atom_symbols(canonical_smiles: str) -> list[str]:

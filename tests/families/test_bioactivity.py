@@ -78,6 +78,19 @@ def test_the_applicability_domain_flags_molecules_unlike_the_training_set():
     assert best[1] == pytest.approx(1.0) and 0.3 < best[0] < 1.0 and best[2] < 0.1
 
 
+def test_leaving_an_atom_out_removes_exactly_the_fingerprint_environments_that_include_it():
+    from families.bioactivity.chemistry import MoleculeFeaturizer
+
+    featurizer = MoleculeFeaturizer(n_bits=2048, descriptors=True)
+    paracetamol = canonical("CC(=O)Nc1ccc(O)cc1")
+    full, without = featurizer.transform([paracetamol])[0], featurizer.without_each_atom(paracetamol)
+    assert without.shape == (11, full.shape[0]) and (without >= 0).all() and (without <= full).all()
+    removed = (full - without)[:, :2048].sum(axis=1)
+    assert (removed > 0).all()  # every atom takes part in at least its own radius-0 environment
+    assert removed[2] < removed[1]  # the carbonyl O (one neighbour) sits in fewer environments than its carbon (three)
+    assert (without[:, 2048:] == full[2048:]).all()  # descriptors kept
+
+
 @pytest.mark.slow
 def test_random_forest_on_the_scaffold_split_clears_the_floor_and_the_random_split_is_more_optimistic(write_params):
     family = family_for(write_params, candidates=Replace({"random_forest": {"n_estimators": [200]}}), bootstrap_resamples=50)
@@ -92,6 +105,9 @@ def test_random_forest_on_the_scaffold_split_clears_the_floor_and_the_random_spl
     with pytest.raises(ValueError, match=re.escape("1 rows; the first by position (0-based): 1")):
         family.predict_frame(fitted.model, pd.DataFrame({"smiles": ["CCO", "C1CC("]}))
     assert not np.isnan(scored["max_similarity"]).any()
+    novel = canonical("CC(C)(C)c1ccc(cc1)C(=O)NCCN1CCOCC1")
+    weights = fitted.model.predict_proba([novel])[0, 1] - fitted.model.estimator.predict_proba(fitted.model.featurizer.without_each_atom(novel))[:, 1]
+    assert np.count_nonzero(weights) > len(weights) // 2  # the explanation says something about most atoms
 
 
 def test_a_users_own_csv_with_its_own_columns_and_labels_trains_and_scores(write_params, b3db, tmp_path):
