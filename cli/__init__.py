@@ -41,8 +41,12 @@ def _families(family: str | None, params_path: Path | None) -> list[str]:
 def _family(name: str, params_path: Path | None):
     """The named family, built from the params file, or an error naming what the file has."""
     from families import family_class, load_params
+    from medmaas.settings import ConfigError
 
-    loaded = load_params(params_path)
+    try:
+        loaded = load_params(params_path)
+    except ConfigError as error:
+        _fail(str(error))
     if name not in loaded.families:
         _fail(f"no family {name!r} in the params file; it has: {', '.join(loaded.families)}")
     return family_class(name)(loaded.families[name], loaded.project.seed)
@@ -296,13 +300,13 @@ def monitor(
     Exit status: 0 no drift (or nothing to judge), 1 drift (an event asks for one retraining), 2 the batch failed the gate or an error."""
     from flows.monitor import monitor_family
     from medmaas.champions import NoChampion
-    from medmaas.settings import ConfigError
+    from medmaas.settings import ConfigError, UnreadableData
     from tasks.monitor import NotMonitored
 
-    _family(family, params)  # a clear error for an unknown family before Prefect starts
+    _family(family, params)  # a clear error for a bad params file or an unknown family before Prefect starts
     try:
         report = monitor_family(family, str(batch.resolve()) if batch else None, str(Path(params).resolve()) if params else None)
-    except (ConfigError, NoChampion, NotMonitored, FileNotFoundError, ValueError) as error:
+    except (ConfigError, NoChampion, NotMonitored, FileNotFoundError, UnreadableData) as error:
         _fail(str(error))
     typer.echo(report.to_markdown())
     colour = {"drift": typer.colors.RED, "gate failed": typer.colors.RED, "no drift": typer.colors.GREEN}.get(report.status, typer.colors.YELLOW)

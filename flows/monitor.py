@@ -16,10 +16,10 @@ from prefect import flow
 from families import family_class, load_params
 from flows import quiet_tracebacks_of
 from medmaas.champions import NoChampion, resolve_from_registry
-from medmaas.settings import ConfigError
+from medmaas.settings import ConfigError, UnreadableData
 from tasks.monitor import MonitoringReport, NotMonitored, check_batch, load_reference, mark_checked, read_batch, record_report, signal_drift
 
-quiet_tracebacks_of(ConfigError, FileNotFoundError, NoChampion, NotMonitored, ValueError)
+quiet_tracebacks_of(ConfigError, FileNotFoundError, NoChampion, NotMonitored, UnreadableData)
 
 
 @flow(name="monitor-family", flow_run_name="monitor-{family_name}")
@@ -33,5 +33,6 @@ def monitor_family(family_name: str, batch_path: str | None = None, params_path:
     report.run_id = record_report(report, started_by)
     if report.drifted:
         report.event = signal_drift(family, report)
-    mark_checked(family, batch)
+    if report.status in ("drift", "no drift", "gate failed"):  # an empty or too small batch waits for more rows
+        mark_checked(family, batch)
     return report

@@ -7,7 +7,8 @@ patient's values) or the counts per category. A batch is compared column by colu
   (interpolated from its percentiles); the p-value is the two-sample one (``scipy.stats.kstwo``
   at the effective size n*m/(n+m), as ``ks_2samp`` computes it), since the reference is a sample too;
 - categorical (and numeric columns with few distinct values, where KS is invalid): chi-square
-  test of homogeneity on the two count vectors (``scipy.stats.chi2_contingency``);
+  test of homogeneity on the two count vectors (``scipy.stats.chi2_contingency``); a numeric
+  column with repeated values (zeros, counts) gets the same test on its decile bins;
 - every column: the population stability index (PSI) over the reference deciles or categories,
   as the effect size: with thousands of rows a trivial shift is "significant", so a column is
   flagged only when its Benjamini-Hochberg adjusted p-value is below ``alpha`` *and* its PSI
@@ -29,22 +30,39 @@ PSI_FLOOR = 1e-4  # an empty bin on one side: PSI's logarithm needs a positive s
 OTHER = "(not in the reference)"
 
 
+def _label(value: Any) -> str:
+    """A category value as text, a whole number without its decimal point: a code read as 2.0 (a column with blanks) is "2"."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        number = float(value)
+        return str(int(number)) if number.is_integer() else repr(number)
+    return str(value)
+
+
 def _as_labels(values: pd.Series) -> pd.Series:
-    """Category values as text, whole numbers without a decimal point: a code read as 2.0 (a column with blanks) is "2"."""
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        numbers = values.astype(float)
-        if (numbers == numbers.round()).all():
-            return numbers.astype("int64").astype(str)
-    return values.astype(str)
+    return values.map(_label)
+
+
+def _bins(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts per bin; a value equal to an edge goes to the bin above it, in the reference and in a batch alike."""
+    return np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
 
 
 def column_profile(values: pd.Series, kind: str) -> dict[str, Any]:
-    """One column's reference: its percentiles, or its counts per category (missing values counted apart)."""
+    """One column's reference: its percentiles and counts per decile bin, or its counts per category (missing counted apart).
+
+    A numeric column where one value holds a whole percentile step or more (zeros, small counts, probabilities of
+    exactly 0 or 1) is marked ``ties``: KS assumes a continuous distribution, so it is compared by its bins instead."""
     present = values.dropna()
     profile: dict[str, Any] = {"n": int(len(present)), "missing_fraction": float(values.isna().mean()) if len(values) else 0.0}
-    numeric = kind == "numeric" and pd.api.types.is_numeric_dtype(present)
+    numeric = kind == "numeric" and pd.api.types.is_numeric_dtype(present) and not pd.api.types.is_bool_dtype(present)
     if numeric and present.nunique() > FEW_VALUES:
-        return {**profile, "kind": "numeric", "percentiles": np.quantile(present.to_numpy(dtype=float), PERCENTILES).round(8).tolist()}
+        numbers = present.to_numpy(dtype=float)
+        percentiles = np.quantile(numbers, PERCENTILES).round(8)
+        edges = np.unique(percentiles[9::10])
+        return {**profile, "kind": "numeric", "percentiles": percentiles.tolist(), "ties": bool(len(np.unique(percentiles)) < len(percentiles)),
+                "bin_edges": edges.tolist(), "bin_counts": _bins(numbers, edges).tolist()}
     counts = _as_labels(present).value_counts()
     return {**profile, "kind": "categorical", "counts": {str(k): int(v) for k, v in counts.items()}}
 
@@ -102,16 +120,27 @@ def _psi(reference_share: np.ndarray, batch_share: np.ndarray) -> float:
     return float(np.sum((new - ref) * np.log(new / ref)))
 
 
+def _homogeneity(reference_counts: np.ndarray, batch_counts: np.ndarray) -> tuple[float, float]:
+    """Chi-square test that two count vectors come from one distribution (bins empty on both sides dropped)."""
+    observed = np.vstack([reference_counts, batch_counts])
+    observed = observed[:, observed.sum(axis=0) > 0]
+    if observed.shape[1] < 2:  # one value on both sides: nothing can differ
+        return 0.0, 1.0
+    result = stats.chi2_contingency(observed, correction=False)
+    return float(result.statistic), float(result.pvalue)
+
+
 def _numeric_drift(column: str, reference: dict[str, Any], batch: np.ndarray) -> ColumnDrift:
-    cdf = _reference_cdf(reference["percentiles"])
-    statistic = float(stats.kstest(batch, cdf).statistic)
+    edges = np.asarray(reference["bin_edges"])
+    reference_counts, batch_counts = np.asarray(reference["bin_counts"]), _bins(batch, edges)
+    psi = _psi(reference_counts / reference_counts.sum(), batch_counts / len(batch))
+    if reference["ties"]:
+        statistic, p_value = _homogeneity(reference_counts, batch_counts)
+        return ColumnDrift(column, "chi2 (deciles)", len(batch), statistic, p_value, psi, note="repeated values: compared by bins, not KS")
+    statistic = float(stats.kstest(batch, _reference_cdf(reference["percentiles"])).statistic)
     n, m = len(batch), reference["n"]
-    effective = max(1, round(n * m / (n + m)))
-    p_value = float(stats.kstwo.sf(statistic, effective))
-    edges = np.unique(np.asarray(reference["percentiles"])[9::10])  # the deciles (ties merge bins)
-    reference_share = np.diff(np.concatenate([[0.0], cdf(edges), [1.0]]))
-    batch_share = np.bincount(np.searchsorted(edges, batch, side="right"), minlength=len(edges) + 1) / n
-    return ColumnDrift(column, "ks", n, statistic, p_value, _psi(reference_share, batch_share))
+    p_value = float(stats.kstwo.sf(statistic, max(1, round(n * m / (n + m)))))
+    return ColumnDrift(column, "ks", n, statistic, p_value, psi)
 
 
 def _categorical_drift(column: str, reference: dict[str, Any], batch: pd.Series) -> ColumnDrift:
@@ -121,13 +150,7 @@ def _categorical_drift(column: str, reference: dict[str, Any], batch: pd.Series)
     batch_counts = np.array([seen.get(c, 0) for c in known] + ([int(seen[seen.index.difference(known)].sum())] if OTHER in categories else []))
     reference_counts = np.array([reference["counts"][c] for c in known] + ([0] if OTHER in categories else []))
     note = "values not in the reference" if OTHER in categories else ""
-    observed = np.vstack([reference_counts, batch_counts])
-    observed = observed[:, observed.sum(axis=0) > 0]
-    if observed.shape[1] < 2:  # one value on both sides: nothing can differ
-        statistic, p_value = 0.0, 1.0
-    else:
-        result = stats.chi2_contingency(observed, correction=False)
-        statistic, p_value = float(result.statistic), float(result.pvalue)
+    statistic, p_value = _homogeneity(reference_counts, batch_counts)
     psi = _psi(reference_counts / max(reference_counts.sum(), 1), batch_counts / max(batch_counts.sum(), 1))
     return ColumnDrift(column, "chi2", int(batch_counts.sum()), statistic, p_value, psi, note=note)
 

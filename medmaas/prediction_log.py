@@ -103,6 +103,9 @@ def read_log(registered_model: str, after_row: int = 0, directory: Path | None =
     if not path.is_file():
         return LoggedBatch(pd.DataFrame(), after_row)
     with closing(sqlite3.connect(path, timeout=10)) as connection:
+        (newest,) = connection.execute("SELECT COALESCE(MAX(id), 0) FROM predictions").fetchone()
+        if after_row > newest:  # the log was deleted and started again: read it from its start
+            after_row = 0
         rows = connection.execute("SELECT id, time, version, features FROM predictions WHERE id > ? ORDER BY id", (after_row,)).fetchall()
     if not rows:
         return LoggedBatch(pd.DataFrame(), after_row)

@@ -28,6 +28,10 @@ class ConfigError(ValueError):
     """A params file that cannot be used; the message names the file and the key."""
 
 
+class UnreadableData(ValueError):
+    """A data file that cannot be parsed; the message names the file and the key of its read options."""
+
+
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -153,12 +157,13 @@ class DataFile(Frozen):
         types = {**({self.id_column: str} if self.id_column else {}), **(dtype or {})}
         try:
             if path.suffix.lower() in (".parquet", ".pq"):
-                return pd.read_parquet(path).astype(types)
+                frame = pd.read_parquet(path)
+                return frame.astype({k: v for k, v in types.items() if k in frame.columns})  # a batch may lack the id
             options = self.read_as
             return pd.read_csv(path, dtype=types, sep=options.delimiter, decimal=options.decimal, thousands=options.thousands,
                                na_values=options.na_values or None)
         except (ValueError, OSError) as error:  # a malformed file: say which, and what the parser saw
-            raise ValueError(f"{family}: cannot read {path.name} ({family}.data.read): {str(error).splitlines()[0][:200]}") from error
+            raise UnreadableData(f"{family}: cannot read {path.name} ({family}.data.read): {str(error).splitlines()[0][:200]}") from error
 
 
 class ScheduleSettings(Frozen):

@@ -251,5 +251,8 @@ def signal_drift(family: Any, report: MonitoringReport) -> str:
     EventsWorker.drain_all(timeout=10)
     if event is None:
         return f"not asked for: Prefect at {api} did not take the event"
-    return (f"asked for: event {DRIFT_EVENT} {event.id} sent to {api}; it starts one run of deployment train-family/retrain-{family.name} "
-            f"while `medmaas schedule` serves it")
+    sent = f"event {DRIFT_EVENT} {event.id} sent to {api}"
+    if family.settings.schedule is None and family.settings.monitoring.schedule is None:
+        return (f"not asked for: {sent}, but no retraining deployment listens: `medmaas schedule` serves one only for a family "
+                f"with a `schedule:` or `monitoring.schedule:` block; retrain by hand with `medmaas train {family.name}`")
+    return f"asked for: {sent}; it starts one run of deployment train-family/retrain-{family.name} while `medmaas schedule` serves it"

@@ -22,7 +22,7 @@ RDLogger.DisableLog("rdApp.*")  # RDKit prints each parse failure with the molec
 DESCRIPTORS = ("MolWt", "MolLogP", "TPSA", "NumHDonors", "NumHAcceptors", "NumRotatableBonds", "RingCount",
                "NumAromaticRings", "FractionCSP3", "HeavyAtomCount", "NHOHCount", "NOCount", "NumHeteroatoms", "MolMR")
 _DESCRIPTOR_FNS = dict(Descriptors.descList)
-CACHE_LIMIT = 200_000
+CACHE_BYTES = 256 * 2**20  # per process: about 60,000 molecules at 1,024 bits
 FEATURE_CACHE: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
 
@@ -111,13 +111,15 @@ class MoleculeFeaturizer(TransformerMixin, BaseEstimator):
         for text in smiles:
             key = (self.radius, self.n_bits, self.descriptors, text)
             row = FEATURE_CACHE.get(key)
-            if row is None:
+            if row is not None:
+                FEATURE_CACHE.move_to_end(key)
+            else:
                 mol = Chem.MolFromSmiles(text)
                 if mol is None:
                     raise ValueError("a SMILES did not parse; canonicalise and check molecules before scoring")
                 row = _features_of(mol, generator, self.descriptors)
                 FEATURE_CACHE[key] = row
-                if len(FEATURE_CACHE) > CACHE_LIMIT:
+                if len(FEATURE_CACHE) * row.nbytes > CACHE_BYTES:  # least recently used out
                     FEATURE_CACHE.popitem(last=False)
             rows.append(row)
         return np.vstack(rows) if rows else np.zeros((0, len(self.feature_names())), dtype=np.float32)

@@ -23,6 +23,7 @@ from medmaas.stats import MetricSpec, bootstrap_estimates
 
 TABLE, CHECKED = "molecules", "checked"
 FIRST_ROWS = 10  # a failed check names this many rows, by position
+PUBLIC_EXAMPLE = "CN1CCC[C@H]1c1cccnc1"  # nicotine
 
 
 @dataclass
@@ -100,7 +101,8 @@ class Bioactivity(Family):
                              "canonical": [canonical(s) if isinstance(s, str) and len(s) <= data.max_smiles_length else None for s in texts]})
 
     def identifier_columns(self) -> set[str]:
-        """A private set's molecules are its secret: no SMILES reaches a report, a log or an artifact either."""
+        """A private set's molecules are its secret: no SMILES reaches a report, a log or an artifact either (the model
+        does carry the training molecules' ECFP4 fingerprints, for its applicability domain; see limitations)."""
         return super().identifier_columns() | {self.settings.data.smiles_column, "canonical"}
 
     @staticmethod
@@ -169,7 +171,8 @@ class Bioactivity(Family):
         method = ("Bemis-Murcko scaffold split (scikit-learn's StratifiedGroupKFold on scaffolds, seeded, class-stratified): "
                   f"no scaffold on both sides ({shared} shared)" if self.settings.split.method == "scaffold"
                   else f"random split, stratified by label ({shared} scaffolds on both sides)")
-        description = (f"{method}; {1 - self.settings.split.test_fraction:.0%}/{self.settings.split.test_fraction:.0%}, seed {self.seed}. "
+        share = len(test.labels) / len(molecules.labels)
+        description = (f"{method}; {1 - share:.0%}/{share:.0%} of {len(molecules.labels)} molecules, seed {self.seed}. "
                        f"Each molecule once (canonical SMILES, enforced by the gate). Hyperparameters tuned by {self.settings.split.cv_folds}-fold "
                        "CV grouped by scaffold inside the training side. Held-out share of the positive label: "
                        f"{test.labels.mean():.1%} (training side {train.labels.mean():.1%}).")
@@ -248,7 +251,8 @@ class Bioactivity(Family):
         return {"roc.png": roc, "calibration.png": png(fig)}
 
     def input_example(self, test: Any) -> pd.DataFrame:
-        return pd.DataFrame({self.settings.data.smiles_column: list(test[0].smiles[:3])})
+        """A public molecule (nicotine), never one of the data's: a private set's molecules are its secret."""
+        return pd.DataFrame({self.settings.data.smiles_column: [PUBLIC_EXAMPLE]})
 
     def limitations(self) -> list[str]:
         notes = [
@@ -256,6 +260,8 @@ class Bioactivity(Family):
             "a random split would flatter the model.",
             f"Molecules whose nearest training neighbour has ECFP4 Tanimoto below {self.settings.applicability.min_similarity} are "
             "flagged as outside the applicability domain: read their probabilities as extrapolations.",
+            "The model carries the training molecules' ECFP4 fingerprints (2,048 bits each, for the applicability domain). "
+            "Fingerprints can be partly inverted to structures: share a model trained on a private set as you would the set.",
         ]
         if self.settings.data.path == BUNDLED_DATA:
             notes.append("B3DB merges 50 published sources; labels of its group A come from a logBB threshold, the others from the "

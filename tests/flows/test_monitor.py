@@ -94,3 +94,13 @@ def test_the_prediction_log_is_read_from_where_the_last_check_stopped(params, wd
     assert report.rows == 120 and report.source.startswith("the prediction log, rows") and report.status == "no drift"
     again = monitor_family("diagnosis", None, str(params))
     assert again.status == "empty" and "nothing new" in again.source
+
+
+def test_rows_too_few_to_judge_wait_for_the_next_check(params, wdbc):
+    monitor_family("diagnosis", None, str(params))
+    log = PredictionLog(MODEL, retention_days=30)
+    rows = wdbc.drop(columns=["patient_id", "diagnosis"]).sample(50, random_state=8).to_dict("records")
+    log.append("1", "predict", rows[:10], [{}] * 10)
+    assert monitor_family("diagnosis", None, str(params)).status == "too small"
+    log.append("1", "predict", rows[10:], [{}] * 40)
+    assert monitor_family("diagnosis", None, str(params)).rows == 50

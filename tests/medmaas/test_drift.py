@@ -89,3 +89,25 @@ def test_codes_read_as_floats_match_codes_read_as_integers(reference):
     batch["stage"] = batch["stage"].astype(float)  # a file with a blank somewhere reads codes as 2.0
     assert "stage" not in compare(reference, batch).drifted
     assert compare(reference, batch).table().set_index("column").loc["stage", "note"] == ""
+
+
+def test_a_column_of_mostly_zeros_from_the_same_population_is_not_flagged():
+    rng = np.random.default_rng(3)
+
+    def nodes(n):  # 30% zeros, then counts: repeated percentiles, where KS and edge binning go wrong
+        return pd.DataFrame({"nodes": np.where(rng.random(n) < 0.3, 0, rng.poisson(4, n) + 1), "p": np.clip(rng.normal(0.5, 0.4, n), 0, 1)})
+
+    reference = profile(nodes(700), {})
+    assert reference["nodes"]["ties"] and reference["p"]["ties"]  # probabilities of exactly 0 and 1 too
+    for _ in range(5):
+        result = compare(reference, nodes(300)).table().set_index("column")
+        assert not result["drifted"].any() and (result["psi"] < 0.1).all() and result.loc["nodes", "test"] == "chi2 (deciles)"
+    shifted = nodes(300)
+    shifted["nodes"] += 3
+    assert compare(reference, shifted).drifted == ["nodes"]
+
+
+def test_category_labels_do_not_depend_on_what_else_the_batch_holds():
+    reference = profile(pd.DataFrame({"dose": [0.5, 1.0, 1.5, 2.0] * 40}), {})
+    batch = pd.DataFrame({"dose": [1.0, 2.0, 0.5, 1.5] * 10})
+    assert compare(reference, batch).table().loc[0, "note"] == "" and compare(reference, batch).drifted == []

@@ -39,3 +39,12 @@ def test_a_failed_write_is_logged_now_and_then_and_never_raised(tmp_path, caplog
         log.append("1", "predict", [{"age": 1.0}], [0])
     warnings = [r.getMessage() for r in caplog.records if "write failed" in r.getMessage()]
     assert len(warnings) == 2 and "1 so far" in warnings[0] and "10 so far" in warnings[1] and "age" not in caplog.text
+
+
+def test_a_log_started_again_is_read_from_its_start(tmp_path):
+    log = PredictionLog("m", retention_days=30, directory=tmp_path)
+    log.append("1", "predict", [{"age": 1.0}] * 5, [0] * 5)
+    log.close()
+    log.path.unlink()
+    PredictionLog("m", retention_days=30, directory=tmp_path).append("2", "predict", [{"age": 2.0}], [0])
+    assert read_log("m", after_row=5, directory=tmp_path).features["age"].tolist() == [2.0]

@@ -1,6 +1,7 @@
 """The bioactivity service over HTTP: SMILES in, probability, canonical SMILES and applicability domain out; strict 4xx."""
 
 import os
+from pathlib import Path
 
 import pytest
 from service_contract import assert_keys_required, assert_one_audit_line_per_request, fuzz
@@ -90,3 +91,21 @@ def test_every_route_needs_a_key_and_each_request_gets_one_audit_line(server):
 def test_a_schema_driven_fuzz_gets_no_server_error_and_no_echo_of_bad_input(server):
     counts = fuzz(server, answers_repeat_valid_input=True)
     assert sum(n for (path, status), n in counts.items() if path == "/predict" and 400 <= status < 500) > 0
+
+
+def test_no_molecule_of_the_data_is_stored_with_the_model(champion, b3db_csv, tmp_path):
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    import mlflow
+
+    client = MlflowClient()
+    version = client.get_model_version(MODEL, champion.challenger_version)
+    run_files = Path(client.download_artifacts(version.run_id, "", str(tmp_path / "run")))
+    model_files = Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL}/{version.version}", dst_path=str(tmp_path / "model")))
+    texts = [p for folder in (run_files, model_files) for p in folder.rglob("*") if p.is_file() and p.suffix in (".json", ".md", ".yaml", ".txt", "")]
+    stored = "\n".join(p.read_text(errors="replace") for p in texts)
+    assert any(p.name == "input_example.json" for p in texts)
+    molecules = {canonical(s) for s in pd.read_csv(b3db_csv)["smiles"]} - {canonical(NICOTINE)}
+    assert NICOTINE in stored  # the documented example is public
+    assert not [m for m in molecules if len(m) > 12 and m in stored]
