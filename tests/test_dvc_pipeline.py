@@ -13,10 +13,11 @@ from medmaas.environment import PROJECT_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dvc")]
 
-TRAIN_STAGES = {f"train_{f}" for f in ("diagnosis", "progression", "progression_visits", "prognosis", "recommendation")}
+TRAIN_STAGES = {f"train_{f}" for f in ("diagnosis", "progression", "progression_visits", "prognosis", "recommendation", "bioactivity")}
 CODE_CHANGES = {  # module -> the stages that import it (written by hand, not by tools/stage_deps.py)
     "blocks/regression.py": {f"{kind}_{f}" for kind in ("ingest", "train") for f in ("progression", "progression_visits", "recommendation")},
-    "blocks/torch_training.py": {"ingest_progression_visits", "train_progression_visits", "train_progression"},  # progression shares the GRU's service
+    "blocks/torch_training.py": {"ingest_progression_visits", "train_progression_visits", "train_progression",  # progression shares the GRU's service
+                                 "ingest_bioactivity", "train_bioactivity"},  # the MLP
     "medmaas/provenance.py": TRAIN_STAGES,
 }
 
