@@ -45,17 +45,29 @@ def audit_lines(service: str) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+def _settled_line_count(service: str, quiet_s: float = 1.0, timeout_s: float = 20) -> int:
+    """The audit file's line count once no line has arrived for ``quiet_s``."""
+    deadline = time.monotonic() + timeout_s
+    count = len(audit_lines(service))
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = len(audit_lines(service))
+        if now == count:
+            return count
+        count = now
+    return count
+
+
 def assert_one_audit_line_per_request(server: Server, service: str, route: str, body: dict, secret_values: list[str]) -> None:
     """N requests (good, bad, unauthenticated, a made-up path) -> N new lines naming key, route, model, version, status;
     nothing the client sent (a body value, a path) in them."""
-    before = len(audit_lines(service))
+    before = _settled_line_count(service)  # the guard writes a request's line after its answer has gone out: earlier ones may still come
     made_up_path = secret_values[0].replace(" ", "-")
     statuses = [server.post(route, body).status_code, server.post(route, {"unknown": secret_values[0]}).status_code,
                 server.post(route, body, headers={}).status_code, server.post(made_up_path, body).status_code]
     httpx.get(f"{server.url}/healthz", timeout=30)  # probes are not audited
-    deadline = time.monotonic() + 10  # the guard writes a request's line after its answer has gone out
-    while len(lines := audit_lines(service)[before:]) < len(statuses) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    _settled_line_count(service)
+    lines = audit_lines(service)[before:]
     assert [line["status"] for line in lines] == statuses == [200, 400, 401, 404]
     assert [line["key"] for line in lines] == ["tests", "tests", None, "tests"]
     assert [line["endpoint"] for line in lines] == [f"/{route}"] * 3 + ["(unknown route)"]
