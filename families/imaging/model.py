@@ -1,0 +1,53 @@
+"""What an imaging version is: a fixed preparation (size, channels) and a classifier on prepared pixels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from families.imaging.loaders import Decoded, decode_file
+
+
+def downsampled(pixels: np.ndarray, side: int) -> np.ndarray:
+    """(n, c, h, w) uint8 -> (n, c * side * side) floats in [0, 1], by area averaging: the baselines' features."""
+    import torch
+
+    tensor = torch.from_numpy(np.asarray(pixels, dtype=np.float32) / 255.0)
+    return torch.nn.functional.adaptive_avg_pool2d(tensor, side).reshape(len(pixels), -1).numpy()
+
+
+class ImageModel(ClassifierMixin, BaseEstimator):
+    """Prepared pixels (n, channels, size, size) uint8 in, class probabilities out (columns in ``classes`` order)."""
+
+    def __init__(self, estimator: Any, classes: list[str], size: int, channels: int, max_pixels: int):
+        self.estimator = estimator
+        self.classes = classes
+        self.size = size
+        self.channels = channels
+        self.max_pixels = max_pixels
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.asarray(self.classes)
+
+    def fit(self, X, y=None):  # assembled from fitted parts (Imaging.fit); never refit as a whole
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    def prepare(self, data: bytes) -> Decoded:
+        """A file's bytes (PNG, JPEG or DICOM) prepared as the training images were; UnreadableImage if it cannot be."""
+        return decode_file(data, self.size, self.channels, self.max_pixels)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.estimator.predict_proba(X)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def grad_cam(self, X: np.ndarray, target: np.ndarray) -> np.ndarray | None:
+        """Grad-CAM maps (n, size, size) in [0, 1] for class index ``target``; None for a model without convolutions."""
+        return self.estimator.grad_cam(X, target) if hasattr(self.estimator, "grad_cam") else None
