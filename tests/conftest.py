@@ -71,6 +71,13 @@ def b3db_csv(session_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def br35h_folder(session_dir) -> Path:
+    from families.imaging.family import Imaging
+
+    return Imaging.export_bundled(session_dir / "data" / "br35h")
+
+
+@pytest.fixture(scope="session")
 def write_params(request, session_dir, wdbc_csv, diabetes_csv, pbcseq_csv, gbsg2_csv, drug_reviews_csv):
     """Write a params file: the repo's, pointed at the test's copies of the data, with overrides merged in."""
     counter = iter(range(10_000))
@@ -80,6 +87,8 @@ def write_params(request, session_dir, wdbc_csv, diabetes_csv, pbcseq_csv, gbsg2
     def write(overrides: dict | None = None, keep_families: tuple[str, ...] = ("diagnosis",)) -> Path:
         if "bioactivity" in keep_families:  # parsing 7,800 SMILES: only for the sessions that need it
             copies["bioactivity"] = request.getfixturevalue("b3db_csv")
+        if "imaging" in keep_families:  # copying 3,000 JPEGs: likewise
+            copies["imaging"] = request.getfixturevalue("br35h_folder")
         params = {k: v for k, v in REPO_PARAMS.items() if k == "project" or k in keep_families}
         params = merged(params, {name: {"data": {"path": str(copies[name])}} for name in keep_families})
         params = merged(params, overrides or {})

@@ -128,7 +128,6 @@ class Imaging(Family):
         """Every file decoded and prepared once; the table the gate checks and the pixels beside it."""
         images = self._read()
         table = images.table
-        table["bands"] = [None if m is None else (1 if m.startswith(("L", "P", "I", "F", "1", "DICOM MONO")) else 3) for m in table["mode"]]
         labelled = table.dropna(subset=["label"])
         conflicting = labelled.groupby("content_sha1")["label"].transform("nunique") > 1
         table["conflicting_duplicate"] = False
@@ -168,7 +167,7 @@ class Imaging(Family):
                 f"at least {data.min_images_per_class} images per label (min_images_per_class); too few: {', '.join(small) or 'none'}")),
             gxe.ExpectColumnValuesToBeBetween(column="width", min_value=data.min_side, description=f"images at least {data.min_side} px wide (min_side)"),
             gxe.ExpectColumnValuesToBeBetween(column="height", min_value=data.min_side, description=f"images at least {data.min_side} px high (min_side)"),
-            gxe.ExpectColumnValuesToBeBetween(column="bands", min_value=1, max_value=3, description="grey or colour images"),
+            gxe.ExpectColumnValuesToBeBetween(column="bands", min_value=1, max_value=4, description="grey or colour images, with or without alpha"),
             gxe.ExpectColumnValuesToBeBetween(column="pixel_max", min_value=1, max_value=255, description=f"no blank image: {self._positions(blank)}"),
             gxe.ExpectColumnValuesToBeInSet(column="conflicting_duplicate", value_set=[False], description=(
                 f"an identical file never carries two labels: {self._positions(table['conflicting_duplicate'].to_numpy(dtype=bool))}")),
@@ -332,7 +331,7 @@ class Imaging(Family):
         notes = [
             f"Images are converted to {'grey' if data.channels == 1 else 'RGB'} and resized to {data.image_size}x{data.image_size} px without "
             "keeping the aspect ratio: fine detail below that scale is lost, and another scanner's contrast may shift the answers.",
-            "Grad-CAM shows where the last convolutional stage responded for the predicted class; it is coarse and can point at "
+            "Grad-CAM shows where the first residual stage responded for the predicted class; it is coarse and can point at "
             "shortcuts (text, borders, size) as readily as at anatomy.",
         ]
         if data.path == BUNDLED_DATA:

@@ -34,6 +34,7 @@ class Decoded:
     width: int
     height: int
     near_hash: str
+    bands: int  # channels as stored (1 grey, 2 grey + alpha, 3 colour, 4 colour + alpha)
     pixel_spacing_mm: float | None = None
 
 
@@ -88,7 +89,7 @@ def decode_picture(data: bytes, size: int, channels: int, max_pixels: int) -> De
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         reason = "truncated or corrupt image data" if isinstance(error, OSError) and "truncated" in str(error) else "not a readable PNG or JPEG image"
         raise UnreadableImage(reason) from None
-    return Decoded(_to_pixels(image, size, channels), mode, width, height, _near_hash(image))
+    return Decoded(_to_pixels(image, size, channels), mode, width, height, _near_hash(image), len(image.getbands()))
 
 
 def decode_dicom(data: bytes, size: int, channels: int, max_pixels: int) -> Decoded:
@@ -127,7 +128,7 @@ def decode_dicom(data: bytes, size: int, channels: int, max_pixels: int) -> Deco
     else:
         raise UnreadableImage(f"DICOM: photometric interpretation {photometric} is not read")
     spacing = getattr(ds, "PixelSpacing", None)
-    return Decoded(_to_pixels(image, size, channels), f"DICOM {photometric}", columns, rows, _near_hash(image),
+    return Decoded(_to_pixels(image, size, channels), f"DICOM {photometric}", columns, rows, _near_hash(image), len(image.getbands()),
                    float(spacing[0]) if spacing else None)
 
 
@@ -140,7 +141,8 @@ def _row(decoded: Decoded | None, reason: str | None, label: object, data: bytes
     pixels = decoded.pixels if decoded is not None else None
     return {
         "label": label, "readable": decoded is not None, "reason": reason,
-        "mode": decoded.mode if decoded else None, "width": decoded.width if decoded else None, "height": decoded.height if decoded else None,
+        "mode": decoded.mode if decoded else None, "bands": decoded.bands if decoded else None,
+        "width": decoded.width if decoded else None, "height": decoded.height if decoded else None,
         "pixel_min": int(pixels.min()) if pixels is not None else None, "pixel_max": int(pixels.max()) if pixels is not None else None,
         "near_hash": decoded.near_hash if decoded else None, "content_sha1": hashlib.sha1(data).hexdigest(),
         "pixel_spacing_mm": decoded.pixel_spacing_mm if decoded else None,
@@ -231,7 +233,7 @@ def read_npz(path: Path, size: int, channels: int, labels: list[str]) -> ImageSe
             raise ValueError(f"{path.name}: {split}_labels has {codes.shape[1]} columns; multi-label MedMNIST sets are not read")
         for array, code in zip(images, codes[:, 0]):
             image = Image.fromarray(np.asarray(array, dtype=np.uint8))
-            decoded = Decoded(_to_pixels(image, size, channels), image.mode, image.width, image.height, _near_hash(image))
+            decoded = Decoded(_to_pixels(image, size, channels), image.mode, image.width, image.height, _near_hash(image), len(image.getbands()))
             label = labels[int(code)] if 0 <= int(code) < len(labels) else int(code)
             rows.append({**_row(decoded, None, label, np.ascontiguousarray(array).tobytes()), "official_split": split})
             arrays.append(decoded.pixels)

@@ -1,5 +1,5 @@
 """The CNN: a small ResNet for 28-128 px images, batch augmentation in torch, class-weighted training with early stopping,
-and Grad-CAM (captum) on its last stage. A scikit-learn classifier on the outside, so the family treats it like the others.
+and Grad-CAM (captum) on its first residual stage. A scikit-learn classifier on the outside, so the family treats it like the others.
 
 Imported only to train or load a network, so importing the family does not import torch.
 """
@@ -49,8 +49,10 @@ class SmallResNet(nn.Module):
         return self.head(self.stages(self.stem(x)))
 
     @property
-    def last_stage(self) -> nn.Module:
-        return self.stages[-1]
+    def explained_stage(self) -> nn.Module:
+        """The first residual stage (half the image's size): on SYNTHETIC lesions at 64 px its Grad-CAM peak fell on the
+        lesion for 98% of images, the last stage's (an eighth of the size) for 17%, chance 9% (tests/families/test_imaging.py)."""
+        return self.stages[0]
 
 
 def augment(images: torch.Tensor, settings: Augmentation, generator: torch.Generator) -> torch.Tensor:
@@ -157,12 +159,12 @@ class ImageCNN(ClassifierMixin, BaseEstimator):
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
     def grad_cam(self, X: np.ndarray, target: np.ndarray) -> np.ndarray:
-        """Grad-CAM (Selvaraju et al., 2017; captum's LayerGradCam) for class code ``target`` of each image, on the last
-        stage, upsampled to the image's size and scaled to [0, 1] per image: (n, h, w)."""
+        """Grad-CAM (Selvaraju et al., 2017; captum's LayerGradCam) for class code ``target`` of each image, on the
+        explained stage, upsampled to the image's size and scaled to [0, 1] per image: (n, h, w)."""
         from captum.attr import LayerAttribution, LayerGradCam
 
         inputs = self._normalised(self._scaled(X)).requires_grad_(True)
-        cam = LayerGradCam(self.network_, self.network_.last_stage)
+        cam = LayerGradCam(self.network_, self.network_.explained_stage)
         maps = cam.attribute(inputs, target=torch.as_tensor(np.asarray(target), dtype=torch.long), relu_attributions=True)
         maps = LayerAttribution.interpolate(maps, tuple(X.shape[2:]), interpolate_mode="bilinear")[:, 0].detach().numpy()
         peak = maps.reshape(len(maps), -1).max(axis=1).reshape(-1, 1, 1)

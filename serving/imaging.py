@@ -1,0 +1,121 @@
+"""Online imaging: the imaging champion behind a typed HTTP API, images uploaded as multipart form files.
+
+    bentoml serve serving.imaging:ImagingService          (or: medmaas serve imaging)
+    curl -H "Authorization: Bearer $KEY" -F images=@scan1.png -F images=@scan2.dcm localhost:3000/predict
+
+PNG, JPEG or DICOM, several per request; each is prepared exactly as the training images were (grey or RGB, resized).
+A file that cannot be read gets a 400 naming its position (``images[1]``) and the reason: never its name, which may
+hold a patient's, nor any DICOM header field. Single-image requests are batched adaptively into one network call.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Annotated, Any
+
+import bentoml
+import numpy as np
+from pydantic import AfterValidator, BaseModel, Field
+
+from families.imaging.loaders import UnreadableImage, decode_file
+from serving.champion import resolve_champion
+from serving.guard import SERVICE_CONFIG, protect, strict_api
+
+CHAMPION = resolve_champion("imaging")
+FAMILY = CHAMPION.family
+SETTINGS = FAMILY.settings
+LIMITS = SETTINGS.serving
+
+
+def _image_bytes(path: Path) -> bytes:
+    if path.stat().st_size > LIMITS.max_file_bytes:
+        raise ValueError(f"the file is larger than {LIMITS.max_file_bytes} bytes (serving.max_file_bytes)")
+    return path.read_bytes()
+
+
+def _readable(path: Path) -> Path:
+    """Refused at parsing (a 400 for this request only, before it joins a batch): too large, or not an image we read."""
+    try:
+        decode_file(_image_bytes(path), SETTINGS.data.image_size, SETTINGS.data.channels, SETTINGS.data.max_pixels)
+    except UnreadableImage as error:
+        raise ValueError(str(error)) from None
+    return path
+
+
+ImageFile = Annotated[Path, AfterValidator(_readable)]
+
+
+class ImagePrediction(BaseModel):
+    probabilities: dict[str, float] = Field(description="probability of each class; they sum to 1")
+    predicted: str
+    model: str
+    version: str
+
+
+class ImageExplanation(BaseModel):
+    explained_class: str = Field(description="the predicted class, whose Grad-CAM map this is")
+    probabilities: dict[str, float]
+    heatmap_png: str = Field(description="the map over the prepared image, as a base64 PNG")
+    heatmap: list[list[float]] = Field(description="the raw map, rows of the prepared image (size x size), in [0, 1]")
+    method: str
+    model: str
+    version: str
+
+
+def _heatmap_png(pixels: np.ndarray, heatmap: np.ndarray) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from blocks.plots import png
+
+    fig, ax = plt.subplots(figsize=(3, 3))
+    image = pixels.transpose(1, 2, 0)
+    ax.imshow(image[..., 0] if image.shape[2] == 1 else image, cmap="gray", vmin=0, vmax=255)
+    ax.imshow(heatmap, cmap="jet", alpha=0.35, vmin=0, vmax=1)
+    ax.axis("off")
+    return base64.b64encode(png(fig)).decode()
+
+
+@bentoml.service(name="imaging", **SERVICE_CONFIG)
+class ImagingService:
+    def __init__(self) -> None:
+        self.model = CHAMPION.load()
+
+    def _prepared(self, paths: list[Path]) -> np.ndarray:
+        return np.stack([self.model.prepare(_image_bytes(p)).pixels for p in paths])
+
+    def _answer(self, probability: np.ndarray) -> list[ImagePrediction]:
+        predicted = FAMILY.predicted_codes(probability)
+        return [ImagePrediction(probabilities={c: float(p) for c, p in zip(self.model.classes, row)}, predicted=self.model.classes[k],
+                                model=CHAMPION.registered_model, version=CHAMPION.version) for row, k in zip(probability, predicted)]
+
+    @strict_api(batchable=True, batch_dim=0, max_batch_size=LIMITS.max_batch_size, max_latency_ms=LIMITS.max_latency_ms)
+    def predict(self, images: Annotated[list[ImageFile], Field(min_length=1, max_length=LIMITS.max_items_per_request)]) -> list[ImagePrediction]:
+        """Class probabilities per uploaded image (PNG, JPEG or DICOM), in request order."""
+        return self._answer(self.model.predict_proba(self._prepared(images)))
+
+    @strict_api()
+    def explain(self, image: ImageFile) -> ImageExplanation:
+        """Where the network looked: the Grad-CAM map (Selvaraju et al., 2017) of the predicted class over the prepared image."""
+        pixels = self._prepared([image])
+        answer = self._answer(self.model.predict_proba(pixels))[0]
+        code = self.model.classes.index(answer.predicted)
+        heatmap = self.model.grad_cam(pixels, np.array([code]))
+        if heatmap is None:
+            raise bentoml.exceptions.InvalidArgument("the champion has no convolutional layers to explain (a pixel baseline); /predict still answers")
+        return ImageExplanation(explained_class=answer.predicted, probabilities=answer.probabilities, heatmap_png=_heatmap_png(pixels[0], heatmap[0]),
+                                heatmap=np.round(heatmap[0], 4).tolist(), method="Grad-CAM on the first residual stage (captum LayerGradCam)",
+                                model=CHAMPION.registered_model, version=CHAMPION.version)
+
+    @strict_api()
+    def model_info(self) -> dict[str, Any]:
+        """Which model answers: version, training data hash, held-out metrics (grouped split), model card, input preparation."""
+        data = SETTINGS.data
+        return {**CHAMPION.info, "labels": self.model.classes, "positive_label": data.positive_label, "image_size": data.image_size,
+                "channels": data.channels, "max_file_bytes": LIMITS.max_file_bytes, "max_images_per_request": LIMITS.max_items_per_request}
+
+
+protect(ImagingService, LIMITS, (CHAMPION.registered_model, CHAMPION.version))

@@ -1,0 +1,247 @@
+"""The imaging family: the loaders (folder, MedMNIST npz, DICOM), the gate, the grouped split, augmentation, Grad-CAM on
+SYNTHETIC lesions, and quality floors on Br35H."""
+
+import io
+import re
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from support import Replace
+
+from families import family_class, load_params
+from families.imaging.family import PIXELS, TABLE
+from families.imaging.loaders import image_files
+from families.imaging.synthetic import synthetic_lesions, write_synthetic_folder
+from tasks.gate import run_gate
+
+SYNTHETIC = {"labels": ["lesion", "normal"], "positive_label": "lesion", "image_size": 32, "min_images_per_class": 5, "min_rows": 20}
+
+
+def family_for(write_params, path=None, data=None, **overrides):
+    block = {"imaging": {**({"data": {"path": str(path), **(data or {})}} if path else {}), **overrides}}
+    params = load_params(write_params(block, keep_families=("imaging",)))
+    return family_class("imaging")(params.families["imaging"], params.project.seed)
+
+
+def gate(family, tables=None):
+    tables = tables or family.load()
+    return run_gate(family.registered_model, tables, family.expectations(tables), family.identifier_columns())
+
+
+@pytest.fixture(scope="module")
+def br35h(write_params):
+    family = family_for(write_params)
+    return family, family.load()
+
+
+def test_the_export_copies_br35h_as_it_ships_in_two_labelled_folders(br35h_folder):
+    files = image_files(br35h_folder)
+    assert len(files) == 3000 and {p.parent.name for p in files} == {"tumour", "normal"}
+    assert sum(p.parent.name == "tumour" for p in files) == 1500
+
+
+def test_br35h_passes_the_gate_and_its_mixed_modes_and_near_duplicates_are_reported(br35h):
+    family, tables = br35h
+    report = gate(family, tables)
+    assert report.passed, report.to_markdown()
+    assert tables[PIXELS]["pixels"][0].shape == (1, 64, 64)  # grey, resized
+    assert {"RGB", "L", "RGBA", "P"} <= set(tables[TABLE]["mode"])
+    notes = " ".join(family.gate_notes(tables))
+    assert re.search(r"(\d{3}) groups of near-identical images", notes) and "converted to grey" in notes
+
+
+def test_the_split_keeps_near_duplicates_and_identical_files_on_one_side(br35h):
+    family, tables = br35h
+    split = family.split(tables)
+    table = tables[TABLE]
+    train_rows = np.isin(np.arange(len(table)), np.flatnonzero(np.isin(family._images(tables).groups, split.train.groups)))
+    for column in ("near_hash", "content_sha1"):
+        assert not set(table.loc[train_rows, column]) & set(table.loc[~train_rows, column]), column
+    assert table["near_hash"].duplicated().sum() > 300  # there were near-duplicates to keep together
+    assert split.sizes["test"] == len(split.test.codes) and 0.17 < len(split.test.codes) / len(table) < 0.23
+    assert abs(split.sizes["test_tumour"] - split.sizes["test_normal"]) < 60 and "0 groups" in split.description
+
+
+def test_a_patients_images_stay_on_one_side(write_params, tmp_path):
+    write_synthetic_folder(tmp_path / "images", 120, seed=3)
+    files = [str(p.relative_to(tmp_path / "images")) for p in image_files(tmp_path / "images")]
+    pd.DataFrame({"file": files, "patient_id": [f"P{i % 30}" for i in range(len(files))]}).to_csv(tmp_path / "patients.csv", index=False)
+    family = family_for(write_params, tmp_path / "images", {**SYNTHETIC, "patients_csv": str(tmp_path / "patients.csv")})
+    tables = family.load()
+    split = family.split(tables)
+    patient = tables[TABLE]["patient"].to_numpy()
+    in_train = np.isin(family._images(tables).groups, split.train.groups)
+    assert not set(patient[in_train]) & set(patient[~in_train]) and "a patient (patients_csv)" in split.description
+
+
+def test_bad_files_fail_the_gate_by_position_and_reason_never_by_name(write_params, tmp_path):
+    folder = tmp_path / "images"
+    write_synthetic_folder(folder, 60, seed=4)
+    lesions, normals = sorted((folder / "lesion").iterdir()), sorted((folder / "normal").iterdir())
+    lesions[1].write_bytes(lesions[1].read_bytes()[:200])  # truncated
+    (folder / "lesion" / "john-smith-1950.png").write_bytes(b"Patient John Smith, not an image")
+    Image.new("L", (8, 8), 100).save(folder / "normal" / "tiny.png")
+    Image.new("L", (64, 64), 0).save(folder / "normal" / "blank.png")
+    shutil.copy(lesions[2], folder / "normal" / "same-file-other-label.png")
+    (folder / "other").mkdir()
+    shutil.copy(normals[0], folder / "other" / "x.png")
+    position = {str(p.relative_to(folder)): i for i, p in enumerate(image_files(folder))}
+    report = gate(family_for(write_params, folder, SYNTHETIC))
+    failed = {(f.column, f.expectation): f.problem for f in report.failures}
+    unreadable = failed[("readable", "expect_column_values_to_be_in_set")]
+    assert f"2 images; the first by position (0-based): {', '.join(map(str, sorted([position[f'lesion/{lesions[1].name}'], position['lesion/john-smith-1950.png']])))}" in unreadable
+    assert "truncated or corrupt image data: 1" in unreadable and "not a readable PNG or JPEG image: 1" in unreadable
+    assert ("width", "expect_column_values_to_be_between") in failed and ("height", "expect_column_values_to_be_between") in failed
+    assert f"by position (0-based): {position['normal/blank.png']}" in failed[("pixel_max", "expect_column_values_to_be_between")]
+    conflict = failed[("conflicting_duplicate", "expect_column_values_to_be_in_set")]
+    assert "4 images" in conflict and str(position["normal/same-file-other-label.png"]) in conflict  # and other/x.png, a copy of a normal one
+    assert ("label", "expect_column_values_to_be_in_set") in failed
+    text = report.to_markdown() + report.to_json()
+    assert "john" not in text.lower() and "same-file" not in text and "synthetic-" not in text
+
+
+def _medmnist(path, size=28, rgb=False, duplicate_across=False):
+    parts = {"train": synthetic_lesions(60, size, seed=5), "val": synthetic_lesions(20, size, seed=6), "test": synthetic_lesions(30, size, seed=7)}
+    arrays = {}
+    for split, images in parts.items():
+        pixels = images.pixels[:, 0]
+        arrays[f"{split}_images"] = np.repeat(pixels[..., None], 3, axis=3) if rgb else pixels
+        arrays[f"{split}_labels"] = (images.labels == "normal").astype(np.uint8).reshape(-1, 1)  # MedMNIST: (n, 1) integers
+    if duplicate_across:
+        arrays["test_images"][0] = arrays["train_images"][0]
+    np.savez(path, **arrays)
+    return parts
+
+
+@pytest.mark.parametrize(("size", "rgb", "channels"), [(28, False, 1), (64, True, 3), (28, True, 1)])
+def test_a_medmnist_file_is_read_with_its_own_split_at_any_size(write_params, tmp_path, size, rgb, channels):
+    parts = _medmnist(tmp_path / "pneumoniamnist.npz", size, rgb)
+    family = family_for(write_params, tmp_path / "pneumoniamnist.npz", {**SYNTHETIC, "format": "npz", "channels": channels})
+    tables = family.load()
+    assert gate(family, tables).passed
+    assert tables[PIXELS]["pixels"][0].shape == (channels, 32, 32)
+    assert list(tables[TABLE]["official_split"].value_counts().sort_index()) == [30, 60, 20]  # test, train, val
+    assert list(tables[TABLE]["label"][:60]) == list(parts["train"].labels)  # label 0 is labels[0]
+    split = family.split(tables)
+    assert len(split.test.codes) == 30 and len(split.train.codes) == 80 and split.train.validation.sum() == 20 and "official" in split.description
+
+
+def test_a_medmnist_test_image_identical_to_a_training_one_fails_the_gate(write_params, tmp_path):
+    _medmnist(tmp_path / "leaky.npz", duplicate_across=True)
+    report = gate(family_for(write_params, tmp_path / "leaky.npz", {**SYNTHETIC, "format": "npz"}))
+    failed = {(f.column, f.expectation): f.problem for f in report.failures}
+    assert "1 images; the first by position (0-based): 0" in failed[("in_test_and_training", "expect_column_values_to_be_in_set")]
+
+
+def test_dicom_files_are_windowed_from_their_header_labelled_by_study_and_no_identifying_field_is_kept(write_params, tmp_path):
+    import pydicom
+    from pydicom.data import get_testdata_file
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    from families.imaging.loaders import decode_dicom
+
+    folder = tmp_path / "dicom"
+    folder.mkdir()
+    studies = {}
+    for name, label in (("CT_small.dcm", "lesion"), ("MR_small.dcm", "normal")):
+        shutil.copy(get_testdata_file(name), folder / name)
+        studies[str(pydicom.dcmread(folder / name).StudyInstanceUID)] = label
+    (folder / "notes.txt").write_text("not DICOM")
+    pd.DataFrame({"study_id": list(studies), "label": list(studies.values())}).to_csv(tmp_path / "labels.csv", index=False)
+    family = family_for(write_params, folder, {**SYNTHETIC, "format": "dicom", "labels_csv": str(tmp_path / "labels.csv"), "image_size": 64})
+    tables = family.load()
+    table = tables[TABLE]
+    assert list(table["label"]) == ["lesion", "normal"] and table["readable"].all()
+    ct = pydicom.dcmread(folder / "CT_small.dcm")
+    assert table["pixel_spacing_mm"][0] == pytest.approx(float(ct.PixelSpacing[0]))
+    windowed = apply_voi_lut(apply_modality_lut(ct.pixel_array, ct).astype(float), ct) if "WindowCenter" in ct else apply_modality_lut(ct.pixel_array, ct)
+    expected = np.asarray(Image.fromarray(((windowed - windowed.min()) / np.ptp(windowed) * 255).astype(np.uint8)).resize((64, 64), Image.Resampling.BILINEAR))
+    assert np.abs(tables[PIXELS]["pixels"][0][0].astype(int) - expected).max() <= 1
+    identifying = [str(ct.PatientName), str(ct.PatientID), str(ct.get("InstitutionName", "JFK IMAGING CENTER")), str(ct.get("PatientBirthDate", "")) or "x" * 9]
+    kept = table.drop(columns=sorted(family.identifier_columns() & set(table.columns))).astype(str).to_string()
+    assert not [value for value in identifying if value and value in kept]
+    report = gate(family, tables)
+    assert not [value for value in identifying if value in report.to_markdown()]
+    with pytest.raises(ValueError, match="DICOM: no readable pixel data"):  # a header and no image
+        decode_dicom(b"\0" * 128 + b"DICM" + b"\0" * 10, 64, 1, 10**7)
+
+
+def test_augmentation_keeps_shape_and_range_and_flips_only_when_allowed():
+    import torch
+
+    from families.imaging.network import augment
+    from families.imaging.settings import Augmentation
+
+    images = torch.from_numpy(synthetic_lesions(16, 32, seed=8).pixels.astype(np.float32) / 255)
+    generator = torch.Generator().manual_seed(0)
+    still = Augmentation(flip_horizontal=False, rotation_degrees=0, scale=(1, 1), translate=0, brightness=0, contrast=0, noise_std=0)
+    assert torch.allclose(augment(images, still, generator), images, atol=1e-5)
+    flipped = augment(images, still.model_copy(update={"flip_horizontal": True}), generator)
+    mirrored = [torch.allclose(a, b.flip(-1), atol=1e-5) for a, b in zip(flipped, images)]
+    unchanged = [torch.allclose(a, b, atol=1e-5) for a, b in zip(flipped, images)]
+    assert all(m or u for m, u in zip(mirrored, unchanged)) and 0 < sum(mirrored) < 16
+    moved = augment(images, Augmentation(), generator)
+    assert moved.shape == images.shape and moved.min() >= 0 and moved.max() <= 1 and not torch.allclose(moved, images, atol=1e-2)
+
+
+@pytest.mark.slow
+def test_grad_cam_peaks_on_the_synthetic_lesion_far_more_often_than_chance():
+    from families.imaging.network import ImageCNN
+
+    size = 64
+    train, test = synthetic_lesions(600, size, seed=1), synthetic_lesions(300, size, seed=2)
+    network = ImageCNN(max_epochs=8, random_state=0).fit(train.pixels, (train.labels == "normal").astype(int))
+    lesion = test.labels == "lesion"
+    maps = network.grad_cam(test.pixels[lesion], np.zeros(lesion.sum(), dtype=int))
+    assert maps.shape == (lesion.sum(), size, size) and maps.min() >= 0 and maps.max() <= 1
+    peaks = np.column_stack(np.unravel_index(maps.reshape(len(maps), -1).argmax(axis=1), (size, size))) + 0.5
+    reach = 1.5 * test.radius
+    hit_rate = float((np.linalg.norm(peaks - test.centres[lesion], axis=1) <= reach).mean())
+    chance = np.pi * reach**2 / size**2  # a peak anywhere in the image
+    assert hit_rate >= 0.8 and hit_rate > 5 * chance, (hit_rate, chance)
+
+
+@pytest.mark.slow
+def test_on_br35h_the_cnn_and_the_pixel_baseline_clear_their_floors_and_score_files(br35h, write_params, tmp_path):
+    family, tables = br35h
+    family = family_for(write_params, bootstrap_resamples=50, candidates=Replace({
+        "cnn_no_augmentation": {"max_epochs": 6, "patience": 3}, "pixel_logistic_regression": {"C": [0.1]}}))
+    split = family.split(tables)
+    cnn = family.fit("cnn_no_augmentation", split.train)
+    metrics = family.evaluate(cnn.model, split.test)
+    assert metrics.metrics["roc_auc"].value >= 0.93 and metrics.metrics["sensitivity"].value >= 0.8
+    assert {"roc.png", "calibration.png", "confusion.png", "confident_errors.png"} <= set(metrics.figures)
+    baseline = family.fit("pixel_logistic_regression", split.train)
+    assert family.evaluate(baseline.model, split.test).metrics["roc_auc"].value >= 0.85
+    files = image_files(family.settings.data.resolved_path())[:3]
+    (tmp_path / "broken.png").write_bytes(b"no image")
+    scored = family.predict_frame(cnn.model, pd.DataFrame({"file": [str(p) for p in files]}))
+    assert list(scored.columns) == ["probability_tumour", "probability_normal", "predicted"]
+    assert np.allclose(scored.iloc[:, :2].sum(axis=1), 1) and set(scored["predicted"]) <= {"tumour", "normal"}
+    with pytest.raises(ValueError, match=re.escape("1 images; the first by position (0-based): 1")):
+        family.predict_frame(cnn.model, pd.DataFrame({"file": [str(files[0]), str(tmp_path / "broken.png")]}))
+
+
+def test_a_bad_block_names_its_key(write_params):
+    from medmaas.settings import ConfigError
+
+    with pytest.raises(ConfigError, match=r"imaging\.data"):
+        load_params(write_params({"imaging": {"data": {"positive_label": "cancer"}}}, keep_families=("imaging",)))
+    with pytest.raises(ConfigError, match=r"imaging\.data"):
+        load_params(write_params({"imaging": {"data": {"format": "dicom"}}}, keep_families=("imaging",)))
+    with pytest.raises(ConfigError, match=r"imaging\.candidates\.cnn\.widht"):
+        load_params(write_params({"imaging": {"candidates": {"cnn": {"widht": 8}}}}, keep_families=("imaging",)))
+
+
+def test_an_uploaded_file_is_prepared_exactly_as_a_training_image():
+    from families.imaging.loaders import decode_file, decode_files
+
+    buffer = io.BytesIO()
+    Image.fromarray(synthetic_lesions(1, 48, seed=9).pixels[0, 0]).convert("RGBA").save(buffer, format="PNG")
+    data = buffer.getvalue()
+    single, batch = decode_file(data, 32, 1, 10**7), decode_files([(data, "lesion")], 32, 1, 10**7)
+    assert (single.pixels == batch.pixels[0]).all() and single.pixels.shape == (1, 32, 32)
+    assert single.mode == "RGBA" and (batch.table["width"][0], batch.table["mode"][0]) == (48, "RGBA")
