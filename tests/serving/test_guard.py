@@ -37,7 +37,8 @@ def guarded(tmp_path, monkeypatch):
     monkeypatch.setattr("serving.guard.STATE_DIR", tmp_path)
     secret = KeyStore().create("clinic")
     settings = ServingSettings(max_body_bytes=1000)
-    app = Guard(_stand_in, service_name=f"stand_in_{tmp_path.name}", settings=settings, models={"/score": ("m", "3"), "/reject": ("m", "3")})
+    app = Guard(_stand_in, service_name=f"stand_in_{tmp_path.name}", settings=settings, models={"/score": ("m", "3"), "/reject": ("m", "3")},
+                file_fields={"/score": frozenset({"images"})})
 
     def request(path, body=b"{}", key=secret, method="POST", through=app, **headers):
         async def go():
@@ -128,3 +129,18 @@ def test_a_body_sent_in_chunks_is_read_whole_and_counted_against_the_limit(guard
 
     assert guarded("/score", body=chunks(10)).json() == {"size": 1000}
     assert guarded("/score", body=chunks(11)).status_code == 413
+
+
+def test_a_malformed_multipart_body_gets_a_400_before_the_service_parses_it(guarded):
+    form = "multipart/form-data; boundary=xx"
+    good = b'--xx\r\nContent-Disposition: form-data; name="images"; filename="a.png"\r\n\r\nPNG\r\n--xx--\r\n'
+    assert guarded("/score", body=good, **{"content-type": form}).json() == {"size": len(good)}
+    for body, content_type in ((b"Jane Roe", form), (good[:-8], form), (good, "multipart/form-data")):
+        response = guarded("/score", body=body, **{"content-type": content_type})
+        assert response.status_code == 400 and "multipart/form-data" in response.json()["error"] and "Jane" not in response.text
+    url = b'--xx\r\nContent-Disposition: form-data; name="images"\r\n\r\nhttp://10.0.0.1/Jane-Roe.png\r\n--xx--\r\n'
+    fetched = guarded("/score", body=url, **{"content-type": form})  # BentoML would download it
+    assert fetched.status_code == 400 and "images: each must be an uploaded file" in fetched.text and "Jane" not in fetched.text
+    encoded = guarded("/score", body=b"images=http%3A%2F%2F10.0.0.1%2FJane-Roe.png", **{"content-type": "application/x-www-form-urlencoded"})
+    assert encoded.status_code == 400 and "images: each must be an uploaded file" in encoded.text and "Jane" not in encoded.text
+    assert [line["status"] for line in guarded.audit()] == [200, 400, 400, 400, 400, 400]
