@@ -13,11 +13,12 @@ from medmaas.environment import PROJECT_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dvc")]
 
-TRAIN_STAGES = {f"train_{f}" for f in ("diagnosis", "progression", "progression_visits", "prognosis", "recommendation", "bioactivity")}
+TRAIN_STAGES = {f"train_{f}" for f in ("diagnosis", "progression", "progression_visits", "prognosis", "recommendation", "bioactivity", "imaging")}
 CODE_CHANGES = {  # module -> the stages that import it (written by hand, not by tools/stage_deps.py)
     "blocks/regression.py": {f"{kind}_{f}" for kind in ("ingest", "train") for f in ("progression", "progression_visits", "recommendation")},
     "blocks/torch_training.py": {"ingest_progression_visits", "train_progression_visits", "train_progression",  # progression shares the GRU's service
-                                 "ingest_bioactivity", "train_bioactivity"},  # the MLP
+                                 "ingest_bioactivity", "train_bioactivity",  # the MLP
+                                 "ingest_imaging", "train_imaging"},  # the CNN
     "medmaas/provenance.py": TRAIN_STAGES,
 }
 
@@ -39,6 +40,7 @@ def repo_copy(tmp_path_factory) -> tuple[Path, dict]:
             (repo / name).write_bytes((PROJECT_ROOT / name).read_bytes())
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["diagnosis"]["candidates"] = {"logistic_regression": {"C": [0.1, 1.0]}}
+    params["imaging"]["candidates"] = {"pixel_logistic_regression": {"C": [0.1]}}  # the CNNs take minutes
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEDMAAS_", "MLFLOW_", "PREFECT_"))}
     env |= {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", "MEDMAAS_STATE_DIR": str(repo / ".medmaas"),

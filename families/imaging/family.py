@@ -16,9 +16,9 @@ import pandas as pd
 from sklearn import metrics as skm
 from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedGroupKFold
 
-from blocks.plots import png
 from families.imaging.loaders import UnreadableImage, image_files, read_dicom_folder, read_folder, read_npz
 from families.imaging.model import ImageModel, downsampled
+from families.imaging.plots import evaluation_figures
 from families.imaging.settings import BUNDLED_DATA, ImagingSettings
 from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
 from medmaas.stats import MetricSpec, bootstrap_estimates
@@ -317,8 +317,6 @@ class Imaging(Family):
         classes = len(model.classes)
         estimates = bootstrap_estimates(self._metric_functions(classes), (test.codes, probability), self.settings.bootstrap_resamples, self.seed,
                                         strata=test.codes)
-        from families.imaging.plots import evaluation_figures
-
         figures = evaluation_figures(model, test.pixels, test.codes, probability, self.predicted_codes(probability), self._positive(), ERROR_GRID)
         return Evaluation(metrics=estimates, figures=figures)
 
