@@ -8,6 +8,7 @@ scripts run with the venv's python alone, activated or not.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 import os
 import signal
 import socket
@@ -67,7 +68,14 @@ def stop(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
-async def load(url: str, bodies: list[dict], concurrency: int, headers: dict | None = None, seconds: float | None = None) -> dict:
+@dataclass(frozen=True)
+class Upload:
+    """A multipart body: (field, (file name, bytes)) pairs, sent as a form instead of JSON."""
+
+    files: list[tuple[str, tuple[str, bytes]]]
+
+
+async def load(url: str, bodies: list[dict | Upload], concurrency: int, headers: dict | None = None, seconds: float | None = None) -> dict:
     """Send ``bodies`` (cycled when ``seconds`` bounds the run instead) with ``concurrency`` clients; errors are counted, not raised."""
     latencies: list[float] = []
     errors = 0
@@ -84,7 +92,7 @@ async def load(url: str, bodies: list[dict], concurrency: int, headers: dict | N
                 sent += 1
                 t = time.perf_counter()
                 try:
-                    response = await client.post(url, json=body)
+                    response = await (client.post(url, files=body.files) if isinstance(body, Upload) else client.post(url, json=body))
                     errors += response.status_code != 200
                 except httpx.HTTPError:
                     errors += 1

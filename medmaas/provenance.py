@@ -19,6 +19,19 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
+def directory_md5(path: Path) -> str:
+    """The MD5 DVC 3 records for a directory (a folder of images): of its sorted listing of files and their MD5s."""
+    import json
+
+    listing = [{"md5": file_md5(p), "relpath": p.relative_to(path).as_posix()} for p in path.rglob("*") if p.is_file()]
+    listing.sort(key=lambda entry: entry["relpath"])
+    return hashlib.md5(json.dumps(listing, sort_keys=True).encode()).hexdigest() + ".dir"
+
+
+def path_md5(path: Path) -> str:
+    return directory_md5(path) if path.is_dir() else file_md5(path)
+
+
 def git_commit() -> str:
     """HEAD's commit, suffixed ``-dirty`` when tracked files differ from it."""
     def git(*args: str) -> str:
@@ -45,7 +58,7 @@ class Provenance:
 
 
 def describe(data_files: list[Path], params_hash: str, started_by: str = "manual") -> Provenance:
-    hashes = [file_md5(p) for p in data_files if p.is_file()]
+    hashes = [path_md5(p) for p in data_files if p.exists()]
     data_md5 = hashes[0] if len(hashes) == 1 else hashlib.md5("".join(hashes).encode()).hexdigest()
     names = tuple(str(p.relative_to(PROJECT_ROOT)) if p.is_relative_to(PROJECT_ROOT) else p.name for p in data_files)
     return Provenance(git_commit=git_commit(), data_md5=data_md5, params_hash=params_hash, data_files=names, started_by=started_by)

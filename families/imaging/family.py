@@ -16,10 +16,11 @@ import pandas as pd
 from sklearn import metrics as skm
 from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedGroupKFold
 
-from families.imaging.loaders import UnreadableImage, image_files, read_dicom_folder, read_folder, read_npz
+from families.imaging.loaders import UnreadableImage, read_dicom_folder, read_folder, read_npz
 from families.imaging.model import ImageModel, downsampled
 from families.imaging.plots import evaluation_figures
 from families.imaging.settings import BUNDLED_DATA, ImagingSettings
+from medmaas.environment import PROJECT_ROOT
 from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
 from medmaas.stats import MetricSpec, bootstrap_estimates
 
@@ -93,13 +94,11 @@ class Imaging(Family):
         return path
 
     def data_files(self) -> list[Path]:
+        """The image folder (or npz file) and its sidecar CSV: hashed as DVC hashes them, named without their files'
+        names (a file name may hold a patient's)."""
         data = self.settings.data
-        root = data.resolved_path()
-        if data.format == "npz":
-            return [root]
-        extra = [p for p in (data.patients_csv, data.labels_csv) if p is not None]
-        files = image_files(root) if data.format == "folder" else (sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [])
-        return files + [p if p.is_absolute() else root.parent / p for p in extra]
+        sidecars = [p if p.is_absolute() else PROJECT_ROOT / p for p in (data.patients_csv, data.labels_csv) if p is not None]
+        return [data.resolved_path(), *sidecars]
 
     def _read(self):
         data = self.settings.data
@@ -117,8 +116,6 @@ class Imaging(Family):
 
     def _beside(self, path: Path) -> Path:
         """A sidecar CSV: as given when absolute, else relative to the repository root."""
-        from medmaas.environment import PROJECT_ROOT
-
         resolved = path if path.is_absolute() else PROJECT_ROOT / path
         if not resolved.is_file():
             raise FileNotFoundError(f"{self.name}: sidecar CSV not found: {resolved} (imaging.data)")
