@@ -50,6 +50,7 @@ def main() -> None:
         trained = len(split.train.codes) * (1 - family.settings.split.validation_fraction)
         print(f"training on {device}, one thread, {'with' if augmented else 'without'} augmentation: {network.seconds_per_epoch_:.1f} s per epoch, "
               f"{trained / network.seconds_per_epoch_:,.0f} images/s")
+    network.grad_cam(split.test.pixels[:2], split.test.codes[:2])  # captum's first call imports and sets up: not timed
     for threads in (1, torch.get_num_threads()):
         torch.set_num_threads(threads)
         started = time.perf_counter()
