@@ -314,10 +314,11 @@ class TabularFamily(Family):
         """One value per patient whose distribution is watched: the model's prediction (families refine it)."""
         return pd.Series(model.predict(features), index=features.index, name="prediction")
 
-    def monitored_features(self, model: Any, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Kind]]:
-        """The model's features of ``frame`` with their kinds, booleans read as 0/1 (a file's "yes" and a request's true alike)."""
+    def monitored_features(self, model: Any, checked: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Kind]]:
+        """Features already checked (``checked_features``) with their kinds, booleans read as 0/1 (a file's "yes" and a
+        request's true alike)."""
         encoder = model.named_steps["prepare"]
-        features = self.checked_features(model, frame).copy()
+        features = checked.copy()
         if booleans := list(encoder.boolean):
             features[booleans] = as_boolean(features[booleans])
         kinds = {c: "categorical" if c in encoder.categorical else "boolean" if c in encoder.boolean else "numeric" for c in features.columns}
@@ -326,7 +327,7 @@ class TabularFamily(Family):
     def drift_reference(self, model: Any, split: Any) -> dict[str, Any]:
         from medmaas.drift import column_profile, profile
 
-        features, kinds = self.monitored_features(model, split.train[0])
+        features, kinds = self.monitored_features(model, self.checked_features(model, split.train[0]))
         held_out = split.test[0]
         return {"features": profile(features, kinds), "prediction": column_profile(self.monitored_prediction(model, held_out), "numeric")}
 

@@ -344,7 +344,7 @@ def predict(
     instance = _family(family, params)
     model = _champion(instance).load()
     try:  # the block's read options (delimiter, decimals, missing markers, Parquet), ids as text
-        frame = instance.settings.data.model_copy(update={"path": input_csv.resolve()}).read(family)
+        frame = instance.settings.data.read_file(input_csv.resolve(), family)
     except ValueError as error:
         _fail(str(error))
     size = instance.predict_chunk_rows or max(len(frame), 1)

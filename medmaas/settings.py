@@ -149,6 +149,10 @@ class DataFile(Frozen):
     def resolved_path(self) -> Path:
         return self.path if self.path.is_absolute() else PROJECT_ROOT / self.path
 
+    def read_file(self, path: Path, family: str, dtype: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Another file read as this one is (its read options, ids as text): a batch to score or to monitor."""
+        return self.model_copy(update={"path": path}).read(family, dtype)
+
     def read(self, family: str, dtype: dict[str, Any] | None = None) -> pd.DataFrame:
         """The file as it is (ids as text), or an error naming the file and the key that sets it."""
         path = self.resolved_path()

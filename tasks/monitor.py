@@ -123,7 +123,7 @@ def read_batch(family: Any, batch_path: str | None) -> Batch:
     """A user's file (read with the family block's read options), or what the services logged since the last check."""
     if batch_path is not None:
         path = Path(batch_path).resolve()
-        frame = family.settings.data.model_copy(update={"path": path}).read(family.name, family.outcome_dtype())
+        frame = family.settings.data.read_file(path, family.name, family.outcome_dtype())
         return Batch(frame, path.name)
     checked = _checked_file(family.registered_model)
     after = json.loads(checked.read_text())["last_row"] if checked.is_file() else 0
@@ -162,7 +162,7 @@ def check_batch(family: Any, champion: Champion, model: Any, reference: dict[str
     if checked is None:
         report.status = "gate failed"
         return report
-    features, _ = family.monitored_features(model, frame)
+    features, _ = family.monitored_features(model, checked)
     report.features = compare(reference["features"], features, report.thresholds)
     predicted = family.monitored_prediction(model, checked)
     report.prediction = compare({"prediction": reference["prediction"]}, predicted.to_frame("prediction"), report.thresholds)

@@ -169,7 +169,7 @@ class Imaging(Family):
             gxe.ExpectColumnValuesToBeInSet(column="conflicting_duplicate", value_set=[False], description=(
                 f"an identical file never carries two labels: {self._positions(table['conflicting_duplicate'].to_numpy(dtype=bool))}")),
             gxe.ExpectColumnValuesToBeInSet(column="in_test_and_training", value_set=[False], description=(
-                "no file of the official test split is identical to a training or validation one: "
+                "no training or validation image is identical to an image of the file's official test split: "
                 + self._positions(table["in_test_and_training"].to_numpy(dtype=bool)))),
         ]
         return {TABLE: suite}
@@ -178,10 +178,16 @@ class Imaging(Family):
         table = tables[TABLE]
         groups = table.groupby("near_hash").size()
         modes = ", ".join(f"{mode} {count}" for mode, count in table["mode"].value_counts().items())
+        official = table["official_split"]
+        if official.notna().any():
+            near = int(table.loc[official == "test", "near_hash"].isin(set(table.loc[official != "test", "near_hash"])).sum())
+            kept = f"the file's official split is kept: {near} test images share their average hash with a training or validation image"
+        else:
+            kept = "each group stays on one side of the split"
         return [f"stored modes: {modes}; every image converted to {'grey' if self.settings.data.channels == 1 else 'RGB'} and "
                 f"resized to {self.settings.data.image_size} px",
                 f"{int((groups > 1).sum())} groups of near-identical images (the same 16x16 average hash) hold "
-                f"{int(groups[groups > 1].sum())} images; each group stays on one side of the split"]
+                f"{int(groups[groups > 1].sum())} images; {kept}"]
 
     def data_summary(self, tables: Tables) -> dict[str, Any]:
         table = tables[TABLE]

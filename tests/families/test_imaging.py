@@ -127,6 +127,7 @@ def test_a_medmnist_file_is_read_with_its_own_split_at_any_size(write_params, tm
     assert list(tables[TABLE]["label"][:60]) == list(parts["train"].labels)  # label 0 is labels[0]
     split = family.split(tables)
     assert len(split.test.codes) == 30 and len(split.train.codes) == 80 and split.train.validation.sum() == 20 and "official" in split.description
+    assert "the file's official split is kept" in " ".join(family.gate_notes(tables))
 
 
 def test_a_medmnist_test_image_identical_to_a_training_one_fails_the_gate(write_params, tmp_path):
