@@ -11,6 +11,7 @@ hold a patient's, nor any DICOM header field. Single-image requests are batched 
 from __future__ import annotations
 
 import base64
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,14 +19,14 @@ import bentoml
 import numpy as np
 from pydantic import AfterValidator, BaseModel, Field
 
-from families.imaging.loaders import UnreadableImage, decode_file
+from families.imaging.loaders import UnreadableImage
 from serving.champion import resolve_champion
 from serving.guard import SERVICE_CONFIG, protect, strict_api
 
 CHAMPION = resolve_champion("imaging")
-FAMILY = CHAMPION.family
-SETTINGS = FAMILY.settings
+SETTINGS = CHAMPION.family.settings
 LIMITS = SETTINGS.serving
+MODEL = CHAMPION.load()  # its own preparation (size, channels, pixel limit) checks uploads, whatever params.yaml says now
 
 
 def _image_bytes(path: Path) -> bytes:
@@ -37,7 +38,7 @@ def _image_bytes(path: Path) -> bytes:
 def _readable(path: Path) -> Path:
     """Refused at parsing (a 400 for this request only, before it joins a batch): too large, or not an image we read."""
     try:
-        decode_file(_image_bytes(path), SETTINGS.data.image_size, SETTINGS.data.channels, SETTINGS.data.max_pixels)
+        MODEL.prepare(_image_bytes(path))
     except UnreadableImage as error:
         raise ValueError(str(error)) from None
     return path
@@ -70,40 +71,41 @@ def _heatmap_png(pixels: np.ndarray, heatmap: np.ndarray) -> str:
     import matplotlib.pyplot as plt
 
     from blocks.plots import png
+    from families.imaging.plots import overlay
 
     fig, ax = plt.subplots(figsize=(3, 3))
-    image = pixels.transpose(1, 2, 0)
-    ax.imshow(image[..., 0] if image.shape[2] == 1 else image, cmap="gray", vmin=0, vmax=255)
-    ax.imshow(heatmap, cmap="jet", alpha=0.35, vmin=0, vmax=1)
-    ax.axis("off")
+    overlay(ax, pixels, heatmap)
     return base64.b64encode(png(fig)).decode()
 
 
 @bentoml.service(name="imaging", **SERVICE_CONFIG)
 class ImagingService:
     def __init__(self) -> None:
-        self.model = CHAMPION.load()
+        self.model = MODEL
+        self.network_in_use = threading.Lock()  # Grad-CAM hooks the network: no forward pass may run beside it
 
     def _prepared(self, paths: list[Path]) -> np.ndarray:
         return np.stack([self.model.prepare(_image_bytes(p)).pixels for p in paths])
 
     def _answer(self, probability: np.ndarray) -> list[ImagePrediction]:
-        predicted = FAMILY.predicted_codes(probability)
+        predicted = self.model.predicted_codes(probability)
         return [ImagePrediction(probabilities={c: float(p) for c, p in zip(self.model.classes, row)}, predicted=self.model.classes[k],
                                 model=CHAMPION.registered_model, version=CHAMPION.version) for row, k in zip(probability, predicted)]
 
     @strict_api(batchable=True, batch_dim=0, max_batch_size=LIMITS.max_batch_size, max_latency_ms=LIMITS.max_latency_ms)
     def predict(self, images: Annotated[list[ImageFile], Field(min_length=1, max_length=LIMITS.max_items_per_request)]) -> list[ImagePrediction]:
         """Class probabilities per uploaded image (PNG, JPEG or DICOM), in request order."""
-        return self._answer(self.model.predict_proba(self._prepared(images)))
+        pixels = self._prepared(images)
+        with self.network_in_use:
+            return self._answer(self.model.predict_proba(pixels))
 
     @strict_api()
     def explain(self, image: ImageFile) -> ImageExplanation:
         """Where the network looked: the Grad-CAM map (Selvaraju et al., 2017) of the predicted class over the prepared image."""
         pixels = self._prepared([image])
-        answer = self._answer(self.model.predict_proba(pixels))[0]
-        code = self.model.classes.index(answer.predicted)
-        heatmap = self.model.grad_cam(pixels, np.array([code]))
+        with self.network_in_use:
+            answer = self._answer(self.model.predict_proba(pixels))[0]
+            heatmap = self.model.grad_cam(pixels, np.array([self.model.classes.index(answer.predicted)]))
         if heatmap is None:
             raise bentoml.exceptions.InvalidArgument("the champion has no convolutional layers to explain (a pixel baseline); /predict still answers")
         return ImageExplanation(explained_class=answer.predicted, probabilities=answer.probabilities, heatmap_png=_heatmap_png(pixels[0], heatmap[0]),

@@ -135,3 +135,13 @@ def corrupt(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     elif kind == "duplicated id":
         frame.loc[frame.index[9], "patient_id"] = frame.loc[frame.index[8], "patient_id"]
     return frame
+
+
+def malformed_dicom(value: bytes, tag: bytes = b"\x28\x00\x30\x00") -> bytes:
+    """pydicom's CT_small.dcm with a header field overwritten in place (default: PixelSpacing), as a broken export would have it."""
+    from pydicom.data import get_testdata_file
+
+    data = open(get_testdata_file("CT_small.dcm"), "rb").read()
+    start = data.find(tag + b"DS")  # explicit VR little endian: tag, VR, 2-byte length, value
+    length = int.from_bytes(data[start + 6 : start + 8], "little")
+    return data[: start + 8] + value.ljust(length)[:length] + data[start + 8 + length :]

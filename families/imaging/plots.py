@@ -46,6 +46,15 @@ def confident_errors(codes: np.ndarray, probability: np.ndarray, predicted: np.n
     return wrong[np.argsort(-confidence, kind="stable")[:count]]
 
 
+def overlay(ax, pixels: np.ndarray, heatmap: np.ndarray | None) -> None:
+    """A prepared image (channels, h, w) in grey or colour, with a Grad-CAM map laid over it when there is one."""
+    image = pixels.transpose(1, 2, 0)
+    ax.imshow(image[..., 0] if image.shape[2] == 1 else image, cmap="gray", vmin=0, vmax=255)
+    if heatmap is not None:
+        ax.imshow(heatmap, cmap="jet", alpha=0.35, vmin=0, vmax=1)
+    ax.axis("off")
+
+
 def error_grid(model: ImageModel, pixels: np.ndarray, codes: np.ndarray, predicted: np.ndarray, probability: np.ndarray) -> bytes:
     """Each error with its Grad-CAM map for the predicted class laid over it (the image alone for a model without one)."""
     import matplotlib.pyplot as plt
@@ -53,11 +62,7 @@ def error_grid(model: ImageModel, pixels: np.ndarray, codes: np.ndarray, predict
     maps = model.grad_cam(pixels, predicted)
     fig, axes = plt.subplots(1, len(pixels), figsize=(2.2 * len(pixels), 2.6), squeeze=False)
     for i, ax in enumerate(axes[0]):
-        image = pixels[i].transpose(1, 2, 0)
-        ax.imshow(image[..., 0] if image.shape[2] == 1 else image, cmap="gray", vmin=0, vmax=255)
-        if maps is not None:
-            ax.imshow(maps[i], cmap="jet", alpha=0.35, vmin=0, vmax=1)
+        overlay(ax, pixels[i], None if maps is None else maps[i])
         ax.set_title(f"true {model.classes[codes[i]]}\nsaid {model.classes[predicted[i]]} {probability[i, predicted[i]]:.2f}", fontsize=8)
-        ax.axis("off")
     fig.suptitle("Most confident errors" + (" (Grad-CAM for the class said)" if maps is not None else ""), fontsize=9)
     return png(fig)

@@ -113,4 +113,6 @@ class ImagingSettings(FamilySettings):
     augmentation: Augmentation = Augmentation()
     serving: ImageServing = ImageServing()
     decision_threshold: float = Field(0.5, gt=0.0, lt=1.0, description="binary: the positive class is predicted at or above this probability")
+    error_grid: bool = Field(False, description="log the most confident held-out errors, as images under their Grad-CAM maps, to the MLflow "
+                                                "run: patient images in the tracking store, so off unless the data may be shown")
     candidates: ImageGrids = Field(default_factory=ImageGrids.every_default, description="left out: every candidate with its default grid")

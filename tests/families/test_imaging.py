@@ -1,7 +1,6 @@
 """The imaging family: the loaders (folder, MedMNIST npz, DICOM), the gate, the grouped split, augmentation, Grad-CAM on
 SYNTHETIC lesions, and quality floors on Br35H."""
 
-import io
 import re
 import shutil
 
@@ -9,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from support import Replace
+from support import Replace, malformed_dicom
 
 from families import family_class, load_params
 from families.imaging.family import PIXELS, TABLE
@@ -57,7 +56,8 @@ def test_the_split_keeps_near_duplicates_and_identical_files_on_one_side(br35h):
     family, tables = br35h
     split = family.split(tables)
     table = tables[TABLE]
-    train_rows = np.isin(np.arange(len(table)), np.flatnonzero(np.isin(family._images(tables).groups, split.train.groups)))
+    train_rows = np.isin(np.arange(len(table)), split.train.rows)
+    assert not train_rows[split.test.rows].any() and len(split.train.rows) + len(split.test.rows) == len(table)
     for column in ("near_hash", "content_sha1"):
         assert not set(table.loc[train_rows, column]) & set(table.loc[~train_rows, column]), column
     assert table["near_hash"].duplicated().sum() > 300  # there were near-duplicates to keep together
@@ -68,13 +68,17 @@ def test_the_split_keeps_near_duplicates_and_identical_files_on_one_side(br35h):
 def test_a_patients_images_stay_on_one_side(write_params, tmp_path):
     write_synthetic_folder(tmp_path / "images", 120, seed=3)
     files = [str(p.relative_to(tmp_path / "images")) for p in image_files(tmp_path / "images")]
-    pd.DataFrame({"file": files, "patient_id": [f"P{i % 30}" for i in range(len(files))]}).to_csv(tmp_path / "patients.csv", index=False)
+    patients = pd.DataFrame({"file": files, "patient_id": [f"P{i % 30}" for i in range(len(files))]})  # 4 images each, across classes
+    patients.to_csv(tmp_path / "patients.csv", index=False)
     family = family_for(write_params, tmp_path / "images", {**SYNTHETIC, "patients_csv": str(tmp_path / "patients.csv")})
     tables = family.load()
+    assert gate(family, tables).passed
     split = family.split(tables)
     patient = tables[TABLE]["patient"].to_numpy()
-    in_train = np.isin(family._images(tables).groups, split.train.groups)
-    assert not set(patient[in_train]) & set(patient[~in_train]) and "a patient (patients_csv)" in split.description
+    assert not set(patient[split.train.rows]) & set(patient[split.test.rows]) and "a patient (patients_csv)" in split.description
+    patients.iloc[5:].to_csv(tmp_path / "patients.csv", index=False)  # five images with no patient
+    failed = {(f.column, f.expectation): f.problem for f in gate(family).failures}
+    assert "5 images; the first by position (0-based): 0, 1, 2, 3, 4" in failed[("patient", "expect_column_values_to_not_be_null")]
 
 
 def test_bad_files_fail_the_gate_by_position_and_reason_never_by_name(write_params, tmp_path):
@@ -83,8 +87,9 @@ def test_bad_files_fail_the_gate_by_position_and_reason_never_by_name(write_para
     lesions, normals = sorted((folder / "lesion").iterdir()), sorted((folder / "normal").iterdir())
     lesions[1].write_bytes(lesions[1].read_bytes()[:200])  # truncated
     (folder / "lesion" / "john-smith-1950.png").write_bytes(b"Patient John Smith, not an image")
-    Image.new("L", (8, 8), 100).save(folder / "normal" / "tiny.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (8, 8), dtype=np.uint8)).save(folder / "normal" / "tiny.png")
     Image.new("L", (64, 64), 0).save(folder / "normal" / "blank.png")
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(folder / "normal" / "grey.png")
     shutil.copy(lesions[2], folder / "normal" / "same-file-other-label.png")
     (folder / "other").mkdir()
     shutil.copy(normals[0], folder / "other" / "x.png")
@@ -95,7 +100,8 @@ def test_bad_files_fail_the_gate_by_position_and_reason_never_by_name(write_para
     assert f"2 images; the first by position (0-based): {', '.join(map(str, sorted([position[f'lesion/{lesions[1].name}'], position['lesion/john-smith-1950.png']])))}" in unreadable
     assert "truncated or corrupt image data: 1" in unreadable and "not a readable PNG or JPEG image: 1" in unreadable
     assert ("width", "expect_column_values_to_be_between") in failed and ("height", "expect_column_values_to_be_between") in failed
-    assert f"by position (0-based): {position['normal/blank.png']}" in failed[("pixel_max", "expect_column_values_to_be_between")]
+    blank = sorted([position["normal/blank.png"], position["normal/grey.png"]])
+    assert f"2 images; the first by position (0-based): {blank[0]}, {blank[1]}" in failed[("blank", "expect_column_values_to_be_in_set")]
     conflict = failed[("conflicting_duplicate", "expect_column_values_to_be_in_set")]
     assert "4 images" in conflict and str(position["normal/same-file-other-label.png"]) in conflict  # and other/x.png, a copy of a normal one
     assert ("label", "expect_column_values_to_be_in_set") in failed
@@ -170,6 +176,25 @@ def test_dicom_files_are_windowed_from_their_header_labelled_by_study_and_no_ide
         decode_dicom(b"\0" * 128 + b"DICM" + b"\0" * 10, 64, 1, 10**7)
 
 
+@pytest.mark.parametrize("value", [b"SMITH^JOHN\\0.66", b"DOE^JANE"])
+def test_a_malformed_dicom_header_is_an_unreadable_file_whose_reason_never_quotes_the_header(write_params, tmp_path, value):
+    from families.imaging.loaders import UnreadableImage, decode_file
+
+    for tag in (b"\x28\x00\x30\x00", b"\x28\x00\x53\x10"):  # PixelSpacing, RescaleSlope
+        with pytest.raises(UnreadableImage) as refused:
+            decode_file(malformed_dicom(value, tag), 32, 1, 10**7)
+        assert "SMITH" not in str(refused.value) and "DOE" not in str(refused.value)
+    folder = tmp_path / "dicom"
+    folder.mkdir()
+    (folder / "a.dcm").write_bytes(malformed_dicom(value))
+    pd.DataFrame({"study_id": ["x"], "label": ["lesion"]}).to_csv(tmp_path / "labels.csv", index=False)
+    family = family_for(write_params, folder, {**SYNTHETIC, "format": "dicom", "labels_csv": str(tmp_path / "labels.csv")})
+    tables = family.load()  # the file is a row the gate names, not a stopped run
+    report = gate(family, tables)
+    assert not tables[TABLE]["readable"].any() and "1 images; the first by position (0-based): 0" in report.to_markdown()
+    assert "SMITH" not in report.to_markdown() + report.to_json() and "DOE" not in report.to_markdown() + report.to_json()
+
+
 def test_augmentation_keeps_shape_and_range_and_flips_only_when_allowed():
     import torch
 
@@ -237,12 +262,15 @@ def test_a_bad_block_names_its_key(write_params):
         load_params(write_params({"imaging": {"candidates": {"cnn": {"widht": 8}}}}, keep_families=("imaging",)))
 
 
-def test_an_uploaded_file_is_prepared_exactly_as_a_training_image():
-    from families.imaging.loaders import decode_file, decode_files
+def test_a_transparent_image_is_flattened_on_black_then_made_grey_and_resized(tmp_path):
+    from families.imaging.loaders import decode_file, read_folder
 
-    buffer = io.BytesIO()
-    Image.fromarray(synthetic_lesions(1, 48, seed=9).pixels[0, 0]).convert("RGBA").save(buffer, format="PNG")
-    data = buffer.getvalue()
-    single, batch = decode_file(data, 32, 1, 10**7), decode_files([(data, "lesion")], 32, 1, 10**7)
-    assert (single.pixels == batch.pixels[0]).all() and single.pixels.shape == (1, 32, 32)
-    assert single.mode == "RGBA" and (batch.table["width"][0], batch.table["mode"][0]) == (48, "RGBA")
+    grey = synthetic_lesions(1, 48, seed=9).pixels[0, 0]
+    alpha = np.where(np.arange(48)[None, :] < 24, 255, 0).astype(np.uint8).repeat(48, axis=0)  # the right half transparent
+    (tmp_path / "lesion").mkdir()
+    Image.fromarray(np.dstack([grey, grey, grey, alpha]), "RGBA").save(tmp_path / "lesion" / "a.png")
+    expected = np.asarray(Image.fromarray(np.where(alpha == 255, grey, 0).astype(np.uint8)).resize((32, 32), Image.Resampling.BILINEAR))
+    uploaded = decode_file((tmp_path / "lesion" / "a.png").read_bytes(), 32, 1, 10**7)
+    assert np.abs(uploaded.pixels[0].astype(int) - expected).max() <= 1 and uploaded.mode == "RGBA" and uploaded.bands == 4
+    folder = read_folder(tmp_path, 32, 1, 10**7)
+    assert (folder.pixels[0] == uploaded.pixels).all() and folder.table["width"][0] == 48

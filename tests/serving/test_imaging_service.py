@@ -4,7 +4,7 @@ single-image requests; 400s that name the file's position and the reason, never 
 import base64
 import io
 import os
-import shutil
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from service_contract import assert_keys_required, assert_one_audit_line_per_request, fuzz
-from support import Replace, Server
+from support import Replace, Server, malformed_dicom
 
 from families.imaging.synthetic import synthetic_lesions, write_synthetic_folder
 from flows.train import run_family
@@ -140,6 +140,12 @@ def test_bad_uploads_get_a_400_naming_the_position_and_the_reason_never_the_file
     assert upload(server, "predict", [("a.png", encoded(fresh[0][0]))]).status_code == 200  # and the service keeps answering
 
 
+def test_a_dicom_whose_header_breaks_gets_a_400_that_does_not_quote_it(server):
+    response = upload(server, "predict", [("Smith.dcm", malformed_dicom(b"SMITH^JOHN\\0.66"))])
+    assert response.status_code == 400 and '["images", 0]' in response.text and "DICOM" in response.text
+    assert "SMITH" not in response.text and "SMITH" not in server.log_text()
+
+
 def test_an_unknown_form_field_or_no_file_is_refused(server, fresh):
     extra = httpx.post(f"{server.url}/predict", files=[("images", ("a.png", encoded(fresh[0][0])))], data={"patient_name": "Jane Roe"},
                        headers=server.headers, timeout=30)
@@ -161,11 +167,16 @@ def test_a_schema_driven_fuzz_gets_no_server_error_and_no_echo_of_bad_input(serv
     assert sum(n for (path, status), n in counts.items() if path == "/predict" and 400 <= status < 500) > 0
 
 
-def test_the_model_stores_no_training_image(champion, serving_params, tmp_path):
+def test_no_training_image_and_no_file_name_is_stored_with_the_model_or_its_run(champion, serving_params, tmp_path):
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    version = MlflowClient().get_model_version(MODEL, champion.challenger_version)
-    stored = mlflow.artifacts.download_artifacts(f"models:/{MODEL}/{version.version}", dst_path=str(tmp_path / "model"))
-    assert not [p for p in tmp_path.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".dcm")]
-    assert not (tmp_path / "model" / "input_example.json").exists() and shutil.disk_usage(stored)
+    client = MlflowClient()
+    version = client.get_model_version(MODEL, champion.challenger_version)
+    model_files = Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL}/{version.version}", dst_path=str(tmp_path / "model")))
+    run_files = Path(client.download_artifacts(version.run_id, "", str(tmp_path / "run")))
+    assert (run_files / "plots" / "roc.png").is_file() and not (run_files / "plots" / "confident_errors.png").exists()  # error_grid is off
+    assert not [p for p in model_files.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".dcm")] and not (model_files / "input_example.json").exists()
+    stored = "\n".join(p.read_text(errors="replace") for folder in (model_files, run_files) for p in folder.rglob("*")
+                       if p.is_file() and p.suffix in (".json", ".md", ".yaml", ".txt", ""))
+    assert "synthetic-0" not in stored and "lesion/" not in stored  # no file of the training folder is named
