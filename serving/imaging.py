@@ -55,7 +55,7 @@ class ImagePrediction(BaseModel):
 
 
 class ImageExplanation(BaseModel):
-    explained_class: str = Field(description="the predicted class, whose Grad-CAM map this is")
+    explained_class: str = Field(description="the predicted class, whose map this is")
     probabilities: dict[str, float]
     heatmap_png: str = Field(description="the map over the prepared image, as a base64 PNG")
     heatmap: list[list[float]] = Field(description="the raw map, rows of the prepared image (size x size), in [0, 1]")
@@ -101,15 +101,14 @@ class ImagingService:
 
     @strict_api()
     def explain(self, image: ImageFile) -> ImageExplanation:
-        """Where the network looked: the Grad-CAM map (Selvaraju et al., 2017) of the predicted class over the prepared image."""
+        """Where the model looked for the predicted class, over the prepared image: Grad-CAM (Selvaraju et al., 2017) for the CNN,
+        occlusion for a pixel baseline."""
         pixels = self._prepared([image])
         with self.network_in_use:
             answer = self._answer(self.model.predict_proba(pixels))[0]
-            heatmap = self.model.grad_cam(pixels, np.array([self.model.classes.index(answer.predicted)]))
-        if heatmap is None:
-            raise bentoml.exceptions.InvalidArgument("the champion has no convolutional layers to explain (a pixel baseline); /predict still answers")
+            heatmap = self.model.explanation_maps(pixels, np.array([self.model.classes.index(answer.predicted)]))
         return ImageExplanation(explained_class=answer.predicted, probabilities=answer.probabilities, heatmap_png=_heatmap_png(pixels[0], heatmap[0]),
-                                heatmap=np.round(heatmap[0], 4).tolist(), method="Grad-CAM on the first residual stage (captum LayerGradCam)",
+                                heatmap=np.round(heatmap[0], 4).tolist(), method=self.model.explanation_method,
                                 model=CHAMPION.registered_model, version=CHAMPION.version)
 
     @strict_api()

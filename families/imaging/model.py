@@ -10,6 +10,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from families.imaging.loaders import Decoded, decode_file
 
 
+OCCLUSION = "occlusion: the fall in the class's probability when a patch of the image is blacked out (captum Occlusion)"
+
+
 def downsampled(pixels: np.ndarray, side: int) -> np.ndarray:
     """(n, c, h, w) uint8 -> (n, c * side * side) floats in [0, 1], by area averaging: the baselines' features."""
     import torch
@@ -60,6 +63,25 @@ class ImageModel(ClassifierMixin, BaseEstimator):
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.classes_[self.predicted_codes(self.predict_proba(X))]
 
-    def grad_cam(self, X: np.ndarray, target: np.ndarray) -> np.ndarray | None:
-        """Grad-CAM maps (n, size, size) in [0, 1] for class index ``target``; None for a model without convolutions."""
-        return self.estimator.grad_cam(X, target) if hasattr(self.estimator, "grad_cam") else None
+    @property
+    def explanation_method(self) -> str:
+        return "Grad-CAM on the first residual stage (captum LayerGradCam)" if hasattr(self.estimator, "grad_cam") else OCCLUSION
+
+    def explanation_maps(self, X: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Where the model looked for class index ``target``: (n, size, size) in [0, 1] per image. Grad-CAM for the CNN;
+        occlusion (the fall in the class's probability when a patch is blacked out) for a model without convolutions."""
+        if hasattr(self.estimator, "grad_cam"):
+            return self.estimator.grad_cam(X, target)
+        import torch
+        from captum.attr import Occlusion
+
+        def probabilities(batch: torch.Tensor) -> torch.Tensor:
+            return torch.from_numpy(self.estimator.predict_proba(batch.numpy().astype(np.uint8)))
+
+        side = max(self.size // 8, 2)
+        window, stride = (X.shape[1], side, side), (X.shape[1], max(side // 2, 1), max(side // 2, 1))
+        maps = Occlusion(probabilities).attribute(torch.from_numpy(np.asarray(X, dtype=np.float32)), sliding_window_shapes=window, strides=stride,
+                                                  baselines=0.0, target=torch.as_tensor(np.asarray(target), dtype=torch.long))
+        maps = np.clip(maps.sum(dim=1).numpy(), 0, None)
+        peak = maps.reshape(len(maps), -1).max(axis=1).reshape(-1, 1, 1)
+        return np.where(peak > 0, maps / np.where(peak > 0, peak, 1.0), 0.0)

@@ -46,23 +46,22 @@ def confident_errors(codes: np.ndarray, probability: np.ndarray, predicted: np.n
     return wrong[np.argsort(-confidence, kind="stable")[:count]]
 
 
-def overlay(ax, pixels: np.ndarray, heatmap: np.ndarray | None) -> None:
-    """A prepared image (channels, h, w) in grey or colour, with a Grad-CAM map laid over it when there is one."""
+def overlay(ax, pixels: np.ndarray, heatmap: np.ndarray) -> None:
+    """A prepared image (channels, h, w) in grey or colour, with a map in [0, 1] laid over it."""
     image = pixels.transpose(1, 2, 0)
     ax.imshow(image[..., 0] if image.shape[2] == 1 else image, cmap="gray", vmin=0, vmax=255)
-    if heatmap is not None:
-        ax.imshow(heatmap, cmap="jet", alpha=0.35, vmin=0, vmax=1)
+    ax.imshow(heatmap, cmap="jet", alpha=0.35, vmin=0, vmax=1)
     ax.axis("off")
 
 
 def error_grid(model: ImageModel, pixels: np.ndarray, codes: np.ndarray, predicted: np.ndarray, probability: np.ndarray) -> bytes:
-    """Each error with its Grad-CAM map for the predicted class laid over it (the image alone for a model without one)."""
+    """Each error with the map of where the model looked for the class it said (Grad-CAM, or occlusion for a baseline)."""
     import matplotlib.pyplot as plt
 
-    maps = model.grad_cam(pixels, predicted)
+    maps = model.explanation_maps(pixels, predicted)
     fig, axes = plt.subplots(1, len(pixels), figsize=(2.2 * len(pixels), 2.6), squeeze=False)
     for i, ax in enumerate(axes[0]):
-        overlay(ax, pixels[i], None if maps is None else maps[i])
+        overlay(ax, pixels[i], maps[i])
         ax.set_title(f"true {model.classes[codes[i]]}\nsaid {model.classes[predicted[i]]} {probability[i, predicted[i]]:.2f}", fontsize=8)
-    fig.suptitle("Most confident errors" + (" (Grad-CAM for the class said)" if maps is not None else ""), fontsize=9)
+    fig.suptitle(f"Most confident errors; {model.explanation_method.partition(':')[0].partition(' (')[0]} for the class said", fontsize=9)
     return png(fig)

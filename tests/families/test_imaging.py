@@ -223,11 +223,35 @@ def test_grad_cam_peaks_on_the_synthetic_lesion_far_more_often_than_chance():
     lesion = test.labels == "lesion"
     maps = network.grad_cam(test.pixels[lesion], np.zeros(lesion.sum(), dtype=int))
     assert maps.shape == (lesion.sum(), size, size) and maps.min() >= 0 and maps.max() <= 1
-    peaks = np.column_stack(np.unravel_index(maps.reshape(len(maps), -1).argmax(axis=1), (size, size))) + 0.5
-    reach = 1.5 * test.radius
-    hit_rate = float((np.linalg.norm(peaks - test.centres[lesion], axis=1) <= reach).mean())
-    chance = np.pi * reach**2 / size**2  # a peak anywhere in the image
+    hit_rate, chance = _hit_rate(maps, test, size)  # chance: a peak anywhere in the image
     assert hit_rate >= 0.8 and hit_rate > 5 * chance, (hit_rate, chance)
+
+
+def _hit_rate(maps: np.ndarray, images, size: int) -> tuple[float, float]:
+    """Share of maps whose peak lies within 1.5 lesion radii of the SYNTHETIC lesion's centre, and that share by chance."""
+    peaks = np.column_stack(np.unravel_index(maps.reshape(len(maps), -1).argmax(axis=1), (size, size))) + 0.5
+    reach = 1.5 * images.radius
+    lesion = images.labels == "lesion"
+    return float((np.linalg.norm(peaks - images.centres[lesion], axis=1) <= reach).mean()), np.pi * reach**2 / size**2
+
+
+def test_a_pixel_baselines_occlusion_map_peaks_on_the_synthetic_lesion_far_more_often_than_chance():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from families.imaging.model import OCCLUSION, ImageModel, downsampled
+
+    size = 64
+    train, test = synthetic_lesions(400, size, seed=1), synthetic_lesions(120, size, seed=2)
+    pixels = Pipeline([("pixels", FunctionTransformer(downsampled, kw_args={"side": 16})), ("scale", StandardScaler()),
+                       ("model", LogisticRegression(C=0.1, max_iter=3000))]).fit(train.pixels, (train.labels == "normal").astype(int))
+    model = ImageModel(pixels, ["lesion", "normal"], size, 1, 10**7, positive=0)
+    lesion = test.labels == "lesion"
+    maps = model.explanation_maps(test.pixels[lesion], np.zeros(lesion.sum(), dtype=int))
+    hit_rate, chance = _hit_rate(maps, test, size)
+    assert model.explanation_method == OCCLUSION and maps.min() >= 0 and maps.max() <= 1
+    assert hit_rate >= 0.6 and hit_rate > 5 * chance, (hit_rate, chance)
 
 
 @pytest.mark.slow

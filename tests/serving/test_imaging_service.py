@@ -112,7 +112,7 @@ def test_an_explanation_is_a_grad_cam_map_of_the_predicted_class_as_numbers_and_
     data = encoded(pixels[0])
     explanation = upload(server, "explain", [("a.png", data)], field="image").json()
     predicted = upload(server, "predict", [("a.png", data)]).json()[0]
-    assert explanation["explained_class"] == predicted["predicted"]
+    assert explanation["explained_class"] == predicted["predicted"] and "Grad-CAM" in explanation["method"]
     assert explanation["probabilities"] == pytest.approx(predicted["probabilities"], abs=1e-5)
     heatmap = np.asarray(explanation["heatmap"])
     assert heatmap.shape == (32, 32) and heatmap.min() >= 0 and heatmap.max() == pytest.approx(1.0)
