@@ -35,15 +35,39 @@ class ResidualBlock(nn.Module):
         return F.relu(self.body(x) + self.shortcut(x))
 
 
+class SeededDropout(nn.Module):
+    """Dropout whose masks come from the training run's own generator: candidates train side by side in threads, and
+    torch's global generator, shared by them, would make each run depend on the other's timing."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+        self.generator: torch.Generator | None = None  # set for training only (a generator does not pickle)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.rand(x.shape, generator=self.generator) >= self.p
+        return x * keep.to(x) / (1 - self.p)
+
+
 class SmallResNet(nn.Module):
     """A strided stem (the image at half size), three residual stages (width, 2x, 4x; the last two halve the size),
-    global average pooling, dropout, a linear layer. About 0.1 M parameters at width 16."""
+    global average pooling, dropout, a linear layer. About 0.1 M parameters at width 16. Weights are drawn from
+    ``generator``, so a seed fixes them whatever else runs in the process."""
 
-    def __init__(self, channels: int, classes: int, width: int = 16):
+    def __init__(self, channels: int, classes: int, width: int = 16, generator: torch.Generator | None = None):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(channels, width, 3, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
         self.stages = nn.Sequential(ResidualBlock(width, width, 1), ResidualBlock(width, 2 * width, 2), ResidualBlock(2 * width, 4 * width, 2))
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(4 * width, classes))
+        self.dropout = SeededDropout(0.2)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), self.dropout, nn.Linear(4 * width, classes))
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu", generator=generator)
+            elif isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, 0.0, 0.01, generator=generator)
+                nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.stages(self.stem(x)))
@@ -121,11 +145,12 @@ class ImageCNN(ClassifierMixin, BaseEstimator):
         weights = torch.from_numpy(len(fit_rows) / (len(self.classes_) * np.maximum(counts, 1.0)))
         with one_torch_thread():
             device = seeded_device(self.random_state)
-            self.network_ = SmallResNet(X.shape[1], len(self.classes_), self.width).to(device)
+            generator = torch.Generator().manual_seed(self.random_state)
+            self.network_ = SmallResNet(X.shape[1], len(self.classes_), self.width, generator).to(device)
+            self.network_.dropout.generator = generator
             loss_fn = nn.CrossEntropyLoss(weight=weights.to(device))
             optimiser = torch.optim.AdamW(self.network_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
             targets = torch.from_numpy(codes)
-            generator = torch.Generator().manual_seed(self.random_state)
             train_images, train_targets = images[fit_rows], targets[fit_rows]
             held_images, held_targets = self._normalised(images[val_rows]).to(device), targets[val_rows].to(device)
 
@@ -145,6 +170,7 @@ class ImageCNN(ClassifierMixin, BaseEstimator):
                 return float(loss_fn(logits, held_targets))
 
             stopped = train_with_early_stopping(self.network_, one_epoch, validation_loss, self.max_epochs, self.patience)
+        self.network_.dropout.generator = None
         self.network_.cpu().eval()
         self.mean_, self.std_ = self.mean_.cpu(), self.std_.cpu()
         self.epochs_run_, self.best_epoch_, self.seconds_per_epoch_ = stopped.epochs_run, stopped.best_epoch, stopped.seconds_per_epoch

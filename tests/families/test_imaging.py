@@ -298,3 +298,29 @@ def test_a_transparent_image_is_flattened_on_black_then_made_grey_and_resized(tm
     assert np.abs(uploaded.pixels[0].astype(int) - expected).max() <= 1 and uploaded.mode == "RGBA" and uploaded.bands == 4
     folder = read_folder(tmp_path, 32, 1, 10**7)
     assert (folder.pixels[0] == uploaded.pixels).all() and folder.table["width"][0] == 48
+
+
+def test_a_cnn_trained_beside_another_in_threads_is_the_same_as_trained_alone():
+    """Candidates train side by side: a seed must fix the run whatever else uses torch's global generator meanwhile."""
+    import threading
+
+    import torch
+
+    from families.imaging.network import ImageCNN
+    from families.imaging.settings import Augmentation
+
+    images = synthetic_lesions(160, 32, seed=3)
+    codes = (images.labels == "normal").astype(int)
+
+    def fitted(seed: int) -> np.ndarray:
+        return ImageCNN(max_epochs=2, augmentation=Augmentation(), random_state=seed).fit(images.pixels, codes).predict_proba(images.pixels)
+
+    alone = fitted(0)
+    side_by_side: dict[int, np.ndarray] = {}
+    threads = [threading.Thread(target=lambda s=s: side_by_side.__setitem__(s, fitted(s))) for s in (0, 1)]
+    torch.manual_seed(123)
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert np.array_equal(side_by_side[0], alone) and not np.allclose(side_by_side[1], alone)
