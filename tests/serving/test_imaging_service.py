@@ -28,7 +28,7 @@ def serving_params(write_params, tmp_path_factory):
     folder = tmp_path_factory.mktemp("synthetic") / "images"
     write_synthetic_folder(folder, 240, size=32, seed=11)
     path = write_params({"imaging": {
-        "registered_model": MODEL, "bootstrap_resamples": 50,
+        "registered_model": MODEL, "bootstrap_resamples": 50, "error_grid": False,  # the repository's Br35H block turns it on
         "data": {"path": str(folder), "labels": ["lesion", "normal"], "positive_label": "lesion", "image_size": 32,
                  "min_images_per_class": 20, "min_rows": 100, "max_pixels": MAX_PIXELS},
         "serving": {"max_items_per_request": MAX_ITEMS, "max_file_bytes": MAX_FILE_BYTES},
