@@ -134,6 +134,7 @@ class Imaging(Family):
         table["blank"] = table["readable"].astype(bool) & (table["pixel_max"] == table["pixel_min"]).fillna(False).astype(bool)
         test_files = set(table.loc[official == "test", "content_sha1"])
         table["in_test_and_training"] = official.isin(["train", "val"]) & table["content_sha1"].isin(test_files)
+        table["group"] = split_groups(table)  # once: the gate's note and the split both read it
         return {TABLE: table, PIXELS: pd.DataFrame({"pixels": list(images.pixels)})}
 
     def identifier_columns(self) -> set[str]:
@@ -190,7 +191,7 @@ class Imaging(Family):
             kept = f"the file's official split is kept: {near} test images share their average hash with a training or validation image"
         else:
             kept = "each group stays on one side of the split"
-        largest = int(pd.Series(split_groups(table)).value_counts().iloc[0]) if len(table) else 0
+        largest = int(table["group"].value_counts().iloc[0]) if len(table) else 0
         kept += f"; the largest group holds {largest} images ({largest / max(len(table), 1):.1%})"
         return [f"stored modes: {modes}; every image converted to {'grey' if self.settings.data.channels == 1 else 'RGB'} and "
                 f"resized to {self.settings.data.image_size} px",
@@ -208,7 +209,7 @@ class Imaging(Family):
     def _images(self, tables: Tables) -> Images:
         table = tables[TABLE]
         codes = np.array([self.settings.data.labels.index(label) for label in table["label"]])
-        return Images(np.stack(tables[PIXELS]["pixels"].to_numpy()), codes, split_groups(table), np.arange(len(table)))
+        return Images(np.stack(tables[PIXELS]["pixels"].to_numpy()), codes, table["group"].to_numpy(), np.arange(len(table)))
 
     def split(self, tables: Tables) -> Split:
         images, table = self._images(tables), tables[TABLE]
