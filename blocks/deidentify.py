@@ -12,7 +12,9 @@ stays: doses, lab values, "67-year-old", and eponyms ("Parkinson's disease", "Ho
 
 from __future__ import annotations
 
+import html
 import threading
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -187,7 +189,7 @@ def _merged(results: list) -> list[Found]:
 @cache
 def clinical_vocabulary() -> frozenset[str]:
     """Words that are clinical content, not names, when spaCy calls them a PERSON: every word of the ICD-10-CM code
-    descriptions (simple-icd-10-cm's code list: "hemoglobin", "Parkinson", "Hodgkin") and B3DB's compound names
+    descriptions (simple-icd-10-cm's tabular list: "hemoglobin", "Parkinson", "Hodgkin") and B3DB's compound names
     (qc-b3db: generic drug names). Both ship in pinned packages; brand names are not in either."""
     import importlib.util
     from pathlib import Path
@@ -197,12 +199,14 @@ def clinical_vocabulary() -> frozenset[str]:
     words: set[str] = set()
     icd = importlib.util.find_spec("simple_icd_10_cm")
     if icd and icd.submodule_search_locations:
-        for path in (Path(icd.submodule_search_locations[0]) / "data").glob("code-list-*.txt"):
-            words.update(w.lower() for w in regex.findall(r"[A-Za-z]{3,}", path.read_text(encoding="utf-8", errors="replace")))
+        for path in (Path(icd.submodule_search_locations[0]) / "data").glob("icd10c-tabular-*.xml"):
+            for description in regex.findall(r"<desc>([^<]*)</desc>", path.read_text(encoding="utf-8", errors="replace")):
+                words.update(w.lower() for w in regex.findall(r"\w{3,}", html.unescape(description)))
+        words |= {unicodedata.normalize("NFKD", w).encode("ascii", "ignore").decode() for w in words}  # "Sjögren" is written "Sjogren" too
     b3db = importlib.util.find_spec("B3DB")
     if b3db and b3db.submodule_search_locations:
         names = pd.read_csv(Path(b3db.submodule_search_locations[0]) / "B3DB_classification.tsv", sep="\t", usecols=["compound_name"])
-        words.update(w.lower() for name in names["compound_name"].dropna() for w in regex.findall(r"[A-Za-z]{3,}", str(name)))
+        words.update(w.lower() for name in names["compound_name"].dropna() for w in regex.findall(r"\w{3,}", str(name)))
     return frozenset(words)
 
 
@@ -234,7 +238,9 @@ def _engines():
                 tokens = [t for t in entity if t.pos_ == "PROPN" and t.is_alpha and t.text[0].isupper() or t.text in ("-", "'")]
                 while tokens and not tokens[0].is_alpha:
                     tokens.pop(0)
-                if not tokens or all(t.lower_ in vocabulary for t in tokens if t.is_alpha):
+                if not tokens or all(t.lower_ in vocabulary for t in tokens if t.is_alpha and len(t) >= 3):
+                    continue
+                if len(tokens) == 1 and tokens[0].text.isupper() and len(tokens[0]) <= 5:  # an acronym (LDL, BID, COPD), not a name
                     continue
                 start, end = tokens[0].idx, tokens[-1].idx + len(tokens[-1].text)
                 if not _is_eponym(text, end):

@@ -318,6 +318,41 @@ def monitor(
 
 
 @app.command()
+def deidentify(
+    input_csv: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="a CSV with free-text columns")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV to write: the same columns, identifiers replaced by [NAME], [DATE], ...")],
+    column: Annotated[Optional[list[str]], typer.Option("--column", "-c", help="a free-text column (repeat it); default: every text column")] = None,
+) -> None:
+    """Replace names, dates, phone numbers, ids, addresses and other Safe Harbor identifiers in a CSV's free text."""
+    from collections import Counter
+
+    import pandas as pd
+    from rich.progress import track
+
+    from blocks.deidentify import Deidentifier
+
+    try:
+        frame = pd.read_csv(input_csv, dtype=str, keep_default_na=False)
+    except (ValueError, OSError) as error:
+        _fail(f"cannot read {input_csv.name} as CSV: {str(error).splitlines()[0][:200]}")
+    columns = column or [c for c in frame.columns if frame[c].str.contains(r"[A-Za-z]", regex=True).any()]
+    if missing := [c for c in columns if c not in frame.columns]:
+        _fail(f"no column {', '.join(map(repr, missing))} in {input_csv.name}; it has: {', '.join(frame.columns)}")
+    deidentifier, found = Deidentifier(), Counter()
+    chunk = 500
+    for name in columns:
+        cleaned = []
+        for start in track(range(0, len(frame), chunk), description=f"de-identifying {name}", disable=len(frame) <= chunk, transient=True):
+            runs = deidentifier.run(frame[name].iloc[start:start + chunk].tolist())
+            cleaned += [run.text for run in runs]
+            found.update(entity for run in runs for entity in run.counts().elements())
+        frame[name] = cleaned
+    frame.to_csv(output, index=False)
+    summary = ", ".join(f"{kind} {count}" for kind, count in found.most_common()) or "none"
+    typer.echo(f"wrote {len(frame)} rows to {output}; de-identified {', '.join(columns) or 'no column'}; replaced: {summary}")
+
+
+@app.command()
 def package(family: str, params: ParamsOption = None) -> None:
     """Build a Bento from a family's current champion (the flow does this after each promotion)."""
     from families import load_params

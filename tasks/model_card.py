@@ -42,6 +42,7 @@ def render_model_card(family: Family, decision, best, split: Split, provenance: 
         f"Hyperparameters chosen on the training split: `{best.fitted.hyperparameters}`"
         + (f" (tuning score {best.fitted.tuning_score:.4f})." if best.fitted.tuning_score is not None else "."),
         "",
+        *[line for title, table in best.evaluation.tables.items() for line in (f"## {title[:1].upper()}{title[1:]}", table.to_markdown(index=False), "")],
         *(["## Held-out metrics by subgroup", subgroups.to_markdown(index=False), ""] if subgroups is not None and len(subgroups) else []),
         "## Calibration and plots",
         "See `plots/` in this version's run: " + ", ".join(sorted(best.evaluation.figures)) + ".",

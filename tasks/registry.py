@@ -109,6 +109,8 @@ def track_candidates(family: Family, parent_run_id: str, ranked: list[CandidateR
         client.log_batch(run_id, metrics=metrics, params=params)
         if result.evaluation.figures:
             log_files(run_id, result.evaluation.figures, "plots")
+        if result.evaluation.tables:
+            log_files(run_id, {f"{title}.md": table.to_markdown(index=False) for title, table in result.evaluation.tables.items()}, "tables")
         client.set_terminated(run_id, "FINISHED")
         run_ids[fitted.candidate] = run_id
     return run_ids

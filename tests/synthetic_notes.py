@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 STRUCTURED = ("MRN", "PHONE", "EMAIL", "SSN", "DATE")  # the types held to recall >= 0.99
 
-# {slot} -> (identifier type or "CLINICAL", generator name). Clinical slots must survive de-identification.
+# {slot} -> (identifier type or "CLINICAL:<kind>", generator name). Clinical slots must survive de-identification.
 SLOTS = {
     "name": ("PERSON", "name"), "doctor": ("PERSON", "last_name"), "doctor_full": ("PERSON", "name_plain"), "relative": ("PERSON", "first_name"),
     "name_lf": ("PERSON", "last_first"),
@@ -23,8 +23,8 @@ SLOTS = {
     "licence": ("LICENCE", "licence"), "device": ("DEVICE", "device"), "vin": ("VEHICLE", "vin"), "plate": ("VEHICLE", "plate"),
     "url": ("URL", "url"), "ip": ("IP_ADDRESS", "ip"), "street": ("ADDRESS", "street"), "city": ("ADDRESS", "city"), "zip": ("ZIP", "zip"),
     "old_age": ("AGE_OVER_89", "old_age"),
-    "age": ("CLINICAL", "age"), "drug": ("CLINICAL", "drug"), "drug2": ("CLINICAL", "drug"), "dose": ("CLINICAL", "dose"),
-    "lab": ("CLINICAL", "lab"), "lab2": ("CLINICAL", "lab"), "eponym": ("CLINICAL", "eponym"), "vital": ("CLINICAL", "vital"),
+    "age": ("CLINICAL:age", "age"), "drug": ("CLINICAL:drug", "drug"), "drug2": ("CLINICAL:drug", "drug"), "dose": ("CLINICAL:dose", "dose"),
+    "lab": ("CLINICAL:lab", "lab"), "lab2": ("CLINICAL:lab", "lab"), "eponym": ("CLINICAL:eponym", "eponym"), "vital": ("CLINICAL:vital", "vital"),
 }
 
 TUNING = [
@@ -67,7 +67,7 @@ EPONYMS = ["Parkinson's disease", "Crohn's disease", "Hodgkin lymphoma", "Alzhei
 
 @dataclass(frozen=True)
 class Span:
-    kind: str  # an identifier type of blocks.deidentify.PLACEHOLDERS, or CLINICAL
+    kind: str  # an identifier type of blocks.deidentify.PLACEHOLDERS, or CLINICAL:<kind> (content that must survive)
     start: int
     end: int
     text: str
@@ -126,8 +126,8 @@ class SyntheticNotes:
 
 
 def score(notes: list[SyntheticNote], found: list) -> dict[str, dict[str, float]]:
-    """Per identifier type: recall (an identifier counts when every character of it was replaced); for CLINICAL, the share
-    that survived untouched. ``found``: per note, the spans a de-identifier replaced (``.start``, ``.end``)."""
+    """Per identifier type: recall (an identifier counts when every character of it was replaced); for CLINICAL:<kind>, the
+    share that survived untouched. ``found``: per note, the spans a de-identifier replaced (``.start``, ``.end``)."""
     hits: dict[str, list[bool]] = {}
     for note, spans in zip(notes, found):
         covered = set()
@@ -135,6 +135,6 @@ def score(notes: list[SyntheticNote], found: list) -> dict[str, dict[str, float]
             covered.update(range(s.start, s.end))
         for span in note.spans:
             chars = set(range(span.start, span.end))
-            ok = not (chars & covered) if span.kind == "CLINICAL" else chars <= covered
+            ok = not (chars & covered) if span.kind.startswith("CLINICAL") else chars <= covered
             hits.setdefault(span.kind, []).append(ok)
     return {kind: {"share": sum(v) / len(v), "n": len(v)} for kind, v in sorted(hits.items())}

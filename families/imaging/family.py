@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn import metrics as skm
 from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedGroupKFold
 
+from blocks.grouping import connected_groups
 from families.imaging.loaders import UnreadableImage, read_dicom_folder, read_folder, read_npz
 from families.imaging.model import ImageModel, downsampled
 from families.imaging.plots import evaluation_figures
@@ -48,16 +49,7 @@ class Images:
 def split_groups(table: pd.DataFrame) -> np.ndarray:
     """Images joined by a shared patient, an identical file or the same near-duplicate hash, transitively: each
     connected component is one group, so no patient and no near-duplicate sits on both sides."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    n = len(table)
-    keys = [pd.Series(table[c].astype("string")).radd(f"{c}:") for c in ("patient", "content_sha1", "near_hash") if c in table]
-    stacked = pd.concat([k.reset_index(drop=True) for k in keys], keys=range(len(keys))).dropna()
-    key_codes, _ = pd.factorize(stacked)
-    rows = stacked.index.get_level_values(1).to_numpy()
-    graph = coo_matrix((np.ones(len(rows)), (rows, n + key_codes)), shape=(n + key_codes.max() + 1, n + key_codes.max() + 1))
-    return connected_components(graph, directed=False)[1][:n]
+    return connected_groups({c: table[c] for c in ("patient", "content_sha1", "near_hash") if c in table}, len(table))
 
 
 class Imaging(Family):

@@ -1,0 +1,23 @@
+"""Groups for a leak-free split: rows joined by any shared key (a patient, an identical file or text, a near-duplicate
+hash), transitively. Each connected component is one group, and a group never sits on both sides of a split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def connected_groups(keys: dict[str, pd.Series], rows: int) -> np.ndarray:
+    """A group number per row; ``keys`` maps a key's name to its value per row (missing values join nothing)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    series = [pd.Series(values).reset_index(drop=True).astype("string").radd(f"{name}:") for name, values in keys.items()]
+    if not series:
+        return np.arange(rows)
+    stacked = pd.concat(series, keys=range(len(series))).dropna()
+    key_codes, _ = pd.factorize(stacked)
+    row_of = stacked.index.get_level_values(1).to_numpy()
+    size = rows + (int(key_codes.max()) + 1 if len(key_codes) else 0)
+    graph = coo_matrix((np.ones(len(row_of)), (row_of, rows + key_codes)), shape=(size, size))
+    return connected_components(graph, directed=False)[1][:rows]

