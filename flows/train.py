@@ -44,7 +44,7 @@ def train_family(family_name: str, params_path: str | None = None, started_by: s
         ranked, failed = rank(family, [future.result() for future in evaluated])
         board = publish_leaderboard(family, ranked, failed)
         run_ids = track_candidates(family, run_id, ranked, provenance)
-        decision, card = register_and_promote(family, run_id, run_ids, ranked[0], split, provenance, family.data_summary(tables))
+        decision, card = register_and_promote(family, run_id, run_ids, ranked[0], split, provenance, family.data_summary(tables), board)
         write_run_reports(family.registered_model, board, decision, card)
         package_champion(family, decision.promoted, params)
     return decision

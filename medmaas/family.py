@@ -26,6 +26,9 @@ class Evaluation:
     metrics: dict[str, Estimate]
     figures: dict[str, bytes] = field(default_factory=dict)  # file name -> PNG bytes
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # the same fitted candidate in another form, scored on the same held-out set (the float32 network beside the int8 one
+    # served): a leaderboard row of its own, never registered
+    variants: dict[str, dict[str, Estimate]] = field(default_factory=dict)
 
 
 @dataclass

@@ -87,9 +87,9 @@ class ClinicalTextService:
     @strict_api()
     def explain(self, text: Text) -> Explanation:
         """Why: per word of the de-identified text, how much the predicted label's probability falls without it (occlusion)."""
-        cleaned = self.deidentifier.replace([text])[0]
-        if len(cleaned.split()) > LIMITS.max_explained_words:
+        if len(text.split()) > LIMITS.max_explained_words:  # counted as sent: one prediction per word
             raise bentoml.exceptions.InvalidArgument(f"text: more than {LIMITS.max_explained_words} words; /explain takes at most that many")
+        cleaned = self.deidentifier.replace([text])[0]
         label = int(self.model.predict_proba([cleaned])[0].argmax())
         words, weights, probability = self.model.word_weights(cleaned, label)
         return Explanation(predicted=self.model.classes[label], probability=probability,

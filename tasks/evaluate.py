@@ -11,6 +11,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from medmaas.family import Evaluation, Family, FittedCandidate
+from medmaas.stats import Estimate
 from tasks import artifact_key
 
 
@@ -67,15 +68,21 @@ def rank(family: Family, results: list[CandidateResult | CandidateFailure]) -> t
     return sorted(succeeded, key=lambda r: sign * r.evaluation.metrics[family.primary_metric].value), failures
 
 
+def _figures(family: Family, metrics: dict[str, Estimate]) -> dict[str, str]:
+    """Each metric as "value (low-high)"; one number when its CI is a point (a size, a latency)."""
+    shown = {}
+    for spec in family.metrics:
+        estimate = metrics[spec.name]
+        shown[spec.name] = f"{estimate.value:.3f}" if estimate.low == estimate.high else f"{estimate.value:.3f} ({estimate.low:.3f}-{estimate.high:.3f})"
+    return shown
+
+
 def leaderboard(family: Family, ranked: list[CandidateResult], failures: list[CandidateFailure] = ()) -> pd.DataFrame:
-    rows = []
+    """Ranked candidates; a candidate's variants (scored, never registered) follow it in rows of their own."""
+    rows: list[dict[str, Any]] = []
     for result in ranked:
-        row: dict[str, Any] = {"candidate": result.fitted.candidate}
-        for spec in family.metrics:
-            estimate = result.evaluation.metrics[spec.name]
-            row[spec.name] = f"{estimate.value:.3f} ({estimate.low:.3f}-{estimate.high:.3f})"
-        row["fit_s"] = round(result.fitted.fit_seconds, 1)
-        rows.append(row)
+        rows.append({"candidate": result.fitted.candidate, **_figures(family, result.evaluation.metrics), "fit_s": round(result.fitted.fit_seconds, 1)})
+        rows += [{"candidate": f"{result.fitted.candidate} ({variant})", **_figures(family, metrics)} for variant, metrics in result.evaluation.variants.items()]
     for failure in failures:
         rows.append({"candidate": failure.candidate, **{spec.name: "failed" for spec in family.metrics[:1]}, "failed": f"{failure.step}: {failure.reason}"})
     return pd.DataFrame(rows).fillna("")

@@ -12,7 +12,7 @@ from medmaas.provenance import Provenance
 
 
 def render_model_card(family: Family, decision, best, split: Split, provenance: Provenance, data_summary: dict[str, Any],
-                      subgroups: pd.DataFrame | None = None) -> str:
+                      subgroups: pd.DataFrame | None = None, board: pd.DataFrame | None = None) -> str:
     metrics = best.evaluation.metrics
     descriptions = {m.name: m for m in family.metrics}
     status = "champion" if decision.promoted else "challenger (not promoted)"
@@ -42,8 +42,8 @@ def render_model_card(family: Family, decision, best, split: Split, provenance: 
         f"Hyperparameters chosen on the training split: `{best.fitted.hyperparameters}`"
         + (f" (tuning score {best.fitted.tuning_score:.4f})." if best.fitted.tuning_score is not None else "."),
         "",
-        *[line for title, table in best.evaluation.tables.items() for line in (f"## {title[:1].upper()}{title[1:]}", table.to_markdown(index=False), "")],
         *(["## Held-out metrics by subgroup", subgroups.to_markdown(index=False), ""] if subgroups is not None and len(subgroups) else []),
+        *(["## Every candidate on the same held-out set", board.to_markdown(index=False), ""] if board is not None and len(board) else []),
         "## Calibration and plots",
         "See `plots/` in this version's run: " + ", ".join(sorted(best.evaluation.figures)) + ".",
         "",

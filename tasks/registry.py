@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import pandas as pd
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -109,8 +110,6 @@ def track_candidates(family: Family, parent_run_id: str, ranked: list[CandidateR
         client.log_batch(run_id, metrics=metrics, params=params)
         if result.evaluation.figures:
             log_files(run_id, result.evaluation.figures, "plots")
-        if result.evaluation.tables:
-            log_files(run_id, {f"{title}.md": table.to_markdown(index=False) for title, table in result.evaluation.tables.items()}, "tables")
         client.set_terminated(run_id, "FINISHED")
         run_ids[fitted.candidate] = run_id
     return run_ids
@@ -139,6 +138,7 @@ def register_and_promote(
     split: Split,
     provenance: Provenance,
     data_summary: dict[str, Any],
+    board: pd.DataFrame | None = None,
 ) -> tuple[Decision, str]:
     """Register the best candidate, compare it with the champion, and move aliases; returns the card too."""
     logger = get_run_logger()
@@ -166,7 +166,7 @@ def register_and_promote(
         promoted=all(c.passed for c in checks), checks=checks, challenger_metrics=best.evaluation.metrics,
         champion_version=champion_version, champion_metrics=champion_metrics or {},
     )
-    card = render_model_card(family, decision, best, split, provenance, data_summary, family.subgroup_table(best.fitted.model, split.test))
+    card = render_model_card(family, decision, best, split, provenance, data_summary, family.subgroup_table(best.fitted.model, split.test), board)
     log_files(run_id, {"decision.json": json.dumps(decision.to_dict(), indent=2, default=str), "model_card.md": card}, "promotion")
     client.set_model_version_tag(name, version.version, "promotion", "promoted" if decision.promoted else "rejected")
     client.update_model_version(name, version.version, description=decision.summary())

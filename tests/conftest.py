@@ -78,6 +78,14 @@ def br35h_folder(session_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def icd10cm_csv(session_dir) -> Path:
+    """ICD-10-CM descriptions and chapters; the drug reviews' texts are written beside it (drug_review_texts.csv)."""
+    from families.clinical_text.family import ClinicalText
+
+    return ClinicalText.export_bundled(session_dir / "data" / "icd10cm_chapters.csv")
+
+
+@pytest.fixture(scope="session")
 def write_params(request, session_dir, wdbc_csv, diabetes_csv, pbcseq_csv, gbsg2_csv, drug_reviews_csv):
     """Write a params file: the repo's, pointed at the test's copies of the data, with overrides merged in."""
     counter = iter(range(10_000))
@@ -89,6 +97,8 @@ def write_params(request, session_dir, wdbc_csv, diabetes_csv, pbcseq_csv, gbsg2
             copies["bioactivity"] = request.getfixturevalue("b3db_csv")
         if "imaging" in keep_families:  # copying 3,000 JPEGs: likewise
             copies["imaging"] = request.getfixturevalue("br35h_folder")
+        if "clinical_text" in keep_families:
+            copies["clinical_text"] = request.getfixturevalue("icd10cm_csv")
         params = {k: v for k, v in REPO_PARAMS.items() if k == "project" or k in keep_families}
         params = merged(params, {name: {"data": {"path": str(copies[name])}} for name in keep_families})
         params = merged(params, overrides or {})

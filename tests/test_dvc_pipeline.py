@@ -13,12 +13,15 @@ from medmaas.environment import PROJECT_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dvc")]
 
-TRAIN_STAGES = {f"train_{f}" for f in ("diagnosis", "progression", "progression_visits", "prognosis", "recommendation", "bioactivity", "imaging")}
+TRAIN_STAGES = {f"train_{f}" for f in ("diagnosis", "progression", "progression_visits", "prognosis", "recommendation", "bioactivity", "imaging",
+                                        "clinical_text")}
 CODE_CHANGES = {  # module -> the stages that import it (written by hand, not by tools/stage_deps.py)
     "blocks/regression.py": {f"{kind}_{f}" for kind in ("ingest", "train") for f in ("progression", "progression_visits", "recommendation")},
     "blocks/torch_training.py": {"ingest_progression_visits", "train_progression_visits", "train_progression",  # progression shares the GRU's service
                                  "ingest_bioactivity", "train_bioactivity",  # the MLP
-                                 "ingest_imaging", "train_imaging"},  # the CNN
+                                 "ingest_imaging", "train_imaging",  # the CNN
+                                 "ingest_clinical_text", "train_clinical_text"},  # the fine-tuned MiniLM
+    "blocks/deidentify.py": {"ingest_clinical_text", "train_clinical_text"},
     "medmaas/provenance.py": TRAIN_STAGES,
 }
 
@@ -41,6 +44,10 @@ def repo_copy(tmp_path_factory) -> tuple[Path, dict]:
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["diagnosis"]["candidates"] = {"logistic_regression": {"C": [0.1, 1.0]}}
     params["imaging"]["candidates"] = {"pixel_logistic_regression": {"C": [0.1]}}  # the CNNs take minutes
+    params["clinical_text"]["data"] = {"path": "data/raw/drug_review_texts.csv", "id_column": "review_id", "text_column": "review",  # the second
+                                       "label_column": "sentiment", "group_column": None, "min_rows": 500, "max_characters": 5000}  # task: 979 texts
+    params["clinical_text"]["candidates"] = {"tfidf_linear_svm": {"C": [0.1]}}  # de-identifying 36,000 descriptions takes a minute
+    params["clinical_text"]["acceptance"] = {"minimums": {"macro_f1": 0.3}}
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEDMAAS_", "MLFLOW_", "PREFECT_"))}
     env |= {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", "MEDMAAS_STATE_DIR": str(repo / ".medmaas"),

@@ -302,15 +302,15 @@ class ClinicalText(Family):
             from blocks.torch_training import one_torch_thread
             from families.clinical_text.finetune import fine_tune
 
-            used = self._budget(fit_side, spec.max_train_examples)
+            used, validation = self._budget(fit_side, spec.max_train_examples), self._budget(validation, spec.max_validation_examples)
             with one_torch_thread():
                 network, stopped = fine_tune(list(used.texts), used.codes, list(validation.texts), validation.codes, len(labels), spec, self.seed)
-                served, chosen = self._quantisation_rule(network, validation, spec, training)
+                served, other, chosen = self._quantisation_rule(network, validation, spec, training)
             chosen |= {"learning_rate": spec.learning_rate, "batch_size": spec.batch_size, "max_length": spec.max_length, "train_texts": len(used.codes)}
             training |= {"epochs_run": float(stopped.epochs_run), "best_epoch": float(stopped.best_epoch), "seconds_per_epoch": stopped.seconds_per_epoch}
             model = TextModel(served, labels)
-            if served is not network:
-                model._unquantised = TextModel(network, labels)  # for the evaluation's comparison; never stored with the model
+            if other is not None:  # scored beside it on the held-out set (the leaderboard's variant row); never stored with the model
+                model._alternative = (f"{'int8' if other.quantized else 'float32'}, not served", TextModel(other, labels))
             return FittedCandidate(candidate, model, chosen, training["validation_accuracy_served"], time.perf_counter() - started, training)
         if candidate == "minilm_embeddings":
             from sklearn.linear_model import LogisticRegression
@@ -337,18 +337,19 @@ class ClinicalText(Family):
 
     @staticmethod
     def _quantisation_rule(network, validation: Texts, spec, training: dict[str, float]):
-        """int8 when its validation accuracy is at most ``max_accuracy_loss`` below the float network's; else the float one."""
+        """(served, the other network or None, what was chosen): int8 when its validation accuracy is at most
+        ``max_accuracy_loss`` below the float network's; else the float one."""
         float_accuracy = float((network.predict_proba(list(validation.texts)).argmax(axis=1) == validation.codes).mean())
         training |= {"validation_accuracy_float": float_accuracy, "validation_accuracy_served": float_accuracy}
         if not spec.quantize:
-            return network, {"served": "float32"}
+            return network, None, {"served": "float32"}
         int8 = network.int8()
         int8_accuracy = float((int8.predict_proba(list(validation.texts)).argmax(axis=1) == validation.codes).mean())
         training["validation_accuracy_int8"] = int8_accuracy
         if int8_accuracy >= float_accuracy - spec.max_accuracy_loss:
             training["validation_accuracy_served"] = int8_accuracy
-            return int8, {"served": "int8"}
-        return network, {"served": f"float32 (int8 lost {float_accuracy - int8_accuracy:.3f} validation accuracy)"}
+            return int8, network, {"served": "int8"}
+        return network, int8, {"served": f"float32 (int8 lost {float_accuracy - int8_accuracy:.3f} validation accuracy)"}
 
     # --- evaluation -------------------------------------------------------------------------
     def _metric_functions(self, classes: int) -> dict:
@@ -380,13 +381,10 @@ class ClinicalText(Family):
 
     def evaluate(self, model: TextModel, test: Texts) -> Evaluation:
         estimates, probability = self._scored(model, test)
-        tables = {}
-        if (unquantised := getattr(model, "_unquantised", None)) is not None:
-            float_estimates, _ = self._scored(unquantised, test)
-            tables["int8 against float32 (held-out)"] = pd.DataFrame([
-                {"network": name, **{m: round(e[m].value, 4) for m in ("macro_f1", "accuracy", "top_k_accuracy", "model_mb", "ms_per_text")}}
-                for name, e in (("int8 (served)", estimates), ("float32", float_estimates))])
-        return Evaluation(metrics=estimates, figures=self._figures(model.classes, test.codes, probability), tables=tables)
+        variants = {}
+        if (alternative := getattr(model, "_alternative", None)) is not None:  # the fine-tuned network in its other precision
+            variants[alternative[0]] = self._scored(alternative[1], test)[0]
+        return Evaluation(metrics=estimates, figures=self._figures(model.classes, test.codes, probability), variants=variants)
 
     def _figures(self, classes: list[str], codes: np.ndarray, probability: np.ndarray) -> dict[str, bytes]:
         import matplotlib.pyplot as plt

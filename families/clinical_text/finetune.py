@@ -1,5 +1,7 @@
-"""Fine-tuning MiniLM end to end: class-weighted cross-entropy, AdamW with linear warm-up and decay, batches padded to
-their longest text, early stopping on the validation split's loss (blocks/torch_training.py)."""
+"""Fine-tuning MiniLM end to end: a linear head on the mean-pooled embedding, first fitted alone on the frozen embeddings
+(logistic regression: "linear probing, then fine-tuning", Kumar et al., ICLR 2022), then everything trained with
+class-weighted cross-entropy, AdamW with linear warm-up and decay, batches padded to their longest text, and early
+stopping on the validation split's loss (blocks/torch_training.py)."""
 
 from __future__ import annotations
 
@@ -7,21 +9,40 @@ import numpy as np
 import torch
 
 from blocks.torch_training import EarlyStopped, seeded_device, train_with_early_stopping
-from families.clinical_text.model import FineTunedMiniLM, _offline, load_tokenizer, minilm_folder
+from families.clinical_text.model import FineTunedMiniLM, MiniLMEmbedder, _offline, load_tokenizer, mean_pooled, minilm_folder
 from families.clinical_text.settings import FineTuneSettings
 
 
-def _network(labels: int, seed: int) -> torch.nn.Module:
-    _offline()
-    from transformers import AutoModelForSequenceClassification
-    from transformers.utils import logging as hf_logging
+class MeanPooledClassifier(torch.nn.Module):
+    """MiniLM's encoder, its mean-pooled and normalised embedding (as all-MiniLM-L6-v2 was trained), and a linear head."""
 
-    hf_logging.set_verbosity_error()  # the new head's "newly initialized" report is expected
-    network = AutoModelForSequenceClassification.from_pretrained(minilm_folder(), local_files_only=True, num_labels=labels)
-    generator = torch.Generator().manual_seed(seed)  # the head from the run's own generator: threads share torch's global one
+    def __init__(self, encoder: torch.nn.Module, labels: int):
+        super().__init__()
+        self.encoder = encoder
+        self.head = torch.nn.Linear(encoder.config.hidden_size, labels)
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+        return self.head(mean_pooled(hidden, attention_mask))
+
+
+def _probed(texts: list[str], codes: np.ndarray, labels: int, settings: FineTuneSettings, seed: int) -> MeanPooledClassifier:
+    """The network with its head set to a logistic regression on the frozen embeddings: fine-tuning starts from a
+    classifier already as good as the frozen candidate, so a small learning rate and few steps suffice."""
+    from sklearn.linear_model import LogisticRegression
+    from transformers import AutoModel
+
+    _offline()
+    encoder = AutoModel.from_pretrained(minilm_folder(), local_files_only=True)
+    probe = LogisticRegression(C=settings.probe_C, max_iter=2000, class_weight="balanced", random_state=seed)
+    probe.fit(MiniLMEmbedder(settings.max_length).transform(texts), codes)
+    network = MeanPooledClassifier(encoder, labels)
+    weights, bias = probe.coef_, probe.intercept_
+    if labels == 2:  # a binary regression's one row is the second class's margin over the first
+        weights, bias = np.vstack([np.zeros_like(weights), weights]), np.concatenate([[0.0], bias])
     with torch.no_grad():
-        network.classifier.weight.normal_(0.0, 0.02, generator=generator)
-        network.classifier.bias.zero_()
+        network.head.weight.copy_(torch.as_tensor(weights, dtype=torch.float32))
+        network.head.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
     return network
 
 
@@ -31,7 +52,7 @@ def fine_tune(texts: list[str], codes: np.ndarray, validation_texts: list[str], 
 
     device = seeded_device(seed)
     tokenizer = load_tokenizer()
-    network = _network(labels, seed).to(device)
+    network = _probed(texts, codes, labels, settings, seed).to(device)
     counts = np.bincount(codes, minlength=labels).astype(np.float64)
     weights = torch.tensor(len(codes) / (labels * np.maximum(counts, 1)), dtype=torch.float32, device=device)  # "balanced"
     loss_of = torch.nn.CrossEntropyLoss(weight=weights)
@@ -49,7 +70,7 @@ def fine_tune(texts: list[str], codes: np.ndarray, validation_texts: list[str], 
         order = torch.randperm(len(texts), generator=generator).numpy()
         for start in range(0, len(order), settings.batch_size):
             rows = order[start:start + settings.batch_size]
-            loss = loss_of(network(**batch([texts[i] for i in rows])).logits, targets[rows].to(device))
+            loss = loss_of(network(**batch([texts[i] for i in rows])), targets[rows].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
@@ -59,7 +80,7 @@ def fine_tune(texts: list[str], codes: np.ndarray, validation_texts: list[str], 
     def validation_loss() -> float:
         total = 0.0
         for start in range(0, len(validation_texts), 64):
-            logits = network(**batch(validation_texts[start:start + 64])).logits
+            logits = network(**batch(validation_texts[start:start + 64]))
             total += float(loss_of(logits, torch.as_tensor(validation_codes[start:start + 64], dtype=torch.long, device=device))) * len(logits)
         return total / max(len(validation_texts), 1)
 

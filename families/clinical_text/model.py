@@ -28,8 +28,13 @@ def minilm_folder() -> Path:
 
 
 def _offline() -> None:
+    """Nothing is ever fetched from a hub; transformers' load reports and progress bars stay out of the run's log."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
 
 
 def load_tokenizer():
@@ -37,6 +42,15 @@ def load_tokenizer():
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(minilm_folder(), local_files_only=True)
+
+
+def mean_pooled(hidden, attention_mask):
+    """all-MiniLM-L6-v2's sentence embedding: the mean of its token vectors (padding left out), L2-normalised. The model
+    was trained this way; its [CLS] pooler never was, so a classifier on the pooler starts from noise."""
+    import torch
+
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1), dim=1)
 
 
 class TextModel(ClassifierMixin, BaseEstimator):
@@ -78,7 +92,7 @@ class TextModel(ClassifierMixin, BaseEstimator):
         return len(cloudpickle.dumps(self)) / 1e6 + external
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in super().__getstate__().items() if k != "_unquantised"}  # the float network beside an int8 one
+        return {k: v for k, v in super().__getstate__().items() if k != "_alternative"}  # the network in its other precision
 
     def word_weights(self, text: str, label: int) -> tuple[list[str], np.ndarray, float]:
         """Occlusion: for each whitespace-separated word, the fall in the label's probability when the word is left out."""
@@ -122,10 +136,7 @@ class MiniLMEmbedder(TransformerMixin, BaseEstimator):
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
                 batch = tokenizer(texts[start:start + self.batch_size], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-                hidden = network(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-                out.append(torch.nn.functional.normalize(pooled, dim=1).numpy())
+                out.append(mean_pooled(network(**batch).last_hidden_state, batch["attention_mask"]).numpy())
         return np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -133,7 +144,8 @@ class MiniLMEmbedder(TransformerMixin, BaseEstimator):
 
 
 class FineTunedMiniLM(ClassifierMixin, BaseEstimator):
-    """MiniLM with a classification head, trained end to end; ``quantized`` when its linear layers are int8."""
+    """MiniLM with a classification head on its mean-pooled embedding, trained end to end; ``quantized`` when its linear
+    layers are int8. ``network`` maps a tokenizer's batch to logits (finetune.MeanPooledClassifier)."""
 
     def __init__(self, network: Any, tokenizer: Any, max_length: int = 128, quantized: bool = False):
         self.network = network
@@ -155,17 +167,21 @@ class FineTunedMiniLM(ClassifierMixin, BaseEstimator):
         with torch.inference_mode():
             for start in range(0, len(texts), batch_size):
                 batch = self.tokenizer(texts[start:start + batch_size], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-                logits = self.network(**{k: v.to(device) for k, v in batch.items()}).logits
+                logits = self.network(**{k: v.to(device) for k, v in batch.items()})
                 out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
         return np.concatenate(out)
 
     def int8(self) -> FineTunedMiniLM:
-        """The same network with its linear layers dynamically quantised to int8 (on the CPU)."""
+        """The same network with its linear layers dynamically quantised to int8 (on the CPU), one scale per output channel:
+        per-tensor scales cost about a point of accuracy here, per-channel ones none (measured on ICD-10-CM validation texts)."""
+        import copy
+
         import torch
 
         with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao, which is not in this stack
             warnings.simplefilter("ignore")
-            network = torch.ao.quantization.quantize_dynamic(self.network.to("cpu"), {torch.nn.Linear}, dtype=torch.qint8)
+            network = torch.ao.quantization.quantize_dynamic(copy.deepcopy(self.network).to("cpu"),
+                                                             {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig})
         return FineTunedMiniLM(network, self.tokenizer, self.max_length, quantized=True)
 
     def size_mb(self) -> float:

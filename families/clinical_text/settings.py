@@ -55,15 +55,18 @@ class EmbeddingGrid(Frozen):
 
 
 class FineTuneSettings(Frozen):
-    """all-MiniLM-L6-v2 with a classification head, fine-tuned end to end (AdamW), early stopping on the validation split."""
+    """all-MiniLM-L6-v2 with a linear head on its mean-pooled embedding: the head first fitted on the frozen embeddings
+    (logistic regression), then everything fine-tuned (AdamW), with early stopping on the validation split."""
 
     learning_rate: PositiveFloat = 2e-5
     weight_decay: float = Field(0.01, ge=0)
     batch_size: PositiveInt = 16
     max_length: PositiveInt = Field(128, le=512, description="tokens; batches are padded to their longest text, not to this")
-    max_epochs: PositiveInt = 3
+    max_epochs: PositiveInt = 2
     patience: PositiveInt = 1
+    probe_C: PositiveFloat = Field(1.0, description="inverse regularisation of the logistic regression that sets the head before fine-tuning")
     max_train_examples: PositiveInt | None = Field(4000, description="a seeded, label-stratified subset of the training side (the CPU budget); null: all")
+    max_validation_examples: PositiveInt | None = Field(1000, description="a seeded subset of the validation split for early stopping and the int8 rule; null: all")
     quantize: bool = Field(True, description="serve the int8 network (dynamic quantisation of the linear layers) when it keeps accuracy")
     max_accuracy_loss: float = Field(0.005, ge=0, le=1, description="int8 is served only when its validation accuracy is at most this below the float network's")
 

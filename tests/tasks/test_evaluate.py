@@ -30,6 +30,16 @@ def test_failures_are_kept_apart_and_shown_with_their_reason(family):
     assert board.loc[2, "failed"] == "train: ValueError: The classes, [0, 1], are not in class_weight"  # one line
 
 
+def test_a_variant_follows_its_candidate_and_a_point_figure_has_no_interval(family):
+    # given a candidate scored in a second form (as the int8 network is beside its float32 one)
+    served = result(family, "net", 0.9)
+    served.evaluation.variants = {"float32, not served": {m.name: Estimate(0.91, 0.91, 0.91) for m in family.metrics}}
+    board = leaderboard(family, [served, result(family, "lr", 0.8)])
+    # then it has a row of its own right after, with no fit time and one number per metric
+    assert board["candidate"].tolist() == ["net", "net (float32, not served)", "lr"]
+    assert board.loc[1, "roc_auc"] == "0.910" and board.loc[0, "roc_auc"] == "0.900 (0.800-0.900)" and board.loc[1, "fit_s"] == ""
+
+
 def test_every_candidate_failing_is_one_error_listing_each():
     failures = [CandidateFailure.of(name, "train", RuntimeError(f"{name} broke")) for name in ("a", "b")]
     with pytest.raises(NoCandidateTrained, match=r"every candidate failed(.|\n)*a \(train\): RuntimeError: a broke(.|\n)*b \(train\)"):
