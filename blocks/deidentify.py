@@ -189,8 +189,8 @@ def _merged(results: list) -> list[Found]:
 @cache
 def clinical_vocabulary() -> frozenset[str]:
     """Words that are clinical content, not names, when spaCy calls them a PERSON: every word of the ICD-10-CM code
-    descriptions (simple-icd-10-cm's tabular list: "hemoglobin", "Parkinson", "Hodgkin") and B3DB's compound names
-    (qc-b3db: generic drug names). Both ship in pinned packages; brand names are not in either."""
+    descriptions (simple-icd-10-cm's tabular list: "hemoglobin", "Parkinson", "Hodgkin"), B3DB's compound names
+    (qc-b3db) and one-word drug names, brands included (drug-named-entity-recognition). All ship in pinned packages."""
     import importlib.util
     from pathlib import Path
 
@@ -207,7 +207,24 @@ def clinical_vocabulary() -> frozenset[str]:
     if b3db and b3db.submodule_search_locations:
         names = pd.read_csv(Path(b3db.submodule_search_locations[0]) / "B3DB_classification.tsv", sep="\t", usecols=["compound_name"])
         words.update(w.lower() for name in names["compound_name"].dropna() for w in regex.findall(r"\w{3,}", str(name)))
+    words |= _drug_names()
     return frozenset(words)
+
+
+def _drug_names() -> set[str]:
+    """One-word drug names, generic and brand ("Ambien", "Seroquel", "Ortho"), from drug-named-entity-recognition's
+    dictionary (NHS, MeSH and Wikipedia names; MIT), read by path: importing the package would start an OMOP cache."""
+    import bz2
+    import importlib.util
+    import pickle
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("drug_named_entity_recognition")
+    if spec is None or not spec.submodule_search_locations:
+        return set()
+    with bz2.open(Path(spec.submodule_search_locations[0]) / "drug_ner_dictionary.pkl.bz2", "rb") as handle:
+        variants = pickle.load(handle)["drug_variant_to_canonical"]  # a wheel pinned by hash (requirements/models.txt)
+    return {name for name in variants if regex.fullmatch(r"[a-z][a-z-]{2,}", name)}
 
 
 @cache

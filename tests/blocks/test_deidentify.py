@@ -63,3 +63,21 @@ def test_eponyms_ages_up_to_89_and_the_year_alone_stay(deidentifier):
 
 def test_empty_and_identifier_free_texts_pass_unchanged(deidentifier):
     assert deidentifier.replace(["", "no identifiers here", "BP 120/80"]) == ["", "no identifiers here", "BP 120/80"]
+
+
+def test_the_cli_deidentifies_every_text_column_of_a_csv_and_names_a_missing_one(tmp_path):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    source, target = tmp_path / "notes.csv", tmp_path / "clean.csv"
+    source.write_text('note_id,note,age,doctor\n1,"Seen by Dr. Jane Smith on 03/14/2021, MRN 4471823",67,Dr. Jane Smith\n'
+                      '2,"Call 617-555-0199 or jane.smith@example.org",45,\n')
+    result = CliRunner().invoke(app, ["deidentify", str(source), "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    written = target.read_text()
+    assert "Jane" not in written and "4471823" not in written and "617-555" not in written and "example.org" not in written
+    assert "Seen by Dr. [NAME] on [DATE], MRN [MRN]" in written and ",67," in written  # numeric columns as they were
+    assert "replaced:" in result.output and "Jane" not in result.output
+    missing = CliRunner().invoke(app, ["deidentify", str(source), "-o", str(target), "--column", "letter"])
+    assert missing.exit_code == 2 and "no column 'letter'" in missing.output and "Traceback" not in missing.output
