@@ -85,7 +85,7 @@ def leaderboard(family: Family, ranked: list[CandidateResult], failures: list[Ca
         rows += [{"candidate": f"{result.fitted.candidate} ({variant})", **_figures(family, metrics)} for variant, metrics in result.evaluation.variants.items()]
     for failure in failures:
         rows.append({"candidate": failure.candidate, **{spec.name: "failed" for spec in family.metrics[:1]}, "failed": f"{failure.step}: {failure.reason}"})
-    return pd.DataFrame(rows).fillna("")
+    return pd.DataFrame(rows).astype(object).fillna("")
 
 
 @task(name="publish-leaderboard", cache_policy=NO_CACHE)
