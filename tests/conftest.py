@@ -4,7 +4,9 @@ import os
 import tempfile
 from pathlib import Path
 
-_SESSION_DIR = Path(tempfile.mkdtemp(prefix="medmaas-test-"))
+# Once per process: a test module that imports this file would otherwise run it again and move the state mid-session.
+_SESSION_DIR = Path(os.environ.get(f"MEDMAAS_TEST_SESSION_{os.getpid()}") or tempfile.mkdtemp(prefix="medmaas-test-"))
+os.environ[f"MEDMAAS_TEST_SESSION_{os.getpid()}"] = str(_SESSION_DIR)
 os.environ["MEDMAAS_STATE_DIR"] = str(_SESSION_DIR / "state")
 os.environ["MEDMAAS_OUTPUT_DIR"] = str(_SESSION_DIR / "output")
 os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_DIR / 'state' / 'mlflow' / 'mlflow.db'}"

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
 
+from blocks.assembled import AssembledClassifier
 from families.bioactivity.chemistry import MoleculeFeaturizer, SimilarityIndex, fingerprint_bits
 
 DOMAIN_RADIUS, DOMAIN_BITS = 2, 2048  # the similarity is always on ECFP4 bits, whatever the model's features
 
 
-class MoleculeModel(ClassifierMixin, BaseEstimator):
+class MoleculeModel(AssembledClassifier):
     """A featuriser and a fitted classifier; ``domain_`` holds the training molecules' packed ECFP4 bits (not their SMILES)."""
 
     def __init__(self, featurizer: MoleculeFeaturizer, estimator: Any, domain: np.ndarray, classes: list[str]):
@@ -20,16 +20,6 @@ class MoleculeModel(ClassifierMixin, BaseEstimator):
         self.estimator = estimator
         self.domain = domain
         self.classes = classes
-
-    @property
-    def classes_(self) -> np.ndarray:
-        return np.asarray(self.classes)
-
-    def fit(self, X, y=None):  # assembled from fitted parts (Bioactivity.fit); never refit as a whole
-        return self
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return True
 
     def _smiles(self, X) -> list[str]:
         return list(X.iloc[:, 0]) if hasattr(X, "iloc") and getattr(X, "ndim", 1) == 2 else list(X)

