@@ -294,46 +294,53 @@ class ClinicalText(Family):
 
     def fit(self, candidate: str, train: Texts) -> FittedCandidate:
         spec = self.settings.candidates.enabled()[candidate]
-        labels = train.labels
         started = time.perf_counter()
         fit_side, validation = train.take(np.flatnonzero(~train.validation)), train.take(np.flatnonzero(train.validation))
-        training: dict[str, float] = {}
         if candidate == "minilm_finetuned":
-            from blocks.torch_training import one_torch_thread
-            from families.clinical_text.finetune import fine_tune
+            model, chosen, score, training = self._fine_tuned(spec, fit_side, validation)
+        elif candidate == "minilm_embeddings":
+            model, chosen, score, training = self._embeddings(spec, train)
+        else:
+            best, score = self._tuned(lambda C, side: self._linear(candidate, C, spec.min_df, self._grouped_folds(side)), spec.C, fit_side, validation)
+            estimator = self._linear(candidate, best, spec.min_df, self._grouped_folds(train)).fit(list(train.texts), train.codes)
+            model, chosen, training = TextModel(estimator, train.labels), {"C": best, "min_df": spec.min_df}, {}
+        return FittedCandidate(candidate, model, chosen, score, time.perf_counter() - started, training)
 
-            used, validation = self._budget(fit_side, spec.max_train_examples), self._budget(validation, spec.max_validation_examples)
-            with one_torch_thread():
-                network, stopped = fine_tune(list(used.texts), used.codes, list(validation.texts), validation.codes, len(labels), spec, self.seed)
-                served, other, chosen = self._quantisation_rule(network, validation, spec, training)
-            chosen |= {"learning_rate": spec.learning_rate, "batch_size": spec.batch_size, "max_length": spec.max_length, "train_texts": len(used.codes)}
-            training |= {"epochs_run": float(stopped.epochs_run), "best_epoch": float(stopped.best_epoch), "seconds_per_epoch": stopped.seconds_per_epoch}
-            model = TextModel(served, labels)
-            if other is not None:  # scored beside it on the held-out set (the leaderboard's variant row); never stored with the model
-                model._alternative = (f"{'int8' if other.quantized else 'float32'}, not served", TextModel(other, labels))
-            return FittedCandidate(candidate, model, chosen, training["validation_accuracy_served"], time.perf_counter() - started, training)
-        if candidate == "minilm_embeddings":
-            from sklearn.linear_model import LogisticRegression
-            from sklearn.pipeline import make_pipeline
+    def _fine_tuned(self, spec, fit_side: Texts, validation: Texts) -> tuple[TextModel, dict, float, dict[str, float]]:
+        from blocks.torch_training import one_torch_thread
+        from families.clinical_text.finetune import fine_tune
 
-            from blocks.torch_training import one_torch_thread
-            from families.clinical_text.model import MiniLMEmbedder
+        used, validation = self._budget(fit_side, spec.max_train_examples), self._budget(validation, spec.max_validation_examples)
+        training: dict[str, float] = {}
+        with one_torch_thread():
+            network, stopped = fine_tune(list(used.texts), used.codes, list(validation.texts), validation.codes, len(used.labels), spec, self.seed)
+            served, other, chosen = self._quantisation_rule(network, validation, spec, training)
+        chosen |= {"learning_rate": spec.learning_rate, "batch_size": spec.batch_size, "max_length": spec.max_length, "train_texts": len(used.codes)}
+        training |= {"epochs_run": float(stopped.epochs_run), "best_epoch": float(stopped.best_epoch), "seconds_per_epoch": stopped.seconds_per_epoch}
+        model = TextModel(served, used.labels)
+        if other is not None:  # scored beside it on the held-out set (the leaderboard's variant row); never stored with the model
+            model._alternative = (f"{'int8' if other.quantized else 'float32'}, not served", TextModel(other, used.labels))
+        return model, chosen, training["validation_accuracy_served"], training
 
-            embedder = MiniLMEmbedder(spec.max_length, spec.batch_size)
-            with one_torch_thread():
-                vectors = embedder.transform(list(train.texts))
-            fit_rows, validation_rows = np.flatnonzero(~train.validation), np.flatnonzero(train.validation)
-            scores = {}
-            for C in spec.C:
-                head = LogisticRegression(C=C, max_iter=2000, class_weight="balanced").fit(vectors[fit_rows], train.codes[fit_rows])
-                scores[C] = skm.f1_score(train.codes[validation_rows], head.predict(vectors[validation_rows]), average="macro")
-            best = max(scores, key=scores.get)
-            head = LogisticRegression(C=best, max_iter=2000, class_weight="balanced").fit(vectors, train.codes)
-            estimator = make_pipeline(embedder, head)
-            return FittedCandidate(candidate, TextModel(estimator, labels), {"C": best}, float(scores[best]), time.perf_counter() - started)
-        best, score = self._tuned(lambda C, side: self._linear(candidate, C, spec.min_df, self._grouped_folds(side)), spec.C, fit_side, validation)
-        estimator = self._linear(candidate, best, spec.min_df, self._grouped_folds(train)).fit(list(train.texts), train.codes)
-        return FittedCandidate(candidate, TextModel(estimator, labels), {"C": best, "min_df": spec.min_df}, score, time.perf_counter() - started)
+    def _embeddings(self, spec, train: Texts) -> tuple[TextModel, dict, float, dict[str, float]]:
+        """Every training text embedded once; C tuned on the validation split, then the head refitted on all of them."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+
+        from blocks.torch_training import one_torch_thread
+        from families.clinical_text.model import MiniLMEmbedder
+
+        embedder = MiniLMEmbedder(spec.max_length, spec.batch_size)
+        with one_torch_thread():
+            vectors = embedder.transform(list(train.texts))
+        fit_rows, validation_rows = np.flatnonzero(~train.validation), np.flatnonzero(train.validation)
+        scores = {}
+        for C in spec.C:
+            head = LogisticRegression(C=C, max_iter=2000, class_weight="balanced").fit(vectors[fit_rows], train.codes[fit_rows])
+            scores[C] = skm.f1_score(train.codes[validation_rows], head.predict(vectors[validation_rows]), average="macro")
+        best = max(scores, key=scores.get)
+        head = LogisticRegression(C=best, max_iter=2000, class_weight="balanced").fit(vectors, train.codes)
+        return TextModel(make_pipeline(embedder, head), train.labels), {"C": best}, float(scores[best]), {}
 
     @staticmethod
     def _quantisation_rule(network, validation: Texts, spec, training: dict[str, float]):
