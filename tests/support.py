@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+import pytest
 
 
 class Replace:
@@ -62,6 +63,18 @@ def api_key(name: str = "tests") -> str:
 
         _KEYS[name] = KeyStore().create(name)
     return _KEYS[name]
+
+
+def run_to_end(args: list[str], *, waiting_for: str, timeout_s: float, **kwargs) -> subprocess.CompletedProcess:
+    """``subprocess.run`` capturing text; past the deadline the test fails naming what it waited for, with the output so far.
+
+    Deadlines are generous (at least 3x what the command takes here under ``-n 2``): they catch a hang, never a slow machine.
+    """
+    try:
+        return subprocess.run(args, capture_output=True, text=True, timeout=timeout_s, **kwargs)
+    except subprocess.TimeoutExpired as expired:
+        so_far = "".join(part.decode(errors="replace") if isinstance(part, bytes) else part for part in (expired.stdout or "", expired.stderr or ""))
+        pytest.fail(f"{waiting_for}: not finished after {timeout_s:.0f} s; its last output:\n{so_far[-3000:]}")
 
 
 def wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 180) -> float:
