@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 
 from blocks.encoding import BOOLEAN_TOKENS, ColumnEncoder, as_boolean, looks_boolean
 from medmaas.family import Evaluation, Family, FittedCandidate, Tables
+from medmaas.stats import HeldOutRows, MetricFn
 from medmaas.settings import NUMERIC_TYPES, ColumnRange, DataFile, Frozen
 
 TABLE = "patients"
@@ -349,6 +350,19 @@ class TabularFamily(Family):
 
     def evaluate(self, model: Any, test: Any) -> Evaluation:
         return self.held_out(model, test)
+
+    @staticmethod
+    def row_keys(features: pd.DataFrame, outcome: pd.Series | pd.DataFrame) -> tuple[tuple[str], ...]:
+        """A patient's row by its content (features and outcome): the same row in a grown file is the same row, with no id needed."""
+        both = pd.concat([features.reset_index(drop=True), pd.DataFrame(outcome).reset_index(drop=True)], axis=1)
+        return tuple((f"{h:016x}",) for h in pd.util.hash_pandas_object(both.astype(str), index=False).to_numpy())
+
+    def training_keys(self, train: Any) -> list[str]:
+        return [key for (key,) in self.row_keys(*train)]
+
+    def held_out_rows(self, metrics: dict[str, MetricFn], arrays: tuple[np.ndarray, ...], test: Any, strata: np.ndarray | None = None) -> HeldOutRows:
+        """The primary metric per patient row, for the paired gate (one row per patient: patients are the resampling unit)."""
+        return HeldOutRows(metrics[self.primary_metric], tuple(arrays), self.row_keys(*test), strata=strata, unit="patient")
 
     def subgroup_table(self, model: Any, test: Any) -> pd.DataFrame | None:
         """Per subgroup: n and the primary and acceptance metrics with CIs; small groups are flagged, failures named."""

@@ -19,7 +19,7 @@ from flows import quiet_tracebacks_of
 from flows.runners import task_runner
 from medmaas.provenance import describe
 from medmaas.settings import ConfigError
-from tasks.evaluate import NoCandidateTrained, evaluate_candidate, publish_leaderboard, rank
+from tasks.evaluate import NoCandidateTrained, best_on_test, evaluate_candidate, publish_leaderboard, rank
 from tasks.gate import DataGateFailed
 from tasks.package import package_champion
 from tasks.promotion import Decision
@@ -41,10 +41,11 @@ def train_family(family_name: str, params_path: str | None = None, started_by: s
         split = split_tables(family, tables)
         fitted = [train_candidate.submit(family, name, split.train) for name in family.candidate_names()]
         evaluated = [evaluate_candidate.submit(family, model, split.test) for model in fitted]
-        ranked, failed = rank(family, [future.result() for future in evaluated])
+        ranked, failed = rank(family, [future.result() for future in evaluated])  # by the training-side score: the test set never chooses
         board = publish_leaderboard(family, ranked, failed)
         run_ids = track_candidates(family, run_id, ranked, provenance)
-        decision, card = register_and_promote(family, run_id, run_ids, ranked[0], split, provenance, family.data_summary(tables), board)
+        decision, card = register_and_promote(family, run_id, run_ids, ranked[0], split, provenance, family.data_summary(tables), board,
+                                              best_on_test(family, ranked))
         write_run_reports(family.registered_model, board, decision, card)
         package_champion(family, decision.promoted, params)
     return decision

@@ -14,6 +14,7 @@ from medmaas.family import Family
 from medmaas.flavors import load_model
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+REFERENCE = "reference"  # the first version promoted (or `acceptance.reference_version`): every challenger must not lose to it either
 
 
 class NoChampion(RuntimeError):

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 import pandas as pd
 
 from medmaas.settings import FamilySettings
-from medmaas.stats import Estimate, MetricSpec
+from medmaas.stats import Estimate, HeldOutRows, MetricSpec
 
 Tables = dict[str, pd.DataFrame]
 
@@ -29,6 +29,8 @@ class Evaluation:
     # the same fitted candidate in another form, scored on the same held-out set (the float32 network beside the int8 one
     # served): a leaderboard row of its own, never registered
     variants: dict[str, dict[str, Estimate]] = field(default_factory=dict)
+    # the primary metric row by row, for the paired gate and the selection-corrected estimate (medmaas/stats.py)
+    rows: HeldOutRows | None = None
 
 
 @dataclass
@@ -44,7 +46,9 @@ class FittedCandidate:
     candidate: str
     model: Any
     hyperparameters: dict[str, Any]
-    tuning_score: float | None  # the tuning criterion on the training split (e.g. CV score)
+    # The primary metric measured on the training side only (the CV mean where tuned by CV, else a validation split grouped
+    # like the family's split), in the metric's own units and direction: the champion is chosen on it, never on the test set.
+    tuning_score: float | None
     fit_seconds: float
     training: dict[str, float] = field(default_factory=dict)  # e.g. epochs run, seconds per epoch
 
@@ -139,6 +143,11 @@ class Family(ABC):
     def subgroup_table(self, model: Any, test: Any) -> pd.DataFrame | None:
         """Held-out metrics per declared subgroup, for the model card of the version registered; None: none declared."""
         return None
+
+    def training_keys(self, train: Any) -> list[str]:
+        """The identity of every training row (the same kind of key as ``Evaluation.rows.keys``), kept as digests with the
+        version so that a later test set can leave out what this model saw. Empty: rows cannot be told apart."""
+        return []
 
     @abstractmethod
     def input_example(self, test: Any) -> pd.DataFrame | None:

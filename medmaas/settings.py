@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, Strict, ValidationError, model_validator
 
 from medmaas.environment import PROJECT_ROOT
 
@@ -71,7 +71,15 @@ class AcceptanceSettings(Frozen):
 
     minimums: dict[str, float] = Field(default_factory=dict)
     maximums: dict[str, float] = Field(default_factory=dict)
-    max_regression: float = Field(0.0, ge=0.0, description="allowed loss on the primary metric vs the champion")
+    floors_on: Literal["lower_bound", "point"] = Field(
+        "lower_bound", description="(not `on`: YAML reads that key as true) lower_bound: the 95% CI's cautious end must clear each floor and ceiling (its low end against a "
+                                   "minimum, its high end against a maximum); point: the estimate itself")
+    max_regression: float = Field(0.0, ge=0.0, description="allowed loss on the primary metric vs the champion (and the reference): "
+                                                           "promoted when the paired 95% CI of (challenger - champion) has its low end >= -max_regression")
+    min_compared_units: int = Field(20, ge=2, description="fewer held-out units (patients, groups) that the champion never trained on, "
+                                                           "and the comparison is refused with that reason")
+    reference_version: PositiveInt | None = Field(None, description="the version every challenger must also not lose to (so small losses "
+                                                                    "cannot chain); unset: the first version promoted")
 
 
 class ServingSettings(Frozen):

@@ -1,7 +1,13 @@
-"""Evaluation on held-out data, and the leaderboard that ranks the candidates by the primary metric."""
+"""Evaluation on held-out data, and the leaderboard that ranks the candidates by their training-side score.
+
+The test set measures; it never chooses. Candidates are ranked by the primary metric measured on the training side
+(``FittedCandidate.tuning_score``), and the first is the one registered. The leaderboard still shows every candidate's
+held-out figures, for the record, with what "the best held-out figure" is worth once picking it is paid for.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +17,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from medmaas.family import Evaluation, Family, FittedCandidate
-from medmaas.stats import Estimate
+from medmaas.stats import Estimate, selection_corrected
 from tasks import artifact_key
 
 
@@ -59,13 +65,43 @@ def evaluate_candidate(family: Family, fitted: FittedCandidate | CandidateFailur
 
 
 def rank(family: Family, results: list[CandidateResult | CandidateFailure]) -> tuple[list[CandidateResult], list[CandidateFailure]]:
-    """Best first by the primary metric (ties go to the candidate listed first in params.yaml), and the failures."""
+    """Best first by the training-side score; a candidate without one last (ties: the order in params.yaml), and the failures."""
     failures = [r for r in results if isinstance(r, CandidateFailure)]
     succeeded = [r for r in results if isinstance(r, CandidateResult)]
     if not succeeded:
         raise NoCandidateTrained(failures)
     sign = -1 if family.direction(family.primary_metric) == "max" else 1
-    return sorted(succeeded, key=lambda r: sign * r.evaluation.metrics[family.primary_metric].value), failures
+
+    def key(result: CandidateResult) -> tuple[int, float]:
+        score = result.fitted.tuning_score
+        return (1, 0.0) if score is None or math.isnan(score) else (0, sign * score)
+
+    return sorted(succeeded, key=key), failures
+
+
+@dataclass(frozen=True)
+class BestOnTest:
+    """The candidate a reader would pick from the held-out column, its raw figure, and that figure corrected for the pick."""
+
+    candidate: str
+    raw: float
+    corrected: float
+    candidates: int
+
+    def sentence(self, metric: str) -> str:
+        return (f"Best held-out {metric} among {self.candidates} candidates: {self.candidate} {self.raw:.4f}; corrected for choosing it on "
+                f"the same rows (bootstrap bias-corrected, Tsamardinos et al. 2018): {self.corrected:.4f}.")
+
+
+def best_on_test(family: Family, ranked: list[CandidateResult]) -> BestOnTest | None:
+    """None with a single candidate (nothing was chosen) or when a family gives no row-level scores."""
+    scored = [r for r in ranked if r.evaluation.rows is not None]
+    if len(scored) < 2:
+        return None
+    sign = 1 if family.direction(family.primary_metric) == "max" else -1
+    top = max(scored, key=lambda r: sign * r.evaluation.metrics[family.primary_metric].value)
+    corrected = selection_corrected([r.evaluation.rows for r in scored], sign, family.settings.bootstrap_resamples, family.seed)
+    return BestOnTest(top.fitted.candidate, top.evaluation.metrics[family.primary_metric].value, corrected, len(scored))
 
 
 def _figures(family: Family, metrics: dict[str, Estimate]) -> dict[str, str]:
@@ -77,11 +113,18 @@ def _figures(family: Family, metrics: dict[str, Estimate]) -> dict[str, str]:
     return shown
 
 
+CHOSEN_ON = "training side (chose)"
+
+
 def leaderboard(family: Family, ranked: list[CandidateResult], failures: list[CandidateFailure] = ()) -> pd.DataFrame:
-    """Ranked candidates; a candidate's variants (scored, never registered) follow it in rows of their own."""
+    """Candidates in the order their training-side score ranks them (the first is registered), then their held-out figures,
+    which chose nothing; a candidate's variants (scored, never registered) follow it in rows of their own."""
     rows: list[dict[str, Any]] = []
     for result in ranked:
-        rows.append({"candidate": result.fitted.candidate, **_figures(family, result.evaluation.metrics), "fit_s": round(result.fitted.fit_seconds, 1)})
+        tuning = result.fitted.tuning_score
+        chosen_on = "" if tuning is None or math.isnan(tuning) else f"{tuning:.3f}"
+        rows.append({"candidate": result.fitted.candidate, CHOSEN_ON: chosen_on, **_figures(family, result.evaluation.metrics),
+                     "fit_s": round(result.fitted.fit_seconds, 1)})
         rows += [{"candidate": f"{result.fitted.candidate} ({variant})", **_figures(family, metrics)} for variant, metrics in result.evaluation.variants.items()]
     for failure in failures:
         rows.append({"candidate": failure.candidate, **{spec.name: "failed" for spec in family.metrics[:1]}, "failed": f"{failure.step}: {failure.reason}"})
@@ -92,5 +135,5 @@ def leaderboard(family: Family, ranked: list[CandidateResult], failures: list[Ca
 def publish_leaderboard(family: Family, ranked: list[CandidateResult], failures: list[CandidateFailure]) -> pd.DataFrame:
     board = leaderboard(family, ranked, failures)
     create_table_artifact(board.to_dict(orient="records"), key=artifact_key(family.registered_model, "leaderboard"),
-                          description=f"held-out metric (bootstrap 95% CI), best {family.primary_metric} first")
+                          description=f"ranked by {family.primary_metric} on the training side; held-out figures (bootstrap 95% CI) measure, not choose")
     return board

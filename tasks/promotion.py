@@ -1,11 +1,19 @@
-"""The promotion rule (DESIGN.md): gate passed, acceptance criteria met, not worse than the champion."""
+"""The promotion rule (DESIGN.md): gate passed, acceptance criteria met, not worse than the champion (and the reference).
+
+"Not worse" is a paired test, not two point estimates side by side: challenger and champion are scored on the same
+held-out rows, the rows the champion trained on are left out, and the difference is bootstrapped in pairs over the
+family's resampling unit. The challenger passes when the 95% CI's low end is at least ``-max_regression``. The same
+comparison against a fixed reference version keeps small losses from chaining version after version.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from medmaas.family import Family
-from medmaas.stats import Estimate
+from medmaas.stats import Estimate, HeldOutRows, paired_difference
 
 
 @dataclass(frozen=True)
@@ -13,6 +21,52 @@ class Check:
     name: str
     passed: bool
     detail: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The challenger against one earlier version, on the held-out rows that version never trained on."""
+
+    role: str  # "champion" or "reference"
+    version: str
+    difference: Estimate | None  # challenger minus the other, signed so that positive is better; None when refused
+    rows_compared: int
+    rows_total: int
+    units_compared: int
+    unit: str
+    refused: str | None = None  # why no fair comparison could be made
+
+    @property
+    def rule(self) -> str:
+        return "the paired 95% CI's low end >= -max_regression"
+
+    def sentence(self, metric: str) -> str:
+        if self.refused:
+            return f"vs {self.role} v{self.version}: no comparison ({self.refused})"
+        d = self.difference
+        left_out = self.rows_total - self.rows_compared
+        scope = f"{self.rows_compared} held-out rows in {self.units_compared} {self.unit}s" + (
+            f" ({left_out} rows it trained on left out)" if left_out else "")
+        return f"vs {self.role} v{self.version}: {metric} difference {d.value:+.4f} (95% CI {d.low:+.4f} to {d.high:+.4f}), paired over {scope}"
+
+
+def compare(family: Family, role: str, version: str, challenger: HeldOutRows, other: HeldOutRows, seen: np.ndarray | None) -> Comparison:
+    """Pair the two on the rows ``other`` never saw (``seen``: per row, whether it trained on it; None: unknown, all kept)."""
+    keep = np.ones(len(challenger), dtype=bool) if seen is None else ~seen
+    mine, theirs = challenger.only(keep), other.only(keep)
+    units = mine.n_units if keep.any() else 0
+    minimum = family.settings.acceptance.min_compared_units
+    base = dict(role=role, version=version, rows_compared=int(keep.sum()), rows_total=len(challenger), units_compared=units, unit=challenger.unit)
+    if units < minimum:
+        reason = (f"it trained on {len(challenger) - int(keep.sum())} of the {len(challenger)} held-out rows; {units} {challenger.unit}s it never "
+                  f"saw remain, fewer than acceptance.min_compared_units ({minimum})")
+        return Comparison(difference=None, refused=reason, **base)
+    sign = 1 if family.direction(family.primary_metric) == "max" else -1
+    try:
+        difference = paired_difference(mine, theirs, sign, family.settings.bootstrap_resamples, family.seed)
+    except ValueError as error:
+        return Comparison(difference=None, refused=str(error), **base)
+    return Comparison(difference=difference, **base)
 
 
 @dataclass
@@ -25,6 +79,7 @@ class Decision:
     challenger_metrics: dict[str, Estimate]
     champion_version: str | None = None
     champion_metrics: dict[str, Estimate] = field(default_factory=dict)
+    comparisons: list[Comparison] = field(default_factory=list)
 
     @property
     def serving_version(self) -> str | None:
@@ -45,27 +100,30 @@ class Decision:
 def decide(
     family: Family,
     challenger: dict[str, Estimate],
-    champion: dict[str, Estimate] | None,
+    comparisons: list[Comparison],
     champion_unscorable: str | None = None,
 ) -> list[Check]:
     """Every check the challenger must pass; it is promoted only if all pass."""
     acceptance = family.settings.acceptance
+    cautious = acceptance.floors_on == "lower_bound"
     checks = []
     for metric, floor in acceptance.minimums.items():
-        value = challenger[metric].value
-        checks.append(Check(f"min {metric}", value >= floor, f"{metric} {value:.4f} {'>=' if value >= floor else '<'} floor {floor}"))
+        value = challenger[metric].low if cautious else challenger[metric].value
+        what = f"{metric} {'95% CI low end ' if cautious else ''}{value:.4f}"
+        checks.append(Check(f"min {metric}", value >= floor, f"{what} {'>=' if value >= floor else '<'} floor {floor}"))
     for metric, ceiling in acceptance.maximums.items():
-        value = challenger[metric].value
-        checks.append(Check(f"max {metric}", value <= ceiling, f"{metric} {value:.4f} {'<=' if value <= ceiling else '>'} ceiling {ceiling}"))
+        value = challenger[metric].high if cautious else challenger[metric].value
+        what = f"{metric} {'95% CI high end ' if cautious else ''}{value:.4f}"
+        checks.append(Check(f"max {metric}", value <= ceiling, f"{what} {'<=' if value <= ceiling else '>'} ceiling {ceiling}"))
     primary = family.primary_metric
     if champion_unscorable:
         checks.append(Check("vs champion", False, champion_unscorable))
-    elif champion is None:
+    elif not comparisons:
         checks.append(Check("vs champion", True, "no champion yet"))
-    else:
-        new, old = challenger[primary].value, champion[primary].value
-        sign = 1 if family.direction(primary) == "max" else -1
-        loss = sign * (old - new)
-        ok = loss <= acceptance.max_regression
-        checks.append(Check("vs champion", ok, f"{primary} {new:.4f} vs champion {old:.4f} on the same test set (loss {loss:+.4f}, margin {acceptance.max_regression})"))
+    for comparison in comparisons:
+        if comparison.refused:
+            checks.append(Check(f"vs {comparison.role}", False, comparison.sentence(primary)))
+            continue
+        ok = comparison.difference.low >= -acceptance.max_regression
+        checks.append(Check(f"vs {comparison.role}", ok, f"{comparison.sentence(primary)}; rule: {comparison.rule} ({acceptance.max_regression})"))
     return checks

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
@@ -23,17 +24,18 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from medmaas.champions import CHALLENGER, CHAMPION
+from medmaas.champions import CHALLENGER, CHAMPION, REFERENCE
 from medmaas.environment import MLFLOW_DIR
-from medmaas.family import Family, Split
+from medmaas import identity
+from medmaas.family import Evaluation, Family, Split
 from medmaas.flavors import load_model, log_model, pinned_requirements
 from medmaas.provenance import Provenance
 from medmaas.stats import Estimate
 from tasks import artifact_key
-from tasks.evaluate import CandidateResult
+from tasks.evaluate import BestOnTest, CandidateResult
 from tasks.gate import DataGateFailed, GateReport
 from tasks.model_card import render_model_card
-from tasks.promotion import Decision, decide
+from tasks.promotion import Comparison, Decision, compare, decide
 
 
 def experiment_id(name: str) -> str:
@@ -115,18 +117,74 @@ def track_candidates(family: Family, parent_run_id: str, ranked: list[CandidateR
     return run_ids
 
 
-def current_champion(family: Family, test: Any) -> tuple[str | None, dict[str, Estimate] | None, str | None]:
-    """The champion's version and its metrics on *this* test set (the comparison must be like for like)."""
-    client = MlflowClient()
+def _version_by_alias(name: str, alias: str):
     try:
-        version = client.get_model_version_by_alias(family.registered_model, CHAMPION)
+        return MlflowClient().get_model_version_by_alias(name, alias)
     except MlflowException:
-        return None, None, None
+        return None
+
+
+def scored_version(family: Family, version: str, test: Any) -> tuple[Evaluation | None, str | None]:
+    """An earlier version's evaluation on *this* test set (the comparison must be like for like), or why it cannot be had."""
     try:
-        model = load_model(f"models:/{family.registered_model}/{version.version}")
-        return version.version, family.evaluate(model, test).metrics, None
-    except Exception as error:  # a champion on another schema cannot be compared: do not promote blindly
-        return version.version, None, f"{type(error).__name__}: {error}"
+        return family.evaluate(load_model(f"models:/{family.registered_model}/{version}"), test), None
+    except Exception as error:  # a version on another schema cannot be compared: do not promote blindly
+        return None, f"{type(error).__name__}: {error}"
+
+
+IDENTITY_ARTIFACT = "identity/rows.json"
+
+
+def row_identity(family: Family, split: Split, test_rows) -> dict[str, Any]:
+    """Digests (medmaas/identity.py) of the rows this version trained on and of the rows it was tested on; never the rows."""
+    test_keys = [key for keys in (test_rows.keys if test_rows is not None else ()) for key in keys]
+    return {"key_id": identity.key_id(), "train": sorted(set(identity.digests(family.training_keys(split.train)))),
+            "test": sorted(set(identity.digests(test_keys)))}
+
+
+def rows_seen_by(run_id: str, test_rows) -> np.ndarray | None:
+    """Per held-out row, whether the version logged in ``run_id`` trained on it; None when it cannot be told (no digests, or
+    digests made under another key)."""
+    try:
+        stored = json.loads(Path(MlflowClient().download_artifacts(run_id, IDENTITY_ARTIFACT)).read_text())
+    except (MlflowException, OSError):
+        return None
+    if stored.get("key_id") != identity.key_id() or not stored.get("train"):
+        return None
+    trained = set(stored["train"])
+    return np.array([any(d in trained for d in identity.digests(keys)) for keys in test_rows.keys], dtype=bool)
+
+
+def earlier_versions(family: Family, challenger_version: str) -> list[tuple[str, Any]]:
+    """(role, version) pairs the challenger must not lose to: the champion, and the reference when it is another version."""
+    name = family.registered_model
+    champion = _version_by_alias(name, CHAMPION)
+    pinned = family.settings.acceptance.reference_version
+    reference = MlflowClient().get_model_version(name, str(pinned)) if pinned else _version_by_alias(name, REFERENCE)
+    found = [("champion", champion)] if champion is not None else []
+    if reference is not None and reference.version != challenger_version and (champion is None or reference.version != champion.version):
+        found.append(("reference", reference))
+    return found
+
+
+def compare_with_earlier(family: Family, challenger_version: str, best: CandidateResult, split: Split):
+    """Score the champion (and the reference) on this test set and pair each with the challenger on the rows it never saw."""
+    comparisons: list[Comparison] = []
+    champion_version, champion_metrics, unscorable = None, None, None
+    for role, version in earlier_versions(family, challenger_version):
+        evaluation, error = scored_version(family, version.version, split.test)
+        if role == "champion":
+            champion_version = version.version
+            champion_metrics = evaluation.metrics if evaluation else None
+        if error:
+            unscorable = f"{role} v{version.version} could not be scored on this test set: {error}"
+            continue
+        mine, theirs = best.evaluation.rows, evaluation.rows
+        if mine is None or theirs is None:
+            unscorable = f"{family.name} gives no row-level held-out scores, so {role} v{version.version} cannot be compared in pairs"
+            continue
+        comparisons.append(compare(family, role, version.version, mine, theirs, rows_seen_by(version.run_id, mine)))
+    return champion_version, champion_metrics, comparisons, unscorable
 
 
 @task(name="register-and-promote", cache_policy=NO_CACHE)
@@ -139,8 +197,9 @@ def register_and_promote(
     provenance: Provenance,
     data_summary: dict[str, Any],
     board: pd.DataFrame | None = None,
+    on_test: BestOnTest | None = None,
 ) -> tuple[Decision, str]:
-    """Register the best candidate, compare it with the champion, and move aliases; returns the card too."""
+    """Register the chosen candidate, compare it with the champion (and the reference), and move aliases; returns the card too."""
     logger = get_run_logger()
     client = MlflowClient()
     name = family.registered_model
@@ -152,26 +211,28 @@ def register_and_promote(
             pip_requirements=pinned_requirements(family.runtime_packages),
         )
     log_files(run_id, {"serving.json": json.dumps(family.serving_artifacts(best.fitted.model, split.train))}, "serving")
+    log_files(run_id, {Path(IDENTITY_ARTIFACT).name: json.dumps(row_identity(family, split, best.evaluation.rows))}, str(Path(IDENTITY_ARTIFACT).parent))
     if (reference := family.drift_reference(best.fitted.model, split)) is not None:
         log_files(run_id, {"reference.json": json.dumps(reference)}, "monitoring")
     version = mlflow.register_model(info.model_uri, name, tags={**provenance.tags(), "candidate": best.fitted.candidate})
     client.set_registered_model_alias(name, CHALLENGER, version.version)
     logger.info("registered %s version %s (%s) as %s", name, version.version, best.fitted.candidate, CHALLENGER)
 
-    champion_version, champion_metrics, champion_error = current_champion(family, split.test)
-    unscorable = f"champion v{champion_version} could not be scored on this test set: {champion_error}" if champion_error else None
-    checks = decide(family, best.evaluation.metrics, champion_metrics, unscorable)
+    champion_version, champion_metrics, comparisons, unscorable = compare_with_earlier(family, version.version, best, split)
+    checks = decide(family, best.evaluation.metrics, comparisons, unscorable)
     decision = Decision(
         registered_model=name, challenger_version=version.version, challenger_candidate=best.fitted.candidate,
         promoted=all(c.passed for c in checks), checks=checks, challenger_metrics=best.evaluation.metrics,
-        champion_version=champion_version, champion_metrics=champion_metrics or {},
+        champion_version=champion_version, champion_metrics=champion_metrics or {}, comparisons=comparisons,
     )
-    card = render_model_card(family, decision, best, split, provenance, data_summary, family.subgroup_table(best.fitted.model, split.test), board)
+    card = render_model_card(family, decision, best, split, provenance, data_summary, family.subgroup_table(best.fitted.model, split.test), board, on_test)
     log_files(run_id, {"decision.json": json.dumps(decision.to_dict(), indent=2, default=str), "model_card.md": card}, "promotion")
     client.set_model_version_tag(name, version.version, "promotion", "promoted" if decision.promoted else "rejected")
     client.update_model_version(name, version.version, description=decision.summary())
     create_markdown_artifact(card, key=artifact_key(name, "model-card"), description=decision.summary())
     if decision.promoted:
         client.set_registered_model_alias(name, CHAMPION, version.version)
+        if _version_by_alias(name, REFERENCE) is None and not family.settings.acceptance.reference_version:
+            client.set_registered_model_alias(name, REFERENCE, version.version)
     logger.info(decision.summary())
     return decision, card

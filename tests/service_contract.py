@@ -10,7 +10,7 @@ import time
 from collections import Counter
 
 import httpx
-from support import Server, api_key
+from support import Server, api_key, wait_for
 
 from medmaas.access import KeyStore
 from medmaas.environment import STATE_DIR
@@ -45,7 +45,7 @@ def audit_lines(service: str) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def _settled_line_count(service: str, quiet_s: float = 1.0, timeout_s: float = 20) -> int:
+def _settled_line_count(service: str, quiet_s: float = 2.0, timeout_s: float = 60) -> int:
     """The audit file's line count once no line has arrived for ``quiet_s``."""
     deadline = time.monotonic() + timeout_s
     count = len(audit_lines(service))
@@ -66,7 +66,9 @@ def assert_one_audit_line_per_request(server: Server, service: str, route: str, 
     statuses = [server.post(route, body).status_code, server.post(route, {"unknown": secret_values[0]}).status_code,
                 server.post(route, body, headers={}).status_code, server.post(made_up_path, body).status_code]
     httpx.get(f"{server.url}/healthz", timeout=30)  # probes are not audited
-    _settled_line_count(service)
+    wait_for(lambda: len(audit_lines(service)) >= before + len(statuses), waiting_for=f"{len(statuses)} new lines in the {service} audit log",
+             timeout_s=60, every_s=0.2)
+    _settled_line_count(service)  # and no more than those
     lines = audit_lines(service)[before:]
     assert [line["status"] for line in lines] == statuses == [200, 400, 401, 404]
     assert [line["key"] for line in lines] == ["tests", "tests", None, "tests"]

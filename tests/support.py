@@ -77,6 +77,17 @@ def run_to_end(args: list[str], *, waiting_for: str, timeout_s: float, **kwargs)
         pytest.fail(f"{waiting_for}: not finished after {timeout_s:.0f} s; its last output:\n{so_far[-3000:]}")
 
 
+def wait_for(condition, *, waiting_for: str, timeout_s: float, every_s: float = 2.0, explain=lambda: ""):
+    """Poll ``condition`` until it returns something truthy (returned); past the deadline the test fails naming what it waited for."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if found := condition():
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"{waiting_for}: not seen after {timeout_s:.0f} s\n{explain()}"[:6000])
+        time.sleep(every_s)
+
+
 def wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 180) -> float:
     """Seconds until ``url`` answers 200; an error with the log's tail if the process exits first or time runs out."""
     started = time.monotonic()

@@ -19,7 +19,7 @@ from families.bioactivity.chemistry import MoleculeFeaturizer, canonical, finger
 from families.bioactivity.model import DOMAIN_BITS, DOMAIN_RADIUS, MoleculeModel
 from families.bioactivity.settings import BUNDLED_DATA, BioactivitySettings
 from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
-from medmaas.stats import MetricSpec, bootstrap_estimates
+from medmaas.stats import HeldOutRows, MetricSpec, bootstrap_estimates
 
 TABLE, CHECKED = "molecules", "checked"
 FIRST_ROWS = 10  # a failed check names this many rows, by position
@@ -234,7 +234,12 @@ class Bioactivity(Family):
         other = refit.predict_proba(model.featurizer.transform(other_test.smiles))[:, 1]
         estimates |= {"roc_auc_other_split": bootstrap_estimates({"auc": fns["roc_auc"]}, (other_test.labels, other), self.settings.bootstrap_resamples,
                                                                  self.seed, strata=other_test.labels)["auc"]}
-        return Evaluation(metrics=estimates, figures=self._figures(held_out.labels, probability))
+        rows = HeldOutRows(fns[self.primary_metric], (held_out.labels, probability), tuple((smiles,) for smiles in held_out.smiles),
+                           clusters=held_out.scaffolds, unit="scaffold")
+        return Evaluation(metrics=estimates, figures=self._figures(held_out.labels, probability), rows=rows)
+
+    def training_keys(self, train: Molecules) -> list[str]:
+        return list(train.smiles)  # canonical: the same molecule written another way is the same row
 
     def _figures(self, labels: np.ndarray, probability: np.ndarray) -> dict[str, bytes]:
         import matplotlib.pyplot as plt

@@ -20,7 +20,8 @@ from blocks.grouping import connected_groups
 from families.clinical_text.model import TextModel, ms_per_text
 from families.clinical_text.settings import BUNDLED_DATA, DRUG_REVIEW_TEXTS, ClinicalTextSettings
 from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
-from medmaas.stats import Estimate, MetricSpec, bootstrap_estimates
+from medmaas.identity import content_key
+from medmaas.stats import Estimate, HeldOutRows, MetricSpec, bootstrap_estimates
 
 TEXTS, DEIDENTIFIED = "texts", "deidentified"
 FIRST_ROWS = 10  # a failed check names this many rows, by position
@@ -312,7 +313,8 @@ class ClinicalText(Family):
         model = TextModel(served, used.labels)
         if other is not None:  # scored beside it on the held-out set (the leaderboard's variant row); never stored with the model
             model._alternative = (f"{'int8' if other.quantized else 'float32'}, not served", TextModel(other, used.labels))
-        return model, chosen, training["validation_accuracy_served"], training
+        on_validation = self._metric_functions(len(used.labels))[self.primary_metric](validation.codes, model.predict_proba(list(validation.texts)))
+        return model, chosen, float(on_validation), training
 
     def _embeddings(self, spec, train: Texts) -> tuple[TextModel, dict, float, dict[str, float]]:
         """Every training text embedded once; C tuned on the validation split, then the head refitted on all of them."""
@@ -383,7 +385,13 @@ class ClinicalText(Family):
         variants = {}
         if (alternative := getattr(model, "_alternative", None)) is not None:  # the fine-tuned network in its other precision
             variants[alternative[0]] = self._scored(alternative[1], test)[0]
-        return Evaluation(metrics=estimates, figures=self._figures(model.classes, test.codes, probability), variants=variants)
+        rows = HeldOutRows(self._metric_functions(len(model.classes))[self.primary_metric], (test.codes, probability),
+                           tuple((content_key(text),) for text in test.texts), clusters=test.groups, unit="group")
+        return Evaluation(metrics=estimates, figures=self._figures(model.classes, test.codes, probability), variants=variants, rows=rows)
+
+    def training_keys(self, train: Texts) -> list[str]:
+        """A text by its de-identified content: the same description in a grown file is the same row."""
+        return [content_key(text) for text in train.texts]
 
     def _figures(self, classes: list[str], codes: np.ndarray, probability: np.ndarray) -> dict[str, bytes]:
         import matplotlib.pyplot as plt

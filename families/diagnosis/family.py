@@ -154,7 +154,7 @@ class Diagnosis(TabularFamily):
             metric_fns, arrays = self._multiclass_metrics(classes, truth, proba)
         estimates = bootstrap_estimates(metric_fns, arrays, self.settings.bootstrap_resamples, self.seed, strata=truth)
         figures = self._figures(classes, labels, proba, self.predict_labels(model, proba)) if figures else {}
-        return Evaluation(metrics=estimates, figures=figures)
+        return Evaluation(metrics=estimates, figures=figures, rows=self.held_out_rows(metric_fns, arrays, test, strata=truth))
 
     def predict_labels(self, model: Any, proba: np.ndarray) -> np.ndarray:
         classes = np.asarray(model.classes_)

@@ -23,7 +23,8 @@ from families.imaging.plots import evaluation_figures
 from families.imaging.settings import BUNDLED_DATA, ImagingSettings
 from medmaas.environment import PROJECT_ROOT
 from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
-from medmaas.stats import MetricSpec, bootstrap_estimates
+from medmaas.identity import content_key
+from medmaas.stats import HeldOutRows, MetricSpec, bootstrap_estimates
 
 TABLE, PIXELS = "images", "pixels"
 FIRST_ROWS = 10  # a failed check names this many images, by position
@@ -259,7 +260,8 @@ class Imaging(Family):
             estimator = network.fit(used.pixels, used.codes, used.groups, used.validation)
             chosen = {"width": spec.width, "learning_rate": spec.learning_rate, "augmentation": augmentation is not None, "train_images": len(used.codes)}
             training = {"epochs_run": float(network.epochs_run_), "best_epoch": float(network.best_epoch_), "seconds_per_epoch": network.seconds_per_epoch_}
-            score = None
+            validation = used.take(network.validation_rows_)  # grouped like the test split; early stopping also watched it (its loss, not this)
+            score = float(self._metric_functions(len(data.labels))[self.primary_metric](validation.codes, self._model_of(estimator).predict_proba(validation.pixels)))
         else:
             estimator, grid = self._baseline(candidate, spec)
             folds = list(GroupKFold(n_splits=3).split(train.pixels, train.codes, train.groups))
@@ -328,7 +330,17 @@ class Imaging(Family):
                                         clusters=test.groups)  # near-duplicates and a patient's images are resampled together
         figures = evaluation_figures(model, test.pixels, test.codes, probability, model.predicted_codes(probability), self._positive(),
                                      ERROR_GRID if self.settings.error_grid else 0)
-        return Evaluation(metrics=estimates, figures=figures)
+        rows = HeldOutRows(self._metric_functions(classes)[self.primary_metric], (test.codes, probability), self.row_keys(test),
+                           clusters=test.groups, unit="image group")
+        return Evaluation(metrics=estimates, figures=figures, rows=rows)
+
+    @staticmethod
+    def row_keys(images: Images) -> tuple[tuple[str], ...]:
+        """An image by its prepared pixels: the same scan in a grown folder (or under another file name) is the same row."""
+        return tuple((content_key(image.tobytes()),) for image in images.pixels)
+
+    def training_keys(self, train: Images) -> list[str]:
+        return [key for (key,) in self.row_keys(train)]
 
     def input_example(self, test: Any) -> None:
         """Images are not a table: no example is stored (a private set's images are its patients)."""

@@ -139,6 +139,7 @@ class ImageCNN(ClassifierMixin, BaseEstimator):
         else:
             splitter = GroupShuffleSplit(1, test_size=self.validation_fraction, random_state=self.random_state)
             fit_rows, val_rows = next(splitter.split(X, codes, groups))
+        self.validation_rows_ = val_rows  # the family scores the network there: its training-side figure, the one it is chosen on
         images = self._scaled(X)
         self.mean_ = images[fit_rows].mean(dim=(0, 2, 3), keepdim=True)[0]
         self.std_ = images[fit_rows].std(dim=(0, 2, 3), keepdim=True)[0] + 1e-6

@@ -118,10 +118,11 @@ class Prognosis(TabularFamily):
         times = self.evaluation_times(time)
         risk = model.predict(features)
         survival = survival_matrix(model, features, times)
-        metrics = {name: _safe(fn) for name, fn in SURVIVAL_METRICS.items()}
-        estimates = bootstrap_estimates({n: (lambda fn: lambda *a: fn(*a, times))(fn) for n, fn in metrics.items()},
-                                        (time, event.astype(int), risk, survival), self.settings.bootstrap_resamples, self.seed, strata=event)
-        return Evaluation(metrics=estimates, figures=self._figures(model, features, time, event, risk) if figures else {})
+        metrics = {name: (lambda fn: lambda *a: fn(*a, times))(_safe(fn)) for name, fn in SURVIVAL_METRICS.items()}
+        arrays = (time, event.astype(int), risk, survival)
+        estimates = bootstrap_estimates(metrics, arrays, self.settings.bootstrap_resamples, self.seed, strata=event)
+        return Evaluation(metrics=estimates, figures=self._figures(model, features, time, event, risk) if figures else {},
+                          rows=self.held_out_rows(metrics, arrays, test, strata=event))
 
     def _figures(self, model, features, time, event, risk) -> dict[str, bytes]:
         import matplotlib.pyplot as plt

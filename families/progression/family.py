@@ -82,7 +82,8 @@ class Progression(TabularFamily):
         observed = outcome.to_numpy(dtype=float)
         predicted = model.predict(features)
         estimates = bootstrap_estimates(REGRESSION_METRICS, (observed, predicted), self.settings.bootstrap_resamples, self.seed)
-        return Evaluation(metrics=estimates, figures=regression_figures(observed, predicted) if figures else {})
+        return Evaluation(metrics=estimates, figures=regression_figures(observed, predicted) if figures else {},
+                          rows=self.held_out_rows(REGRESSION_METRICS, (observed, predicted), test))
 
     def limitations(self) -> list[str]:
         extra = []

@@ -17,7 +17,7 @@ from families.progression_visits.settings import BUNDLED_DATA, DAYS_PER_YEAR, IN
 from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
 from blocks.tabular import range_expectations
 from medmaas.settings import NUMERIC_TYPES, ColumnRange
-from medmaas.stats import bootstrap_estimates
+from medmaas.stats import HeldOutRows, bootstrap_estimates
 
 
 class ProgressionVisits(Family):
@@ -145,7 +145,9 @@ class ProgressionVisits(Family):
         return FittedCandidate(candidate, model, chosen, score, time.perf_counter() - started, training)
 
     def _fit_last_observation(self, settings, train: VisitSet):
-        return LastObservation(self.encoding), {}, None, {}
+        """Nothing to fit: its training-side RMSE is simply its RMSE on the training patients' visits."""
+        model, examples = LastObservation(self.encoding), train.examples()
+        return model, {}, float(REGRESSION_METRICS["rmse"](examples.observed, model.predict_next(examples.histories, examples.days_ahead))), {}
 
     def _fit_boosting(self, settings: NextVisitBoostingSettings, train: VisitSet):
         from sklearn.ensemble import HistGradientBoostingRegressor
@@ -186,7 +188,18 @@ class ProgressionVisits(Family):
         predicted = model.predict_next(examples.histories, examples.days_ahead)
         estimates = bootstrap_estimates(REGRESSION_METRICS, (examples.observed, predicted), self.settings.bootstrap_resamples,
                                         self.seed, clusters=examples.patient)
-        return Evaluation(metrics=estimates, figures=regression_figures(examples.observed, predicted))
+        ids = self._patient_ids(test)
+        rows = HeldOutRows(REGRESSION_METRICS[self.primary_metric], (examples.observed, predicted), tuple((ids[c],) for c in examples.patient),
+                           clusters=examples.patient, unit="patient")
+        return Evaluation(metrics=estimates, figures=regression_figures(examples.observed, predicted), rows=rows)
+
+    @staticmethod
+    def _patient_ids(visits: VisitSet) -> list[str]:
+        """Each patient's id, in the order of ``examples().patient``'s codes (kept as digests by the registry, never as ids)."""
+        return [str(patient[visits.id_column].iloc[0]) for patient in visits.patients()]
+
+    def training_keys(self, train: VisitSet) -> list[str]:
+        return self._patient_ids(train)
 
     def input_example(self, test: Any) -> None:
         return None  # a history is not a table row; the service documents its schema

@@ -26,7 +26,7 @@ from families.recommendation.settings import (
 )
 from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
 from medmaas.settings import NUMERIC_TYPES
-from medmaas.stats import MetricSpec, bootstrap_estimates
+from medmaas.stats import HeldOutRows, MetricSpec, bootstrap_estimates
 
 
 @dataclass
@@ -35,6 +35,10 @@ class HeldOut:
 
     history: Interactions
     held_out: Interactions
+
+
+def pair_key(patient: str, treatment: str) -> str:
+    return f"{patient}\x1f{treatment}"
 
 
 def latest_per_patient(patients: np.ndarray, order: np.ndarray, fraction: float) -> np.ndarray:
@@ -198,7 +202,7 @@ class Recommendation(Family):
         for hyperparameters in ParameterGrid(grid):
             model = self.build(candidate, **hyperparameters).fit(fitting)
             held_out = HeldOut(fitting.subset(pd.Index(fitting.patients).isin(checking.patients)), checking)
-            top, relevant = self._top_lists(model, held_out, *self._fold_in(model, held_out))
+            top, relevant, _ = self._top_lists(model, held_out, *self._fold_in(model, held_out))
             ndcg = float(ranking_metrics(top, relevant)["ndcg_at_k"].mean()) if len(top) else float("nan")
             scored.append((ndcg, hyperparameters))
         best_score, best = max(scored, key=lambda item: (np.nan_to_num(item[0], nan=-1.0)))  # ties: the first in the grid
@@ -212,8 +216,8 @@ class Recommendation(Family):
         patients = np.unique(test.held_out.patients)
         return model.rows_from(test.history, patients), np.searchsorted(patients, test.held_out.patients)
 
-    def _top_lists(self, model: Recommender, test: HeldOut, rows: PatientRows, position: np.ndarray) -> tuple[np.ndarray, list[set[int]]]:
-        """Top-k per folded-in patient with at least one relevant held-out outcome, and those outcomes' columns."""
+    def _top_lists(self, model: Recommender, test: HeldOut, rows: PatientRows, position: np.ndarray) -> tuple[np.ndarray, list[set[int]], np.ndarray]:
+        """Top-k per folded-in patient with at least one relevant held-out outcome, those outcomes' columns, and which patients they are."""
         columns = model.treatment_column(test.held_out.treatments)
         good = (test.held_out.outcomes >= self.settings.ranking.relevant_at_least) & (columns >= 0)
         good[good] = np.asarray(rows.taken[position[good], columns[good]]).ravel() == 0  # had before: not a discovery
@@ -221,15 +225,15 @@ class Recommendation(Family):
         for row, column in zip(position[good], columns[good]):
             relevant[row].add(int(column))
         if not any(relevant):
-            return np.zeros((0, self.settings.ranking.k), int), []
+            return np.zeros((0, self.settings.ranking.k), int), [], np.zeros(0, int)
         top, _, _ = model.recommend(rows, self.settings.ranking.k)
         scored = np.array([bool(r) for r in relevant])
-        return top[scored], [r for r in relevant if r]
+        return top[scored], [r for r in relevant if r], np.flatnonzero(scored)
 
     def evaluate(self, model: Recommender, test: HeldOut) -> Evaluation:
         n, seed = self.settings.bootstrap_resamples, self.seed
         rows, position = self._fold_in(model, test)
-        top, relevant = self._top_lists(model, test, rows, position)
+        top, relevant, scored = self._top_lists(model, test, rows, position)
         if not relevant:
             raise ValueError(f"no held-out outcome >= ranking.relevant_at_least ({self.settings.ranking.relevant_at_least}) "
                              "of a treatment seen in training: ranking cannot be evaluated on this split")
@@ -241,7 +245,22 @@ class Recommendation(Family):
         observed = test.held_out.outcomes
         rating = {name: REGRESSION_METRICS[name] for name in ("rmse", "mae")}
         estimates |= bootstrap_estimates(rating, (observed, predicted), n, seed, clusters=position)
-        return Evaluation(metrics=estimates, figures=regression_figures(observed, predicted))
+        return Evaluation(metrics=estimates, figures=regression_figures(observed, predicted), rows=self._rows(test, scored, per_patient[self.primary_metric]))
+
+    def _rows(self, test: HeldOut, scored: np.ndarray, ndcg: np.ndarray) -> HeldOutRows:
+        """One row per held-out patient, whichever the model could score (NaN where it could not), so two models pair row by row;
+        a row's keys are the patient's held-out (patient, treatment) pairs: a model trained on any of them has seen the row."""
+        patients = np.unique(test.held_out.patients)
+        per_patient = np.full(len(patients), np.nan)
+        per_patient[scored] = ndcg
+        pairs = {p: [] for p in patients}
+        for patient, treatment in zip(test.held_out.patients, test.held_out.treatments):
+            pairs[patient].append(pair_key(patient, treatment))
+        return HeldOutRows(lambda _, scores: float(np.nanmean(scores)) if np.isfinite(scores).any() else float("nan"),
+                           (np.arange(len(patients)), per_patient), tuple(tuple(pairs[p]) for p in patients), unit="patient")
+
+    def training_keys(self, train: Interactions) -> list[str]:
+        return [pair_key(p, t) for p, t in zip(train.patients, train.treatments)]
 
     def input_example(self, test: Any) -> None:
         return None  # a request names a patient or reports outcomes; the service documents both

@@ -1,6 +1,7 @@
 """Scheduled retraining: the deployments a `schedule:` block makes, and one scheduled run on a real Prefect server."""
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -12,7 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from support import Replace, free_port
+from support import Replace, free_port, run_to_end, wait_for
 
 from families import load_params
 from medmaas.environment import PROJECT_ROOT
@@ -20,6 +21,26 @@ from medmaas.settings import ConfigError
 
 MEDMAAS = str(Path(sys.executable).parent / "medmaas")
 WEEKLY = {"cron": "0 3 * * 1", "timezone": "Europe/Berlin"}
+
+
+def medmaas_command(env: dict, *args: str, timeout_s: float = 600):
+    return run_to_end([MEDMAAS, *args], waiting_for=f"medmaas {args[0]}", timeout_s=timeout_s, cwd=PROJECT_ROOT, env=env)
+
+
+def ask_prefect(env: dict, body: str, waiting_for: str, timeout_s: float = 120) -> str:
+    """Run ``body`` (async code using ``c``, a Prefect client, printing JSON) against the server ``env`` points at; its stdout, or "" on failure."""
+    code = ("import json, asyncio, medmaas\nfrom prefect.client.orchestration import get_client\n"
+            "from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName\n"
+            "async def main():\n    async with get_client() as c:\n" + "".join(f"        {line}\n" for line in body.splitlines()) + "asyncio.run(main())")
+    out = run_to_end([sys.executable, "-c", code], waiting_for=waiting_for, timeout_s=timeout_s, cwd=PROJECT_ROOT, env=env)
+    return out.stdout if out.returncode == 0 else ""
+
+
+def deployments_served(env: dict, *names: str, triggers: int = 0) -> bool:
+    """Whether `medmaas schedule` has registered every named deployment and at least ``triggers`` automations (made after them)."""
+    listed = ask_prefect(env, "print(json.dumps([[d.name for d in await c.read_deployments()], len(await c.read_automations())]))",
+                         "the Prefect server's deployments and automations")
+    return bool(listed) and set(names) <= set(json.loads(listed)[0]) and json.loads(listed)[1] >= triggers
 
 
 def test_a_schedule_block_makes_one_deployment_with_its_cron_timezone_and_parameters(write_params):
@@ -48,8 +69,7 @@ def test_a_bad_schedule_is_a_config_error_naming_the_key(write_params, schedule,
 
 def test_medmaas_schedule_refuses_without_a_prefect_server(write_params):
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    result = subprocess.run([MEDMAAS, "schedule", "--params", str(write_params({"diagnosis": {"schedule": WEEKLY}}))],
-                            cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = medmaas_command(env, "schedule", "--params", str(write_params({"diagnosis": {"schedule": WEEKLY}})), timeout_s=120)
     assert result.returncode == 2 and "medmaas up" in result.stderr and "temporary API cannot run schedules" in result.stderr
 
 
@@ -61,20 +81,16 @@ def test_a_scheduled_run_on_a_real_server_registers_a_challenger_that_says_what_
     env.update(MEDMAAS_STATE_DIR=str(state), MEDMAAS_OUTPUT_DIR=str(tmp_path / "out"))
     mlflow_port = free_port()
     params = write_params({"diagnosis": {"schedule": WEEKLY, "candidates": Replace({"logistic_regression": {"C": [0.1]}})}})
-    up = subprocess.run([MEDMAAS, "up", "--prefect-port", str(free_port()), "--mlflow-port", str(mlflow_port)], cwd=PROJECT_ROOT, env=env,
-                        capture_output=True, text=True, timeout=300)
+    up = medmaas_command(env, "up", "--prefect-port", str(free_port()), "--mlflow-port", str(mlflow_port), timeout_s=300)
     assert up.returncode == 0, up.stderr
     served = subprocess.Popen([MEDMAAS, "schedule", "--params", str(params)], cwd=PROJECT_ROOT, env=env, start_new_session=True,
                               stdout=open(tmp_path / "schedule.log", "w"), stderr=subprocess.STDOUT)
     try:
+        wait_for(lambda: deployments_served(env, "retrain-diagnosis"), waiting_for="medmaas schedule registering retrain-diagnosis",
+                 timeout_s=300, explain=lambda: (tmp_path / "schedule.log").read_text()[-3000:])
         run_once = ("import medmaas, sys\nfrom prefect.deployments import run_deployment\n"
-                    "run = run_deployment('train-family/retrain-diagnosis', timeout=300)\nprint(run.state.type.value)")
-        deadline = time.monotonic() + 120
-        while True:  # until `serve` has registered the deployment
-            ran = subprocess.run([sys.executable, "-c", run_once], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=400)
-            if ran.returncode == 0 or time.monotonic() > deadline:
-                break
-            time.sleep(2)
+                    "run = run_deployment('train-family/retrain-diagnosis', timeout=600)\nprint(run.state.type.value)")
+        ran = run_to_end([sys.executable, "-c", run_once], waiting_for="the scheduled retraining run", timeout_s=700, cwd=PROJECT_ROOT, env=env)
         assert ran.returncode == 0 and ran.stdout.strip().endswith("COMPLETED"), ran.stderr[-2000:] + (tmp_path / "schedule.log").read_text()[-2000:]
         from mlflow.tracking import MlflowClient
 
@@ -87,7 +103,7 @@ def test_a_scheduled_run_on_a_real_server_registers_a_challenger_that_says_what_
         if served.poll() is None:
             os.killpg(served.pid, signal.SIGTERM)
             served.wait(timeout=30)
-        subprocess.run([MEDMAAS, "down"], cwd=PROJECT_ROOT, env=env, capture_output=True, timeout=120)
+        medmaas_command(env, "down", timeout_s=120)
 
 
 def test_deployments_of_a_monitored_family_listen_for_its_drift_events(write_params):
@@ -125,36 +141,32 @@ def test_drift_found_by_monitor_starts_exactly_one_retraining_that_says_so(tmp_p
     shifted["mean_texture"] *= 1.4
     shifted.to_csv(tmp_path / "shifted.csv", index=False)
 
-    def medmaas(*args, timeout=600):
-        return subprocess.run([MEDMAAS, *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-
     def runs_of_retraining() -> list[dict]:
-        code = ("import json, asyncio, medmaas\nfrom prefect.client.orchestration import get_client\n"
-                "from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName\n"
-                "async def main():\n    async with get_client() as c:\n"
-                "        runs = await c.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=['retrain-diagnosis'])))\n"
-                "        print(json.dumps([{'state': r.state.type.value, 'started_by': r.parameters.get('started_by')} for r in runs]))\n"
-                "asyncio.run(main())")
-        out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
-        return json.loads(out.stdout) if out.returncode == 0 else []
+        listed = ask_prefect(env, "runs = await c.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=['retrain-diagnosis'])))\n"
+                                  "print(json.dumps([{'state': r.state.type.value, 'started_by': r.parameters.get('started_by')} for r in runs]))",
+                             "the Prefect server's runs of retrain-diagnosis")
+        return json.loads(listed) if listed else []
 
-    assert medmaas("up", "--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port), timeout=300).returncode == 0
+    def schedule_log() -> str:
+        return (tmp_path / "schedule.log").read_text()[-3000:]
+
+    assert medmaas_command(env, "up", "--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port), timeout_s=300).returncode == 0
     served = None
     try:
-        trained = medmaas("train", "diagnosis", "--params", str(params))
+        trained = medmaas_command(env, "train", "diagnosis", "--params", str(params))
         assert trained.returncode == 0, trained.stderr[-2000:]
         served = subprocess.Popen([MEDMAAS, "schedule", "--params", str(params)], cwd=PROJECT_ROOT, env=env, start_new_session=True,
                                   stdout=open(tmp_path / "schedule.log", "w"), stderr=subprocess.STDOUT)
-        time.sleep(20)  # `serve` registers the deployments and their trigger
-        checked = medmaas("monitor", "diagnosis", str(tmp_path / "shifted.csv"), "--params", str(params))
+        wait_for(lambda: deployments_served(env, "retrain-diagnosis", "monitor-diagnosis", triggers=1), timeout_s=300, explain=schedule_log,
+                 waiting_for="medmaas schedule registering retrain-diagnosis and its drift trigger")
+        checked = medmaas_command(env, "monitor", "diagnosis", str(tmp_path / "shifted.csv"), "--params", str(params))
         assert checked.returncode == 1 and "DRIFT (mean_texture" in checked.stdout, checked.stdout[-2000:] + checked.stderr[-2000:]
         event_id = re.search(r"medmaas\.drift\.detected ([0-9a-f-]{36}) sent to", checked.stdout).group(1)
-        deadline = time.monotonic() + 420
-        while time.monotonic() < deadline and not any(r["state"] == "COMPLETED" for r in runs_of_retraining()):
-            time.sleep(5)
+        wait_for(lambda: any(r["state"] == "COMPLETED" for r in runs_of_retraining()), every_s=5, timeout_s=900, explain=schedule_log,
+                 waiting_for=f"a completed retraining started by drift event {event_id}")
         time.sleep(15)  # a second run, if the trigger fired twice, would be scheduled by now
         runs = runs_of_retraining()
-        assert [r["started_by"] for r in runs] == [f"drift event {event_id}"], (runs, (tmp_path / "schedule.log").read_text()[-3000:])
+        assert [r["started_by"] for r in runs] == [f"drift event {event_id}"], (runs, schedule_log())
         assert runs[0]["state"] == "COMPLETED"
         from mlflow.tracking import MlflowClient
 
@@ -164,4 +176,4 @@ def test_drift_found_by_monitor_starts_exactly_one_retraining_that_says_so(tmp_p
         if served is not None and served.poll() is None:
             os.killpg(served.pid, signal.SIGTERM)
             served.wait(timeout=30)
-        medmaas("down", timeout=120)
+        medmaas_command(env, "down", timeout_s=120)

@@ -68,7 +68,8 @@ def test_first_run_registers_and_promotes(first_run):
     assert decision.promoted
     client = MlflowClient()
     model = client.get_registered_model("diagnosis")
-    assert model.aliases == {"champion": decision.challenger_version, "challenger": decision.challenger_version}
+    # the first version promoted is also the reference every later challenger must not lose to
+    assert model.aliases == {"champion": decision.challenger_version, "challenger": decision.challenger_version, "reference": decision.challenger_version}
     assert client.get_model_version("diagnosis", decision.challenger_version).tags["promotion"] == "promoted"
 
 
@@ -144,7 +145,8 @@ def test_unmeetable_acceptance_registers_a_challenger_and_keeps_the_champion(fir
     _, first, _ = first_run
     assert not second_run.promoted
     client = MlflowClient()
-    assert client.get_registered_model("diagnosis").aliases == {"champion": first.challenger_version, "challenger": second_run.challenger_version}
+    assert client.get_registered_model("diagnosis").aliases == {"champion": first.challenger_version, "challenger": second_run.challenger_version,
+                                                               "reference": first.challenger_version}
     assert client.get_model_version("diagnosis", second_run.challenger_version).tags["promotion"] == "rejected"
     assert any(not c.passed and "roc_auc" in c.detail for c in second_run.checks)
     assert second_run.champion_version == first.challenger_version  # compared against the champion on the same test set
@@ -197,3 +199,39 @@ def test_cli_shows_the_champion_and_predicts_a_csv(first_run, wdbc_csv, tmp_path
     assert (scored[["probability_benign", "probability_malignant"]].sum(axis=1) - 1).abs().max() < 1e-9
     truth = pd.read_csv(wdbc_csv)["diagnosis"]
     assert (scored["predicted"] == truth).mean() > 0.95
+
+
+def test_a_retrain_on_a_grown_file_pairs_only_the_rows_the_champion_never_trained_on(write_params, wdbc_csv, session_dir):
+    from families.diagnosis.family import Diagnosis
+
+    # given a champion trained on the first 300 patients of a file
+    frame = pd.read_csv(wdbc_csv)
+    first_file, grown_file = session_dir / "wdbc_first_300.csv", session_dir / "wdbc_grown.csv"
+    frame.iloc[:300].to_csv(first_file, index=False)
+    frame.to_csv(grown_file, index=False)  # the same 300 rows, then 269 appended: the seeded split is drawn anew
+    block = {"registered_model": "diagnosis_grown", "candidates": Replace({"logistic_regression": {"C": [1.0]}}), "acceptance": {"max_regression": 0.05}}
+    first_params = write_params({"diagnosis": {**block, "data": {"path": str(first_file)}}})
+    grown_params = write_params({"diagnosis": {**block, "data": {"path": str(grown_file)}}})
+    first = run_family("diagnosis", first_params)
+    # when the same family is retrained on the grown file
+    retrained = run_family("diagnosis", grown_params)
+    # then the champion is paired with the challenger only on held-out rows it never trained on, and the count is named
+    def split_rows(params_path):  # rows by their position in the file: the first 300 are the same rows in both files
+        params = load_params(params_path)
+        family = Diagnosis(params.families["diagnosis"], params.project.seed)
+        split = family.split(family.load())
+        return set(split.train[0].index), list(split.test[0].index)
+
+    (trained_first, _), (_, held_out_now) = split_rows(first_params), split_rows(grown_params)
+    seen = sum(row in trained_first for row in held_out_now)
+    (comparison,) = retrained.comparisons
+    assert (comparison.role, comparison.version) == ("champion", first.challenger_version) and seen > 0
+    assert (comparison.rows_total, comparison.rows_compared) == (len(held_out_now), len(held_out_now) - seen)
+    card = MlflowClient().download_artifacts(MlflowClient().get_model_version("diagnosis_grown", retrained.challenger_version).run_id,
+                                             "promotion/model_card.md")
+    assert f"({seen} rows it trained on left out)" in Path(card).read_text()
+    # and when too few unseen rows would remain, the comparison is refused with that reason and champion does not move
+    champion_before = champion_version("diagnosis_grown")
+    strict = run_family("diagnosis", write_params({"diagnosis": {**block, "data": {"path": str(grown_file)}, "acceptance": {"min_compared_units": 1000}}}))
+    assert not strict.promoted and champion_version("diagnosis_grown") == champion_before
+    assert "fewer than acceptance.min_compared_units (1000)" in strict.summary()

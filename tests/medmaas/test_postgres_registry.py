@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from support import Replace, Server, free_port, wait_until_ready
+from support import Replace, Server, free_port, run_to_end, wait_until_ready
 
 from medmaas.environment import PROJECT_ROOT
 
@@ -44,7 +44,7 @@ def throwaway_postgres():
     port = free_port()
 
     def run(*args):
-        done = subprocess.run([*as_postgres, *map(str, args)], capture_output=True, text=True, timeout=120)
+        done = run_to_end([*as_postgres, *map(str, args)], waiting_for=Path(str(args[0])).name, timeout_s=120)
         assert done.returncode == 0, f"{Path(str(args[0])).name}: {done.stderr[-1000:]}"
     try:
         run(bin_dir / "initdb", "-D", data, "-A", "trust", "-U", "medmaas", "--no-sync")
@@ -68,8 +68,8 @@ def test_a_flow_registers_in_mlflow_on_postgresql_and_its_champion_is_served_fro
         try:
             wait_until_ready(f"{url}/health", tracking, tmp_path / "mlflow.log", timeout_s=120)
             params = write_params({"diagnosis": {"registered_model": "diagnosis_on_postgres", "candidates": Replace({"logistic_regression": {"C": [0.1]}})}})
-            trained = subprocess.run([MEDMAAS, "train", "diagnosis", "--params", str(params)], cwd=PROJECT_ROOT, env={**env, "MLFLOW_TRACKING_URI": url},
-                                     capture_output=True, text=True, timeout=600)
+            trained = run_to_end([MEDMAAS, "train", "diagnosis", "--params", str(params)], waiting_for="medmaas train diagnosis on PostgreSQL",
+                                 timeout_s=600, cwd=PROJECT_ROOT, env={**env, "MLFLOW_TRACKING_URI": url})
             assert trained.returncode == 0, trained.stderr[-2000:]
             import psycopg
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import Replace, free_port
+from support import Replace, free_port, run_to_end
 
 from medmaas.environment import PROJECT_ROOT, group_alive
 
@@ -16,7 +16,8 @@ MEDMAAS = str(Path(sys.executable).parent / "medmaas")
 
 
 def _run(args: list[str], env: dict, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(args, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    return run_to_end(args, waiting_for=" ".join(Path(args[0]).name if i == 0 else a for i, a in enumerate(args[:2])), timeout_s=timeout,
+                      cwd=PROJECT_ROOT, env=env)
 
 
 def test_up_serves_flows_from_real_servers_and_down_stops_exactly_them(tmp_path, write_params):

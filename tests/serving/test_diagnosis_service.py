@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from service_contract import assert_keys_required, assert_one_audit_line_per_request, fuzz
-from support import Replace, Server, free_port, wait_until_ready
+from support import Replace, Server, free_port, run_to_end, wait_for, wait_until_ready
 
 from flows.train import run_family
 from medmaas.access import KeyStore
@@ -268,8 +267,8 @@ def test_built_bento_serves_without_the_registry(first_champion, patients, tmp_p
 
 def test_service_refuses_to_start_without_a_champion(write_params):
     params = write_params({"diagnosis": {"registered_model": "never_trained"}})
-    result = subprocess.run([sys.executable, "-c", "import serving.diagnosis"], cwd=PROJECT_ROOT, env={**os.environ, "MEDMAAS_PARAMS": str(params)},
-                            capture_output=True, text=True, timeout=120)
+    result = run_to_end([sys.executable, "-c", "import serving.diagnosis"], waiting_for="importing the service with no champion", timeout_s=120,
+                        cwd=PROJECT_ROOT, env={**os.environ, "MEDMAAS_PARAMS": str(params)})
     assert result.returncode != 0
     assert "no champion for 'never_trained'" in result.stderr and "medmaas train diagnosis" in result.stderr
 
@@ -283,11 +282,8 @@ def test_medmaas_serve_leaves_no_process_behind_after_sigterm(first_champion, se
     try:
         wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, log)
         os.kill(process.pid, signal.SIGTERM)  # the CLI's pid, as a supervisor would
-        process.wait(timeout=30)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and group_alive(process.pid):
-            time.sleep(0.2)
-        assert not group_alive(process.pid)
+        wait_for(lambda: process.poll() is not None, waiting_for="medmaas serve exiting on SIGTERM", timeout_s=60, every_s=0.2)
+        wait_for(lambda: not group_alive(process.pid), waiting_for="every process of medmaas serve's group gone", timeout_s=60, every_s=0.2)
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
     finally:
@@ -297,9 +293,10 @@ def test_medmaas_serve_leaves_no_process_behind_after_sigterm(first_champion, se
 
 def test_service_refuses_to_start_without_a_key_and_warns_loudly_without_auth(first_champion, serving_params, write_params, tmp_path):
     no_keys = {**os.environ, "MEDMAAS_PARAMS": str(serving_params), "MEDMAAS_API_KEYS": str(tmp_path / "none.json")}
-    refused = subprocess.run([sys.executable, "-c", "import serving.diagnosis"], cwd=PROJECT_ROOT, env=no_keys, capture_output=True, text=True, timeout=120)
+    refused = run_to_end([sys.executable, "-c", "import serving.diagnosis"], waiting_for="importing the service with no key", timeout_s=120,
+                         cwd=PROJECT_ROOT, env=no_keys)
     assert refused.returncode != 0 and "no active API key" in refused.stderr and "medmaas keys create" in refused.stderr
     open_params = write_params({"diagnosis": {"registered_model": MODEL, "serving": {"auth": "none"}}})
-    warned = subprocess.run([sys.executable, "-c", "import serving.diagnosis"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
-                            env={**no_keys, "MEDMAAS_PARAMS": str(open_params)})
+    warned = run_to_end([sys.executable, "-c", "import serving.diagnosis"], waiting_for="importing the service with auth off", timeout_s=120,
+                        cwd=PROJECT_ROOT, env={**no_keys, "MEDMAAS_PARAMS": str(open_params)})
     assert warned.returncode == 0 and "ANYONE WHO CAN REACH THIS PORT" in warned.stderr

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from service_contract import assert_keys_required, assert_one_audit_line_per_request, fuzz
-from support import Replace, Server
+from support import Replace, Server, run_to_end
 
 from flows.train import run_family
 from medmaas.environment import PROJECT_ROOT
@@ -167,12 +167,11 @@ def test_bento_carries_both_champions_and_serves_without_the_registry(champions,
 
 def test_service_module_starts_with_one_family_configured_and_names_the_missing_one(write_params, champions):
     # a params file with only the visit family: the tabular endpoint is unavailable, with the reason
-    import subprocess
     import sys
 
     only_visits = write_params({"progression_visits": {"registered_model": VISITS}}, keep_families=("progression_visits",))
     probe = "import serving.progression as s; print(type(s.CHAMPIONS['progression_visits']).__name__); print(s.CHAMPIONS['progression'])"
-    result = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, env={**os.environ, "MEDMAAS_PARAMS": str(only_visits)},
-                            capture_output=True, text=True, timeout=180)
+    result = run_to_end([sys.executable, "-c", probe], waiting_for="importing the progression service with one family", timeout_s=180,
+                        cwd=PROJECT_ROOT, env={**os.environ, "MEDMAAS_PARAMS": str(only_visits)})
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Champion" in result.stdout and "has no 'progression' block" in result.stdout

@@ -16,9 +16,10 @@ def family(write_params) -> Diagnosis:
     return Diagnosis(params.families["diagnosis"], params.project.seed)
 
 
-def result(family, name: str, auc: float) -> CandidateResult:
+def result(family, name: str, auc: float, tuning: float | None = None) -> CandidateResult:
+    """A candidate whose training-side score is ``tuning`` (default: the same as its held-out figure)."""
     metrics = {m.name: Estimate(auc, auc - 0.1, auc) for m in family.metrics}
-    return CandidateResult(FittedCandidate(name, None, {}, None, 1.0), Evaluation(metrics))
+    return CandidateResult(FittedCandidate(name, None, {}, auc if tuning is None else tuning, 1.0), Evaluation(metrics))
 
 
 def test_failures_are_kept_apart_and_shown_with_their_reason(family):

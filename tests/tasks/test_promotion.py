@@ -1,4 +1,4 @@
-"""The promotion rule: acceptance floors and ceilings, and not worse than the champion beyond the margin."""
+"""The promotion rule: acceptance floors and ceilings (the paired comparison with the champion: test_selection_and_paired_gate.py)."""
 
 from families import load_params
 from families.diagnosis.family import Diagnosis
@@ -22,25 +22,19 @@ def passed(checks):
 
 def test_first_model_is_promoted_when_it_meets_the_floors(write_params):
     family = family_with(write_params, {"minimums": {"roc_auc": 0.9, "sensitivity": 0.9}, "maximums": {"brier": 0.05}})
-    assert passed(decide(family, metrics(0.95), None))
+    assert passed(decide(family, metrics(0.95), []))
 
 
 def test_floor_and_ceiling_failures_block_promotion(write_params):
     family = family_with(write_params, {"minimums": {"sensitivity": 0.96}, "maximums": {"brier": 0.02}})
-    checks = decide(family, metrics(0.99), None)
+    checks = decide(family, metrics(0.99), [])
     assert not passed(checks)
     assert {c.name for c in checks if not c.passed} == {"min sensitivity", "max brier"}
 
 
-def test_regression_beyond_margin_blocks_and_within_margin_passes(write_params):
-    family = family_with(write_params, {"minimums": {}, "maximums": {}, "max_regression": 0.01})
-    assert not passed(decide(family, metrics(0.95), metrics(0.97)))
-    assert passed(decide(family, metrics(0.965), metrics(0.97)))
-
-
 def test_champion_that_cannot_be_scored_blocks_promotion(write_params):
     family = family_with(write_params, {"minimums": {}, "maximums": {}})
-    checks = decide(family, metrics(0.99), None, champion_unscorable="champion v1 could not be scored")
+    checks = decide(family, metrics(0.99), [], champion_unscorable="champion v1 could not be scored")
     assert not passed(checks)
 
 

@@ -1,11 +1,11 @@
 """The GitHub workflow: valid against GitHub's schema, least permissions, pinned actions, and the README's commands."""
 
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import yaml
+from support import run_to_end
 
 from medmaas.environment import PROJECT_ROOT
 
@@ -20,13 +20,13 @@ def readme_commands() -> list[str]:
 
 def test_the_workflow_is_valid_for_github():
     checker = Path(sys.executable).parent / "check-jsonschema"
-    result = subprocess.run([str(checker), "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)], capture_output=True, text=True, timeout=120)
+    result = run_to_end([str(checker), "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)], waiting_for="check-jsonschema", timeout_s=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_workflow_passes_a_security_audit():
     auditor = Path(sys.executable).parent / "zizmor"
-    result = subprocess.run([str(auditor), "--offline", str(WORKFLOW)], capture_output=True, text=True, timeout=120)
+    result = run_to_end([str(auditor), "--offline", str(WORKFLOW)], waiting_for="zizmor", timeout_s=120)
     assert result.returncode == 0 and "No findings" in result.stdout, result.stdout + result.stderr
 
 
