@@ -18,8 +18,8 @@ from sklearn.pipeline import Pipeline
 
 from blocks.encoding import BOOLEAN_TOKENS, ColumnEncoder, as_boolean, looks_boolean
 from medmaas.family import Evaluation, Family, FittedCandidate, Tables
-from medmaas.stats import HeldOutRows, MetricFn
 from medmaas.settings import NUMERIC_TYPES, ColumnRange, DataFile, Frozen
+from medmaas.stats import HeldOutRows, MetricFn
 
 TABLE = "patients"
 MAX_LEARNED_CATEGORIES = 50

@@ -24,9 +24,9 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from medmaas import identity
 from medmaas.champions import CHALLENGER, CHAMPION, REFERENCE
 from medmaas.environment import MLFLOW_DIR
-from medmaas import identity
 from medmaas.family import Evaluation, Family, Split
 from medmaas.flavors import load_model, log_model, pinned_requirements
 from medmaas.provenance import Provenance

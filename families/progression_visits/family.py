@@ -11,11 +11,21 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from blocks.regression import REGRESSION_METRICS, regression_figures, regression_metric_specs
+from blocks.tabular import range_expectations
 from families.progression_visits.candidates import LastObservation, NextVisitBoosting
 from families.progression_visits.encoding import VisitEncoding, VisitSet
-from families.progression_visits.settings import BUNDLED_DATA, DAYS_PER_YEAR, INTERVALS, MAX_VISIT_DAY, VISITS, NextVisitBoostingSettings, ProgressionVisitsSettings, RecurrentSettings, VisitData
+from families.progression_visits.settings import (
+    BUNDLED_DATA,
+    DAYS_PER_YEAR,
+    INTERVALS,
+    MAX_VISIT_DAY,
+    VISITS,
+    NextVisitBoostingSettings,
+    ProgressionVisitsSettings,
+    RecurrentSettings,
+    VisitData,
+)
 from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
-from blocks.tabular import range_expectations
 from medmaas.settings import NUMERIC_TYPES, ColumnRange
 from medmaas.stats import HeldOutRows, bootstrap_estimates
 
