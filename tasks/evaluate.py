@@ -17,7 +17,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from medmaas.family import Evaluation, Family, FittedCandidate
-from medmaas.stats import Estimate, selection_corrected
+from medmaas.stats import Estimate, paired_difference, selection_corrected
 from tasks import artifact_key
 
 
@@ -114,6 +114,20 @@ def _figures(family: Family, metrics: dict[str, Estimate]) -> dict[str, str]:
 
 
 CHOSEN_ON = "training side (chose)"
+VS_CHOSEN = "held-out difference from the chosen, paired"
+
+
+def _versus_chosen(family: Family, chosen: CandidateResult, other: CandidateResult) -> str:
+    """The chosen model minus this one on the same held-out rows (paired bootstrap 95% CI); "tie" when the CI holds 0."""
+    if other is chosen or chosen.evaluation.rows is None or other.evaluation.rows is None:
+        return ""
+    sign = 1 if family.direction(family.primary_metric) == "max" else -1
+    try:
+        d = paired_difference(chosen.evaluation.rows, other.evaluation.rows, sign, family.settings.bootstrap_resamples, family.seed)
+    except ValueError:
+        return ""
+    verdict = "tie" if d.low <= 0 <= d.high else ("chosen better" if d.low > 0 else "chosen worse")
+    return f"{d.value:+.3f} ({d.low:+.3f} to {d.high:+.3f}) {verdict}"
 
 
 def leaderboard(family: Family, ranked: list[CandidateResult], failures: list[CandidateFailure] = ()) -> pd.DataFrame:
@@ -124,7 +138,7 @@ def leaderboard(family: Family, ranked: list[CandidateResult], failures: list[Ca
         tuning = result.fitted.tuning_score
         chosen_on = "" if tuning is None or math.isnan(tuning) else f"{tuning:.3f}"
         rows.append({"candidate": result.fitted.candidate, CHOSEN_ON: chosen_on, **_figures(family, result.evaluation.metrics),
-                     "fit_s": round(result.fitted.fit_seconds, 1)})
+                     VS_CHOSEN: _versus_chosen(family, ranked[0], result), "fit_s": round(result.fitted.fit_seconds, 1)})
         rows += [{"candidate": f"{result.fitted.candidate} ({variant})", **_figures(family, metrics)} for variant, metrics in result.evaluation.variants.items()]
     for failure in failures:
         rows.append({"candidate": failure.candidate, **{spec.name: "failed" for spec in family.metrics[:1]}, "failed": f"{failure.step}: {failure.reason}"})

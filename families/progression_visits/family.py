@@ -206,7 +206,7 @@ class ProgressionVisits(Family):
     @staticmethod
     def _patient_ids(visits: VisitSet) -> list[str]:
         """Each patient's id, in the order of ``examples().patient``'s codes (kept as digests by the registry, never as ids)."""
-        return [str(patient[visits.id_column].iloc[0]) for patient in visits.patients()]
+        return [str(patient) for patient, _ in visits.visits.groupby(visits.id_column, sort=False)]  # the order patients() uses
 
     def training_keys(self, train: VisitSet) -> list[str]:
         return self._patient_ids(train)

@@ -128,7 +128,7 @@ def test_no_training_text_is_stored_with_the_model_or_its_run(champion, serving_
     training = pd.read_csv(yaml_data_path(serving_params), dtype=str)
     assert not [t for t in training["description"] if len(t) > 30 and t in stored]
     card = (run_files / "promotion" / "model_card.md").read_text()
-    assert "minilm_finetuned (float32, not served)" in card and "Every candidate on the same held-out set" in card
+    assert "minilm_finetuned (float32, not served)" in card and "Every candidate: the training-side score that ranked them, and the same held-out set" in card
 
 
 def yaml_data_path(params: Path) -> str:

@@ -8,7 +8,7 @@ from families.diagnosis.metrics import binary_metric_fns
 from medmaas.family import Evaluation, FittedCandidate
 from medmaas.settings import AcceptanceSettings
 from medmaas.stats import HeldOutRows, bootstrap_estimates
-from tasks.evaluate import CandidateResult, best_on_test, leaderboard, rank
+from tasks.evaluate import VS_CHOSEN, CandidateResult, best_on_test, leaderboard, rank
 from tasks.promotion import compare, decide
 
 ROC_AUC = binary_metric_fns(0.5)["roc_auc"]
@@ -60,6 +60,8 @@ def test_six_equal_candidates_the_training_side_chooses_and_the_best_test_figure
     # and the leaderboard shows the score that ranked them, first
     board = leaderboard(family, ranked)
     assert board.columns[1] == "training side (chose)" and board.iloc[0, 1] == "0.850"
+    # and, paired on the same rows, every other candidate is a tie with the chosen one (they are equally good)
+    assert board[VS_CHOSEN].iloc[0] == "" and all(verdict.endswith(" tie") for verdict in board[VS_CHOSEN].iloc[1:])
 
 
 def test_a_candidate_without_a_training_side_score_is_ranked_last(family):
