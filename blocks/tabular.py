@@ -365,7 +365,8 @@ class TabularFamily(Family):
         return HeldOutRows(metrics[self.primary_metric], tuple(arrays), self.row_keys(*test), strata=strata, unit="patient")
 
     def subgroup_table(self, model: Any, test: Any) -> pd.DataFrame | None:
-        """Per subgroup: n and the primary and acceptance metrics with CIs; small groups are flagged, failures named."""
+        """Per subgroup: n and the primary and acceptance metrics with CIs; groups with little information are flagged (by the
+        family's ``informative_count``: the smaller class, the events), failures named."""
         if not self.settings.data.subgroups:
             return None
         features, outcome = test
@@ -389,9 +390,15 @@ class TabularFamily(Family):
                     row |= {m: str(metrics[m]) if np.isfinite(metrics[m].value) else "n/a (undefined in this group)" for m in shown}
                 except Exception as error:  # e.g. one class only in the group: the metric does not exist there
                     row |= {m: f"n/a ({type(error).__name__})" for m in shown}
-                row["note"] = "n < 30: read with care" if row["n"] < 30 else ""
+                count, what = self.informative_count(outcome[members])
+                row[what] = count
+                row["note"] = f"{what} < 30: read with care" if count < 30 else ""
                 rows.append(row)
         return pd.DataFrame(rows)
+
+    def informative_count(self, outcome: Any) -> tuple[int, str]:
+        """What limits a subgroup's precision, and its name: the rows here; the smaller class or the events in families that say so."""
+        return len(outcome), "n"
 
     @staticmethod
     def _groups(values: pd.Series, edges: list[float] | None) -> pd.Series:

@@ -69,6 +69,7 @@ def render_model_card(family: Family, decision, best, split: Split, provenance: 
         + (f" (training-side {family.primary_metric} {best.fitted.tuning_score:.4f})." if best.fitted.tuning_score is not None else "."),
         "",
         *(["## Held-out metrics by subgroup", subgroups.to_markdown(index=False), ""] if subgroups is not None and len(subgroups) else []),
+        *[line for name, table in best.evaluation.tables.items() for line in (f"## {name[:1].upper()}{name[1:]}", table.to_markdown(index=False), "")],
         *(["## Every candidate: the training-side score that ranked them, and the same held-out set (for the record)",
            board.to_markdown(index=False), ""] if board is not None and len(board) else []),
         "## Calibration and plots",

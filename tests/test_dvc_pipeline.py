@@ -42,7 +42,7 @@ SMALL_RUNS = {
     "prognosis": {"data": {"path": "data/small/gbsg2.csv", "min_rows": 40, "min_events": 20}, "split": {"cv_folds": 3}, "bootstrap_resamples": 50,
                   "candidates": Replace({"cox_ph": {"alpha": [1.0]}}), "acceptance": Replace({"minimums": {"c_index": 0.5}})},
     "recommendation": {"bootstrap_resamples": 50, "candidates": Replace({"popularity": {"shrinkage": [0]}})},  # the bundled file is small already (438 rows)
-    "bioactivity": {"data": {"path": "data/small/b3db.csv", "min_rows": 50}, "split": {"cv_folds": 2}, "bootstrap_resamples": 50,
+    "bioactivity": {"data": {"path": "data/small/b3db.csv", "min_rows": 50}, "split": {"cv_folds": 2, "grouped_folds": 2}, "bootstrap_resamples": 50,
                     "candidates": Replace({"logistic_regression": {"C": [0.3]}}), "acceptance": Replace({"minimums": {"roc_auc": 0.5}})},
     "imaging": {"data": {"path": "data/small/br35h", "image_size": 32, "min_images_per_class": 10, "min_rows": 20}, "bootstrap_resamples": 50,
                 "error_grid": False, "candidates": Replace({"pixel_logistic_regression": {"pixels": 16, "C": [0.1]}}),

@@ -19,7 +19,7 @@ from families.bioactivity.chemistry import MoleculeFeaturizer, canonical, finger
 from families.bioactivity.model import DOMAIN_BITS, DOMAIN_RADIUS, MoleculeModel
 from families.bioactivity.settings import BUNDLED_DATA, BioactivitySettings
 from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
-from medmaas.stats import HeldOutRows, MetricSpec, bootstrap_estimates
+from medmaas.stats import Estimate, HeldOutRows, MetricSpec, bootstrap_estimates
 
 TABLE, CHECKED = "molecules", "checked"
 FIRST_ROWS = 10  # a failed check names this many rows, by position
@@ -59,13 +59,15 @@ class Bioactivity(Family):
     runtime_packages = ("scikit-learn", "pandas", "numpy", "scipy", "rdkit", "torch")
     predict_chunk_rows = 5_000
     metrics = (
-        MetricSpec("roc_auc", "max", "area under the ROC curve on the held-out molecules (scaffold split by default)"),
+        MetricSpec("roc_auc", "max", "area under the ROC curve on the held-out molecules (split.method: the MoleculeNet scaffold split by default)"),
         MetricSpec("pr_auc", "max", "average precision for the positive label"),
         MetricSpec("balanced_accuracy", "max", "mean recall of the two labels at the decision threshold"),
         MetricSpec("mcc", "max", "Matthews correlation at the decision threshold"),
         MetricSpec("brier", "min", "mean squared error of the predicted probabilities"),
-        MetricSpec("roc_auc_other_split", "max", "ROC-AUC of the same candidate refit under the other split method (random when the "
-                                                 "primary is scaffold): the gap is the optimism of a random split"),
+        MetricSpec("roc_auc_scaffold_sorted", "max", "ROC-AUC of the same candidate refitted under the MoleculeNet scaffold split"),
+        MetricSpec("roc_auc_scaffold_grouped", "max", "mean ROC-AUC of the same candidate refitted on each fold of a randomly grouped scaffold "
+                                                      "split (its SD in the card's table)"),
+        MetricSpec("roc_auc_random", "max", "ROC-AUC of the same candidate refitted under a random split: the gap is the optimism of a random split"),
     )
     intended_use = ("Early drug discovery: rank candidate compounds by their predicted blood-brain-barrier permeability, "
                     "for a medicinal chemist's review, with a flag on molecules unlike the training set.")
@@ -151,34 +153,61 @@ class Bioactivity(Family):
         labels = (tables[TABLE][data.label_column].to_numpy() == data.positive_label).astype(int)
         return Molecules(smiles, labels, np.array([scaffold(s) for s in smiles], dtype=object))
 
-    def _scaffold_split(self, molecules: Molecules) -> tuple[np.ndarray, np.ndarray]:
-        folds = StratifiedGroupKFold(n_splits=round(1 / self.settings.split.test_fraction), shuffle=True, random_state=self.seed)
-        return next(folds.split(np.zeros(len(molecules.labels)), molecules.labels, molecules.scaffolds))
+    def _scaffold_sorted(self, molecules: Molecules) -> tuple[np.ndarray, np.ndarray]:
+        """MoleculeNet's scaffold split (Wu et al. 2018; DeepChem's ScaffoldSplitter): scaffold sets largest first, ties by
+        first appearance, fill the training side until the next set would pass its share; the rest (the rarest) is held out."""
+        sets: dict[str, list[int]] = {}
+        for row, key in enumerate(molecules.scaffolds):
+            sets.setdefault(key, []).append(row)
+        ordered = sorted(sets.values(), key=lambda rows: (-len(rows), rows[0]))
+        cutoff, train = (1 - self.settings.split.test_fraction) * len(molecules.labels), []
+        for position, rows in enumerate(ordered):
+            if len(train) + len(rows) > cutoff:
+                return np.array(train), np.array(sorted(row for later in ordered[position:] for row in later))
+            train += rows
+        return np.array(train), np.array([], dtype=int)
+
+    def _scaffold_grouped_folds(self, molecules: Molecules, folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=self.seed)
+        return list(splitter.split(np.zeros(len(molecules.labels)), molecules.labels, molecules.scaffolds))
 
     def _random_split(self, molecules: Molecules) -> tuple[np.ndarray, np.ndarray]:
         rows = np.arange(len(molecules.labels))
         return train_test_split(rows, test_size=self.settings.split.test_fraction, stratify=molecules.labels, random_state=self.seed)
 
+    def _sides(self, molecules: Molecules, method: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The train/test sides of a method: one for sorted and random; the folds of the grouped split (its first is its primary)."""
+        if method == "scaffold_sorted":
+            return [self._scaffold_sorted(molecules)]
+        if method == "random":
+            return [self._random_split(molecules)]
+        folds = round(1 / self.settings.split.test_fraction) if method == self.settings.split.method else self.settings.split.grouped_folds
+        return self._scaffold_grouped_folds(molecules, folds)
+
     def split(self, tables: Tables) -> Split:
-        """The primary split (scaffold by default) for tuning, the champion and the card; the other travels with the
-        test side, only to report the same candidate's ROC-AUC under it."""
+        """The primary method's split for tuning, the champion and the card; the other methods' sides travel with the test
+        side, only to report the same candidate refitted under them (each figure named by its split)."""
         molecules = self._molecules(tables)
-        scaffold_sides, random_sides = self._scaffold_split(molecules), self._random_split(molecules)
-        primary, other = (scaffold_sides, random_sides) if self.settings.split.method == "scaffold" else (random_sides, scaffold_sides)
-        train, test = molecules.take(primary[0]), molecules.take(primary[1])
-        other_train, other_test = molecules.take(other[0]), molecules.take(other[1])
+        method = self.settings.split.method
+        train_rows, test_rows = self._sides(molecules, method)[0]
+        train, test = molecules.take(train_rows), molecules.take(test_rows)
+        others = {other: [(molecules.take(a), molecules.take(b)) for a, b in self._sides(molecules, other)]
+                  for other in ("scaffold_sorted", "scaffold_grouped", "random") if other != method}
         shared = len(set(train.scaffolds) & set(test.scaffolds))
-        method = ("Bemis-Murcko scaffold split (scikit-learn's StratifiedGroupKFold on scaffolds, seeded, class-stratified): "
-                  f"no scaffold on both sides ({shared} shared)" if self.settings.split.method == "scaffold"
-                  else f"random split, stratified by label ({shared} scaffolds on both sides)")
+        method_text = {
+            "scaffold_sorted": "MoleculeNet scaffold split (Bemis-Murcko scaffold sets by size, the largest to training, the rarest held out)",
+            "scaffold_grouped": "scaffold groups drawn at random (scikit-learn's StratifiedGroupKFold on scaffolds, seeded, class-stratified)",
+            "random": "random split, stratified by label",
+        }[method]
         share = len(test.labels) / len(molecules.labels)
-        description = (f"{method}; {1 - share:.0%}/{share:.0%} of {len(molecules.labels)} molecules, seed {self.seed}. "
+        description = (f"{method_text}: {shared} scaffolds on both sides; {1 - share:.0%}/{share:.0%} of {len(molecules.labels)} molecules, seed {self.seed}. "
                        f"Each molecule once (canonical SMILES, enforced by the gate). Hyperparameters tuned by {self.settings.split.cv_folds}-fold "
                        "CV grouped by scaffold inside the training side. Held-out share of the positive label: "
-                       f"{test.labels.mean():.1%} (training side {train.labels.mean():.1%}).")
+                       f"{test.labels.mean():.1%} (training side {train.labels.mean():.1%}). Each candidate is refitted under "
+                       + " and ".join(f"{o} ({len(v)} fold{'s' if len(v) > 1 else ''})" for o, v in others.items()) + " for comparison.")
         sizes = {"train": len(train.labels), "test": len(test.labels), "test_positive_share": round(float(test.labels.mean()), 4),
                  "scaffolds_train": len(set(train.scaffolds)), "scaffolds_test": len(set(test.scaffolds))}
-        return Split(train, (test, other_train, other_test), description, sizes)
+        return Split(train, (test, others), description, sizes)
 
     # --- candidates -------------------------------------------------------------------------
     def candidate_names(self) -> list[str]:
@@ -225,21 +254,49 @@ class Bioactivity(Family):
                                time.perf_counter() - started, training)
 
     # --- evaluation -------------------------------------------------------------------------
-    def evaluate(self, model: MoleculeModel, test: tuple[Molecules, Molecules, Molecules]) -> Evaluation:
-        held_out, other_train, other_test = test
+    def evaluate(self, model: MoleculeModel, test: tuple[Molecules, dict[str, list[tuple[Molecules, Molecules]]]]) -> Evaluation:
+        held_out, others = test
         probability = model.predict_proba(held_out.smiles)[:, 1]
         fns = _binary_metrics(self.settings.decision_threshold)
-        estimates = bootstrap_estimates(fns, (held_out.labels, probability), self.settings.bootstrap_resamples, self.seed, strata=held_out.labels)
-        refit = clone(model.estimator).fit(model.featurizer.transform(other_train.smiles), other_train.labels)
-        other = refit.predict_proba(model.featurizer.transform(other_test.smiles))[:, 1]
-        estimates |= {"roc_auc_other_split": bootstrap_estimates({"auc": fns["roc_auc"]}, (other_test.labels, other), self.settings.bootstrap_resamples,
-                                                                 self.seed, strata=other_test.labels)["auc"]}
+        n, seed = self.settings.bootstrap_resamples, self.seed
+        estimates = bootstrap_estimates(fns, (held_out.labels, probability), n, seed, clusters=held_out.scaffolds)  # a scaffold's molecules together
+        other_splits = self._other_splits(model, others)
+        estimates[f"roc_auc_{self.settings.split.method}"] = estimates["roc_auc"]  # the primary is one of the three named splits
+        for method, row in other_splits.set_index("split").iterrows():
+            estimates[f"roc_auc_{method}"] = Estimate(row["mean ROC-AUC"], row["mean ROC-AUC"], row["mean ROC-AUC"])  # a point: its SD is in the table
         rows = HeldOutRows(fns[self.primary_metric], (held_out.labels, probability), tuple((smiles,) for smiles in held_out.smiles),
                            clusters=held_out.scaffolds, unit="scaffold")
-        return Evaluation(metrics=estimates, figures=self._figures(held_out.labels, probability), rows=rows)
+        tables = {f"refitted under the other splits ({self.settings.split.method} is the primary)": other_splits,
+                  "held-out ROC-AUC by similarity to the training molecules": self._by_similarity(model, held_out, probability)}
+        return Evaluation(metrics=estimates, figures=self._figures(held_out.labels, probability), rows=rows, tables=tables)
 
-    def training_keys(self, train: Molecules) -> list[str]:
-        return list(train.smiles)  # canonical: the same molecule written another way is the same row
+    def _other_splits(self, model: MoleculeModel, others: dict[str, list[tuple[Molecules, Molecules]]]) -> pd.DataFrame:
+        """The same candidate (its chosen hyperparameters) refitted on each other split's training side and scored on its test side."""
+        table = []
+        for method, sides in others.items():
+            scores = []
+            for train, test in sides:
+                refit = clone(model.estimator).fit(model.featurizer.transform(train.smiles), train.labels)
+                scores.append(skm.roc_auc_score(test.labels, refit.predict_proba(model.featurizer.transform(test.smiles))[:, 1]))
+            table.append({"split": method, "folds": len(scores), "mean ROC-AUC": float(np.mean(scores)),
+                          "SD": float(np.std(scores, ddof=1)) if len(scores) > 1 else float("nan"), "min": float(np.min(scores)), "max": float(np.max(scores))})
+        return pd.DataFrame(table)
+
+    def _by_similarity(self, model: MoleculeModel, held_out: Molecules, probability: np.ndarray) -> pd.DataFrame:
+        """ROC-AUC by the nearest training molecule's Tanimoto similarity (ECFP4): how the figure holds away from known chemistry."""
+        similarity = model.similarity(held_out.smiles)
+        edges, table = [0.0, 0.3, 0.5, 0.7, 1.01], []
+        for low, high in zip(edges[:-1], edges[1:]):
+            members = (similarity >= low) & (similarity < high)
+            labels = held_out.labels[members]
+            auc = skm.roc_auc_score(labels, probability[members]) if len(set(labels)) == 2 else float("nan")
+            table.append({"similarity": f"{low:.1f}-{min(high, 1.0):.1f}" if high <= 1 else f">= {low:.1f}", "molecules": int(members.sum()),
+                          "share": round(float(members.mean()), 3), "positives": int(labels.sum()), "ROC-AUC": round(float(auc), 3),
+                          "note": "n < 30: read with care" if members.sum() < 30 else ""})
+        outside = float((similarity < self.settings.applicability.min_similarity).mean())
+        table.append({"similarity": f"outside the domain (< {self.settings.applicability.min_similarity})", "molecules": int(round(outside * len(similarity))),
+                      "share": round(outside, 3), "positives": "", "ROC-AUC": "", "note": ""})
+        return pd.DataFrame(table).astype(object)
 
     def _figures(self, labels: np.ndarray, probability: np.ndarray) -> dict[str, bytes]:
         import matplotlib.pyplot as plt

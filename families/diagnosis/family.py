@@ -13,13 +13,14 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.utils.class_weight import compute_sample_weight
 
+from blocks.calibration import ECE_FLOOR, ece_if_calibrated
 from blocks.plots import png
 from blocks.tabular import TABLE, TabularFamily, final_estimator_params, snake_case
 from families.diagnosis.examples import export_example_tables
 from families.diagnosis.metrics import binary_metric_fns, multiclass_metric_fns
 from families.diagnosis.settings import BUNDLED_DATA, DiagnosisSettings
 from medmaas.family import Evaluation, Split, Tables
-from medmaas.stats import MetricSpec, bootstrap_estimates
+from medmaas.stats import Estimate, MetricSpec, bootstrap_estimates
 
 CLASS_COUNTS = "class_counts"
 
@@ -37,6 +38,7 @@ class Diagnosis(TabularFamily):
         MetricSpec("f1", "max", "F1 of the positive class (macro when multiclass)"),
         MetricSpec("brier", "min", "mean squared error of the predicted probabilities"),
         MetricSpec("ece", "min", "expected calibration error: mean gap between predicted and observed rates, 10 equal-count bins"),
+        MetricSpec("ece_if_calibrated", "min", ECE_FLOOR),
         MetricSpec("calibration_intercept", "target", "intercept a of logit P = a + b logit(p); one-vs-rest pooled when multiclass", target=0.0),
         MetricSpec("calibration_slope", "target", "slope b of logit P = a + b logit(p); below 1: too confident", target=1.0),
     )
@@ -153,8 +155,15 @@ class Diagnosis(TabularFamily):
         else:
             metric_fns, arrays = self._multiclass_metrics(classes, truth, proba)
         estimates = bootstrap_estimates(metric_fns, arrays, self.settings.bootstrap_resamples, self.seed, strata=truth)
+        floor = ece_if_calibrated(arrays[1] if len(classes) == 2 else proba.max(axis=1), self.seed)
+        estimates["ece_if_calibrated"] = Estimate(floor, floor, floor)
         figures = self._figures(classes, labels, proba, self.predict_labels(model, proba)) if figures else {}
         return Evaluation(metrics=estimates, figures=figures, rows=self.held_out_rows(metric_fns, arrays, test, strata=truth))
+
+    def informative_count(self, outcome: Any) -> tuple[int, str]:
+        """A subgroup's ROC-AUC and sensitivity rest on its rarer class, not on its size."""
+        counts = pd.Series(outcome).value_counts()
+        return (int(counts.min()) if len(counts) > 1 else 0), "smaller class"
 
     def predict_labels(self, model: Any, proba: np.ndarray) -> np.ndarray:
         classes = np.asarray(model.classes_)

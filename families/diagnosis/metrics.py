@@ -5,11 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
-
-def expected_calibration_error(hit: np.ndarray, confidence: np.ndarray, bins: int = 10) -> float:
-    """Mean |observed rate - predicted probability| over equal-count bins, weighted by their size."""
-    order = np.argsort(confidence, kind="stable")
-    return float(sum(len(b) * abs(hit[b].mean() - confidence[b].mean()) for b in np.array_split(order, bins) if len(b)) / len(hit))
+from blocks.calibration import expected_calibration_error, top_label_ece
 
 
 def logistic_recalibration(hit: np.ndarray, probability: np.ndarray, iterations: int = 25) -> tuple[float, float]:
@@ -98,7 +94,7 @@ def multiclass_metric_fns(n_classes: int) -> dict:
         "f1": f1,
         "brier": brier,
         # top-label ECE; recalibration over every class's one-vs-rest probabilities pooled
-        "ece": lambda y, p: expected_calibration_error(p.argmax(axis=1) == y, p.max(axis=1)),
+        "ece": top_label_ece,
         "calibration_intercept": lambda y, p: logistic_recalibration(np.eye(n_classes)[y].ravel(), p.ravel())[0],
         "calibration_slope": lambda y, p: logistic_recalibration(np.eye(n_classes)[y].ravel(), p.ravel())[1],
     }

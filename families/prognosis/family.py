@@ -108,6 +108,10 @@ class Prognosis(TabularFamily):
     def tuning_scoring(self, outcome):
         return None  # the estimator's own score: Harrell's C
 
+    def informative_count(self, outcome: Any) -> tuple[int, str]:
+        """A survival figure rests on its events: 200 patients with 5 events say little."""
+        return int(_event_time(outcome)[0].sum()), "events"
+
     def evaluation_times(self, time: np.ndarray) -> np.ndarray:
         horizon = min(self.settings.evaluation.horizon_days, np.quantile(time, 0.9))
         return np.linspace(np.quantile(time, 0.05), horizon, 25)

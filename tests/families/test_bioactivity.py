@@ -58,16 +58,28 @@ def test_unparsable_smiles_and_conflicting_duplicates_fail_the_gate_by_position_
     assert bad.loc[41, "smiles"] not in text and "not a molecule" not in text
 
 
-def test_the_scaffold_split_keeps_every_scaffold_on_one_side_and_reports_the_balance(write_params):
+def test_the_sorted_scaffold_split_trains_on_the_largest_scaffold_sets_and_holds_out_the_rarest(write_params):
     family = family_for(write_params)
     split = family.split(family.load())
-    train, (test, other_train, other_test) = split.train, split.test
-    assert not set(train.scaffolds) & set(test.scaffolds)
-    assert set(other_train.scaffolds) & set(other_test.scaffolds)  # the random comparison split shares them
+    train, (test, others) = split.train, split.test
+    assert not set(train.scaffolds) & set(test.scaffolds) and "0 scaffolds on both sides" in split.description
+    sizes = pd.Series(np.concatenate([train.scaffolds, test.scaffolds])).value_counts()
+    # every scaffold set in training is at least as large as every held-out one, but for the one that would have passed the share
+    assert sizes[list(set(train.scaffolds))].min() >= sizes[list(set(test.scaffolds))].drop(sizes[list(set(test.scaffolds))].idxmax()).max()
+    assert sizes.index[0] in set(train.scaffolds)  # the largest set (benzene and friends) trains
     assert 0.17 < len(test.labels) / (len(train.labels) + len(test.labels)) < 0.23
-    assert split.sizes["test_positive_share"] == pytest.approx(test.labels.mean(), abs=1e-4) and "0 shared" in split.description
+    assert split.sizes["test_positive_share"] == pytest.approx(test.labels.mean(), abs=1e-4)
+    # the other two methods travel with the test side, by name: five grouped folds (no scaffold shared) and one random split (shared)
+    assert set(others) == {"scaffold_grouped", "random"} and len(others["scaffold_grouped"]) == 5
+    assert all(not set(a.scaffolds) & set(b.scaffolds) for a, b in others["scaffold_grouped"])
+    assert set(others["random"][0][0].scaffolds) & set(others["random"][0][1].scaffolds)
     assert set(map(canonical, test.smiles[:50])) == set(test.smiles[:50])  # canonical already
     assert scaffold(canonical("c1ccccc1CCN")) == "c1ccccc1" and scaffold("CCO") == ""
+
+
+def test_the_old_method_name_scaffold_reads_as_the_grouped_split(write_params):
+    family = family_for(write_params, split={"method": "scaffold"})
+    assert family.settings.split.method == "scaffold_grouped"
 
 
 def test_the_applicability_domain_flags_molecules_unlike_the_training_set():
@@ -92,13 +104,16 @@ def test_leaving_an_atom_out_removes_exactly_the_fingerprint_environments_that_i
 
 
 @pytest.mark.slow
-def test_random_forest_on_the_scaffold_split_clears_the_floor_and_the_random_split_is_more_optimistic(write_params):
-    family = family_for(write_params, candidates=Replace({"random_forest": {"n_estimators": [200]}}), bootstrap_resamples=50)
+def test_random_forest_on_the_scaffold_split_clears_the_floor_and_easier_splits_are_more_optimistic(write_params):
+    family = family_for(write_params, candidates=Replace({"random_forest": {"n_estimators": [200]}}), bootstrap_resamples=50, split={"grouped_folds": 2})
     split = family.split(family.load())
     fitted = family.fit("random_forest", split.train)
-    metrics = family.evaluate(fitted.model, split.test).metrics
-    assert metrics["roc_auc"].value >= 0.75
-    assert metrics["roc_auc_other_split"].value > metrics["roc_auc"].value
+    evaluation = family.evaluate(fitted.model, split.test)
+    metrics = evaluation.metrics
+    assert metrics["roc_auc"].value >= 0.80 and metrics["roc_auc_scaffold_sorted"] == metrics["roc_auc"]
+    assert metrics["roc_auc"].value < metrics["roc_auc_scaffold_grouped"].value < metrics["roc_auc_random"].value
+    by_similarity = next(t for name, t in evaluation.tables.items() if "similarity" in name)
+    assert by_similarity["molecules"].iloc[:4].sum() == len(split.test[0].labels)  # every held-out molecule in one bin
     frame = pd.DataFrame({"smiles": ["CN1CCC[C@H]1c1cccnc1", "[Fe+3].[Cl-].[Cl-].[Cl-]"]})
     scored = family.predict_frame(fitted.model, frame)
     assert list(scored["in_domain"]) == [True, False] and scored["probability_BBB+"].between(0, 1).all()
