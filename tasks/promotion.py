@@ -35,6 +35,7 @@ class Comparison:
     units_compared: int
     unit: str
     refused: str | None = None  # why no fair comparison could be made
+    overlap_known: bool = True  # False: the other version stored no row digests under this key, so rows it trained on cannot be left out
 
     @property
     def rule(self) -> str:
@@ -47,6 +48,8 @@ class Comparison:
         left_out = self.rows_total - self.rows_compared
         scope = f"{self.rows_compared} held-out rows in {self.units_compared} {self.unit}s" + (
             f" ({left_out} rows it trained on left out)" if left_out else "")
+        if not self.overlap_known:
+            scope += " (whether it trained on some of them is unknown: it stored no row digests under this state's key)"
         return f"vs {self.role} v{self.version}: {metric} difference {d.value:+.4f} (95% CI {d.low:+.4f} to {d.high:+.4f}), paired over {scope}"
 
 
@@ -56,7 +59,8 @@ def compare(family: Family, role: str, version: str, challenger: HeldOutRows, ot
     mine, theirs = challenger.only(keep), other.only(keep)
     units = mine.n_units if keep.any() else 0
     minimum = family.settings.acceptance.min_compared_units
-    base = dict(role=role, version=version, rows_compared=int(keep.sum()), rows_total=len(challenger), units_compared=units, unit=challenger.unit)
+    base = dict(role=role, version=version, rows_compared=int(keep.sum()), rows_total=len(challenger), units_compared=units, unit=challenger.unit,
+                overlap_known=seen is not None)
     if units < minimum:
         reason = (f"it trained on {len(challenger) - int(keep.sum())} of the {len(challenger)} held-out rows; {units} {challenger.unit}s it never "
                   f"saw remain, fewer than acceptance.min_compared_units ({minimum})")
