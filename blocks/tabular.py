@@ -355,7 +355,9 @@ class TabularFamily(Family):
     def row_keys(features: pd.DataFrame, outcome: pd.Series | pd.DataFrame) -> tuple[tuple[str], ...]:
         """A patient's row by its content (features and outcome): the same row in a grown file is the same row, with no id needed."""
         both = pd.concat([features.reset_index(drop=True), pd.DataFrame(outcome).reset_index(drop=True)], axis=1)
-        return tuple((f"{h:016x}",) for h in pd.util.hash_pandas_object(both.astype(str), index=False).to_numpy())
+        # numbers as floats first: a column read as 60 in one file and 60.0 in the grown one is the same value
+        both = both.apply(lambda column: column.astype(float) if pd.api.types.is_numeric_dtype(column) else column).astype(str)
+        return tuple((f"{h:016x}",) for h in pd.util.hash_pandas_object(both, index=False).to_numpy())
 
     def training_keys(self, train: Any) -> list[str]:
         return [key for (key,) in self.row_keys(*train)]

@@ -95,6 +95,7 @@ class HeldOutRows:
     clusters: np.ndarray | None = None
     strata: np.ndarray | None = None
     unit: str = "row"
+    scorable: np.ndarray | None = None  # rows this model could be scored on (a recommender cannot rank an unseen treatment); None: all
 
     def __len__(self) -> int:
         return len(self.arrays[0])
@@ -105,7 +106,12 @@ class HeldOutRows:
     def only(self, keep: np.ndarray) -> HeldOutRows:
         """The rows where ``keep`` is true (e.g. those a champion never trained on)."""
         return HeldOutRows(self.metric, tuple(a[keep] for a in self.arrays), tuple(k for k, kept in zip(self.keys, keep) if kept),
-                           None if self.clusters is None else self.clusters[keep], None if self.strata is None else self.strata[keep], self.unit)
+                           None if self.clusters is None else self.clusters[keep], None if self.strata is None else self.strata[keep], self.unit,
+                           None if self.scorable is None else self.scorable[keep])
+
+    @property
+    def scored(self) -> np.ndarray:
+        return np.ones(len(self), dtype=bool) if self.scorable is None else self.scorable
 
     @property
     def n_units(self) -> int:

@@ -19,7 +19,8 @@ def protocol(family: Family, decision, best, board: pd.DataFrame | None, on_test
     unit = f"resampling whole {rows.unit}s" if rows is not None and rows.unit != "row" else "resampling rows"
     parts = [
         f"{candidates} candidate{'s' if candidates != 1 else ''} trained on the training side only. `{best.fitted.candidate}` was chosen by "
-        f"its training-side {primary} (cross-validation or a validation split grouped like the test split), not by the test set.",
+        f"its training-side {primary} (cross-validation or a validation split grouped like the test split; a network's validation "
+        f"split also stopped its training, so its score there is somewhat optimistic), not by the test set.",
         f"The test set then measured the chosen model once: {primary} {best.evaluation.metrics[primary]} (bootstrap 95% CI, {unit}).",
     ]
     if on_test is not None:
@@ -28,7 +29,8 @@ def protocol(family: Family, decision, best, board: pd.DataFrame | None, on_test
     parts.append("Floors and ceilings were checked on " + ("the CI's cautious end." if acceptance.floors_on == "lower_bound" else "the point estimates."))
     if decision.comparisons:
         parts += [c.sentence(primary) + "." for c in decision.comparisons]
-        parts.append(f"Rule: promote when each paired 95% CI has its low end >= -{acceptance.max_regression}.")
+        parts.append(f"Rule: promote when each paired 95% CI has its low end >= -{acceptance.max_regression}; with a margin this small "
+                     "against the CI's width, a challenger no better than the champion is usually kept as challenger.")
     elif decision.champion_version is None:
         parts.append("There was no champion to compare with.")
     return " ".join(parts)

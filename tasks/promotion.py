@@ -55,15 +55,16 @@ class Comparison:
 
 def compare(family: Family, role: str, version: str, challenger: HeldOutRows, other: HeldOutRows, seen: np.ndarray | None) -> Comparison:
     """Pair the two on the rows ``other`` never saw (``seen``: per row, whether it trained on it; None: unknown, all kept)."""
-    keep = np.ones(len(challenger), dtype=bool) if seen is None else ~seen
+    keep = (np.ones(len(challenger), dtype=bool) if seen is None else ~seen) & challenger.scored & other.scored  # rows both could be scored on
     mine, theirs = challenger.only(keep), other.only(keep)
     units = mine.n_units if keep.any() else 0
     minimum = family.settings.acceptance.min_compared_units
     base = dict(role=role, version=version, rows_compared=int(keep.sum()), rows_total=len(challenger), units_compared=units, unit=challenger.unit,
                 overlap_known=seen is not None)
     if units < minimum:
-        reason = (f"it trained on {len(challenger) - int(keep.sum())} of the {len(challenger)} held-out rows; {units} {challenger.unit}s it never "
-                  f"saw remain, fewer than acceptance.min_compared_units ({minimum})")
+        seen_count = 0 if seen is None else int(seen.sum())
+        reason = (f"it trained on {seen_count} of the {len(challenger)} held-out rows; {units} {challenger.unit}s it never saw (and both "
+                  f"models could score) remain, fewer than acceptance.min_compared_units ({minimum})")
         return Comparison(difference=None, refused=reason, **base)
     sign = 1 if family.direction(family.primary_metric) == "max" else -1
     try:
@@ -122,7 +123,7 @@ def decide(
     primary = family.primary_metric
     if champion_unscorable:
         checks.append(Check("vs champion", False, champion_unscorable))
-    elif not comparisons:
+    elif not any(c.role == "champion" for c in comparisons):
         checks.append(Check("vs champion", True, "no champion yet"))
     for comparison in comparisons:
         if comparison.refused:

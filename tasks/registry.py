@@ -155,36 +155,45 @@ def rows_seen_by(run_id: str, test_rows) -> np.ndarray | None:
     return np.array([any(d in trained for d in identity.digests(keys)) for keys in test_rows.keys], dtype=bool)
 
 
-def earlier_versions(family: Family, challenger_version: str) -> list[tuple[str, Any]]:
-    """(role, version) pairs the challenger must not lose to: the champion, and the reference when it is another version."""
+def earlier_versions(family: Family, challenger_version: str) -> tuple[list[tuple[str, Any]], list[Comparison]]:
+    """(role, version) pairs the challenger must not lose to: the champion, and the reference when it is another version;
+    and a refused comparison when ``acceptance.reference_version`` names no registered version (a bad config blocks, named)."""
     name = family.registered_model
     champion = _version_by_alias(name, CHAMPION)
     pinned = family.settings.acceptance.reference_version
-    reference = MlflowClient().get_model_version(name, str(pinned)) if pinned else _version_by_alias(name, REFERENCE)
+    refused: list[Comparison] = []
+    if pinned:
+        try:
+            reference = MlflowClient().get_model_version(name, str(pinned))
+        except MlflowException:
+            reference = None
+            refused.append(Comparison("reference", str(pinned), None, 0, 0, 0, "row",
+                                      refused=f"acceptance.reference_version {pinned} is not a registered version of {name!r}"))
+    else:
+        reference = _version_by_alias(name, REFERENCE)
     found = [("champion", champion)] if champion is not None else []
     if reference is not None and reference.version != challenger_version and (champion is None or reference.version != champion.version):
         found.append(("reference", reference))
-    return found
+    return found, refused
 
 
 def compare_with_earlier(family: Family, challenger_version: str, best: CandidateResult, split: Split):
-    """Score the champion (and the reference) on this test set and pair each with the challenger on the rows it never saw."""
-    comparisons: list[Comparison] = []
-    champion_version, champion_metrics, unscorable = None, None, None
-    for role, version in earlier_versions(family, challenger_version):
+    """Score the champion (and the reference) on this test set and pair each with the challenger on the rows it never saw;
+    a version that cannot be scored or paired is a refused comparison naming its role and why."""
+    found, comparisons = earlier_versions(family, challenger_version)
+    champion_version, champion_metrics = None, None
+    for role, version in found:
         evaluation, error = scored_version(family, version.version, split.test)
         if role == "champion":
-            champion_version = version.version
-            champion_metrics = evaluation.metrics if evaluation else None
-        if error:
-            unscorable = f"{role} v{version.version} could not be scored on this test set: {error}"
-            continue
-        mine, theirs = best.evaluation.rows, evaluation.rows
-        if mine is None or theirs is None:
-            unscorable = f"{family.name} gives no row-level held-out scores, so {role} v{version.version} cannot be compared in pairs"
+            champion_version, champion_metrics = version.version, (evaluation.metrics if evaluation else None)
+        mine, theirs = best.evaluation.rows, (evaluation.rows if evaluation else None)
+        if error or mine is None or theirs is None:
+            reason = (f"it could not be scored on this test set: {error}" if error
+                      else f"{family.name} gives no row-level held-out scores, so it cannot be compared in pairs")
+            comparisons.append(Comparison(role, version.version, None, 0, len(mine) if mine is not None else 0, 0, "row", refused=reason))
             continue
         comparisons.append(compare(family, role, version.version, mine, theirs, rows_seen_by(version.run_id, mine)))
-    return champion_version, champion_metrics, comparisons, unscorable
+    return champion_version, champion_metrics, comparisons
 
 
 @task(name="register-and-promote", cache_policy=NO_CACHE)
@@ -218,8 +227,8 @@ def register_and_promote(
     client.set_registered_model_alias(name, CHALLENGER, version.version)
     logger.info("registered %s version %s (%s) as %s", name, version.version, best.fitted.candidate, CHALLENGER)
 
-    champion_version, champion_metrics, comparisons, unscorable = compare_with_earlier(family, version.version, best, split)
-    checks = decide(family, best.evaluation.metrics, comparisons, unscorable)
+    champion_version, champion_metrics, comparisons = compare_with_earlier(family, version.version, best, split)
+    checks = decide(family, best.evaluation.metrics, comparisons)
     decision = Decision(
         registered_model=name, challenger_version=version.version, challenger_candidate=best.fitted.candidate,
         promoted=all(c.passed for c in checks), checks=checks, challenger_metrics=best.evaluation.metrics,

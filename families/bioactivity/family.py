@@ -154,18 +154,19 @@ class Bioactivity(Family):
         return Molecules(smiles, labels, np.array([scaffold(s) for s in smiles], dtype=object))
 
     def _scaffold_sorted(self, molecules: Molecules) -> tuple[np.ndarray, np.ndarray]:
-        """MoleculeNet's scaffold split (Wu et al. 2018; DeepChem's ScaffoldSplitter): scaffold sets largest first, ties by
-        first appearance, fill the training side until the next set would pass its share; the rest (the rarest) is held out."""
+        """MoleculeNet's scaffold split, as DeepChem's ScaffoldSplitter makes it (Wu et al. 2018): scaffold sets sorted by
+        (size, first row) from the largest, each to training while it fits the training share, else to the test side; the
+        rarest scaffolds end up held out. Deterministic: the seed plays no part."""
         sets: dict[str, list[int]] = {}
         for row, key in enumerate(molecules.scaffolds):
             sets.setdefault(key, []).append(row)
-        ordered = sorted(sets.values(), key=lambda rows: (-len(rows), rows[0]))
-        cutoff, train = (1 - self.settings.split.test_fraction) * len(molecules.labels), []
-        for position, rows in enumerate(ordered):
-            if len(train) + len(rows) > cutoff:
-                return np.array(train), np.array(sorted(row for later in ordered[position:] for row in later))
-            train += rows
-        return np.array(train), np.array([], dtype=int)
+        cutoff, train, test = (1 - self.settings.split.test_fraction) * len(molecules.labels), [], []
+        for rows in sorted(sets.values(), key=lambda rows: (len(rows), rows[0]), reverse=True):
+            (test if len(train) + len(rows) > cutoff else train).extend(rows)
+        if not train or not test:
+            raise ValueError(f"the sorted scaffold split left one side empty ({len(train)} training, {len(test)} held-out molecules): one scaffold "
+                             f"holds more than the training share; use split.method: scaffold_grouped")
+        return np.array(sorted(train)), np.array(sorted(test))
 
     def _scaffold_grouped_folds(self, molecules: Molecules, folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
         splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=self.seed)
@@ -270,6 +271,9 @@ class Bioactivity(Family):
                   "held-out ROC-AUC by similarity to the training molecules": self._by_similarity(model, held_out, probability)}
         return Evaluation(metrics=estimates, figures=self._figures(held_out.labels, probability), rows=rows, tables=tables)
 
+    def training_keys(self, train: Molecules) -> list[str]:
+        return list(train.smiles)  # canonical: the same molecule written another way is the same row
+
     def _other_splits(self, model: MoleculeModel, others: dict[str, list[tuple[Molecules, Molecules]]]) -> pd.DataFrame:
         """The same candidate (its chosen hyperparameters) refitted on each other split's training side and scored on its test side."""
         table = []
@@ -278,8 +282,9 @@ class Bioactivity(Family):
             for train, test in sides:
                 refit = clone(model.estimator).fit(model.featurizer.transform(train.smiles), train.labels)
                 scores.append(skm.roc_auc_score(test.labels, refit.predict_proba(model.featurizer.transform(test.smiles))[:, 1]))
-            table.append({"split": method, "folds": len(scores), "mean ROC-AUC": float(np.mean(scores)),
-                          "SD": float(np.std(scores, ddof=1)) if len(scores) > 1 else float("nan"), "min": float(np.min(scores)), "max": float(np.max(scores))})
+            table.append({"split": method, "folds": len(scores), "mean ROC-AUC": round(float(np.mean(scores)), 3),
+                          "SD": round(float(np.std(scores, ddof=1)), 3) if len(scores) > 1 else "", "min": round(float(np.min(scores)), 3),
+                          "max": round(float(np.max(scores)), 3)})
         return pd.DataFrame(table)
 
     def _by_similarity(self, model: MoleculeModel, held_out: Molecules, probability: np.ndarray) -> pd.DataFrame:

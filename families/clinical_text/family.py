@@ -271,12 +271,17 @@ class ClinicalText(Family):
 
         return list(GroupKFold(n_splits=k).split(side.texts, side.codes, side.groups))
 
+    @staticmethod
+    def _validation_f1(codes: np.ndarray, predicted: np.ndarray, labels: list[str]) -> float:
+        """Macro-F1 over every label, as the held-out figure counts it (a label missing from the validation split scores 0, not nothing)."""
+        return float(skm.f1_score(codes, predicted, labels=list(range(len(labels))), average="macro", zero_division=0.0))
+
     def _tuned(self, make, grid: list[float], fit: Texts, validation: Texts) -> tuple[float, float]:
         """The grid value with the best validation macro-F1, and that score."""
         scores = {}
         for value in grid:
             predicted = make(value, fit).fit(list(fit.texts), fit.codes).predict(list(validation.texts))
-            scores[value] = skm.f1_score(validation.codes, predicted, average="macro")
+            scores[value] = self._validation_f1(validation.codes, predicted, validation.labels)
         best = max(scores, key=scores.get)
         return best, float(scores[best])
 
@@ -326,7 +331,7 @@ class ClinicalText(Family):
         scores = {}
         for C in spec.C:
             head = LogisticRegression(C=C, max_iter=2000, class_weight="balanced").fit(vectors[fit_rows], train.codes[fit_rows])
-            scores[C] = skm.f1_score(train.codes[validation_rows], head.predict(vectors[validation_rows]), average="macro")
+            scores[C] = self._validation_f1(train.codes[validation_rows], head.predict(vectors[validation_rows]), train.labels)
         best = max(scores, key=scores.get)
         head = LogisticRegression(C=best, max_iter=2000, class_weight="balanced").fit(vectors, train.codes)
         return TextModel(make_pipeline(embedder, head), train.labels), {"C": best}, float(scores[best]), {}

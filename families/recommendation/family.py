@@ -248,8 +248,10 @@ class Recommendation(Family):
         return Evaluation(metrics=estimates, figures=regression_figures(observed, predicted), rows=self._rows(test, scored, per_patient[self.primary_metric]))
 
     def _rows(self, test: HeldOut, scored: np.ndarray, ndcg: np.ndarray) -> HeldOutRows:
-        """One row per held-out patient, whichever the model could score (NaN where it could not), so two models pair row by row;
-        a row's keys are the patient's held-out (patient, treatment) pairs: a model trained on any of them has seen the row."""
+        """One row per held-out patient (NaN where the model could not rank: no relevant held-out outcome of a treatment it knows),
+        so two models pair row by row on the patients both could rank; a row's keys are the patient's held-out (patient, treatment)
+        pairs: a model trained on any of them has seen the row. Two versions trained on different data know different treatments,
+        so the relevant outcomes each is graded on can differ: the pairing is exact only between models of one training set."""
         patients = np.unique(test.held_out.patients)
         per_patient = np.full(len(patients), np.nan)
         per_patient[scored] = ndcg
@@ -257,7 +259,8 @@ class Recommendation(Family):
         for patient, treatment in zip(test.held_out.patients, test.held_out.treatments):
             pairs[patient].append(pair_key(patient, treatment))
         return HeldOutRows(lambda _, scores: float(np.nanmean(scores)) if np.isfinite(scores).any() else float("nan"),
-                           (np.arange(len(patients)), per_patient), tuple(tuple(pairs[p]) for p in patients), unit="patient")
+                           (np.arange(len(patients)), per_patient), tuple(tuple(pairs[p]) for p in patients), unit="patient",
+                           scorable=np.isfinite(per_patient))
 
     def training_keys(self, train: Interactions) -> list[str]:
         return [pair_key(p, t) for p, t in zip(train.patients, train.treatments)]

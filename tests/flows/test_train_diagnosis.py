@@ -235,3 +235,6 @@ def test_a_retrain_on_a_grown_file_pairs_only_the_rows_the_champion_never_traine
     strict = run_family("diagnosis", write_params({"diagnosis": {**block, "data": {"path": str(grown_file)}, "acceptance": {"min_compared_units": 1000}}}))
     assert not strict.promoted and champion_version("diagnosis_grown") == champion_before
     assert "fewer than acceptance.min_compared_units (1000)" in strict.summary()
+    # and a reference version that does not exist is a refused comparison naming the key, not a crash
+    misnamed = run_family("diagnosis", write_params({"diagnosis": {**block, "data": {"path": str(grown_file)}, "acceptance": {"reference_version": 99}}}))
+    assert not misnamed.promoted and "acceptance.reference_version 99 is not a registered version of 'diagnosis_grown'" in misnamed.summary()
