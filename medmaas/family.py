@@ -99,6 +99,10 @@ class Family(ABC):
     def direction(self, metric: str) -> str:
         return next(m.direction for m in self.metrics if m.name == metric)
 
+    def better(self) -> int:
+        """+1 where a higher primary metric is better, -1 where lower is: a difference times this is positive when it improves."""
+        return 1 if self.direction(self.primary_metric) == "max" else -1
+
     @staticmethod
     @abstractmethod
     def export_bundled(path: Path) -> Path:

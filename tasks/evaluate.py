@@ -70,11 +70,9 @@ def rank(family: Family, results: list[CandidateResult | CandidateFailure]) -> t
     succeeded = [r for r in results if isinstance(r, CandidateResult)]
     if not succeeded:
         raise NoCandidateTrained(failures)
-    sign = -1 if family.direction(family.primary_metric) == "max" else 1
-
     def key(result: CandidateResult) -> tuple[int, float]:
         score = result.fitted.tuning_score
-        return (1, 0.0) if score is None or math.isnan(score) else (0, sign * score)
+        return (1, 0.0) if score is None or math.isnan(score) else (0, -family.better() * score)
 
     return sorted(succeeded, key=key), failures
 
@@ -98,9 +96,8 @@ def best_on_test(family: Family, ranked: list[CandidateResult]) -> BestOnTest | 
     scored = [r for r in ranked if r.evaluation.rows is not None]
     if len(scored) < 2:
         return None
-    sign = 1 if family.direction(family.primary_metric) == "max" else -1
-    top = max(scored, key=lambda r: sign * r.evaluation.metrics[family.primary_metric].value)
-    corrected = selection_corrected([r.evaluation.rows for r in scored], sign, family.settings.bootstrap_resamples, family.seed)
+    top = max(scored, key=lambda r: family.better() * r.evaluation.metrics[family.primary_metric].value)
+    corrected = selection_corrected([r.evaluation.rows for r in scored], family.better(), family.settings.bootstrap_resamples, family.seed)
     return BestOnTest(top.fitted.candidate, top.evaluation.metrics[family.primary_metric].value, corrected, len(scored))
 
 
@@ -121,9 +118,8 @@ def _versus_chosen(family: Family, chosen: CandidateResult, other: CandidateResu
     """The chosen model minus this one on the same held-out rows (paired bootstrap 95% CI); "tie" when the CI holds 0."""
     if other is chosen or chosen.evaluation.rows is None or other.evaluation.rows is None:
         return ""
-    sign = 1 if family.direction(family.primary_metric) == "max" else -1
     try:
-        d = paired_difference(chosen.evaluation.rows, other.evaluation.rows, sign, family.settings.bootstrap_resamples, family.seed)
+        d = paired_difference(chosen.evaluation.rows, other.evaluation.rows, family.better(), family.settings.bootstrap_resamples, family.seed)
     except ValueError:
         return ""
     verdict = "tie" if d.low <= 0 <= d.high else ("chosen better" if d.low > 0 else "chosen worse")

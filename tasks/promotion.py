@@ -66,9 +66,8 @@ def compare(family: Family, role: str, version: str, challenger: HeldOutRows, ot
         reason = (f"it trained on {seen_count} of the {len(challenger)} held-out rows; {units} {challenger.unit}s it never saw (and both "
                   f"models could score) remain, fewer than acceptance.min_compared_units ({minimum})")
         return Comparison(difference=None, refused=reason, **base)
-    sign = 1 if family.direction(family.primary_metric) == "max" else -1
     try:
-        difference = paired_difference(mine, theirs, sign, family.settings.bootstrap_resamples, family.seed)
+        difference = paired_difference(mine, theirs, family.better(), family.settings.bootstrap_resamples, family.seed)
     except ValueError as error:
         return Comparison(difference=None, refused=str(error), **base)
     return Comparison(difference=difference, **base)
@@ -102,13 +101,8 @@ class Decision:
         return payload
 
 
-def decide(
-    family: Family,
-    challenger: dict[str, Estimate],
-    comparisons: list[Comparison],
-    champion_unscorable: str | None = None,
-) -> list[Check]:
-    """Every check the challenger must pass; it is promoted only if all pass."""
+def decide(family: Family, challenger: dict[str, Estimate], comparisons: list[Comparison]) -> list[Check]:
+    """Every check the challenger must pass; it is promoted only if all pass (a refused comparison fails its check)."""
     acceptance = family.settings.acceptance
     cautious = acceptance.floors_on == "lower_bound"
     checks = []
@@ -121,9 +115,7 @@ def decide(
         what = f"{metric} {'95% CI high end ' if cautious else ''}{value:.4f}"
         checks.append(Check(f"max {metric}", value <= ceiling, f"{what} {'<=' if value <= ceiling else '>'} ceiling {ceiling}"))
     primary = family.primary_metric
-    if champion_unscorable:
-        checks.append(Check("vs champion", False, champion_unscorable))
-    elif not any(c.role == "champion" for c in comparisons):
+    if not any(c.role == "champion" for c in comparisons):
         checks.append(Check("vs champion", True, "no champion yet"))
     for comparison in comparisons:
         if comparison.refused:

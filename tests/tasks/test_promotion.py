@@ -4,7 +4,7 @@ from families import load_params
 from families.diagnosis.family import Diagnosis
 from medmaas.settings import AcceptanceSettings
 from medmaas.stats import Estimate
-from tasks.promotion import decide
+from tasks.promotion import Comparison, decide
 
 
 def family_with(write_params, acceptance):
@@ -34,8 +34,10 @@ def test_floor_and_ceiling_failures_block_promotion(write_params):
 
 def test_champion_that_cannot_be_scored_blocks_promotion(write_params):
     family = family_with(write_params, {"minimums": {}, "maximums": {}})
-    checks = decide(family, metrics(0.99), [], champion_unscorable="champion v1 could not be scored")
+    unscorable = Comparison("champion", "1", None, 0, 143, 0, "row", refused="it could not be scored on this test set: KeyError: 'mean_area'")
+    checks = decide(family, metrics(0.99), [unscorable])
     assert not passed(checks)
+    assert [c.detail for c in checks if not c.passed] == ["vs champion v1: no comparison (it could not be scored on this test set: KeyError: 'mean_area')"]
 
 
 def test_artifact_keys_are_valid_for_any_registered_model_name():
