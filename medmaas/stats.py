@@ -121,7 +121,7 @@ class HeldOutRows:
 def paired_difference(challenger: HeldOutRows, champion: HeldOutRows, sign: int, n_resamples: int, seed: int) -> Estimate:
     """``sign * (challenger - champion)`` on the same rows, with a 95% CI from resampling both together (positive: the
     challenger is better). Pairing removes the between-row variance the two models share, which two separate CIs keep."""
-    if len(challenger) != len(champion) or not all(np.array_equal(a, b) for a, b in zip(challenger.arrays[:1], champion.arrays[:1])):
+    if not np.array_equal(challenger.arrays[0], champion.arrays[0]):  # the truth, row by row (unequal lengths are unequal too)
         raise ValueError("a paired comparison needs both models scored on the same rows with the same truth")
     rng = np.random.default_rng(seed)
     draw = _resampler(len(challenger), challenger.strata, challenger.clusters)

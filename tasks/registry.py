@@ -152,7 +152,8 @@ def rows_seen_by(run_id: str, test_rows) -> np.ndarray | None:
     if stored.get("key_id") != identity.key_id() or not stored.get("train"):
         return None
     trained = set(stored["train"])
-    return np.array([any(d in trained for d in identity.digests(keys)) for keys in test_rows.keys], dtype=bool)
+    digested = iter(identity.digests([key for keys in test_rows.keys for key in keys]))  # one pass, one read of the key
+    return np.array([any([next(digested) in trained for _ in keys]) for keys in test_rows.keys], dtype=bool)
 
 
 def earlier_versions(family: Family, challenger_version: str) -> tuple[list[tuple[str, Any]], list[Comparison]]:
