@@ -17,6 +17,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from blocks.encoding import BOOLEAN_TOKENS, ColumnEncoder, as_boolean, looks_boolean
+from blocks.subgroups import DeclaredSubgroups, subgroup_table
 from medmaas.family import Evaluation, Family, FittedCandidate, Tables
 from medmaas.settings import NUMERIC_TYPES, ColumnRange, DataFile, Frozen
 from medmaas.stats import HeldOutRows, MetricFn
@@ -41,7 +42,7 @@ def range_expectations(column: str, bounds: ColumnRange | None) -> list:
     return [gxe.ExpectColumnValuesToBeBetween(column=column, min_value=bounds.min, max_value=bounds.max)]
 
 
-class TabularData(DataFile):
+class TabularData(DataFile, DeclaredSubgroups):
     """Where the patients are and what their feature columns mean (the declared schema)."""
 
     feature_columns: list[str] | Literal["all"] = "all"
@@ -51,8 +52,6 @@ class TabularData(DataFile):
     ranges: dict[str, ColumnRange] = Field(default_factory=dict, description='per feature; "*" applies to every feature')
     max_missing_fraction: float | dict[str, float] = Field(0.05, description='one fraction, or per column with "*" as the default')
     min_rows: PositiveInt = 50
-    subgroups: list[str] = Field(default_factory=list, description="feature columns whose groups get their own held-out metrics in the model card")
-    bands: dict[str, list[float]] = Field(default_factory=dict, description="edges that cut a numeric subgroup column into bands, e.g. {age: [40, 60]}")
 
     @model_validator(mode="after")
     def _kinds_agree(self):
@@ -367,48 +366,17 @@ class TabularFamily(Family):
         return HeldOutRows(metrics[self.primary_metric], tuple(arrays), self.row_keys(*test), strata=strata, unit="patient")
 
     def subgroup_table(self, model: Any, test: Any) -> pd.DataFrame | None:
-        """Per subgroup: n and the primary and acceptance metrics with CIs; groups with little information are flagged (by the
-        family's ``informative_count``: the smaller class, the events), failures named."""
-        if not self.settings.data.subgroups:
-            return None
         features, outcome = test
-        acceptance = self.settings.acceptance
-        shown = list(dict.fromkeys([self.primary_metric, *acceptance.minimums, *acceptance.maximums]))
-        rows = []
-        for column in self.settings.data.subgroups:
-            if column not in features.columns:
-                rows.append({"subgroup": column, "note": "not among the model's features, so it cannot be grouped on"})
-                continue
-            try:
-                groups = self._groups(features[column], self.settings.data.bands.get(column))
-            except (TypeError, ValueError) as error:  # e.g. bands on a text column
-                rows.append({"subgroup": column, "note": f"cannot be grouped: {type(error).__name__}"})
-                continue
-            for value in groups.dropna().unique():
-                members = (groups == value).to_numpy()
-                row: dict[str, Any] = {"subgroup": column, "value": str(value), "n": int(members.sum())}
-                try:
-                    metrics = self.held_out(model, (features[members], outcome[members]), figures=False).metrics
-                    row |= {m: str(metrics[m]) if np.isfinite(metrics[m].value) else "n/a (undefined in this group)" for m in shown}
-                except Exception as error:  # e.g. one class only in the group: the metric does not exist there
-                    row |= {m: f"n/a ({type(error).__name__})" for m in shown}
-                count, what = self.informative_count(outcome[members])
-                row[what] = count
-                row["note"] = f"{what} < 30: read with care" if count < 30 else ""
-                rows.append(row)
-        return pd.DataFrame(rows)
+        return subgroup_table(
+            self.settings.data.subgroups, self.settings.data.bands, self.gated_metrics(),
+            values_of=lambda column: features[column] if column in features.columns else None,
+            metrics_of=lambda members: self.held_out(model, (features[members], outcome[members]), figures=False).metrics,
+            informative_count=lambda members: self.informative_count(outcome[members]),
+        )
 
     def informative_count(self, outcome: Any) -> tuple[int, str]:
         """What limits a subgroup's precision, and its name: the rows here; the smaller class or the events in families that say so."""
         return len(outcome), "n"
-
-    @staticmethod
-    def _groups(values: pd.Series, edges: list[float] | None) -> pd.Series:
-        if not edges:
-            return values.astype(object)
-        bounds = [-np.inf, *sorted(edges), np.inf]
-        names = [f"< {bounds[1]:g}", *(f"{lo:g}-{hi:g}" for lo, hi in zip(bounds[1:-2], bounds[2:-1])), f">= {bounds[-2]:g}"]
-        return pd.cut(values.astype(float), bounds, right=False, labels=names).astype(object)
 
 
 def _most_frequent(values: pd.Series, fallback: Any) -> Any:

@@ -144,6 +144,11 @@ class Family(ABC):
     def evaluate(self, model: Any, test: Any) -> Evaluation:
         """Metrics (with CIs) and plots on held-out data."""
 
+    def gated_metrics(self) -> list[str]:
+        """The primary metric and every metric with a floor or a ceiling: what a subgroup table must show."""
+        acceptance = self.settings.acceptance
+        return list(dict.fromkeys([self.primary_metric, *acceptance.minimums, *acceptance.maximums]))
+
     def subgroup_table(self, model: Any, test: Any) -> pd.DataFrame | None:
         """Held-out metrics per declared subgroup, for the model card of the version registered; None: none declared."""
         return None

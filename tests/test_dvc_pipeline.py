@@ -40,7 +40,7 @@ SMALL_RUNS = {
     "progression_visits": {"data": {"path": "data/small/pbcseq.csv", "min_targets": 50}, "split": {"cv_folds": 3}, "bootstrap_resamples": 50,
                            "candidates": Replace({"last_observation": {}})},
     "prognosis": {"data": {"path": "data/small/gbsg2.csv", "min_rows": 40, "min_events": 20}, "split": {"cv_folds": 3}, "bootstrap_resamples": 50,
-                  "candidates": Replace({"cox_ph": {"alpha": [1.0]}}), "acceptance": Replace({"minimums": {"c_index": 0.5}})},
+                  "candidates": Replace({"cox_ph": {"alpha": [1.0]}}), "acceptance": Replace({"minimums": {"uno_c_index": 0.5}})},
     "recommendation": {"bootstrap_resamples": 50, "candidates": Replace({"popularity": {"shrinkage": [0]}})},  # the bundled file is small already (438 rows)
     "bioactivity": {"data": {"path": "data/small/b3db.csv", "min_rows": 50}, "split": {"cv_folds": 2, "grouped_folds": 2}, "bootstrap_resamples": 50,
                     "candidates": Replace({"logistic_regression": {"C": [0.3]}}), "acceptance": Replace({"minimums": {"roc_auc": 0.5}})},

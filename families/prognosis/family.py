@@ -12,7 +12,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from blocks.plots import png
 from blocks.tabular import TABLE, TabularFamily
 from families.prognosis.aft import _event_time, survival_matrix
-from families.prognosis.metrics import SURVIVAL_METRICS, _safe, _structured
+from families.prognosis.metrics import SURVIVAL_METRICS, SurvivalReference, _structured, against, uno_scorer
 from families.prognosis.settings import BUNDLED_DATA, GBSG2_NAMES, LUNG_DATA, LUNG_NAMES, PrognosisSettings
 from medmaas.family import Evaluation, Split, Tables
 from medmaas.settings import NUMERIC_TYPES
@@ -25,15 +25,18 @@ class Prognosis(TabularFamily):
     name = "prognosis"
     Settings = PrognosisSettings
     bundled_data = BUNDLED_DATA
-    primary_metric = "c_index"
+    primary_metric = "uno_c_index"
     runtime_packages = ("scikit-survival", "scikit-learn", "pandas", "numpy", "scipy")
     metrics = (
+        MetricSpec("uno_c_index", "max", "Uno's concordance up to the horizon, weighted by the training side's censoring curve "
+                   "(unbiased under heavy censoring, unlike Harrell's)"),
         MetricSpec("c_index", "max", "Harrell's concordance: how often the patient with the earlier event had the higher risk"),
-        MetricSpec("uno_c_index", "max", "Uno's IPCW concordance up to the horizon (less sensitive to censoring)"),
         MetricSpec("td_auc", "max", "time-dependent (cumulative/dynamic) AUC, averaged over the horizon"),
         MetricSpec("ibs", "min", "integrated Brier score of the survival curves over the horizon"),
-        MetricSpec("ibs_kaplan_meier", "min", "the same for the no-covariate Kaplan-Meier curve (reference)"),
+        MetricSpec("ibs_kaplan_meier", "min", "the same for the training side's Kaplan-Meier curve given to every patient (reference)"),
         MetricSpec("brier_skill", "max", "1 - ibs / ibs_kaplan_meier: above 0 means better than Kaplan-Meier"),
+        MetricSpec("calibration_slope", "target", "Cox slope of the held-out outcome on predicted log(-log S) at the calibration "
+                   "horizon; below 1: risks too extreme", target=1.0),
     )
     intended_use = (
         "Prognostic counselling and follow-up planning: a patient's risk relative to the cohort and the probability of "
@@ -41,6 +44,7 @@ class Prognosis(TabularFamily):
     )
     out_of_scope = "Treatment selection (the model is not causal); times beyond the training follow-up; other diseases or cohorts."
     settings: PrognosisSettings
+    training_side: np.ndarray | None = None  # set by split(): every held-out figure's censoring curve and Kaplan-Meier reference
 
     @staticmethod
     def export_bundled(path: Path) -> Path:
@@ -94,36 +98,46 @@ class Prognosis(TabularFamily):
         frame = tables[TABLE]
         data = self.settings.data
         train, test = train_test_split(frame, test_size=self.settings.split.test_fraction, stratify=frame[data.event_column], random_state=self.seed)
+        train_side, test_side = self.features_and_outcome(train), self.features_and_outcome(test)
+        self.training_side = train_side[1]
         description = (
             f"{self.one_row_per_patient()} "
             f"{1 - self.settings.split.test_fraction:.0%}/{self.settings.split.test_fraction:.0%} stratified by event, seed {self.seed}; "
-            f"hyperparameters tuned by {self.settings.split.cv_folds}-fold CV (Harrell's C) inside the training side only."
+            f"hyperparameters tuned by {self.settings.split.cv_folds}-fold CV (Uno's C) inside the training side only; "
+            f"censoring weights, the time grid and the Kaplan-Meier reference come from the training side."
         )
-        return Split(self.features_and_outcome(train), self.features_and_outcome(test), description,
+        return Split(train_side, test_side, description,
                      {"train": len(train), "test": len(test), "test_events": int(test[data.event_column].sum())})
 
     def tuning_folds(self, outcome):
         return list(StratifiedKFold(self.settings.split.cv_folds, shuffle=True, random_state=self.seed).split(np.zeros(len(outcome)), _event_time(outcome)[0]))
 
     def tuning_scoring(self, outcome):
-        return None  # the estimator's own score: Harrell's C
+        return uno_scorer(outcome, self.reference(outcome).horizon)  # the gate's metric, weighted by the training side's censoring
 
     def informative_count(self, outcome: Any) -> tuple[int, str]:
         """A survival figure rests on its events: 200 patients with 5 events say little."""
         return int(_event_time(outcome)[0].sum()), "events"
 
-    def evaluation_times(self, time: np.ndarray) -> np.ndarray:
+    def reference(self, held_out_outcome: np.ndarray) -> SurvivalReference:
+        """The training side fixes the time grid, the censoring weights and the population curve.
+
+        Outside a run (a labelled batch scored by the monitor) there is no split: that batch is its own reference.
+        """
+        training = self.training_side if self.training_side is not None else held_out_outcome
+        time = _event_time(training)[1]
         horizon = min(self.settings.evaluation.horizon_days, np.quantile(time, 0.9))
-        return np.linspace(np.quantile(time, 0.05), horizon, 25)
+        return SurvivalReference(training, np.linspace(np.quantile(time, 0.05), horizon, 25), self.settings.evaluation.calibration_days)
 
     def held_out(self, model: Any, test: Any, figures: bool = True) -> Evaluation:
         features, outcome = test
         event, time = _event_time(outcome)
-        times = self.evaluation_times(time)
+        reference = self.reference(outcome)
         risk = model.predict(features)
-        survival = survival_matrix(model, features, times)
-        metrics = {name: (lambda fn: lambda *a: fn(*a, times))(_safe(fn)) for name, fn in SURVIVAL_METRICS.items()}
-        arrays = (time, event.astype(int), risk, survival)
+        survival = survival_matrix(model, features, reference.times)
+        at_calibration = survival_matrix(model, features, np.array([reference.calibration_at]))[:, 0]
+        metrics = {name: against(fn, reference) for name, fn in SURVIVAL_METRICS.items()}
+        arrays = (time, event.astype(int), risk, survival, at_calibration)
         estimates = bootstrap_estimates(metrics, arrays, self.settings.bootstrap_resamples, self.seed, strata=event)
         return Evaluation(metrics=estimates, figures=self._figures(model, features, time, event, risk) if figures else {},
                           rows=self.held_out_rows(metrics, arrays, test, strata=event))
@@ -160,7 +174,10 @@ class Prognosis(TabularFamily):
 
     def limitations(self) -> list[str]:
         extra = ["Survival past the longest training follow-up is an extrapolation; the service flags it.",
-                 "Uno's C, time-dependent AUC and the Brier scores weight by the held-out patients' own censoring distribution."]
+                 "Uno's C, time-dependent AUC and the Brier scores weight by the training side's censoring curve: they assume "
+                 "censoring is independent of the outcome and alike in both sides of the split.",
+                 f"The calibration slope is read at {self.settings.evaluation.calibration_days:g} days; it says nothing of calibration "
+                 "at other times."]
         if self.settings.data.path == BUNDLED_DATA:
             extra.append("GBSG2: node-positive breast cancer, German trial 1984-1989; recurrence-free survival, up to about 7 years.")
         return [*super().limitations(), *extra]

@@ -11,6 +11,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from blocks.regression import REGRESSION_METRICS, regression_figures, regression_metric_specs
+from blocks.subgroups import subgroup_table
 from blocks.tabular import range_expectations
 from families.progression_visits.candidates import LastObservation, NextVisitBoosting
 from families.progression_visits.encoding import VisitEncoding, VisitSet
@@ -202,6 +203,19 @@ class ProgressionVisits(Family):
         rows = HeldOutRows(REGRESSION_METRICS[self.primary_metric], (examples.observed, predicted), tuple((ids[c],) for c in examples.patient),
                            clusters=examples.patient, unit="patient")
         return Evaluation(metrics=estimates, figures=regression_figures(examples.observed, predicted), rows=rows)
+
+    def subgroup_table(self, model: Any, test: VisitSet) -> pd.DataFrame | None:
+        """Per declared baseline group (e.g. sex): the next-visit metrics with CIs over the group's patients, flagged under 30 patients."""
+        data = self.settings.data
+        examples = test.examples()
+        predicted = model.predict_next(examples.histories, examples.days_ahead)
+        return subgroup_table(
+            data.subgroups, data.bands, self.gated_metrics(),
+            values_of=lambda column: pd.Series([history[column].iloc[0] for history in examples.histories]),
+            metrics_of=lambda members: bootstrap_estimates(REGRESSION_METRICS, (examples.observed[members], predicted[members]),
+                                                           self.settings.bootstrap_resamples, self.seed, clusters=examples.patient[members]),
+            informative_count=lambda members: (len(np.unique(examples.patient[members])), "patients"),
+        )
 
     @staticmethod
     def _patient_ids(visits: VisitSet) -> list[str]:

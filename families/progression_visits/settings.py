@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
+from blocks.subgroups import DeclaredSubgroups
 from medmaas.settings import CandidateGrids, ColumnRange, DataFile, FamilySettings, Frozen
 
 BUNDLED_DATA = Path("data/raw/pbcseq.csv")
@@ -15,7 +16,7 @@ DAYS_PER_YEAR = 365.25
 MAX_VISIT_DAY = 100 * 365.25  # a visit day past a century of follow-up is a unit or typing error, not a patient
 
 
-class VisitData(DataFile):
+class VisitData(DataFile, DeclaredSubgroups):
     """Where the visits are and what their columns mean (the declared schema)."""
 
     path: Path = BUNDLED_DATA
@@ -38,6 +39,8 @@ class VisitData(DataFile):
             raise ValueError(f"target_marker {self.target_marker!r} must be one of markers")
         if unknown := set(self.log_markers) - set(self.markers):
             raise ValueError(f"log_markers {sorted(unknown)} are not in markers")
+        if unknown := set(self.subgroups) - set(self.baseline_columns):
+            raise ValueError(f"subgroups {sorted(unknown)} are not in baseline_columns (a patient's group must not change between visits)")
         return self
 
     @property

@@ -11,9 +11,9 @@ from support import Replace, Server
 
 from blocks.tabular import TABLE
 from families import load_params
-from families.prognosis.aft import ParametricAFT
+from families.prognosis.aft import ParametricAFT, _event_time
 from families.prognosis.family import Prognosis
-from families.prognosis.metrics import _structured
+from families.prognosis.metrics import SurvivalReference, _structured, calibration_slope
 from families.prognosis.settings import LUNG_DATA
 from flows.train import run_family
 from medmaas.environment import PROJECT_ROOT
@@ -99,6 +99,60 @@ def test_parametric_aft_recovers_a_known_weibull_model():
     assert (np.diff(curves, axis=1) <= 0).all() and ((curves >= 0) & (curves <= 1)).all()
 
 
+class TrainingSideCurve:
+    """A model without covariates that predicts, for everyone, the Kaplan-Meier curve of the training side."""
+
+    def __init__(self, training):
+        from sksurv.nonparametric import kaplan_meier_estimator
+
+        self.grid, self.curve = kaplan_meier_estimator(*_event_time(training))
+
+    def predict(self, features):
+        return np.zeros(len(features))
+
+    def predict_survival_function(self, features):
+        return [lambda t: np.interp(t, self.grid, self.curve)] * len(features)
+
+
+@pytest.fixture(scope="module")
+def quick(params):
+    return params.families["prognosis"].model_copy(update={"bootstrap_resamples": 20})
+
+
+def test_the_kaplan_meier_reference_is_the_training_sides_so_predicting_it_has_no_skill(quick, frame):
+    # the reference of the Brier skill is what a model learns with no covariates: the training side's curve.
+    # Fitted on the held-out patients instead, it knows their outcomes and no honest model can match it
+    family = Prognosis(quick, 0)
+    split = family.split({TABLE: frame})
+    metrics = family.held_out(TrainingSideCurve(split.train[1]), split.test, figures=False).metrics
+    assert metrics["brier_skill"].value == pytest.approx(0.0, abs=1e-9)
+    assert metrics["ibs"].value == pytest.approx(metrics["ibs_kaplan_meier"].value, abs=1e-9)
+
+
+def test_unos_c_weights_by_the_training_sides_censoring_and_harrells_does_not(quick, frame):
+    family = Prognosis(quick, 0)
+    split = family.split({TABLE: frame})
+    model = Prognosis(quick, 0).fit("cox_ph", split.train).model
+    as_split = family.held_out(model, split.test, figures=False).metrics
+    event, time = _event_time(split.train[1])
+    family.training_side = _structured(event & (time < np.quantile(time, 0.5)), time)  # same times, heavier early censoring
+    reweighted = family.held_out(model, split.test, figures=False).metrics
+    assert reweighted["c_index"].value == as_split["c_index"].value
+    assert abs(reweighted["uno_c_index"].value - as_split["uno_c_index"].value) > 1e-4
+
+
+@pytest.mark.parametrize(("spread", "slope"), [(1.0, 1.0), (2.0, 0.5), (0.5, 2.0)], ids=["right", "too extreme", "too timid"])
+def test_the_calibration_slope_at_the_horizon_reads_how_far_predicted_risks_spread(spread, slope):
+    # exponential times with hazard exp(x): S(t) = exp(-t e^x); a model predicting exp(-t e^(spread x)) is off by 1/spread
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=4000)
+    onset, follow_up = rng.exponential(np.exp(-x)), rng.uniform(0, 3, size=4000)
+    time, event = np.minimum(onset, follow_up), onset <= follow_up
+    predicted = np.exp(-np.exp(spread * x))  # at t = 1
+    reference = SurvivalReference(_structured(event, time), np.array([0.5, 1.0]), calibration_at=1.0)
+    assert calibration_slope(time, event.astype(int), None, None, predicted, reference) == pytest.approx(slope, rel=0.1)
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_a_users_csv_with_duration_and_event_columns_trains_end_to_end(write_params, gbsg2_csv):
@@ -109,7 +163,7 @@ def test_a_users_csv_with_duration_and_event_columns_trains_end_to_end(write_par
                          "id_column": "patient_id", "duration_column": "days", "event_column": "event", "feature_columns": "all",
                          "ranges": {"age": {"min": 18, "max": 100}}, "max_missing_fraction": 0.25, "min_events": 50}),
         "candidates": Replace({"cox_ph": {"alpha": [1.0]}}),
-        "acceptance": Replace({"minimums": {"c_index": 0.5}}),
+        "acceptance": Replace({"minimums": {"uno_c_index": 0.5}}),
     }}, keep_families=FAMILY)
     decision = run_family("prognosis", path)
     version = MlflowClient().get_model_version("lung_prognosis", decision.challenger_version)

@@ -134,3 +134,23 @@ def test_a_missing_visits_file_is_an_error_naming_the_file_and_the_key(params, t
     moved = settings.model_copy(update={"data": settings.data.model_copy(update={"path": tmp_path / "nowhere.csv"})})
     with pytest.raises(FileNotFoundError, match=r"nowhere\.csv.*progression_visits\.data\.path"):
         ProgressionVisits(moved, 0).load()
+
+
+def test_the_card_reports_next_visit_error_by_sex_counted_in_patients(family, tables):
+    split = family.split(tables)
+    table = family.subgroup_table(family.fit("last_observation", split.train).model, split.test)
+    by_sex = table.set_index("value")
+    visits = split.test.visits.groupby("patient_id")
+    women = visits["female"].first()[visits.size() > 1]  # a patient with one visit has no next visit to predict
+    assert set(by_sex.index) == {"0", "1"} and (table["subgroup"] == "female").all()
+    assert by_sex.loc["1", "patients"] == (women == 1).sum() and by_sex.loc["0", "patients"] == (women == 0).sum()
+    assert by_sex.loc["0", "note"] == ("patients < 30: read with care" if (women == 0).sum() < 30 else "")
+    assert by_sex.loc["0", "rmse"] != by_sex.loc["1", "rmse"]
+
+
+def test_a_subgroup_that_can_change_between_visits_is_refused_naming_the_key(params):
+    from pydantic import ValidationError
+
+    data = params.families["progression_visits"].data.model_dump(by_alias=True)
+    with pytest.raises(ValidationError, match=r"subgroups \['bili'\] are not in baseline_columns"):
+        type(params.families["progression_visits"].data).model_validate({**data, "subgroups": ["bili"]})
