@@ -7,17 +7,21 @@ import numpy as np
 import pandas as pd
 
 
-def connected_groups(keys: dict[str, pd.Series], rows: int) -> np.ndarray:
-    """A group number per row; ``keys`` maps a key's name to its value per row (missing values join nothing)."""
+def connected_groups(keys: dict[str, pd.Series], rows: int, pairs: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """A group number per row; ``keys`` maps a key's name to its value per row (missing values join nothing); ``pairs``
+    (rows, rows) joins rows found alike by a distance rather than an equal key."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     series = [pd.Series(values).reset_index(drop=True).astype("string").radd(f"{name}:") for name, values in keys.items()]
-    if not series:
+    if not series and pairs is None:
         return np.arange(rows)
-    stacked = pd.concat(series, keys=range(len(series))).dropna()
+    stacked = pd.concat(series, keys=range(len(series))).dropna() if series else pd.Series([], dtype="string")
     key_codes, _ = pd.factorize(stacked)
-    row_of = stacked.index.get_level_values(1).to_numpy()
+    row_of = stacked.index.get_level_values(-1).to_numpy() if series else np.array([], dtype=int)
     size = rows + (int(key_codes.max()) + 1 if len(key_codes) else 0)
-    graph = coo_matrix((np.ones(len(row_of)), (row_of, rows + key_codes)), shape=(size, size))
+    start, end = row_of, rows + key_codes
+    if pairs is not None:
+        start, end = np.concatenate([start, pairs[0]]), np.concatenate([end, pairs[1]])
+    graph = coo_matrix((np.ones(len(start)), (start, end)), shape=(size, size))
     return connected_components(graph, directed=False)[1][:rows]

@@ -19,6 +19,7 @@ from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedGroupKFo
 from blocks.grouping import connected_groups
 from families.imaging.loaders import UnreadableImage, read_dicom_folder, read_folder, read_npz
 from families.imaging.model import ImageModel, downsampled
+from families.imaging.near_duplicates import near_duplicate_pairs, nearest_distance, parsed
 from families.imaging.plots import evaluation_figures
 from families.imaging.settings import BUNDLED_DATA, ImagingSettings
 from medmaas.environment import PROJECT_ROOT
@@ -42,15 +43,23 @@ class Images:
     groups: np.ndarray
     rows: np.ndarray  # positions in the data set (the gate's numbering)
     validation: np.ndarray | None = None
+    hashes: np.ndarray | None = None  # near_duplicates' (n, kinds, turns) perceptual hashes
+    distance_to_training: np.ndarray | None = None  # held-out side: Hamming distance to the nearest training image (the memorisation audit)
 
     def take(self, rows: np.ndarray) -> Images:
-        return Images(self.pixels[rows], self.codes[rows], self.groups[rows], self.rows[rows], None if self.validation is None else self.validation[rows])
+        def part(values):
+            return None if values is None else values[rows]
+
+        return Images(self.pixels[rows], self.codes[rows], self.groups[rows], self.rows[rows], part(self.validation), part(self.hashes),
+                      part(self.distance_to_training))
 
 
-def split_groups(table: pd.DataFrame) -> np.ndarray:
-    """Images joined by a shared patient, an identical file or the same near-duplicate hash, transitively: each
-    connected component is one group, so no patient and no near-duplicate sits on both sides."""
-    return connected_groups({c: table[c] for c in ("patient", "content_sha1", "near_hash") if c in table}, len(table))
+def split_groups(table: pd.DataFrame, radius: int) -> np.ndarray:
+    """Images joined by a shared patient, an identical file or near-duplicate hashes within ``radius``, transitively:
+    each connected component is one group, so no patient and no near-duplicate sits on both sides."""
+    hashes, present = parsed(table["near_hashes"])
+    return connected_groups({c: table[c] for c in ("patient", "content_sha1") if c in table}, len(table),
+                            pairs=near_duplicate_pairs(hashes, present, radius))
 
 
 class Imaging(Family):
@@ -127,13 +136,13 @@ class Imaging(Family):
         table["blank"] = table["readable"].astype(bool) & (table["pixel_max"] == table["pixel_min"]).fillna(False).astype(bool)
         test_files = set(table.loc[official == "test", "content_sha1"])
         table["in_test_and_training"] = official.isin(["train", "val"]) & table["content_sha1"].isin(test_files)
-        table["group"] = split_groups(table)  # once: the gate's note and the split both read it
+        table["group"] = split_groups(table, self.settings.split.near_duplicate_radius)  # once: the gate's note and the split both read it
         return {TABLE: table, PIXELS: pd.DataFrame({"pixels": list(images.pixels)})}
 
     def identifier_columns(self) -> set[str]:
         """File names may hold a patient's name, and the patient and study columns are the patient: none reaches a
         report, a log or an artifact."""
-        return {"file", "patient", "study", "content_sha1", "near_hash"}
+        return {"file", "patient", "study", "content_sha1", "near_hashes"}
 
     @staticmethod
     def _positions(mask: np.ndarray) -> str:
@@ -175,21 +184,24 @@ class Imaging(Family):
         return {TABLE: suite}
 
     def gate_notes(self, tables: Tables) -> list[str]:
-        table = tables[TABLE]
-        groups = table.groupby("near_hash").size()
+        table, radius = tables[TABLE], self.settings.split.near_duplicate_radius
+        sizes = table["group"].value_counts()
         modes = ", ".join(f"{mode} {count}" for mode, count in table["mode"].value_counts().items())
         official = table["official_split"]
         if official.notna().any():
-            near = int(table.loc[official == "test", "near_hash"].isin(set(table.loc[official != "test", "near_hash"])).sum())
-            kept = f"the file's official split is kept: {near} test images share their average hash with a training or validation image"
+            hashes, _ = parsed(table["near_hashes"])
+            nearest = nearest_distance(hashes[(official == "test").to_numpy()], hashes[(official != "test").to_numpy()])
+            near = "an unknown number of" if nearest is None else int((nearest <= radius).sum())
+            kept = f"the file's official split is kept: {near} test images are near-duplicates of a training or validation image"
         else:
             kept = "each group stays on one side of the split"
-        largest = int(table["group"].value_counts().iloc[0]) if len(table) else 0
+        largest = int(sizes.iloc[0]) if len(table) else 0
         kept += f"; the largest group holds {largest} images ({largest / max(len(table), 1):.1%})"
         return [f"stored modes: {modes}; every image converted to {'grey' if self.settings.data.channels == 1 else 'RGB'} and "
                 f"resized to {self.settings.data.image_size} px",
-                f"{int((groups > 1).sum())} groups of near-identical images (the same 16x16 average hash) hold "
-                f"{int(groups[groups > 1].sum())} images; {kept}"]
+                f"{len(sizes)} groups for {len(table)} images: {int((sizes > 1).sum())} groups of near-duplicates (a patient, an identical "
+                f"file, or perceptual hashes within Hamming distance {radius} under any flip or quarter turn) hold {int(sizes[sizes > 1].sum())} "
+                f"images; {kept}"]
 
     def data_summary(self, tables: Tables) -> dict[str, Any]:
         table = tables[TABLE]
@@ -202,7 +214,8 @@ class Imaging(Family):
     def _images(self, tables: Tables) -> Images:
         table = tables[TABLE]
         codes = np.array([self.settings.data.labels.index(label) for label in table["label"]])
-        return Images(np.stack(tables[PIXELS]["pixels"].to_numpy()), codes, table["group"].to_numpy(), np.arange(len(table)))
+        return Images(np.stack(tables[PIXELS]["pixels"].to_numpy()), codes, table["group"].to_numpy(), np.arange(len(table)),
+                      hashes=parsed(table["near_hashes"])[0])
 
     def split(self, tables: Tables) -> Split:
         images, table = self._images(tables), tables[TABLE]
@@ -216,17 +229,19 @@ class Imaging(Family):
             train_rows, test_rows = next(folds.split(np.zeros(len(images.codes)), images.codes, images.groups))
             patients = "a patient (patients_csv), " if table["patient"].notna().any() else ""
             how = (f"by group (scikit-learn's StratifiedGroupKFold, seeded, class-stratified): images sharing {patients}an identical file "
-                   "or the same 16x16 average hash form one group, and a group never sits on both sides")
+                   f"or perceptual hashes within Hamming distance {self.settings.split.near_duplicate_radius} under any flip or quarter turn "
+                   "form one group, and a group never sits on both sides")
         train, test = images.take(train_rows), images.take(test_rows)
+        test.distance_to_training = nearest_distance(test.hashes, train.hashes)
         for side, name in ((train, "training"), (test, "held-out")):
             if missing := [label for i, label in enumerate(self.settings.data.labels) if not (side.codes == i).any()]:
                 raise ValueError(f"{self.name}: no {', '.join(missing)} image on the {name} side of the split (its images may sit in a few "
                                  "large groups): add images of that class or raise split.test_fraction")
         shared = len(set(train.groups) & set(test.groups))
-        near = table.iloc[test_rows]["near_hash"].isin(set(table.iloc[train_rows]["near_hash"])).sum()
+        near = "an unknown number of" if test.distance_to_training is None else int((test.distance_to_training <= self.settings.split.near_duplicate_radius).sum())
         share = len(test_rows) / len(images.codes)
-        description = (f"{how}; {1 - share:.0%}/{share:.0%} of {len(images.codes)} images, seed {self.seed}; {shared} groups and {near} "
-                       f"held-out images with a training image's average hash on both sides. The CNN stops early on a {self.settings.split.validation_fraction:.0%} "
+        description = (f"{how}; {1 - share:.0%}/{share:.0%} of {len(images.codes)} images, seed {self.seed}; {shared} groups on both sides and {near} "
+                       f"held-out images within the radius of a training image. The CNN stops early on a {self.settings.split.validation_fraction:.0%} "
                        "validation share of the training side, split by the same groups.")
         sizes = {"train": len(train_rows), "test": len(test_rows), "groups_train": len(set(train.groups)), "groups_test": len(set(test.groups)),
                  **{f"test_{label}": int((test.codes == i).sum()) for i, label in enumerate(self.settings.data.labels)}}
@@ -332,7 +347,30 @@ class Imaging(Family):
                                      ERROR_GRID if self.settings.error_grid else 0)
         rows = HeldOutRows(self._metric_functions(classes)[self.primary_metric], (test.codes, probability), self.row_keys(test),
                            clusters=test.groups, unit="image group")
-        return Evaluation(metrics=estimates, figures=figures, rows=rows)
+        tables = {} if test.distance_to_training is None else {"memorisation audit": self._by_distance(test, probability, classes)}
+        return Evaluation(metrics=estimates, figures=figures, rows=rows, tables=tables)
+
+    def _by_distance(self, test: Images, probability: np.ndarray, classes: int) -> pd.DataFrame:
+        """ROC-AUC by each held-out image's Hamming distance to its nearest training image (any flip or turn): a figure that
+        holds only near training images is memory, not skill. The last row is the figure on images far from all of them."""
+        radius = self.settings.split.near_duplicate_radius
+        distance, roc_auc = test.distance_to_training, self._metric_functions(classes)["roc_auc"]
+        bands = [(f"0-{radius} (near-duplicates)", distance <= radius), (f"{radius + 1}-{2 * radius}", (distance > radius) & (distance <= 2 * radius)),
+                 (f"{2 * radius + 1}-20", (distance > 2 * radius) & (distance <= 20)), ("over 20", distance > 20),
+                 (f"far from every training image (over {2 * radius})", distance > 2 * radius)]
+        table = []
+        for name, members in bands:
+            row = {"distance to the nearest training image": name, "images": int(members.sum()), "share": round(float(members.mean()), 3)}
+            codes = test.codes[members]
+            if len(set(codes)) == classes:
+                estimate = bootstrap_estimates({"roc_auc": roc_auc}, (codes, probability[members]), self.settings.bootstrap_resamples, self.seed,
+                                               clusters=test.groups[members])["roc_auc"]
+                row["ROC-AUC"] = str(estimate)
+            else:
+                row["ROC-AUC"] = "n/a (one class only)"
+            row["note"] = "n < 30: read with care" if members.sum() < 30 else ""
+            table.append(row)
+        return pd.DataFrame(table).astype(object)
 
     @staticmethod
     def row_keys(images: Images) -> tuple[tuple[str], ...]:

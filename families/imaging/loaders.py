@@ -2,7 +2,7 @@
 uploaded file, so what the service is sent is prepared exactly as what the model was trained on.
 
 The table has one row per file: what the gate checks (readable, mode, size, value range, label) and what the split
-groups by (patient, 16x16 average hash). File names, patient ids and DICOM headers never leave it: the family lists
+groups by (patient, near-duplicate hashes). File names, patient ids and DICOM headers never leave it: the family lists
 its identifying columns, and no DICOM field but the pixels, their windowing and the pixel spacing is read.
 """
 
@@ -23,9 +23,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from families.imaging.near_duplicates import near_hashes
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 DICOM_MAGIC_OFFSET = 128
-HASH_SIZE = 16  # near-duplicates: the same 16x16 average hash
 
 
 class UnreadableImage(ValueError):
@@ -38,7 +39,7 @@ class Decoded:
     mode: str  # as stored: L, RGB, RGBA, P, I;16, DICOM MONOCHROME2 ...
     width: int
     height: int
-    near_hash: str
+    near_hashes: str  # near_duplicates.near_hashes: the split's near-duplicate grouping reads them
     bands: int  # channels as stored (1 grey, 2 grey + alpha, 3 colour, 4 colour + alpha)
     pixel_spacing_mm: float | None = None
 
@@ -75,12 +76,6 @@ def _to_pixels(image: Image.Image, size: int, channels: int) -> np.ndarray:
     return array[None] if channels == 1 else array.transpose(2, 0, 1)
 
 
-def _near_hash(image: Image.Image) -> str:
-    import imagehash
-
-    return str(imagehash.average_hash(image.convert("L"), hash_size=HASH_SIZE))
-
-
 def decode_picture(data: bytes, size: int, channels: int, max_pixels: int) -> Decoded:
     """PNG or JPEG bytes -> Decoded; a truncated, non-image or oversized file raises UnreadableImage."""
     try:
@@ -99,7 +94,7 @@ def decode_picture(data: bytes, size: int, channels: int, max_pixels: int) -> De
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         reason = "truncated or corrupt image data" if isinstance(error, OSError) and "truncated" in str(error) else "not a readable PNG or JPEG image"
         raise UnreadableImage(reason) from None
-    return Decoded(_to_pixels(image, size, channels), mode, width, height, _near_hash(image), len(image.getbands()))
+    return Decoded(_to_pixels(image, size, channels), mode, width, height, near_hashes(image), len(image.getbands()))
 
 
 def decode_dicom(data: bytes, size: int, channels: int, max_pixels: int) -> Decoded:
@@ -150,7 +145,7 @@ def _decoded_dicom(data: bytes, size: int, channels: int, max_pixels: int) -> De
     else:
         raise UnreadableImage(f"DICOM: photometric interpretation {photometric if photometric.isalnum() else '(unusual)'} is not read")
     spacing = getattr(ds, "PixelSpacing", None)
-    return Decoded(_to_pixels(image, size, channels), f"DICOM {photometric}", columns, rows, _near_hash(image), len(image.getbands()),
+    return Decoded(_to_pixels(image, size, channels), f"DICOM {photometric}", columns, rows, near_hashes(image), len(image.getbands()),
                    float(spacing[0]) if spacing else None)
 
 
@@ -171,7 +166,7 @@ def _row(decoded: Decoded | None, reason: str | None, label: object, data: bytes
         "mode": decoded.mode if decoded else None, "bands": decoded.bands if decoded else None,
         "width": decoded.width if decoded else None, "height": decoded.height if decoded else None,
         "pixel_min": int(pixels.min()) if pixels is not None else None, "pixel_max": int(pixels.max()) if pixels is not None else None,
-        "near_hash": decoded.near_hash if decoded else None, "content_sha1": hashlib.sha1(data).hexdigest(),
+        "near_hashes": decoded.near_hashes if decoded else None, "content_sha1": hashlib.sha1(data).hexdigest(),
         "pixel_spacing_mm": decoded.pixel_spacing_mm if decoded else None,
     }
 
@@ -285,7 +280,7 @@ def read_npz(path: Path, size: int, channels: int, labels: list[str]) -> ImageSe
             raise ValueError(f"{path.name}: {split}_labels has {codes.shape[1]} columns; multi-label MedMNIST sets are not read")
         for array, code in zip(images, codes[:, 0]):
             image = Image.fromarray(np.asarray(array, dtype=np.uint8))
-            decoded = Decoded(_to_pixels(image, size, channels), image.mode, image.width, image.height, _near_hash(image), len(image.getbands()))
+            decoded = Decoded(_to_pixels(image, size, channels), image.mode, image.width, image.height, near_hashes(image), len(image.getbands()))
             label = labels[int(code)] if 0 <= int(code) < len(labels) else int(code)
             rows.append({**_row(decoded, None, label, np.ascontiguousarray(array).tobytes()), "official_split": split})
             arrays.append(decoded.pixels)

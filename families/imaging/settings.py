@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
+from families.imaging.near_duplicates import DEFAULT_RADIUS
 from medmaas.settings import CandidateGrids, DataFile, FamilySettings, Frozen, ServingSettings
 
 BUNDLED_DATA = Path("data/raw/br35h")
@@ -52,10 +53,13 @@ class ImageData(DataFile):
 
 
 class ImageSplit(Frozen):
-    """folder and dicom: held-out images by group (patient, and near-duplicates by 16x16 average hash, always together);
-    npz: the file's own train / val / test split."""
+    """folder and dicom: held-out images by group (patient, and near-duplicates: flipped, turned, re-contrasted or shifted
+    copies, always together); npz: the file's own train / val / test split."""
 
     test_fraction: float = Field(0.2, gt=0.05, lt=0.5)
+    near_duplicate_radius: int = Field(DEFAULT_RADIUS, ge=0, le=16, description=(
+        "Hamming radius on the 64-bit perceptual hashes within which two images are one group (measured on Br35H: "
+        "families/imaging/near_duplicates.py); 0 joins only copies identical up to a flip or a quarter turn"))
     validation_fraction: float = Field(0.15, gt=0.0, lt=0.5, description="of the training side, by group, for early stopping")
 
 
@@ -77,8 +81,8 @@ class CnnGrid(Frozen):
     learning_rate: PositiveFloat = 2e-3
     weight_decay: float = Field(1e-4, ge=0)
     batch_size: PositiveInt = 64
-    max_epochs: PositiveInt = Field(20, description="the CPU budget: with early stopping, most runs stop sooner")
-    patience: PositiveInt = 4
+    max_epochs: PositiveInt = Field(40, description="the CPU budget: with early stopping, most runs stop sooner (augmented on Br35H: 31)")
+    patience: PositiveInt = 5
     max_train_images: PositiveInt | None = Field(None, description="train on at most this many images (a seeded, class-stratified subset): a CPU budget")
 
 

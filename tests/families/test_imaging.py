@@ -3,6 +3,7 @@ SYNTHETIC lesions, and quality floors on Br35H."""
 
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -49,7 +50,9 @@ def test_br35h_passes_the_gate_and_its_mixed_modes_and_near_duplicates_are_repor
     assert tables[PIXELS]["pixels"][0].shape == (1, 64, 64)  # grey, resized
     assert {"RGB", "L", "RGBA", "P"} <= set(tables[TABLE]["mode"])
     notes = " ".join(family.gate_notes(tables))
-    assert re.search(r"(\d{3}) groups of near-identical images", notes) and "converted to grey" in notes
+    groups = re.search(r"(\d+) groups for 3000 images: (\d+) groups of near-duplicates .* hold (\d+) images", notes)
+    assert groups and "converted to grey" in notes
+    assert int(groups[1]) < 1000 and int(groups[3]) > 2500  # Br35H ships flipped and turned copies of most of its scans
 
 
 def test_the_split_keeps_near_duplicates_and_identical_files_on_one_side(br35h):
@@ -58,11 +61,34 @@ def test_the_split_keeps_near_duplicates_and_identical_files_on_one_side(br35h):
     table = tables[TABLE]
     train_rows = np.isin(np.arange(len(table)), split.train.rows)
     assert not train_rows[split.test.rows].any() and len(split.train.rows) + len(split.test.rows) == len(table)
-    for column in ("near_hash", "content_sha1"):
-        assert not set(table.loc[train_rows, column]) & set(table.loc[~train_rows, column]), column
-    assert table["near_hash"].duplicated().sum() > 300  # there were near-duplicates to keep together
+    assert not set(table.loc[train_rows, "content_sha1"]) & set(table.loc[~train_rows, "content_sha1"])
+    assert split.test.distance_to_training.min() > family.settings.split.near_duplicate_radius  # no held-out image near a training one
     assert split.sizes["test"] == len(split.test.codes) and 0.17 < len(split.test.codes) / len(table) < 0.23
     assert abs(split.sizes["test_tumour"] - split.sizes["test_normal"]) < 60 and "0 groups" in split.description
+
+
+def test_a_flipped_a_turned_a_shifted_and_a_contrast_changed_copy_join_their_originals_group(br35h, br35h_folder, tmp_path):
+    from PIL import ImageEnhance, ImageOps
+
+    from families.imaging.family import split_groups
+    from families.imaging.loaders import read_folder
+
+    family, tables = br35h
+    files = image_files(br35h_folder)
+    originals = [files[i] for i in pd.Series(tables[TABLE]["group"]).drop_duplicates().index[:8]]  # 8 scans of different groups
+    copies = {"flipped": ImageOps.mirror, "turned": lambda image: image.rotate(90, expand=True),
+              "shifted": lambda image: image.transform(image.size, Image.Transform.AFFINE, (1, 0, -0.02 * image.width, 0, 1, -0.02 * image.height)),
+              "contrast": lambda image: ImageEnhance.Contrast(image).enhance(0.8)}
+    for i, path in enumerate(originals):
+        image = Image.open(path).convert("L")
+        for name, change in {"original": lambda image: image, **copies}.items():
+            (tmp_path / "scans" / name).mkdir(parents=True, exist_ok=True)
+            change(image).save(tmp_path / "scans" / name / f"{i}.png")
+    table = read_folder(tmp_path / "scans", 64, 1, 10**8).table
+    table["group"] = split_groups(table, family.settings.split.near_duplicate_radius)
+    table["scan"] = [int(Path(name).stem) for name in table["file"]]
+    assert table.groupby("scan")["group"].nunique().eq(1).all()  # every copy in its original's group
+    assert table.groupby("group")["scan"].nunique().eq(1).all()  # and different scans apart
 
 
 def test_a_patients_images_stay_on_one_side(write_params, tmp_path):
@@ -256,14 +282,16 @@ def test_a_pixel_baselines_occlusion_map_peaks_on_the_synthetic_lesion_far_more_
 
 @pytest.mark.slow
 def test_on_br35h_the_cnn_and_the_pixel_baseline_clear_their_floors_and_score_files(br35h, write_params, tmp_path):
+    # on the split that keeps flipped and turned copies together: the augmented CNN of params.yaml
     family, tables = br35h
-    family = family_for(write_params, bootstrap_resamples=50, candidates=Replace({
-        "cnn_no_augmentation": {"max_epochs": 6, "patience": 3}, "pixel_logistic_regression": {"C": [0.1]}}))
+    family = family_for(write_params, bootstrap_resamples=50, candidates=Replace({"cnn": {}, "pixel_logistic_regression": {"C": [0.1]}}))
     split = family.split(tables)
-    cnn = family.fit("cnn_no_augmentation", split.train)
+    cnn = family.fit("cnn", split.train)
     metrics = family.evaluate(cnn.model, split.test)
-    assert metrics.metrics["roc_auc"].value >= 0.93 and metrics.metrics["sensitivity"].value >= 0.8
+    assert metrics.metrics["roc_auc"].value >= 0.90 and metrics.metrics["sensitivity"].value >= 0.8
     assert {"roc.png", "calibration.png", "confusion.png", "confident_errors.png"} <= set(metrics.figures)
+    audit = metrics.tables["memorisation audit"].set_index("distance to the nearest training image")
+    assert audit.iloc[0]["images"] == 0 and audit.iloc[-1]["images"] == (split.test.distance_to_training > 12).sum()
     baseline = family.fit("pixel_logistic_regression", split.train)
     assert family.evaluate(baseline.model, split.test).metrics["roc_auc"].value >= 0.85
     files = image_files(family.settings.data.resolved_path())[:3]
