@@ -62,6 +62,7 @@ class Family(ABC):
     primary_metric: ClassVar[str]
     flavor: ClassVar[Literal["sklearn", "pytorch", "pyfunc"]] = "sklearn"
     runtime_packages: ClassVar[tuple[str, ...]] = ("scikit-learn", "pandas", "numpy", "scipy")
+    row_key_scheme: ClassVar[str] = "1"  # bump when ``training_keys`` / held-out row keys change: older digests then match nothing
     bundled_data: ClassVar[Path]  # where `medmaas ingest` writes the packaged data set (never a user's file)
     service_module: ClassVar[str | None] = None  # serving/<module>.py; None: the family's own name
     predict_chunk_rows: ClassVar[int | None] = 10_000  # `medmaas predict` scores this many rows at a time; None: all at once

@@ -35,7 +35,7 @@ class Comparison:
     units_compared: int
     unit: str
     refused: str | None = None  # why no fair comparison could be made
-    overlap_known: bool = True  # False: the other version stored no row digests under this key, so rows it trained on cannot be left out
+    overlap_known: bool = True  # False: the other version stored no row digests comparable with this run's, so rows it trained on cannot be left out
 
     @property
     def rule(self) -> str:
@@ -49,7 +49,8 @@ class Comparison:
         scope = f"{self.rows_compared} held-out rows in {self.units_compared} {self.unit}s" + (
             f" ({left_out} rows it trained on left out)" if left_out else "")
         if not self.overlap_known:
-            scope += " (whether it trained on some of them is unknown: it stored no row digests under this state's key)"
+            scope += (" (whether it trained on some of them is unknown: it stored no row digests under this state's key, "
+                      "or digests of other row keys than the family makes now)")
         return f"vs {self.role} v{self.version}: {metric} difference {d.value:+.4f} (95% CI {d.low:+.4f} to {d.high:+.4f}), paired over {scope}"
 
 

@@ -133,23 +133,24 @@ def scored_version(family: Family, version: str, test: Any) -> tuple[Evaluation 
 
 
 IDENTITY_ARTIFACT = "identity/rows.json"
+ROW_KEYS_BEFORE_SCHEMES = "1"  # what a version logged before families named their row keys made
 
 
 def row_identity(family: Family, split: Split, test_rows) -> dict[str, Any]:
     """Digests (medmaas/identity.py) of the rows this version trained on and of the rows it was tested on; never the rows."""
     test_keys = [key for keys in (test_rows.keys if test_rows is not None else ()) for key in keys]
-    return {"key_id": identity.key_id(), "train": sorted(set(identity.digests(family.training_keys(split.train)))),
+    return {"key_id": identity.key_id(), "keys": family.row_key_scheme, "train": sorted(set(identity.digests(family.training_keys(split.train)))),
             "test": sorted(set(identity.digests(test_keys)))}
 
 
-def rows_seen_by(run_id: str, test_rows) -> np.ndarray | None:
-    """Per held-out row, whether the version logged in ``run_id`` trained on it; None when it cannot be told (no digests, or
-    digests made under another key)."""
+def rows_seen_by(family: Family, run_id: str, test_rows) -> np.ndarray | None:
+    """Per held-out row, whether the version logged in ``run_id`` trained on it; None when it cannot be told (no digests,
+    digests made under another key, or of other row keys than the family makes now)."""
     try:
         stored = json.loads(Path(MlflowClient().download_artifacts(run_id, IDENTITY_ARTIFACT)).read_text())
     except (MlflowException, OSError):
         return None
-    if stored.get("key_id") != identity.key_id() or not stored.get("train"):
+    if stored.get("key_id") != identity.key_id() or stored.get("keys", ROW_KEYS_BEFORE_SCHEMES) != family.row_key_scheme or not stored.get("train"):
         return None
     trained = set(stored["train"])
     digested = iter(identity.digests([key for keys in test_rows.keys for key in keys]))  # one pass, one read of the key
@@ -193,7 +194,7 @@ def compare_with_earlier(family: Family, challenger_version: str, best: Candidat
                       else f"{family.name} gives no row-level held-out scores, so it cannot be compared in pairs")
             comparisons.append(Comparison(role, version.version, None, 0, len(mine) if mine is not None else 0, 0, "row", refused=reason))
             continue
-        comparisons.append(compare(family, role, version.version, mine, theirs, rows_seen_by(version.run_id, mine)))
+        comparisons.append(compare(family, role, version.version, mine, theirs, rows_seen_by(family, version.run_id, mine)))
     return champion_version, champion_metrics, comparisons
 
 

@@ -123,3 +123,23 @@ def test_every_family_keeps_the_identity_of_its_training_rows():
 
     for name in known_families():
         assert family_class(name).training_keys is not Family.training_keys, name
+
+
+def test_digests_of_another_row_key_scheme_say_overlap_unknown_rather_than_none_seen(family):
+    # a version whose family has since changed what a row's key is: its digests would match nothing and
+    # every row would look unseen, so the registry says it cannot tell
+    import json
+
+    import mlflow
+
+    from medmaas import identity
+    from tasks.registry import IDENTITY_ARTIFACT, rows_seen_by
+
+    rows = scored(np.array([True, False] * 10), np.linspace(0, 1, 20), keys=[f"k{i}" for i in range(20)])
+    stored = {"key_id": identity.key_id(), "train": sorted(identity.digests(["k0", "k1"]))}
+    with mlflow.start_run() as run:
+        mlflow.log_text(json.dumps({**stored, "keys": family.row_key_scheme}), IDENTITY_ARTIFACT)
+    assert rows_seen_by(family, run.info.run_id, rows).sum() == 2
+    with mlflow.start_run() as older:
+        mlflow.log_text(json.dumps({**stored, "keys": "0"}), IDENTITY_ARTIFACT)
+    assert rows_seen_by(family, older.info.run_id, rows) is None
