@@ -77,7 +77,7 @@ PATTERNS: dict[str, list[tuple[str, float]]] = {
         (_after(r"SSN|social security(?: number)?|SS#", r"\d{9}"), 0.95),
     ],
     "MRN": [(_after(r"MRN|MR|medical record(?: number)?|record|chart|patient id|pt id|hospital id|unit number"), 0.95)],
-    "ACCOUNT": [(_after(r"account|acct|billing|invoice|encounter|visit|claim|case"), 0.9)],
+    "ACCOUNT": [(_after(r"account|acct|acc|billing|invoice|encounter|visit|claim|case|accession|order"), 0.9)],
     "HEALTH_PLAN": [(_after(r"member|policy|plan|insurance(?: id)?|subscriber|beneficiary|group|medicaid|medicare|MBI|HICN"), 0.9)],
     "LICENCE": [
         (_after(r"licen[cs]e|DEA|NPI|certificate|permit|driver'?s licen[cs]e|DL|passport"), 0.9),
@@ -100,16 +100,43 @@ PATTERNS: dict[str, list[tuple[str, float]]] = {
     ],
     "ZIP": [(rf"(?<=\b{STATE}\s+)\d{{5}}(?:-\d{{4}})?\b", 0.95), (_after(r"zip(?: code)?|postal code", r"\d{5}(?:-\d{4})?"), 0.95)],
 }
-NAME_CONTEXT = (r"(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Sr|Sister|Nurse|RN|NP|PA|MD)\.?|(?i:patient|pt|name|signed|seen by|attending|resident|"
-                r"physician|provider|referred by|referring|contact|spouse|wife|husband|daughter|son|mother|father|brother|sister|"
-                r"guardian|caregiver|cc|dictated by|electronically signed by|nurse)[:\s]")
-NAME_WORD = r"(?!(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof)\b)[A-Z][a-zA-Z'-]+"
+RELATIONS = (r"wife|husband|spouse|partner|daughter|son|mother|father|mum|mom|dad|sister|brother|aunt|uncle|niece|nephew|cousin|"
+             r"grand(?:daughter|son|mother|father)|friend|neighbou?r|caregiver|carer|guardian|proxy|health care proxy|next of kin|fianc[ée]e?")
+NAME_CONTEXT = (r"(?:(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Sr|Sister|Nurse|RN|NP|PA|MD)\.?|Re:|(?i:patient|pt|name|signed|seen by|attending|resident|"
+                r"physician|provider|referred by|referring|contact|guardian|caregiver|cc|dictated by|electronically signed by|nurse|"
+                r"caller|pcp|gp|visitor|read by|reviewed by|requesting physician|accompanied by|brought in by|found by|dear|"
+                r"saw|seen|see|review|met with|spoke with|visited|consult(?:ation)? for|left for|client|surgeon|assistant|pathologist|"
+                rf"pharmacist|aide|{RELATIONS}))(?:[ \t]*[:(,]|[ \t])")
+PARTICLE = r"(?:(?i:van|von|der|den|de|del|della|di|da|du|la|le|dos|das|bin|ibn|al|el|ter|ten|zu|st\.?)[ \t]+|(?:Ó|Ní|Nic|Uí|Mac|Mc)[ \t]+)"
+NAME_WORD = r"(?!(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof)\b)(?:O['’]|D['’])?\p{Lu}\p{L}+(?:['’]\p{Lu}\p{L}+)?(?:-\p{Lu}\p{L}+)*"  # not "I've"  # Łukasz, O'Brien, Hanne-Lore, MARTINEZ
+FULL_WORD = rf"{PARTICLE}*{NAME_WORD}"  # de la Torre, van der Berg, Ó Treabhair
 GAP = r"[ \t]+"  # names never run over a line break
+NAME = rf"{FULL_WORD}(?:{GAP}(?:{FULL_WORD}|\p{{Lu}}\.)){{0,3}}"  # one to four words, initials among them
+TWO_OR_MORE = rf"{FULL_WORD}(?:{GAP}(?:{FULL_WORD}|\p{{Lu}}\.)){{1,3}}"
+TITLE = rf"(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof)\.?|(?i:{RELATIONS})"
+STRICT_PATTERNS = [  # a sentence's first words before a verb: a name only when no word is a common or clinical one ("The Norco is")
+    (rf"(?<=(?:^|[.!?][ \t]+)[ \t]*){TWO_OR_MORE}(?={GAP}(?:was|is|has|had|presents|presented|attended|arrived|called|reports|reported|"
+     r"returns|returned|came|comes|denies|states|underwent|remains|agrees|declined)\b)", 0.7),  # Marguerite Albuquerque was admitted
+    (rf"(?<=(?:^|[.!?][ \t]+)[ \t]*){NAME_WORD}(?={GAP}(?:reports|reported|states|stated|says|said|asked|asks|called|agrees|declined)\b)", 0.7),
+    # a lone first name reporting at a sentence's start: "Olusegun reports the patient is more confused"
+]
+TITLED_PATTERNS = [  # a title or a relation before a capitalised word: a name even when the word is also clinical ("Dr. Hall", "son Ross")
+    (rf"(?<=\b(?:{TITLE})(?:[ \t]*[:(,]|[ \t])[ \t]*){NAME}", 0.75),
+    (rf"{NAME}(?=,?[ \t]+(?:(?i:her|his|their|the patient'?s|pt'?s)[ \t]+)?(?i:{RELATIONS})\b)", 0.7),  # Tamás, her son
+    (rf"{NAME}(?=[ \t]*\((?i:{RELATIONS})\))", 0.7),  # Olusegun (daughter)
+]
 PERSON_PATTERNS = [
-    (rf"(?<=\b(?:{NAME_CONTEXT})[ \t]*){NAME_WORD}(?:{GAP}[A-Z]\.)?(?:{GAP}{NAME_WORD}){{0,2}}", 0.7),  # Dr. Jane A. Smith
-    (rf"\b{NAME_WORD},{GAP}{NAME_WORD}(?={GAP}\((?:DOB|MRN|age)\b)", 0.7),  # Smith, Jane (DOB ...
-    (rf"\b{NAME_WORD}(?:{GAP}[A-Z]\.)?{GAP}{NAME_WORD}(?=,?{GAP}(?:MD|DO|RN|NP|PA-C|PhD|MBBS)\b)", 0.75),  # Jane Smith, MD
-    (rf"\b{NAME_WORD}(?:{GAP}[A-Z]\.)?{GAP}{NAME_WORD}(?=,?{GAP}(?:is|was){GAP}an?{GAP}\d{{1,3}}[- ]?(?i:year|yr|yo|y/o|y\.o\.|month))", 0.75),  # Jane Smith is a 56 yo
+    (rf"(?<=\b(?:{NAME_CONTEXT})[ \t]*){NAME}", 0.7),  # Dr. Jane A. Smith; daughter Olusegun; Wife (Safina); Caller: Vitor Gabriel
+    (rf"\b{FULL_WORD}(?:-{NAME_WORD})?,{GAP}{NAME_WORD}(?:{GAP}{NAME_WORD})?(?=[ \t]*(?:$|\(|[ \t]{{2}}|,?[ \t]*(?:MRN|DOB|MR#|Age|age)\b|,?[ \t]*\d)"
+     r"|[ \t]+(?:on|in|at|re|regarding|with|was|is|has)\b)", 0.7),
+    # LAST, FIRST at a line's end, before "(", two spaces, a comma or an id: FONTAINE, KWAME; de la Torre, Veronica (DOB ...
+    (rf"{TWO_OR_MORE}(?=,?{GAP}(?:MD|DO|RN|NP|PA-C|PhD|MBBS|FRCP|MRCP)\b)", 0.75),  # Jane Smith, MD
+    (rf"{TWO_OR_MORE}(?=,?{GAP}(?:is|was){GAP}an?{GAP}(?:pleasant{GAP})?\d{{1,3}}[- ]?(?i:year|yr|yo|y/o|y\.o\.|month))", 0.75),  # Jane Smith is a 56 yo
+    (rf"{TWO_OR_MORE}(?=,[ \t]*\d{{1,3}}[ \t]*(?:[MF]\b|y\b|yo\b|y/o|years?\b|,))", 0.7),  # Kwame Fontaine, 45M,
+    (rf"{TWO_OR_MORE}(?=[ \t]*\((?:DOB|MRN|MR#|age|\d))", 0.7),  # Marguerite Albuquerque (DOB ...
+    (rf"(?<=^[ \t]*){TWO_OR_MORE}(?=[ \t]+[-–][ \t])", 0.7),  # KWAME FONTAINE - CXR at a line's start
+    (rf"(?<=(?i:sincerely|regards|faithfully|best wishes|with thanks|thank you),?[ \t]*\n[ \t]*){NAME}", 0.7),  # a letter's signature
+    (rf"(?<=^[ \t]*\p{{L}}[\p{{L}} ]{{1,30}}:[ \t]*){TWO_OR_MORE}(?=[ \t]*(?:,|$|\())", 0.6),  # "Triage: Fabiola Collazo, brought in"
 ]
 # A "name" followed by one of these is an eponym, not a person: "Parkinson's disease", "Hodgkin lymphoma", "Colles' fracture".
 EPONYM_FOLLOWERS = ("disease", "syndrome", "sign", "signs", "test", "palsy", "lymphoma", "sarcoma", "tumor", "tumour", "disorder",
@@ -120,6 +147,21 @@ EPONYM_FOLLOWERS = ("disease", "syndrome", "sign", "signs", "test", "palsy", "ly
                     "neuroma", "neuropathy", "paralysis", "keratoconus", "staging", "stage", "grade", "type", "variant", "gangrene",
                     "thyroiditis", "lesion", "lesions", "spots", "line", "lines", "membrane", "duct", "canal", "pouch", "space", "area",
                     "kyphosis", "spondylitis", "anemia", "anaemia", "leukemia", "leukaemia", "catheter", "tube")
+
+
+COMMON_WORDS = frozenset("""patient pt pts the a an and or of in on at to for with by from her his their she he they it this that
+discharge summary admitted discharged attending hpi course plan disposition home follow up exam findings impression history
+clinical comparison referring referral dear colleague concern whom regards sincerely yours thank you note nursing shift triage
+telephone encounter caller consult requesting reason pcp gp visitor family friend wife husband son daughter mother father sister
+brother partner neighbour neighbor caregiver proxy contact ct mri cxr pa lat ed er icu ward clinic hospital today yesterday
+tomorrow morning evening night monday tuesday wednesday thursday friday saturday sunday january february march april may june
+july august september october november december re cc dr mr mrs ms miss prof nurse rn md do np start started continue continued
+stop stopped hold held resume resumed increase increased decrease decreased discussed given meds hx rx dx tx sx my our your
+i we you me us him them its otherwise also then now so but if when after before since because however prescribed doctor doc
+nurse pharmacy insurance study sleep""".split())
+
+
+CAPITALISED_RUN = regex.compile(r"\b\p{Lu}[\p{L}'’-]+(?:[ \t]+\p{Lu}[\p{L}'’-]+){1,3}\b")
 
 
 @dataclass(frozen=True)
@@ -211,6 +253,42 @@ def clinical_vocabulary() -> frozenset[str]:
     return frozenset(words)
 
 
+GAZETTEER_RANK = 5000  # a name among the 5,000 most frequent first or last names of at least one country
+
+
+@cache
+def name_gazetteer() -> frozenset[str]:
+    """First and last names of every country in names-dataset (MIT; from 533 million Facebook profiles), cut to the
+    ``GAZETTEER_RANK`` most frequent per country: about 626,000 names. Built once from the package's pickles, read by
+    path (loading them takes 15 s and 2 GB of memory), and cached in the state folder as a 4 MB text file.
+    Empty when the package is not installed: names are then found by NER and context alone."""
+    import gzip
+    import importlib.util
+    import pickle
+    from pathlib import Path
+
+    from medmaas.environment import STATE_DIR
+
+    cached = STATE_DIR / f"name_gazetteer_{GAZETTEER_RANK}.txt.gz"
+    if cached.exists():
+        return frozenset(gzip.decompress(cached.read_bytes()).decode().split("\n"))
+    spec = importlib.util.find_spec("names_dataset")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    names: set[str] = set()
+    for part in ("first_names", "last_names"):
+        with gzip.open(Path(spec.submodule_search_locations[0]) / "v3" / f"{part}.pkl.gz", "rb") as handle:
+            table = pickle.load(handle)  # a wheel pinned by hash (requirements/models.txt)
+        names.update(name for name, about in table.items()
+                     if any(rank is not None and rank <= GAZETTEER_RANK for rank in ((about or {}).get("rank") or {}).values()))
+        del table
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(".partial")
+    partial.write_bytes(gzip.compress("\n".join(sorted(names)).encode()))
+    partial.replace(cached)  # whole or absent: a run killed while writing leaves no half list
+    return frozenset(names)
+
+
 def _drug_names() -> set[str]:
     """One-word drug names, generic and brand ("Ambien", "Seroquel", "Ortho"), from drug-named-entity-recognition's
     dictionary (NHS, MeSH and Wikipedia names; MIT), read by path: importing the package would start an OMOP cache."""
@@ -253,7 +331,7 @@ def _engines():
                 if entity.label_ != "PERSON":
                     continue
                 tokens = [t for t in entity if t.pos_ == "PROPN" and t.is_alpha and t.text[0].isupper() or t.text in ("-", "'")]
-                while tokens and not tokens[0].is_alpha:
+                while tokens and (not tokens[0].is_alpha or tokens[0].lower_ in COMMON_WORDS):  # "Started Lasix": a verb is no name
                     tokens.pop(0)
                 if not tokens or all(t.lower_ in vocabulary for t in tokens if t.is_alpha and len(t) >= 3):
                     continue
@@ -262,6 +340,25 @@ def _engines():
                 start, end = tokens[0].idx, tokens[-1].idx + len(tokens[-1].text)
                 if not _is_eponym(text, end):
                     results.append(RecognizerResult("PERSON", start, end, 0.85))
+            return results
+
+    gazetteer = name_gazetteer()
+
+    class GazetteerNames(LocalRecognizer):
+        """Two to four adjacent capitalised words, each a known first or last name and none a clinical or common word:
+        "Anesthesia by Haley Daniels" where no context rule knows the phrasing. Single words are left to context (a
+        gazetteer of 626,000 names holds "Rose", "Faith" and "Brown")."""
+
+        def load(self) -> None:
+            pass
+
+        def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
+            results = []
+            for match in CAPITALISED_RUN.finditer(text):
+                words = match.group().split()
+                if len(words) >= 2 and all(w in gazetteer and w.lower() not in vocabulary and w.lower() not in COMMON_WORDS
+                                           and not (w.isupper() and len(w) <= 3) for w in words) and not _is_eponym(text, match.end()):
+                    results.append(RecognizerResult("PERSON", match.start(), match.end(), 0.6))
             return results
 
     class InstalledSpacyEngine(SpacyNlpEngine):
@@ -278,11 +375,36 @@ def _engines():
     engine = InstalledSpacyEngine(models=[{"lang_code": "en", "model_name": SPACY_MODEL}], ner_model_configuration=ner)
     engine.load()
     flags = regex.DOTALL | regex.MULTILINE  # case matters (names are capitalised); patterns opt in with (?i:...)
-    recognizers = [NameRecognizer(supported_entities=["PERSON"], supported_language="en")]
+    recognizers = [NameRecognizer(supported_entities=["PERSON"], supported_language="en"),
+                   GazetteerNames(supported_entities=["PERSON"], supported_language="en")]
     recognizers += [PatternRecognizer(supported_entity=entity, patterns=[Pattern(f"{entity.lower()}_{i}", rx, score) for i, (rx, score) in enumerate(rxs)],
                                       global_regex_flags=flags) for entity, rxs in PATTERNS.items()]
-    recognizers.append(PatternRecognizer(supported_entity="PERSON", patterns=[Pattern(f"name_{i}", rx, s) for i, (rx, s) in enumerate(PERSON_PATTERNS)],
-                                         global_regex_flags=flags))
+    class NamePatterns(PatternRecognizer):
+        """Context patterns for names; a match made only of clinical words or common words ("Patient", "Discharge") is not one."""
+
+        def invalidate_result(self, pattern_text: str) -> bool:
+            words = regex.findall(r"[\p{L}'’]+", pattern_text)
+            if all(len(w) <= 3 and w.isupper() for w in words):  # INR, RR, HR: acronyms
+                return True
+            return all(w.lower() in vocabulary or w.lower() in COMMON_WORDS for w in words)
+
+    class TitledNames(NamePatterns):
+        """After a title or a relation: clinical words may be names ("Dr. Hall"); a common word first is not ("my son", "Dr. Prescribed")."""
+
+        def invalidate_result(self, pattern_text: str) -> bool:
+            words = [w.lower() for w in regex.findall(r"[\p{L}'’]+", pattern_text)]
+            return not words or words[0] in COMMON_WORDS
+
+    class StrictNames(NamePatterns):
+        """A sentence's first words: not a name when any is a common word ("The Norco is", "My MD has") or all are clinical."""
+
+        def invalidate_result(self, pattern_text: str) -> bool:
+            words = [w.lower() for w in regex.findall(r"[\p{L}'’]+", pattern_text)]
+            return any(w in COMMON_WORDS for w in words) or all(w in vocabulary for w in words)
+
+    for kind, patterns in ((NamePatterns, PERSON_PATTERNS), (TitledNames, TITLED_PATTERNS), (StrictNames, STRICT_PATTERNS)):
+        recognizers.append(kind(supported_entity="PERSON", patterns=[Pattern(f"{kind.__name__}_{i}", rx, s) for i, (rx, s) in enumerate(patterns)],
+                                global_regex_flags=flags))
     registry = RecognizerRegistry(recognizers=recognizers, global_regex_flags=flags)
     analyzer = AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"], default_score_threshold=0.5)
     return analyzer

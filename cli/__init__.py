@@ -319,12 +319,26 @@ def monitor(
 
 @app.command()
 def deidentify(
-    input_csv: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="a CSV with free-text columns")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="CSV to write: the same columns, identifiers replaced by [NAME], [DATE], ...")],
+    input_csv: Annotated[Path, typer.Argument(exists=True, help="a CSV with free-text columns, or a folder of DICOM files")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV to write (identifiers replaced by [NAME], [DATE], ...), or for a "
+                                         "folder an empty folder for the de-identified DICOM copies")],
     column: Annotated[Optional[list[str]], typer.Option("--column", "-c", help="a free-text column (repeat it); default: every text column")] = None,
 ) -> None:
-    """Replace names, dates, phone numbers, ids, addresses and other Safe Harbor identifiers in a CSV's free text."""
+    """Replace names, dates, phone numbers, ids, addresses and other Safe Harbor identifiers in a CSV's free text; or write
+    de-identified copies of a folder's DICOM files (DICOM PS3.15 Basic Profile, as a keep-list: blocks/dicom_deidentify.py)."""
     from collections import Counter
+
+    if input_csv.is_dir():
+        from blocks.dicom_deidentify import deidentify_folder
+
+        try:
+            report = deidentify_folder(input_csv, output)
+        except (FileExistsError, ValueError, OSError) as error:
+            _fail(str(error))
+        typer.echo(f"{report.summary()}; into {output}")
+        if report.unreadable:
+            raise typer.Exit(1)
+        return
 
     import pandas as pd
     from rich.progress import track

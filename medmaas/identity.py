@@ -26,7 +26,8 @@ def _key_path() -> Path:
     return Path(os.environ.get("MEDMAAS_ROW_DIGEST_KEY") or STATE_DIR / "row_digest.key")
 
 
-def _key() -> bytes:
+def secret() -> bytes:
+    """The state's random key (created on first use): row digests and DICOM pseudonyms are keyed with it."""
     path = _key_path()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,12 +41,12 @@ def _key() -> bytes:
 
 def key_id() -> str:
     """A short fingerprint of the digest key, stored beside the digests: a different key means they cannot be compared."""
-    return hashlib.sha256(_key()).hexdigest()[:8]
+    return hashlib.sha256(secret()).hexdigest()[:8]
 
 
 def digests(keys: Iterable[str]) -> list[str]:
-    secret = _key()
-    return [hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()[:DIGEST_CHARACTERS] for key in keys]
+    key = secret()
+    return [hmac.new(key, row.encode(), hashlib.sha256).hexdigest()[:DIGEST_CHARACTERS] for row in keys]
 
 
 def content_key(*parts: bytes | str) -> str:

@@ -2,7 +2,7 @@
 clinical content that must survive. The held-out templates were written before the recognizers were first measured."""
 
 import pytest
-from synthetic_notes import HELD_OUT, STRUCTURED, TUNING, SyntheticNotes, score
+from synthetic_notes import HELD_OUT, HELD_OUT_STYLES, NAME_LOCALES, ROUND_2_STYLES, STRUCTURED, STYLES, TUNING, TUNING_STYLES, SyntheticNotes, score
 
 from blocks.deidentify import PLACEHOLDERS, Deidentifier
 
@@ -81,3 +81,41 @@ def test_the_cli_deidentifies_every_text_column_of_a_csv_and_names_a_missing_one
     assert "replaced:" in result.output and "Jane" not in result.output
     missing = CliRunner().invoke(app, ["deidentify", str(source), "-o", str(target), "--column", "letter"])
     assert missing.exit_code == 2 and "no column 'letter'" in missing.output and "Traceback" not in missing.output
+
+
+@pytest.fixture(scope="module", params=[("tuned-on styles", TUNING_STYLES + HELD_OUT_STYLES, 24), ("never tuned on", ROUND_2_STYLES, 23)],
+                ids=lambda p: p[0])
+def styles(request, deidentifier):
+    # whole notes of 13 styles (discharge summary, clinic letter, telephone encounter, consult, radiology, nursing, triage,
+    # referral; round 2: operative, pathology, social work, medication reconciliation, home visit), names of 24 origins
+    name, chosen, seed = request.param
+    notes = SyntheticNotes(seed, NAME_LOCALES).notes([t for style in chosen for t in STYLES[style]], 20)
+    return name, score(notes, [r.found for r in deidentifier.run([n.text for n in notes])])
+
+
+def test_names_in_every_style_and_of_every_origin_are_found(styles):
+    # tuned on: 0.997 (0.726 before the context rules and the gazetteer); never tuned on: 0.923 (0.700 before).
+    # The issue's goal of 0.99 on styles never tuned on is not met: lone first names in new phrasings ("in presence of Ondřej")
+    name, figures = styles
+    assert figures["PERSON"]["share"] >= (0.99 if name == "tuned-on styles" else 0.90), figures["PERSON"]
+    for kind in ("DATE", "PHONE", "ZIP", "ACCOUNT"):
+        assert figures[kind]["share"] >= 0.99, (kind, figures[kind])
+    for kind in ("CLINICAL:dose", "CLINICAL:lab", "CLINICAL:vital", "CLINICAL:age", "CLINICAL:eponym"):
+        assert figures[kind]["share"] == 1.0, (kind, figures[kind])
+    assert figures["CLINICAL:drug"]["share"] >= 0.98, figures["CLINICAL:drug"]
+
+
+@pytest.mark.parametrize("text", [
+    "Pt's daughter, Olusegun, reports that he fell twice this week.",
+    "FONTAINE, KWAME  MRN: 4471823\nSeen for follow-up.",
+    "Marguerite Albuquerque (DOB 03/14/1931) lives alone.",
+    "Consult requested by Dr. van der Berg-Ó Súilleabháin regarding Crohn's disease.",
+    "Yours sincerely,\nŁukasz Zięcik\nConsultant",
+    "Olusegun (son) called with questions about metformin 500 mg.",
+], ids=["relation then name", "LAST, FIRST in capitals", "name opening the note", "particles and hyphen", "signature", "name then relation"])
+def test_the_names_the_first_review_found_left_are_replaced(deidentifier, text):
+    # the three misses quoted in issue #26, and other positions it names
+    out = deidentifier.replace([text])[0]
+    for name in ("Olusegun", "FONTAINE", "KWAME", "Marguerite", "Albuquerque", "Berg", "Súilleabháin", "Łukasz", "Zięcik"):
+        assert name not in out, out
+    assert "[NAME]" in out and ("Crohn's disease" in out or "Crohn" not in text) and ("metformin 500 mg" in out or "metformin" not in text)
