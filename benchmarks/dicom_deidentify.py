@@ -26,7 +26,7 @@ def main() -> None:
     import pydicom
     from pydicom.data import get_testdata_file
 
-    from blocks.dicom_deidentify import deidentify_folder
+    from families.imaging.dicom_deidentify import deidentify_folder
 
     with tempfile.TemporaryDirectory() as folder:
         source, target = Path(folder) / "in", Path(folder) / "out"

@@ -108,8 +108,9 @@ NAME_CONTEXT = (r"(?:(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Sr|Sister|Nurse|RN|NP|PA|MD)\.
                 r"saw|seen|see|review|met with|spoke with|visited|consult(?:ation)? for|left for|client|surgeon|assistant|pathologist|"
                 rf"pharmacist|aide|{RELATIONS}))(?:[ \t]*[:(,]|[ \t])")
 PARTICLE = r"(?:(?i:van|von|der|den|de|del|della|di|da|du|la|le|dos|das|bin|ibn|al|el|ter|ten|zu|st\.?)[ \t]+|(?:Ó|Ní|Nic|Uí|Mac|Mc)[ \t]+)"
-NAME_WORD = r"(?!(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof)\b)(?:O['’]|D['’])?\p{Lu}\p{L}+(?:['’]\p{Lu}\p{L}+)?(?:-\p{Lu}\p{L}+)*"  # not "I've"  # Łukasz, O'Brien, Hanne-Lore, MARTINEZ
-FULL_WORD = rf"{PARTICLE}*{NAME_WORD}"  # de la Torre, van der Berg, Ó Treabhair
+NAME_WORD = (r"(?!(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|MRN|MR|DOB|SSN|ID|DX|HX|RX|PT|CC|ED|ER|ICU|NHS)\b)"  # a title or an id's label is no name
+             r"(?:O['’]|D['’])?\p{Lu}\p{L}+(?:['’]\p{Lu}\p{L}+)?(?:-\p{Lu}\p{L}+)*")  # Łukasz, O'Brien, Hanne-Lore; not "I've"  # Łukasz, O'Brien, Hanne-Lore, MARTINEZ
+FULL_WORD = rf"(?>{PARTICLE}*{NAME_WORD})"  # de la Torre, van der Berg, Ó Treabhair; atomic: "De De De ..." cannot backtrack for ever
 GAP = r"[ \t]+"  # names never run over a line break
 NAME = rf"{FULL_WORD}(?:{GAP}(?:{FULL_WORD}|\p{{Lu}}\.)){{0,3}}"  # one to four words, initials among them
 TWO_OR_MORE = rf"{FULL_WORD}(?:{GAP}(?:{FULL_WORD}|\p{{Lu}}\.)){{1,3}}"
@@ -263,18 +264,23 @@ def name_gazetteer() -> frozenset[str]:
     path (loading them takes 15 s and 2 GB of memory), and cached in the state folder as a 4 MB text file.
     Empty when the package is not installed: names are then found by NER and context alone."""
     import gzip
+    import importlib.metadata
     import importlib.util
+    import os
     import pickle
+    import tempfile
     from pathlib import Path
 
     from medmaas.environment import STATE_DIR
 
-    cached = STATE_DIR / f"name_gazetteer_{GAZETTEER_RANK}.txt.gz"
-    if cached.exists():
-        return frozenset(gzip.decompress(cached.read_bytes()).decode().split("\n"))
     spec = importlib.util.find_spec("names_dataset")
     if spec is None or not spec.submodule_search_locations:
         return frozenset()
+    cached = STATE_DIR / f"name_gazetteer_{importlib.metadata.version('names-dataset')}_{GAZETTEER_RANK}.txt.gz"
+    try:
+        return frozenset(gzip.decompress(cached.read_bytes()).decode().split("\n"))
+    except (OSError, EOFError, UnicodeDecodeError):  # absent, or damaged: built again
+        pass
     names: set[str] = set()
     for part in ("first_names", "last_names"):
         with gzip.open(Path(spec.submodule_search_locations[0]) / "v3" / f"{part}.pkl.gz", "rb") as handle:
@@ -283,9 +289,10 @@ def name_gazetteer() -> frozenset[str]:
                      if any(rank is not None and rank <= GAZETTEER_RANK for rank in ((about or {}).get("rank") or {}).values()))
         del table
     cached.parent.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_suffix(".partial")
-    partial.write_bytes(gzip.compress("\n".join(sorted(names)).encode()))
-    partial.replace(cached)  # whole or absent: a run killed while writing leaves no half list
+    handle, partial = tempfile.mkstemp(dir=cached.parent, prefix=".name_gazetteer.", suffix=".partial")
+    with os.fdopen(handle, "wb") as out:
+        out.write(gzip.compress("\n".join(sorted(names)).encode()))
+    os.replace(partial, cached)  # whole or absent, and each process writes its own file: two building at once both succeed
     return frozenset(names)
 
 

@@ -325,16 +325,18 @@ def deidentify(
     column: Annotated[Optional[list[str]], typer.Option("--column", "-c", help="a free-text column (repeat it); default: every text column")] = None,
 ) -> None:
     """Replace names, dates, phone numbers, ids, addresses and other Safe Harbor identifiers in a CSV's free text; or write
-    de-identified copies of a folder's DICOM files (DICOM PS3.15 Basic Profile, as a keep-list: blocks/dicom_deidentify.py)."""
+    de-identified copies of a folder's DICOM files (DICOM PS3.15 Basic Profile, as a keep-list: families/imaging/dicom_deidentify.py)."""
     from collections import Counter
 
     if input_csv.is_dir():
-        from blocks.dicom_deidentify import deidentify_folder
+        from families.imaging.dicom_deidentify import deidentify_folder
 
         try:
             report = deidentify_folder(input_csv, output)
         except (FileExistsError, ValueError, OSError) as error:
             _fail(str(error))
+        if not (report.written or report.unreadable or report.duplicates):
+            _fail(f"no DICOM file under {input_csv} (a DICOM file has 'DICM' at byte 128); a CSV of texts is given as a file")
         typer.echo(f"{report.summary()}; into {output}")
         if report.unreadable:
             raise typer.Exit(1)

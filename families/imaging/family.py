@@ -19,7 +19,7 @@ from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedGroupKFo
 from blocks.grouping import connected_groups
 from families.imaging.loaders import UnreadableImage, read_dicom_folder, read_folder, read_npz
 from families.imaging.model import ImageModel, downsampled
-from families.imaging.near_duplicates import near_duplicate_pairs, nearest_distance, parsed
+from families.imaging.near_duplicates import PAIRWISE_LIMIT, near_duplicate_pairs, nearest_distance, parsed
 from families.imaging.plots import evaluation_figures
 from families.imaging.settings import BUNDLED_DATA, ImagingSettings
 from medmaas.environment import PROJECT_ROOT
@@ -201,8 +201,10 @@ class Imaging(Family):
         return [f"stored modes: {modes}; every image converted to {'grey' if self.settings.data.channels == 1 else 'RGB'} and "
                 f"resized to {self.settings.data.image_size} px",
                 f"{len(sizes)} groups for {len(table)} images: {int((sizes > 1).sum())} groups of near-duplicates (a patient, an identical "
-                f"file, or perceptual hashes within Hamming distance {radius} under any flip or quarter turn) hold {int(sizes[sizes > 1].sum())} "
-                f"images; {kept}"]
+                f"file, or perceptual hashes within Hamming distance {radius if len(table) <= PAIRWISE_LIMIT else 0} under any flip or quarter "
+                f"turn) hold {int(sizes[sizes > 1].sum())} images; {kept}"
+                + (f" (over {PAIRWISE_LIMIT:,} images only exact matches are joined: the search within a radius is quadratic)"
+                   if len(table) > PAIRWISE_LIMIT else "")]
 
     def data_summary(self, tables: Tables) -> dict[str, Any]:
         table = tables[TABLE]

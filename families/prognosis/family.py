@@ -127,7 +127,11 @@ class Prognosis(TabularFamily):
         training = self.training_side if self.training_side is not None else held_out_outcome
         time = _event_time(training)[1]
         horizon = min(self.settings.evaluation.horizon_days, np.quantile(time, 0.9))
-        return SurvivalReference(training, np.linspace(np.quantile(time, 0.05), horizon, 25), self.settings.evaluation.calibration_days)
+        calibration_at = min(self.settings.evaluation.calibration_days, horizon)  # never past what the training side followed up
+        return SurvivalReference(training, np.linspace(np.quantile(time, 0.05), horizon, 25), calibration_at)
+
+    def _calibration_days(self) -> float:
+        return self.settings.evaluation.calibration_days if self.training_side is None else self.reference(self.training_side).calibration_at
 
     def held_out(self, model: Any, test: Any, figures: bool = True) -> Evaluation:
         features, outcome = test
@@ -176,8 +180,8 @@ class Prognosis(TabularFamily):
         extra = ["Survival past the longest training follow-up is an extrapolation; the service flags it.",
                  "Uno's C, time-dependent AUC and the Brier scores weight by the training side's censoring curve: they assume "
                  "censoring is independent of the outcome and alike in both sides of the split.",
-                 f"The calibration slope is read at {self.settings.evaluation.calibration_days:g} days; it says nothing of calibration "
-                 "at other times."]
+                 f"The calibration slope is read at {self._calibration_days():g} days (calibration_days, or the horizon if sooner); it says "
+                 "nothing of calibration at other times."]
         if self.settings.data.path == BUNDLED_DATA:
             extra.append("GBSG2: node-positive breast cancer, German trial 1984-1989; recurrence-free survival, up to about 7 years.")
         return [*super().limitations(), *extra]

@@ -119,3 +119,16 @@ def test_the_names_the_first_review_found_left_are_replaced(deidentifier, text):
     for name in ("Olusegun", "FONTAINE", "KWAME", "Marguerite", "Albuquerque", "Berg", "Súilleabháin", "Łukasz", "Zięcik"):
         assert name not in out, out
     assert "[NAME]" in out and ("Crohn's disease" in out or "Crohn" not in text) and ("metformin 500 mg" in out or "metformin" not in text)
+
+
+def test_long_runs_of_particles_and_capitalised_words_cannot_hang_the_name_patterns():
+    # "De De De ..." once made the particle patterns backtrack for seconds per pattern (a hostile client's 5,000 characters):
+    # each pattern must finish far inside a generous deadline (regex raises TimeoutError past it)
+    import regex
+
+    from blocks.deidentify import PERSON_PATTERNS, STRICT_PATTERNS, TITLED_PATTERNS
+
+    flags = regex.DOTALL | regex.MULTILINE
+    for text in ("De " * 1600 + "x", "Dr. " + "De la " * 800, "Van Der " * 600 + "son", "Ab " * 1600 + ", Cd 42"):
+        for pattern, _ in PERSON_PATTERNS + TITLED_PATTERNS + STRICT_PATTERNS:
+            list(regex.finditer(pattern, text, flags=flags, timeout=5.0))

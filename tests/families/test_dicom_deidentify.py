@@ -10,7 +10,7 @@ from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from blocks.dicom_deidentify import deidentify_folder
+from families.imaging.dicom_deidentify import deidentify_folder
 
 # attributes of DICOM PS3.15 Table E.1-1 (the Basic Profile's list) that pydicom's dictionary knows
 PROFILE = """AccessionNumber AcquisitionComments AcquisitionDate AcquisitionDateTime AcquisitionDeviceProcessingDescription
@@ -74,6 +74,13 @@ def scan(patient: str, study: str, sop: str) -> pydicom.Dataset:
         vr = dictionary_VR(tag_for_keyword(keyword))
         value = Sequence([person_item(number)]) if vr == "SQ" else planted(number, vr)
         setattr(dataset, keyword, value)
+    lut = Dataset()  # a kept sequence (windowing) whose item carries what no item should
+    lut.add_new(0x00283002, "US", [2, 0, 16])  # LUTDescriptor
+    lut.add_new(0x00283006, "US", [0, 65535])  # LUTData
+    lut.LUTExplanation = "PLANTED LUT TEXT"
+    lut.StudyDate, lut.StudyInstanceUID, lut.PatientName = PLANTED_DATE, "1.2.826.0.1.999.7777", "PLANTED^INLUT"
+    dataset.VOILUTSequence = Sequence([lut])
+    dataset.RescaleType, dataset.ConvolutionKernel = "PLANTED RESCALE", "PLANTED KERNEL"
     dataset.PatientID, dataset.PatientName, dataset.StudyInstanceUID, dataset.SOPInstanceUID = patient, f"PLANTED^{patient}", study, sop
     dataset.file_meta.MediaStorageSOPInstanceUID = sop
     block = dataset.private_block(0x0099, "PLANTED VENDOR", create=True)
@@ -151,6 +158,22 @@ def test_the_cli_deidentifies_a_folder_and_refuses_a_non_empty_output(deidentifi
     assert again.exit_code == 2 and "is not empty" in again.output and "Traceback" not in again.output
 
 
+def test_a_repeated_instance_is_written_once_and_files_without_an_id_are_told_apart_by_name(tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    scan("P1", "1.2.3", "1.2.3.4").save_as(source / "a.dcm", enforce_file_format=True)
+    scan("P1", "1.2.3", "1.2.3.4").save_as(source / "b.dcm", enforce_file_format=True)  # the same SOP instance again
+    for name, who in (("c.dcm", "PLANTED^ONE"), ("d.dcm", "PLANTED^TWO")):
+        anonymous = scan("", "1.2.3", f"1.2.3.{len(name) + ord(name[0])}")
+        del anonymous.PatientID
+        anonymous.PatientName = who
+        anonymous.save_as(source / name, enforce_file_format=True)
+    report = deidentify_folder(source, tmp_path / "out")
+    assert (report.written, report.duplicates, report.unreadable) == (3, 1, []) and "1 repeated SOP instances" in report.summary()
+    pseudonyms = {str(pydicom.dcmread(p).PatientName) for p in (tmp_path / "out").iterdir()}
+    assert len(pseudonyms) == 3 and not any("PLANTED" in p for p in pseudonyms)
+
+
 def test_an_unreadable_dicom_is_counted_by_position_and_the_rest_are_written(tmp_path):
     source = tmp_path / "in"
     source.mkdir()
@@ -158,3 +181,13 @@ def test_an_unreadable_dicom_is_counted_by_position_and_the_rest_are_written(tmp
     (source / "b.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\xff" * 64)  # the magic, then garbage
     report = deidentify_folder(source, tmp_path / "out")
     assert report.written == 1 and report.unreadable == [1] and "positions, 0-based: 1" in report.summary()
+
+
+def test_nothing_kept_can_hold_free_text():
+    # the keep-list's safety rests on this: a kept LO, SH, ST, LT, UT, UC or PN could carry a name a vendor put there
+    from families.imaging.dicom_deidentify import KEPT
+
+    assert all(tag_for_keyword(keyword) is not None for keyword in KEPT)
+    text = {keyword: dictionary_VR(tag_for_keyword(keyword)) for keyword in KEPT
+            if {"LO", "SH", "ST", "LT", "UT", "UC", "PN", "AE"} & set(dictionary_VR(tag_for_keyword(keyword)).split(" or "))}
+    assert text == {}

@@ -38,8 +38,8 @@ KEPT = frozenset({
     "RedPaletteColorLookupTableDescriptor", "GreenPaletteColorLookupTableDescriptor", "BluePaletteColorLookupTableDescriptor",
     "RedPaletteColorLookupTableData", "GreenPaletteColorLookupTableData", "BluePaletteColorLookupTableData",
     # modality and VOI LUTs (windowing), rescaling
-    "RescaleIntercept", "RescaleSlope", "RescaleType", "WindowCenter", "WindowWidth", "VOILUTFunction", "VOILUTSequence",
-    "ModalityLUTSequence", "LUTDescriptor", "LUTData", "ModalityLUTType",
+    "RescaleIntercept", "RescaleSlope", "WindowCenter", "WindowWidth", "VOILUTFunction", "VOILUTSequence",
+    "ModalityLUTSequence", "LUTDescriptor", "LUTData",
     # image plane: what a measurement needs
     "PixelSpacing", "ImagerPixelSpacing", "SliceThickness", "SpacingBetweenSlices", "ImagePositionPatient", "ImageOrientationPatient",
     "SliceLocation", "PatientOrientation", "PatientPosition",
@@ -47,8 +47,8 @@ KEPT = frozenset({
     "SOPClassUID", "Modality", "ImageType", "BodyPartExamined", "ViewPosition", "Laterality", "ImageLaterality", "SeriesNumber",
     "InstanceNumber", "AcquisitionNumber", "LossyImageCompression", "LossyImageCompressionRatio", "LossyImageCompressionMethod",
     "BurnedInAnnotation", "SpecificCharacterSet", "KVP", "ExposureTime", "XRayTubeCurrent", "Exposure", "RepetitionTime", "EchoTime",
-    "MagneticFieldStrength", "ScanningSequence", "SequenceVariant", "ConvolutionKernel",
-})
+    "MagneticFieldStrength", "ScanningSequence", "SequenceVariant",
+})  # numbers and code strings only: a kept LO or SH (RescaleType, ConvolutionKernel) could carry any text a vendor put there
 REMAPPED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
 SHIFTED_DATES = ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
 FILE_META_KEPT = frozenset({"FileMetaInformationVersion", "MediaStorageSOPClassUID", "TransferSyntaxUID"})
@@ -64,6 +64,7 @@ class DicomReport:
 
     written: int = 0
     not_dicom: int = 0
+    duplicates: int = 0  # files whose SOP instance UID another file already had: the same instance, written once
     unreadable: list[int] = field(default_factory=list)  # positions (0-based, sorted by path) of files that could not be read
     removed: Counter = field(default_factory=Counter)  # what kind of element was removed: private, sequence, or its VR
 
@@ -71,7 +72,9 @@ class DicomReport:
         unreadable = (f"; {len(self.unreadable)} DICOM files could not be read (positions, 0-based: {', '.join(map(str, self.unreadable[:10]))})"
                       if self.unreadable else "")
         removed = ", ".join(f"{kind} {count}" for kind, count in self.removed.most_common()) or "none"
-        return f"wrote {self.written} de-identified files; skipped {self.not_dicom} files that are not DICOM{unreadable}; elements removed: {removed}"
+        duplicates = f"; {self.duplicates} repeated SOP instances written once" if self.duplicates else ""
+        return (f"wrote {self.written} de-identified files; skipped {self.not_dicom} files that are not DICOM{duplicates}{unreadable}; "
+                f"elements removed: {removed}")
 
 
 def _keyed(purpose: str, value: str) -> bytes:
@@ -103,15 +106,17 @@ def _code(value: str, meaning: str):
     return item
 
 
-def _keep_only(dataset, removed: Counter) -> None:
-    """Drop every element not in KEPT, recursing into the sequences kept (a LUT sequence's items)."""
+def _keep_only(dataset, removed: Counter, top_level: bool = True) -> None:
+    """Drop every element not in KEPT, recursing into the sequences kept (a LUT sequence's items). UIDs and dates are kept
+    only at the top level, where they are remapped and shifted; inside an item they go."""
+    replaced = (*REMAPPED_UIDS, *SHIFTED_DATES) if top_level else ()
     for element in list(dataset):
         if element.tag.is_private:
             removed["private"] += 1
-        elif element.keyword in KEPT or element.keyword in REMAPPED_UIDS or element.keyword in SHIFTED_DATES:
+        elif element.keyword in KEPT or element.keyword in replaced:
             if element.VR == "SQ":
                 for item in element.value:
-                    _keep_only(item, removed)
+                    _keep_only(item, removed, top_level=False)
             continue
         else:
             removed["sequence" if element.VR == "SQ" else str(element.VR)] += 1
@@ -119,8 +124,13 @@ def _keep_only(dataset, removed: Counter) -> None:
 
 
 def deidentify_dataset(dataset, removed: Counter) -> None:
-    """In place: keep-list, pseudonyms, remapped UIDs, shifted dates, and the profile's markers."""
-    patient = str(dataset.get("PatientID", "") or dataset.get("PatientName", "") or dataset.get("StudyInstanceUID", ""))
+    """In place: keep-list, pseudonyms, remapped UIDs, shifted dates, and the profile's markers.
+
+    The patient is its issuer and PatientID; without an ID, its name; without either, its study (one pseudonym and one
+    date offset per study, then). A patient whose files carry an ID in some and not in others gets two pseudonyms."""
+    issuer = str(dataset.get("IssuerOfPatientID", "") or "")
+    patient = (f"{issuer}\0{dataset.get('PatientID')}" if dataset.get("PatientID") else
+               str(dataset.get("PatientName", "") or "") or f"study\0{dataset.get('StudyInstanceUID', '')}")
     days = SHIFT_DAYS[0] + int.from_bytes(_keyed("dicom-dates", patient)[:4], "big") % (SHIFT_DAYS[1] - SHIFT_DAYS[0])
     _keep_only(dataset, removed)
     for keyword in REMAPPED_UIDS:
@@ -157,17 +167,21 @@ def deidentify_folder(source: Path, target: Path) -> DicomReport:
     target.mkdir(parents=True, exist_ok=True)
     report = DicomReport()
     for position, path in enumerate(sorted(p for p in source.rglob("*") if p.is_file())):
-        data = path.read_bytes()
-        if not is_dicom(data):
-            report.not_dicom += 1
-            continue
         try:
+            data = path.read_bytes()
+            if not is_dicom(data):
+                report.not_dicom += 1
+                continue
             with _quiet_dicom():
                 dataset = pydicom.dcmread(io.BytesIO(data))
                 deidentify_dataset(dataset, report.removed)
-                out = target / f"{dataset.get('SOPInstanceUID', remapped_uid(str(position)))}.dcm"
-                dataset.save_as(out, enforce_file_format=True)
-        except Exception:  # noqa: BLE001 (a broken file is counted by position; its content is never echoed)
+                name = str(dataset.get("SOPInstanceUID", "") or remapped_uid(f"position {position}"))
+                with open(target / f"{name}.dcm", "xb") as out:  # never over another file: a repeated SOP instance UID is a duplicate
+                    dataset.save_as(out, enforce_file_format=True)
+        except FileExistsError:
+            report.duplicates += 1
+            continue
+        except Exception:  # noqa: BLE001 (a broken file is counted by position; its content and name are never echoed)
             report.unreadable.append(position)
             continue
         report.written += 1
