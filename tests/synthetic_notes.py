@@ -129,7 +129,7 @@ STYLES = {
     ],
 }
 TUNING_STYLES = ("discharge_summary", "telephone_encounter", "radiology_report", "nursing_note")
-HELD_OUT_STYLES = ("clinic_letter", "consult", "emergency_triage", "referral_letter")  # round 1: measured once, then tuned on (see README)
+HELD_OUT_STYLES = ("clinic_letter", "consult", "emergency_triage", "referral_letter")  # round 1: measured once, then tuned on (see docs/families.md)
 ROUND_2_STYLES = ("operative_note", "pathology_report", "social_work_note", "medication_reconciliation", "home_visit")
 NAME_LOCALES = ("en_US", "en_GB", "en_IN", "es_MX", "fr_FR", "de_DE", "it_IT", "pl_PL", "pt_BR", "nl_NL", "tr_TR", "vi_VN", "fil_PH",
                 "ga_IE", "zu_ZA", "tw_GH", "hu_HU", "cs_CZ", "sv_SE", "fi_FI", "ro_RO", "id_ID", "yo_NG", "en_NG")

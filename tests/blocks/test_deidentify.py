@@ -36,7 +36,7 @@ def test_clinical_content_survives(measured):
     _, _, figures = measured
     for kind in ("CLINICAL:dose", "CLINICAL:lab", "CLINICAL:vital", "CLINICAL:age", "CLINICAL:eponym"):
         assert figures[kind]["share"] >= 0.98, (kind, figures[kind])
-    assert figures["CLINICAL:drug"]["share"] >= 0.80, figures["CLINICAL:drug"]  # brand names are taken for names now and then (README)
+    assert figures["CLINICAL:drug"]["share"] >= 0.80, figures["CLINICAL:drug"]  # brand names are taken for names now and then (docs/families.md)
 
 
 def test_no_structured_identifier_string_remains_in_the_output(measured):
