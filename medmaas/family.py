@@ -62,6 +62,7 @@ class Family(ABC):
     primary_metric: ClassVar[str]
     flavor: ClassVar[Literal["sklearn", "pytorch", "pyfunc"]] = "sklearn"
     runtime_packages: ClassVar[tuple[str, ...]] = ("scikit-learn", "pandas", "numpy", "scipy")
+    experiment_kind: ClassVar[str] = "custom_model_development"  # the MLflow UI's kind: classification, regression, forecasting, ...
     row_key_scheme: ClassVar[str] = "1"  # bump when ``training_keys`` / held-out row keys change: older digests then match nothing
     bundled_data: ClassVar[Path]  # where `medmaas ingest` writes the packaged data set (never a user's file)
     service_module: ClassVar[str | None] = None  # serving/<module>.py; None: the family's own name

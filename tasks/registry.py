@@ -17,7 +17,7 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.entities import Metric, Param
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from prefect import get_run_logger, task
@@ -38,14 +38,33 @@ from tasks.model_card import render_model_card
 from tasks.promotion import Comparison, Decision, compare, decide
 
 
-def experiment_id(name: str) -> str:
+EXPERIMENT_KIND = "mlflow.experimentKind"  # what the MLflow UI reads to open an experiment in its model-training view
+
+
+def experiment_id(name: str, kind: str = "custom_model_development") -> str:
+    """The experiment by name, created when missing; its kind set (also on one made before kinds were), so the UI opens
+    the runs table rather than a GenAI view or a type chooser."""
     client = MlflowClient()
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
+        if EXPERIMENT_KIND not in experiment.tags:
+            client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, kind)
         return experiment.experiment_id
     local = mlflow.get_tracking_uri().startswith(("sqlite:", "file:"))
     location = (MLFLOW_DIR / "artifacts" / name).as_uri() if local else None
-    return client.create_experiment(name, artifact_location=location)
+    return client.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND: kind})
+
+
+def dataset_inputs(family: Family, provenance: Provenance, sizes: dict[str, int]) -> list[DatasetInput]:
+    """The data a run used, as MLflow dataset inputs (the runs table's Datasets column): the family's data, its DVC digest,
+    its path, and per side of the split the rows it holds. Never a row of data."""
+    name = f"{family.name}: {', '.join(Path(f).name for f in provenance.data_files) or 'data'}"
+    source = json.dumps({"uri": ", ".join(provenance.data_files)})
+    sides = {"training": sizes.get("train"), "testing": sizes.get("test")}
+    # one dataset per side (MLflow keeps one input per name and digest in a run): the same file, told apart by its side
+    return [DatasetInput(Dataset(f"{name} ({context} side)", provenance.data_md5, "local", source,
+                                 profile=json.dumps({"num_rows": rows}) if rows is not None else None),
+                         tags=[InputTag("mlflow.data.context", context)]) for context, rows in sides.items()]
 
 
 @contextmanager
@@ -54,7 +73,7 @@ def parent_run(family: Family, provenance: Provenance) -> Iterator[str]:
     client = MlflowClient()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     tags = {**provenance.tags(), "family": family.name, "mlflow.source.git.commit": provenance.git_commit}
-    run = client.create_run(experiment_id(family.registered_model), run_name=f"train-{stamp}", tags=tags)
+    run = client.create_run(experiment_id(family.registered_model, family.experiment_kind), run_name=f"train-{stamp}", tags=tags)
     run_id = run.info.run_id
     client.log_batch(run_id, params=[Param("data_files", ",".join(provenance.data_files)), Param("seed", str(family.seed))])
     try:
@@ -94,10 +113,13 @@ def _metric_entries(evaluation_metrics: dict[str, Estimate], prefix: str, now: i
 
 
 @task(name="track-candidates", cache_policy=NO_CACHE)
-def track_candidates(family: Family, parent_run_id: str, ranked: list[CandidateResult], provenance: Provenance) -> dict[str, str]:
-    """A child run per candidate: chosen hyperparameters, held-out metrics with CIs, plots."""
+def track_candidates(family: Family, parent_run_id: str, ranked: list[CandidateResult], provenance: Provenance,
+                     sizes: dict[str, int]) -> dict[str, str]:
+    """A child run per candidate: chosen hyperparameters, held-out metrics with CIs, plots, and the data it used."""
     client = MlflowClient()
-    experiment = experiment_id(family.registered_model)
+    experiment = experiment_id(family.registered_model, family.experiment_kind)
+    inputs = dataset_inputs(family, provenance, sizes)
+    client.log_inputs(parent_run_id, datasets=inputs)
     now = int(datetime.now(timezone.utc).timestamp() * 1000)
     run_ids = {}
     for rank, result in enumerate(ranked, start=1):
@@ -110,6 +132,7 @@ def track_candidates(family: Family, parent_run_id: str, ranked: list[CandidateR
         if fitted.tuning_score is not None:
             metrics.append(Metric("tuning_score", fitted.tuning_score, now, 0))
         client.log_batch(run_id, metrics=metrics, params=params)
+        client.log_inputs(run_id, datasets=inputs)
         if result.evaluation.figures:
             log_files(run_id, result.evaluation.figures, "plots")
         client.set_terminated(run_id, "FINISHED")

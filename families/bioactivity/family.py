@@ -56,6 +56,7 @@ class Bioactivity(Family):
     Settings = BioactivitySettings
     bundled_data = BUNDLED_DATA
     primary_metric = "roc_auc"
+    experiment_kind = "classification"
     runtime_packages = ("scikit-learn", "pandas", "numpy", "scipy", "rdkit", "torch")
     predict_chunk_rows = 5_000
     metrics = (

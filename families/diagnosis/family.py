@@ -29,6 +29,7 @@ class Diagnosis(TabularFamily):
     name = "diagnosis"
     Settings = DiagnosisSettings
     primary_metric = "roc_auc"
+    experiment_kind = "classification"
     metrics = (
         MetricSpec("roc_auc", "max", "area under the ROC curve (one-vs-rest macro when multiclass)"),
         MetricSpec("accuracy", "max", "share of patients classified correctly"),

@@ -67,6 +67,7 @@ class Imaging(Family):
     Settings = ImagingSettings
     bundled_data = BUNDLED_DATA
     primary_metric = "roc_auc"
+    experiment_kind = "classification"
     runtime_packages = ("scikit-learn", "pandas", "numpy", "scipy", "torch", "pillow", "pydicom", "imagehash", "captum")
     predict_chunk_rows = 256
     row_key_scheme = "2"  # pixels, and the perceptual hashes in their smallest turn

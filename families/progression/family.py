@@ -21,6 +21,7 @@ class Progression(TabularFamily):
     Settings = ProgressionSettings
     bundled_data = BUNDLED_DATA
     primary_metric = "r2"
+    experiment_kind = "regression"
     metrics = regression_metric_specs("the outcome's units")
     intended_use = (
         "Risk stratification: an estimate of how far the disease will progress over the follow-up "

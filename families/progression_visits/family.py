@@ -37,6 +37,7 @@ class ProgressionVisits(Family):
     bundled_data = BUNDLED_DATA
     service_module = "progression"  # served beside the tabular progression model
     primary_metric = "rmse"
+    experiment_kind = "forecasting"
     metrics = regression_metric_specs("the target marker's model scale (log mg/dl for bilirubin)")
     runtime_packages = ("torch", "scikit-learn", "pandas", "numpy")
     intended_use = (

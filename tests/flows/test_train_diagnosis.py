@@ -105,6 +105,26 @@ def test_every_candidate_is_a_child_run_with_metrics_and_plots(first_run):
         assert plots == {"roc.png", "calibration.png", "confusion_matrix.png"}
 
 
+def test_the_mlflow_ui_opens_the_runs_table_with_each_runs_datasets(first_run):
+    # the experiment declares its kind (else the UI opens a GenAI view or a type chooser); every run lists the data it
+    # used, by DVC digest and side of the split, with row counts and never a row
+    import json
+
+    _, decision, _ = first_run
+    client = MlflowClient()
+    version = client.get_model_version("diagnosis", decision.challenger_version)
+    experiment = client.get_experiment(client.get_run(version.run_id).info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "classification"
+    parent_id = client.get_run(version.run_id).data.tags["mlflow.parentRunId"]
+    runs = [client.get_run(parent_id), *client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")]
+    for run in runs:
+        inputs = {tag.value: entry.dataset for entry in run.inputs.dataset_inputs for tag in entry.tags if tag.key == "mlflow.data.context"}
+        assert set(inputs) == {"training", "testing"}, run.info.run_name
+        assert {d.digest for d in inputs.values()} == {version.tags["data_md5"]} and "wdbc" in inputs["training"].name
+        rows = {context: json.loads(d.profile)["num_rows"] for context, d in inputs.items()}
+        assert rows["training"] + rows["testing"] == 569 and rows["testing"] == 143
+
+
 def test_version_carries_provenance(first_run, wdbc_csv):
     from dvc_data.hashfile.hash import file_md5
 
