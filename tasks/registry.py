@@ -37,7 +37,6 @@ from tasks.gate import DataGateFailed, GateReport
 from tasks.model_card import render_model_card
 from tasks.promotion import Comparison, Decision, compare, decide
 
-
 EXPERIMENT_KIND = "mlflow.experimentKind"  # what the MLflow UI reads to open an experiment in its model-training view
 
 
