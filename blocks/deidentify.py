@@ -109,7 +109,7 @@ NAME_CONTEXT = (r"(?:(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Sr|Sister|Nurse|RN|NP|PA|MD)\.
                 rf"pharmacist|aide|{RELATIONS}))(?:[ \t]*[:(,]|[ \t])")
 PARTICLE = r"(?:(?i:van|von|der|den|de|del|della|di|da|du|la|le|dos|das|bin|ibn|al|el|ter|ten|zu|st\.?)[ \t]+|(?:Ó|Ní|Nic|Uí|Mac|Mc)[ \t]+)"
 NAME_WORD = (r"(?!(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|MRN|MR|DOB|SSN|ID|DX|HX|RX|PT|CC|ED|ER|ICU|NHS)\b)"  # a title or an id's label is no name
-             r"(?:O['’]|D['’])?\p{Lu}\p{L}+(?:['’]\p{Lu}\p{L}+)?(?:-\p{Lu}\p{L}+)*")  # Łukasz, O'Brien, Hanne-Lore; not "I've"  # Łukasz, O'Brien, Hanne-Lore, MARTINEZ
+             r"(?:O['’]|D['’])?\p{Lu}\p{L}+(?:['’]\p{Lu}\p{L}+)?(?:-\p{Lu}\p{L}+)*")  # Łukasz, O'Brien, Hanne-Lore, MARTINEZ; not "I've"
 FULL_WORD = rf"(?>{PARTICLE}*{NAME_WORD})"  # de la Torre, van der Berg, Ó Treabhair; atomic: "De De De ..." cannot backtrack for ever
 GAP = r"[ \t]+"  # names never run over a line break
 NAME = rf"{FULL_WORD}(?:{GAP}(?:{FULL_WORD}|\p{{Lu}}\.)){{0,3}}"  # one to four words, initials among them
@@ -159,7 +159,12 @@ tomorrow morning evening night monday tuesday wednesday thursday friday saturday
 july august september october november december re cc dr mr mrs ms miss prof nurse rn md do np start started continue continued
 stop stopped hold held resume resumed increase increased decrease decreased discussed given meds hx rx dx tx sx my our your
 i we you me us him them its otherwise also then now so but if when after before since because however prescribed doctor doc
-nurse pharmacy insurance study sleep""".split())
+pharmacy insurance study sleep""".split())
+
+
+def _words(text: str) -> list[str]:
+    """A matched name's words (letters and apostrophes), as written."""
+    return regex.findall(r"[\p{L}'’]+", text)
 
 
 CAPITALISED_RUN = regex.compile(r"\b\p{Lu}[\p{L}'’-]+(?:[ \t]+\p{Lu}[\p{L}'’-]+){1,3}\b")
@@ -261,7 +266,7 @@ GAZETTEER_RANK = 5000  # a name among the 5,000 most frequent first or last name
 def name_gazetteer() -> frozenset[str]:
     """First and last names of every country in names-dataset (MIT; from 533 million Facebook profiles), cut to the
     ``GAZETTEER_RANK`` most frequent per country: about 626,000 names. Built once from the package's pickles, read by
-    path (loading them takes 15 s and 2 GB of memory), and cached in the state folder as a 4 MB text file.
+    path (loading them takes 15 s and 2 GB of memory), and cached in the state folder as gzipped text (1.7 MB).
     Empty when the package is not installed: names are then found by NER and context alone."""
     import gzip
     import importlib.metadata
@@ -390,7 +395,7 @@ def _engines():
         """Context patterns for names; a match made only of clinical words or common words ("Patient", "Discharge") is not one."""
 
         def invalidate_result(self, pattern_text: str) -> bool:
-            words = regex.findall(r"[\p{L}'’]+", pattern_text)
+            words = _words(pattern_text)
             if all(len(w) <= 3 and w.isupper() for w in words):  # INR, RR, HR: acronyms
                 return True
             return all(w.lower() in vocabulary or w.lower() in COMMON_WORDS for w in words)
@@ -399,14 +404,14 @@ def _engines():
         """After a title or a relation: clinical words may be names ("Dr. Hall"); a common word first is not ("my son", "Dr. Prescribed")."""
 
         def invalidate_result(self, pattern_text: str) -> bool:
-            words = [w.lower() for w in regex.findall(r"[\p{L}'’]+", pattern_text)]
+            words = [w.lower() for w in _words(pattern_text)]
             return not words or words[0] in COMMON_WORDS
 
     class StrictNames(NamePatterns):
         """A sentence's first words: not a name when any is a common word ("The Norco is", "My MD has") or all are clinical."""
 
         def invalidate_result(self, pattern_text: str) -> bool:
-            words = [w.lower() for w in regex.findall(r"[\p{L}'’]+", pattern_text)]
+            words = [w.lower() for w in _words(pattern_text)]
             return any(w in COMMON_WORDS for w in words) or all(w in vocabulary for w in words)
 
     for kind, patterns in ((NamePatterns, PERSON_PATTERNS), (TitledNames, TITLED_PATTERNS), (StrictNames, STRICT_PATTERNS)):

@@ -16,12 +16,16 @@ def connected_groups(keys: dict[str, pd.Series], rows: int, pairs: tuple[np.ndar
     series = [pd.Series(values).reset_index(drop=True).astype("string").radd(f"{name}:") for name, values in keys.items()]
     if not series and pairs is None:
         return np.arange(rows)
-    stacked = pd.concat(series, keys=range(len(series))).dropna() if series else pd.Series([], dtype="string")
-    key_codes, _ = pd.factorize(stacked)
-    row_of = stacked.index.get_level_values(-1).to_numpy() if series else np.array([], dtype=int)
-    size = rows + (int(key_codes.max()) + 1 if len(key_codes) else 0)
-    start, end = row_of, rows + key_codes
+    starts, ends, size = [], [], rows
+    if series:  # each row joined to a node per key value it holds
+        stacked = pd.concat(series, keys=range(len(series))).dropna()
+        key_codes, _ = pd.factorize(stacked)
+        starts.append(stacked.index.get_level_values(1).to_numpy())
+        ends.append(rows + key_codes)
+        size += int(key_codes.max()) + 1 if len(key_codes) else 0
     if pairs is not None:
-        start, end = np.concatenate([start, pairs[0]]), np.concatenate([end, pairs[1]])
+        starts.append(pairs[0])
+        ends.append(pairs[1])
+    start, end = np.concatenate(starts), np.concatenate(ends)
     graph = coo_matrix((np.ones(len(start)), (start, end)), shape=(size, size))
     return connected_components(graph, directed=False)[1][:rows]

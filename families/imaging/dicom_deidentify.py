@@ -77,17 +77,17 @@ class DicomReport:
                 f"elements removed: {removed}")
 
 
-def _keyed(purpose: str, value: str) -> bytes:
-    return hmac.new(identity.secret(), f"{purpose}\0{value}".encode(), hashlib.sha256).digest()
+def _keyed(key: bytes, purpose: str, value: str) -> bytes:
+    return hmac.new(key, f"{purpose}\0{value}".encode(), hashlib.sha256).digest()
 
 
-def remapped_uid(uid: str) -> str:
+def remapped_uid(uid: str, key: bytes) -> str:
     """A UID under the 2.25 (UUID-derived) root: the same input always maps to the same output under one key."""
-    return "2.25." + str(int.from_bytes(_keyed("dicom-uid", uid)[:16], "big"))
+    return "2.25." + str(int.from_bytes(_keyed(key, "dicom-uid", uid)[:16], "big"))
 
 
-def pseudonym(patient: str) -> str:
-    return "ANON-" + _keyed("dicom-patient", patient)[:6].hex().upper()
+def pseudonym(patient: str, key: bytes) -> str:
+    return "ANON-" + _keyed(key, "dicom-patient", patient)[:6].hex().upper()
 
 
 def _shifted(value: str, days: int) -> str:
@@ -123,23 +123,23 @@ def _keep_only(dataset, removed: Counter, top_level: bool = True) -> None:
         del dataset[element.tag]
 
 
-def deidentify_dataset(dataset, removed: Counter) -> None:
-    """In place: keep-list, pseudonyms, remapped UIDs, shifted dates, and the profile's markers.
+def deidentify_dataset(dataset, removed: Counter, key: bytes) -> None:
+    """In place: keep-list, pseudonyms, remapped UIDs, shifted dates, and the profile's markers; ``key`` is identity.secret().
 
     The patient is its issuer and PatientID; without an ID, its name; without either, its study (one pseudonym and one
     date offset per study, then). A patient whose files carry an ID in some and not in others gets two pseudonyms."""
     issuer = str(dataset.get("IssuerOfPatientID", "") or "")
     patient = (f"{issuer}\0{dataset.get('PatientID')}" if dataset.get("PatientID") else
                str(dataset.get("PatientName", "") or "") or f"study\0{dataset.get('StudyInstanceUID', '')}")
-    days = SHIFT_DAYS[0] + int.from_bytes(_keyed("dicom-dates", patient)[:4], "big") % (SHIFT_DAYS[1] - SHIFT_DAYS[0])
+    days = SHIFT_DAYS[0] + int.from_bytes(_keyed(key, "dicom-dates", patient)[:4], "big") % (SHIFT_DAYS[1] - SHIFT_DAYS[0])
     _keep_only(dataset, removed)
     for keyword in REMAPPED_UIDS:
         if keyword in dataset:
-            setattr(dataset, keyword, remapped_uid(str(getattr(dataset, keyword))))
+            setattr(dataset, keyword, remapped_uid(str(getattr(dataset, keyword)), key))
     for keyword in SHIFTED_DATES:
         if keyword in dataset:
             setattr(dataset, keyword, _shifted(str(getattr(dataset, keyword)), days))
-    dataset.PatientName = dataset.PatientID = pseudonym(patient)
+    dataset.PatientName = dataset.PatientID = pseudonym(patient, key)
     dataset.PatientIdentityRemoved = "YES"
     dataset.DeidentificationMethod = METHOD
     dataset.DeidentificationMethodCodeSequence = [_code(value, meaning) for value, meaning in METHOD_CODES]
@@ -165,7 +165,7 @@ def deidentify_folder(source: Path, target: Path) -> DicomReport:
     if target.resolve().is_relative_to(source.resolve()):
         raise ValueError("the output folder must not be inside the input folder")
     target.mkdir(parents=True, exist_ok=True)
-    report = DicomReport()
+    report, key = DicomReport(), identity.secret()  # the key file read once, not once per UID
     for position, path in enumerate(sorted(p for p in source.rglob("*") if p.is_file())):
         try:
             data = path.read_bytes()
@@ -174,8 +174,8 @@ def deidentify_folder(source: Path, target: Path) -> DicomReport:
                 continue
             with _quiet_dicom():
                 dataset = pydicom.dcmread(io.BytesIO(data))
-                deidentify_dataset(dataset, report.removed)
-                name = str(dataset.get("SOPInstanceUID", "") or remapped_uid(f"position {position}"))
+                deidentify_dataset(dataset, report.removed, key)
+                name = str(dataset.get("SOPInstanceUID", "") or remapped_uid(f"position {position}", key))
                 with open(target / f"{name}.dcm", "xb") as out:  # never over another file: a repeated SOP instance UID is a duplicate
                     dataset.save_as(out, enforce_file_format=True)
         except FileExistsError:

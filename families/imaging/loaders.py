@@ -16,7 +16,7 @@ import secrets
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,9 +39,14 @@ class Decoded:
     mode: str  # as stored: L, RGB, RGBA, P, I;16, DICOM MONOCHROME2 ...
     width: int
     height: int
-    near_hashes: str  # near_duplicates.near_hashes: the split's near-duplicate grouping reads them
+    image: Image.Image = field(repr=False, compare=False)  # as decoded, before resizing: what the near-duplicate hashes read
     bands: int  # channels as stored (1 grey, 2 grey + alpha, 3 colour, 4 colour + alpha)
     pixel_spacing_mm: float | None = None
+
+    @property
+    def near_hashes(self) -> str:
+        """Computed when asked (a data set's table asks; a service scoring an upload does not: 16 perceptual hashes per image)."""
+        return near_hashes(self.image)
 
 
 @dataclass
@@ -94,7 +99,7 @@ def decode_picture(data: bytes, size: int, channels: int, max_pixels: int) -> De
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         reason = "truncated or corrupt image data" if isinstance(error, OSError) and "truncated" in str(error) else "not a readable PNG or JPEG image"
         raise UnreadableImage(reason) from None
-    return Decoded(_to_pixels(image, size, channels), mode, width, height, near_hashes(image), len(image.getbands()))
+    return Decoded(_to_pixels(image, size, channels), mode, width, height, image, len(image.getbands()))
 
 
 def decode_dicom(data: bytes, size: int, channels: int, max_pixels: int) -> Decoded:
@@ -145,7 +150,7 @@ def _decoded_dicom(data: bytes, size: int, channels: int, max_pixels: int) -> De
     else:
         raise UnreadableImage(f"DICOM: photometric interpretation {photometric if photometric.isalnum() else '(unusual)'} is not read")
     spacing = getattr(ds, "PixelSpacing", None)
-    return Decoded(_to_pixels(image, size, channels), f"DICOM {photometric}", columns, rows, near_hashes(image), len(image.getbands()),
+    return Decoded(_to_pixels(image, size, channels), f"DICOM {photometric}", columns, rows, image, len(image.getbands()),
                    float(spacing[0]) if spacing else None)
 
 
@@ -280,7 +285,7 @@ def read_npz(path: Path, size: int, channels: int, labels: list[str]) -> ImageSe
             raise ValueError(f"{path.name}: {split}_labels has {codes.shape[1]} columns; multi-label MedMNIST sets are not read")
         for array, code in zip(images, codes[:, 0]):
             image = Image.fromarray(np.asarray(array, dtype=np.uint8))
-            decoded = Decoded(_to_pixels(image, size, channels), image.mode, image.width, image.height, near_hashes(image), len(image.getbands()))
+            decoded = Decoded(_to_pixels(image, size, channels), image.mode, image.width, image.height, image, len(image.getbands()))
             label = labels[int(code)] if 0 <= int(code) < len(labels) else int(code)
             rows.append({**_row(decoded, None, label, np.ascontiguousarray(array).tobytes()), "official_split": split})
             arrays.append(decoded.pixels)

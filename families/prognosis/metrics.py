@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -30,6 +31,16 @@ class SurvivalReference:
     @property
     def horizon(self) -> float:
         return float(self.times[-1])
+
+    @cached_property
+    def population(self) -> np.ndarray:
+        """The training side's Kaplan-Meier curve on the time grid: fitted once, not once per bootstrap resample."""
+        from sksurv.nonparametric import kaplan_meier_estimator
+
+        from families.prognosis.aft import _event_time
+
+        grid, curve = kaplan_meier_estimator(*_event_time(self.training))
+        return np.interp(self.times, grid, curve)
 
 
 def _in_follow_up(times: np.ndarray, time: np.ndarray) -> np.ndarray:
@@ -76,13 +87,7 @@ def integrated_brier(time, event, risk, survival, at_calibration, reference: Sur
 
 def kaplan_meier_brier(time, event, risk, survival, at_calibration, reference: SurvivalReference):
     """The no-covariate reference: every held-out patient gets the *training side's* Kaplan-Meier curve."""
-    from sksurv.nonparametric import kaplan_meier_estimator
-
-    from families.prognosis.aft import _event_time
-
-    grid, curve = kaplan_meier_estimator(*_event_time(reference.training))
-    population = np.interp(reference.times, grid, curve)
-    return integrated_brier(time, event, risk, np.tile(population, (len(time), 1)), at_calibration, reference)
+    return integrated_brier(time, event, risk, np.tile(reference.population, (len(time), 1)), at_calibration, reference)
 
 
 def brier_skill(*arrays):
