@@ -61,7 +61,7 @@ def _rows(model: type, prefix: str, seen: set) -> list[str]:
         if len(default) > 60:
             default = default[:57] + "..."
         description = (field.description or "").replace("|", "\\|").replace("\n", " ")
-        rows.append(f"| `{key}` | `{_type_name(field.annotation)}`".replace("|`", "| `") + f" | `{default}` | {description} |")
+        rows.append(f"| `{key}` | `{_type_name(field.annotation)}` | `{default}` | {description} |")
         for nested in _models(field.annotation):
             if nested not in seen:
                 rows += _rows(nested, f"{key}.", seen | {nested})
