@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from blocks.encoding import BOOLEAN_TOKENS, ColumnEncoder, as_boolean, looks_boolean
 from blocks.subgroups import DeclaredSubgroups, subgroup_table
 from medmaas.family import Evaluation, Family, FittedCandidate, Tables
-from medmaas.settings import NUMERIC_TYPES, ColumnRange, DataFile, Frozen
+from medmaas.settings import LEARNED_FROM_TRAINING, NUMERIC_TYPES, ColumnRange, DataFile, Frozen
 from medmaas.stats import HeldOutRows, MetricFn
 
 TABLE = "patients"
@@ -285,13 +285,14 @@ class TabularFamily(Family):
         fields = {}
         for name, value in zip(serving["feature_names"], serving["background"][0], strict=True):
             kind = kinds.get(name, "numeric")
+            learned = {"json_schema_extra": {LEARNED_FROM_TRAINING: True}}
             if kind == "categorical":
-                fields[name] = (Literal[tuple(categories[name])], Field(examples=[value], description=f"one of {categories[name]}"))
+                fields[name] = (Literal[tuple(categories[name])], Field(examples=[value], description="a category of the training data (model_info lists them)", **learned))
             elif kind == "boolean":
-                fields[name] = (StrictBool, Field(examples=[bool(value)]))
+                fields[name] = (StrictBool, Field(examples=[bool(value)], **learned))
             else:
                 bounds = self.settings.data.range_of(name) or ColumnRange()
-                fields[name] = bounds.request_field(examples=[round(value) if bounds.integer else value])
+                fields[name] = bounds.request_field(examples=[round(value) if bounds.integer else value], **learned)
         return create_model("Patient", __config__=ConfigDict(extra="forbid"), **fields)
 
     def checked_features(self, model: Any, frame: pd.DataFrame) -> pd.DataFrame:

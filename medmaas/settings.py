@@ -130,6 +130,11 @@ class ColumnRange(Frozen):
         return (kind, Field(ge=low, le=high, **({} if self.integer else {"allow_inf_nan": False}), **field))
 
 
+# Marks a request field whose enum or example came from the training data (a category seen, a centroid): the guard
+# leaves those values out of the schema it shows a client without a key (serving/guard.py).
+LEARNED_FROM_TRAINING = "x-learned-from-training"
+
+
 def _whole_number(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)

@@ -5,7 +5,10 @@ bodies, 4xx answers and log lines that never repeat what a client sent.
 
 BentoML 1.4 has no access control of its own; this is a plain ASGI middleware
 (``Service.add_asgi_middleware``), created in each server worker. The health probes stay open for
-load balancers; everything else, the OpenAPI schema included, needs a key.
+load balancers, and the service's page opens in a browser: ``/`` (the Swagger UI, served by the guard
+without BentoML's third-party analytics script), its static assets, and ``/docs.json``. The schema a client
+without a key gets has the bearer scheme the page's "Authorize" button takes, and no value learned from
+training data (categories, example centroids); with a key it is whole. Every other route needs a key.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 from medmaas.access import KeyRing, keys_path
 from medmaas.environment import BUILDING_BENTO, STATE_DIR
-from medmaas.settings import ServingSettings
+from medmaas.settings import LEARNED_FROM_TRAINING, ServingSettings
 
 # every service's BentoML settings. The audit log replaces BentoML's access log, which would print the client's paths.
 # BentoML's request metrics sit outside this guard and label their series with the raw path: any made-up path
@@ -31,6 +34,34 @@ SERVICE_CONFIG = {"traffic": {"timeout": 30}, "logging": {"access": {"enabled": 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 OPEN_ROUTES = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
 UNKNOWN_ROUTE = "(unknown route)"
+PAGE, SCHEMA, ASSETS = "/", "/docs.json", "/static_content/"  # what a browser needs before it has a key
+ASSET_ROUTE = "(page asset)"  # the audit line's endpoint for any asset: the rest of the path is the client's text
+READING = frozenset({"GET", "HEAD"})
+# the page runs only its own scripts and styles, talks only to this service, and is never framed or sent a referrer
+PAGE_HEADERS = [(b"content-security-policy", b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+                                             b"script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+                (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"), (b"cache-control", b"no-store")]
+PAGE_HTML = """<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>{name}: medmaas service</title>
+  <link rel="stylesheet" type="text/css" href="./static_content/swagger-ui.css">
+  <link rel="icon" type="image/png" href="./static_content/favicon-light-32x32.png" sizes="32x32">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="./static_content/swagger-ui-bundle.js" charset="UTF-8"></script>
+  <script src="./static_content/swagger-ui-standalone-preset.js" charset="UTF-8"></script>
+  <script src="./static_content/swagger-initializer.js" charset="UTF-8"></script>
+</body>
+</html>
+"""
+SECURITY_SCHEME = {"type": "http", "scheme": "bearer", "description": "an API key from `medmaas keys create NAME`, sent as `Authorization: Bearer <key>`"}
+PAGE_INTRODUCTION = ("A medmaas model service. Press **Authorize** and paste an API key (`medmaas keys create NAME`) to try a route. "
+                     "Without a key, this schema leaves out what the model learned from its training data (categories, examples); "
+                     "`model_info` lists them.")
+SHOWN_ONLY_WITH_A_KEY = ("enum", "const", "examples", "example", "default")
 LOG_LINE_LIMIT = 2000
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 BENTOML_ERROR_LOGGER = "bentoml._internal.server.http_app"  # logs each rejected request with its traceback
@@ -152,6 +183,7 @@ class Guard:
     def __init__(self, app: Any, service_name: str, settings: ServingSettings, models: dict[str, tuple[str, str]],
                  file_fields: dict[str, frozenset[str]] | None = None):
         self.app = app
+        self.service_name = service_name
         self.settings = settings
         self.models = models
         self.file_fields = file_fields or {}  # route -> its fields that take uploaded files
@@ -167,13 +199,13 @@ class Guard:
             await send({"type": "websocket.close", "code": 1008})
             return
         started = time.perf_counter()
-        route = scope.get("path") if scope.get("path") in self.models else UNKNOWN_ROUTE  # a made-up path is the client's text
+        route = _audited_route(scope.get("path") or "", self.models)
         status = {"code": 500}
         key_name = None
         try:
             if self.keys is not None:
                 key_name = self.keys.name_of(_bearer(scope))
-                if key_name is None:
+                if key_name is None and not (route in (PAGE, SCHEMA, ASSET_ROUTE) and scope.get("method") in READING):
                     status["code"] = 401
                     await _reply(send, 401, {"error": "a valid API key is required: send the header `Authorization: Bearer <key>` (keys come from `medmaas keys create NAME`)"},
                                  [(b"www-authenticate", b'Bearer realm="medmaas"')])
@@ -190,7 +222,14 @@ class Guard:
                 status["code"] = 400
                 await _reply(send, 400, {"error": problem})
                 return
-            await self.app(scope, _replay(body, receive), _cleaning(send, status))
+            if route == PAGE and scope.get("method") in READING:
+                status["code"] = 200
+                await _reply(send, 200, PAGE_HTML.format(name=self.service_name).encode(), PAGE_HEADERS, b"text/html; charset=utf-8")
+                return
+            answer = _cleaning(send, status)
+            if route == SCHEMA:
+                answer = _rewriting_json(answer, lambda spec: documented(spec, whole=self.keys is None or key_name is not None, open_routes=OPEN_ROUTES))
+            await self.app(scope, _replay(body, receive), answer)
         finally:
             model, version = self.models.get(route, (None, None))
             method = scope.get("method") if scope.get("method") in METHODS else "OTHER"  # h11 accepts any token as a method
@@ -199,6 +238,38 @@ class Guard:
                 "endpoint": route, "model": model, "version": version, "status": status["code"],
                 "latency_ms": round((time.perf_counter() - started) * 1000, 2),
             }))
+
+
+def _audited_route(path: str, models: dict[str, tuple[str, str]]) -> str:
+    """The endpoint an audit line names: a route of the service or of its page; never a made-up path (the client's text)."""
+    if path in models or path in (PAGE, SCHEMA):
+        return path
+    return ASSET_ROUTE if path.startswith(ASSETS) else UNKNOWN_ROUTE
+
+
+def documented(spec: Any, whole: bool, open_routes: frozenset[str]) -> Any:
+    """The OpenAPI schema as a browser gets it: the bearer scheme on every route but the open probes (so the page's
+    "Authorize" takes a key), and, for a client without a key, no value learned from training data."""
+    if not isinstance(spec, dict):
+        return spec
+    spec["info"] = {**(spec.get("info") or {}), "description": PAGE_INTRODUCTION, "contact": {}}  # BentoML's: badges from other sites
+    spec.setdefault("components", {}).setdefault("securitySchemes", {})["apiKey"] = SECURITY_SCHEME
+    spec["security"] = [{"apiKey": []}]
+    for path, operations in (spec.get("paths") or {}).items():
+        if path in open_routes and isinstance(operations, dict):
+            for operation in operations.values():
+                if isinstance(operation, dict):
+                    operation["security"] = []
+    return spec if whole else _without_learned_values(spec)
+
+
+def _without_learned_values(node: Any) -> Any:
+    if isinstance(node, dict):
+        learned = node.get(LEARNED_FROM_TRAINING) is True
+        return {key: _without_learned_values(value) for key, value in node.items() if not (learned and key in SHOWN_ONLY_WITH_A_KEY)}
+    if isinstance(node, list):
+        return [_without_learned_values(item) for item in node]
+    return node
 
 
 def _bearer(scope: dict) -> str:
@@ -287,6 +358,35 @@ def _replay(body: bytes, receive: Any):
     return replay
 
 
+def _rewriting_json(send: Any, rewrite):
+    """Pass the answer through; a 200 JSON body is held whole and sent as ``rewrite`` makes it."""
+    held: dict[str, Any] = {}
+
+    async def wrapped(message: dict) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 200 and \
+                dict(message.get("headers") or []).get(b"content-type", b"").startswith(b"application/json"):
+            held.update(start=message, body=b"")
+            return
+        if message["type"] == "http.response.body" and held:
+            held["body"] += message.get("body", b"")
+            if not message.get("more_body"):
+                try:
+                    body = json.dumps(rewrite(json.loads(held["body"]))).encode()
+                except ValueError:  # not JSON after all: as it came
+                    body = held["body"]
+                await _send_whole(send, held["start"], body)
+            return
+        await send(message)
+
+    return wrapped
+
+
+async def _send_whole(send: Any, start: dict, body: bytes) -> None:
+    headers = [(k, v) for k, v in start.get("headers") or [] if k != b"content-length"] + [(b"content-length", str(len(body)).encode())]
+    await send({**start, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
 def _cleaning(send: Any, status: dict):
     """Pass the answer through, recording its status; hold a 4xx JSON body to take out what the client sent."""
     held: dict[str, Any] = {}
@@ -306,20 +406,18 @@ def _cleaning(send: Any, status: dict):
                 cleaned = json.dumps(without_echo(json.loads(held["body"]))).encode()
             except ValueError:
                 cleaned = held["body"]
-            start = held["start"]
-            headers = [(k, v) for k, v in start.get("headers") or [] if k != b"content-length"] + [(b"content-length", str(len(cleaned)).encode())]
-            await send({**start, "headers": headers})
-            await send({"type": "http.response.body", "body": cleaned, "more_body": False})
+            await _send_whole(send, held["start"], cleaned)
             return
         await send(message)
 
     return wrapped
 
 
-async def _reply(send: Any, code: int, body: dict, headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    payload = json.dumps(body).encode()
+async def _reply(send: Any, code: int, body: dict | bytes, headers: list[tuple[bytes, bytes]] | None = None,
+                 content_type: bytes = b"application/json") -> None:
+    payload = body if isinstance(body, bytes) else json.dumps(body).encode()
     await send({"type": "http.response.start", "status": code,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *(headers or [])]})
+                "headers": [(b"content-type", content_type), (b"content-length", str(len(payload)).encode()), *(headers or [])]})
     await send({"type": "http.response.body", "body": payload, "more_body": False})
 
 

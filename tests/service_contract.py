@@ -14,6 +14,7 @@ from support import Server, api_key, wait_for
 
 from medmaas.access import KeyStore
 from medmaas.environment import STATE_DIR
+from medmaas.settings import LEARNED_FROM_TRAINING
 
 OPEN = ("healthz", "livez", "readyz")
 
@@ -24,8 +25,13 @@ def routes(server: Server) -> list[str]:
 
 
 def assert_keys_required(server: Server, sample_route: str = "model_info", sample_body: dict | None = None) -> None:
-    """401 with WWW-Authenticate on every route without a key, with a wrong one and with a revoked one; probes stay open."""
-    assert httpx.get(f"{server.url}/docs.json", timeout=30).status_code == 401
+    """401 with WWW-Authenticate on every route without a key, with a wrong one and with a revoked one; probes stay open,
+    and so do the service's page and its schema, which then holds no value learned from training data."""
+    page = httpx.get(f"{server.url}/", timeout=30)
+    assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text and "googletagmanager" not in page.text
+    anonymous, whole = httpx.get(f"{server.url}/docs.json", timeout=30).json(), server.get("docs.json").json()
+    assert anonymous["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer" and set(anonymous["paths"]) == set(whole["paths"])
+    assert not _learned_values(anonymous) and (_learned_values(whole) or LEARNED_FROM_TRAINING not in json.dumps(whole))
     for route in routes(server):
         for headers in ({}, {"Authorization": "Bearer mm_not-a-key"}, {"Authorization": f"Basic {api_key()}"}):
             answer = server.post(route, {}, headers=headers)
@@ -38,6 +44,16 @@ def assert_keys_required(server: Server, sample_route: str = "model_info", sampl
     assert server.post(sample_route, sample_body or {}, headers={"Authorization": f"Bearer {secret}"}).status_code == 200
     KeyStore().revoke(name)
     assert server.post(sample_route, sample_body or {}, headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+
+
+def _learned_values(node) -> list:
+    """The enums and examples of schema fields marked as learned from training data."""
+    if isinstance(node, list):
+        return [v for item in node for v in _learned_values(item)]
+    if not isinstance(node, dict):
+        return []
+    found = [node[k] for k in ("enum", "examples", "example", "const", "default") if node.get(LEARNED_FROM_TRAINING) and k in node]
+    return found + [v for value in node.values() for v in _learned_values(value)]
 
 
 def audit_lines(service: str) -> list[dict]:

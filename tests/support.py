@@ -169,3 +169,24 @@ def malformed_dicom(value: bytes, tag: bytes = b"\x28\x00\x30\x00") -> bytes:
     start = data.find(tag + b"DS")  # explicit VR little endian: tag, VR, 2-byte length, value
     length = int.from_bytes(data[start + 6 : start + 8], "little")
     return data[: start + 8] + value.ljust(length)[:length] + data[start + 8 + length :]
+
+
+def chromium():
+    """A headless Chromium driven by Selenium, or the test skips naming what is missing. The browser and its driver are the
+    system's (Debian's chromium and chromium-driver, which .ci/run installs; a hosted runner's Chrome): Selenium must never
+    fetch one."""
+    import shutil
+
+    browser = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+    driver = shutil.which("chromedriver") or shutil.which("chromedriver", path=os.environ.get("CHROMEWEBDRIVER", ""))
+    if not (browser and driver):
+        pytest.skip("browser test: needs a system Chromium and its chromedriver (Debian: apt-get install chromium chromium-driver); "
+                    f"found browser={browser}, driver={driver}")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1600,1200"):
+        options.add_argument(argument)
+    return webdriver.Chrome(options=options, service=Service(driver))

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from service_contract import assert_keys_required, assert_one_audit_line_per_request, fuzz
-from support import Replace, Server, free_port, run_to_end, wait_for, wait_until_ready
+from support import Replace, Server, chromium, free_port, run_to_end, wait_for, wait_until_ready
 
 from flows.train import run_family
 from medmaas.access import KeyStore
@@ -197,6 +197,40 @@ def test_bad_arrays_get_4xx(server, features, named):
 # --- what every service promises --------------------------------------------------------------
 def test_every_route_needs_a_valid_unrevoked_key(server):
     assert_keys_required(server)
+
+
+def test_in_a_browser_the_page_takes_a_key_through_authorize_and_gets_a_prediction(server, patients, first_champion):
+    """Headless Chromium on the service's own page: the Swagger UI loads without a key, "Authorize" takes one, and
+    "Try it out" on /predict answers 200 with the champion's version; the page loads nothing from another site."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as shown
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = chromium()
+    wait = WebDriverWait(browser, 60)
+    predict = "[id$='__predict']"
+    try:
+        browser.get(f"{server.url}/")
+        wait.until(shown.element_to_be_clickable((By.CSS_SELECTOR, "button.authorize"))).click()
+        wait.until(shown.visibility_of_element_located((By.CSS_SELECTOR, ".auth-container input"))).send_keys(server.headers["Authorization"].split()[1])
+        browser.find_element(By.CSS_SELECTOR, ".auth-btn-wrapper button.authorize").click()
+        browser.find_element(By.CSS_SELECTOR, ".auth-btn-wrapper button.btn-done").click()
+        wait.until(shown.element_to_be_clickable((By.CSS_SELECTOR, f"{predict} .opblock-summary"))).click()
+        wait.until(shown.element_to_be_clickable((By.CSS_SELECTOR, f"{predict} .try-out__btn"))).click()
+        body = wait.until(shown.visibility_of_element_located((By.CSS_SELECTOR, f"{predict} textarea.body-param__text")))
+        body.send_keys(Keys.CONTROL, "a")
+        body.send_keys(Keys.DELETE)
+        body.send_keys(json.dumps({"patients": patients.iloc[:1].to_dict("records")}))
+        browser.find_element(By.CSS_SELECTOR, f"{predict} .btn.execute").click()
+        status = wait.until(shown.visibility_of_element_located((By.CSS_SELECTOR, f"{predict} .live-responses-table tbody .response-col_status"))).text
+        answer = json.loads(browser.find_element(By.CSS_SELECTOR, f"{predict} .live-responses-table tbody .response-col_description pre").text)
+        elsewhere = [entry["message"] for entry in browser.get_log("browser") if "Content Security Policy" in entry["message"]]
+    finally:
+        browser.quit()
+    assert status == "200" and answer[0]["version"] == str(first_champion.challenger_version)
+    assert math.isclose(sum(answer[0]["probabilities"].values()), 1.0, abs_tol=1e-9)
+    assert elsewhere == []  # nothing on the page reached for another site (the policy would have blocked it and said so)
 
 
 def test_each_request_gets_one_audit_line_without_values(server, patients):

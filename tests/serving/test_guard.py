@@ -9,19 +9,26 @@ import httpx
 import pytest
 
 from medmaas.access import KeyStore
-from medmaas.settings import ServingSettings
+from medmaas.settings import LEARNED_FROM_TRAINING, ServingSettings
 from serving.guard import Guard, SafeLines, without_echo
+
+SPEC = {"openapi": "3.0.2", "paths": {"/score": {"post": {}}, "/healthz": {"get": {}}}, "components": {"schemas": {"Patient": {"properties": {
+    "sex": {"enum": ["female", "male"], "examples": ["female"], "type": "string", LEARNED_FROM_TRAINING: True},
+    "age": {"examples": [61.4], "maximum": 120, "type": "number", LEARNED_FROM_TRAINING: True},
+    "note": {"examples": ["a hand-written example"], "type": "string"}}}}}}
 
 
 async def _stand_in(scope, receive, send):
-    """Echoes the body's size; answers a pydantic-style 400 naming an unknown key, as BentoML does."""
+    """Echoes the body's size; answers a pydantic-style 400 naming an unknown key, as BentoML does; serves a schema."""
     body = b""
     while True:
         message = await receive()
         body += message.get("body", b"")
         if not message.get("more_body"):
             break
-    if scope["path"] == "/reject":
+    if scope["path"] == "/docs.json":
+        payload, status = json.dumps(SPEC).encode(), 200
+    elif scope["path"] == "/reject":
         payload = json.dumps({"error": "1 validation error", "detail": [
             {"type": "extra_forbidden", "loc": ["patients", 0, "Jane Roe"], "msg": "Extra inputs are not permitted", "url": "https://errors"}]}).encode()
         status = 400
@@ -112,7 +119,7 @@ def test_a_streamed_file_answer_gets_through(guarded, tmp_path):
 
     page = tmp_path / "index.html"
     page.write_text("<h1>docs</h1>")
-    response = guarded("/", method="GET", body=b"", through=guarded.wrap(FileResponse(page)))
+    response = guarded("/static_content/index.html", method="GET", body=b"", through=guarded.wrap(FileResponse(page)))
     assert response.status_code == 200 and response.text == "<h1>docs</h1>"
 
 
@@ -144,3 +151,30 @@ def test_a_malformed_multipart_body_gets_a_400_before_the_service_parses_it(guar
     encoded = guarded("/score", body=b"images=http%3A%2F%2F10.0.0.1%2FJane-Roe.png", **{"content-type": "application/x-www-form-urlencoded"})
     assert encoded.status_code == 400 and "images: each must be an uploaded file" in encoded.text and "Jane" not in encoded.text
     assert [line["status"] for line in guarded.audit()] == [200, 400, 400, 400, 400, 400]
+
+
+def test_the_service_page_opens_without_a_key_and_runs_only_its_own_scripts(guarded):
+    page = guarded("/", method="GET", body=b"", key=None)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "swagger-ui-bundle.js" in page.text and "googletagmanager" not in page.text and "<script>" not in page.text
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "connect-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert guarded("/static_content/swagger-ui.css", method="GET", body=b"", key=None).status_code == 200
+    assert guarded("/", method="POST", key=None).status_code == 401  # only reading the page is open
+    assert guarded("/static_content/x", method="POST", key=None).status_code == 401
+    assert [(line["endpoint"], line["key"]) for line in guarded.audit()][:2] == [("/", None), ("(page asset)", None)]
+
+
+def test_the_schema_without_a_key_offers_the_bearer_scheme_and_hides_what_was_learned_from_training(guarded):
+    anonymous = guarded("/docs.json", method="GET", body=b"", key=None)
+    assert anonymous.status_code == 200 and int(anonymous.headers["content-length"]) == len(anonymous.content)
+    spec = anonymous.json()
+    assert spec["components"]["securitySchemes"]["apiKey"] == {**spec["components"]["securitySchemes"]["apiKey"], "type": "http", "scheme": "bearer"}
+    assert spec["security"] == [{"apiKey": []}] and spec["paths"]["/healthz"]["get"]["security"] == []
+    fields = spec["components"]["schemas"]["Patient"]["properties"]
+    assert fields["sex"] == {"type": "string", LEARNED_FROM_TRAINING: True} and fields["age"] == {"maximum": 120, "type": "number", LEARNED_FROM_TRAINING: True}
+    assert fields["note"]["examples"] == ["a hand-written example"]  # written by us, not learned
+    assert "female" not in anonymous.text and "61.4" not in anonymous.text
+    whole = guarded("/docs.json", method="GET", body=b"").json()["components"]["schemas"]["Patient"]["properties"]
+    assert whole["sex"]["enum"] == ["female", "male"] and whole["age"]["examples"] == [61.4]
+    assert guarded("/docs.json", method="GET", body=b"", key="mm_wrong").json()["components"]["schemas"]["Patient"]["properties"]["sex"].get("enum") is None
