@@ -236,6 +236,30 @@ def up(
     for server in servers:
         typer.echo(f"{server.name}: {server.url}")
     typer.echo("commands and flows in this project use them now; `medmaas down` stops them")
+    _echo_training_views(servers)
+
+
+def _echo_training_views(servers) -> None:
+    """Each trained family's runs in the MLflow UI's model-training view (its default is the GenAI view)."""
+    from mlflow.tracking import MlflowClient
+
+    from families import family_class, load_params
+    from medmaas.settings import ConfigError
+    from tasks.registry import training_view_url
+
+    tracking = next((s for s in servers if s.name == "mlflow"), None)
+    try:
+        loaded = load_params(None)
+    except ConfigError:
+        return
+    if tracking is None or not tracking.healthy():
+        return
+    client = MlflowClient(tracking_uri=tracking.url)
+    for name, block in loaded.families.items():
+        family = family_class(name)(block, loaded.project.seed)
+        if (experiment := client.get_experiment_by_name(family.registered_model)) is not None:
+            higher = family.direction(family.primary_metric) == "max"
+            typer.echo(f"  {name} runs: {training_view_url(tracking.url, experiment.experiment_id, higher)}")
 
 
 @app.command()
@@ -258,6 +282,7 @@ def status() -> None:
     for server in servers:
         state = "healthy" if server.healthy() else "running, not answering" if server.alive() else "gone (run `medmaas down`, then `up`)"
         typer.echo(f"{server.name}: {server.url}  pid {server.pid}  {state}  log {server.log}")
+    _echo_training_views(servers)
 
 
 @app.command()

@@ -1,12 +1,14 @@
 """MkDocs hooks: pages generated at build time from the code and the pipeline's outputs, never copied by hand.
 
 - ``configuration-reference.md``: every params.yaml key of every family, from the pydantic settings (type, default, description);
-- ``results.md``: each family's metrics from ``metrics/*.json`` and its leaderboard from ``reports/<model>/leaderboard.md``.
+- ``results.md``: each family's metrics from ``metrics/*.json`` and its leaderboard from ``reports/<model>/leaderboard.md``;
+  a family page's ``<!-- leaderboard: NAME -->`` marker becomes the same block for that family.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from types import UnionType
@@ -84,7 +86,7 @@ def configuration_reference() -> str:
 
 
 def results() -> str:
-    from families import family_class, known_families, load_params
+    from families import known_families, load_params
 
     params = load_params(ROOT / "params.yaml")
     parts = ["# Results", "",
@@ -92,16 +94,35 @@ def results() -> str:
              "reads) and `reports/<model>/leaderboard.md` (every candidate, the training-side score that chose, held-out figures with "
              "bootstrap 95% CIs). Run `make pipeline` and rebuild to refresh them."]
     for name in known_families():
-        if name not in params.families:
-            continue
-        model = params.families[name].registered_model or name
-        parts += ["", f"## {name}", ""]
-        metrics = ROOT / "metrics" / f"{name}.json"
-        if metrics.is_file():
-            values = json.loads(metrics.read_text())
-            flat = {k: v for k, v in values.items() if isinstance(v, int | float)}
-            if flat:
-                parts += ["| metric | value |", "|---|---|", *(f"| {k} | {v:.4g} |" for k, v in flat.items()), ""]
-        board = ROOT / "reports" / model / "leaderboard.md"
-        parts.append(board.read_text().replace("\n# ", "\n### ") if board.is_file() else f"No leaderboard yet: run `make pipeline` ({family_class(name).__name__}).")
+        if name in params.families:
+            parts += ["", f"## {name}", "", family_results(name, params)]
     return "\n".join(parts) + "\n"
+
+
+def family_results(name: str, params: Any) -> str:
+    """One family's held-out metrics and leaderboard, as the pipeline last wrote them."""
+    from families import family_class
+
+    model = params.families[name].registered_model or name
+    parts = []
+    metrics = ROOT / "metrics" / f"{name}.json"
+    if metrics.is_file():
+        flat = {k: v for k, v in json.loads(metrics.read_text()).items() if isinstance(v, int | float)}
+        if flat:
+            parts += ["| metric | value |", "|---|---|", *(f"| {k} | {v:.4g} |" for k, v in flat.items()), ""]
+    board = ROOT / "reports" / model / "leaderboard.md"
+    parts.append(board.read_text().replace("\n# ", "\n### ") if board.is_file() else f"No leaderboard yet: run `make pipeline` ({family_class(name).__name__}).")
+    return "\n".join(parts)
+
+
+LEADERBOARD = re.compile(r"<!-- leaderboard: (\w+) -->")
+
+
+def on_page_markdown(markdown, page, config, files):
+    """A family page's ``<!-- leaderboard: NAME -->`` becomes that family's results, generated like the results page."""
+    if not LEADERBOARD.search(markdown):
+        return markdown
+    from families import load_params
+
+    params = load_params(ROOT / "params.yaml")
+    return LEADERBOARD.sub(lambda found: family_results(found.group(1), params), markdown)

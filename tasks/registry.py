@@ -38,11 +38,27 @@ from tasks.model_card import render_model_card
 from tasks.promotion import Comparison, Decision, compare, decide
 
 EXPERIMENT_KIND = "mlflow.experimentKind"  # what the MLflow UI reads to open an experiment in its model-training view
+# The link that opens a family's runs in MLflow 3.17's "Model training" view. That UI starts in its GenAI view whatever
+# the experiment's kind unless the link asks (``workflowType``), and keeps chosen columns per browser; so the runs come
+# in the order the training side ranked them (``tuning_score``: the test set measures, it never orders) and each
+# candidate's name carries its held-out primary metric with the CI (``candidate_run_name``).
+TRAINING_VIEW = "{server}/#/experiments/{experiment}/runs?workflowType=machine_learning&orderByKey=metrics.%60tuning_score%60&orderByAsc={ascending}"
+
+
+def training_view_url(server: str, experiment: str, higher_is_better: bool = True) -> str:
+    return TRAINING_VIEW.format(server=server.rstrip("/"), experiment=experiment, ascending=str(not higher_is_better).lower())
+
+
+def candidate_run_name(candidate: str, metric: str, estimate: Estimate | None) -> str:
+    """What the runs table shows without a column picked: the candidate, its held-out primary metric and the CI."""
+    if estimate is None:
+        return candidate
+    return f"{candidate} · test {metric} {estimate.value:.3f} [{estimate.low:.3f}, {estimate.high:.3f}]"
 
 
 def experiment_id(name: str, kind: str = "custom_model_development") -> str:
-    """The experiment by name, created when missing; its kind set (also on one made before kinds were), so the UI opens
-    the runs table rather than a GenAI view or a type chooser."""
+    """The experiment by name, created when missing; its kind set (also on one made before kinds were), which the UI
+    reads to offer its model-training view rather than a type chooser."""
     client = MlflowClient()
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
@@ -57,13 +73,16 @@ def experiment_id(name: str, kind: str = "custom_model_development") -> str:
 def dataset_inputs(family: Family, provenance: Provenance, sizes: dict[str, int]) -> list[DatasetInput]:
     """The data a run used, as MLflow dataset inputs (the runs table's Datasets column): the family's data, its DVC digest,
     its path, and per side of the split the rows it holds. Never a row of data."""
-    name = f"{family.name}: {', '.join(Path(f).name for f in provenance.data_files) or 'data'}"
     source = json.dumps({"uri": ", ".join(provenance.data_files)})
     sides = {"training": sizes.get("train"), "testing": sizes.get("test")}
-    # one dataset per side (MLflow keeps one input per name and digest in a run): the same file, told apart by its side
-    return [DatasetInput(Dataset(f"{name} ({context} side)", provenance.data_md5, "local", source,
+    return [DatasetInput(Dataset(dataset_name(family, provenance, context), provenance.data_md5, "local", source,
                                  profile=json.dumps({"num_rows": rows}) if rows is not None else None),
                          tags=[InputTag("mlflow.data.context", context)]) for context, rows in sides.items()]
+
+
+def dataset_name(family: Family, provenance: Provenance, context: str) -> str:
+    """One dataset per side (MLflow keeps one input per name and digest in a run): the same file, told apart by its side."""
+    return f"{family.name}: {', '.join(Path(f).name for f in provenance.data_files) or 'data'} ({context} side)"
 
 
 @contextmanager
@@ -119,12 +138,13 @@ def track_candidates(family: Family, parent_run_id: str, ranked: list[CandidateR
     experiment = experiment_id(family.registered_model, family.experiment_kind)
     inputs = dataset_inputs(family, provenance, sizes)
     client.log_inputs(parent_run_id, datasets=inputs)
-    now = int(datetime.now(timezone.utc).timestamp() * 1000)
     run_ids = {}
     for rank, result in enumerate(ranked, start=1):
         fitted = result.fitted
         tags = {"mlflow.parentRunId": parent_run_id, "candidate": fitted.candidate, "rank": str(rank), **provenance.tags()}
-        run_id = client.create_run(experiment, run_name=fitted.candidate, tags=tags).info.run_id
+        run_name = candidate_run_name(fitted.candidate, family.primary_metric, result.evaluation.metrics.get(family.primary_metric))
+        run = client.create_run(experiment, run_name=run_name, tags=tags).info
+        run_id, now = run.run_id, run.start_time  # metrics at the run's start: link_model_metrics logs them again, not twice
         params = [Param(k, str(v)) for k, v in fitted.hyperparameters.items()]
         metrics = _metric_entries(result.evaluation.metrics, "test_", now) + [Metric("fit_seconds", fitted.fit_seconds, now, 0)]
         metrics += [Metric(name, value, now, 0) for name, value in fitted.training.items()]
@@ -220,6 +240,23 @@ def compare_with_earlier(family: Family, challenger_version: str, best: Candidat
     return champion_version, champion_metrics, comparisons
 
 
+# The logged model's step: at 0, log_model would copy the run's metrics onto the model without their dataset, and the
+# same metrics could not then be linked with it (link_model_metrics).
+MODEL_STEP = 1
+
+
+def link_model_metrics(family: Family, run_id: str, model_id: str, best: CandidateResult, provenance: Provenance) -> None:
+    """The logged model's metrics, each linked to the side of the split it was measured on (MLflow 3's model page)."""
+    client = MlflowClient()
+    now = client.get_run(run_id).info.start_time  # as track_candidates logged them: the run keeps one value per metric
+    testing, training = (dataset_name(family, provenance, side) for side in ("testing", "training"))
+    metrics = [Metric(m.key, m.value, now, 0, model_id=model_id, dataset_name=testing, dataset_digest=provenance.data_md5)
+               for m in _metric_entries(best.evaluation.metrics, "test_", now)]
+    metrics += [Metric(name, value, now, 0, model_id=model_id, dataset_name=training, dataset_digest=provenance.data_md5)
+                for name, value in best.fitted.training.items()]
+    client.log_batch(run_id, metrics=metrics)
+
+
 @task(name="register-and-promote", cache_policy=NO_CACHE)
 def register_and_promote(
     family: Family,
@@ -239,10 +276,11 @@ def register_and_promote(
     run_id = run_ids[best.fitted.candidate]
     with mlflow.start_run(run_id=run_id):
         info = log_model(
-            family.flavor_of(best.fitted.model), best.fitted.model, name="model",
+            family.flavor_of(best.fitted.model), best.fitted.model, name="model", step=MODEL_STEP,
             input_example=family.input_example(split.test),
             pip_requirements=pinned_requirements(family.runtime_packages),
         )
+    link_model_metrics(family, run_id, info.model_id, best, provenance)
     log_files(run_id, {"serving.json": json.dumps(family.serving_artifacts(best.fitted.model, split.train))}, "serving")
     log_files(run_id, {Path(IDENTITY_ARTIFACT).name: json.dumps(row_identity(family, split, best.evaluation.rows))}, str(Path(IDENTITY_ARTIFACT).parent))
     if (reference := family.drift_reference(best.fitted.model, split)) is not None:

@@ -54,3 +54,20 @@ def test_the_readme_is_a_page_long_and_points_into_the_site():
     for link in re.findall(r"\]\((docs/[\w./-]+\.md)\)", readme):
         page = link.removeprefix("docs/")
         assert (PROJECT_ROOT / link).is_file() or page in ("results.md", "configuration-reference.md"), link  # the last two are generated
+
+
+def test_every_family_has_a_page_whose_leaderboard_is_generated_from_the_pipelines_outputs(site):
+    from families import load_params
+
+    params = load_params(PROJECT_ROOT / "params.yaml")
+    pages = {path: path.read_text() for path in (PROJECT_ROOT / "docs" / "families").glob("*.md")}
+    for name, block in params.families.items():
+        (page,) = [path for path, text in pages.items() if f"<!-- leaderboard: {name} -->" in text]
+        built = (site / "families" / page.stem / "index.html").read_text()
+        board = PROJECT_ROOT / "reports" / (block.registered_model or name) / "leaderboard.md"
+        if board.is_file():  # the first candidate of the board the pipeline wrote is on the page, not the marker
+            first = board.read_text().splitlines()[2].split("|")[1].strip()
+            assert re.search(rf"<td[^>]*>{re.escape(first)}</td>", built), (name, first)
+        else:
+            assert "No leaderboard yet" in built, name
+        assert "<!-- leaderboard" not in built

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import accuracy_score, roc_auc_score
-from support import Replace, corrupt, registry_snapshot
+from support import Replace, corrupt, registry_snapshot, wait_for
 from typer.testing import CliRunner
 
 from cli import app
@@ -123,6 +123,79 @@ def test_the_mlflow_ui_opens_the_runs_table_with_each_runs_datasets(first_run):
         assert {d.digest for d in inputs.values()} == {version.tags["data_md5"]} and "wdbc" in inputs["training"].name
         rows = {context: json.loads(d.profile)["num_rows"] for context, d in inputs.items()}
         assert rows["training"] + rows["testing"] == 569 and rows["testing"] == 143
+
+
+def test_the_registered_version_links_its_logged_model_whose_metrics_name_the_data_they_were_measured_on(first_run):
+    _, decision, _ = first_run
+    client = MlflowClient()
+    version = client.get_model_version("diagnosis", decision.challenger_version)
+    model_id = version.source.removeprefix("models:/")
+    model = client.get_logged_model(model_id)
+    assert model.source_run_id == version.run_id and {"name": "diagnosis", "version": int(version.version)} in json.loads(model.tags["mlflow.modelVersions"])
+    run = client.get_run(version.run_id)
+    testing = {m.key: m for m in model.metrics if m.dataset_name and m.dataset_name.endswith("(testing side)")}
+    assert set(testing) >= {"test_roc_auc", "test_roc_auc_ci_low", "test_roc_auc_ci_high"}
+    assert all(m.value == run.data.metrics[key] and m.dataset_digest == version.tags["data_md5"] for key, m in testing.items())
+    assert [m for m in model.metrics if not m.dataset_name] == []
+    assert len(client.get_metric_history(run.info.run_id, "test_roc_auc")) == 1  # linked, not logged a second time
+
+
+def test_the_runs_table_shows_each_candidate_with_its_primary_metric_and_ci_without_picking_a_column(first_run):
+    _, decision, _ = first_run
+    client = MlflowClient()
+    parent_id = client.get_run(client.get_model_version("diagnosis", decision.challenger_version).run_id).data.tags["mlflow.parentRunId"]
+    children = client.search_runs([client.get_run(parent_id).info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
+    for run in children:
+        m = run.data.metrics
+        assert run.info.run_name == f"{run.data.tags['candidate']} · test roc_auc {m['test_roc_auc']:.3f} [{m['test_roc_auc_ci_low']:.3f}, {m['test_roc_auc_ci_high']:.3f}]"
+
+
+def test_in_a_browser_the_mlflow_ui_opens_the_training_view_with_datasets_and_compares_candidates(first_run, tmp_path):
+    """Headless Chromium on `mlflow server` over the test registry: the link the CLI prints opens the runs table (not the
+    GenAI view) best first, with the dataset and the primary metric; the compare view lists the primary metric."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from selenium.webdriver.common.by import By
+    from support import chromium, free_port, wait_until_ready
+
+    from tasks.registry import training_view_url
+
+    _, decision, _ = first_run
+    client = MlflowClient()
+    version = client.get_model_version("diagnosis", decision.challenger_version)
+    experiment = client.get_run(version.run_id).info.experiment_id
+    parent_id = client.get_run(version.run_id).data.tags["mlflow.parentRunId"]
+    children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent_id}'", order_by=["metrics.tuning_score DESC"])
+    browser = chromium()
+    port, log = free_port(), tmp_path / "mlflow.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                                   "--backend-store-uri", mlflow.get_tracking_uri()], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_ready(f"{url}/health", server, log)
+        browser.get(training_view_url(url, experiment))
+        parent_name = client.get_run(parent_id).info.run_name
+        wait_for(lambda: parent_name in browser.find_element(By.TAG_NAME, "body").text, waiting_for="the runs table", timeout_s=60, every_s=1)
+        table, opened = browser.find_element(By.TAG_NAME, "body").text, browser.current_url
+        browser.get(f"{url}/#/compare-runs?runs={json.dumps([r.info.run_id for r in children])}&experiments={json.dumps([experiment])}")
+        wait_for(lambda: "Comparing" in browser.find_element(By.TAG_NAME, "body").text, waiting_for="the compare view", timeout_s=60, every_s=1,
+                 explain=lambda: browser.find_element(By.TAG_NAME, "body").text)
+        compared = browser.find_element(By.TAG_NAME, "body").text
+    finally:
+        browser.quit()
+        os.killpg(server.pid, signal.SIGTERM)  # with the consumers it started
+        server.wait(timeout=60)
+    assert f"/experiments/{experiment}/runs?" in opened and "workflowType=machine_learning" in opened  # not the GenAI overview
+    names = [run.info.run_name for run in children]
+    assert all(" · test roc_auc " in name for name in names)
+    shown = [table.index(name) for name in names]
+    assert shown == sorted(shown)  # in the training side's order, whatever the test set says
+    assert f"diagnosis: wdbc.csv (training side) ({version.tags['data_md5']})" in table
+    assert "test_roc_auc" in compared and all(name in compared for name in names)
 
 
 def test_version_carries_provenance(first_run, wdbc_csv):

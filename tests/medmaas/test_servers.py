@@ -47,7 +47,9 @@ def test_up_serves_flows_from_real_servers_and_down_stops_exactly_them(tmp_path,
         other = {**env, "MEDMAAS_STATE_DIR": str(tmp_path / "other")}
         clash = _run([MEDMAAS, "up", "--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port)], other)
         assert clash.returncode == 1 and f"port {prefect_port} is taken" in clash.stderr and not (tmp_path / "other" / "servers.json").exists()
-        assert "healthy" in _run([MEDMAAS, "status"], env).stdout
+        status = _run([MEDMAAS, "status"], env).stdout
+        assert "healthy" in status  # and a link to the trained family's runs in the UI's model-training view
+        assert f"diagnosis runs: http://127.0.0.1:{mlflow_port}/#/experiments/" in status and "workflowType=machine_learning" in status
     finally:
         stopped = _run([MEDMAAS, "down"], env)
     assert stopped.returncode == 0 and "stopped prefect" in stopped.stdout and "stopped mlflow" in stopped.stdout
