@@ -43,7 +43,7 @@ def train_family(family_name: str, params_path: str | None = None, started_by: s
         evaluated = [evaluate_candidate.submit(family, model, split.test) for model in fitted]
         ranked, failed = rank(family, [future.result() for future in evaluated])  # by the training-side score: the test set never chooses
         board = publish_leaderboard(family, ranked, failed)
-        run_ids = track_candidates(family, run_id, ranked, provenance, split.sizes)
+        run_ids = track_candidates(family, run_id, ranked, provenance, split)
         decision, card = register_and_promote(family, run_id, run_ids, ranked[0], split, provenance, family.data_summary(tables), board,
                                               best_on_test(family, ranked))
         write_run_reports(family.registered_model, board, decision, card)

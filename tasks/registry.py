@@ -70,14 +70,26 @@ def experiment_id(name: str, kind: str = "custom_model_development") -> str:
     return client.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND: kind})
 
 
-def dataset_inputs(family: Family, provenance: Provenance, sizes: dict[str, int]) -> list[DatasetInput]:
+def dataset_inputs(family: Family, provenance: Provenance, split: Split) -> list[DatasetInput]:
     """The data a run used, as MLflow dataset inputs (the runs table's Datasets column): the family's data, its DVC digest,
-    its path, and per side of the split the rows it holds. Never a row of data."""
+    its path, the columns a request takes, and per side of the split the rows it holds. Never a row of data."""
     source = json.dumps({"uri": ", ".join(provenance.data_files)})
-    sides = {"training": sizes.get("train"), "testing": sizes.get("test")}
-    return [DatasetInput(Dataset(dataset_name(family, provenance, context), provenance.data_md5, "local", source,
+    sides = {"training": split.sizes.get("train"), "testing": split.sizes.get("test")}
+    schema = request_schema(family, split)
+    return [DatasetInput(Dataset(dataset_name(family, provenance, context), provenance.data_md5, "local", source, schema=schema,
                                  profile=json.dumps({"num_rows": rows}) if rows is not None else None),
                          tags=[InputTag("mlflow.data.context", context)]) for context, rows in sides.items()]
+
+
+def request_schema(family: Family, split: Split) -> str | None:
+    """The columns (names and types) of the family's input example, in mlflow.data's format; None where a request is not
+    a table (images, visit histories)."""
+    from mlflow.models import infer_signature
+
+    example = family.input_example(split.test)
+    if not isinstance(example, pd.DataFrame):
+        return None
+    return json.dumps({"mlflow_colspec": infer_signature(example).inputs.to_dict()})
 
 
 def dataset_name(family: Family, provenance: Provenance, context: str) -> str:
@@ -131,12 +143,11 @@ def _metric_entries(evaluation_metrics: dict[str, Estimate], prefix: str, now: i
 
 
 @task(name="track-candidates", cache_policy=NO_CACHE)
-def track_candidates(family: Family, parent_run_id: str, ranked: list[CandidateResult], provenance: Provenance,
-                     sizes: dict[str, int]) -> dict[str, str]:
+def track_candidates(family: Family, parent_run_id: str, ranked: list[CandidateResult], provenance: Provenance, split: Split) -> dict[str, str]:
     """A child run per candidate: chosen hyperparameters, held-out metrics with CIs, plots, and the data it used."""
     client = MlflowClient()
     experiment = experiment_id(family.registered_model, family.experiment_kind)
-    inputs = dataset_inputs(family, provenance, sizes)
+    inputs = dataset_inputs(family, provenance, split)
     client.log_inputs(parent_run_id, datasets=inputs)
     run_ids = {}
     for rank, result in enumerate(ranked, start=1):

@@ -123,6 +123,9 @@ def test_the_mlflow_ui_opens_the_runs_table_with_each_runs_datasets(first_run):
         assert {d.digest for d in inputs.values()} == {version.tags["data_md5"]} and "wdbc" in inputs["training"].name
         rows = {context: json.loads(d.profile)["num_rows"] for context, d in inputs.items()}
         assert rows["training"] + rows["testing"] == 569 and rows["testing"] == 143
+        columns = json.loads(inputs["testing"].schema)["mlflow_colspec"]  # what a request takes: names and types, no value
+        assert len(columns) == 30 and {c["type"] for c in columns} == {"double"} and columns[0]["name"] == "mean_radius"
+        assert set(columns[0]) == {"name", "type", "required"}
 
 
 def test_the_registered_version_links_its_logged_model_whose_metrics_name_the_data_they_were_measured_on(first_run):
