@@ -1,4 +1,4 @@
-"""Train one family: data -> gate -> split -> candidates (in parallel) -> leaderboard -> registry -> Bento.
+"""Train one family: data -> gate -> split -> candidates (in parallel) -> leaderboard -> challenger -> decision -> Bento.
 
     python -m flows.train diagnosis [--params params.yaml]
 """
@@ -22,8 +22,8 @@ from medmaas.settings import ConfigError
 from tasks.evaluate import NoCandidateTrained, best_on_test, evaluate_candidate, publish_leaderboard, rank
 from tasks.gate import DataGateFailed
 from tasks.package import package_champion
-from tasks.promotion import Decision
-from tasks.registry import parent_run, record_gate, register_and_promote, track_candidates
+from tasks.promotion import Decision, decide
+from tasks.registry import parent_run, promote, record_gate, register_challenger, score_champion, track_candidates, write_card
 from tasks.reports import write_run_reports
 from tasks.train import load_tables, split_tables, train_candidate
 from tasks.validate import validate_data
@@ -44,8 +44,12 @@ def train_family(family_name: str, params_path: str | None = None, started_by: s
         ranked, failed = rank(family, [future.result() for future in evaluated])  # by the training-side score: the test set never chooses
         board = publish_leaderboard(family, ranked, failed)
         run_ids = track_candidates(family, run_id, ranked, provenance, split)
-        decision, card = register_and_promote(family, run_id, run_ids, ranked[0], split, provenance, family.data_summary(tables), board,
-                                              best_on_test(family, ranked))
+        chosen, chosen_run = ranked[0], run_ids[ranked[0].fitted.candidate]
+        challenger = register_challenger(family, chosen_run, chosen, split, provenance)
+        earlier = score_champion(family, challenger, chosen, split)  # and the reference, each paired on rows it never saw
+        decision = decide(family, challenger, chosen.fitted.candidate, chosen.evaluation.metrics, earlier)
+        card = write_card(family, chosen_run, decision, chosen, split, provenance, family.data_summary(tables), board, best_on_test(family, ranked))
+        promote(family, decision)
         write_run_reports(family.registered_model, board, decision, card)
         package_champion(family, decision.promoted, params)
     return decision

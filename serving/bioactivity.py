@@ -16,8 +16,9 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, Field, Strict
 
 from families.bioactivity.chemistry import atom_symbols, canonical
+from serving.base import Answer, answered_by, champion_service
 from serving.champion import resolve_champion
-from serving.guard import SERVICE_CONFIG, protect, strict_api
+from serving.guard import strict_api
 
 CHAMPION = resolve_champion("bioactivity")
 SETTINGS = CHAMPION.family.settings
@@ -42,13 +43,11 @@ class Applicability(BaseModel):
     min_similarity: float
 
 
-class MoleculePrediction(BaseModel):
+class MoleculePrediction(Answer):
     canonical_smiles: str
     probability: float = Field(description=f"probability of {POSITIVE}")
     predicted: str
     applicability: Applicability
-    model: str
-    version: str
 
 
 class AtomContribution(BaseModel):
@@ -57,16 +56,14 @@ class AtomContribution(BaseModel):
     contribution: float = Field(description=f"probability of {POSITIVE} minus the probability with this atom's fingerprint environments left out")
 
 
-class MoleculeExplanation(BaseModel):
+class MoleculeExplanation(Answer):
     canonical_smiles: str
     probability: float
     atoms: list[AtomContribution] = Field(description="largest effect first")
     method: str
-    model: str
-    version: str
 
 
-@bentoml.service(name="bioactivity", **SERVICE_CONFIG)
+@champion_service("bioactivity", LIMITS, CHAMPION)
 class BioactivityService:
     def __init__(self) -> None:
         self.model = CHAMPION.load()
@@ -80,7 +77,7 @@ class BioactivityService:
         return [
             MoleculePrediction(canonical_smiles=smiles, probability=float(p), predicted=POSITIVE if p >= SETTINGS.decision_threshold else self.model.classes[0],
                                applicability=Applicability(max_similarity=float(s), in_domain=bool(s >= self.threshold), min_similarity=self.threshold),
-                               model=CHAMPION.registered_model, version=CHAMPION.version)
+                               **answered_by(CHAMPION))
             for smiles, p, s in zip(molecules, probability, similarity)
         ]
 
@@ -98,7 +95,7 @@ class BioactivityService:
         return MoleculeExplanation(
             canonical_smiles=molecule, probability=full,
             atoms=[AtomContribution(atom=int(i), symbol=symbols[i], contribution=float(weights[i])) for i in order],
-            method="atom removal on the Morgan fingerprint (descriptors kept)", model=CHAMPION.registered_model, version=CHAMPION.version,
+            method="atom removal on the Morgan fingerprint (descriptors kept)", **answered_by(CHAMPION),
         )
 
     @strict_api()
@@ -107,5 +104,3 @@ class BioactivityService:
         return {**CHAMPION.info, "labels": self.model.classes, "positive_label": POSITIVE, "min_similarity": self.threshold,
                 "training_molecules": int(len(self.model.domain))}
 
-
-protect(BioactivityService, LIMITS, (CHAMPION.registered_model, CHAMPION.version))

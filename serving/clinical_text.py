@@ -16,8 +16,9 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, Field, Strict
 
 from blocks.deidentify import PLACEHOLDERS, Deidentifier
+from serving.base import Answer, answered_by, champion_service
 from serving.champion import resolve_champion
-from serving.guard import SERVICE_CONFIG, protect, strict_api
+from serving.guard import strict_api
 
 CHAMPION = resolve_champion("clinical_text")
 SETTINGS = CHAMPION.family.settings
@@ -40,12 +41,10 @@ class LabelProbability(BaseModel):
     probability: float
 
 
-class Classification(BaseModel):
+class Classification(Answer):
     predicted: str
     top: list[LabelProbability] = Field(description="the most probable labels, most probable first")
     identifiers_replaced: int = Field(description="identifiers replaced in the text before it was classified")
-    model: str
-    version: str
 
 
 class WordWeight(BaseModel):
@@ -53,13 +52,11 @@ class WordWeight(BaseModel):
     weight: float = Field(description="the predicted label's probability minus its probability without this word")
 
 
-class Explanation(BaseModel):
+class Explanation(Answer):
     predicted: str
     probability: float
     words: list[WordWeight] = Field(description="in the text's order")
     method: str
-    model: str
-    version: str
 
 
 class DeidentifiedText(BaseModel):
@@ -67,7 +64,7 @@ class DeidentifiedText(BaseModel):
     replaced: dict[str, int] = Field(description="how many identifiers of each type were replaced")
 
 
-@bentoml.service(name="clinical_text", **SERVICE_CONFIG)
+@champion_service("clinical_text", LIMITS, CHAMPION)
 class ClinicalTextService:
     def __init__(self) -> None:
         self.model = CHAMPION.load()
@@ -81,7 +78,7 @@ class ClinicalTextService:
         order = np.argsort(-probability, axis=1, kind="stable")[:, : min(top_k, len(self.model.classes))]
         return [Classification(predicted=self.model.classes[best[0]], identifiers_replaced=len(run.found),
                                top=[LabelProbability(label=self.model.classes[k], probability=float(row[k])) for k in best],
-                               model=CHAMPION.registered_model, version=CHAMPION.version)
+                               **answered_by(CHAMPION))
                 for run, row, best in zip(runs, probability, order)]
 
     @strict_api()
@@ -95,7 +92,7 @@ class ClinicalTextService:
         return Explanation(predicted=self.model.classes[label], probability=probability,
                            words=[WordWeight(word=w, weight=float(v)) for w, v in zip(words, weights)],
                            method="occlusion: the predicted label's probability minus its probability with the word left out",
-                           model=CHAMPION.registered_model, version=CHAMPION.version)
+                           **answered_by(CHAMPION))
 
     @strict_api()
     def deidentify(self, texts: Texts) -> list[DeidentifiedText]:
@@ -109,5 +106,3 @@ class ClinicalTextService:
                 "max_characters": SETTINGS.data.max_characters, "max_texts_per_request": LIMITS.max_items_per_request,
                 "placeholders": sorted(set(PLACEHOLDERS.values()))}
 
-
-protect(ClinicalTextService, LIMITS, (CHAMPION.registered_model, CHAMPION.version))

@@ -10,16 +10,16 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-import bentoml
 import numpy as np
 import pandas as pd
 from bentoml.validators import DType, Shape
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from blocks.encoding import FeatureMatrix
+from serving.base import Answer, ClassPrediction, answered_by, champion_service
 from serving.champion import PredictionRecorder, resolve_champion
 from serving.explain import Contribution, Explainer
-from serving.guard import SERVICE_CONFIG, protect, strict_api
+from serving.guard import strict_api
 
 CHAMPION = resolve_champion("diagnosis")
 FEATURES: list[str] = CHAMPION.serving["feature_names"]
@@ -29,20 +29,11 @@ MATRIX = FeatureMatrix(CHAMPION.serving)  # raw values <-> numbers, for the arra
 RECORD = PredictionRecorder(CHAMPION)
 
 
-class Prediction(BaseModel):
-    probabilities: dict[str, float] = Field(description="probability of each class; they sum to 1")
-    predicted: str
-    model: str
-    version: str
-
-
-class Explanation(BaseModel):
+class Explanation(Answer):
     explained_class: str
     probability: float = Field(description="the model's probability of explained_class for this patient")
     base_value: float = Field(description="mean probability over the background; base_value + sum(contributions) = probability")
     contributions: list[Contribution] = Field(description="largest effect first")
-    model: str
-    version: str
 
 
 def _rows_of_numbers(features: Any) -> Any:
@@ -78,7 +69,7 @@ def _finite_rows(features: np.ndarray) -> np.ndarray:
 FeatureArray = Annotated[np.ndarray, BeforeValidator(_rows_of_numbers), Shape((-1, len(FEATURES))), DType("float64"), AfterValidator(_finite_rows)]
 
 
-@bentoml.service(name="diagnosis", **SERVICE_CONFIG)
+@champion_service("diagnosis", LIMITS, CHAMPION)
 class DiagnosisService:
     def __init__(self) -> None:
         self.family = CHAMPION.family
@@ -94,13 +85,13 @@ class DiagnosisService:
     @strict_api()
     def predict(
         self, patients: Annotated[list[Patient], Field(min_length=1, max_length=LIMITS.max_items_per_request)]  # type: ignore[valid-type]
-    ) -> list[Prediction]:
+    ) -> list[ClassPrediction]:
         """Probabilities and the predicted class for one patient (a list of one) or many."""
         rows = [p.model_dump() for p in patients]
         proba = self.model.predict_proba(self._frame(rows))
         labels = self.family.predict_labels(self.model, proba)
         answers = [
-            Prediction(probabilities=dict(zip(self.classes, map(float, row))), predicted=str(label), model=CHAMPION.registered_model, version=CHAMPION.version)
+            ClassPrediction(probabilities=dict(zip(self.classes, map(float, row))), predicted=str(label), **answered_by(CHAMPION))
             for row, label in zip(proba, labels)
         ]
         RECORD("predict", rows, [a.model_dump(include={"probabilities", "predicted"}) for a in answers])
@@ -125,7 +116,7 @@ class DiagnosisService:
         why = self.explainer.explain(explained, row)
         return Explanation(
             explained_class=explained, probability=float(proba[self.classes.index(explained)]), base_value=why.base_value,
-            contributions=why.contributions, model=CHAMPION.registered_model, version=CHAMPION.version,
+            contributions=why.contributions, **answered_by(CHAMPION),
         )
 
     @strict_api()
@@ -134,5 +125,3 @@ class DiagnosisService:
         return {**CHAMPION.info, "classes": self.classes, "features": FEATURES, "explained_class": self.explained_class,
                 "kinds": MATRIX.kinds, "categories": MATRIX.categories}
 
-
-protect(DiagnosisService, LIMITS, (CHAMPION.registered_model, CHAMPION.version))

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from blocks.encoding import FeatureMatrix
 from medmaas.champions import Champion
+from serving.base import Answer
 
 
 class Contribution(BaseModel):
@@ -31,11 +32,8 @@ class Attribution(BaseModel):
     contributions: list[Contribution] = Field(description="largest effect first")
 
 
-class ExplainedValue(Attribution):
+class ExplainedValue(Attribution, Answer):
     """An endpoint's answer: the attribution of the service's one number (a prediction, a risk score) and who answered."""
-
-    model: str
-    version: str
 
 
 class Explainer:

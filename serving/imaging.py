@@ -15,13 +15,13 @@ import threading
 from pathlib import Path
 from typing import Annotated, Any
 
-import bentoml
 import numpy as np
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, Field
 
 from families.imaging.loaders import UnreadableImage
+from serving.base import Answer, ClassPrediction, answered_by, champion_service
 from serving.champion import resolve_champion
-from serving.guard import SERVICE_CONFIG, protect, strict_api
+from serving.guard import strict_api
 
 CHAMPION = resolve_champion("imaging")
 SETTINGS = CHAMPION.family.settings
@@ -47,21 +47,12 @@ def _readable(path: Path) -> Path:
 ImageFile = Annotated[Path, AfterValidator(_readable)]
 
 
-class ImagePrediction(BaseModel):
-    probabilities: dict[str, float] = Field(description="probability of each class; they sum to 1")
-    predicted: str
-    model: str
-    version: str
-
-
-class ImageExplanation(BaseModel):
+class ImageExplanation(Answer):
     explained_class: str = Field(description="the predicted class, whose map this is")
     probabilities: dict[str, float]
     heatmap_png: str = Field(description="the map over the prepared image, as a base64 PNG")
     heatmap: list[list[float]] = Field(description="the raw map, rows of the prepared image (size x size), in [0, 1]")
     method: str
-    model: str
-    version: str
 
 
 def _heatmap_png(pixels: np.ndarray, heatmap: np.ndarray) -> str:
@@ -78,7 +69,7 @@ def _heatmap_png(pixels: np.ndarray, heatmap: np.ndarray) -> str:
     return base64.b64encode(png(fig)).decode()
 
 
-@bentoml.service(name="imaging", **SERVICE_CONFIG)
+@champion_service("imaging", LIMITS, CHAMPION)
 class ImagingService:
     def __init__(self) -> None:
         self.model = MODEL
@@ -87,13 +78,13 @@ class ImagingService:
     def _prepared(self, paths: list[Path]) -> np.ndarray:
         return np.stack([self.model.prepare(_image_bytes(p)).pixels for p in paths])
 
-    def _answer(self, probability: np.ndarray) -> list[ImagePrediction]:
+    def _answer(self, probability: np.ndarray) -> list[ClassPrediction]:
         predicted = self.model.predicted_codes(probability)
-        return [ImagePrediction(probabilities={c: float(p) for c, p in zip(self.model.classes, row)}, predicted=self.model.classes[k],
-                                model=CHAMPION.registered_model, version=CHAMPION.version) for row, k in zip(probability, predicted)]
+        return [ClassPrediction(probabilities={c: float(p) for c, p in zip(self.model.classes, row)}, predicted=self.model.classes[k],
+                                **answered_by(CHAMPION)) for row, k in zip(probability, predicted)]
 
     @strict_api(batchable=True, batch_dim=0, max_batch_size=LIMITS.max_batch_size, max_latency_ms=LIMITS.max_latency_ms)
-    def predict(self, images: Annotated[list[ImageFile], Field(min_length=1, max_length=LIMITS.max_items_per_request)]) -> list[ImagePrediction]:
+    def predict(self, images: Annotated[list[ImageFile], Field(min_length=1, max_length=LIMITS.max_items_per_request)]) -> list[ClassPrediction]:
         """Class probabilities per uploaded image (PNG, JPEG or DICOM), in request order."""
         pixels = self._prepared(images)
         with self.network_in_use:
@@ -109,7 +100,7 @@ class ImagingService:
             heatmap = self.model.explanation_maps(pixels, np.array([self.model.classes.index(answer.predicted)]))
         return ImageExplanation(explained_class=answer.predicted, probabilities=answer.probabilities, heatmap_png=_heatmap_png(pixels[0], heatmap[0]),
                                 heatmap=np.round(heatmap[0], 4).tolist(), method=self.model.explanation_method,
-                                model=CHAMPION.registered_model, version=CHAMPION.version)
+                                **answered_by(CHAMPION))
 
     @strict_api()
     def model_info(self) -> dict[str, Any]:
@@ -118,5 +109,3 @@ class ImagingService:
         return {**CHAMPION.info, "labels": self.model.classes, "positive_label": data.positive_label, "image_size": data.image_size,
                 "channels": data.channels, "max_file_bytes": LIMITS.max_file_bytes, "max_images_per_request": LIMITS.max_items_per_request}
 
-
-protect(ImagingService, LIMITS, (CHAMPION.registered_model, CHAMPION.version))

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import bentoml
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, Strict
 
 from families.prognosis.aft import survival_matrix
+from serving.base import Answer, answered_by, champion_service
 from serving.champion import PredictionRecorder, resolve_champion
-from serving.explain import Explainer, ExplainedValue
-from serving.guard import SERVICE_CONFIG, protect, strict_api
+from serving.explain import ExplainedValue, Explainer
+from serving.guard import strict_api
 
 CHAMPION = resolve_champion("prognosis")
 FEATURES: list[str] = CHAMPION.serving["feature_names"]
@@ -37,15 +37,13 @@ class SurvivalPoint(BaseModel):
     extrapolation: bool = Field(description="past the longest follow-up in the training data")
 
 
-class Prognosis(BaseModel):
+class Prognosis(Answer):
     risk_score: float = Field(description="higher means an earlier expected event; compare patients, not across models")
     survival: list[SurvivalPoint] = Field(description="in time order; non-increasing")
     median_survival_days: float | None = Field(description="first time the curve reaches 0.5 within the follow-up; null when it stays above")
-    model: str
-    version: str
 
 
-@bentoml.service(name="prognosis", **SERVICE_CONFIG)
+@champion_service("prognosis", LIMITS, CHAMPION)
 class PrognosisService:
     def __init__(self) -> None:
         self.model = CHAMPION.load()
@@ -73,7 +71,7 @@ class PrognosisService:
                 risk_score=float(risk[row]),
                 survival=[SurvivalPoint(days=float(t), probability=float(p), extrapolation=bool(t > FOLLOW_UP)) for t, p in zip(requested, survival[row])],
                 median_survival_days=float(self.grid[below[0]]) if len(below) else None,
-                model=CHAMPION.registered_model, version=CHAMPION.version,
+                **answered_by(CHAMPION),
             ))
         RECORD("predict", rows, [{"risk_score": a.risk_score} for a in answers])
         return answers
@@ -82,12 +80,10 @@ class PrognosisService:
     def explain(self, patient: Patient) -> ExplainedValue:  # type: ignore[valid-type]
         """Why: each covariate's SHAP contribution to the patient's risk score (``value``)."""
         why = self.explainer.explain("risk_score", pd.DataFrame([patient.model_dump()], columns=FEATURES))
-        return ExplainedValue(**why.model_dump(), model=CHAMPION.registered_model, version=CHAMPION.version)
+        return ExplainedValue(**why.model_dump(), **answered_by(CHAMPION))
 
     @strict_api()
     def model_info(self) -> dict[str, Any]:
         """Which model answers: version, training data hash, held-out metrics, model card, follow-up range."""
         return {**CHAMPION.info, "features": FEATURES, "max_follow_up_days": FOLLOW_UP, "default_days": TIMES.default_days}
 
-
-protect(PrognosisService, LIMITS, (CHAMPION.registered_model, CHAMPION.version))

@@ -20,9 +20,10 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from medmaas.champions import Champion, NoChampion
+from serving.base import Answer, answered_by, champion_service
 from serving.champion import PredictionRecorder, resolve_champion
-from serving.explain import Explainer, ExplainedValue
-from serving.guard import SERVICE_CONFIG, protect, strict_api
+from serving.explain import ExplainedValue, Explainer
+from serving.guard import strict_api
 
 TABULAR, VISITS = "progression", "progression_visits"
 
@@ -61,26 +62,22 @@ LIMITS = min((c.family.settings.serving for c in SERVED), key=lambda serving: (s
 MAX_PATIENTS = CHAMPIONS[TABULAR].family.settings.serving.max_items_per_request if isinstance(CHAMPIONS[TABULAR], Champion) else 1000
 
 
-class ProgressionPrediction(BaseModel):
+class ProgressionPrediction(Answer):
     predicted_progression: float = Field(description="in the training outcome's units")
-    model: str
-    version: str
 
 
-class NextValue(BaseModel):
+class NextValue(Answer):
     marker: str
     predicted: float = Field(description="the marker's expected value, in its clinical units")
     predicted_model_scale: float = Field(description="the same on the scale the model works on (log for log markers)")
     days_ahead: float
     beyond_training_gaps: bool = Field(description="true when days_ahead, or a gap between the visits sent, is longer than any gap between visits "
                                                    "in training: an extrapolation")
-    model: str
-    version: str
 
 
 
 
-@bentoml.service(name="progression", **SERVICE_CONFIG)
+@champion_service("progression", LIMITS, SERVED[0], {"/predict_next": c for c in (CHAMPIONS[VISITS],) if isinstance(c, Champion)})
 class ProgressionService:
     def __init__(self) -> None:
         self.models = {name: c.load() for name, c in CHAMPIONS.items() if isinstance(c, Champion)}
@@ -102,14 +99,14 @@ class ProgressionService:
         rows = [p.model_dump() for p in patients]
         predicted = self.models[TABULAR].predict(pd.DataFrame(rows, columns=champion.serving["feature_names"])).tolist()
         self.record("predict", rows, [{"predicted_progression": v} for v in predicted])
-        return [ProgressionPrediction(predicted_progression=float(v), model=champion.registered_model, version=champion.version) for v in predicted]
+        return [ProgressionPrediction(predicted_progression=float(v), **answered_by(champion)) for v in predicted]
 
     @strict_api()
     def explain(self, patient: Patient) -> ExplainedValue:  # type: ignore[valid-type]
         """Why: each baseline measurement's SHAP contribution to the predicted progression (``value``)."""
         champion = self._champion(TABULAR)
         why = self.explainer.explain("progression", pd.DataFrame([patient.model_dump()], columns=champion.serving["feature_names"]))
-        return ExplainedValue(**why.model_dump(), model=champion.registered_model, version=champion.version)
+        return ExplainedValue(**why.model_dump(), **answered_by(champion))
 
     @strict_api()
     def predict_next(self, history: VisitHistory) -> NextValue:  # type: ignore[valid-type]
@@ -121,7 +118,7 @@ class ProgressionService:
             marker=family.settings.data.target_marker, predicted=float(family.encoding.to_units(np.array(scaled))),
             predicted_model_scale=scaled, days_ahead=history.days_ahead,
             beyond_training_gaps=family.longest_gap(history) > champion.serving["longest_gap_days"],
-            model=champion.registered_model, version=champion.version,
+            **answered_by(champion),
         )
 
     @strict_api()
@@ -129,6 +126,3 @@ class ProgressionService:
         """Which models answer (version, data hash, held-out metrics, model card), or why one is missing."""
         return {name: c.info if isinstance(c, Champion) else {"unavailable": c} for name, c in CHAMPIONS.items()}
 
-
-protect(ProgressionService, LIMITS, (SERVED[0].registered_model, SERVED[0].version),
-        {route: (c.registered_model, c.version) for c, route in ((CHAMPIONS[VISITS], "/predict_next"),) if isinstance(c, Champion)})

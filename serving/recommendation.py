@@ -21,8 +21,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from blocks.sparse import PatientRows
+from serving.base import Answer, answered_by, champion_service
 from serving.champion import resolve_champion
-from serving.guard import SERVICE_CONFIG, protect, strict_api
+from serving.guard import strict_api
 
 CHAMPION = resolve_champion("recommendation")
 SETTINGS = CHAMPION.family.settings
@@ -60,14 +61,12 @@ class RecommendedTreatment(BaseModel):
     reason: Reason
 
 
-class Recommendations(BaseModel):
+class Recommendations(Answer):
     recommendations: list[RecommendedTreatment] = Field(description="best first; never a treatment the patient already had")
     patient: Literal["known", "new"]
-    model: str
-    version: str
 
 
-@bentoml.service(name="recommendation", **SERVICE_CONFIG)
+@champion_service("recommendation", SETTINGS.serving, CHAMPION)
 class RecommendationService:
     def __init__(self) -> None:
         self.model = CHAMPION.load()
@@ -80,7 +79,7 @@ class RecommendationService:
             RecommendedTreatment(rank=rank, treatment=str(self.model.treatments[column]), score=float(score), predicted_outcome=round(float(value), 4), reason=Reason(**reason))
             for rank, (column, score, value, reason) in enumerate(zip(columns, scores, predicted, self.model.reasons(rows, columns)), start=1)
         ]
-        return Recommendations(recommendations=items, patient=patient, model=CHAMPION.registered_model, version=CHAMPION.version)
+        return Recommendations(recommendations=items, patient=patient, **answered_by(CHAMPION))
 
     @strict_api()
     def recommend(self, patient_id: Annotated[str, Field(min_length=1, max_length=200)], k: TopK = LIMITS.default_k) -> Recommendations:
@@ -113,5 +112,3 @@ class RecommendationService:
         return {**CHAMPION.info, "scale": SCALE.model_dump(), "max_k": LIMITS.max_k, "default_k": LIMITS.default_k,
                 "treatments": [str(t) for t in self.model.treatments]}
 
-
-protect(RecommendationService, SETTINGS.serving, (CHAMPION.registered_model, CHAMPION.version))

@@ -102,7 +102,27 @@ class Decision:
         return payload
 
 
-def decide(family: Family, challenger: dict[str, Estimate], comparisons: list[Comparison]) -> list[Check]:
+@dataclass(frozen=True)
+class EarlierVersions:
+    """The champion (and the reference) scored on this run's test set, each paired with the challenger."""
+
+    champion_version: str | None
+    champion_metrics: dict[str, Estimate] | None
+    comparisons: list[Comparison]
+
+
+def decide(family: Family, challenger_version: str, challenger_candidate: str, challenger: dict[str, Estimate],
+           earlier: EarlierVersions) -> Decision:
+    """The promotion decision, from figures alone (no registry, no I/O): promoted only if every check passes."""
+    checks = checks_for(family, challenger, earlier.comparisons)
+    return Decision(
+        registered_model=family.registered_model, challenger_version=challenger_version, challenger_candidate=challenger_candidate,
+        promoted=all(c.passed for c in checks), checks=checks, challenger_metrics=challenger,
+        champion_version=earlier.champion_version, champion_metrics=earlier.champion_metrics or {}, comparisons=earlier.comparisons,
+    )
+
+
+def checks_for(family: Family, challenger: dict[str, Estimate], comparisons: list[Comparison]) -> list[Check]:
     """Every check the challenger must pass; it is promoted only if all pass (a refused comparison fails its check)."""
     acceptance = family.settings.acceptance
     cautious = acceptance.floors_on == "lower_bound"

@@ -35,7 +35,7 @@ from tasks import artifact_key
 from tasks.evaluate import BestOnTest, CandidateResult
 from tasks.gate import DataGateFailed, GateReport
 from tasks.model_card import render_model_card
-from tasks.promotion import Comparison, Decision, compare, decide
+from tasks.promotion import Comparison, Decision, EarlierVersions, compare
 
 EXPERIMENT_KIND = "mlflow.experimentKind"  # what the MLflow UI reads to open an experiment in its model-training view
 # The link that opens a family's runs in MLflow 3.17's "Model training" view. That UI starts in its GenAI view whatever
@@ -232,7 +232,8 @@ def earlier_versions(family: Family, challenger_version: str) -> tuple[list[tupl
     return found, refused
 
 
-def compare_with_earlier(family: Family, challenger_version: str, best: CandidateResult, split: Split):
+@task(name="score-champion", cache_policy=NO_CACHE)
+def score_champion(family: Family, challenger_version: str, best: CandidateResult, split: Split) -> EarlierVersions:
     """Score the champion (and the reference) on this test set and pair each with the challenger on the rows it never saw;
     a version that cannot be scored or paired is a refused comparison naming its role and why."""
     found, comparisons = earlier_versions(family, challenger_version)
@@ -248,7 +249,7 @@ def compare_with_earlier(family: Family, challenger_version: str, best: Candidat
             comparisons.append(Comparison(role, version.version, None, 0, len(mine) if mine is not None else 0, 0, "row", refused=reason))
             continue
         comparisons.append(compare(family, role, version.version, mine, theirs, rows_seen_by(family, version.run_id, mine)))
-    return champion_version, champion_metrics, comparisons
+    return EarlierVersions(champion_version, champion_metrics, comparisons)
 
 
 # The logged model's step: at 0, log_model would copy the run's metrics onto the model without their dataset, and the
@@ -268,23 +269,9 @@ def link_model_metrics(family: Family, run_id: str, model_id: str, best: Candida
     client.log_batch(run_id, metrics=metrics)
 
 
-@task(name="register-and-promote", cache_policy=NO_CACHE)
-def register_and_promote(
-    family: Family,
-    parent_run_id: str,
-    run_ids: dict[str, str],
-    best: CandidateResult,
-    split: Split,
-    provenance: Provenance,
-    data_summary: dict[str, Any],
-    board: pd.DataFrame | None = None,
-    on_test: BestOnTest | None = None,
-) -> tuple[Decision, str]:
-    """Register the chosen candidate, compare it with the champion (and the reference), and move aliases; returns the card too."""
-    logger = get_run_logger()
-    client = MlflowClient()
-    name = family.registered_model
-    run_id = run_ids[best.fitted.candidate]
+@task(name="register-challenger", cache_policy=NO_CACHE)
+def register_challenger(family: Family, run_id: str, best: CandidateResult, split: Split, provenance: Provenance) -> str:
+    """Log the chosen candidate's model with what its service and monitor need, register it, and make it the challenger."""
     with mlflow.start_run(run_id=run_id):
         info = log_model(
             family.flavor_of(best.fitted.model), best.fitted.model, name="model", step=MODEL_STEP,
@@ -296,25 +283,32 @@ def register_and_promote(
     log_files(run_id, {Path(IDENTITY_ARTIFACT).name: json.dumps(row_identity(family, split, best.evaluation.rows))}, str(Path(IDENTITY_ARTIFACT).parent))
     if (reference := family.drift_reference(best.fitted.model, split)) is not None:
         log_files(run_id, {"reference.json": json.dumps(reference)}, "monitoring")
+    name = family.registered_model
     version = mlflow.register_model(info.model_uri, name, tags={**provenance.tags(), "candidate": best.fitted.candidate})
-    client.set_registered_model_alias(name, CHALLENGER, version.version)
-    logger.info("registered %s version %s (%s) as %s", name, version.version, best.fitted.candidate, CHALLENGER)
+    MlflowClient().set_registered_model_alias(name, CHALLENGER, version.version)
+    get_run_logger().info("registered %s version %s (%s) as %s", name, version.version, best.fitted.candidate, CHALLENGER)
+    return version.version  # as MLflow gives it (the Decision has always carried it so)
 
-    champion_version, champion_metrics, comparisons = compare_with_earlier(family, version.version, best, split)
-    checks = decide(family, best.evaluation.metrics, comparisons)
-    decision = Decision(
-        registered_model=name, challenger_version=version.version, challenger_candidate=best.fitted.candidate,
-        promoted=all(c.passed for c in checks), checks=checks, challenger_metrics=best.evaluation.metrics,
-        champion_version=champion_version, champion_metrics=champion_metrics or {}, comparisons=comparisons,
-    )
+
+@task(name="write-model-card", cache_policy=NO_CACHE)
+def write_card(family: Family, run_id: str, decision: Decision, best: CandidateResult, split: Split, provenance: Provenance,
+               data_summary: dict[str, Any], board: pd.DataFrame | None = None, on_test: BestOnTest | None = None) -> str:
+    """The model card and the decision, on the run, on the registered version and in Prefect; returns the card."""
+    client = MlflowClient()
     card = render_model_card(family, decision, best, split, provenance, data_summary, family.subgroup_table(best.fitted.model, split.test), board, on_test)
     log_files(run_id, {"decision.json": json.dumps(decision.to_dict(), indent=2, default=str), "model_card.md": card}, "promotion")
-    client.set_model_version_tag(name, version.version, "promotion", "promoted" if decision.promoted else "rejected")
-    client.update_model_version(name, version.version, description=decision.summary())
-    create_markdown_artifact(card, key=artifact_key(name, "model-card"), description=decision.summary())
+    client.set_model_version_tag(decision.registered_model, decision.challenger_version, "promotion", "promoted" if decision.promoted else "rejected")
+    client.update_model_version(decision.registered_model, decision.challenger_version, description=decision.summary())
+    create_markdown_artifact(card, key=artifact_key(decision.registered_model, "model-card"), description=decision.summary())
+    return card
+
+
+@task(name="promote", cache_policy=NO_CACHE)
+def promote(family: Family, decision: Decision) -> None:
+    """Move ``champion`` to the challenger when the decision says so (and set ``reference`` the first time); else nothing."""
+    client, name = MlflowClient(), decision.registered_model
     if decision.promoted:
-        client.set_registered_model_alias(name, CHAMPION, version.version)
+        client.set_registered_model_alias(name, CHAMPION, decision.challenger_version)
         if _version_by_alias(name, REFERENCE) is None and not family.settings.acceptance.reference_version:
-            client.set_registered_model_alias(name, REFERENCE, version.version)
-    logger.info(decision.summary())
-    return decision, card
+            client.set_registered_model_alias(name, REFERENCE, decision.challenger_version)
+    get_run_logger().info(decision.summary())

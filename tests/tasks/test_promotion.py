@@ -4,7 +4,7 @@ from families import load_params
 from families.diagnosis.family import Diagnosis
 from medmaas.settings import AcceptanceSettings
 from medmaas.stats import Estimate
-from tasks.promotion import Comparison, decide
+from tasks.promotion import Comparison, checks_for
 
 
 def family_with(write_params, acceptance):
@@ -22,12 +22,12 @@ def passed(checks):
 
 def test_first_model_is_promoted_when_it_meets_the_floors(write_params):
     family = family_with(write_params, {"minimums": {"roc_auc": 0.9, "sensitivity": 0.9}, "maximums": {"brier": 0.05}})
-    assert passed(decide(family, metrics(0.95), []))
+    assert passed(checks_for(family, metrics(0.95), []))
 
 
 def test_floor_and_ceiling_failures_block_promotion(write_params):
     family = family_with(write_params, {"minimums": {"sensitivity": 0.96}, "maximums": {"brier": 0.02}})
-    checks = decide(family, metrics(0.99), [])
+    checks = checks_for(family, metrics(0.99), [])
     assert not passed(checks)
     assert {c.name for c in checks if not c.passed} == {"min sensitivity", "max brier"}
 
@@ -35,7 +35,7 @@ def test_floor_and_ceiling_failures_block_promotion(write_params):
 def test_champion_that_cannot_be_scored_blocks_promotion(write_params):
     family = family_with(write_params, {"minimums": {}, "maximums": {}})
     unscorable = Comparison("champion", "1", None, 0, 143, 0, "row", refused="it could not be scored on this test set: KeyError: 'mean_area'")
-    checks = decide(family, metrics(0.99), [unscorable])
+    checks = checks_for(family, metrics(0.99), [unscorable])
     assert not passed(checks)
     assert [c.detail for c in checks if not c.passed] == ["vs champion v1: no comparison (it could not be scored on this test set: KeyError: 'mean_area')"]
 

@@ -9,7 +9,7 @@ from medmaas.family import Evaluation, FittedCandidate
 from medmaas.settings import AcceptanceSettings
 from medmaas.stats import Estimate, HeldOutRows, bootstrap_estimates
 from tasks.evaluate import VS_CHOSEN, CandidateResult, best_on_test, leaderboard, rank
-from tasks.promotion import compare, decide
+from tasks.promotion import checks_for, compare
 
 ROC_AUC = binary_metric_fns(0.5)["roc_auc"]
 
@@ -83,12 +83,12 @@ def test_a_challenger_equal_to_the_champion_plus_noise_is_not_promoted_and_a_cle
     # a point estimate may favour the noisy twin or not; the paired CI reaches well below -max_regression either way
     noisy = compare(family, "champion", "1", scored(truth, same_plus_noise), scored(truth, champion), None)
     assert noisy.difference.low < -0.005 < noisy.difference.high
-    checks = decide(family, candidate("twin", truth, same_plus_noise, 0.8).evaluation.metrics, [noisy])
+    checks = checks_for(family, candidate("twin", truth, same_plus_noise, 0.8).evaluation.metrics, [noisy])
     assert not all(c.passed for c in checks)
     assert "paired over 120 held-out rows in 120 patients (whether it trained on some of them is unknown" in next(c.detail for c in checks if c.name == "vs champion")
     clearly = compare(family, "champion", "1", scored(truth, better), scored(truth, champion), None)
     assert clearly.difference.low > 0
-    assert all(c.passed for c in decide(family, candidate("better", truth, better, 0.9).evaluation.metrics, [clearly]))
+    assert all(c.passed for c in checks_for(family, candidate("better", truth, better, 0.9).evaluation.metrics, [clearly]))
 
 
 def test_rows_the_champion_trained_on_are_left_out_of_the_comparison_or_it_is_refused(family):
@@ -102,7 +102,7 @@ def test_rows_the_champion_trained_on_are_left_out_of_the_comparison_or_it_is_re
     assert "(70 rows it trained on left out)" in compared.sentence("roc_auc")
     refused = compare(with_acceptance(family, min_compared_units=40), "champion", "1", scored(truth, challenger), scored(truth, champion), seen)
     assert refused.difference is None and "it trained on 70 of the 100 held-out rows; 30 patients it never saw (and both models could score) remain, fewer than acceptance.min_compared_units (40)" in refused.refused
-    assert not all(c.passed for c in decide(family, candidate("x", truth, challenger, 0.9).evaluation.metrics, [refused]))
+    assert not all(c.passed for c in checks_for(family, candidate("x", truth, challenger, 0.9).evaluation.metrics, [refused]))
 
 
 def test_floors_are_checked_on_the_cautious_end_of_the_ci_unless_asked_for_points(family):
@@ -110,10 +110,10 @@ def test_floors_are_checked_on_the_cautious_end_of_the_ci_unless_asked_for_point
     truth = rng.integers(0, 2, 50).astype(bool)
     metrics = candidate("x", truth, noisy_scores(truth, rng, skill=1.5), 0.9).evaluation.metrics
     floor = (metrics["roc_auc"].low + metrics["roc_auc"].value) / 2  # between the CI's low end and the point
-    assert not all(c.passed for c in decide(with_acceptance(family, minimums={"roc_auc": floor}), metrics, []))
-    assert all(c.passed for c in decide(with_acceptance(family, minimums={"roc_auc": floor}, floors_on="point"), metrics, []))
+    assert not all(c.passed for c in checks_for(with_acceptance(family, minimums={"roc_auc": floor}), metrics, []))
+    assert all(c.passed for c in checks_for(with_acceptance(family, minimums={"roc_auc": floor}, floors_on="point"), metrics, []))
     ceiling = (metrics["brier"].high + metrics["brier"].value) / 2
-    assert not all(c.passed for c in decide(with_acceptance(family, maximums={"brier": ceiling}), metrics, []))
+    assert not all(c.passed for c in checks_for(with_acceptance(family, maximums={"brier": ceiling}), metrics, []))
 
 
 def test_every_family_keeps_the_identity_of_its_training_rows():
