@@ -29,3 +29,29 @@ def connected_groups(keys: dict[str, pd.Series], rows: int, pairs: tuple[np.ndar
     start, end = np.concatenate(starts), np.concatenate(ends)
     graph = coo_matrix((np.ones(len(start)), (start, end)), shape=(size, size))
     return connected_components(graph, directed=False)[1][:rows]
+
+
+def grouped_folds(labels: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(training rows, held-out rows) of each of ``folds`` label-stratified folds in which a group is never split
+    (scikit-learn's StratifiedGroupKFold, shuffled with ``seed``)."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(labels)), labels, groups))
+
+
+def grouped_holdout(labels: np.ndarray, groups: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """One hold-out of about ``test_fraction`` of the rows by group: the first of ``round(1 / test_fraction)`` grouped folds."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    splitter = StratifiedGroupKFold(n_splits=max(2, round(1 / test_fraction)), shuffle=True, random_state=seed)
+    return next(splitter.split(np.zeros(len(labels)), labels, groups))
+
+
+FIRST_ROWS = 10  # a failed check names this many rows, by position
+
+
+def rows_by_position(mask: np.ndarray, noun: str = "rows") -> str:
+    """How a gate names failing rows: how many, and the first by position (never by a value, which may identify a patient)."""
+    rows = np.flatnonzero(mask)
+    return f"{len(rows)} {noun}; the first by position (0-based): {', '.join(map(str, rows[:FIRST_ROWS]))}"

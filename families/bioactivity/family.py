@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, train_test_split
+from sklearn.model_selection import GridSearchCV, train_test_split
 
+from blocks.grouping import grouped_folds, rows_by_position
 from blocks.plots import png
 from families.bioactivity.chemistry import MoleculeFeaturizer, canonical, fingerprint_bits, scaffold
 from families.bioactivity.model import DOMAIN_BITS, DOMAIN_RADIUS, MoleculeModel
@@ -22,7 +23,6 @@ from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
 from medmaas.stats import Estimate, HeldOutRows, MetricSpec, bootstrap_estimates
 
 TABLE, CHECKED = "molecules", "checked"
-FIRST_ROWS = 10  # a failed check names this many rows, by position
 PUBLIC_EXAMPLE = "CN1CCC[C@H]1c1cccnc1"  # nicotine
 
 
@@ -108,11 +108,6 @@ class Bioactivity(Family):
         does carry the training molecules' ECFP4 fingerprints, for its applicability domain; see limitations)."""
         return super().identifier_columns() | {self.settings.data.smiles_column, "canonical"}
 
-    @staticmethod
-    def _positions(mask: np.ndarray) -> str:
-        rows = np.flatnonzero(mask)
-        return f"{len(rows)} rows; the first by position (0-based): {', '.join(map(str, rows[:FIRST_ROWS]))}"
-
     def expectations(self, tables: Tables) -> dict[str, list]:
         import great_expectations.expectations as gxe
 
@@ -132,9 +127,9 @@ class Bioactivity(Family):
             checks = [
                 gxe.ExpectColumnValuesToNotBeNull(column="canonical", description=(
                     f"every SMILES parses and sanitises with RDKit and has at most {data.max_smiles_length} characters: "
-                    + self._positions(unparsed))),
+                    + rows_by_position(unparsed))),
                 gxe.ExpectColumnValuesToBeUnique(column="canonical", description=(
-                    f"each molecule once (canonical SMILES): {self._positions(duplicated)}; with different labels: {int(conflicting)} molecules")),
+                    f"each molecule once (canonical SMILES): {rows_by_position(duplicated)}; with different labels: {int(conflicting)} molecules")),
             ]
         return {TABLE: suite, CHECKED: checks}
 
@@ -170,8 +165,7 @@ class Bioactivity(Family):
         return np.array(sorted(train)), np.array(sorted(test))
 
     def _scaffold_grouped_folds(self, molecules: Molecules, folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=self.seed)
-        return list(splitter.split(np.zeros(len(molecules.labels)), molecules.labels, molecules.scaffolds))
+        return grouped_folds(molecules.labels, molecules.scaffolds, folds, self.seed)
 
     def _random_split(self, molecules: Molecules) -> tuple[np.ndarray, np.ndarray]:
         rows = np.arange(len(molecules.labels))
@@ -245,7 +239,7 @@ class Bioactivity(Family):
         featurizer = self.featurizer()
         started = time.perf_counter()
         X = featurizer.transform(train.smiles)
-        folds = list(StratifiedGroupKFold(self.settings.split.cv_folds, shuffle=True, random_state=self.seed).split(X, train.labels, train.scaffolds))
+        folds = grouped_folds(train.labels, train.scaffolds, self.settings.split.cv_folds, self.seed)
         search = GridSearchCV(estimator, grid, cv=folds, scoring="roc_auc", n_jobs=1, refit=True, error_score="raise").fit(X, train.labels)
         data = self.settings.data
         negative = next(label for label in data.labels if label != data.positive_label)
@@ -342,7 +336,7 @@ class Bioactivity(Family):
             raise ValueError(f"input lacks the SMILES column {data.smiles_column!r} ({self.name}.data.smiles_column)")
         checked = self._checked(frame)
         if (bad := checked["canonical"].isna().to_numpy()).any():
-            raise ValueError(f"SMILES that do not parse or are too long: {self._positions(bad)}")
+            raise ValueError(f"SMILES that do not parse or are too long: {rows_by_position(bad)}")
         smiles = checked["canonical"].tolist()
         similarity = model.similarity(smiles)
         out = pd.DataFrame({f"probability_{data.positive_label}": model.predict_proba(smiles)[:, 1]}, index=frame.index)

