@@ -18,6 +18,7 @@ from medmaas.champions import Champion, NoChampion, resolve_from_registry
 from medmaas.environment import PROJECT_ROOT
 from medmaas.prediction_log import PredictionLog
 
+
 class PredictionRecorder:
     """What a service scored, appended to the champion's prediction log (off with ``serving.log_predictions: false``)."""
 

@@ -17,8 +17,8 @@ from pydantic import AfterValidator, BaseModel, Field, Strict
 
 from blocks.deidentify import PLACEHOLDERS, Deidentifier
 from serving.base import Answer, answered_by, champion_service
+from serving.bodies import strict_api
 from serving.champion import resolve_champion
-from serving.guard import strict_api
 
 CHAMPION = resolve_champion("clinical_text")
 SETTINGS = CHAMPION.family.settings

@@ -17,9 +17,9 @@ from pydantic import AfterValidator, BeforeValidator, Field
 
 from blocks.encoding import FeatureMatrix
 from serving.base import Answer, ClassPrediction, answered_by, champion_service
+from serving.bodies import strict_api
 from serving.champion import PredictionRecorder, resolve_champion
 from serving.explain import Contribution, Explainer
-from serving.guard import strict_api
 
 CHAMPION = resolve_champion("diagnosis")
 FEATURES: list[str] = CHAMPION.serving["feature_names"]

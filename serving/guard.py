@@ -17,7 +17,6 @@ import json
 import logging
 import logging.handlers
 import os
-import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -25,7 +24,10 @@ from typing import Any
 
 from medmaas.access import KeyRing, keys_path
 from medmaas.environment import BUILDING_BENTO, STATE_DIR
-from medmaas.settings import LEARNED_FROM_TRAINING, ServingSettings
+from medmaas.settings import ServingSettings
+from serving.bodies import form_problem
+from serving.page import PAGE_HEADERS, PAGE_HTML, documented
+from serving.redaction import safe_server_logs, without_echo
 
 # every service's BentoML settings. The audit log replaces BentoML's access log, which would print the client's paths.
 # BentoML's request metrics sit outside this guard and label their series with the raw path: any made-up path
@@ -37,35 +39,6 @@ UNKNOWN_ROUTE = "(unknown route)"
 PAGE, SCHEMA, ASSETS = "/", "/docs.json", "/static_content/"  # what a browser needs before it has a key
 ASSET_ROUTE = "(page asset)"  # the audit line's endpoint for any asset: the rest of the path is the client's text
 READING = frozenset({"GET", "HEAD"})
-# the page runs only its own scripts and styles, talks only to this service, and is never framed or sent a referrer
-PAGE_HEADERS = [(b"content-security-policy", b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-                                             b"script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
-                (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"), (b"cache-control", b"no-store")]
-PAGE_HTML = """<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <title>{name}: medmaas service</title>
-  <link rel="stylesheet" type="text/css" href="./static_content/swagger-ui.css">
-  <link rel="icon" type="image/png" href="./static_content/favicon-light-32x32.png" sizes="32x32">
-</head>
-<body>
-  <div id="swagger-ui"></div>
-  <script src="./static_content/swagger-ui-bundle.js" charset="UTF-8"></script>
-  <script src="./static_content/swagger-ui-standalone-preset.js" charset="UTF-8"></script>
-  <script src="./static_content/swagger-initializer.js" charset="UTF-8"></script>
-</body>
-</html>
-"""
-SECURITY_SCHEME = {"type": "http", "scheme": "bearer", "description": "an API key from `medmaas keys create NAME`, sent as `Authorization: Bearer <key>`"}
-PAGE_INTRODUCTION = ("A medmaas model service. Press **Authorize** and paste an API key (`medmaas keys create NAME`) to try a route. "
-                     "Without a key, this schema leaves out what the model learned from its training data (categories, examples); "
-                     "`model_info` lists them.")
-SHOWN_ONLY_WITH_A_KEY = ("enum", "const", "examples", "example", "default")
-LOG_LINE_LIMIT = 2000
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-BENTOML_ERROR_LOGGER = "bentoml._internal.server.http_app"  # logs each rejected request with its traceback
-SERVER_LOGGERS = ("bentoml", "bentoml.access", "bentoml._internal.server.http_app", "uvicorn", "uvicorn.error", "uvicorn.access", "")
 
 
 class NoApiKeys(RuntimeError):
@@ -94,48 +67,6 @@ def protect(service: Any, settings: ServingSettings, answered_by: tuple[str, str
     service.add_asgi_middleware(Guard, service_name=service.name, settings=settings, models=models, file_fields=file_fields)
 
 
-# --- log lines -----------------------------------------------------------------------------------------
-class SafeLines(logging.Filter):
-    """On the server's handlers: one bounded line, no control characters (a NUL, an escape sequence)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 (a record whose arguments do not format is still logged, as its template)
-            message = str(record.msg)
-        message = CONTROL_CHARACTERS.sub("?", message)
-        record.msg = message if len(message) <= LOG_LINE_LIMIT else message[:LOG_LINE_LIMIT] + " ...(cut)"
-        record.args = None
-        return True
-
-
-class RedactRejectedInputs(logging.Filter):
-    """BentoML logs a rejected request with pydantic's traceback, which quotes the input (a patient id, if a client
-    sends one): keep where and why it failed, as the 400 says it, and drop what was sent."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        from pydantic import ValidationError
-
-        error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, ValidationError):
-            details = without_echo({"detail": error.errors(include_input=False, include_url=False, include_context=False)})["detail"]
-            reasons = "; ".join(f"{_where(d['loc'])}: {d['msg']}" for d in details)
-            record.msg = f"{record.msg} (rejected: {reasons})"
-            record.exc_info = record.exc_text = None
-        return True
-
-
-def safe_server_logs() -> None:
-    """Rejections without their inputs; then every line of the server's handlers bounded and printable."""
-    rejections = logging.getLogger(BENTOML_ERROR_LOGGER)
-    if not any(isinstance(f, RedactRejectedInputs) for f in rejections.filters):
-        rejections.addFilter(RedactRejectedInputs())
-    for name in SERVER_LOGGERS:
-        for handler in logging.getLogger(name).handlers:
-            if not any(isinstance(f, SafeLines) for f in handler.filters):
-                handler.addFilter(SafeLines())
-
-
 def audit_logger(service_name: str, settings: ServingSettings) -> logging.Logger:
     """Its own file (a logger of ours does not reach `bentoml serve`'s output), JSON lines, rotated by size."""
     logger = logging.getLogger(f"medmaas.audit.{service_name}")
@@ -148,33 +79,6 @@ def audit_logger(service_name: str, settings: ServingSettings) -> logging.Logger
         logger.setLevel(logging.INFO)
         logger.propagate = False
     return logger
-
-
-# --- 4xx bodies ----------------------------------------------------------------------------------------
-def _where(loc: list[Any]) -> str:
-    """("patients", 0) -> "patients[0]"; an empty location is the body's top level."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "the top level"
-
-
-def without_echo(body: Any) -> Any:
-    """A 400 from pydantic names an unknown field by its key, which is the client's text (a patient's name, 1 MB):
-    name its place instead. Inputs were never included; the documentation URLs go too."""
-    details = body.get("detail") if isinstance(body, dict) else None
-    if not isinstance(details, list):
-        return body
-    for detail in details:
-        if not isinstance(detail, dict):
-            continue
-        detail.pop("url", None)
-        detail.pop("input", None)
-        loc = list(detail.get("loc") or [])
-        if detail.get("type") == "extra_forbidden" and loc:
-            detail["loc"] = loc[:-1]
-            detail["msg"] = f"an unknown field at {_where(loc[:-1])}"
-    return body
 
 
 class Guard:
@@ -247,31 +151,6 @@ def _audited_route(path: str, models: dict[str, tuple[str, str]]) -> str:
     return ASSET_ROUTE if path.startswith(ASSETS) else UNKNOWN_ROUTE
 
 
-def documented(spec: Any, whole: bool, open_routes: frozenset[str]) -> Any:
-    """The OpenAPI schema as a browser gets it: the bearer scheme on every route but the open probes (so the page's
-    "Authorize" takes a key), and, for a client without a key, no value learned from training data."""
-    if not isinstance(spec, dict):
-        return spec
-    spec["info"] = {**(spec.get("info") or {}), "description": PAGE_INTRODUCTION, "contact": {}}  # BentoML's: badges from other sites
-    spec.setdefault("components", {}).setdefault("securitySchemes", {})["apiKey"] = SECURITY_SCHEME
-    spec["security"] = [{"apiKey": []}]
-    for path, operations in (spec.get("paths") or {}).items():
-        if path in open_routes and isinstance(operations, dict):
-            for operation in operations.values():
-                if isinstance(operation, dict):
-                    operation["security"] = []
-    return spec if whole else _without_learned_values(spec)
-
-
-def _without_learned_values(node: Any) -> Any:
-    if isinstance(node, dict):
-        learned = node.get(LEARNED_FROM_TRAINING) is True
-        return {key: _without_learned_values(value) for key, value in node.items() if not (learned and key in SHOWN_ONLY_WITH_A_KEY)}
-    if isinstance(node, list):
-        return [_without_learned_values(item) for item in node]
-    return node
-
-
 def _bearer(scope: dict) -> str:
     for name, value in scope.get("headers") or []:
         if name == b"authorization":
@@ -297,51 +176,6 @@ async def _read_body(receive: Any, limit: int) -> bytes | object | None:
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
-
-
-def form_problem(scope: dict, body: bytes, file_fields: frozenset[str]) -> str | None:
-    """Why a form body is refused, or None (also for any other body). BentoML answers a malformed multipart form with a
-    500, and takes form text in a file field for a URL to download (a urlencoded form is all text): a file field must
-    hold an uploaded file."""
-    from urllib.parse import parse_qsl
-
-    from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
-
-    content_type = next((value for name, value in scope.get("headers") or [] if name == b"content-type"), b"")
-    kind, options = parse_options_header(content_type)
-    not_a_file = "{}: each must be an uploaded file (form text, a URL included, is not accepted in a file field)"
-    if kind == b"application/x-www-form-urlencoded":
-        texts = sorted({name for name, _ in parse_qsl(body.decode("latin-1"), keep_blank_values=True)} & file_fields)
-        return not_a_file.format(", ".join(texts)) if texts else None
-    if kind != b"multipart/form-data":
-        return None
-    malformed = "the body is not well-formed multipart/form-data (send files with a form, e.g. curl -F images=@scan.png)"
-    if not options.get(b"boundary"):
-        return malformed
-    parts: list[dict[bytes, bytes]] = []
-    header: dict[str, bytes] = {"field": b"", "value": b""}
-
-    def header_field(data: bytes, start: int, end: int) -> None:
-        header["field"] += data[start:end]
-
-    def header_value(data: bytes, start: int, end: int) -> None:
-        header["value"] += data[start:end]
-
-    def header_end() -> None:
-        if header["field"].lower() == b"content-disposition":
-            parts.append(parse_options_header(header["value"])[1])
-        header.update(field=b"", value=b"")
-
-    parser = MultipartParser(options[b"boundary"], {"on_header_field": header_field, "on_header_value": header_value, "on_header_end": header_end})
-    try:
-        parser.write(body)
-        parser.finalize()
-    except Exception:  # noqa: BLE001 (the parser's errors are of several kinds; any one means a malformed form)
-        return malformed
-    if parser.state != MultipartState.END:
-        return malformed
-    texts = sorted({part.get(b"name", b"").decode("latin-1") for part in parts if b"filename" not in part} & file_fields)
-    return not_a_file.format(", ".join(texts)) if texts else None
 
 
 def _replay(body: bytes, receive: Any):
@@ -419,19 +253,3 @@ async def _reply(send: Any, code: int, body: dict | bytes, headers: list[tuple[b
     await send({"type": "http.response.start", "status": code,
                 "headers": [(b"content-type", content_type), (b"content-length", str(len(payload)).encode()), *(headers or [])]})
     await send({"type": "http.response.body", "body": payload, "more_body": False})
-
-
-# --- request bodies ------------------------------------------------------------------------------------
-def strict_api(**options: Any):
-    """``@bentoml.api`` whose request body refuses unknown top-level fields (BentoML's own ignores them:
-    a ``"patient_id"`` sent beside ``"patients"`` would be accepted silently)."""
-    import bentoml
-    from _bentoml_sdk.io_models import IODescriptor  # BentoML's builder of the input model from the signature
-    from pydantic import ConfigDict
-
-    def decorate(func):
-        inferred = IODescriptor.from_input(func, skip_self=True)
-        strict = type(inferred.__name__, (inferred,), {"model_config": ConfigDict(**{**inferred.model_config, "extra": "forbid"}), "__module__": func.__module__})
-        return bentoml.api(input_spec=strict, **options)(func)
-
-    return decorate

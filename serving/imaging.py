@@ -20,8 +20,8 @@ from pydantic import AfterValidator, Field
 
 from families.imaging.loaders import UnreadableImage
 from serving.base import Answer, ClassPrediction, answered_by, champion_service
+from serving.bodies import strict_api
 from serving.champion import resolve_champion
-from serving.guard import strict_api
 
 CHAMPION = resolve_champion("imaging")
 SETTINGS = CHAMPION.family.settings

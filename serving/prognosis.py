@@ -17,9 +17,9 @@ from pydantic import BaseModel, Field, Strict
 
 from families.prognosis.aft import survival_matrix
 from serving.base import Answer, answered_by, champion_service
+from serving.bodies import strict_api
 from serving.champion import PredictionRecorder, resolve_champion
 from serving.explain import ExplainedValue, Explainer
-from serving.guard import strict_api
 
 CHAMPION = resolve_champion("prognosis")
 FEATURES: list[str] = CHAMPION.serving["feature_names"]

@@ -21,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from medmaas.champions import Champion, NoChampion
 from serving.base import Answer, answered_by, champion_service
+from serving.bodies import strict_api
 from serving.champion import PredictionRecorder, resolve_champion
 from serving.explain import ExplainedValue, Explainer
-from serving.guard import strict_api
 
 TABULAR, VISITS = "progression", "progression_visits"
 

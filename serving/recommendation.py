@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from blocks.sparse import PatientRows
 from serving.base import Answer, answered_by, champion_service
+from serving.bodies import strict_api
 from serving.champion import resolve_champion
-from serving.guard import strict_api
 
 CHAMPION = resolve_champion("recommendation")
 SETTINGS = CHAMPION.family.settings

@@ -10,7 +10,8 @@ import pytest
 
 from medmaas.access import KeyStore
 from medmaas.settings import LEARNED_FROM_TRAINING, ServingSettings
-from serving.guard import Guard, SafeLines, without_echo
+from serving.guard import Guard
+from serving.redaction import SafeLines, without_echo
 
 SPEC = {"openapi": "3.0.2", "paths": {"/score": {"post": {}}, "/healthz": {"get": {}}}, "components": {"schemas": {"Patient": {"properties": {
     "sex": {"enum": ["female", "male"], "examples": ["female"], "type": "string", LEARNED_FROM_TRAINING: True},
