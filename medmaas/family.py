@@ -9,6 +9,7 @@ recurrent network all fit.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -187,3 +188,11 @@ class Family(ABC):
     def predict_frame(self, model: Any, frame: pd.DataFrame) -> pd.DataFrame:
         """Predictions for a user's table (the CLI's ``predict``); families return readable columns."""
         return pd.DataFrame({"prediction": model.predict(frame)}, index=frame.index)
+
+    def predict_in_chunks(self, model: Any, frame: pd.DataFrame,
+                          progress: Callable[[list[pd.DataFrame]], Iterable[pd.DataFrame]] = lambda chunks: chunks) -> pd.DataFrame:
+        """``predict_frame`` over ``predict_chunk_rows`` rows at a time (a large file never holds all its features at once);
+        ``progress`` wraps the chunks."""
+        size = self.predict_chunk_rows or max(len(frame), 1)
+        chunks = [frame.iloc[i : i + size] for i in range(0, len(frame), size)] or [frame]
+        return pd.concat([self.predict_frame(model, chunk) for chunk in progress(chunks)])
