@@ -1,16 +1,14 @@
-"""What a user declares for the prognosis family (its params.yaml block) and the candidates' grids."""
+"""What a user declares for the prognosis family (its params.yaml block); the candidates are in candidates.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
-from sklearn.pipeline import Pipeline
+from pydantic import Field, PositiveFloat, PositiveInt
 
-from blocks.tabular import BoostingGrid, Grid, SplitSettings, TabularData, scaled, unscaled
-from families.prognosis.aft import ParametricAFT
-from medmaas.settings import CandidateGrids, FamilySettings, Frozen
+from blocks.tabular import SplitSettings, TabularData
+from families.prognosis.candidates import SurvivalGrids
+from medmaas.settings import FamilySettings, Frozen
 
 BUNDLED_DATA = Path("data/raw/gbsg2.csv")
 LUNG_DATA = Path("data/raw/ncctg_lung.csv")
@@ -44,50 +42,6 @@ class SurvivalEvaluationSettings(Frozen):
 class ServedTimes(Frozen):
     default_days: list[PositiveFloat] = Field([365.25, 1095.75, 1826.25], description="survival reported at these times unless a request asks for others")
     max_times_per_request: PositiveInt = 50
-
-
-class CoxGrid(Grid):
-    """Cox proportional hazards with a ridge penalty on the coefficients."""
-
-    alpha: list[NonNegativeFloat] = [0.1, 1.0, 10.0]
-
-    def pipeline(self, seed: int) -> Pipeline:
-        from sksurv.linear_model import CoxPHSurvivalAnalysis
-
-        return scaled(CoxPHSurvivalAnalysis(ties="efron"))
-
-
-class AftGrid(Grid):
-    distribution: list[Literal["weibull", "lognormal", "loglogistic"]] = ["weibull", "lognormal", "loglogistic"]
-    alpha: list[NonNegativeFloat] = [0.01, 1.0]
-
-    def pipeline(self, seed: int) -> Pipeline:
-        return scaled(ParametricAFT())
-
-
-class RandomSurvivalForestGrid(Grid):
-    n_estimators: list[PositiveInt] = [200]
-    min_samples_leaf: list[PositiveInt] = [10, 20]
-    max_features: list[PositiveFloat | Literal["sqrt", "log2"]] = ["sqrt"]
-
-    def pipeline(self, seed: int) -> Pipeline:
-        from sksurv.ensemble import RandomSurvivalForest
-
-        return unscaled(RandomSurvivalForest(n_jobs=1, random_state=seed, low_memory=False))
-
-
-class SurvivalBoostingGrid(BoostingGrid):
-    def pipeline(self, seed: int) -> Pipeline:
-        from sksurv.ensemble import GradientBoostingSurvivalAnalysis
-
-        return unscaled(GradientBoostingSurvivalAnalysis(random_state=seed))
-
-
-class SurvivalGrids(CandidateGrids):
-    cox_ph: CoxGrid | None = None
-    parametric_aft: AftGrid | None = None
-    random_survival_forest: RandomSurvivalForestGrid | None = None
-    gradient_boosting: SurvivalBoostingGrid | None = None
 
 
 class PrognosisSettings(FamilySettings):

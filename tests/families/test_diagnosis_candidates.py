@@ -5,7 +5,7 @@ from sklearn.datasets import make_moons
 from sklearn.metrics import roc_auc_score
 from sklearn.svm import SVC
 
-from families.diagnosis.settings import RbfSvm
+from families.diagnosis.candidates import RbfSvm
 
 
 def test_rbf_svm_is_exact_below_the_row_limit_and_approximates_the_kernel_above():

@@ -71,7 +71,7 @@ def test_task_runner_is_configuration():
 
 
 def test_a_failing_candidate_is_on_the_leaderboard_and_the_others_go_on(byo_params, monkeypatch):
-    from families.diagnosis.settings import DecisionTreeGrid
+    from families.diagnosis.candidates import DecisionTreeGrid
     from medmaas.environment import REPORTS_DIR
 
     def broken(self, seed):
@@ -89,7 +89,7 @@ def test_a_failing_candidate_is_on_the_leaderboard_and_the_others_go_on(byo_para
 def test_every_candidate_failing_is_one_clear_error_and_leaves_the_registry(byo_params, monkeypatch):
     from support import registry_snapshot
 
-    from families.diagnosis.settings import DecisionTreeGrid, LogisticRegressionGrid
+    from families.diagnosis.candidates import DecisionTreeGrid, LogisticRegressionGrid
 
     def broken(self, seed):
         raise RuntimeError("cannot be built")
