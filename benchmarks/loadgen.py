@@ -8,7 +8,6 @@ scripts run with the venv's python alone, activated or not.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 import os
 import signal
 import socket
@@ -16,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx

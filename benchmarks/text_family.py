@@ -21,8 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import medmaas  # noqa: E402,F401
 from loadgen import BIN, free_port, load, server_env, start, stop, throwaway_key  # noqa: E402
+
+import medmaas  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parent.parent
 

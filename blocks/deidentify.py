@@ -33,6 +33,7 @@ PLACEHOLDERS = {  # Presidio entity -> the placeholder that replaces it
     "VEHICLE": "[VEHICLE_ID]", "URL": "[URL]", "IP_ADDRESS": "[IP]", "ADDRESS": "[ADDRESS]", "ZIP": "[ZIP]",
 }
 MONTH = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+# USPS street suffixes, and their plurals
 STREET_SUFFIX = (r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|Circle|Cir|Parkway|Pkwy|"
                  r"Highway|Hwy|Square|Sq|Trail|Trl|Alley|Crossing|Xing|Plaza|Plz|Ridge|Run|Path|Pike|Row|Walk|Loop|Heights|Hts|Hill|"
                  r"Hills|Park|Point|Pt|Springs|Station|Sta|View|Vista|Village|Ville|Green|Grove|Harbor|Haven|Manor|Meadows?|Mills?|"
@@ -42,7 +43,7 @@ STREET_SUFFIX = (r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|
                  r"Branch|Brook|Burg|Camp|Canyon|Cape|Center|Centre|Cliffs?|Club|Corner|Corners|Crest|Curve|Dale|Dam|Divide|Extension|"
                  r"Flat|Flats|Ford|Fort|Gateway|Haven|Hollow|Inlet|Isle|Lodge|Neck|Orchard|Radial|Ramp|Roads|Route|Skyway|Spring|Stravenue|"
                  r"Underpass|Viaduct|Crescent|Light|Point|Shore|Heights|Plain|Land|Lock|Overpass|Mews|River|Motorway|Orchard|Bluff|Bottom|Bend|Beach|"
-                 r"Causeway|Grade|Harbour|Hill|Lane|Loaf|Meadow|Mill|Motorway|Nook|Overlook|Parkway|Pointe|Ridge|Square|Terrace|Trafficway|Vale)s?\b\.?")  # USPS suffixes, and their plurals
+                 r"Causeway|Grade|Harbour|Hill|Lane|Loaf|Meadow|Mill|Motorway|Nook|Overlook|Parkway|Pointe|Ridge|Square|Terrace|Trafficway|Vale)s?\b\.?")
 STATE = (r"(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|"
          r"SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|AS|GU|MP|PR|VI|FM|MH|PW|AA|AE|AP)")
 ID_VALUE = r"[A-Z0-9][A-Z0-9-]{3,}[0-9][A-Z0-9-]*"  # at least 5 characters, a digit among them

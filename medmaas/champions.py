@@ -50,8 +50,9 @@ def resolve_from_registry(family: Family) -> Champion:
             f"no champion for {name!r} in {mlflow.get_tracking_uri()}: train one with `medmaas train {family.name}` "
             f"(or `make pipeline`), or point MLFLOW_TRACKING_URI at the registry that has it"
         ) from error
-    run = client.get_run(version.run_id)
-    serving = json.loads(Path(client.download_artifacts(version.run_id, "serving/serving.json")).read_text())
+    run_id = str(version.run_id)  # a registered version always names the run that logged it
+    run = client.get_run(run_id)
+    serving = json.loads(Path(client.download_artifacts(run_id, "serving/serving.json")).read_text())
     info = {
         "registered_model": name,
         "version": str(version.version),
@@ -60,6 +61,6 @@ def resolve_from_registry(family: Family) -> Champion:
         "git_commit": version.tags.get("git_commit"),
         "params_hash": version.tags.get("params_hash"),
         "metrics": {k[5:]: v for k, v in run.data.metrics.items() if k.startswith("test_")},
-        "model_card": f"runs:/{version.run_id}/promotion/model_card.md",
+        "model_card": f"runs:/{run_id}/promotion/model_card.md",
     }
     return Champion(family, name, str(version.version), f"models:/{name}/{version.version}", info, serving)

@@ -17,6 +17,7 @@ patient's values) or the counts per category. A batch is compared column by colu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -104,12 +105,12 @@ class DriftResult:
         return pd.DataFrame([asdict(c) for c in self.columns])
 
 
-def _reference_cdf(percentiles: list[float]):
+def _reference_cdf(percentiles: list[float]) -> Callable[[np.ndarray], np.ndarray]:
     levels = np.asarray(PERCENTILES)
     points = np.asarray(percentiles, dtype=float)
 
     def cdf(x: np.ndarray) -> np.ndarray:  # 0 below the first percentile, 1 above the last: off by at most 0.01 there
-        return np.interp(x, points, levels, left=0.0, right=1.0)
+        return np.asarray(np.interp(x, points, levels, left=0.0, right=1.0))
 
     return cdf
 

@@ -121,12 +121,12 @@ class Family(ABC):
         """Read the raw tables; no cleaning here, so the gate sees the data as it is."""
 
     @abstractmethod
-    def expectations(self, tables: Tables) -> dict[str, list]:
+    def expectations(self, tables: Tables) -> dict[str, list[Any]]:
         """The data contract: Great Expectations expectations per table name."""
 
     def identifier_columns(self) -> set[str]:
         """Columns whose values must never reach a report, a log or an artifact: the data file's id column."""
-        return {self.settings.data.id_column} - {None}
+        return {c for c in (self.settings.data.id_column,) if c is not None}
 
     def gate_notes(self, tables: Tables) -> list[str]:
         """What the family inferred about the data (e.g. column kinds), for the gate's report."""

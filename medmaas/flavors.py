@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import importlib.metadata
-from typing import Any
+from typing import Any, cast
 
 import mlflow
+from mlflow.models.model import ModelInfo
 
 
-def log_model(flavor: str, model: Any, **kwargs):
+def log_model(flavor: str, model: Any, **kwargs: Any) -> ModelInfo:
     if flavor == "sklearn":  # cloudpickle: skops costs ~8 s per import; the store is written only by this pipeline
-        return mlflow.sklearn.log_model(sk_model=model, serialization_format="cloudpickle", **kwargs)
-    if flavor == "pytorch":  # pickle: the module keeps its own predict_next and encoding; pt2 keeps a traced forward only
-        return mlflow.pytorch.log_model(pytorch_model=model, serialization_format="pickle", **kwargs)
-    return mlflow.pyfunc.log_model(python_model=model, **kwargs)
+        info = mlflow.sklearn.log_model(sk_model=model, serialization_format="cloudpickle", **kwargs)
+    elif flavor == "pytorch":  # pickle: the module keeps its own predict_next and encoding; pt2 keeps a traced forward only
+        info = mlflow.pytorch.log_model(pytorch_model=model, serialization_format="pickle", **kwargs)
+    else:
+        info = mlflow.pyfunc.log_model(python_model=model, **kwargs)
+    return cast(ModelInfo, info)  # the flavours' log_model are untyped
 
 
 def stored_flavor(uri: str) -> str:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def answers(health_url: str, timeout_s: float = 2) -> bool:
     """Whether a server's health check answers 200."""
     try:
         with urllib.request.urlopen(health_url, timeout=timeout_s) as answer:
-            return answer.status == 200
+            return bool(answer.status == 200)
     except (OSError, ValueError):  # ValueError: not a URL at all
         return False
 
@@ -77,7 +78,7 @@ def _commands(prefect_port: int, mlflow_port: int) -> dict[str, tuple[list[str],
     }
 
 
-def start(prefect_port: int = 4200, mlflow_port: int = 5000, progress=print) -> list[RunningServer]:
+def start(prefect_port: int = 4200, mlflow_port: int = 5000, progress: Callable[[str], object] = print) -> list[RunningServer]:
     """Start both servers (or leave the ones already running), wait for their health checks, record them."""
     already = {s.name: s for s in recorded() if s.alive()}
     started: list[RunningServer] = []

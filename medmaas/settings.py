@@ -88,7 +88,8 @@ class ServingSettings(Frozen):
     max_items_per_request: int = Field(1000, ge=1, le=100_000)
     max_batch_size: int = Field(256, ge=1, description="adaptive batching: most rows merged into one model call")
     max_latency_ms: int = Field(1000, ge=1, description="adaptive batching: latency budget; past it requests are shed (503)")
-    auth: Literal["api_keys", "none"] = Field("api_keys", description="api_keys: every route but health and metrics needs `Authorization: Bearer <key>`; none: local experiments only")
+    auth: Literal["api_keys", "none"] = Field("api_keys", description="api_keys: every route but the probes and the service's page needs "
+                                                                      "`Authorization: Bearer <key>`; none: local experiments only")
     max_body_bytes: int = Field(2_000_000, ge=1_000, le=100_000_000, description="larger request bodies get 413 before they are parsed")
     audit_max_bytes: int = Field(10_000_000, ge=10_000, description="the audit log rotates past this size")
     audit_backups: int = Field(10, ge=1, le=1000, description="rotated audit files kept")
@@ -111,12 +112,14 @@ class ColumnRange(Frozen):
     integer: bool = False
 
     @model_validator(mode="after")
-    def _integer_has_bounds(self):
+    def _integer_has_bounds(self) -> ColumnRange:
         if self.integer and (self.min is None or self.max is None or self.max - self.min > 100_000):
             raise ValueError("an integer column needs min and max (at most 100,000 apart)")
         return self
 
     def allowed_integers(self) -> list[int]:
+        if self.min is None or self.max is None:  # the validator makes an integer column declare both
+            raise ValueError("an integer column needs min and max")
         return list(range(int(np.ceil(self.min)), int(np.floor(self.max)) + 1))
 
     def request_field(self, **field: Any) -> tuple[Any, Any]:
@@ -127,7 +130,8 @@ class ColumnRange(Frozen):
         high = LARGEST_REQUEST_VALUE if self.max is None else self.max
         if self.integer:  # whole bounds, as the gate's allowed set has them (min 0.5 means 1)
             low, high = int(np.ceil(low)), int(np.floor(high))
-        return (kind, Field(ge=low, le=high, **({} if self.integer else {"allow_inf_nan": False}), **field))
+        finite: dict[str, Any] = {} if self.integer else {"allow_inf_nan": False}
+        return (kind, Field(ge=low, le=high, **finite, **field))
 
 
 # Marks a request field whose enum or example came from the training data (a category seen, a centroid): the guard
@@ -191,7 +195,7 @@ class ScheduleSettings(Frozen):
     timezone: str = Field("UTC", description="an IANA name, e.g. Europe/Berlin")
 
     @model_validator(mode="after")
-    def _valid(self):
+    def _valid(self) -> ScheduleSettings:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
         from cronsim import CronSim, CronSimError  # what Prefect reads cron strings with
@@ -244,7 +248,7 @@ class CandidateGrids(Frozen):
         return cls.model_validate({name: {} for name in cls.model_fields})
 
     @model_validator(mode="after")
-    def _at_least_one(self):
+    def _at_least_one(self) -> CandidateGrids:
         if not self.enabled():
             raise ValueError("enable at least one candidate")
         return self

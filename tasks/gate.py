@@ -43,7 +43,8 @@ class GateReport:
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> str:
-        return json.dumps({"family": self.family, "checked": self.checked, "passed": self.passed, "notes": self.notes, "failures": [asdict(f) for f in self.failures]}, indent=2, default=str)
+        return json.dumps({"family": self.family, "checked": self.checked, "passed": self.passed, "notes": self.notes,
+                           "failures": [asdict(f) for f in self.failures]}, indent=2, default=str)
 
 
 class DataGateFailed(RuntimeError):

@@ -32,7 +32,7 @@ from medmaas.environment import STATE_DIR
 from medmaas.prediction_log import read_log
 from tasks import artifact_key
 from tasks.gate import FailedExpectation, GateReport, run_gate
-from tasks.registry import log_files, experiment_id
+from tasks.registry import experiment_id, log_files
 
 DRIFT_EVENT = "medmaas.drift.detected"
 CHECKED_DIR = STATE_DIR / "monitor"

@@ -34,7 +34,8 @@ CODE_CHANGES = {  # module -> the stages that import it (written by hand, not by
 # Per family: the smallest run that still goes through every step (gate, split, tuning, evaluation, registry, Bento).
 SMALL_RUNS = {
     "diagnosis": {"data": {"path": "data/small/wdbc.csv", "min_rows": 40}, "split": {"cv_folds": 3}, "bootstrap_resamples": 50,
-                  "candidates": Replace({"logistic_regression": {"C": [1.0]}}), "acceptance": Replace({"minimums": {"roc_auc": 0.9}, "floors_on": "point"})},  # 15 test patients: the CI is wide
+                  # 15 test patients: the CI is wide
+                  "candidates": Replace({"logistic_regression": {"C": [1.0]}}), "acceptance": Replace({"minimums": {"roc_auc": 0.9}, "floors_on": "point"})},
     "progression": {"data": {"path": "data/small/diabetes.csv", "min_rows": 40}, "split": {"cv_folds": 3}, "bootstrap_resamples": 50,
                     "candidates": Replace({"ridge": {"alpha": [1.0]}}), "acceptance": Replace({"minimums": {"r2": -1.0}})},
     "progression_visits": {"data": {"path": "data/small/pbcseq.csv", "min_targets": 50}, "split": {"cv_folds": 3}, "bootstrap_resamples": 50,

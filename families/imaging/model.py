@@ -9,7 +9,6 @@ import numpy as np
 from blocks.assembled import AssembledClassifier
 from families.imaging.loaders import Decoded, decode_file
 
-
 OCCLUSION = "occlusion: the fall in the class's probability when a patch of the image is blacked out (captum Occlusion)"
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from functools import cached_property
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np

@@ -141,7 +141,8 @@ def test_bad_files_fail_the_gate_by_position_and_reason_never_by_name(write_para
     report = gate(family_for(write_params, folder, SYNTHETIC))
     failed = {(f.column, f.expectation): f.problem for f in report.failures}
     unreadable = failed[("readable", "expect_column_values_to_be_in_set")]
-    assert f"2 images; the first by position (0-based): {', '.join(map(str, sorted([position[f'lesion/{lesions[1].name}'], position['lesion/john-smith-1950.png']])))}" in unreadable
+    positions = sorted([position[f"lesion/{lesions[1].name}"], position["lesion/john-smith-1950.png"]])
+    assert f"2 images; the first by position (0-based): {', '.join(map(str, positions))}" in unreadable
     assert "truncated or corrupt image data: 1" in unreadable and "not a readable PNG or JPEG image: 1" in unreadable
     assert ("width", "expect_column_values_to_be_between") in failed and ("height", "expect_column_values_to_be_between") in failed
     blank = sorted([position["normal/blank.png"], position["normal/grey.png"]])

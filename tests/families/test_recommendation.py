@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
-from sklearn.metrics import ndcg_score
 from service_contract import assert_keys_required, assert_one_audit_line_per_request, fuzz
+from sklearn.metrics import ndcg_score
 from support import Replace, Server
 
 from families import load_params

@@ -95,10 +95,9 @@ def test_a_schema_driven_fuzz_gets_no_server_error_and_no_echo_of_bad_input(serv
 
 
 def test_no_molecule_of_the_data_is_stored_with_the_model(champion, b3db_csv, tmp_path):
+    import mlflow
     import pandas as pd
     from mlflow.tracking import MlflowClient
-
-    import mlflow
 
     client = MlflowClient()
     version = client.get_model_version(MODEL, champion.challenger_version)

@@ -4,8 +4,8 @@ single-image requests; 400s that name the file's position and the reason, never 
 import base64
 import io
 import os
-from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import numpy as np

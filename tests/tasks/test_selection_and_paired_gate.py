@@ -101,7 +101,8 @@ def test_rows_the_champion_trained_on_are_left_out_of_the_comparison_or_it_is_re
     assert (compared.rows_compared, compared.rows_total, compared.refused) == (30, 100, None)
     assert "(70 rows it trained on left out)" in compared.sentence("roc_auc")
     refused = compare(with_acceptance(family, min_compared_units=40), "champion", "1", scored(truth, challenger), scored(truth, champion), seen)
-    assert refused.difference is None and "it trained on 70 of the 100 held-out rows; 30 patients it never saw (and both models could score) remain, fewer than acceptance.min_compared_units (40)" in refused.refused
+    assert refused.difference is None and ("it trained on 70 of the 100 held-out rows; 30 patients it never saw (and both models could score) remain, "
+                                           "fewer than acceptance.min_compared_units (40)") in refused.refused
     assert not all(c.passed for c in checks_for(family, candidate("x", truth, challenger, 0.9).evaluation.metrics, [refused]))
 
 
