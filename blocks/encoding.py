@@ -38,14 +38,15 @@ class ColumnEncoder(TransformerMixin, BaseEstimator):
     Inside the registered model, so `predict`, the service and the Bento all take the user's raw values.
     """
 
-    def __init__(self, scale: bool = False, numeric: tuple = (), categorical: tuple = (), boolean: tuple = (), categories: dict | None = None):
+    def __init__(self, scale: bool = False, numeric: tuple[str, ...] = (), categorical: tuple[str, ...] = (), boolean: tuple[str, ...] = (),
+                 categories: dict[str, list[Any]] | None = None):
         self.scale = scale
         self.numeric = numeric
         self.categorical = categorical
         self.boolean = boolean
         self.categories = categories
 
-    def _parts(self) -> list:
+    def _parts(self) -> list[tuple[str, Any, list[str]]]:
         parts = []
         if self.numeric:
             steps = [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True))]
@@ -67,7 +68,7 @@ class ColumnEncoder(TransformerMixin, BaseEstimator):
             frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
         return frame
 
-    def fit(self, X: pd.DataFrame, y=None):
+    def fit(self, X: pd.DataFrame, y: Any = None) -> ColumnEncoder:
         self.transformer_ = ColumnTransformer(self._parts()).fit(self._prepared(X), y)
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.categories_ = {}
@@ -77,7 +78,7 @@ class ColumnEncoder(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
-        return self.transformer_.transform(self._prepared(X))
+        return np.asarray(self.transformer_.transform(self._prepared(X)))
 
 
 class FeatureMatrix:
@@ -90,7 +91,7 @@ class FeatureMatrix:
     def __init__(self, serving: dict[str, Any]) -> None:
         self.columns: list[str] = serving["feature_names"]
         self.kinds: dict[str, str] = serving.get("kinds", {})
-        self.categories: dict[str, list] = serving.get("categories", {})
+        self.categories: dict[str, list[Any]] = serving.get("categories", {})
 
     def to_matrix(self, frame: pd.DataFrame) -> np.ndarray:
         out = np.empty((len(frame), len(self.columns)))

@@ -28,7 +28,7 @@ def connected_groups(keys: dict[str, pd.Series], rows: int, pairs: tuple[np.ndar
         ends.append(pairs[1])
     start, end = np.concatenate(starts), np.concatenate(ends)
     graph = coo_matrix((np.ones(len(start)), (start, end)), shape=(size, size))
-    return connected_components(graph, directed=False)[1][:rows]
+    return np.asarray(connected_components(graph, directed=False)[1][:rows])
 
 
 def grouped_folds(labels: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -45,7 +45,8 @@ def grouped_holdout(labels: np.ndarray, groups: np.ndarray, test_fraction: float
     from sklearn.model_selection import StratifiedGroupKFold
 
     splitter = StratifiedGroupKFold(n_splits=max(2, round(1 / test_fraction)), shuffle=True, random_state=seed)
-    return next(splitter.split(np.zeros(len(labels)), labels, groups))
+    train, test = next(splitter.split(np.zeros(len(labels)), labels, groups))
+    return np.asarray(train), np.asarray(test)
 
 
 FIRST_ROWS = 10  # a failed check names this many rows, by position

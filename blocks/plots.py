@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
-def png(fig) -> bytes:
+def png(fig: Figure) -> bytes:
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()

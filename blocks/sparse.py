@@ -48,7 +48,7 @@ class PatientRows:
     as_trained: bool = False  # the rows are the patients' training rows, unchanged
 
     def __len__(self) -> int:
-        return self.taken.shape[0]
+        return int(self.taken.shape[0])
 
     def chunk(self, start: int, stop: int) -> PatientRows:
         return PatientRows(self.taken[start:stop], self.outcomes[start:stop], self.self_rows[start:stop], self.as_trained)
@@ -108,7 +108,7 @@ def top_per_row(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
 
 
 def row_norms(matrix: sp.csr_matrix) -> np.ndarray:
-    return np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    return np.asarray(np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel()))
 
 
 def normalised_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:

@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from blocks.encoding import BOOLEAN_TOKENS, ColumnEncoder, as_boolean, looks_boolean
 from blocks.subgroups import DeclaredSubgroups, subgroup_table
 from medmaas.family import Evaluation, Family, FittedCandidate, Tables
-from medmaas.settings import LEARNED_FROM_TRAINING, NUMERIC_TYPES, ColumnRange, DataFile, Frozen
+from medmaas.settings import LEARNED_FROM_TRAINING, NUMERIC_TYPES, CandidateGrids, ColumnRange, DataFile, FamilySettings, Frozen
 from medmaas.stats import HeldOutRows, MetricFn
 
 TABLE = "patients"
@@ -30,7 +30,7 @@ Kind = Literal["numeric", "categorical", "boolean"]
 Scalar = StrictBool | StrictInt | StrictFloat | StrictStr  # a YAML scalar, matched against the file's values as read
 
 
-def range_expectations(column: str, bounds: ColumnRange | None) -> list:
+def range_expectations(column: str, bounds: ColumnRange | None) -> list[Any]:
     """A numeric column's declared bounds as expectations; an integer column's as the set of whole numbers in them."""
     import great_expectations.expectations as gxe
 
@@ -54,7 +54,7 @@ class TabularData(DataFile, DeclaredSubgroups):
     min_rows: PositiveInt = 50
 
     @model_validator(mode="after")
-    def _kinds_agree(self):
+    def _kinds_agree(self) -> TabularData:
         if both := set(self.categorical) & set(self.boolean):
             raise ValueError(f"columns {sorted(both)} are declared both categorical and boolean")
         if undeclared := set(self.categories) - set(self.categorical):
@@ -94,7 +94,7 @@ class Grid(Frozen):
     def pipeline(self, seed: int) -> Pipeline:
         raise NotImplementedError
 
-    def build(self, seed: int) -> tuple[Pipeline, dict[str, list]]:
+    def build(self, seed: int) -> tuple[Pipeline, dict[str, list[Any]]]:
         return self.pipeline(seed), {f"{self.param_prefix}{name}": values for name, values in self}
 
 
@@ -107,11 +107,11 @@ class BoostingGrid(Grid):
     subsample: list[PositiveFloat] = [0.8]
 
 
-def scaled(model) -> Pipeline:
+def scaled(model: Any) -> Pipeline:
     return Pipeline([("prepare", ColumnEncoder(scale=True)), ("model", model)])
 
 
-def unscaled(model) -> Pipeline:
+def unscaled(model: Any) -> Pipeline:
     return Pipeline([("prepare", ColumnEncoder(scale=False)), ("model", model)])
 
 
@@ -124,7 +124,15 @@ def snake_case(name: str) -> str:
     return re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower()
 
 
-class TabularFamily(Family):
+class TabularSettings(FamilySettings):
+    """What every tabular family's block has: a table, a split and candidate grids (each family narrows the three)."""
+
+    data: TabularData
+    split: SplitSettings = SplitSettings()
+    candidates: CandidateGrids
+
+
+class TabularFamily(Family[TabularSettings]):
     """One row per patient: an optional id, an outcome, numeric, categorical and boolean features."""
 
     def load(self) -> Tables:
@@ -174,17 +182,17 @@ class TabularFamily(Family):
             return f"One row per patient (unique {self.settings.data.id_column!r}, enforced by the gate), so a patient is in exactly one side."
         return "One row per patient assumed: there is no id column, so duplicated patients could not be checked."
 
-    def outcome_expectations(self) -> list:
+    def outcome_expectations(self) -> list[Any]:
         """The family's checks on its outcome column."""
         return []
 
-    def expectations(self, tables: Tables) -> dict[str, list]:
+    def expectations(self, tables: Tables) -> dict[str, list[Any]]:
         import great_expectations.expectations as gxe
 
         data = self.settings.data
         frame = tables[TABLE]
         kinds = self.feature_kinds(frame)
-        suite = [gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows)]
+        suite: list[Any] = [gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows)]
         suite += [gxe.ExpectColumnToExist(column=c) for c in ([data.id_column] if data.id_column else []) + [data.outcome_column, *kinds]]
         if data.id_column:
             suite += [gxe.ExpectColumnValuesToNotBeNull(column=data.id_column), gxe.ExpectColumnValuesToBeUnique(column=data.id_column)]
@@ -213,7 +221,7 @@ class TabularFamily(Family):
         return list(self.settings.candidates.enabled())
 
     # hooks for fit: how to cross-validate and score the tuning, what to pass to fit
-    def tuning_folds(self, outcome: pd.Series):
+    def tuning_folds(self, outcome: pd.Series) -> Any:
         raise NotImplementedError
 
     def tuning_scoring(self, outcome: pd.Series) -> str:
@@ -282,10 +290,10 @@ class TabularFamily(Family):
         patient) is the documented example.
         """
         kinds, categories = serving.get("kinds", {}), serving.get("categories", {})
-        fields = {}
+        fields: dict[str, Any] = {}
         for name, value in zip(serving["feature_names"], serving["background"][0], strict=True):
             kind = kinds.get(name, "numeric")
-            learned = {"json_schema_extra": {LEARNED_FROM_TRAINING: True}}
+            learned: dict[str, Any] = {"json_schema_extra": {LEARNED_FROM_TRAINING: True}}
             if kind == "categorical":
                 fields[name] = (Literal[tuple(categories[name])], Field(examples=[value], description="a category of the training data (model_info lists them)", **learned))
             elif kind == "boolean":
@@ -293,7 +301,8 @@ class TabularFamily(Family):
             else:
                 bounds = self.settings.data.range_of(name) or ColumnRange()
                 fields[name] = bounds.request_field(examples=[round(value) if bounds.integer else value], **learned)
-        return create_model("Patient", __config__=ConfigDict(extra="forbid"), **fields)
+        patient: type[BaseModel] = create_model("Patient", __config__=ConfigDict(extra="forbid"), **fields)
+        return patient
 
     def checked_features(self, model: Any, frame: pd.DataFrame) -> pd.DataFrame:
         """The model's feature columns of a user's table, or an error naming a missing column or an unknown category."""
@@ -322,7 +331,7 @@ class TabularFamily(Family):
         features = checked.copy()
         if booleans := list(encoder.boolean):
             features[booleans] = as_boolean(features[booleans])
-        kinds = {c: "categorical" if c in encoder.categorical else "boolean" if c in encoder.boolean else "numeric" for c in features.columns}
+        kinds: dict[str, Kind] = {c: "categorical" if c in encoder.categorical else "boolean" if c in encoder.boolean else "numeric" for c in features.columns}
         return features, kinds
 
     def drift_reference(self, model: Any, split: Any) -> dict[str, Any]:
@@ -332,7 +341,7 @@ class TabularFamily(Family):
         held_out = split.test[0]
         return {"features": profile(features, kinds), "prediction": column_profile(self.monitored_prediction(model, held_out), "numeric")}
 
-    def batch_expectations(self, frame: pd.DataFrame) -> list:
+    def batch_expectations(self, frame: pd.DataFrame) -> list[Any]:
         """The gate's suite for a batch to monitor: the feature checks, and the outcome's only when the batch has one;
         no size or event-count floor (monitoring has its own ``min_rows``) and nothing on an id column (it is dropped)."""
         data = self.settings.data

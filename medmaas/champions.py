@@ -25,7 +25,7 @@ class NoChampion(RuntimeError):
 class Champion:
     """A champion as a service sees it: resolved once at import, loaded in the worker."""
 
-    family: Family
+    family: Family[Any]
     registered_model: str
     version: str
     model_uri: str
@@ -36,7 +36,7 @@ class Champion:
         return load_model(self.model_uri)
 
 
-def resolve_from_registry(family: Family) -> Champion:
+def resolve_from_registry(family: Family[Any]) -> Champion:
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient

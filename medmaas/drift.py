@@ -17,7 +17,7 @@ patient's values) or the counts per category. A batch is compared column by colu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -68,7 +68,7 @@ def column_profile(values: pd.Series, kind: str) -> dict[str, Any]:
     return {**profile, "kind": "categorical", "counts": {str(k): int(v) for k, v in counts.items()}}
 
 
-def profile(frame: pd.DataFrame, kinds: dict[str, str]) -> dict[str, dict[str, Any]]:
+def profile(frame: pd.DataFrame, kinds: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     """The reference of every column of ``frame`` (``kinds``: numeric, categorical or boolean; missing means numeric)."""
     return {column: column_profile(frame[column], kinds.get(column, "numeric")) for column in frame.columns}
 

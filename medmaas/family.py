@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import pandas as pd
 
@@ -54,8 +54,12 @@ class FittedCandidate:
     training: dict[str, float] = field(default_factory=dict)  # e.g. epochs run, seconds per epoch
 
 
-class Family(ABC):
-    """One kind of clinical model. Subclasses set the class attributes and implement the steps."""
+SettingsT = TypeVar("SettingsT", bound=FamilySettings)
+
+
+class Family(ABC, Generic[SettingsT]):
+    """One kind of clinical model. Subclasses set the class attributes and implement the steps; ``Family[S]`` says the
+    settings are an ``S`` (a family's own FamilySettings), so its code reads them typed."""
 
     name: ClassVar[str]
     Settings: ClassVar[type[FamilySettings]]
@@ -71,8 +75,8 @@ class Family(ABC):
     intended_use: ClassVar[str] = ""
     out_of_scope: ClassVar[str] = ""
 
-    def __init__(self, settings: FamilySettings, seed: int) -> None:
-        self.settings = settings
+    def __init__(self, settings: SettingsT, seed: int) -> None:
+        self.settings: SettingsT = settings
         self.seed = seed
 
     @classmethod

@@ -7,12 +7,11 @@ from pathlib import Path
 import pandas as pd
 from pydantic import Field, model_validator
 
-from blocks.tabular import Scalar, SplitSettings, TabularData
+from blocks.tabular import Scalar, SplitSettings, TabularData, TabularSettings
 from families.diagnosis.candidates import (
     ClassifierGrids,
     RbfSvm,  # noqa: F401  (models pickled before candidates.py find it here)
 )
-from medmaas.settings import FamilySettings
 
 BUNDLED_DATA = Path("data/raw/wdbc.csv")
 
@@ -63,7 +62,7 @@ class ClassificationData(TabularData):
         return self
 
 
-class DiagnosisSettings(FamilySettings):
+class DiagnosisSettings(TabularSettings):
     data: ClassificationData
     split: SplitSettings = SplitSettings()
     candidates: ClassifierGrids = Field(default_factory=ClassifierGrids.every_default, description="left out: every classifier with its default grid")

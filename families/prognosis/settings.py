@@ -6,9 +6,9 @@ from pathlib import Path
 
 from pydantic import Field, PositiveFloat, PositiveInt
 
-from blocks.tabular import SplitSettings, TabularData
+from blocks.tabular import SplitSettings, TabularData, TabularSettings
 from families.prognosis.candidates import SurvivalGrids
-from medmaas.settings import FamilySettings, Frozen
+from medmaas.settings import Frozen
 
 BUNDLED_DATA = Path("data/raw/gbsg2.csv")
 LUNG_DATA = Path("data/raw/ncctg_lung.csv")
@@ -44,7 +44,7 @@ class ServedTimes(Frozen):
     max_times_per_request: PositiveInt = 50
 
 
-class PrognosisSettings(FamilySettings):
+class PrognosisSettings(TabularSettings):
     data: SurvivalData = SurvivalData()
     split: SplitSettings = SplitSettings(test_fraction=0.25)
     evaluation: SurvivalEvaluationSettings = SurvivalEvaluationSettings()

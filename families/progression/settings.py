@@ -6,9 +6,9 @@ from pathlib import Path
 
 from pydantic import Field
 
-from blocks.tabular import SplitSettings, TabularData
+from blocks.tabular import SplitSettings, TabularData, TabularSettings
 from families.progression.candidates import RegressorGrids
-from medmaas.settings import ColumnRange, FamilySettings
+from medmaas.settings import ColumnRange
 
 BUNDLED_DATA = Path("data/raw/diabetes.csv")
 # scikit-learn's s1..s6, named by what they measure (its documentation)
@@ -25,7 +25,7 @@ class RegressionData(TabularData):
         return self.target_column
 
 
-class ProgressionSettings(FamilySettings):
+class ProgressionSettings(TabularSettings):
     data: RegressionData = RegressionData()
     split: SplitSettings = SplitSettings(test_fraction=0.2)
     candidates: RegressorGrids = Field(default_factory=RegressorGrids.every_default, description="left out: every regressor with its default grid")
