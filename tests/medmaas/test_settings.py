@@ -54,11 +54,11 @@ def test_cli_exits_non_zero_and_names_the_key(write_params):
 
 def test_ingest_writes_only_the_bundled_file(tmp_path, monkeypatch):
     # given a project whose params point the family at the user's own file
-    import cli
+    import cli.data
     import medmaas.environment
 
     monkeypatch.setattr(medmaas.environment, "PROJECT_ROOT", tmp_path)
-    monkeypatch.setattr(cli, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(cli.data, "PROJECT_ROOT", tmp_path)
     # when the DVC ingest command runs
     result = CliRunner().invoke(app, ["ingest", "diagnosis"])
     # then it writes the packaged data set to its fixed place, and nowhere else
