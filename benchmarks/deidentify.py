@@ -3,7 +3,8 @@
     python benchmarks/deidentify.py [--notes 20]
 
 Per style group (the styles tuned on; round-2 styles never tuned on): recall per identifier type with a bootstrap
-95% CI over templates (a template's notes are not independent), token-level precision (replaced tokens that belong to an identifier / all replaced tokens),
+95% CI over templates (a template's notes are not independent), token-level precision (replaced tokens that belong to an
+identifier / all replaced tokens),
 clinical content kept, and notes per second. Then how many spans it replaces in the 979 real drug reviews (which hold
 no patient names: every replaced "name" there is a false positive, mostly brand names).
 """
@@ -31,7 +32,7 @@ def token_precision(notes, runs) -> float:
     for note, run in zip(notes, runs):
         identifiers = [range(s.start, s.end) for s in note.spans if not s.kind.startswith("CLINICAL")]
         for found in run.found:
-            for token in regex.finditer(r"\w+", note.text[found.start:found.end]):
+            for token in regex.finditer(r"\w+", note.text[found.start : found.end]):
                 position = found.start + token.start()
                 replaced += 1
                 inside += any(position in span for span in identifiers)
@@ -39,7 +40,8 @@ def token_precision(notes, runs) -> float:
 
 
 def recall_with_ci(notes, runs, per_template: int, seed: int = 0) -> dict[str, str]:
-    """Per type: recall (a span counts when every character was replaced; CLINICAL: kept untouched) and its bootstrap CI,
+    """Per type: recall (a span counts when every character was replaced; CLINICAL: kept untouched) and its bootstrap
+    CI,
     resampling whole templates (a template's notes miss alike: notes are not independent)."""
     import numpy as np
 
@@ -61,8 +63,11 @@ def recall_with_ci(notes, runs, per_template: int, seed: int = 0) -> dict[str, s
         with np.errstate(invalid="ignore"):
             ratios = sums[:, 0] / sums[:, 1]  # a resample without this type has no recall for it: left out (nan)
         point = by_note[:, 0].sum() / by_note[:, 1].sum()
-        out[kind] = (f"{point:.3f} ({np.nanquantile(ratios, 0.025):.3f}-{np.nanquantile(ratios, 0.975):.3f}), n={int(by_note[:, 1].sum())} "
-                     f"in {int((by_note[:, 1] > 0).sum())} templates")
+        out[kind] = (
+            f"{point:.3f} ({np.nanquantile(ratios, 0.025):.3f}-{np.nanquantile(ratios, 0.975):.3f}), "
+            f"n={int(by_note[:, 1].sum())} "
+            f"in {int((by_note[:, 1] > 0).sum())} templates"
+        )
     return out
 
 
@@ -78,13 +83,19 @@ def main() -> None:
     started = time.perf_counter()
     deidentifier = Deidentifier()
     print(f"ready in {time.perf_counter() - started:.1f} s (spaCy, vocabularies, name gazetteer)")
-    groups = {"tuned on (8 styles)": (TUNING_STYLES + HELD_OUT_STYLES, 24), "never tuned on (round 2, 5 styles)": (ROUND_2_STYLES, 23)}
+    groups = {
+        "tuned on (8 styles)": (TUNING_STYLES + HELD_OUT_STYLES, 24),
+        "never tuned on (round 2, 5 styles)": (ROUND_2_STYLES, 23),
+    }
     for name, (styles, seed) in groups.items():
         notes = SyntheticNotes(seed, NAME_LOCALES).notes([t for style in styles for t in STYLES[style]], args.notes)
         started = time.perf_counter()
         runs = deidentifier.run([n.text for n in notes])
         seconds = time.perf_counter() - started
-        print(f"\n{name}: {len(notes)} notes, {len(notes) / seconds:.0f} notes/s; token-level precision {token_precision(notes, runs):.3f}")
+        print(
+            f"\n{name}: {len(notes)} notes, {len(notes) / seconds:.0f} notes/s; token-level precision "
+            f"{token_precision(notes, runs):.3f}"
+        )
         for kind, figure in recall_with_ci(notes, runs, args.notes).items():
             print(f"  {kind:18s} {figure}")
     reviews = pd.read_csv(Path(__file__).resolve().parent.parent / "data" / "raw" / "drug_review_texts.csv", dtype=str)

@@ -40,7 +40,10 @@ def main() -> None:
         started = time.perf_counter()
         report = deidentify_folder(source, target)
         seconds = time.perf_counter() - started
-    print(f"{report.written} files ({size / 1e6:.1f} MB) in {seconds:.2f} s: {report.written / seconds:.0f} files/s, {size / 1e6 / seconds:.1f} MB/s")
+    print(
+        f"{report.written} files ({size / 1e6:.1f} MB) in {seconds:.2f} s: {report.written / seconds:.0f} files/s, "
+        f"{size / 1e6 / seconds:.1f} MB/s"
+    )
     print(report.summary())
 
 

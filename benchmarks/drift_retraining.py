@@ -34,7 +34,10 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL", "PREFECT_HOME")}
     env |= {"MEDMAAS_STATE_DIR": str(work / "state"), "MEDMAAS_OUTPUT_DIR": str(work / "out")}
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params = {"project": params["project"], "diagnosis": {**params["diagnosis"], "monitoring": {"schedule": {"cron": "0 4 * * *"}}}}
+    params = {
+        "project": params["project"],
+        "diagnosis": {**params["diagnosis"], "monitoring": {"schedule": {"cron": "0 4 * * *"}}},
+    }
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     shifted = pd.read_csv(ROOT / "data/raw/wdbc.csv").drop(columns=["diagnosis"]).sample(150, random_state=3)
     shifted["mean_texture"] *= 1.4
@@ -48,13 +51,22 @@ def main() -> None:
     served = None
     try:
         assert medmaas("train", "diagnosis", "--params", str(work / "params.yaml")).returncode == 0
-        served = subprocess.Popen([MEDMAAS, "schedule", "--params", str(work / "params.yaml")], cwd=ROOT, env=env, start_new_session=True,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        served = subprocess.Popen(
+            [MEDMAAS, "schedule", "--params", str(work / "params.yaml")],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(20)
         checked = medmaas("monitor", "diagnosis", str(work / "shifted.csv"), "--params", str(work / "params.yaml"))
         sent = time.time()
         event = re.search(r"medmaas\.drift\.detected (\S+) sent", checked.stdout)
-        print(f"monitor: exit {checked.returncode}, {'event ' + event.group(1) if event else 'no event'}, {time.time() - sent:.1f} s after its report")
+        print(
+            f"monitor: exit {checked.returncode}, {'event ' + event.group(1) if event else 'no event'}, "
+            f"{time.time() - sent:.1f} s after its report"
+        )
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(tracking_uri=f"http://127.0.0.1:{mlflow_port}")
@@ -64,7 +76,10 @@ def main() -> None:
             if new and "promotion" in new[0].tags:
                 registered = new[0].creation_timestamp / 1000 - sent
                 print(f"event -> version 2 registered: {registered:.1f} s")
-                print(f"event -> version 2 {new[0].tags['promotion']} (tag written): {time.time() - sent:.1f} s (polled every 2 s)")
+                print(
+                    f"event -> version 2 {new[0].tags['promotion']} (tag written): {time.time() - sent:.1f} s (polled "
+                    "every 2 s)"
+                )
                 print(f"version 2 started_by: {new[0].tags.get('started_by')}")
                 break
             time.sleep(2)

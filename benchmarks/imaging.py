@@ -40,23 +40,38 @@ def main() -> None:
     family = family_class("imaging")(params.families["imaging"], params.project.seed)
     started = time.perf_counter()
     tables = family.load()
-    print(f"decoded and prepared {len(tables['images'])} images ({family.settings.data.image_size} px) in {time.perf_counter() - started:.1f} s")
+    print(
+        f"decoded and prepared {len(tables['images'])} images ({family.settings.data.image_size} px) in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
     split = family.split(tables)
     spec = family.settings.candidates.cnn or family.settings.candidates.cnn_no_augmentation
     device = "cuda" if torch.cuda.is_available() else "cpu"
     for augmented in (True, False):
-        network = ImageCNN(width=spec.width, batch_size=spec.batch_size, max_epochs=args.epochs, patience=args.epochs,
-                           augmentation=family.settings.augmentation if augmented else None, random_state=family.seed)
+        network = ImageCNN(
+            width=spec.width,
+            batch_size=spec.batch_size,
+            max_epochs=args.epochs,
+            patience=args.epochs,
+            augmentation=family.settings.augmentation if augmented else None,
+            random_state=family.seed,
+        )
         network.fit(split.train.pixels, split.train.codes, split.train.groups)
         trained = len(split.train.codes) * (1 - family.settings.split.validation_fraction)
-        print(f"training on {device}, one thread, {'with' if augmented else 'without'} augmentation: {network.seconds_per_epoch_:.1f} s per epoch, "
-              f"{trained / network.seconds_per_epoch_:,.0f} images/s")
+        print(
+            f"training on {device}, one thread, {'with' if augmented else 'without'} augmentation: "
+            f"{network.seconds_per_epoch_:.1f} s per epoch, "
+            f"{trained / network.seconds_per_epoch_:,.0f} images/s"
+        )
     network.grad_cam(split.test.pixels[:2], split.test.codes[:2])  # captum's first call imports and sets up: not timed
     for threads in (1, torch.get_num_threads()):
         torch.set_num_threads(threads)
         started = time.perf_counter()
         network.predict_proba(split.test.pixels)
-        print(f"inference in-process, {threads} thread(s), batches of 256: {len(split.test.codes) / (time.perf_counter() - started):,.0f} images/s")
+        print(
+            f"inference in-process, {threads} thread(s), batches of 256: "
+            f"{len(split.test.codes) / (time.perf_counter() - started):,.0f} images/s"
+        )
         started = time.perf_counter()
         network.grad_cam(split.test.pixels[:64], split.test.codes[:64])
         print(f"Grad-CAM in-process, {threads} thread(s): {64 / (time.perf_counter() - started):,.0f} images/s")
@@ -69,17 +84,28 @@ def main() -> None:
     files = [(p.name, p.read_bytes()) for p in image_files(family.settings.data.resolved_path())[:400]]
     key_env, headers = throwaway_key()
     port = free_port()
-    server, cold = start([str(BIN / "bentoml"), "serve", "serving.imaging:ImagingService", "--host", "127.0.0.1", "--port", str(port)],
-                         f"http://127.0.0.1:{port}/readyz", ROOT, server_env(**key_env))
+    server, cold = start(
+        [str(BIN / "bentoml"), "serve", "serving.imaging:ImagingService", "--host", "127.0.0.1", "--port", str(port)],
+        f"http://127.0.0.1:{port}/readyz",
+        ROOT,
+        server_env(**key_env),
+    )
     print(f"service ({champion.info['candidate']} v{champion.version}) ready in {cold:.1f} s")
     try:
         for clients in (1, 8, 32):
             bodies = [Upload([("images", file)]) for file in files]
             result = asyncio.run(load(f"http://127.0.0.1:{port}/predict", bodies, clients, headers))
-            print(f"HTTP /predict, one JPEG per request, {clients} clients: {result['req/s']:.0f} images/s, "
-                  f"p50 {result['p50 ms']:.0f} ms, p99 {result['p99 ms']:.0f} ms, errors {result['errors']}")
-        result = asyncio.run(load(f"http://127.0.0.1:{port}/explain", [Upload([("image", file)]) for file in files[:50]], 1, headers))
-        print(f"HTTP /explain (Grad-CAM and its PNG), 1 client: {result['req/s']:.1f} req/s, p50 {result['p50 ms']:.0f} ms, errors {result['errors']}")
+            print(
+                f"HTTP /predict, one JPEG per request, {clients} clients: {result['req/s']:.0f} images/s, "
+                f"p50 {result['p50 ms']:.0f} ms, p99 {result['p99 ms']:.0f} ms, errors {result['errors']}"
+            )
+        result = asyncio.run(
+            load(f"http://127.0.0.1:{port}/explain", [Upload([("image", file)]) for file in files[:50]], 1, headers)
+        )
+        print(
+            f"HTTP /explain (Grad-CAM and its PNG), 1 client: {result['req/s']:.1f} req/s, p50 {result['p50 ms']:.0f} "
+            f"ms, errors {result['errors']}"
+        )
     finally:
         stop(server)
 

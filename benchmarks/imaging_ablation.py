@@ -1,4 +1,5 @@
-"""Does augmentation help the imaging CNN? The same network with and without it, over several seeds, on Br35H's grouped split.
+"""Does augmentation help the imaging CNN? The same network with and without it, over several seeds, on Br35H's grouped
+split.
 
     python benchmarks/imaging_ablation.py [--seeds 0 1 2] [--max-epochs 40]
 
@@ -32,8 +33,12 @@ def main() -> None:
     params = load_params()
     settings = params.families["imaging"]
     if args.max_epochs:
-        candidates = settings.candidates.model_copy(update={name: getattr(settings.candidates, name).model_copy(update={"max_epochs": args.max_epochs})
-                                                            for name in ("cnn", "cnn_no_augmentation")})
+        candidates = settings.candidates.model_copy(
+            update={
+                name: getattr(settings.candidates, name).model_copy(update={"max_epochs": args.max_epochs})
+                for name in ("cnn", "cnn_no_augmentation")
+            }
+        )
         settings = settings.model_copy(update={"candidates": candidates})
     tables = family_class("imaging")(settings, 0).load()
     results = {"cnn": [], "cnn_no_augmentation": []}
@@ -45,12 +50,19 @@ def main() -> None:
                 fitted = family.fit(name, split.train)
             roc_auc = family.evaluate(fitted.model, split.test).metrics["roc_auc"]
             results[name].append(roc_auc.value)
-            print(f"seed {seed} {name:20s} test ROC-AUC {roc_auc}  epochs run {fitted.training['epochs_run']:.0f} (best {fitted.training['best_epoch']:.0f}) "
-                  f"of {getattr(settings.candidates, name).max_epochs}; {fitted.fit_seconds:.0f} s", flush=True)
+            print(
+                f"seed {seed} {name:20s} test ROC-AUC {roc_auc}  epochs run {fitted.training['epochs_run']:.0f} (best "
+                f"{fitted.training['best_epoch']:.0f}) "
+                f"of {getattr(settings.candidates, name).max_epochs}; {fitted.fit_seconds:.0f} s",
+                flush=True,
+            )
     for name, scores in results.items():
         print(f"{name:20s} mean {np.mean(scores):.3f} SD {np.std(scores, ddof=1):.3f} over seeds {args.seeds}")
     difference = np.subtract(results["cnn"], results["cnn_no_augmentation"])
-    print(f"augmented - plain, paired by seed: mean {difference.mean():+.3f} SD {difference.std(ddof=1):.3f} ({', '.join(f'{d:+.3f}' for d in difference)})")
+    print(
+        f"augmented - plain, paired by seed: mean {difference.mean():+.3f} SD {difference.std(ddof=1):.3f} "
+        f"({', '.join(f'{d:+.3f}' for d in difference)})"
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,16 @@ def _histories() -> list[dict]:
     bodies = []
     for _, patient in list(visits.groupby("patient_id"))[:100]:
         first = patient.iloc[0]
-        bodies.append({"history": {"age": float(first["age"]), "female": int(first["female"]), "days_ahead": 365,
-                                   "visits": patient[["day", *MARKERS]].head(5).to_dict("records")}})
+        bodies.append(
+            {
+                "history": {
+                    "age": float(first["age"]),
+                    "female": int(first["female"]),
+                    "days_ahead": 365,
+                    "visits": patient[["day", *MARKERS]].head(5).to_dict("records"),
+                }
+            }
+        )
     return bodies
 
 
@@ -45,15 +53,25 @@ def workloads() -> dict[str, tuple[str, dict[str, list[dict]]]]:
     """service -> (bentoml target, {route: request bodies})."""
     reviews = pd.read_csv(RAW / "drug_reviews.csv")
     return {
-        "diagnosis": ("serving.diagnosis:DiagnosisService",
-                      {"predict": [{"patients": [p]} for p in _records("wdbc.csv", ["patient_id", "diagnosis"])]}),
-        "progression": ("serving.progression:ProgressionService",
-                        {"predict": [{"patients": [p]} for p in _records("diabetes.csv", ["patient_id", "progression"])],
-                         "predict_next": _histories()}),
-        "prognosis": ("serving.prognosis:PrognosisService",
-                      {"predict": [{"patients": [p]} for p in _records("gbsg2.csv", ["patient_id", "days", "event"])]}),
-        "recommendation": ("serving.recommendation:RecommendationService",
-                           {"recommend": [{"patient_id": str(p), "k": 10} for p in reviews.iloc[:, 0].unique()[:100]]}),
+        "diagnosis": (
+            "serving.diagnosis:DiagnosisService",
+            {"predict": [{"patients": [p]} for p in _records("wdbc.csv", ["patient_id", "diagnosis"])]},
+        ),
+        "progression": (
+            "serving.progression:ProgressionService",
+            {
+                "predict": [{"patients": [p]} for p in _records("diabetes.csv", ["patient_id", "progression"])],
+                "predict_next": _histories(),
+            },
+        ),
+        "prognosis": (
+            "serving.prognosis:PrognosisService",
+            {"predict": [{"patients": [p]} for p in _records("gbsg2.csv", ["patient_id", "days", "event"])]},
+        ),
+        "recommendation": (
+            "serving.recommendation:RecommendationService",
+            {"recommend": [{"patient_id": str(p), "k": 10} for p in reviews.iloc[:, 0].unique()[:100]]},
+        ),
     }
 
 
@@ -69,12 +87,20 @@ def main() -> None:
         if service not in args.services:
             continue
         port = free_port()
-        server, cold = start([str(BIN / "bentoml"), "serve", target, "--host", "127.0.0.1", "--port", str(port)],
-                             f"http://127.0.0.1:{port}/readyz", PROJECT_ROOT, server_env(**key_env))
+        server, cold = start(
+            [str(BIN / "bentoml"), "serve", target, "--host", "127.0.0.1", "--port", str(port)],
+            f"http://127.0.0.1:{port}/readyz",
+            PROJECT_ROOT,
+            server_env(**key_env),
+        )
         try:
             for route, bodies in routes.items():
-                measured = asyncio.run(load(f"http://127.0.0.1:{port}/{route}", bodies, args.clients, headers, args.seconds))
-                rows.append({"service": service, "endpoint": route, "clients": args.clients, "cold start s": cold, **measured})
+                measured = asyncio.run(
+                    load(f"http://127.0.0.1:{port}/{route}", bodies, args.clients, headers, args.seconds)
+                )
+                rows.append(
+                    {"service": service, "endpoint": route, "clients": args.clients, "cold start s": cold, **measured}
+                )
                 print(rows[-1], flush=True)
         finally:
             stop(server)

@@ -43,10 +43,14 @@ def throwaway_key() -> tuple[dict[str, str], dict[str, str]]:
     return {"MEDMAAS_API_KEYS": str(path)}, {"Authorization": f"Bearer {secret}"}
 
 
-def start(command: list[str], ready_url: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, float]:
+def start(
+    command: list[str], ready_url: str, cwd: Path, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, float]:
     log = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)
     started = time.monotonic()
-    process = subprocess.Popen(command, cwd=cwd, env=env or server_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env or server_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     while time.monotonic() - started < 240:
         if process.poll() is not None:
             raise RuntimeError(f"{command[0]} exited; see {log.name}")
@@ -75,24 +79,35 @@ class Upload:
     files: list[tuple[str, tuple[str, bytes]]]
 
 
-async def load(url: str, bodies: list[dict | Upload], concurrency: int, headers: dict | None = None, seconds: float | None = None) -> dict:
-    """Send ``bodies`` (cycled when ``seconds`` bounds the run instead) with ``concurrency`` clients; errors are counted, not raised."""
+async def load(
+    url: str, bodies: list[dict | Upload], concurrency: int, headers: dict | None = None, seconds: float | None = None
+) -> dict:
+    """Send ``bodies`` (cycled when ``seconds`` bounds the run instead) with ``concurrency`` clients; errors are
+    counted, not raised."""
     latencies: list[float] = []
     errors = 0
     sent = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     started = time.perf_counter()
     async with httpx.AsyncClient(limits=limits, timeout=60, headers=headers) as client:
+
         async def worker():
             nonlocal sent, errors
             while True:
-                if seconds is None and sent >= len(bodies) or seconds is not None and time.perf_counter() - started >= seconds:
+                if (
+                    seconds is None
+                    and sent >= len(bodies)
+                    or seconds is not None
+                    and time.perf_counter() - started >= seconds
+                ):
                     return
                 body = bodies[sent % len(bodies)]
                 sent += 1
                 t = time.perf_counter()
                 try:
-                    response = await (client.post(url, files=body.files) if isinstance(body, Upload) else client.post(url, json=body))
+                    response = await (
+                        client.post(url, files=body.files) if isinstance(body, Upload) else client.post(url, json=body)
+                    )
                     errors += response.status_code != 200
                 except httpx.HTTPError:
                     errors += 1
@@ -101,5 +116,11 @@ async def load(url: str, bodies: list[dict | Upload], concurrency: int, headers:
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
     lat = np.asarray(latencies)
-    return {"requests": len(lat), "seconds": elapsed, "req/s": len(lat) / elapsed, "p50 ms": float(np.percentile(lat, 50) * 1000),
-            "p99 ms": float(np.percentile(lat, 99) * 1000), "errors": errors}
+    return {
+        "requests": len(lat),
+        "seconds": elapsed,
+        "req/s": len(lat) / elapsed,
+        "p50 ms": float(np.percentile(lat, 50) * 1000),
+        "p99 ms": float(np.percentile(lat, 99) * 1000),
+        "errors": errors,
+    }

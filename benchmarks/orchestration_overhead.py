@@ -33,14 +33,25 @@ def _free_port() -> int:
 
 def _environment(up: bool) -> None:
     """Before medmaas is imported: a temporary state, and the servers' URLs when ``up``."""
-    os.environ |= {"MEDMAAS_STATE_DIR": str(_STATE / "state"), "MEDMAAS_OUTPUT_DIR": str(_STATE / "out"), "PREFECT_HOME": str(_STATE / "prefect")}
+    os.environ |= {
+        "MEDMAAS_STATE_DIR": str(_STATE / "state"),
+        "MEDMAAS_OUTPUT_DIR": str(_STATE / "out"),
+        "PREFECT_HOME": str(_STATE / "prefect"),
+    }
     for key in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI"):
         os.environ.pop(key, None)
     if not up:
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_STATE / 'mlflow.db'}"
         return
     started = time.perf_counter()
-    command = [str(Path(sys.executable).parent / "medmaas"), "up", "--prefect-port", str(_free_port()), "--mlflow-port", str(_free_port())]
+    command = [
+        str(Path(sys.executable).parent / "medmaas"),
+        "up",
+        "--prefect-port",
+        str(_free_port()),
+        "--mlflow-port",
+        str(_free_port()),
+    ]
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True, timeout=300)
     print(f"medmaas up: {time.perf_counter() - started:.1f} s (once per machine, not per flow)")
 
@@ -60,7 +71,9 @@ def main() -> None:
             from prefect.logging.handlers import APILogWorker
 
             APILogWorker.drain_all(timeout=30)  # the flows' last log lines, before their server goes
-            subprocess.run([str(Path(sys.executable).parent / "medmaas"), "down"], cwd=ROOT, capture_output=True, timeout=120)
+            subprocess.run(
+                [str(Path(sys.executable).parent / "medmaas"), "down"], cwd=ROOT, capture_output=True, timeout=120
+            )
 
 
 def measure(args: argparse.Namespace) -> None:
@@ -89,7 +102,10 @@ def measure(args: argparse.Namespace) -> None:
         flows.append(time.perf_counter() - started)
 
     engines = "servers of `medmaas up`" if args.up else "embedded (temporary Prefect API per flow, MLflow on SQLite)"
-    print(f"\n{args.family}: {len(fitted)} candidates, task runner {params.project.task_runner.kind}, {os.cpu_count()} cores, {engines}")
+    print(
+        f"\n{args.family}: {len(fitted)} candidates, task runner {params.project.task_runner.kind}, {os.cpu_count()} "
+        f"cores, {engines}"
+    )
     print(f"{'measure':<44}{'seconds':>9}")
     print(f"{'bare fit (sequential, tuning included)':<44}{bare_fit:>9.1f}")
     print(f"{'bare fit + held-out evaluation':<44}{bare_fit_eval:>9.1f}")

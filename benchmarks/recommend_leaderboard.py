@@ -49,7 +49,10 @@ def main() -> None:
             fitted = family.fit(name, split.train)
             results.append(CandidateResult(fitted, family.evaluate(fitted.model, split.test)))
             print(f"{name}: {fitted.hyperparameters}", file=sys.stderr)
-    print(f"synthetic: {args.patients} patients x {args.treatments} treatments, {args.per_patient} outcomes each; {split.sizes}")
+    print(
+        f"synthetic: {args.patients} patients x {args.treatments} treatments, {args.per_patient} outcomes each; "
+        f"{split.sizes}"
+    )
     print(leaderboard(family, rank(family, results)[0]).to_markdown(index=False))
 
 

@@ -21,8 +21,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-HYPERPARAMETERS = {"popularity": {"shrinkage": 5}, "user_knn": {"neighbours": 50, "shrinkage": 10},
-                   "item_knn": {"neighbours": 50, "shrinkage": 10}, "svd": {"k": 10, "centre": "baseline", "shrinkage": 5}}
+HYPERPARAMETERS = {
+    "popularity": {"shrinkage": 5},
+    "user_knn": {"neighbours": 50, "shrinkage": 10},
+    "item_knn": {"neighbours": 50, "shrinkage": 10},
+    "svd": {"k": 10, "centre": "baseline", "shrinkage": 5},
+}
 
 
 def measure(candidate: str, patients: int, treatments: int, per_patient: int) -> dict:
@@ -43,8 +47,13 @@ def measure(candidate: str, patients: int, treatments: int, per_patient: int) ->
         done = time.perf_counter()
     rows, picked = np.repeat(np.arange(len(columns)), columns.shape[1]), columns.ravel()
     assert model.taken[rows[picked >= 0], picked[picked >= 0]].sum() == 0, "a taken treatment was recommended"
-    return {"candidate": candidate, "ratings": len(train), "fit_s": round(fitted - started, 1), "recommend_s": round(done - fitted, 1),
-            "peak_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2)}
+    return {
+        "candidate": candidate,
+        "ratings": len(train),
+        "fit_s": round(fitted - started, 1),
+        "recommend_s": round(done - fitted, 1),
+        "peak_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2),
+    }
 
 
 def main() -> None:
@@ -61,12 +70,25 @@ def main() -> None:
 
     rows = []
     for candidate in HYPERPARAMETERS:
-        command = [sys.executable, __file__, "--candidate", candidate, "--patients", str(args.patients),
-                   "--treatments", str(args.treatments), "--per-patient", str(args.per_patient)]
+        command = [
+            sys.executable,
+            __file__,
+            "--candidate",
+            candidate,
+            "--patients",
+            str(args.patients),
+            "--treatments",
+            str(args.treatments),
+            "--per-patient",
+            str(args.per_patient),
+        ]
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(output.strip().splitlines()[-1]))
         print(f"{candidate}: done", file=sys.stderr)
-    print(f"{args.patients:,} synthetic patients x {args.treatments:,} treatments, {args.per_patient} ratings each; top-10 for every patient")
+    print(
+        f"{args.patients:,} synthetic patients x {args.treatments:,} treatments, {args.per_patient} ratings each; "
+        "top-10 for every patient"
+    )
     print(tabulate(rows, headers="keys", tablefmt="github"))
 
 

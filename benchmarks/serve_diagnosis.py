@@ -29,8 +29,15 @@ from medmaas.environment import PROJECT_ROOT  # noqa: E402
 
 
 def row(name, clients, n, rows, seconds, latencies) -> dict:
-    return {"server": name, "clients": clients, "req/s": n / seconds, "rows/s": n * rows / seconds,
-            "p50 ms": float(np.percentile(latencies, 50) * 1000), "p99 ms": float(np.percentile(latencies, 99) * 1000), "errors": 0}
+    return {
+        "server": name,
+        "clients": clients,
+        "req/s": n / seconds,
+        "rows/s": n * rows / seconds,
+        "p50 ms": float(np.percentile(latencies, 50) * 1000),
+        "p99 ms": float(np.percentile(latencies, 99) * 1000),
+        "errors": 0,
+    }
 
 
 def main() -> None:
@@ -50,7 +57,9 @@ def main() -> None:
     rng = np.random.default_rng(0)
     batches = [frame.iloc[rng.integers(0, len(frame), args.rows)] for _ in range(args.requests)]
     bento_bodies = [{"features": b.to_numpy(dtype=float).tolist()} for b in batches]
-    mlflow_bodies = [{"dataframe_split": {"columns": features, "data": b.to_numpy(dtype=float).tolist()}} for b in batches]
+    mlflow_bodies = [
+        {"dataframe_split": {"columns": features, "data": b.to_numpy(dtype=float).tolist()}} for b in batches
+    ]
 
     results = []
     service = service_module.DiagnosisService()
@@ -63,31 +72,67 @@ def main() -> None:
         latencies[i] = time.perf_counter() - t
     results.append(row("in-process", 1, len(arrays), args.rows, time.perf_counter() - started, latencies))
 
-    def measure(name: str, command: list[str], port: int, ready: str, route: str, bodies: list[dict], env=None, headers=None) -> float:
-        server, cold = start([*command, "--host", "127.0.0.1", "--port", str(port)], f"http://127.0.0.1:{port}/{ready}", PROJECT_ROOT, env)
+    def measure(
+        name: str, command: list[str], port: int, ready: str, route: str, bodies: list[dict], env=None, headers=None
+    ) -> float:
+        server, cold = start(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            f"http://127.0.0.1:{port}/{ready}",
+            PROJECT_ROOT,
+            env,
+        )
         try:
             for clients in args.concurrency:
                 measured = asyncio.run(load(f"http://127.0.0.1:{port}/{route}", bodies, clients, headers))
-                results.append({"server": name, "clients": clients, **{k: measured[k] for k in ("req/s", "p50 ms", "p99 ms", "errors")},
-                                "rows/s": measured["req/s"] * args.rows})
+                results.append(
+                    {
+                        "server": name,
+                        "clients": clients,
+                        **{k: measured[k] for k in ("req/s", "p50 ms", "p99 ms", "errors")},
+                        "rows/s": measured["req/s"] * args.rows,
+                    }
+                )
         finally:
             stop(server)
         return cold
 
-    bento_cold = measure("bento (batching, keys, audit)", [str(BIN / "bentoml"), "serve", "serving.diagnosis:DiagnosisService"],
-                         free_port(), "readyz", "predict_array", bento_bodies, server_env(**key_env), key_headers)
-    mlflow_cold = measure("mlflow models serve", [str(BIN / "mlflow"), "models", "serve", "-m", champion.model_uri, "--env-manager", "local", "--workers", "1"],
-                          free_port(), "ping", "invocations", mlflow_bodies)
+    bento_cold = measure(
+        "bento (batching, keys, audit)",
+        [str(BIN / "bentoml"), "serve", "serving.diagnosis:DiagnosisService"],
+        free_port(),
+        "readyz",
+        "predict_array",
+        bento_bodies,
+        server_env(**key_env),
+        key_headers,
+    )
+    mlflow_cold = measure(
+        "mlflow models serve",
+        [str(BIN / "mlflow"), "models", "serve", "-m", champion.model_uri, "--env-manager", "local", "--workers", "1"],
+        free_port(),
+        "ping",
+        "invocations",
+        mlflow_bodies,
+    )
 
     table = pd.DataFrame(results)
-    print(f"\n{champion.registered_model} v{champion.version} ({champion.info.get('candidate')}), {args.requests} requests x {args.rows} rows, {os.cpu_count()} cores")
+    print(
+        f"\n{champion.registered_model} v{champion.version} ({champion.info.get('candidate')}), {args.requests} "
+        f"requests x {args.rows} rows, {os.cpu_count()} cores"
+    )
     print(table.to_markdown(index=False, floatfmt=".1f"))
     in_process = table[table.server == "in-process"]["req/s"].iloc[0]
-    print("\n| clients | bento / mlflow (req/s) | bento / in-process (rows/s) | bento p99 / mlflow p99 |\n|---|---|---|---|")
+    print(
+        "\n| clients | bento / mlflow (req/s) | bento / in-process (rows/s) | bento p99 / mlflow p99 "
+        "|\n|---|---|---|---|"
+    )
     for clients in args.concurrency:
         bento = table[(table.server.str.startswith("bento")) & (table.clients == clients)].iloc[0]
         mlflow = table[(table.server == "mlflow models serve") & (table.clients == clients)].iloc[0]
-        print(f"| {clients} | {bento['req/s'] / mlflow['req/s']:.2f} | {bento['req/s'] / in_process:.3f} | {bento['p99 ms'] / mlflow['p99 ms']:.2f} |")
+        print(
+            f"| {clients} | {bento['req/s'] / mlflow['req/s']:.2f} | {bento['req/s'] / in_process:.3f} | "
+            f"{bento['p99 ms'] / mlflow['p99 ms']:.2f} |"
+        )
     print(f"\ncold start to ready: bento {bento_cold:.1f} s, mlflow models serve {mlflow_cold:.1f} s")
 
 

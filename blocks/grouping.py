@@ -7,13 +7,17 @@ import numpy as np
 import pandas as pd
 
 
-def connected_groups(keys: dict[str, pd.Series], rows: int, pairs: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+def connected_groups(
+    keys: dict[str, pd.Series], rows: int, pairs: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
     """A group number per row; ``keys`` maps a key's name to its value per row (missing values join nothing); ``pairs``
     (rows, rows) joins rows found alike by a distance rather than an equal key."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    series = [pd.Series(values).reset_index(drop=True).astype("string").radd(f"{name}:") for name, values in keys.items()]
+    series = [
+        pd.Series(values).reset_index(drop=True).astype("string").radd(f"{name}:") for name, values in keys.items()
+    ]
     if not series and pairs is None:
         return np.arange(rows)
     starts, ends, size = [], [], rows
@@ -40,8 +44,11 @@ def grouped_folds(labels: np.ndarray, groups: np.ndarray, folds: int, seed: int)
     return list(splitter.split(np.zeros(len(labels)), labels, groups))
 
 
-def grouped_holdout(labels: np.ndarray, groups: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """One hold-out of about ``test_fraction`` of the rows by group: the first of ``round(1 / test_fraction)`` grouped folds."""
+def grouped_holdout(
+    labels: np.ndarray, groups: np.ndarray, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One hold-out of about ``test_fraction`` of the rows by group: the first of ``round(1 / test_fraction)`` grouped
+    folds."""
     from sklearn.model_selection import StratifiedGroupKFold
 
     splitter = StratifiedGroupKFold(n_splits=max(2, round(1 / test_fraction)), shuffle=True, random_state=seed)
@@ -53,6 +60,7 @@ FIRST_ROWS = 10  # a failed check names this many rows, by position
 
 
 def rows_by_position(mask: np.ndarray, noun: str = "rows") -> str:
-    """How a gate names failing rows: how many, and the first by position (never by a value, which may identify a patient)."""
+    """How a gate names failing rows: how many, and the first by position (never by a value, which may identify a
+    patient)."""
     rows = np.flatnonzero(mask)
     return f"{len(rows)} {noun}; the first by position (0-based): {', '.join(map(str, rows[:FIRST_ROWS]))}"

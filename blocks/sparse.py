@@ -24,7 +24,11 @@ class Interactions:
 
     @classmethod
     def of(cls, frame: pd.DataFrame, patient: str, treatment: str, outcome: str) -> Interactions:
-        return cls(frame[patient].astype(str).to_numpy(), frame[treatment].astype(str).to_numpy(), frame[outcome].to_numpy(dtype=float))
+        return cls(
+            frame[patient].astype(str).to_numpy(),
+            frame[treatment].astype(str).to_numpy(),
+            frame[outcome].to_numpy(dtype=float),
+        )
 
     def __len__(self) -> int:
         return len(self.outcomes)
@@ -51,7 +55,9 @@ class PatientRows:
         return int(self.taken.shape[0])
 
     def chunk(self, start: int, stop: int) -> PatientRows:
-        return PatientRows(self.taken[start:stop], self.outcomes[start:stop], self.self_rows[start:stop], self.as_trained)
+        return PatientRows(
+            self.taken[start:stop], self.outcomes[start:stop], self.self_rows[start:stop], self.as_trained
+        )
 
     def means(self, fallback: float) -> np.ndarray:
         counts = np.diff(self.taken.indptr)
@@ -74,7 +80,9 @@ def row_sums(matrix: sp.csr_matrix) -> np.ndarray:
     return np.bincount(rows_of(matrix.indptr), weights=matrix.data, minlength=matrix.shape[0])
 
 
-def sparse_rows(rows: np.ndarray, columns: np.ndarray, values: np.ndarray, shape: tuple[int, int]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+def sparse_rows(
+    rows: np.ndarray, columns: np.ndarray, values: np.ndarray, shape: tuple[int, int]
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """(taken, outcomes) with one explicit entry per pair; a repeated pair keeps its last outcome."""
     order = np.lexsort((np.arange(len(rows)), columns, rows))
     rows, columns, values = rows[order], columns[order], values[order]

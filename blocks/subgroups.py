@@ -21,8 +21,12 @@ FEW = 30  # fewer informative units than this: the group's CI is wide and the ca
 class DeclaredSubgroups(Frozen):
     """The data settings' part that names the columns whose groups get their own held-out metrics."""
 
-    subgroups: list[str] = Field(default_factory=list, description="columns whose groups get their own held-out metrics in the model card")
-    bands: dict[str, list[float]] = Field(default_factory=dict, description="edges that cut a numeric subgroup column into bands, e.g. {age: [40, 60]}")
+    subgroups: list[str] = Field(
+        default_factory=list, description="columns whose groups get their own held-out metrics in the model card"
+    )
+    bands: dict[str, list[float]] = Field(
+        default_factory=dict, description="edges that cut a numeric subgroup column into bands, e.g. {age: [40, 60]}"
+    )
 
 
 def banded(values: pd.Series, edges: list[float] | None) -> pd.Series:
@@ -30,13 +34,22 @@ def banded(values: pd.Series, edges: list[float] | None) -> pd.Series:
     if not edges:
         return values.astype(object)
     bounds = [-np.inf, *sorted(edges), np.inf]
-    names = [f"< {bounds[1]:g}", *(f"{lo:g}-{hi:g}" for lo, hi in zip(bounds[1:-2], bounds[2:-1])), f">= {bounds[-2]:g}"]
+    names = [
+        f"< {bounds[1]:g}",
+        *(f"{lo:g}-{hi:g}" for lo, hi in zip(bounds[1:-2], bounds[2:-1])),
+        f">= {bounds[-2]:g}",
+    ]
     return pd.cut(values.astype(float), bounds, right=False, labels=names).astype(object)
 
 
-def subgroup_table(columns: list[str], bands: dict[str, list[float]], shown: list[str],
-                   values_of: Callable[[str], pd.Series | None], metrics_of: Callable[[np.ndarray], dict[str, Any]],
-                   informative_count: Callable[[np.ndarray], tuple[int, str]]) -> pd.DataFrame | None:
+def subgroup_table(
+    columns: list[str],
+    bands: dict[str, list[float]],
+    shown: list[str],
+    values_of: Callable[[str], pd.Series | None],
+    metrics_of: Callable[[np.ndarray], dict[str, Any]],
+    informative_count: Callable[[np.ndarray], tuple[int, str]],
+) -> pd.DataFrame | None:
     """Per subgroup: n, the ``shown`` metrics with CIs, the informative count and a flag under ``FEW``; failures named.
 
     ``values_of(column)``: the column per held-out row, None when the model does not see it; ``metrics_of(members)`` and
@@ -60,7 +73,10 @@ def subgroup_table(columns: list[str], bands: dict[str, list[float]], shown: lis
             row: dict[str, Any] = {"subgroup": column, "value": str(value), "n": int(members.sum())}
             try:
                 metrics = metrics_of(members)
-                row |= {m: str(metrics[m]) if np.isfinite(metrics[m].value) else "n/a (undefined in this group)" for m in shown}
+                row |= {
+                    m: str(metrics[m]) if np.isfinite(metrics[m].value) else "n/a (undefined in this group)"
+                    for m in shown
+                }
             except Exception as error:  # e.g. one class only in the group: the metric does not exist there
                 row |= {m: f"n/a ({type(error).__name__})" for m in shown}
             count, what = informative_count(members)

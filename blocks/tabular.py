@@ -12,14 +12,34 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, StrictBool, StrictFloat, StrictInt, StrictStr, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    create_model,
+    model_validator,
+)
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from blocks.encoding import BOOLEAN_TOKENS, ColumnEncoder, as_boolean, looks_boolean
 from blocks.subgroups import DeclaredSubgroups, subgroup_table
 from medmaas.family import Evaluation, Family, FittedCandidate, Tables
-from medmaas.settings import LEARNED_FROM_TRAINING, NUMERIC_TYPES, CandidateGrids, ColumnRange, DataFile, FamilySettings, Frozen
+from medmaas.settings import (
+    LEARNED_FROM_TRAINING,
+    NUMERIC_TYPES,
+    CandidateGrids,
+    ColumnRange,
+    DataFile,
+    FamilySettings,
+    Frozen,
+)
 from medmaas.stats import HeldOutRows, MetricFn
 
 TABLE = "patients"
@@ -37,8 +57,13 @@ def range_expectations(column: str, bounds: ColumnRange | None) -> list[Any]:
     if bounds is None or (bounds.min is None and bounds.max is None):
         return []
     if bounds.integer:
-        return [gxe.ExpectColumnValuesToBeInSet(column=column, value_set=bounds.allowed_integers(),
-                                                description=f"{column} is declared integer: whole numbers from {bounds.min:g} to {bounds.max:g}")]
+        return [
+            gxe.ExpectColumnValuesToBeInSet(
+                column=column,
+                value_set=bounds.allowed_integers(),
+                description=f"{column} is declared integer: whole numbers from {bounds.min:g} to {bounds.max:g}",
+            )
+        ]
     return [gxe.ExpectColumnValuesToBeBetween(column=column, min_value=bounds.min, max_value=bounds.max)]
 
 
@@ -46,11 +71,19 @@ class TabularData(DataFile, DeclaredSubgroups):
     """Where the patients are and what their feature columns mean (the declared schema)."""
 
     feature_columns: list[str] | Literal["all"] = "all"
-    categorical: list[str] = Field(default_factory=list, description="text or coded columns; one-hot encoded inside the model")
+    categorical: list[str] = Field(
+        default_factory=list, description="text or coded columns; one-hot encoded inside the model"
+    )
     boolean: list[str] = Field(default_factory=list, description="TRUE/FALSE, yes/no, 1/0 columns")
-    categories: dict[str, list[Scalar]] = Field(default_factory=dict, description="allowed values of a categorical column; else learned from training")
-    ranges: dict[str, ColumnRange] = Field(default_factory=dict, description='per feature; "*" applies to every feature')
-    max_missing_fraction: float | dict[str, float] = Field(0.05, description='one fraction, or per column with "*" as the default')
+    categories: dict[str, list[Scalar]] = Field(
+        default_factory=dict, description="allowed values of a categorical column; else learned from training"
+    )
+    ranges: dict[str, ColumnRange] = Field(
+        default_factory=dict, description='per feature; "*" applies to every feature'
+    )
+    max_missing_fraction: float | dict[str, float] = Field(
+        0.05, description='one fraction, or per column with "*" as the default'
+    )
     min_rows: PositiveInt = 50
 
     @model_validator(mode="after")
@@ -59,7 +92,11 @@ class TabularData(DataFile, DeclaredSubgroups):
             raise ValueError(f"columns {sorted(both)} are declared both categorical and boolean")
         if undeclared := set(self.categories) - set(self.categorical):
             raise ValueError(f"categories given for {sorted(undeclared)}: list them in categorical too")
-        fractions = self.max_missing_fraction.values() if isinstance(self.max_missing_fraction, dict) else [self.max_missing_fraction]
+        fractions = (
+            self.max_missing_fraction.values()
+            if isinstance(self.max_missing_fraction, dict)
+            else [self.max_missing_fraction]
+        )
         if any(not 0.0 <= f <= 1.0 for f in fractions):
             raise ValueError("max_missing_fraction must be between 0 and 1")
         return self
@@ -148,7 +185,8 @@ class TabularFamily(Family[TabularSettings]):
         return list(data.feature_columns)
 
     def feature_kinds(self, frame: pd.DataFrame) -> dict[str, Kind]:
-        """Declared kinds first; with ``feature_columns: all`` a non-numeric column is boolean if it reads as one, else categorical."""
+        """Declared kinds first; with ``feature_columns: all`` a non-numeric column is boolean if it reads as one, else
+        categorical."""
         data = self.settings.data
         kinds: dict[str, Kind] = {}
         for column in self.feature_columns(frame):
@@ -156,8 +194,11 @@ class TabularFamily(Family[TabularSettings]):
                 kinds[column] = "categorical"
             elif column in data.boolean:
                 kinds[column] = "boolean"
-            elif data.feature_columns == "all" and column in frame.columns and (
-                    pd.api.types.is_bool_dtype(frame[column]) or not pd.api.types.is_numeric_dtype(frame[column])):
+            elif (
+                data.feature_columns == "all"
+                and column in frame.columns
+                and (pd.api.types.is_bool_dtype(frame[column]) or not pd.api.types.is_numeric_dtype(frame[column]))
+            ):
                 kinds[column] = "boolean" if looks_boolean(frame[column]) else "categorical"
             else:
                 kinds[column] = "numeric"
@@ -179,7 +220,10 @@ class TabularFamily(Family[TabularSettings]):
     def one_row_per_patient(self) -> str:
         """For the split's description (the model card)."""
         if self.settings.data.id_column:
-            return f"One row per patient (unique {self.settings.data.id_column!r}, enforced by the gate), so a patient is in exactly one side."
+            return (
+                f"One row per patient (unique {self.settings.data.id_column!r}, enforced by the gate), so a "
+                "patient is in exactly one side."
+            )
         return "One row per patient assumed: there is no id column, so duplicated patients could not be checked."
 
     def outcome_expectations(self) -> list[Any]:
@@ -193,9 +237,15 @@ class TabularFamily(Family[TabularSettings]):
         frame = tables[TABLE]
         kinds = self.feature_kinds(frame)
         suite: list[Any] = [gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows)]
-        suite += [gxe.ExpectColumnToExist(column=c) for c in ([data.id_column] if data.id_column else []) + [data.outcome_column, *kinds]]
+        suite += [
+            gxe.ExpectColumnToExist(column=c)
+            for c in ([data.id_column] if data.id_column else []) + [data.outcome_column, *kinds]
+        ]
         if data.id_column:
-            suite += [gxe.ExpectColumnValuesToNotBeNull(column=data.id_column), gxe.ExpectColumnValuesToBeUnique(column=data.id_column)]
+            suite += [
+                gxe.ExpectColumnValuesToNotBeNull(column=data.id_column),
+                gxe.ExpectColumnValuesToBeUnique(column=data.id_column),
+            ]
         suite += [gxe.ExpectColumnValuesToNotBeNull(column=data.outcome_column), *self.outcome_expectations()]
         for column, kind in kinds.items():
             suite.append(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=1.0 - data.missing_allowed(column)))
@@ -203,15 +253,24 @@ class TabularFamily(Family[TabularSettings]):
                 suite.append(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES))
                 suite += range_expectations(column, data.range_of(column))
             elif kind == "boolean" and column in frame.columns and frame[column].dtype != bool:
-                tokens = sorted({*BOOLEAN_TOKENS, *(k.upper() for k in BOOLEAN_TOKENS), *(k.title() for k in BOOLEAN_TOKENS)})
+                tokens = sorted(
+                    {*BOOLEAN_TOKENS, *(k.upper() for k in BOOLEAN_TOKENS), *(k.title() for k in BOOLEAN_TOKENS)}
+                )
                 suite.append(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=[*tokens, 0, 1, 0.0, 1.0]))
             elif kind == "categorical" and column in data.categories:
                 suite.append(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=data.categories[column]))
-            elif kind == "categorical":  # learned values go into the model, its schema and its errors: never free text or ids
-                suite.append(gxe.ExpectColumnUniqueValueCountToBeBetween(
-                    column=column, max_value=MAX_LEARNED_CATEGORIES,
-                    description=f"a category learned from the data may have at most {MAX_LEARNED_CATEGORIES} values (free text or an "
-                                f"identifier must not become one): declare its categories, or leave the column out"))
+            elif (
+                kind == "categorical"
+            ):  # learned values go into the model, its schema and its errors: never free text or ids
+                suite.append(
+                    gxe.ExpectColumnUniqueValueCountToBeBetween(
+                        column=column,
+                        max_value=MAX_LEARNED_CATEGORIES,
+                        description=f"a category learned from the data may have at most {MAX_LEARNED_CATEGORIES} "
+                        "values (free text or an "
+                        f"identifier must not become one): declare its categories, or leave the column out",
+                    )
+                )
         return {TABLE: suite}
 
     def features_and_outcome(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
@@ -233,14 +292,26 @@ class TabularFamily(Family[TabularSettings]):
     def encoder_params(self, features: pd.DataFrame) -> dict[str, Any]:
         """The columns of each kind, for the pipeline's ColumnEncoder (the kinds come from the training side)."""
         kinds = self.feature_kinds(features)
-        by_kind = {kind: tuple(c for c, k in kinds.items() if k == kind) for kind in ("numeric", "categorical", "boolean")}
-        return {f"prepare__{kind}": columns for kind, columns in by_kind.items()} | {"prepare__categories": dict(self.settings.data.categories)}
+        by_kind = {
+            kind: tuple(c for c, k in kinds.items() if k == kind) for kind in ("numeric", "categorical", "boolean")
+        }
+        return {f"prepare__{kind}": columns for kind, columns in by_kind.items()} | {
+            "prepare__categories": dict(self.settings.data.categories)
+        }
 
     def fit(self, candidate: str, train: Any) -> FittedCandidate:
         features, outcome = train
         pipeline, grid = self.settings.candidates.enabled()[candidate].build(self.seed)
         pipeline.set_params(**self.encoder_params(features))
-        search = GridSearchCV(pipeline, grid, cv=self.tuning_folds(outcome), scoring=self.tuning_scoring(outcome), n_jobs=1, refit=True, error_score="raise")
+        search = GridSearchCV(
+            pipeline,
+            grid,
+            cv=self.tuning_folds(outcome),
+            scoring=self.tuning_scoring(outcome),
+            n_jobs=1,
+            refit=True,
+            error_score="raise",
+        )
         started = time.perf_counter()
         search.fit(features, outcome, **self.fit_params(pipeline, outcome))
         return FittedCandidate(
@@ -258,14 +329,19 @@ class TabularFamily(Family[TabularSettings]):
 
         features, _ = train
         encoder = model.named_steps["prepare"]
-        kinds = {c: ("categorical" if c in encoder.categorical else "boolean" if c in encoder.boolean else "numeric") for c in features.columns}
+        kinds = {
+            c: ("categorical" if c in encoder.categorical else "boolean" if c in encoder.boolean else "numeric")
+            for c in features.columns
+        }
         numeric = [c for c, k in kinds.items() if k == "numeric"]
         k = max(1, min(20, len(features) // 10))
         if numeric:
             filled = features[numeric].fillna(features[numeric].median()).fillna(0.0)
             clusters = KMeans(n_clusters=k, n_init=4, random_state=self.seed).fit(filled)
             sizes = np.bincount(clusters.labels_, minlength=k)
-            kept = np.flatnonzero(sizes >= min(5, sizes.max()))  # a cluster of one or two would be those patients' own values
+            kept = np.flatnonzero(
+                sizes >= min(5, sizes.max())
+            )  # a cluster of one or two would be those patients' own values
             labels, centres = clusters.labels_, clusters.cluster_centers_[kept]
             labels = np.where(np.isin(labels, kept), np.searchsorted(kept, labels), -1)
         else:
@@ -281,10 +357,16 @@ class TabularFamily(Family[TabularSettings]):
                 elif kind == "boolean":
                     row[column] = bool(_most_frequent(booleans.loc[members, column], fallback=0.0))
             background.append([row[c] for c in features.columns])
-        return {"feature_names": list(features.columns), "kinds": kinds, "categories": encoder.categories_, "background": background}
+        return {
+            "feature_names": list(features.columns),
+            "kinds": kinds,
+            "categories": encoder.categories_,
+            "background": background,
+        }
 
     def patient_model(self, serving: dict[str, Any]) -> type[BaseModel]:
-        """The typed request body for one patient: numbers finite and in range, booleans, categories from the allowed set.
+        """The typed request body for one patient: numbers finite and in range, booleans, categories from the allowed
+        set.
 
         ``serving`` is what ``serving_artifacts`` stored with the model; its first background row (a centroid, not a
         patient) is the documented example.
@@ -295,7 +377,14 @@ class TabularFamily(Family[TabularSettings]):
             kind = kinds.get(name, "numeric")
             learned: dict[str, Any] = {"json_schema_extra": {LEARNED_FROM_TRAINING: True}}
             if kind == "categorical":
-                fields[name] = (Literal[tuple(categories[name])], Field(examples=[value], description="a category of the training data (model_info lists them)", **learned))
+                fields[name] = (
+                    Literal[tuple(categories[name])],
+                    Field(
+                        examples=[value],
+                        description="a category of the training data (model_info lists them)",
+                        **learned,
+                    ),
+                )
             elif kind == "boolean":
                 fields[name] = (StrictBool, Field(examples=[bool(value)], **learned))
             else:
@@ -312,7 +401,9 @@ class TabularFamily(Family[TabularSettings]):
         for column, allowed in getattr(model.named_steps.get("prepare"), "categories_", {}).items():
             values = frame[column].dropna()
             if len(unknown := values[~values.isin(allowed)]):
-                raise ValueError(f"{column}: {len(unknown)} rows have a value the model was not trained on; allowed: {allowed}")
+                raise ValueError(
+                    f"{column}: {len(unknown)} rows have a value the model was not trained on; allowed: {allowed}"
+                )
         return frame[expected]
 
     def input_example(self, test: Any) -> pd.DataFrame:
@@ -331,7 +422,10 @@ class TabularFamily(Family[TabularSettings]):
         features = checked.copy()
         if booleans := list(encoder.boolean):
             features[booleans] = as_boolean(features[booleans])
-        kinds: dict[str, Kind] = {c: "categorical" if c in encoder.categorical else "boolean" if c in encoder.boolean else "numeric" for c in features.columns}
+        kinds: dict[str, Kind] = {
+            c: "categorical" if c in encoder.categorical else "boolean" if c in encoder.boolean else "numeric"
+            for c in features.columns
+        }
         return features, kinds
 
     def drift_reference(self, model: Any, split: Any) -> dict[str, Any]:
@@ -339,16 +433,23 @@ class TabularFamily(Family[TabularSettings]):
 
         features, kinds = self.monitored_features(model, self.checked_features(model, split.train[0]))
         held_out = split.test[0]
-        return {"features": profile(features, kinds), "prediction": column_profile(self.monitored_prediction(model, held_out), "numeric")}
+        return {
+            "features": profile(features, kinds),
+            "prediction": column_profile(self.monitored_prediction(model, held_out), "numeric"),
+        }
 
     def batch_expectations(self, frame: pd.DataFrame) -> list[Any]:
         """The gate's suite for a batch to monitor: the feature checks, and the outcome's only when the batch has one;
-        no size or event-count floor (monitoring has its own ``min_rows``) and nothing on an id column (it is dropped)."""
+        no size or event-count floor (monitoring has its own ``min_rows``) and nothing on an id column (it is
+        dropped)."""
         data = self.settings.data
         skipped = {data.id_column} | (set() if self.is_labelled(frame) else set(data.outcome_columns))
         size_checks = ("ExpectTableRowCountToBeBetween", "ExpectColumnSumToBeBetween")
-        return [e for e in self.expectations({TABLE: frame})[TABLE]
-                if type(e).__name__ not in size_checks and getattr(e, "column", None) not in skipped]
+        return [
+            e
+            for e in self.expectations({TABLE: frame})[TABLE]
+            if type(e).__name__ not in size_checks and getattr(e, "column", None) not in skipped
+        ]
 
     def is_labelled(self, frame: pd.DataFrame) -> bool:
         return all(c in frame.columns for c in self.settings.data.outcome_columns)
@@ -362,30 +463,43 @@ class TabularFamily(Family[TabularSettings]):
 
     @staticmethod
     def row_keys(features: pd.DataFrame, outcome: pd.Series | pd.DataFrame) -> tuple[tuple[str], ...]:
-        """A patient's row by its content (features and outcome): the same row in a grown file is the same row, with no id needed."""
+        """A patient's row by its content (features and outcome): the same row in a grown file is the same row, with no
+        id needed."""
         both = pd.concat([features.reset_index(drop=True), pd.DataFrame(outcome).reset_index(drop=True)], axis=1)
         # numbers as floats first: a column read as 60 in one file and 60.0 in the grown one is the same value
-        both = both.apply(lambda column: column.astype(float) if pd.api.types.is_numeric_dtype(column) else column).astype(str)
+        both = both.apply(
+            lambda column: column.astype(float) if pd.api.types.is_numeric_dtype(column) else column
+        ).astype(str)
         return tuple((f"{h:016x}",) for h in pd.util.hash_pandas_object(both, index=False).to_numpy())
 
     def training_keys(self, train: Any) -> list[str]:
         return [key for (key,) in self.row_keys(*train)]
 
-    def held_out_rows(self, metrics: dict[str, MetricFn], arrays: tuple[np.ndarray, ...], test: Any, strata: np.ndarray | None = None) -> HeldOutRows:
-        """The primary metric per patient row, for the paired gate (one row per patient: patients are the resampling unit)."""
-        return HeldOutRows(metrics[self.primary_metric], tuple(arrays), self.row_keys(*test), strata=strata, unit="patient")
+    def held_out_rows(
+        self, metrics: dict[str, MetricFn], arrays: tuple[np.ndarray, ...], test: Any, strata: np.ndarray | None = None
+    ) -> HeldOutRows:
+        """The primary metric per patient row, for the paired gate (one row per patient: patients are the resampling
+        unit)."""
+        return HeldOutRows(
+            metrics[self.primary_metric], tuple(arrays), self.row_keys(*test), strata=strata, unit="patient"
+        )
 
     def subgroup_table(self, model: Any, test: Any) -> pd.DataFrame | None:
         features, outcome = test
         return subgroup_table(
-            self.settings.data.subgroups, self.settings.data.bands, self.gated_metrics(),
+            self.settings.data.subgroups,
+            self.settings.data.bands,
+            self.gated_metrics(),
             values_of=lambda column: features[column] if column in features.columns else None,
-            metrics_of=lambda members: self.held_out(model, (features[members], outcome[members]), figures=False).metrics,
+            metrics_of=lambda members: (
+                self.held_out(model, (features[members], outcome[members]), figures=False).metrics
+            ),
             informative_count=lambda members: self.informative_count(outcome[members]),
         )
 
     def informative_count(self, outcome: Any) -> tuple[int, str]:
-        """What limits a subgroup's precision, and its name: the rows here; the smaller class or the events in families that say so."""
+        """What limits a subgroup's precision, and its name: the rows here; the smaller class or the events in families
+        that say so."""
         return len(outcome), "n"
 
 

@@ -39,10 +39,15 @@ class EarlyStopped:
 
 
 def train_with_early_stopping(
-    model: torch.nn.Module, train_one_epoch: Callable[[], None], validation_loss: Callable[[], float],
-    max_epochs: int, patience: int, min_improvement: float = 1e-5,
+    model: torch.nn.Module,
+    train_one_epoch: Callable[[], None],
+    validation_loss: Callable[[], float],
+    max_epochs: int,
+    patience: int,
+    min_improvement: float = 1e-5,
 ) -> EarlyStopped:
-    """Epochs until ``patience`` of them bring no better validation loss; the model is left with its best epoch's weights."""
+    """Epochs until ``patience`` of them bring no better validation loss; the model is left with its best epoch's
+    weights."""
     best_loss, best_state, best_epoch, waited = float("inf"), None, 0, 0
     started = time.perf_counter()
     for epoch in range(1, max_epochs + 1):

@@ -14,9 +14,13 @@ if TYPE_CHECKING:
     from medmaas.family import Family
     from medmaas.settings import Params
 
-app = typer.Typer(help="medmaas: validated, versioned, explained clinical models.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="medmaas: validated, versioned, explained clinical models.", no_args_is_help=True, add_completion=False
+)
 
-ParamsOption = Annotated[Optional[Path], typer.Option("--params", help="params file (default: params.yaml in the repo)")]
+ParamsOption = Annotated[
+    Optional[Path], typer.Option("--params", help="params file (default: params.yaml in the repo)")
+]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

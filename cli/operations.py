@@ -74,44 +74,74 @@ def status() -> None:
     if not servers:
         typer.echo("no servers: embedded defaults (MLflow on SQLite in-process, a temporary Prefect API per flow)")
     for server in servers:
-        state = "healthy" if server.healthy() else "running, not answering" if server.alive() else "gone (run `medmaas down`, then `up`)"
+        state = (
+            "healthy"
+            if server.healthy()
+            else "running, not answering"
+            if server.alive()
+            else "gone (run `medmaas down`, then `up`)"
+        )
         typer.echo(f"{server.name}: {server.url}  pid {server.pid}  {state}  log {server.log}")
     _echo_training_views(servers)
 
 
 @app.command(rich_help_panel=PANEL)
 def schedule(params: ParamsOption = None) -> None:
-    """Serve retraining and monitoring deployments (`schedule:`, `monitoring.schedule:`, drift triggers) on the Prefect server of `medmaas up`, until stopped."""
+    """Serve retraining and monitoring deployments (`schedule:`, `monitoring.schedule:`, drift triggers) on the Prefect
+    server of `medmaas up`, until stopped."""
     from medmaas.servers import answers
 
     loaded = params_from(params)
-    scheduled = [name for name, block in loaded.families.items() if block.schedule is not None or block.monitoring.schedule is not None]
+    scheduled = [
+        name
+        for name, block in loaded.families.items()
+        if block.schedule is not None or block.monitoring.schedule is not None
+    ]
     if not scheduled:
-        fail(f"no family in {loaded.path} has a `schedule:` or `monitoring.schedule:` block, e.g. `schedule: {{cron: \"0 3 * * 1\", timezone: Europe/Berlin}}`")
+        fail(
+            f'no family in {loaded.path} has a `schedule:` or `monitoring.schedule:` block, e.g. `schedule: {{cron: "0 '
+            '3 * * 1", timezone: Europe/Berlin}`'
+        )
     api = os.environ.get("PREFECT_API_URL")
     if not api or not answers(f"{api}/health", timeout_s=5):
-        fail("schedules need a running Prefect server: start one with `medmaas up` (the temporary API cannot run schedules)")
+        fail(
+            "schedules need a running Prefect server: start one with `medmaas up` (the temporary API cannot run "
+            "schedules)"
+        )
     for name in scheduled:
         block = loaded.families[name]
-        plans = [f"retrain on {block.schedule.description()}" if block.schedule else "",
-                 "retrain on drift" if block.monitoring.retrain_on_drift else "",
-                 f"monitor on {block.monitoring.schedule.description()}" if block.monitoring.schedule else ""]
+        plans = [
+            f"retrain on {block.schedule.description()}" if block.schedule else "",
+            "retrain on drift" if block.monitoring.retrain_on_drift else "",
+            f"monitor on {block.monitoring.schedule.description()}" if block.monitoring.schedule else "",
+        ]
         typer.echo(f"{name}: {', '.join(p for p in plans if p)}")
     command = [sys.executable, "-m", "flows.schedule", *(["--params", str(Path(params).resolve())] if params else [])]
     os.chdir(PROJECT_ROOT)
     sys.stdout.flush()
-    os.execv(sys.executable, command)  # the serving process itself: Ctrl-C or SIGTERM stops it (and pauses the schedules)
+    os.execv(
+        sys.executable, command
+    )  # the serving process itself: Ctrl-C or SIGTERM stops it (and pauses the schedules)
 
 
 @app.command(rich_help_panel=PANEL)
 def monitor(
     family: str,
-    batch: Annotated[Optional[Path], typer.Argument(exists=True, dir_okay=False, help="rows to check (CSV or Parquet); default: the prediction log since the last check")] = None,
+    batch: Annotated[
+        Optional[Path],
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="rows to check (CSV or Parquet); default: the prediction log since the last check",
+        ),
+    ] = None,
     params: ParamsOption = None,
 ) -> None:
-    """Check a batch against the champion's training reference: drift per feature and of the prediction, performance if labelled.
+    """Check a batch against the champion's training reference: drift per feature and of the prediction, performance if
+    labelled.
 
-    Exit status: 0 no drift (or nothing to judge), 1 drift (an event asks for one retraining), 2 the batch failed the gate or an error."""
+    Exit status: 0 no drift (or nothing to judge), 1 drift (an event asks for one retraining), 2 the batch failed the
+    gate or an error."""
     from flows.monitor import monitor_family
     from medmaas.champions import NoChampion
     from medmaas.settings import ConfigError, UnreadableData
@@ -119,11 +149,15 @@ def monitor(
 
     family_from(family, params)  # a clear error for a bad params file or an unknown family before Prefect starts
     try:
-        report = monitor_family(family, str(batch.resolve()) if batch else None, str(Path(params).resolve()) if params else None)
+        report = monitor_family(
+            family, str(batch.resolve()) if batch else None, str(Path(params).resolve()) if params else None
+        )
     except (ConfigError, NoChampion, NotMonitored, FileNotFoundError, UnreadableData) as error:
         fail(str(error))
     typer.echo(report.to_markdown())
-    colour = {"drift": typer.colors.RED, "gate failed": typer.colors.RED, "no drift": typer.colors.GREEN}.get(report.status, typer.colors.YELLOW)
+    colour = {"drift": typer.colors.RED, "gate failed": typer.colors.RED, "no drift": typer.colors.GREEN}.get(
+        report.status, typer.colors.YELLOW
+    )
     typer.secho(report.summary(), fg=colour, bold=True, err=True)
     if report.status == "gate failed":
         raise typer.Exit(2)

@@ -34,9 +34,21 @@ def serve(
     champion_of(instance)  # a clear error before a server starts
     if instance.settings.serving.auth == "api_keys" and not KeyRing().active_count():
         secret = KeyStore().create("first")
-        typer.secho(f"created the first API key (shown only now; `medmaas keys create NAME` makes more):\n  {secret}\n"
-                    f"  curl -H 'Authorization: Bearer {secret}' ...", fg=typer.colors.GREEN, err=True)
-    command = [str(Path(sys.executable).parent / "bentoml"), "serve", service_path(family), "--host", host, "--port", str(port)]
+        typer.secho(
+            f"created the first API key (shown only now; `medmaas keys create NAME` makes more):\n  {secret}\n"
+            f"  curl -H 'Authorization: Bearer {secret}' ...",
+            fg=typer.colors.GREEN,
+            err=True,
+        )
+    command = [
+        str(Path(sys.executable).parent / "bentoml"),
+        "serve",
+        service_path(family),
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     typer.secho(f"$ {' '.join(command[1:])}", dim=True, err=True)
     env = {**os.environ, **({"MEDMAAS_PARAMS": str(Path(params).resolve())} if params else {})}
     os.chdir(PROJECT_ROOT)
@@ -45,7 +57,9 @@ def serve(
     os.execve(command[0], command, env)
 
 
-keys = typer.Typer(help="API keys of the services: shown once at creation, stored as hashes, revoked at once.", no_args_is_help=True)
+keys = typer.Typer(
+    help="API keys of the services: shown once at creation, stored as hashes, revoked at once.", no_args_is_help=True
+)
 app.add_typer(keys, name="keys", rich_help_panel=PANEL)
 
 
@@ -67,7 +81,11 @@ def keys_create(name: Annotated[str, typer.Argument(help="who or what uses it (t
     with _key_errors():
         secret = KeyStore().create(name)
     typer.echo(secret)
-    typer.secho(f"key {name!r} created; send it as `Authorization: Bearer <key>`. It is stored only as a hash: keep it now.", err=True, dim=True)
+    typer.secho(
+        f"key {name!r} created; send it as `Authorization: Bearer <key>`. It is stored only as a hash: keep it now.",
+        err=True,
+        dim=True,
+    )
 
 
 @keys.command("list")

@@ -17,7 +17,9 @@ PANEL = "Training"  # --help groups commands by audience
 
 
 @app.command(rich_help_panel=PANEL)
-def pipeline(params: ParamsOption = None, force: Annotated[bool, typer.Option(help="retrain even if nothing changed")] = False) -> None:
+def pipeline(
+    params: ParamsOption = None, force: Annotated[bool, typer.Option(help="retrain even if nothing changed")] = False
+) -> None:
     """The main job: `dvc repro` (export data, gate, train, register, promote) for every family."""
     loaded = params_from(params)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -32,7 +34,9 @@ def pipeline(params: ParamsOption = None, force: Annotated[bool, typer.Option(he
 
 @app.command(rich_help_panel=PANEL)
 def train(
-    family: Annotated[Optional[str], typer.Argument(help="family to train; all families in the params file if omitted")] = None,
+    family: Annotated[
+        Optional[str], typer.Argument(help="family to train; all families in the params file if omitted")
+    ] = None,
     params: ParamsOption = None,
 ) -> None:
     """Train one family (or all) now, without DVC: gate, candidates, registry, promotion."""
@@ -54,7 +58,9 @@ def train(
 
 
 @app.command(rich_help_panel=PANEL)
-def champion(family: str, params: ParamsOption = None, card: Annotated[bool, typer.Option(help="print the model card")] = False) -> None:
+def champion(
+    family: str, params: ParamsOption = None, card: Annotated[bool, typer.Option(help="print the model card")] = False
+) -> None:
     """Show a family's champion: version, candidate, held-out metrics, provenance."""
     current = champion_of(family_from(family, params))
     info = current.info
@@ -63,7 +69,9 @@ def champion(family: str, params: ParamsOption = None, card: Annotated[bool, typ
         typer.echo(f"  {key}: {info[key]}")
     metrics = info["metrics"]
     for metric in sorted(m for m in metrics if not m.endswith(("_ci_low", "_ci_high"))):
-        typer.echo(f"  {metric}: {metrics[metric]:.4f} [{metrics[f'{metric}_ci_low']:.4f}, {metrics[f'{metric}_ci_high']:.4f}]")
+        typer.echo(
+            f"  {metric}: {metrics[metric]:.4f} [{metrics[f'{metric}_ci_low']:.4f}, {metrics[f'{metric}_ci_high']:.4f}]"
+        )
     if card:
         import mlflow
 
@@ -79,4 +87,7 @@ def package(family: str, params: ParamsOption = None) -> None:
     champion_of(instance)  # a clear error when there is none
     loaded = params_from(params)
     tag = build_bento(instance, served_champions(instance, loaded), loaded.path)
-    typer.echo(f"built {tag}: serve it with `bentoml serve {tag}`; containerize it with `bentoml containerize {tag}` where Docker runs")
+    typer.echo(
+        f"built {tag}: serve it with `bentoml serve {tag}`; containerize it with `bentoml containerize {tag}` where "
+        "Docker runs"
+    )

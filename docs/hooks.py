@@ -1,7 +1,9 @@
 """MkDocs hooks: pages generated at build time from the code and the pipeline's outputs, never copied by hand.
 
-- ``configuration-reference.md``: every params.yaml key of every family, from the pydantic settings (type, default, description);
-- ``results.md``: each family's metrics from ``metrics/*.json`` and its leaderboard from ``reports/<model>/leaderboard.md``;
+- ``configuration-reference.md``: every params.yaml key of every family, from the pydantic settings (type, default,
+description);
+- ``results.md``: each family's metrics from ``metrics/*.json`` and its leaderboard from
+``reports/<model>/leaderboard.md``;
   a family page's ``<!-- leaderboard: NAME -->`` marker becomes the same block for that family.
 """
 
@@ -75,13 +77,29 @@ def configuration_reference() -> str:
     from medmaas.settings import ProjectSettings
 
     header = "| key | type | default | meaning |\n|---|---|---|---|"
-    parts = ["# Configuration reference", "",
-             "Every key of `params.yaml`, generated from the pydantic settings each time the site is built (`docs/hooks.py`). "
-             "A family's block is validated against these models; a wrong key or value is an error naming it.", "",
-             "## project", "", header, *_rows(ProjectSettings, "project.", set())]
+    parts = [
+        "# Configuration reference",
+        "",
+        "Every key of `params.yaml`, generated from the pydantic settings each time the site is built "
+        "(`docs/hooks.py`). "
+        "A family's block is validated against these models; a wrong key or value is an error naming it.",
+        "",
+        "## project",
+        "",
+        header,
+        *_rows(ProjectSettings, "project.", set()),
+    ]
     for name in known_families():
         settings = family_class(name).Settings
-        parts += ["", f"## {name}", "", (settings.__doc__ or "").strip(), "", header, *_rows(settings, f"{name}.", {settings})]
+        parts += [
+            "",
+            f"## {name}",
+            "",
+            (settings.__doc__ or "").strip(),
+            "",
+            header,
+            *_rows(settings, f"{name}.", {settings}),
+        ]
     return "\n".join(parts) + "\n"
 
 
@@ -89,10 +107,15 @@ def results() -> str:
     from families import known_families, load_params
 
     params = load_params(ROOT / "params.yaml")
-    parts = ["# Results", "",
-             "Generated when the site is built (`docs/hooks.py`) from the pipeline's outputs: `metrics/<family>.json` (what `dvc metrics show` "
-             "reads) and `reports/<model>/leaderboard.md` (every candidate, the training-side score that chose, held-out figures with "
-             "bootstrap 95% CIs). Run `make pipeline` and rebuild to refresh them."]
+    parts = [
+        "# Results",
+        "",
+        "Generated when the site is built (`docs/hooks.py`) from the pipeline's outputs: `metrics/<family>.json` (what "
+        "`dvc metrics show` "
+        "reads) and `reports/<model>/leaderboard.md` (every candidate, the training-side score that chose, held-out "
+        "figures with "
+        "bootstrap 95% CIs). Run `make pipeline` and rebuild to refresh them.",
+    ]
     for name in known_families():
         if name in params.families:
             parts += ["", f"## {name}", "", family_results(name, params)]
@@ -111,7 +134,11 @@ def family_results(name: str, params: Any) -> str:
         if flat:
             parts += ["| metric | value |", "|---|---|", *(f"| {k} | {v:.4g} |" for k, v in flat.items()), ""]
     board = ROOT / "reports" / model / "leaderboard.md"
-    parts.append(board.read_text().replace("\n# ", "\n### ") if board.is_file() else f"No leaderboard yet: run `make pipeline` ({family_class(name).__name__}).")
+    parts.append(
+        board.read_text().replace("\n# ", "\n### ")
+        if board.is_file()
+        else f"No leaderboard yet: run `make pipeline` ({family_class(name).__name__})."
+    )
     return "\n".join(parts)
 
 

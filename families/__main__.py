@@ -9,7 +9,9 @@ import medmaas  # noqa: F401  (embedded defaults)
 from families import export_bundled, known_families
 from medmaas.environment import PROJECT_ROOT
 
-parser = argparse.ArgumentParser(prog="python -m families", description="Export a family's bundled data set to data/raw/.")
+parser = argparse.ArgumentParser(
+    prog="python -m families", description="Export a family's bundled data set to data/raw/."
+)
 parser.add_argument("command", choices=["ingest"])
 parser.add_argument("family", choices=known_families())
 args = parser.parse_args()

@@ -1,4 +1,5 @@
-"""Monitor one family's champion: batch -> gate -> drift (features, prediction) -> performance if labelled -> report -> event.
+"""Monitor one family's champion: batch -> gate -> drift (features, prediction) -> performance if labelled -> report ->
+event.
 
     python -m flows.monitor diagnosis [batch.csv] [--params params.yaml]      (or: medmaas monitor)
 
@@ -17,13 +18,24 @@ from families import family_class, load_params
 from flows import quiet_tracebacks_of
 from medmaas.champions import NoChampion, resolve_from_registry
 from medmaas.settings import ConfigError, UnreadableData
-from tasks.monitor import MonitoringReport, NotMonitored, check_batch, load_reference, mark_checked, read_batch, record_report, signal_drift
+from tasks.monitor import (
+    MonitoringReport,
+    NotMonitored,
+    check_batch,
+    load_reference,
+    mark_checked,
+    read_batch,
+    record_report,
+    signal_drift,
+)
 
 quiet_tracebacks_of(ConfigError, FileNotFoundError, NoChampion, NotMonitored, UnreadableData)
 
 
 @flow(name="monitor-family", flow_run_name="monitor-{family_name}")
-def monitor_family(family_name: str, batch_path: str | None = None, params_path: str | None = None, started_by: str = "manual") -> MonitoringReport:
+def monitor_family(
+    family_name: str, batch_path: str | None = None, params_path: str | None = None, started_by: str = "manual"
+) -> MonitoringReport:
     params = load_params(params_path)
     family = family_class(family_name)(params.families[family_name], params.project.seed)
     champion = resolve_from_registry(family)

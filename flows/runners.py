@@ -12,7 +12,11 @@ def task_runner(settings: TaskRunnerSettings):
         from prefect_dask import DaskTaskRunner
 
         # threads, not processes: a process worker would start its own temporary Prefect API
-        kwargs = {"n_workers": settings.n_workers, "threads_per_worker": settings.threads_per_worker, "processes": False}
+        kwargs = {
+            "n_workers": settings.n_workers,
+            "threads_per_worker": settings.threads_per_worker,
+            "processes": False,
+        }
         return DaskTaskRunner(cluster_kwargs=kwargs)
     if isinstance(settings, DaskClusterRunner):
         from prefect_dask import DaskTaskRunner

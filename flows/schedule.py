@@ -39,7 +39,9 @@ def drift_trigger(name: str, block: FamilySettings, params: Params):
 
     registered = block.registered_model or name
     return DeploymentEventTrigger(
-        name=f"retrain {registered} on drift", expect={DRIFT_EVENT}, match={"prefect.resource.id": model_resource(registered)},
+        name=f"retrain {registered} on drift",
+        expect={DRIFT_EVENT},
+        match={"prefect.resource.id": model_resource(registered)},
         parameters={"family_name": name, "params_path": str(params.path), "started_by": "drift event {{ event.id }}"},
     )
 
@@ -55,18 +57,34 @@ def deployments(params: Params) -> list:
         if block.schedule is None and watched is None:
             continue
         schedule = block.schedule
-        served.append(train_family.to_deployment(
-            name=deployment_name(name), schedule=Cron(schedule.cron, timezone=schedule.timezone) if schedule else None,
-            parameters={"family_name": name, "params_path": str(params.path), "started_by": schedule.description() if schedule else "manual"},
-            triggers=[drift_trigger(name, block, params)] if block.monitoring.retrain_on_drift else [],
-            tags=["medmaas", "retraining", name], description=f"retrain {name}: {schedule.description() if schedule else 'on drift'}",
-        ))
+        served.append(
+            train_family.to_deployment(
+                name=deployment_name(name),
+                schedule=Cron(schedule.cron, timezone=schedule.timezone) if schedule else None,
+                parameters={
+                    "family_name": name,
+                    "params_path": str(params.path),
+                    "started_by": schedule.description() if schedule else "manual",
+                },
+                triggers=[drift_trigger(name, block, params)] if block.monitoring.retrain_on_drift else [],
+                tags=["medmaas", "retraining", name],
+                description=f"retrain {name}: {schedule.description() if schedule else 'on drift'}",
+            )
+        )
         if watched is not None:
-            served.append(monitor_family.to_deployment(
-                name=monitoring_deployment_name(name), schedule=Cron(watched.cron, timezone=watched.timezone),
-                parameters={"family_name": name, "params_path": str(params.path), "started_by": f"monitoring {watched.description()}"},
-                tags=["medmaas", "monitoring", name], description=f"check {name}'s prediction log for drift: {watched.description()}",
-            ))
+            served.append(
+                monitor_family.to_deployment(
+                    name=monitoring_deployment_name(name),
+                    schedule=Cron(watched.cron, timezone=watched.timezone),
+                    parameters={
+                        "family_name": name,
+                        "params_path": str(params.path),
+                        "started_by": f"monitoring {watched.description()}",
+                    },
+                    tags=["medmaas", "monitoring", name],
+                    description=f"check {name}'s prediction log for drift: {watched.description()}",
+                )
+            )
     return served
 
 
@@ -81,7 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     scheduled = deployments(params)
     if not scheduled:
-        print(f"error: no family in {params.path} has a `schedule:` or `monitoring.schedule:` block (e.g. schedule: {{cron: \"0 3 * * 1\", timezone: UTC}})", file=sys.stderr)
+        print(
+            f"error: no family in {params.path} has a `schedule:` or `monitoring.schedule:` block (e.g. schedule: "
+            '{cron: "0 3 * * 1", timezone: UTC})',
+            file=sys.stderr,
+        )
         return 2
     from prefect import serve
 

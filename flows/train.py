@@ -1,6 +1,7 @@
-"""Train one family: data -> gate -> split -> candidates (in parallel) -> leaderboard -> challenger -> decision -> Bento.
+"""Train one family: data -> gate -> split -> candidates (in parallel) -> leaderboard -> challenger -> decision ->
+Bento.
 
-    python -m flows.train diagnosis [--params params.yaml]
+python -m flows.train diagnosis [--params params.yaml]
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from tasks.evaluate import NoCandidateTrained, best_on_test, evaluate_candidate,
 from tasks.gate import DataGateFailed
 from tasks.package import package_champion
 from tasks.promotion import Decision, decide
-from tasks.registry import parent_run, promote, record_gate, register_challenger, score_champion, track_candidates, write_card
+from tasks.registry import (
+    parent_run,
+    promote,
+    record_gate,
+    register_challenger,
+    score_champion,
+    track_candidates,
+    write_card,
+)
 from tasks.reports import write_run_reports
 from tasks.train import load_tables, split_tables, train_candidate
 from tasks.validate import validate_data
@@ -31,7 +40,8 @@ from tasks.validate import validate_data
 
 @flow(name="train-family", flow_run_name="train-{family_name}")
 def train_family(family_name: str, params_path: str | None = None, started_by: str = "manual") -> Decision:
-    """``started_by``: "manual", or the schedule or trigger that started the run (it goes on the record and the model card)."""
+    """``started_by``: "manual", or the schedule or trigger that started the run (it goes on the record and the model
+    card)."""
     params = load_params(params_path)
     family = family_class(family_name)(params.families[family_name], params.project.seed)
     provenance = describe(family.data_files(), params.fingerprint(family_name), started_by)
@@ -41,14 +51,28 @@ def train_family(family_name: str, params_path: str | None = None, started_by: s
         split = split_tables(family, tables)
         fitted = [train_candidate.submit(family, name, split.train) for name in family.candidate_names()]
         evaluated = [evaluate_candidate.submit(family, model, split.test) for model in fitted]
-        ranked, failed = rank(family, [future.result() for future in evaluated])  # by the training-side score: the test set never chooses
+        ranked, failed = rank(
+            family, [future.result() for future in evaluated]
+        )  # by the training-side score: the test set never chooses
         board = publish_leaderboard(family, ranked, failed)
         run_ids = track_candidates(family, run_id, ranked, provenance, split)
         chosen, chosen_run = ranked[0], run_ids[ranked[0].fitted.candidate]
         challenger = register_challenger(family, chosen_run, chosen, split, provenance)
-        earlier = score_champion(family, challenger, chosen, split)  # and the reference, each paired on rows it never saw
+        earlier = score_champion(
+            family, challenger, chosen, split
+        )  # and the reference, each paired on rows it never saw
         decision = decide(family, challenger, chosen.fitted.candidate, chosen.evaluation.metrics, earlier)
-        card = write_card(family, chosen_run, decision, chosen, split, provenance, family.data_summary(tables), board, best_on_test(family, ranked))
+        card = write_card(
+            family,
+            chosen_run,
+            decision,
+            chosen,
+            split,
+            provenance,
+            family.data_summary(tables),
+            board,
+            best_on_test(family, ranked),
+        )
         promote(family, decision)
         write_run_reports(family.registered_model, board, decision, card)
         package_champion(family, decision.promoted, params)

@@ -69,11 +69,14 @@ class KeyStore:
         try:
             return [StoredKey(**entry) for entry in json.loads(self.path.read_text())["keys"]]
         except (ValueError, KeyError, TypeError) as error:
-            raise KeyStoreError(f"{self.path} is not a keys file written by `medmaas keys` ({type(error).__name__})") from None
+            raise KeyStoreError(
+                f"{self.path} is not a keys file written by `medmaas keys` ({type(error).__name__})"
+            ) from None
 
     @contextmanager
     def _changing(self) -> Iterator[list[StoredKey]]:
-        """Read, change and write the keys under an exclusive lock, so two `medmaas keys` never lose each other's change."""
+        """Read, change and write the keys under an exclusive lock, so two `medmaas keys` never lose each other's
+        change."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path.with_name(self.path.name + ".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -99,7 +102,9 @@ class KeyStore:
         with self._changing() as keys:
             if not any(k.name == name and k.active for k in keys):
                 raise KeyStoreError(f"no active key is named {name} (`medmaas keys list` shows them)")
-            keys[:] = [StoredKey(k.name, k.sha256, k.created, _now()) if k.name == name and k.active else k for k in keys]
+            keys[:] = [
+                StoredKey(k.name, k.sha256, k.created, _now()) if k.name == name and k.active else k for k in keys
+            ]
 
 
 class KeyRing:

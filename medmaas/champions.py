@@ -14,7 +14,8 @@ from medmaas.family import Family
 from medmaas.flavors import load_model
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-REFERENCE = "reference"  # the first version promoted (or `acceptance.reference_version`): every challenger must not lose to it either
+# the first version promoted (or `acceptance.reference_version`): every challenger must not lose to it either
+REFERENCE = "reference"
 
 
 class NoChampion(RuntimeError):

@@ -32,7 +32,8 @@ OTHER = "(not in the reference)"
 
 
 def _label(value: Any) -> str:
-    """A category value as text, a whole number without its decimal point: a code read as 2.0 (a column with blanks) is "2"."""
+    """A category value as text, a whole number without its decimal point: a code read as 2.0 (a column with blanks) is
+    "2"."""
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
     if isinstance(value, (int, float, np.integer, np.floating)):
@@ -51,25 +52,36 @@ def _bins(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def column_profile(values: pd.Series, kind: str) -> dict[str, Any]:
-    """One column's reference: its percentiles and counts per decile bin, or its counts per category (missing counted apart).
+    """One column's reference: its percentiles and counts per decile bin, or its counts per category (missing counted
+    apart).
 
     A numeric column where one value holds a whole percentile step or more (zeros, small counts, probabilities of
     exactly 0 or 1) is marked ``ties``: KS assumes a continuous distribution, so it is compared by its bins instead."""
     present = values.dropna()
-    profile: dict[str, Any] = {"n": int(len(present)), "missing_fraction": float(values.isna().mean()) if len(values) else 0.0}
+    profile: dict[str, Any] = {
+        "n": int(len(present)),
+        "missing_fraction": float(values.isna().mean()) if len(values) else 0.0,
+    }
     numeric = kind == "numeric" and pd.api.types.is_numeric_dtype(present) and not pd.api.types.is_bool_dtype(present)
     if numeric and present.nunique() > FEW_VALUES:
         numbers = present.to_numpy(dtype=float)
         percentiles = np.quantile(numbers, PERCENTILES).round(8)
         edges = np.unique(percentiles[9::10])
-        return {**profile, "kind": "numeric", "percentiles": percentiles.tolist(), "ties": bool(len(np.unique(percentiles)) < len(percentiles)),
-                "bin_edges": edges.tolist(), "bin_counts": _bins(numbers, edges).tolist()}
+        return {
+            **profile,
+            "kind": "numeric",
+            "percentiles": percentiles.tolist(),
+            "ties": bool(len(np.unique(percentiles)) < len(percentiles)),
+            "bin_edges": edges.tolist(),
+            "bin_counts": _bins(numbers, edges).tolist(),
+        }
     counts = _as_labels(present).value_counts()
     return {**profile, "kind": "categorical", "counts": {str(k): int(v) for k, v in counts.items()}}
 
 
 def profile(frame: pd.DataFrame, kinds: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """The reference of every column of ``frame`` (``kinds``: numeric, categorical or boolean; missing means numeric)."""
+    """The reference of every column of ``frame`` (``kinds``: numeric, categorical or boolean; missing means
+    numeric)."""
     return {column: column_profile(frame[column], kinds.get(column, "numeric")) for column in frame.columns}
 
 
@@ -137,7 +149,15 @@ def _numeric_drift(column: str, reference: dict[str, Any], batch: np.ndarray) ->
     psi = _psi(reference_counts / reference_counts.sum(), batch_counts / len(batch))
     if reference["ties"]:
         statistic, p_value = _homogeneity(reference_counts, batch_counts)
-        return ColumnDrift(column, "chi2 (deciles)", len(batch), statistic, p_value, psi, note="repeated values: compared by bins, not KS")
+        return ColumnDrift(
+            column,
+            "chi2 (deciles)",
+            len(batch),
+            statistic,
+            p_value,
+            psi,
+            note="repeated values: compared by bins, not KS",
+        )
     statistic = float(stats.kstest(batch, _reference_cdf(reference["percentiles"])).statistic)
     n, m = len(batch), reference["n"]
     p_value = float(stats.kstwo.sf(statistic, max(1, round(n * m / (n + m)))))
@@ -148,7 +168,10 @@ def _categorical_drift(column: str, reference: dict[str, Any], batch: pd.Series)
     known = list(reference["counts"])
     seen = _as_labels(batch).value_counts()
     categories = known + ([OTHER] if seen.index.difference(known).size else [])
-    batch_counts = np.array([seen.get(c, 0) for c in known] + ([int(seen[seen.index.difference(known)].sum())] if OTHER in categories else []))
+    batch_counts = np.array(
+        [seen.get(c, 0) for c in known]
+        + ([int(seen[seen.index.difference(known)].sum())] if OTHER in categories else [])
+    )
     reference_counts = np.array([reference["counts"][c] for c in known] + ([0] if OTHER in categories else []))
     note = "values not in the reference" if OTHER in categories else ""
     statistic, p_value = _homogeneity(reference_counts, batch_counts)
@@ -156,7 +179,9 @@ def _categorical_drift(column: str, reference: dict[str, Any], batch: pd.Series)
     return ColumnDrift(column, "chi2", int(batch_counts.sum()), statistic, p_value, psi, note=note)
 
 
-def compare(reference: dict[str, dict[str, Any]], batch: pd.DataFrame, thresholds: Thresholds = Thresholds()) -> DriftResult:
+def compare(
+    reference: dict[str, dict[str, Any]], batch: pd.DataFrame, thresholds: Thresholds = Thresholds()
+) -> DriftResult:
     """Every reference column that ``batch`` has, tested, BH-adjusted across columns, and flagged."""
     results = []
     for column, ref in reference.items():
@@ -164,7 +189,9 @@ def compare(reference: dict[str, dict[str, Any]], batch: pd.DataFrame, threshold
             continue
         values = batch[column].dropna()
         if values.empty:
-            results.append(ColumnDrift(column, "none", 0, float("nan"), float("nan"), float("nan"), note="no values in the batch"))
+            results.append(
+                ColumnDrift(column, "none", 0, float("nan"), float("nan"), float("nan"), note="no values in the batch")
+            )
         elif ref["kind"] == "numeric" and pd.api.types.is_numeric_dtype(values):
             results.append(_numeric_drift(column, ref, values.to_numpy(dtype=float)))
         else:

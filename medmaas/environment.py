@@ -19,7 +19,9 @@ OUTPUT_DIR = Path(os.environ.get("MEDMAAS_OUTPUT_DIR", PROJECT_ROOT))
 MLFLOW_DIR = STATE_DIR / "mlflow"
 REPORTS_DIR = OUTPUT_DIR / "reports"
 METRICS_DIR = OUTPUT_DIR / "metrics"
-BUILDING_BENTO = "MEDMAAS_BUILDING_BENTO"  # set while `bentoml build` imports a service: it reads its shape and serves nothing
+BUILDING_BENTO = (
+    "MEDMAAS_BUILDING_BENTO"  # set while `bentoml build` imports a service: it reads its shape and serves nothing
+)
 
 
 SERVERS_FILE = STATE_DIR / "servers.json"  # written by `medmaas up` (medmaas/servers.py)
@@ -65,7 +67,10 @@ def apply_embedded_defaults() -> None:
         "GIT_PYTHON_REFRESH": "quiet",
         "MPLBACKEND": "Agg",
     }
-    for key, value in {**defaults, **servers_environment()}.items():  # servers of `medmaas up` replace the embedded ones
+    for key, value in {
+        **defaults,
+        **servers_environment(),
+    }.items():  # servers of `medmaas up` replace the embedded ones
         os.environ.setdefault(key, value)
     try:
         MLFLOW_DIR.mkdir(parents=True, exist_ok=True)

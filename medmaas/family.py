@@ -27,7 +27,8 @@ class Evaluation:
     metrics: dict[str, Estimate]
     figures: dict[str, bytes] = field(default_factory=dict)  # file name -> PNG bytes
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    # the same fitted candidate in another form, scored on the same held-out set (the float32 network beside the int8 one
+    # the same fitted candidate in another form, scored on the same held-out set (the float32 network beside the int8
+    # one
     # served): a leaderboard row of its own, never registered
     variants: dict[str, dict[str, Estimate]] = field(default_factory=dict)
     # the primary metric row by row, for the paired gate and the selection-corrected estimate (medmaas/stats.py)
@@ -47,8 +48,10 @@ class FittedCandidate:
     candidate: str
     model: Any
     hyperparameters: dict[str, Any]
-    # The primary metric measured on the training side only (the CV mean where tuned by CV, else a validation split grouped
-    # like the family's split), in the metric's own units and direction: the champion is chosen on it, never on the test set.
+    # The primary metric measured on the training side only (the CV mean where tuned by CV, else a validation split
+    # grouped
+    # like the family's split), in the metric's own units and direction: the champion is chosen on it, never on the test
+    # set.
     tuning_score: float | None
     fit_seconds: float
     training: dict[str, float] = field(default_factory=dict)  # e.g. epochs run, seconds per epoch
@@ -67,11 +70,17 @@ class Family(ABC, Generic[SettingsT]):
     primary_metric: ClassVar[str]
     flavor: ClassVar[Literal["sklearn", "pytorch", "pyfunc"]] = "sklearn"
     runtime_packages: ClassVar[tuple[str, ...]] = ("scikit-learn", "pandas", "numpy", "scipy")
-    experiment_kind: ClassVar[str] = "custom_model_development"  # the MLflow UI's kind: classification, regression, forecasting, ...
-    row_key_scheme: ClassVar[str] = "1"  # bump when ``training_keys`` / held-out row keys change: older digests then match nothing
+    experiment_kind: ClassVar[str] = (
+        "custom_model_development"  # the MLflow UI's kind: classification, regression, forecasting, ...
+    )
+    row_key_scheme: ClassVar[str] = (
+        "1"  # bump when ``training_keys`` / held-out row keys change: older digests then match nothing
+    )
     bundled_data: ClassVar[Path]  # where `medmaas ingest` writes the packaged data set (never a user's file)
     service_module: ClassVar[str | None] = None  # serving/<module>.py; None: the family's own name
-    predict_chunk_rows: ClassVar[int | None] = 10_000  # `medmaas predict` scores this many rows at a time; None: all at once
+    predict_chunk_rows: ClassVar[int | None] = (
+        10_000  # `medmaas predict` scores this many rows at a time; None: all at once
+    )
     intended_use: ClassVar[str] = ""
     out_of_scope: ClassVar[str] = ""
 
@@ -87,7 +96,9 @@ class Family(ABC, Generic[SettingsT]):
         for bound in ("minimums", "maximums"):
             for metric in getattr(settings.acceptance, bound):
                 if metric not in known:
-                    problems.append(f"  {prefix}.acceptance.{bound}.{metric}: unknown metric; known: {', '.join(sorted(known))}")
+                    problems.append(
+                        f"  {prefix}.acceptance.{bound}.{metric}: unknown metric; known: {', '.join(sorted(known))}"
+                    )
         return problems
 
     @property
@@ -100,14 +111,16 @@ class Family(ABC, Generic[SettingsT]):
         return cls.service_module or cls.name
 
     def flavor_of(self, model: Any) -> str:
-        """How MLflow stores this model: what the model says of itself (``mlflow_flavor``), else the family's default."""
+        """How MLflow stores this model: what the model says of itself (``mlflow_flavor``), else the family's
+        default."""
         return getattr(model, "mlflow_flavor", self.flavor)
 
     def direction(self, metric: str) -> str:
         return next(m.direction for m in self.metrics if m.name == metric)
 
     def better(self) -> int:
-        """+1 where a higher primary metric is better, -1 where lower is: a difference times this is positive when it improves."""
+        """+1 where a higher primary metric is better, -1 where lower is: a difference times this is positive when it
+        improves."""
         return 1 if self.direction(self.primary_metric) == "max" else -1
 
     @staticmethod
@@ -161,7 +174,8 @@ class Family(ABC, Generic[SettingsT]):
         return None
 
     def training_keys(self, train: Any) -> list[str]:
-        """The identity of every training row (the same kind of key as ``Evaluation.rows.keys``), kept as digests with the
+        """The identity of every training row (the same kind of key as ``Evaluation.rows.keys``), kept as digests with
+        the
         version so that a later test set can leave out what this model saw. Empty: rows cannot be told apart."""
         return []
 
@@ -176,7 +190,8 @@ class Family(ABC, Generic[SettingsT]):
     def limitations(self) -> list[str]:
         """Known limits for the model card; families add what is specific to their data."""
         return [
-            "Held-out figures come from one split of one data set; the CIs show sampling spread, not shift to another site.",
+            "Held-out figures come from one split of one data set; the CIs show sampling spread, not shift to another "
+            "site.",
             "Not validated prospectively; monitor performance on local data before clinical use.",
         ]
 
@@ -193,9 +208,14 @@ class Family(ABC, Generic[SettingsT]):
         """Predictions for a user's table (the CLI's ``predict``); families return readable columns."""
         return pd.DataFrame({"prediction": model.predict(frame)}, index=frame.index)
 
-    def predict_in_chunks(self, model: Any, frame: pd.DataFrame,
-                          progress: Callable[[list[pd.DataFrame]], Iterable[pd.DataFrame]] = lambda chunks: chunks) -> pd.DataFrame:
-        """``predict_frame`` over ``predict_chunk_rows`` rows at a time (a large file never holds all its features at once);
+    def predict_in_chunks(
+        self,
+        model: Any,
+        frame: pd.DataFrame,
+        progress: Callable[[list[pd.DataFrame]], Iterable[pd.DataFrame]] = lambda chunks: chunks,
+    ) -> pd.DataFrame:
+        """``predict_frame`` over ``predict_chunk_rows`` rows at a time (a large file never holds all its features at
+        once);
         ``progress`` wraps the chunks."""
         size = self.predict_chunk_rows or max(len(frame), 1)
         chunks = [frame.iloc[i : i + size] for i in range(0, len(frame), size)] or [frame]

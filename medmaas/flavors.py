@@ -12,7 +12,9 @@ from mlflow.models.model import ModelInfo
 def log_model(flavor: str, model: Any, **kwargs: Any) -> ModelInfo:
     if flavor == "sklearn":  # cloudpickle: skops costs ~8 s per import; the store is written only by this pipeline
         info = mlflow.sklearn.log_model(sk_model=model, serialization_format="cloudpickle", **kwargs)
-    elif flavor == "pytorch":  # pickle: the module keeps its own predict_next and encoding; pt2 keeps a traced forward only
+    elif (
+        flavor == "pytorch"
+    ):  # pickle: the module keeps its own predict_next and encoding; pt2 keeps a traced forward only
         info = mlflow.pytorch.log_model(pytorch_model=model, serialization_format="pickle", **kwargs)
     else:
         info = mlflow.pyfunc.log_model(python_model=model, **kwargs)
@@ -21,7 +23,9 @@ def log_model(flavor: str, model: Any, **kwargs: Any) -> ModelInfo:
 
 def stored_flavor(uri: str) -> str:
     """The flavor a model was logged with, from its MLmodel file (a family's candidates may differ)."""
-    flavors = mlflow.models.Model.load(uri).flavors  # not get_model_info: it asks the tracking server, absent inside a Bento
+    flavors = mlflow.models.Model.load(
+        uri
+    ).flavors  # not get_model_info: it asks the tracking server, absent inside a Bento
     return next((f for f in ("pytorch", "sklearn") if f in flavors), "pyfunc")
 
 

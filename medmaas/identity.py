@@ -43,12 +43,16 @@ def secret() -> bytes:
             os.unlink(written)
     key = bytes.fromhex(path.read_text().strip())
     if len(key) < 16:
-        raise RuntimeError(f"the key in {path} is shorter than 128 bits: remove it to have a new one made (old digests then match nothing)")
+        raise RuntimeError(
+            f"the key in {path} is shorter than 128 bits: remove it to have a new one made (old digests then match "
+            "nothing)"
+        )
     return key
 
 
 def key_id() -> str:
-    """A short fingerprint of the digest key, stored beside the digests: a different key means they cannot be compared."""
+    """A short fingerprint of the digest key, stored beside the digests: a different key means they cannot be
+    compared."""
     return hashlib.sha256(secret()).hexdigest()[:8]
 
 

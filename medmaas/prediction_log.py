@@ -64,22 +64,40 @@ class PredictionLog:
             self._connection = connection
         return self._connection
 
-    def append(self, version: str, endpoint: str, features: Sequence[dict[str, Any]], predictions: Sequence[Any]) -> None:
+    def append(
+        self, version: str, endpoint: str, features: Sequence[dict[str, Any]], predictions: Sequence[Any]
+    ) -> None:
         """One row per scored patient; an error here is logged, never raised into the request."""
         now = datetime.now(timezone.utc)
-        rows = [(now.isoformat(), version, endpoint, json.dumps(f, default=str), json.dumps(p, default=str)) for f, p in zip(features, predictions)]
+        rows = [
+            (now.isoformat(), version, endpoint, json.dumps(f, default=str), json.dumps(p, default=str))
+            for f, p in zip(features, predictions)
+        ]
         try:
             with self._lock:
                 connection = self._connect()
                 with connection:
-                    connection.executemany("INSERT INTO predictions (time, version, endpoint, features, prediction) VALUES (?, ?, ?, ?, ?)", rows)
+                    connection.executemany(
+                        "INSERT INTO predictions (time, version, endpoint, features, prediction) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        rows,
+                    )
                     if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
-                        connection.execute("DELETE FROM predictions WHERE time < ?", ((now - self.retention).isoformat(),))
+                        connection.execute(
+                            "DELETE FROM predictions WHERE time < ?", ((now - self.retention).isoformat(),)
+                        )
                         self._pruned_at = time.monotonic()
         except (sqlite3.Error, OSError) as error:
             self._failures += 1
-            if self._failures in (1, 10) or self._failures % 1000 == 0:  # a read-only image fails on every request: say so, not every time
-                logger.warning("prediction log %s: write failed (%s, %d so far); the requests were answered", self.path.name, type(error).__name__, self._failures)
+            if (
+                self._failures in (1, 10) or self._failures % 1000 == 0
+            ):  # a read-only image fails on every request: say so, not every time
+                logger.warning(
+                    "prediction log %s: write failed (%s, %d so far); the requests were answered",
+                    self.path.name,
+                    type(error).__name__,
+                    self._failures,
+                )
 
     def close(self) -> None:
         with self._lock:
@@ -106,7 +124,15 @@ def read_log(registered_model: str, after_row: int = 0, directory: Path | None =
         (newest,) = connection.execute("SELECT COALESCE(MAX(id), 0) FROM predictions").fetchone()
         if after_row > newest:  # the log was deleted and started again: read it from its start
             after_row = 0
-        rows = connection.execute("SELECT id, time, version, features FROM predictions WHERE id > ? ORDER BY id", (after_row,)).fetchall()
+        rows = connection.execute(
+            "SELECT id, time, version, features FROM predictions WHERE id > ? ORDER BY id", (after_row,)
+        ).fetchall()
     if not rows:
         return LoggedBatch(pd.DataFrame(), after_row)
-    return LoggedBatch(pd.DataFrame([json.loads(r[3]) for r in rows]), rows[-1][0], tuple(sorted({r[2] for r in rows})), rows[0][1], rows[-1][1])
+    return LoggedBatch(
+        pd.DataFrame([json.loads(r[3]) for r in rows]),
+        rows[-1][0],
+        tuple(sorted({r[2] for r in rows})),
+        rows[0][1],
+        rows[-1][1],
+    )

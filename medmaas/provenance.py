@@ -34,8 +34,11 @@ def path_md5(path: Path) -> str:
 
 def git_commit() -> str:
     """HEAD's commit, suffixed ``-dirty`` when tracked files differ from it."""
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
 
     try:
         commit = git("rev-parse", "HEAD")
@@ -54,11 +57,18 @@ class Provenance:
     started_by: str = "manual"  # or the schedule or trigger that started the run (the change-control record)
 
     def tags(self) -> dict[str, str]:
-        return {"git_commit": self.git_commit, "data_md5": self.data_md5, "params_hash": self.params_hash, "started_by": self.started_by}
+        return {
+            "git_commit": self.git_commit,
+            "data_md5": self.data_md5,
+            "params_hash": self.params_hash,
+            "started_by": self.started_by,
+        }
 
 
 def describe(data_files: list[Path], params_hash: str, started_by: str = "manual") -> Provenance:
     hashes = [path_md5(p) for p in data_files if p.exists()]
     data_md5 = hashes[0] if len(hashes) == 1 else hashlib.md5("".join(hashes).encode()).hexdigest()
     names = tuple(str(p.relative_to(PROJECT_ROOT)) if p.is_relative_to(PROJECT_ROOT) else p.name for p in data_files)
-    return Provenance(git_commit=git_commit(), data_md5=data_md5, params_hash=params_hash, data_files=names, started_by=started_by)
+    return Provenance(
+        git_commit=git_commit(), data_md5=data_md5, params_hash=params_hash, data_files=names, started_by=started_by
+    )

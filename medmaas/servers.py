@@ -69,16 +69,46 @@ def _commands(prefect_port: int, mlflow_port: int) -> dict[str, tuple[list[str],
     """name -> (command, client URL, health URL); both on loopback, their state under .medmaas/."""
     bin_dir = Path(sys.executable).parent
     return {
-        "prefect": ([str(bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port), "--no-ui", "--analytics-off"],
-                    f"http://127.0.0.1:{prefect_port}/api", f"http://127.0.0.1:{prefect_port}/api/health"),
-        "mlflow": ([str(bin_dir / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1",
-                    "--backend-store-uri", f"sqlite:///{MLFLOW_DIR / 'mlflow.db'}",
-                    "--artifacts-destination", str(MLFLOW_DIR / "artifacts"), "--serve-artifacts"],
-                   f"http://127.0.0.1:{mlflow_port}", f"http://127.0.0.1:{mlflow_port}/health"),
+        "prefect": (
+            [
+                str(bin_dir / "prefect"),
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(prefect_port),
+                "--no-ui",
+                "--analytics-off",
+            ],
+            f"http://127.0.0.1:{prefect_port}/api",
+            f"http://127.0.0.1:{prefect_port}/api/health",
+        ),
+        "mlflow": (
+            [
+                str(bin_dir / "mlflow"),
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(mlflow_port),
+                "--workers",
+                "1",
+                "--backend-store-uri",
+                f"sqlite:///{MLFLOW_DIR / 'mlflow.db'}",
+                "--artifacts-destination",
+                str(MLFLOW_DIR / "artifacts"),
+                "--serve-artifacts",
+            ],
+            f"http://127.0.0.1:{mlflow_port}",
+            f"http://127.0.0.1:{mlflow_port}/health",
+        ),
     }
 
 
-def start(prefect_port: int = 4200, mlflow_port: int = 5000, progress: Callable[[str], object] = print) -> list[RunningServer]:
+def start(
+    prefect_port: int = 4200, mlflow_port: int = 5000, progress: Callable[[str], object] = print
+) -> list[RunningServer]:
     """Start both servers (or leave the ones already running), wait for their health checks, record them."""
     already = {s.name: s for s in recorded() if s.alive()}
     started: list[RunningServer] = []
@@ -95,7 +125,14 @@ def start(prefect_port: int = 4200, mlflow_port: int = 5000, progress: Callable[
                 raise ServersError(f"{name}: port {port} is taken on 127.0.0.1; choose another with --{name}-port")
             log = STATE_DIR / "logs" / f"{name}-server.log"
             with open(log, "ab") as out:
-                process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                process = subprocess.Popen(
+                    command,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
             server = RunningServer(name, process.pid, url, health, str(log))
             started.append(server)
             progress(f"{name}: starting (pid {process.pid}, log {log}) ...")

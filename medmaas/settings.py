@@ -17,7 +17,16 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, Strict, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    Strict,
+    ValidationError,
+    model_validator,
+)
 
 from medmaas.environment import PROJECT_ROOT
 
@@ -72,14 +81,28 @@ class AcceptanceSettings(Frozen):
     minimums: dict[str, float] = Field(default_factory=dict)
     maximums: dict[str, float] = Field(default_factory=dict)
     floors_on: Literal["lower_bound", "point"] = Field(
-        "lower_bound", description="(not `on`: YAML reads that key as true) lower_bound: the 95% CI's cautious end must clear each floor and ceiling (its low end against a "
-                                   "minimum, its high end against a maximum); point: the estimate itself")
-    max_regression: float = Field(0.0, ge=0.0, description="allowed loss on the primary metric vs the champion (and the reference): "
-                                                           "promoted when the paired 95% CI of (challenger - champion) has its low end >= -max_regression")
-    min_compared_units: int = Field(20, ge=2, description="fewer held-out units (patients, groups) that the champion never trained on, "
-                                                           "and the comparison is refused with that reason")
-    reference_version: PositiveInt | None = Field(None, description="the version every challenger must also not lose to (so small losses "
-                                                                    "cannot chain); unset: the first version promoted")
+        "lower_bound",
+        description="(not `on`: YAML reads that key as true) lower_bound: the 95% CI's cautious end must clear each "
+        "floor and ceiling (its low end against a "
+        "minimum, its high end against a maximum); point: the estimate itself",
+    )
+    max_regression: float = Field(
+        0.0,
+        ge=0.0,
+        description="allowed loss on the primary metric vs the champion (and the reference): "
+        "promoted when the paired 95% CI of (challenger - champion) has its low end >= -max_regression",
+    )
+    min_compared_units: int = Field(
+        20,
+        ge=2,
+        description="fewer held-out units (patients, groups) that the champion never trained on, "
+        "and the comparison is refused with that reason",
+    )
+    reference_version: PositiveInt | None = Field(
+        None,
+        description="the version every challenger must also not lose to (so small losses "
+        "cannot chain); unset: the first version promoted",
+    )
 
 
 class ServingSettings(Frozen):
@@ -87,20 +110,33 @@ class ServingSettings(Frozen):
 
     max_items_per_request: int = Field(1000, ge=1, le=100_000)
     max_batch_size: int = Field(256, ge=1, description="adaptive batching: most rows merged into one model call")
-    max_latency_ms: int = Field(1000, ge=1, description="adaptive batching: latency budget; past it requests are shed (503)")
-    auth: Literal["api_keys", "none"] = Field("api_keys", description="api_keys: every route but the probes and the service's page needs "
-                                                                      "`Authorization: Bearer <key>`; none: local experiments only")
-    max_body_bytes: int = Field(2_000_000, ge=1_000, le=100_000_000, description="larger request bodies get 413 before they are parsed")
+    max_latency_ms: int = Field(
+        1000, ge=1, description="adaptive batching: latency budget; past it requests are shed (503)"
+    )
+    auth: Literal["api_keys", "none"] = Field(
+        "api_keys",
+        description="api_keys: every route but the probes and the service's page needs "
+        "`Authorization: Bearer <key>`; none: local experiments only",
+    )
+    max_body_bytes: int = Field(
+        2_000_000, ge=1_000, le=100_000_000, description="larger request bodies get 413 before they are parsed"
+    )
     audit_max_bytes: int = Field(10_000_000, ge=10_000, description="the audit log rotates past this size")
     audit_backups: int = Field(10, ge=1, le=1000, description="rotated audit files kept")
-    log_predictions: bool = Field(True, description="append what is scored (features, prediction, version, time; no id) to .medmaas/predictions/ for `medmaas monitor`")
+    log_predictions: bool = Field(
+        True,
+        description="append what is scored (features, prediction, version, time; no id) to .medmaas/predictions/ for "
+        "`medmaas monitor`",
+    )
     prediction_log_days: int = Field(90, ge=1, le=3650, description="logged predictions older than this are deleted")
 
 
 NUMERIC_TYPES = ["int", "int8", "int16", "int32", "int64", "float", "float16", "float32", "float64", "Int64", "Float64"]
 
 
-LARGEST_REQUEST_VALUE = 1e12  # an undeclared bound: a finite 1e308 would overflow the model's scaling into infinity (a 500)
+LARGEST_REQUEST_VALUE = (
+    1e12  # an undeclared bound: a finite 1e308 would overflow the model's scaling into infinity (a 500)
+)
 
 
 class ColumnRange(Frozen):
@@ -153,7 +189,9 @@ class ReadSettings(Frozen):
     delimiter: str = Field(",", min_length=1, max_length=1)
     decimal: str = Field(".", min_length=1, max_length=1)
     thousands: str | None = Field(None, min_length=1, max_length=1)
-    na_values: list[str] = Field(default_factory=list, description='extra strings read as missing, e.g. ["?", "NA"]; blanks always are')
+    na_values: list[str] = Field(
+        default_factory=list, description='extra strings read as missing, e.g. ["?", "NA"]; blanks always are'
+    )
 
 
 class DataFile(Frozen):
@@ -181,10 +219,18 @@ class DataFile(Frozen):
                 frame = pd.read_parquet(path)
                 return frame.astype({k: v for k, v in types.items() if k in frame.columns})  # a batch may lack the id
             options = self.read_as
-            return pd.read_csv(path, dtype=types, sep=options.delimiter, decimal=options.decimal, thousands=options.thousands,
-                               na_values=options.na_values or None)
+            return pd.read_csv(
+                path,
+                dtype=types,
+                sep=options.delimiter,
+                decimal=options.decimal,
+                thousands=options.thousands,
+                na_values=options.na_values or None,
+            )
         except (ValueError, OSError) as error:  # a malformed file: say which, and what the parser saw
-            raise UnreadableData(f"{family}: cannot read {path.name} ({family}.data.read): {str(error).splitlines()[0][:200]}") from error
+            raise UnreadableData(
+                f"{family}: cannot read {path.name} ({family}.data.read): {str(error).splitlines()[0][:200]}"
+            ) from error
 
 
 class ScheduleSettings(Frozen):
@@ -203,7 +249,7 @@ class ScheduleSettings(Frozen):
         try:
             CronSim(self.cron, datetime.now())
         except CronSimError:
-            raise ValueError("cron must be five fields, e.g. \"0 3 * * 1\"") from None
+            raise ValueError('cron must be five fields, e.g. "0 3 * * 1"') from None
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -217,15 +263,24 @@ class ScheduleSettings(Frozen):
 class MonitoringSettings(Frozen):
     """How `medmaas monitor` judges a batch against the champion's training reference (medmaas/drift.py)."""
 
-    alpha: float = Field(0.05, gt=0.0, lt=1.0, description="false discovery rate over the columns tested (Benjamini-Hochberg)")
-    min_psi: float = Field(0.1, ge=0.0, description="a column drifts only when its PSI also reaches this (0.1: moderate, 0.25: large)")
+    alpha: float = Field(
+        0.05, gt=0.0, lt=1.0, description="false discovery rate over the columns tested (Benjamini-Hochberg)"
+    )
+    min_psi: float = Field(
+        0.1, ge=0.0, description="a column drifts only when its PSI also reaches this (0.1: moderate, 0.25: large)"
+    )
     min_rows: int = Field(30, ge=5, description="a smaller batch is reported as too small, never judged")
-    retrain_on_drift: bool = Field(True, description="drift emits an event that starts one retraining run (with `medmaas schedule` serving)")
-    schedule: ScheduleSettings | None = Field(None, description="when `medmaas schedule` checks the prediction log by itself; left out: never")
+    retrain_on_drift: bool = Field(
+        True, description="drift emits an event that starts one retraining run (with `medmaas schedule` serving)"
+    )
+    schedule: ScheduleSettings | None = Field(
+        None, description="when `medmaas schedule` checks the prediction log by itself; left out: never"
+    )
 
 
 class FamilySettings(Frozen):
-    """Fields every family block has; each family extends it with its data (a DataFile of its own kind), split and candidates."""
+    """Fields every family block has; each family extends it with its data (a DataFile of its own kind), split and
+    candidates."""
 
     data: DataFile
     registered_model: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -261,7 +316,10 @@ class Params(Frozen):
 
     def fingerprint(self, family: str) -> str:
         """Hash of what shapes one family's run: its block and the project block."""
-        payload = {"project": self.project.model_dump(mode="json"), family: self.families[family].model_dump(mode="json")}
+        payload = {
+            "project": self.project.model_dump(mode="json"),
+            family: self.families[family].model_dump(mode="json"),
+        }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -274,7 +332,8 @@ def describe_validation_error(error: ValidationError, prefix: str) -> str:
 
 
 def read_params(path: Path | str | None, families: Mapping[str, Any]) -> Params:
-    """Validate a params file; ``families`` maps a block's name to its family class (its ``Settings`` and ``check_settings``)."""
+    """Validate a params file; ``families`` maps a block's name to its family class (its ``Settings`` and
+    ``check_settings``)."""
     path = Path(path or DEFAULT_PARAMS)
     if not path.is_file():
         raise ConfigError(f"params file not found: {path}")

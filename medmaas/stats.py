@@ -12,7 +12,9 @@ import numpy as np
 @dataclass(frozen=True)
 class MetricSpec:
     name: str
-    direction: Literal["max", "min", "target"]  # target: best at ``target`` (a calibration slope at 1); never a primary metric
+    direction: Literal[
+        "max", "min", "target"
+    ]  # target: best at ``target`` (a calibration slope at 1); never a primary metric
     description: str
     target: float | None = None
 
@@ -38,8 +40,11 @@ class Estimate:
 MetricFn = Callable[..., float]
 
 
-def _resampler(n: int, strata: np.ndarray | None, clusters: np.ndarray | None) -> Callable[[np.random.Generator], np.ndarray]:
-    """Draws one bootstrap resample's row indices: whole clusters (rows of one patient are correlated), else rows within strata."""
+def _resampler(
+    n: int, strata: np.ndarray | None, clusters: np.ndarray | None
+) -> Callable[[np.random.Generator], np.ndarray]:
+    """Draws one bootstrap resample's row indices: whole clusters (rows of one patient are correlated), else rows within
+    strata."""
     if clusters is not None:
         members = [np.flatnonzero(clusters == c) for c in np.unique(clusters)]
         return lambda rng: np.concatenate([members[i] for i in rng.integers(0, len(members), size=len(members))])
@@ -95,7 +100,9 @@ class HeldOutRows:
     clusters: np.ndarray | None = None
     strata: np.ndarray | None = None
     unit: str = "row"
-    scorable: np.ndarray | None = None  # rows this model could be scored on (a recommender cannot rank an unseen treatment); None: all
+    scorable: np.ndarray | None = (
+        None  # rows this model could be scored on (a recommender cannot rank an unseen treatment); None: all
+    )
 
     def __len__(self) -> int:
         return len(self.arrays[0])
@@ -105,9 +112,15 @@ class HeldOutRows:
 
     def only(self, keep: np.ndarray) -> HeldOutRows:
         """The rows where ``keep`` is true (e.g. those a champion never trained on)."""
-        return HeldOutRows(self.metric, tuple(a[keep] for a in self.arrays), tuple(k for k, kept in zip(self.keys, keep) if kept),
-                           None if self.clusters is None else self.clusters[keep], None if self.strata is None else self.strata[keep], self.unit,
-                           None if self.scorable is None else self.scorable[keep])
+        return HeldOutRows(
+            self.metric,
+            tuple(a[keep] for a in self.arrays),
+            tuple(k for k, kept in zip(self.keys, keep) if kept),
+            None if self.clusters is None else self.clusters[keep],
+            None if self.strata is None else self.strata[keep],
+            self.unit,
+            None if self.scorable is None else self.scorable[keep],
+        )
 
     @property
     def scored(self) -> np.ndarray:
@@ -118,10 +131,15 @@ class HeldOutRows:
         return len(np.unique(self.clusters)) if self.clusters is not None else len(self)
 
 
-def paired_difference(challenger: HeldOutRows, champion: HeldOutRows, sign: int, n_resamples: int, seed: int) -> Estimate:
+def paired_difference(
+    challenger: HeldOutRows, champion: HeldOutRows, sign: int, n_resamples: int, seed: int
+) -> Estimate:
     """``sign * (challenger - champion)`` on the same rows, with a 95% CI from resampling both together (positive: the
-    challenger is better). Pairing removes the between-row variance the two models share, which two separate CIs keep."""
-    if not np.array_equal(challenger.arrays[0], champion.arrays[0]):  # the truth, row by row (unequal lengths are unequal too)
+    challenger is better). Pairing removes the between-row variance the two models share, which two separate CIs
+    keep."""
+    if not np.array_equal(
+        challenger.arrays[0], champion.arrays[0]
+    ):  # the truth, row by row (unequal lengths are unequal too)
         raise ValueError("a paired comparison needs both models scored on the same rows with the same truth")
     rng = np.random.default_rng(seed)
     draw = _resampler(len(challenger), challenger.strata, challenger.clusters)
@@ -134,7 +152,8 @@ def paired_difference(challenger: HeldOutRows, champion: HeldOutRows, sign: int,
 
 
 def selection_corrected(candidates: Sequence[HeldOutRows], sign: int, n_resamples: int, seed: int) -> float:
-    """What "the best candidate on the held-out set" is worth once the choice itself is paid for: bootstrap bias-corrected
+    """What "the best candidate on the held-out set" is worth once the choice itself is paid for: bootstrap
+    bias-corrected
     estimation (BBC, Tsamardinos, Greasidou and Borboudakis 2018) on the held-out predictions. Each resample picks the
     candidate best on the drawn rows and scores it on the rows (clusters) not drawn; the mean of those scores."""
     first = candidates[0]

@@ -42,15 +42,20 @@ def answered_by(champion: Champion) -> dict[str, str]:
     return {"model": champion.registered_model, "version": champion.version}
 
 
-def champion_service(name: str, settings: ServingSettings, champion: Champion,
-                     routes: dict[str, Champion] | None = None) -> Callable[[ServiceClass], ServiceClass]:
+def champion_service(
+    name: str, settings: ServingSettings, champion: Champion, routes: dict[str, Champion] | None = None
+) -> Callable[[ServiceClass], ServiceClass]:
     """A class decorator: a BentoML service named ``name`` with the house settings, behind the guard. Its audit lines
     name ``champion``, or for a route in ``routes`` (a service with several models) that route's champion."""
 
     def make(cls: ServiceClass) -> ServiceClass:
         service = bentoml.service(name=name, **SERVICE_CONFIG)(cls)
-        protect(service, settings, (champion.registered_model, champion.version),
-                {route: (c.registered_model, c.version) for route, c in (routes or {}).items()})
+        protect(
+            service,
+            settings,
+            (champion.registered_model, champion.version),
+            {route: (c.registered_model, c.version) for route, c in (routes or {}).items()},
+        )
         return service  # type: ignore[return-value]  (BentoML's Service stands in for the class it wraps)
 
     return make

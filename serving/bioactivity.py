@@ -33,13 +33,19 @@ def _canonical(smiles: str) -> str:
     return found
 
 
-Smiles = Annotated[str, Strict(), Field(min_length=1, max_length=SETTINGS.data.max_smiles_length, examples=["CN1CCC[C@H]1c1cccnc1"]),
-                   AfterValidator(_canonical)]
+Smiles = Annotated[
+    str,
+    Strict(),
+    Field(min_length=1, max_length=SETTINGS.data.max_smiles_length, examples=["CN1CCC[C@H]1c1cccnc1"]),
+    AfterValidator(_canonical),
+]
 
 
 class Applicability(BaseModel):
     max_similarity: float = Field(description="highest Tanimoto similarity (ECFP4 bits) to a training molecule")
-    in_domain: bool = Field(description="max_similarity reaches min_similarity; false: unlike anything trained on, an extrapolation")
+    in_domain: bool = Field(
+        description="max_similarity reaches min_similarity; false: unlike anything trained on, an extrapolation"
+    )
     min_similarity: float
 
 
@@ -53,7 +59,10 @@ class MoleculePrediction(Answer):
 class AtomContribution(BaseModel):
     atom: int = Field(description="the atom's index in canonical_smiles (RDKit's order)")
     symbol: str
-    contribution: float = Field(description=f"probability of {POSITIVE} minus the probability with this atom's fingerprint environments left out")
+    contribution: float = Field(
+        description=f"probability of {POSITIVE} minus the probability with this atom's fingerprint environments left "
+        "out"
+    )
 
 
 class MoleculeExplanation(Answer):
@@ -70,14 +79,22 @@ class BioactivityService:
         self.threshold = SETTINGS.applicability.min_similarity
 
     @strict_api()
-    def predict(self, molecules: Annotated[list[Smiles], Field(min_length=1, max_length=LIMITS.max_items_per_request)]) -> list[MoleculePrediction]:
+    def predict(
+        self, molecules: Annotated[list[Smiles], Field(min_length=1, max_length=LIMITS.max_items_per_request)]
+    ) -> list[MoleculePrediction]:
         """Probability of the positive label and the applicability domain, per molecule (SMILES), in request order."""
         probability = self.model.predict_proba(molecules)[:, 1]
         similarity = self.model.similarity(molecules)
         return [
-            MoleculePrediction(canonical_smiles=smiles, probability=float(p), predicted=POSITIVE if p >= SETTINGS.decision_threshold else self.model.classes[0],
-                               applicability=Applicability(max_similarity=float(s), in_domain=bool(s >= self.threshold), min_similarity=self.threshold),
-                               **answered_by(CHAMPION))
+            MoleculePrediction(
+                canonical_smiles=smiles,
+                probability=float(p),
+                predicted=POSITIVE if p >= SETTINGS.decision_threshold else self.model.classes[0],
+                applicability=Applicability(
+                    max_similarity=float(s), in_domain=bool(s >= self.threshold), min_similarity=self.threshold
+                ),
+                **answered_by(CHAMPION),
+            )
             for smiles, p, s in zip(molecules, probability, similarity)
         ]
 
@@ -87,20 +104,29 @@ class BioactivityService:
         (the similarity-map weights of Riniker and Landrum, 2013)."""
         symbols = atom_symbols(molecule)
         if len(symbols) > SETTINGS.explain.max_explained_atoms:
-            raise bentoml.exceptions.InvalidArgument(f"molecule: {len(symbols)} atoms; /explain takes at most {SETTINGS.explain.max_explained_atoms}")
+            raise bentoml.exceptions.InvalidArgument(
+                f"molecule: {len(symbols)} atoms; /explain takes at most {SETTINGS.explain.max_explained_atoms}"
+            )
         full = float(self.model.predict_proba([molecule])[0, 1])
         without = self.model.estimator.predict_proba(self.model.featurizer.without_each_atom(molecule))[:, 1]
         weights = full - without
         order = np.argsort(-np.abs(weights), kind="stable")
         return MoleculeExplanation(
-            canonical_smiles=molecule, probability=full,
+            canonical_smiles=molecule,
+            probability=full,
             atoms=[AtomContribution(atom=int(i), symbol=symbols[i], contribution=float(weights[i])) for i in order],
-            method="atom removal on the Morgan fingerprint (descriptors kept)", **answered_by(CHAMPION),
+            method="atom removal on the Morgan fingerprint (descriptors kept)",
+            **answered_by(CHAMPION),
         )
 
     @strict_api()
     def model_info(self) -> dict[str, Any]:
-        """Which model answers: version, training data hash, held-out metrics (scaffold split), model card, domain threshold."""
-        return {**CHAMPION.info, "labels": self.model.classes, "positive_label": POSITIVE, "min_similarity": self.threshold,
-                "training_molecules": int(len(self.model.domain))}
-
+        """Which model answers: version, training data hash, held-out metrics (scaffold split), model card, domain
+        threshold."""
+        return {
+            **CHAMPION.info,
+            "labels": self.model.classes,
+            "positive_label": POSITIVE,
+            "min_similarity": self.threshold,
+            "training_molecules": int(len(self.model.domain)),
+        }

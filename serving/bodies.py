@@ -1,4 +1,5 @@
-"""Request bodies: a form's file fields must hold uploaded files, and a JSON body may not carry unknown top-level fields."""
+"""Request bodies: a form's file fields must hold uploaded files, and a JSON body may not carry unknown top-level
+fields."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ def form_problem(scope: dict, body: bytes, file_fields: frozenset[str]) -> str |
         return not_a_file.format(", ".join(texts)) if texts else None
     if kind != b"multipart/form-data":
         return None
-    malformed = "the body is not well-formed multipart/form-data (send files with a form, e.g. curl -F images=@scan.png)"
+    malformed = (
+        "the body is not well-formed multipart/form-data (send files with a form, e.g. curl -F images=@scan.png)"
+    )
     if not options.get(b"boundary"):
         return malformed
     parts: list[dict[bytes, bytes]] = []
@@ -38,7 +41,10 @@ def form_problem(scope: dict, body: bytes, file_fields: frozenset[str]) -> str |
             parts.append(parse_options_header(header["value"])[1])
         header.update(field=b"", value=b"")
 
-    parser = MultipartParser(options[b"boundary"], {"on_header_field": header_field, "on_header_value": header_value, "on_header_end": header_end})
+    parser = MultipartParser(
+        options[b"boundary"],
+        {"on_header_field": header_field, "on_header_value": header_value, "on_header_end": header_end},
+    )
     try:
         parser.write(body)
         parser.finalize()
@@ -46,7 +52,9 @@ def form_problem(scope: dict, body: bytes, file_fields: frozenset[str]) -> str |
         return malformed
     if parser.state != MultipartState.END:
         return malformed
-    texts = sorted({part.get(b"name", b"").decode("latin-1") for part in parts if b"filename" not in part} & file_fields)
+    texts = sorted(
+        {part.get(b"name", b"").decode("latin-1") for part in parts if b"filename" not in part} & file_fields
+    )
     return not_a_file.format(", ".join(texts)) if texts else None
 
 
@@ -59,7 +67,11 @@ def strict_api(**options: Any):
 
     def decorate(func):
         inferred = IODescriptor.from_input(func, skip_self=True)
-        strict = type(inferred.__name__, (inferred,), {"model_config": ConfigDict(**{**inferred.model_config, "extra": "forbid"}), "__module__": func.__module__})
+        strict = type(
+            inferred.__name__,
+            (inferred,),
+            {"model_config": ConfigDict(**{**inferred.model_config, "extra": "forbid"}), "__module__": func.__module__},
+        )
         return bentoml.api(input_spec=strict, **options)(func)
 
     return decorate

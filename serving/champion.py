@@ -20,12 +20,15 @@ from medmaas.prediction_log import PredictionLog
 
 
 class PredictionRecorder:
-    """What a service scored, appended to the champion's prediction log (off with ``serving.log_predictions: false``)."""
+    """What a service scored, appended to the champion's prediction log (off with ``serving.log_predictions:
+    false``)."""
 
     def __init__(self, champion: Champion) -> None:
         settings = champion.family.settings.serving
         self.version = champion.version
-        self.log = PredictionLog(champion.registered_model, settings.prediction_log_days) if settings.log_predictions else None
+        self.log = (
+            PredictionLog(champion.registered_model, settings.prediction_log_days) if settings.log_predictions else None
+        )
 
     def __call__(self, endpoint: str, features: list[dict[str, Any]], predictions: list[Any]) -> None:
         if self.log is not None:
@@ -50,7 +53,8 @@ def resolve_champion(family_name: str) -> Champion:
 
 
 def _models_of_enclosing_bento() -> dict[str, str] | None:
-    """`bentoml serve <tag>` runs the Bento's src/; its bento.yaml names the models it was built with (None: not in a Bento)."""
+    """`bentoml serve <tag>` runs the Bento's src/; its bento.yaml names the models it was built with (None: not in a
+    Bento)."""
     import bentoml
 
     bento_yaml = PROJECT_ROOT.parent / "bento.yaml"
@@ -67,4 +71,11 @@ def _from_bento(family_name: str, tag: str) -> Champion:
     meta = stored.info.metadata
     cls = family_class(family_name)
     family = cls(cls.Settings.model_validate_json(meta["settings"]), int(meta["seed"]))
-    return Champion(family, meta["info"]["registered_model"], meta["info"]["version"], stored.path_of("mlflow_model"), meta["info"], meta["serving"])
+    return Champion(
+        family,
+        meta["info"]["registered_model"],
+        meta["info"]["version"],
+        stored.path_of("mlflow_model"),
+        meta["info"],
+        meta["serving"],
+    )

@@ -31,8 +31,16 @@ def _not_blank(text: str) -> str:
     return text
 
 
-Text = Annotated[str, Strict(), Field(min_length=1, max_length=SETTINGS.data.max_characters, examples=["Seen by Dr. Jane Smith for type 2 diabetes with nephropathy"]),
-                 AfterValidator(_not_blank)]
+Text = Annotated[
+    str,
+    Strict(),
+    Field(
+        min_length=1,
+        max_length=SETTINGS.data.max_characters,
+        examples=["Seen by Dr. Jane Smith for type 2 diabetes with nephropathy"],
+    ),
+    AfterValidator(_not_blank),
+]
 Texts = Annotated[list[Text], Field(min_length=1, max_length=LIMITS.max_items_per_request)]
 
 
@@ -71,28 +79,41 @@ class ClinicalTextService:
         self.deidentifier = Deidentifier()
 
     @strict_api()
-    def classify(self, texts: Texts, top_k: Annotated[int, Strict(), Field(ge=1, le=LIMITS.max_top_k)] = SETTINGS.top_k) -> list[Classification]:
+    def classify(
+        self, texts: Texts, top_k: Annotated[int, Strict(), Field(ge=1, le=LIMITS.max_top_k)] = SETTINGS.top_k
+    ) -> list[Classification]:
         """The most probable labels per text, in request order; each text is de-identified first."""
         runs = self.deidentifier.run(texts)
         probability = self.model.predict_proba([run.text for run in runs])
         order = np.argsort(-probability, axis=1, kind="stable")[:, : min(top_k, len(self.model.classes))]
-        return [Classification(predicted=self.model.classes[best[0]], identifiers_replaced=len(run.found),
-                               top=[LabelProbability(label=self.model.classes[k], probability=float(row[k])) for k in best],
-                               **answered_by(CHAMPION))
-                for run, row, best in zip(runs, probability, order)]
+        return [
+            Classification(
+                predicted=self.model.classes[best[0]],
+                identifiers_replaced=len(run.found),
+                top=[LabelProbability(label=self.model.classes[k], probability=float(row[k])) for k in best],
+                **answered_by(CHAMPION),
+            )
+            for run, row, best in zip(runs, probability, order)
+        ]
 
     @strict_api()
     def explain(self, text: Text) -> Explanation:
-        """Why: per word of the de-identified text, how much the predicted label's probability falls without it (occlusion)."""
+        """Why: per word of the de-identified text, how much the predicted label's probability falls without it
+        (occlusion)."""
         if len(text.split()) > LIMITS.max_explained_words:  # counted as sent: one prediction per word
-            raise bentoml.exceptions.InvalidArgument(f"text: more than {LIMITS.max_explained_words} words; /explain takes at most that many")
+            raise bentoml.exceptions.InvalidArgument(
+                f"text: more than {LIMITS.max_explained_words} words; /explain takes at most that many"
+            )
         cleaned = self.deidentifier.replace([text])[0]
         label = int(self.model.predict_proba([cleaned])[0].argmax())
         words, weights, probability = self.model.word_weights(cleaned, label)
-        return Explanation(predicted=self.model.classes[label], probability=probability,
-                           words=[WordWeight(word=w, weight=float(v)) for w, v in zip(words, weights)],
-                           method="occlusion: the predicted label's probability minus its probability with the word left out",
-                           **answered_by(CHAMPION))
+        return Explanation(
+            predicted=self.model.classes[label],
+            probability=probability,
+            words=[WordWeight(word=w, weight=float(v)) for w, v in zip(words, weights)],
+            method="occlusion: the predicted label's probability minus its probability with the word left out",
+            **answered_by(CHAMPION),
+        )
 
     @strict_api()
     def deidentify(self, texts: Texts) -> list[DeidentifiedText]:
@@ -102,7 +123,12 @@ class ClinicalTextService:
     @strict_api()
     def model_info(self) -> dict[str, Any]:
         """Which model answers: version, training data hash, held-out metrics (grouped split), model card, limits."""
-        return {**CHAMPION.info, "labels": list(self.model.classes), "top_k": SETTINGS.top_k, "max_top_k": LIMITS.max_top_k,
-                "max_characters": SETTINGS.data.max_characters, "max_texts_per_request": LIMITS.max_items_per_request,
-                "placeholders": sorted(set(PLACEHOLDERS.values()))}
-
+        return {
+            **CHAMPION.info,
+            "labels": list(self.model.classes),
+            "top_k": SETTINGS.top_k,
+            "max_top_k": LIMITS.max_top_k,
+            "max_characters": SETTINGS.data.max_characters,
+            "max_texts_per_request": LIMITS.max_items_per_request,
+            "placeholders": sorted(set(PLACEHOLDERS.values())),
+        }

@@ -32,17 +32,22 @@ RECORD = PredictionRecorder(CHAMPION)
 class Explanation(Answer):
     explained_class: str
     probability: float = Field(description="the model's probability of explained_class for this patient")
-    base_value: float = Field(description="mean probability over the background; base_value + sum(contributions) = probability")
+    base_value: float = Field(
+        description="mean probability over the background; base_value + sum(contributions) = probability"
+    )
     contributions: list[Contribution] = Field(description="largest effect first")
 
 
 def _rows_of_numbers(features: Any) -> Any:
-    """The JSON as sent, before BentoML makes an array of it (it would reshape a 3-D list and read "5" or true as numbers)."""
+    """The JSON as sent, before BentoML makes an array of it (it would reshape a 3-D list and read "5" or true as
+    numbers)."""
     if not isinstance(features, list) or not features:
         raise ValueError(f"features must be a non-empty list of rows, each a list of {len(FEATURES)} numbers")
     for index, row in enumerate(features):  # the body's size is bounded, so this loop is too
         if not isinstance(row, list) or len(row) != len(FEATURES):
-            raise ValueError(f"features[{index}] must be a list of {len(FEATURES)} numbers, in this order: {', '.join(FEATURES)}")
+            raise ValueError(
+                f"features[{index}] must be a list of {len(FEATURES)} numbers, in this order: {', '.join(FEATURES)}"
+            )
         if not all(type(v) in (int, float) for v in row):
             raise ValueError(f"features[{index}] must hold numbers only (not text, booleans or null)")
     if len(features) > LIMITS.max_items_per_request:
@@ -59,14 +64,24 @@ def _finite_rows(features: np.ndarray) -> np.ndarray:
     for col, name in enumerate(FEATURES):
         if name in MATRIX.categories:
             codes = features[:, col]
-            if bad := np.flatnonzero((codes != np.round(codes)) | (codes < 0) | (codes >= len(MATRIX.categories[name]))).tolist():
-                raise ValueError(f"features[{bad[0]}][{col}] ({name}) must be the index of one of {MATRIX.categories[name]}")
+            if bad := np.flatnonzero(
+                (codes != np.round(codes)) | (codes < 0) | (codes >= len(MATRIX.categories[name]))
+            ).tolist():
+                raise ValueError(
+                    f"features[{bad[0]}][{col}] ({name}) must be the index of one of {MATRIX.categories[name]}"
+                )
         elif MATRIX.kinds.get(name) == "boolean" and np.any((features[:, col] != 0) & (features[:, col] != 1)):
             raise ValueError(f"column {col} ({name}) is a boolean: 0 or 1")
     return features
 
 
-FeatureArray = Annotated[np.ndarray, BeforeValidator(_rows_of_numbers), Shape((-1, len(FEATURES))), DType("float64"), AfterValidator(_finite_rows)]
+FeatureArray = Annotated[
+    np.ndarray,
+    BeforeValidator(_rows_of_numbers),
+    Shape((-1, len(FEATURES))),
+    DType("float64"),
+    AfterValidator(_finite_rows),
+]
 
 
 @champion_service("diagnosis", LIMITS, CHAMPION)
@@ -77,21 +92,30 @@ class DiagnosisService:
         self.classes = [str(c) for c in self.model.classes_]
         positive = self.family.settings.data.positive_label
         self.explained_class = str(positive) if len(self.classes) == 2 and str(positive) in self.classes else None
-        self.explainer = Explainer(CHAMPION, {cls: (lambda frame, index=index: self.model.predict_proba(frame)[:, index]) for index, cls in enumerate(self.classes)})
+        self.explainer = Explainer(
+            CHAMPION,
+            {
+                cls: (lambda frame, index=index: self.model.predict_proba(frame)[:, index])
+                for index, cls in enumerate(self.classes)
+            },
+        )
 
     def _frame(self, rows: Any) -> pd.DataFrame:
         return pd.DataFrame(rows, columns=FEATURES)
 
     @strict_api()
     def predict(
-        self, patients: Annotated[list[Patient], Field(min_length=1, max_length=LIMITS.max_items_per_request)]  # type: ignore[valid-type]
+        self,
+        patients: Annotated[list[Patient], Field(min_length=1, max_length=LIMITS.max_items_per_request)],  # type: ignore[valid-type]
     ) -> list[ClassPrediction]:
         """Probabilities and the predicted class for one patient (a list of one) or many."""
         rows = [p.model_dump() for p in patients]
         proba = self.model.predict_proba(self._frame(rows))
         labels = self.family.predict_labels(self.model, proba)
         answers = [
-            ClassPrediction(probabilities=dict(zip(self.classes, map(float, row))), predicted=str(label), **answered_by(CHAMPION))
+            ClassPrediction(
+                probabilities=dict(zip(self.classes, map(float, row))), predicted=str(label), **answered_by(CHAMPION)
+            )
             for row, label in zip(proba, labels)
         ]
         RECORD("predict", rows, [a.model_dump(include={"probabilities", "predicted"}) for a in answers])
@@ -115,13 +139,21 @@ class DiagnosisService:
         explained = self.explained_class or self.classes[int(proba.argmax())]
         why = self.explainer.explain(explained, row)
         return Explanation(
-            explained_class=explained, probability=float(proba[self.classes.index(explained)]), base_value=why.base_value,
-            contributions=why.contributions, **answered_by(CHAMPION),
+            explained_class=explained,
+            probability=float(proba[self.classes.index(explained)]),
+            base_value=why.base_value,
+            contributions=why.contributions,
+            **answered_by(CHAMPION),
         )
 
     @strict_api()
     def model_info(self) -> dict[str, Any]:
         """Which model answers: version, training data hash, held-out metrics, link to its model card."""
-        return {**CHAMPION.info, "classes": self.classes, "features": FEATURES, "explained_class": self.explained_class,
-                "kinds": MATRIX.kinds, "categories": MATRIX.categories}
-
+        return {
+            **CHAMPION.info,
+            "classes": self.classes,
+            "features": FEATURES,
+            "explained_class": self.explained_class,
+            "kinds": MATRIX.kinds,
+            "categories": MATRIX.categories,
+        }

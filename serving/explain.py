@@ -27,13 +27,16 @@ class Contribution(BaseModel):
 
 
 class Attribution(BaseModel):
-    base_value: float = Field(description="the explained number averaged over the background; base_value + sum(contributions) = value")
+    base_value: float = Field(
+        description="the explained number averaged over the background; base_value + sum(contributions) = value"
+    )
     value: float = Field(description="the explained number for this patient")
     contributions: list[Contribution] = Field(description="largest effect first")
 
 
 class ExplainedValue(Attribution, Answer):
-    """An endpoint's answer: the attribution of the service's one number (a prediction, a risk score) and who answered."""
+    """An endpoint's answer: the attribution of the service's one number (a prediction, a risk score) and who
+    answered."""
 
 
 class Explainer:
@@ -46,18 +49,25 @@ class Explainer:
         background = self.matrix.to_matrix(pd.DataFrame(champion.serving["background"], columns=self.matrix.columns))
         masker = shap.maskers.Independent(background, max_samples=len(background))
         self.explainers = {
-            name: shap.PermutationExplainer(lambda rows, output=output: output(self.matrix.to_frame(rows)), masker, seed=0)
+            name: shap.PermutationExplainer(
+                lambda rows, output=output: output(self.matrix.to_frame(rows)), masker, seed=0
+            )
             for name, output in outputs.items()
         }
-        next(iter(self.explainers.values()))(background[:1], silent=True)  # the first call is slow (~9 s): not on a patient's request
+        next(iter(self.explainers.values()))(
+            background[:1], silent=True
+        )  # the first call is slow (~9 s): not on a patient's request
 
     def explain(self, output: str, row: pd.DataFrame) -> Attribution:
         """``row``: one patient's raw features (a one-row frame in the model's column order)."""
         result = self.explainers[output](self.matrix.to_matrix(row), silent=True)
         contributions = sorted(
-            (Contribution(feature=f, value=v.item() if hasattr(v, "item") else v, contribution=float(c))
-             for f, v, c in zip(self.matrix.columns, row.iloc[0], result.values[0])),
-            key=lambda c: abs(c.contribution), reverse=True,
+            (
+                Contribution(feature=f, value=v.item() if hasattr(v, "item") else v, contribution=float(c))
+                for f, v, c in zip(self.matrix.columns, row.iloc[0], result.values[0])
+            ),
+            key=lambda c: abs(c.contribution),
+            reverse=True,
         )
         base = float(result.base_values[0])
         return Attribution(base_value=base, value=base + float(result.values[0].sum()), contributions=contributions)

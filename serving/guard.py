@@ -50,21 +50,34 @@ def check_keys(settings: ServingSettings, service: str) -> None:
     if os.environ.get(BUILDING_BENTO):
         return
     if settings.auth == "none":
-        print(f"*** {service}: serving.auth is none: ANYONE WHO CAN REACH THIS PORT CAN SCORE PATIENTS (local experiments only) ***",
-              file=sys.stderr, flush=True)  # a logger of ours would not reach `bentoml serve`'s output
+        print(
+            f"*** {service}: serving.auth is none: ANYONE WHO CAN REACH THIS PORT CAN SCORE PATIENTS (local "
+            "experiments only) ***",
+            file=sys.stderr,
+            flush=True,
+        )  # a logger of ours would not reach `bentoml serve`'s output
         return
     if not KeyRing().active_count():
-        raise NoApiKeys(f"no active API key in {keys_path()}: create one with `medmaas keys create NAME` "
-                        "(or point MEDMAAS_API_KEYS at a keys file, or set serving.auth: none for a local experiment)")
+        raise NoApiKeys(
+            f"no active API key in {keys_path()}: create one with `medmaas keys create NAME` "
+            "(or point MEDMAAS_API_KEYS at a keys file, or set serving.auth: none for a local experiment)"
+        )
 
 
-def protect(service: Any, settings: ServingSettings, answered_by: tuple[str, str], routes: dict[str, tuple[str, str]] | None = None) -> None:
+def protect(
+    service: Any,
+    settings: ServingSettings,
+    answered_by: tuple[str, str],
+    routes: dict[str, tuple[str, str]] | None = None,
+) -> None:
     """Put the guard in front of ``service``. Its audit lines name the (model, version) ``answered_by``, or for a
     route of a service with several models (progression) the one in ``routes``."""
     check_keys(settings, service.name)
     models = {api.route: (routes or {}).get(api.route, answered_by) for api in service.apis.values()}
     file_fields = {api.route: frozenset(api.input_spec.multipart_fields) for api in service.apis.values()}
-    service.add_asgi_middleware(Guard, service_name=service.name, settings=settings, models=models, file_fields=file_fields)
+    service.add_asgi_middleware(
+        Guard, service_name=service.name, settings=settings, models=models, file_fields=file_fields
+    )
 
 
 def audit_logger(service_name: str, settings: ServingSettings) -> logging.Logger:
@@ -73,7 +86,9 @@ def audit_logger(service_name: str, settings: ServingSettings) -> logging.Logger
     if not logger.handlers:
         path = STATE_DIR / "audit" / f"{service_name}.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=settings.audit_max_bytes, backupCount=settings.audit_backups, encoding="utf-8")
+        handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=settings.audit_max_bytes, backupCount=settings.audit_backups, encoding="utf-8"
+        )
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
@@ -84,8 +99,14 @@ def audit_logger(service_name: str, settings: ServingSettings) -> logging.Logger
 class Guard:
     """The ASGI middleware: authenticate, bound the body, call the service, clean a 4xx, write the audit line."""
 
-    def __init__(self, app: Any, service_name: str, settings: ServingSettings, models: dict[str, tuple[str, str]],
-                 file_fields: dict[str, frozenset[str]] | None = None):
+    def __init__(
+        self,
+        app: Any,
+        service_name: str,
+        settings: ServingSettings,
+        models: dict[str, tuple[str, str]],
+        file_fields: dict[str, frozenset[str]] | None = None,
+    ):
         self.app = app
         self.service_name = service_name
         self.settings = settings
@@ -111,13 +132,27 @@ class Guard:
                 key_name = self.keys.name_of(_bearer(scope))
                 if key_name is None and not (route in (PAGE, SCHEMA, ASSET_ROUTE) and scope.get("method") in READING):
                     status["code"] = 401
-                    await _reply(send, 401, {"error": "a valid API key is required: send the header `Authorization: Bearer <key>` (keys come from `medmaas keys create NAME`)"},
-                                 [(b"www-authenticate", b'Bearer realm="medmaas"')])
+                    await _reply(
+                        send,
+                        401,
+                        {
+                            "error": "a valid API key is required: send the header `Authorization: Bearer <key>` (keys "
+                            "come from `medmaas keys create NAME`)"
+                        },
+                        [(b"www-authenticate", b'Bearer realm="medmaas"')],
+                    )
                     return
             body = await _read_body(receive, self.settings.max_body_bytes)
             if body is None:
                 status["code"] = 413
-                await _reply(send, 413, {"error": f"the request body is larger than {self.settings.max_body_bytes} bytes (serving.max_body_bytes)"})
+                await _reply(
+                    send,
+                    413,
+                    {
+                        "error": f"the request body is larger than {self.settings.max_body_bytes} bytes "
+                        "(serving.max_body_bytes)"
+                    },
+                )
                 return
             if body is DISCONNECTED:
                 status["code"] = 499  # the client left before its body arrived: nothing to answer
@@ -128,24 +163,47 @@ class Guard:
                 return
             if route == PAGE and scope.get("method") in READING:
                 status["code"] = 200
-                await _reply(send, 200, PAGE_HTML.format(name=self.service_name).encode(), PAGE_HEADERS, b"text/html; charset=utf-8")
+                await _reply(
+                    send,
+                    200,
+                    PAGE_HTML.format(name=self.service_name).encode(),
+                    PAGE_HEADERS,
+                    b"text/html; charset=utf-8",
+                )
                 return
             answer = _cleaning(send, status)
             if route == SCHEMA:
-                answer = _rewriting_json(answer, lambda spec: documented(spec, whole=self.keys is None or key_name is not None, open_routes=OPEN_ROUTES))
+                answer = _rewriting_json(
+                    answer,
+                    lambda spec: documented(
+                        spec, whole=self.keys is None or key_name is not None, open_routes=OPEN_ROUTES
+                    ),
+                )
             await self.app(scope, _replay(body, receive), answer)
         finally:
             model, version = self.models.get(route, (None, None))
-            method = scope.get("method") if scope.get("method") in METHODS else "OTHER"  # h11 accepts any token as a method
-            self.audit.info(json.dumps({
-                "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "key": key_name, "method": method,
-                "endpoint": route, "model": model, "version": version, "status": status["code"],
-                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-            }))
+            method = (
+                scope.get("method") if scope.get("method") in METHODS else "OTHER"
+            )  # h11 accepts any token as a method
+            self.audit.info(
+                json.dumps(
+                    {
+                        "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                        "key": key_name,
+                        "method": method,
+                        "endpoint": route,
+                        "model": model,
+                        "version": version,
+                        "status": status["code"],
+                        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                    }
+                )
+            )
 
 
 def _audited_route(path: str, models: dict[str, tuple[str, str]]) -> str:
-    """The endpoint an audit line names: a route of the service or of its page; never a made-up path (the client's text)."""
+    """The endpoint an audit line names: a route of the service or of its page; never a made-up path (the client's
+    text)."""
     if path in models or path in (PAGE, SCHEMA):
         return path
     return ASSET_ROUTE if path.startswith(ASSETS) else UNKNOWN_ROUTE
@@ -197,8 +255,11 @@ def _rewriting_json(send: Any, rewrite):
     held: dict[str, Any] = {}
 
     async def wrapped(message: dict) -> None:
-        if message["type"] == "http.response.start" and message["status"] == 200 and \
-                dict(message.get("headers") or []).get(b"content-type", b"").startswith(b"application/json"):
+        if (
+            message["type"] == "http.response.start"
+            and message["status"] == 200
+            and dict(message.get("headers") or []).get(b"content-type", b"").startswith(b"application/json")
+        ):
             held.update(start=message, body=b"")
             return
         if message["type"] == "http.response.body" and held:
@@ -216,7 +277,9 @@ def _rewriting_json(send: Any, rewrite):
 
 
 async def _send_whole(send: Any, start: dict, body: bytes) -> None:
-    headers = [(k, v) for k, v in start.get("headers") or [] if k != b"content-length"] + [(b"content-length", str(len(body)).encode())]
+    headers = [(k, v) for k, v in start.get("headers") or [] if k != b"content-length"] + [
+        (b"content-length", str(len(body)).encode())
+    ]
     await send({**start, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
@@ -247,9 +310,23 @@ def _cleaning(send: Any, status: dict):
     return wrapped
 
 
-async def _reply(send: Any, code: int, body: dict | bytes, headers: list[tuple[bytes, bytes]] | None = None,
-                 content_type: bytes = b"application/json") -> None:
+async def _reply(
+    send: Any,
+    code: int,
+    body: dict | bytes,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    content_type: bytes = b"application/json",
+) -> None:
     payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": code,
-                "headers": [(b"content-type", content_type), (b"content-length", str(len(payload)).encode()), *(headers or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": code,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(payload)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload, "more_body": False})

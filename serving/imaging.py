@@ -26,7 +26,9 @@ from serving.champion import resolve_champion
 CHAMPION = resolve_champion("imaging")
 SETTINGS = CHAMPION.family.settings
 LIMITS = SETTINGS.serving
-MODEL = CHAMPION.load()  # its own preparation (size, channels, pixel limit) checks uploads, whatever params.yaml says now
+MODEL = (
+    CHAMPION.load()
+)  # its own preparation (size, channels, pixel limit) checks uploads, whatever params.yaml says now
 
 
 def _image_bytes(path: Path) -> bytes:
@@ -80,11 +82,19 @@ class ImagingService:
 
     def _answer(self, probability: np.ndarray) -> list[ClassPrediction]:
         predicted = self.model.predicted_codes(probability)
-        return [ClassPrediction(probabilities={c: float(p) for c, p in zip(self.model.classes, row)}, predicted=self.model.classes[k],
-                                **answered_by(CHAMPION)) for row, k in zip(probability, predicted)]
+        return [
+            ClassPrediction(
+                probabilities={c: float(p) for c, p in zip(self.model.classes, row)},
+                predicted=self.model.classes[k],
+                **answered_by(CHAMPION),
+            )
+            for row, k in zip(probability, predicted)
+        ]
 
     @strict_api(batchable=True, batch_dim=0, max_batch_size=LIMITS.max_batch_size, max_latency_ms=LIMITS.max_latency_ms)
-    def predict(self, images: Annotated[list[ImageFile], Field(min_length=1, max_length=LIMITS.max_items_per_request)]) -> list[ClassPrediction]:
+    def predict(
+        self, images: Annotated[list[ImageFile], Field(min_length=1, max_length=LIMITS.max_items_per_request)]
+    ) -> list[ClassPrediction]:
         """Class probabilities per uploaded image (PNG, JPEG or DICOM), in request order."""
         pixels = self._prepared(images)
         with self.network_in_use:
@@ -92,20 +102,33 @@ class ImagingService:
 
     @strict_api()
     def explain(self, image: ImageFile) -> ImageExplanation:
-        """Where the model looked for the predicted class, over the prepared image: Grad-CAM (Selvaraju et al., 2017) for the CNN,
+        """Where the model looked for the predicted class, over the prepared image: Grad-CAM (Selvaraju et al., 2017)
+        for the CNN,
         occlusion for a pixel baseline."""
         pixels = self._prepared([image])
         with self.network_in_use:
             answer = self._answer(self.model.predict_proba(pixels))[0]
             heatmap = self.model.explanation_maps(pixels, np.array([self.model.classes.index(answer.predicted)]))
-        return ImageExplanation(explained_class=answer.predicted, probabilities=answer.probabilities, heatmap_png=_heatmap_png(pixels[0], heatmap[0]),
-                                heatmap=np.round(heatmap[0], 4).tolist(), method=self.model.explanation_method,
-                                **answered_by(CHAMPION))
+        return ImageExplanation(
+            explained_class=answer.predicted,
+            probabilities=answer.probabilities,
+            heatmap_png=_heatmap_png(pixels[0], heatmap[0]),
+            heatmap=np.round(heatmap[0], 4).tolist(),
+            method=self.model.explanation_method,
+            **answered_by(CHAMPION),
+        )
 
     @strict_api()
     def model_info(self) -> dict[str, Any]:
-        """Which model answers: version, training data hash, held-out metrics (grouped split), model card, input preparation."""
+        """Which model answers: version, training data hash, held-out metrics (grouped split), model card, input
+        preparation."""
         data = SETTINGS.data
-        return {**CHAMPION.info, "labels": self.model.classes, "positive_label": data.positive_label, "image_size": data.image_size,
-                "channels": data.channels, "max_file_bytes": LIMITS.max_file_bytes, "max_images_per_request": LIMITS.max_items_per_request}
-
+        return {
+            **CHAMPION.info,
+            "labels": self.model.classes,
+            "positive_label": data.positive_label,
+            "image_size": data.image_size,
+            "channels": data.channels,
+            "max_file_bytes": LIMITS.max_file_bytes,
+            "max_images_per_request": LIMITS.max_items_per_request,
+        }

@@ -28,7 +28,9 @@ FOLLOW_UP = CHAMPION.serving["max_follow_up_days"]
 LIMITS = CHAMPION.family.settings.serving
 Patient = CHAMPION.family.patient_model(CHAMPION.serving)
 RECORD = PredictionRecorder(CHAMPION)
-Days = Annotated[float, Strict(), Field(ge=1, le=36525, allow_inf_nan=False)]  # ge, not gt: OpenAPI 3.0 has no numeric exclusiveMinimum
+Days = Annotated[
+    float, Strict(), Field(ge=1, le=36525, allow_inf_nan=False)
+]  # ge, not gt: OpenAPI 3.0 has no numeric exclusiveMinimum
 
 
 class SurvivalPoint(BaseModel):
@@ -40,7 +42,9 @@ class SurvivalPoint(BaseModel):
 class Prognosis(Answer):
     risk_score: float = Field(description="higher means an earlier expected event; compare patients, not across models")
     survival: list[SurvivalPoint] = Field(description="in time order; non-increasing")
-    median_survival_days: float | None = Field(description="first time the curve reaches 0.5 within the follow-up; null when it stays above")
+    median_survival_days: float | None = Field(
+        description="first time the curve reaches 0.5 within the follow-up; null when it stays above"
+    )
 
 
 @champion_service("prognosis", LIMITS, CHAMPION)
@@ -62,17 +66,24 @@ class PrognosisService:
         requested = np.sort(np.asarray(TIMES.default_days if times is None else times, dtype=float))
         risk = self.model.predict(frame)
         survival = np.clip(survival_matrix(self.model, frame, requested), 0.0, 1.0)
-        survival = np.minimum.accumulate(survival, axis=1)  # a step function evaluated between steps can carry rounding noise
+        survival = np.minimum.accumulate(
+            survival, axis=1
+        )  # a step function evaluated between steps can carry rounding noise
         curve = survival_matrix(self.model, frame, self.grid)
         answers = []
         for row in range(len(frame)):
             below = np.flatnonzero(curve[row] <= 0.5)
-            answers.append(Prognosis(
-                risk_score=float(risk[row]),
-                survival=[SurvivalPoint(days=float(t), probability=float(p), extrapolation=bool(t > FOLLOW_UP)) for t, p in zip(requested, survival[row])],
-                median_survival_days=float(self.grid[below[0]]) if len(below) else None,
-                **answered_by(CHAMPION),
-            ))
+            answers.append(
+                Prognosis(
+                    risk_score=float(risk[row]),
+                    survival=[
+                        SurvivalPoint(days=float(t), probability=float(p), extrapolation=bool(t > FOLLOW_UP))
+                        for t, p in zip(requested, survival[row])
+                    ],
+                    median_survival_days=float(self.grid[below[0]]) if len(below) else None,
+                    **answered_by(CHAMPION),
+                )
+            )
         RECORD("predict", rows, [{"risk_score": a.risk_score} for a in answers])
         return answers
 
@@ -85,5 +96,9 @@ class PrognosisService:
     @strict_api()
     def model_info(self) -> dict[str, Any]:
         """Which model answers: version, training data hash, held-out metrics, model card, follow-up range."""
-        return {**CHAMPION.info, "features": FEATURES, "max_follow_up_days": FOLLOW_UP, "default_days": TIMES.default_days}
-
+        return {
+            **CHAMPION.info,
+            "features": FEATURES,
+            "max_follow_up_days": FOLLOW_UP,
+            "default_days": TIMES.default_days,
+        }

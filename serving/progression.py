@@ -58,8 +58,14 @@ Patient = _tabular_patient()
 VisitHistory = _visit_history()
 SERVED: list[Champion] = [c for c in CHAMPIONS.values() if isinstance(c, Champion)]
 # one guard for both: keys if either block asks for them, then the smaller body limit
-LIMITS = min((c.family.settings.serving for c in SERVED), key=lambda serving: (serving.auth == "none", serving.max_body_bytes))
-MAX_PATIENTS = CHAMPIONS[TABULAR].family.settings.serving.max_items_per_request if isinstance(CHAMPIONS[TABULAR], Champion) else 1000
+LIMITS = min(
+    (c.family.settings.serving for c in SERVED), key=lambda serving: (serving.auth == "none", serving.max_body_bytes)
+)
+MAX_PATIENTS = (
+    CHAMPIONS[TABULAR].family.settings.serving.max_items_per_request
+    if isinstance(CHAMPIONS[TABULAR], Champion)
+    else 1000
+)
 
 
 class ProgressionPrediction(Answer):
@@ -71,18 +77,26 @@ class NextValue(Answer):
     predicted: float = Field(description="the marker's expected value, in its clinical units")
     predicted_model_scale: float = Field(description="the same on the scale the model works on (log for log markers)")
     days_ahead: float
-    beyond_training_gaps: bool = Field(description="true when days_ahead, or a gap between the visits sent, is longer than any gap between visits "
-                                                   "in training: an extrapolation")
+    beyond_training_gaps: bool = Field(
+        description="true when days_ahead, or a gap between the visits sent, is longer than any gap between visits "
+        "in training: an extrapolation"
+    )
 
 
-
-
-@champion_service("progression", LIMITS, SERVED[0], {"/predict_next": c for c in (CHAMPIONS[VISITS],) if isinstance(c, Champion)})
+@champion_service(
+    "progression", LIMITS, SERVED[0], {"/predict_next": c for c in (CHAMPIONS[VISITS],) if isinstance(c, Champion)}
+)
 class ProgressionService:
     def __init__(self) -> None:
         self.models = {name: c.load() for name, c in CHAMPIONS.items() if isinstance(c, Champion)}
-        self.explainer = Explainer(CHAMPIONS[TABULAR], {"progression": self.models[TABULAR].predict}) if TABULAR in self.models else None
-        self.record = PredictionRecorder(CHAMPIONS[TABULAR]) if TABULAR in self.models else None  # visit histories are not logged: no reference
+        self.explainer = (
+            Explainer(CHAMPIONS[TABULAR], {"progression": self.models[TABULAR].predict})
+            if TABULAR in self.models
+            else None
+        )
+        self.record = (
+            PredictionRecorder(CHAMPIONS[TABULAR]) if TABULAR in self.models else None
+        )  # visit histories are not logged: no reference
 
     def _champion(self, family_name: str) -> Champion:
         champion = CHAMPIONS[family_name]
@@ -92,7 +106,8 @@ class ProgressionService:
 
     @strict_api()
     def predict(
-        self, patients: Annotated[list[Patient], Field(min_length=1, max_length=MAX_PATIENTS)]  # type: ignore[valid-type]
+        self,
+        patients: Annotated[list[Patient], Field(min_length=1, max_length=MAX_PATIENTS)],  # type: ignore[valid-type]
     ) -> list[ProgressionPrediction]:
         """Predicted progression for one patient (a list of one) or many, from baseline measurements."""
         champion = self._champion(TABULAR)
@@ -105,7 +120,9 @@ class ProgressionService:
     def explain(self, patient: Patient) -> ExplainedValue:  # type: ignore[valid-type]
         """Why: each baseline measurement's SHAP contribution to the predicted progression (``value``)."""
         champion = self._champion(TABULAR)
-        why = self.explainer.explain("progression", pd.DataFrame([patient.model_dump()], columns=champion.serving["feature_names"]))
+        why = self.explainer.explain(
+            "progression", pd.DataFrame([patient.model_dump()], columns=champion.serving["feature_names"])
+        )
         return ExplainedValue(**why.model_dump(), **answered_by(champion))
 
     @strict_api()
@@ -113,10 +130,14 @@ class ProgressionService:
         """The target marker `days_ahead` days after the last visit, from the visits so far."""
         champion = self._champion(VISITS)
         family = champion.family
-        scaled = float(self.models[VISITS].predict_next([family.history_frame(history)], np.array([history.days_ahead]))[0])
+        scaled = float(
+            self.models[VISITS].predict_next([family.history_frame(history)], np.array([history.days_ahead]))[0]
+        )
         return NextValue(
-            marker=family.settings.data.target_marker, predicted=float(family.encoding.to_units(np.array(scaled))),
-            predicted_model_scale=scaled, days_ahead=history.days_ahead,
+            marker=family.settings.data.target_marker,
+            predicted=float(family.encoding.to_units(np.array(scaled))),
+            predicted_model_scale=scaled,
+            days_ahead=history.days_ahead,
             beyond_training_gaps=family.longest_gap(history) > champion.serving["longest_gap_days"],
             **answered_by(champion),
         )
@@ -125,4 +146,3 @@ class ProgressionService:
     def model_info(self) -> dict[str, Any]:
         """Which models answer (version, data hash, held-out metrics, model card), or why one is missing."""
         return {name: c.info if isinstance(c, Champion) else {"unavailable": c} for name, c in CHAMPIONS.items()}
-

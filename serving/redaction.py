@@ -11,7 +11,15 @@ from typing import Any
 LOG_LINE_LIMIT = 2000
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 BENTOML_ERROR_LOGGER = "bentoml._internal.server.http_app"  # logs each rejected request with its traceback
-SERVER_LOGGERS = ("bentoml", "bentoml.access", "bentoml._internal.server.http_app", "uvicorn", "uvicorn.error", "uvicorn.access", "")
+SERVER_LOGGERS = (
+    "bentoml",
+    "bentoml.access",
+    "bentoml._internal.server.http_app",
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "",
+)
 
 
 class SafeLines(logging.Filter):
@@ -37,7 +45,9 @@ class RedactRejectedInputs(logging.Filter):
 
         error = record.exc_info[1] if record.exc_info else None
         if isinstance(error, ValidationError):
-            details = without_echo({"detail": error.errors(include_input=False, include_url=False, include_context=False)})["detail"]
+            details = without_echo(
+                {"detail": error.errors(include_input=False, include_url=False, include_context=False)}
+            )["detail"]
             reasons = "; ".join(f"{where(d['loc'])}: {d['msg']}" for d in details)
             record.msg = f"{record.msg} (rejected: {reasons})"
             record.exc_info = record.exc_text = None

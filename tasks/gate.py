@@ -36,15 +36,30 @@ class GateReport:
 
     def to_markdown(self) -> str:
         verdict = "passed" if self.passed else f"FAILED ({len(self.failures)} of {self.checked} expectations)"
-        lines = [f"# Data gate for {self.family}: {verdict}", ""] + [f"- {note}" for note in self.notes] + ([""] if self.notes else [])
+        lines = (
+            [f"# Data gate for {self.family}: {verdict}", ""]
+            + [f"- {note}" for note in self.notes]
+            + ([""] if self.notes else [])
+        )
         if self.failures:
             lines += ["| table | expectation | column | problem | sample of bad values |", "|---|---|---|---|---|"]
-            lines += [f"| {f.table} | {f.expectation} | {f.column or ''} | {f.problem} | {f.sample} |" for f in self.failures]
+            lines += [
+                f"| {f.table} | {f.expectation} | {f.column or ''} | {f.problem} | {f.sample} |" for f in self.failures
+            ]
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> str:
-        return json.dumps({"family": self.family, "checked": self.checked, "passed": self.passed, "notes": self.notes,
-                           "failures": [asdict(f) for f in self.failures]}, indent=2, default=str)
+        return json.dumps(
+            {
+                "family": self.family,
+                "checked": self.checked,
+                "passed": self.passed,
+                "notes": self.notes,
+                "failures": [asdict(f) for f in self.failures],
+            },
+            indent=2,
+            default=str,
+        )
 
 
 class DataGateFailed(RuntimeError):
@@ -78,7 +93,11 @@ def run_gate(family_name: str, tables: Tables, suites: dict[str, list], identifi
     checked = 0
     for table, expectations in suites.items():
         frame: pd.DataFrame = tables[table]
-        batch = source.add_dataframe_asset(name=table).add_batch_definition_whole_dataframe("all").get_batch(batch_parameters={"dataframe": frame})
+        batch = (
+            source.add_dataframe_asset(name=table)
+            .add_batch_definition_whole_dataframe("all")
+            .get_batch(batch_parameters={"dataframe": frame})
+        )
         suite = ExpectationSuite(name=f"{family_name}.{table}", expectations=expectations)
         outcome = batch.validate(suite, result_format="SUMMARY")
         checked += len(outcome.results)

@@ -35,7 +35,9 @@ def service_path(family_name: str) -> str:
 
 def served_champions(family: Family, params: Params) -> list[Champion]:
     """The champions the family's service needs: its own first, then those of families sharing the service."""
-    siblings = [name for name in params.families if name != family.name and family_class(name).service() == family.service()]
+    siblings = [
+        name for name in params.families if name != family.name and family_class(name).service() == family.service()
+    ]
     champions = [resolve_from_registry(family)]
     for name in siblings:
         try:
@@ -52,7 +54,8 @@ def has_service(family: Family) -> bool:
 
 @contextmanager
 def _params_for_the_service(params_path: Path | None) -> Iterator[None]:
-    """The build imports the service: with the block's params, and marked as a build (it serves nothing, so needs no API key)."""
+    """The build imports the service: with the block's params, and marked as a build (it serves nothing, so needs no API
+    key)."""
     changes = {BUILDING_BENTO: "1", **({"MEDMAAS_PARAMS": str(params_path)} if params_path is not None else {})}
     previous = {name: os.environ.get(name) for name in changes}
     os.environ.update(changes)
@@ -72,19 +75,28 @@ def build_bento(family: Family, champions: list[Champion], params_path: Path | N
 
     stored = [
         bentoml.mlflow.import_model(
-            c.registered_model, model_uri=c.model_uri,
+            c.registered_model,
+            model_uri=c.model_uri,
             labels={"version": c.version, "family": c.family.name},
             # the family's block travels with its model: a Bento serves a user's model with no params file of theirs
-            metadata={"info": c.info, "serving": c.serving, "settings": c.family.settings.model_dump_json(by_alias=True), "seed": c.family.seed},
+            metadata={
+                "info": c.info,
+                "serving": c.serving,
+                "settings": c.family.settings.model_dump_json(by_alias=True),
+                "seed": c.family.seed,
+            },
         )
         for c in champions
     ]
     packages = sorted({p for c in champions for p in c.family.runtime_packages})
     spec = {
         "service": service_path(family.name),
-        "name": champions[0].registered_model.lower(),  # a Bento per registered model: a user's model is not the bundled one
+        "name": champions[
+            0
+        ].registered_model.lower(),  # a Bento per registered model: a user's model is not the bundled one
         "labels": {c.family.name: c.version for c in champions},
-        "description": ", ".join(f"{c.registered_model} v{c.version} ({c.info.get('candidate')})" for c in champions) + ", built by medmaas",
+        "description": ", ".join(f"{c.registered_model} v{c.version} ({c.info.get('candidate')})" for c in champions)
+        + ", built by medmaas",
         # anchored: unanchored patterns match at any depth, and BentoML's temp dir is under .medmaas/
         "include": ["/serving/*.py", "/families/**/*.py", "/blocks/*.py", "/medmaas/*.py", "/params.yaml"],
         "exclude": ["/.medmaas", "/.venv", "/.git", "/data", "/reports", "/metrics", "__pycache__"],
@@ -95,7 +107,9 @@ def build_bento(family: Family, champions: list[Champion], params_path: Path | N
     with tempfile.TemporaryDirectory() as tmp:
         bentofile = Path(tmp) / "bentofile.yaml"
         bentofile.write_text(yaml.safe_dump(spec, sort_keys=False))
-        with _params_for_the_service(params_path):  # building imports the service, which resolves the champion the params name
+        with _params_for_the_service(
+            params_path
+        ):  # building imports the service, which resolves the champion the params name
             bento = bentoml.bentos.build_bentofile(str(bentofile), build_ctx=str(PROJECT_ROOT), reload=True)
     return str(bento.tag)
 
@@ -124,5 +138,10 @@ def package_champion(family: Family, promoted: bool, params: Params) -> str | No
         MlflowClient().set_model_version_tag(champion.registered_model, champion.version, "bento", "failed")
         return None
     MlflowClient().set_model_version_tag(champion.registered_model, champion.version, "bento", tag)
-    logger.info("built Bento %s with %s (serve it with `bentoml serve %s`)", tag, ", ".join(c.registered_model for c in champions), tag)
+    logger.info(
+        "built Bento %s with %s (serve it with `bentoml serve %s`)",
+        tag,
+        ", ".join(c.registered_model for c in champions),
+        tag,
+    )
     return tag

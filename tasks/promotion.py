@@ -1,4 +1,5 @@
-"""The promotion rule (DESIGN.md): gate passed, acceptance criteria met, not worse than the champion (and the reference).
+"""The promotion rule (DESIGN.md): gate passed, acceptance criteria met, not worse than the champion (and the
+reference).
 
 "Not worse" is a paired test, not two point estimates side by side: challenger and champion are scored on the same
 held-out rows, the rows the champion trained on are left out, and the difference is bootstrapped in pairs over the
@@ -35,7 +36,8 @@ class Comparison:
     units_compared: int
     unit: str
     refused: str | None = None  # why no fair comparison could be made
-    overlap_known: bool = True  # False: the other version stored no row digests comparable with this run's, so rows it trained on cannot be left out
+    # False: the other version stored no row digests comparable with this run's: rows it trained on cannot be left out
+    overlap_known: bool = True
 
     @property
     def rule(self) -> str:
@@ -47,25 +49,46 @@ class Comparison:
         d = self.difference
         left_out = self.rows_total - self.rows_compared
         scope = f"{self.rows_compared} held-out rows in {self.units_compared} {self.unit}s" + (
-            f" ({left_out} rows it trained on left out)" if left_out else "")
+            f" ({left_out} rows it trained on left out)" if left_out else ""
+        )
         if not self.overlap_known:
-            scope += (" (whether it trained on some of them is unknown: it stored no row digests under this state's key, "
-                      "or digests of other row keys than the family makes now)")
-        return f"vs {self.role} v{self.version}: {metric} difference {d.value:+.4f} (95% CI {d.low:+.4f} to {d.high:+.4f}), paired over {scope}"
+            scope += (
+                " (whether it trained on some of them is unknown: it stored no row digests under this state's key, "
+                "or digests of other row keys than the family makes now)"
+            )
+        return (
+            f"vs {self.role} v{self.version}: {metric} difference {d.value:+.4f} (95% CI {d.low:+.4f} to "
+            f"{d.high:+.4f}), paired over {scope}"
+        )
 
 
-def compare(family: Family, role: str, version: str, challenger: HeldOutRows, other: HeldOutRows, seen: np.ndarray | None) -> Comparison:
-    """Pair the two on the rows ``other`` never saw (``seen``: per row, whether it trained on it; None: unknown, all kept)."""
-    keep = (np.ones(len(challenger), dtype=bool) if seen is None else ~seen) & challenger.scored & other.scored  # rows both could be scored on
+def compare(
+    family: Family, role: str, version: str, challenger: HeldOutRows, other: HeldOutRows, seen: np.ndarray | None
+) -> Comparison:
+    """Pair the two on the rows ``other`` never saw (``seen``: per row, whether it trained on it; None: unknown, all
+    kept)."""
+    keep = (
+        (np.ones(len(challenger), dtype=bool) if seen is None else ~seen) & challenger.scored & other.scored
+    )  # rows both could be scored on
     mine, theirs = challenger.only(keep), other.only(keep)
     units = mine.n_units if keep.any() else 0
     minimum = family.settings.acceptance.min_compared_units
-    base = dict(role=role, version=version, rows_compared=int(keep.sum()), rows_total=len(challenger), units_compared=units, unit=challenger.unit,
-                overlap_known=seen is not None)
+    base = dict(
+        role=role,
+        version=version,
+        rows_compared=int(keep.sum()),
+        rows_total=len(challenger),
+        units_compared=units,
+        unit=challenger.unit,
+        overlap_known=seen is not None,
+    )
     if units < minimum:
         seen_count = 0 if seen is None else int(seen.sum())
-        reason = (f"it trained on {seen_count} of the {len(challenger)} held-out rows; {units} {challenger.unit}s it never saw (and both "
-                  f"models could score) remain, fewer than acceptance.min_compared_units ({minimum})")
+        reason = (
+            f"it trained on {seen_count} of the {len(challenger)} held-out rows; {units} {challenger.unit}s it never "
+            "saw (and both "
+            f"models could score) remain, fewer than acceptance.min_compared_units ({minimum})"
+        )
         return Comparison(difference=None, refused=reason, **base)
     try:
         difference = paired_difference(mine, theirs, family.better(), family.settings.bootstrap_resamples, family.seed)
@@ -111,14 +134,25 @@ class EarlierVersions:
     comparisons: list[Comparison]
 
 
-def decide(family: Family, challenger_version: str, challenger_candidate: str, challenger: dict[str, Estimate],
-           earlier: EarlierVersions) -> Decision:
+def decide(
+    family: Family,
+    challenger_version: str,
+    challenger_candidate: str,
+    challenger: dict[str, Estimate],
+    earlier: EarlierVersions,
+) -> Decision:
     """The promotion decision, from figures alone (no registry, no I/O): promoted only if every check passes."""
     checks = checks_for(family, challenger, earlier.comparisons)
     return Decision(
-        registered_model=family.registered_model, challenger_version=challenger_version, challenger_candidate=challenger_candidate,
-        promoted=all(c.passed for c in checks), checks=checks, challenger_metrics=challenger,
-        champion_version=earlier.champion_version, champion_metrics=earlier.champion_metrics or {}, comparisons=earlier.comparisons,
+        registered_model=family.registered_model,
+        challenger_version=challenger_version,
+        challenger_candidate=challenger_candidate,
+        promoted=all(c.passed for c in checks),
+        checks=checks,
+        challenger_metrics=challenger,
+        champion_version=earlier.champion_version,
+        champion_metrics=earlier.champion_metrics or {},
+        comparisons=earlier.comparisons,
     )
 
 
@@ -134,7 +168,9 @@ def checks_for(family: Family, challenger: dict[str, Estimate], comparisons: lis
     for metric, ceiling in acceptance.maximums.items():
         value = challenger[metric].high if cautious else challenger[metric].value
         what = f"{metric} {'95% CI high end ' if cautious else ''}{value:.4f}"
-        checks.append(Check(f"max {metric}", value <= ceiling, f"{what} {'<=' if value <= ceiling else '>'} ceiling {ceiling}"))
+        checks.append(
+            Check(f"max {metric}", value <= ceiling, f"{what} {'<=' if value <= ceiling else '>'} ceiling {ceiling}")
+        )
     primary = family.primary_metric
     if not any(c.role == "champion" for c in comparisons):
         checks.append(Check("vs champion", True, "no champion yet"))
@@ -143,5 +179,11 @@ def checks_for(family: Family, challenger: dict[str, Estimate], comparisons: lis
             checks.append(Check(f"vs {comparison.role}", False, comparison.sentence(primary)))
             continue
         ok = comparison.difference.low >= -acceptance.max_regression
-        checks.append(Check(f"vs {comparison.role}", ok, f"{comparison.sentence(primary)}; rule: {comparison.rule} ({acceptance.max_regression})"))
+        checks.append(
+            Check(
+                f"vs {comparison.role}",
+                ok,
+                f"{comparison.sentence(primary)}; rule: {comparison.rule} ({acceptance.max_regression})",
+            )
+        )
     return checks

@@ -42,11 +42,16 @@ EXPERIMENT_KIND = "mlflow.experimentKind"  # what the MLflow UI reads to open an
 # the experiment's kind unless the link asks (``workflowType``), and keeps chosen columns per browser; so the runs come
 # in the order the training side ranked them (``tuning_score``: the test set measures, it never orders) and each
 # candidate's name carries its held-out primary metric with the CI (``candidate_run_name``).
-TRAINING_VIEW = "{server}/#/experiments/{experiment}/runs?workflowType=machine_learning&orderByKey=metrics.%60tuning_score%60&orderByAsc={ascending}"
+TRAINING_VIEW = (
+    "{server}/#/experiments/{experiment}/runs?workflowType=machine_learning"
+    "&orderByKey=metrics.%60tuning_score%60&orderByAsc={ascending}"
+)
 
 
 def training_view_url(server: str, experiment: str, higher_is_better: bool = True) -> str:
-    return TRAINING_VIEW.format(server=server.rstrip("/"), experiment=experiment, ascending=str(not higher_is_better).lower())
+    return TRAINING_VIEW.format(
+        server=server.rstrip("/"), experiment=experiment, ascending=str(not higher_is_better).lower()
+    )
 
 
 def candidate_run_name(candidate: str, metric: str, estimate: Estimate | None) -> str:
@@ -71,14 +76,26 @@ def experiment_id(name: str, kind: str = "custom_model_development") -> str:
 
 
 def dataset_inputs(family: Family, provenance: Provenance, split: Split) -> list[DatasetInput]:
-    """The data a run used, as MLflow dataset inputs (the runs table's Datasets column): the family's data, its DVC digest,
+    """The data a run used, as MLflow dataset inputs (the runs table's Datasets column): the family's data, its DVC
+    digest,
     its path, the columns a request takes, and per side of the split the rows it holds. Never a row of data."""
     source = json.dumps({"uri": ", ".join(provenance.data_files)})
     sides = {"training": split.sizes.get("train"), "testing": split.sizes.get("test")}
     schema = request_schema(family, split)
-    return [DatasetInput(Dataset(dataset_name(family, provenance, context), provenance.data_md5, "local", source, schema=schema,
-                                 profile=json.dumps({"num_rows": rows}) if rows is not None else None),
-                         tags=[InputTag("mlflow.data.context", context)]) for context, rows in sides.items()]
+    return [
+        DatasetInput(
+            Dataset(
+                dataset_name(family, provenance, context),
+                provenance.data_md5,
+                "local",
+                source,
+                schema=schema,
+                profile=json.dumps({"num_rows": rows}) if rows is not None else None,
+            ),
+            tags=[InputTag("mlflow.data.context", context)],
+        )
+        for context, rows in sides.items()
+    ]
 
 
 def request_schema(family: Family, split: Split) -> str | None:
@@ -93,7 +110,8 @@ def request_schema(family: Family, split: Split) -> str | None:
 
 
 def dataset_name(family: Family, provenance: Provenance, context: str) -> str:
-    """One dataset per side (MLflow keeps one input per name and digest in a run): the same file, told apart by its side."""
+    """One dataset per side (MLflow keeps one input per name and digest in a run): the same file, told apart by its
+    side."""
     return f"{family.name}: {', '.join(Path(f).name for f in provenance.data_files) or 'data'} ({context} side)"
 
 
@@ -103,9 +121,13 @@ def parent_run(family: Family, provenance: Provenance) -> Iterator[str]:
     client = MlflowClient()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     tags = {**provenance.tags(), "family": family.name, "mlflow.source.git.commit": provenance.git_commit}
-    run = client.create_run(experiment_id(family.registered_model, family.experiment_kind), run_name=f"train-{stamp}", tags=tags)
+    run = client.create_run(
+        experiment_id(family.registered_model, family.experiment_kind), run_name=f"train-{stamp}", tags=tags
+    )
     run_id = run.info.run_id
-    client.log_batch(run_id, params=[Param("data_files", ",".join(provenance.data_files)), Param("seed", str(family.seed))])
+    client.log_batch(
+        run_id, params=[Param("data_files", ",".join(provenance.data_files)), Param("seed", str(family.seed))]
+    )
     try:
         yield run_id
     except BaseException:
@@ -143,7 +165,9 @@ def _metric_entries(evaluation_metrics: dict[str, Estimate], prefix: str, now: i
 
 
 @task(name="track-candidates", cache_policy=NO_CACHE)
-def track_candidates(family: Family, parent_run_id: str, ranked: list[CandidateResult], provenance: Provenance, split: Split) -> dict[str, str]:
+def track_candidates(
+    family: Family, parent_run_id: str, ranked: list[CandidateResult], provenance: Provenance, split: Split
+) -> dict[str, str]:
     """A child run per candidate: chosen hyperparameters, held-out metrics with CIs, plots, and the data it used."""
     client = MlflowClient()
     experiment = experiment_id(family.registered_model, family.experiment_kind)
@@ -152,12 +176,24 @@ def track_candidates(family: Family, parent_run_id: str, ranked: list[CandidateR
     run_ids = {}
     for rank, result in enumerate(ranked, start=1):
         fitted = result.fitted
-        tags = {"mlflow.parentRunId": parent_run_id, "candidate": fitted.candidate, "rank": str(rank), **provenance.tags()}
-        run_name = candidate_run_name(fitted.candidate, family.primary_metric, result.evaluation.metrics.get(family.primary_metric))
+        tags = {
+            "mlflow.parentRunId": parent_run_id,
+            "candidate": fitted.candidate,
+            "rank": str(rank),
+            **provenance.tags(),
+        }
+        run_name = candidate_run_name(
+            fitted.candidate, family.primary_metric, result.evaluation.metrics.get(family.primary_metric)
+        )
         run = client.create_run(experiment, run_name=run_name, tags=tags).info
-        run_id, now = run.run_id, run.start_time  # metrics at the run's start: link_model_metrics logs them again, not twice
+        run_id, now = (
+            run.run_id,
+            run.start_time,
+        )  # metrics at the run's start: link_model_metrics logs them again, not twice
         params = [Param(k, str(v)) for k, v in fitted.hyperparameters.items()]
-        metrics = _metric_entries(result.evaluation.metrics, "test_", now) + [Metric("fit_seconds", fitted.fit_seconds, now, 0)]
+        metrics = _metric_entries(result.evaluation.metrics, "test_", now) + [
+            Metric("fit_seconds", fitted.fit_seconds, now, 0)
+        ]
         metrics += [Metric(name, value, now, 0) for name, value in fitted.training.items()]
         if fitted.tuning_score is not None:
             metrics.append(Metric("tuning_score", fitted.tuning_score, now, 0))
@@ -178,7 +214,8 @@ def _version_by_alias(name: str, alias: str):
 
 
 def scored_version(family: Family, version: str, test: Any) -> tuple[Evaluation | None, str | None]:
-    """An earlier version's evaluation on *this* test set (the comparison must be like for like), or why it cannot be had."""
+    """An earlier version's evaluation on *this* test set (the comparison must be like for like), or why it cannot be
+    had."""
     try:
         return family.evaluate(load_model(f"models:/{family.registered_model}/{version}"), test), None
     except Exception as error:  # a version on another schema cannot be compared: do not promote blindly
@@ -190,20 +227,30 @@ ROW_KEYS_BEFORE_SCHEMES = "1"  # what a version logged before families named the
 
 
 def row_identity(family: Family, split: Split, test_rows) -> dict[str, Any]:
-    """Digests (medmaas/identity.py) of the rows this version trained on and of the rows it was tested on; never the rows."""
+    """Digests (medmaas/identity.py) of the rows this version trained on and of the rows it was tested on; never the
+    rows."""
     test_keys = [key for keys in (test_rows.keys if test_rows is not None else ()) for key in keys]
-    return {"key_id": identity.key_id(), "keys": family.row_key_scheme, "train": sorted(set(identity.digests(family.training_keys(split.train)))),
-            "test": sorted(set(identity.digests(test_keys)))}
+    return {
+        "key_id": identity.key_id(),
+        "keys": family.row_key_scheme,
+        "train": sorted(set(identity.digests(family.training_keys(split.train)))),
+        "test": sorted(set(identity.digests(test_keys))),
+    }
 
 
 def rows_seen_by(family: Family, run_id: str, test_rows) -> np.ndarray | None:
-    """Per held-out row, whether the version logged in ``run_id`` trained on it; None when it cannot be told (no digests,
+    """Per held-out row, whether the version logged in ``run_id`` trained on it; None when it cannot be told (no
+    digests,
     digests made under another key, or of other row keys than the family makes now)."""
     try:
         stored = json.loads(Path(MlflowClient().download_artifacts(run_id, IDENTITY_ARTIFACT)).read_text())
     except (MlflowException, OSError):
         return None
-    if stored.get("key_id") != identity.key_id() or stored.get("keys", ROW_KEYS_BEFORE_SCHEMES) != family.row_key_scheme or not stored.get("train"):
+    if (
+        stored.get("key_id") != identity.key_id()
+        or stored.get("keys", ROW_KEYS_BEFORE_SCHEMES) != family.row_key_scheme
+        or not stored.get("train")
+    ):
         return None
     trained = set(stored["train"])
     digested = iter(identity.digests([key for keys in test_rows.keys for key in keys]))  # one pass, one read of the key
@@ -211,8 +258,10 @@ def rows_seen_by(family: Family, run_id: str, test_rows) -> np.ndarray | None:
 
 
 def earlier_versions(family: Family, challenger_version: str) -> tuple[list[tuple[str, Any]], list[Comparison]]:
-    """(role, version) pairs the challenger must not lose to: the champion, and the reference when it is another version;
-    and a refused comparison when ``acceptance.reference_version`` names no registered version (a bad config blocks, named)."""
+    """(role, version) pairs the challenger must not lose to: the champion, and the reference when it is another
+    version;
+    and a refused comparison when ``acceptance.reference_version`` names no registered version (a bad config blocks,
+    named)."""
     name = family.registered_model
     champion = _version_by_alias(name, CHAMPION)
     pinned = family.settings.acceptance.reference_version
@@ -222,19 +271,34 @@ def earlier_versions(family: Family, challenger_version: str) -> tuple[list[tupl
             reference = MlflowClient().get_model_version(name, str(pinned))
         except MlflowException:
             reference = None
-            refused.append(Comparison("reference", str(pinned), None, 0, 0, 0, "row",
-                                      refused=f"acceptance.reference_version {pinned} is not a registered version of {name!r}"))
+            refused.append(
+                Comparison(
+                    "reference",
+                    str(pinned),
+                    None,
+                    0,
+                    0,
+                    0,
+                    "row",
+                    refused=f"acceptance.reference_version {pinned} is not a registered version of {name!r}",
+                )
+            )
     else:
         reference = _version_by_alias(name, REFERENCE)
     found = [("champion", champion)] if champion is not None else []
-    if reference is not None and reference.version != challenger_version and (champion is None or reference.version != champion.version):
+    if (
+        reference is not None
+        and reference.version != challenger_version
+        and (champion is None or reference.version != champion.version)
+    ):
         found.append(("reference", reference))
     return found, refused
 
 
 @task(name="score-champion", cache_policy=NO_CACHE)
 def score_champion(family: Family, challenger_version: str, best: CandidateResult, split: Split) -> EarlierVersions:
-    """Score the champion (and the reference) on this test set and pair each with the challenger on the rows it never saw;
+    """Score the champion (and the reference) on this test set and pair each with the challenger on the rows it never
+    saw;
     a version that cannot be scored or paired is a refused comparison naming its role and why."""
     found, comparisons = earlier_versions(family, challenger_version)
     champion_version, champion_metrics = None, None
@@ -244,11 +308,20 @@ def score_champion(family: Family, challenger_version: str, best: CandidateResul
             champion_version, champion_metrics = version.version, (evaluation.metrics if evaluation else None)
         mine, theirs = best.evaluation.rows, (evaluation.rows if evaluation else None)
         if error or mine is None or theirs is None:
-            reason = (f"it could not be scored on this test set: {error}" if error
-                      else f"{family.name} gives no row-level held-out scores, so it cannot be compared in pairs")
-            comparisons.append(Comparison(role, version.version, None, 0, len(mine) if mine is not None else 0, 0, "row", refused=reason))
+            reason = (
+                f"it could not be scored on this test set: {error}"
+                if error
+                else f"{family.name} gives no row-level held-out scores, so it cannot be compared in pairs"
+            )
+            comparisons.append(
+                Comparison(
+                    role, version.version, None, 0, len(mine) if mine is not None else 0, 0, "row", refused=reason
+                )
+            )
             continue
-        comparisons.append(compare(family, role, version.version, mine, theirs, rows_seen_by(family, version.run_id, mine)))
+        comparisons.append(
+            compare(family, role, version.version, mine, theirs, rows_seen_by(family, version.run_id, mine))
+        )
     return EarlierVersions(champion_version, champion_metrics, comparisons)
 
 
@@ -257,55 +330,106 @@ def score_champion(family: Family, challenger_version: str, best: CandidateResul
 MODEL_STEP = 1
 
 
-def link_model_metrics(family: Family, run_id: str, model_id: str, best: CandidateResult, provenance: Provenance) -> None:
+def link_model_metrics(
+    family: Family, run_id: str, model_id: str, best: CandidateResult, provenance: Provenance
+) -> None:
     """The logged model's metrics, each linked to the side of the split it was measured on (MLflow 3's model page)."""
     client = MlflowClient()
     now = client.get_run(run_id).info.start_time  # as track_candidates logged them: the run keeps one value per metric
     testing, training = (dataset_name(family, provenance, side) for side in ("testing", "training"))
-    metrics = [Metric(m.key, m.value, now, 0, model_id=model_id, dataset_name=testing, dataset_digest=provenance.data_md5)
-               for m in _metric_entries(best.evaluation.metrics, "test_", now)]
-    metrics += [Metric(name, value, now, 0, model_id=model_id, dataset_name=training, dataset_digest=provenance.data_md5)
-                for name, value in best.fitted.training.items()]
+    metrics = [
+        Metric(m.key, m.value, now, 0, model_id=model_id, dataset_name=testing, dataset_digest=provenance.data_md5)
+        for m in _metric_entries(best.evaluation.metrics, "test_", now)
+    ]
+    metrics += [
+        Metric(name, value, now, 0, model_id=model_id, dataset_name=training, dataset_digest=provenance.data_md5)
+        for name, value in best.fitted.training.items()
+    ]
     client.log_batch(run_id, metrics=metrics)
 
 
 @task(name="register-challenger", cache_policy=NO_CACHE)
-def register_challenger(family: Family, run_id: str, best: CandidateResult, split: Split, provenance: Provenance) -> str:
-    """Log the chosen candidate's model with what its service and monitor need, register it, and make it the challenger."""
+def register_challenger(
+    family: Family, run_id: str, best: CandidateResult, split: Split, provenance: Provenance
+) -> str:
+    """Log the chosen candidate's model with what its service and monitor need, register it, and make it the
+    challenger."""
     with mlflow.start_run(run_id=run_id):
         info = log_model(
-            family.flavor_of(best.fitted.model), best.fitted.model, name="model", step=MODEL_STEP,
+            family.flavor_of(best.fitted.model),
+            best.fitted.model,
+            name="model",
+            step=MODEL_STEP,
             input_example=family.input_example(split.test),
             pip_requirements=pinned_requirements(family.runtime_packages),
         )
     link_model_metrics(family, run_id, info.model_id, best, provenance)
     log_files(run_id, {"serving.json": json.dumps(family.serving_artifacts(best.fitted.model, split.train))}, "serving")
-    log_files(run_id, {Path(IDENTITY_ARTIFACT).name: json.dumps(row_identity(family, split, best.evaluation.rows))}, str(Path(IDENTITY_ARTIFACT).parent))
+    log_files(
+        run_id,
+        {Path(IDENTITY_ARTIFACT).name: json.dumps(row_identity(family, split, best.evaluation.rows))},
+        str(Path(IDENTITY_ARTIFACT).parent),
+    )
     if (reference := family.drift_reference(best.fitted.model, split)) is not None:
         log_files(run_id, {"reference.json": json.dumps(reference)}, "monitoring")
     name = family.registered_model
-    version = mlflow.register_model(info.model_uri, name, tags={**provenance.tags(), "candidate": best.fitted.candidate})
+    version = mlflow.register_model(
+        info.model_uri, name, tags={**provenance.tags(), "candidate": best.fitted.candidate}
+    )
     MlflowClient().set_registered_model_alias(name, CHALLENGER, version.version)
-    get_run_logger().info("registered %s version %s (%s) as %s", name, version.version, best.fitted.candidate, CHALLENGER)
+    get_run_logger().info(
+        "registered %s version %s (%s) as %s", name, version.version, best.fitted.candidate, CHALLENGER
+    )
     return version.version  # as MLflow gives it (the Decision has always carried it so)
 
 
 @task(name="write-model-card", cache_policy=NO_CACHE)
-def write_card(family: Family, run_id: str, decision: Decision, best: CandidateResult, split: Split, provenance: Provenance,
-               data_summary: dict[str, Any], board: pd.DataFrame | None = None, on_test: BestOnTest | None = None) -> str:
+def write_card(
+    family: Family,
+    run_id: str,
+    decision: Decision,
+    best: CandidateResult,
+    split: Split,
+    provenance: Provenance,
+    data_summary: dict[str, Any],
+    board: pd.DataFrame | None = None,
+    on_test: BestOnTest | None = None,
+) -> str:
     """The model card and the decision, on the run, on the registered version and in Prefect; returns the card."""
     client = MlflowClient()
-    card = render_model_card(family, decision, best, split, provenance, data_summary, family.subgroup_table(best.fitted.model, split.test), board, on_test)
-    log_files(run_id, {"decision.json": json.dumps(decision.to_dict(), indent=2, default=str), "model_card.md": card}, "promotion")
-    client.set_model_version_tag(decision.registered_model, decision.challenger_version, "promotion", "promoted" if decision.promoted else "rejected")
+    card = render_model_card(
+        family,
+        decision,
+        best,
+        split,
+        provenance,
+        data_summary,
+        family.subgroup_table(best.fitted.model, split.test),
+        board,
+        on_test,
+    )
+    log_files(
+        run_id,
+        {"decision.json": json.dumps(decision.to_dict(), indent=2, default=str), "model_card.md": card},
+        "promotion",
+    )
+    client.set_model_version_tag(
+        decision.registered_model,
+        decision.challenger_version,
+        "promotion",
+        "promoted" if decision.promoted else "rejected",
+    )
     client.update_model_version(decision.registered_model, decision.challenger_version, description=decision.summary())
-    create_markdown_artifact(card, key=artifact_key(decision.registered_model, "model-card"), description=decision.summary())
+    create_markdown_artifact(
+        card, key=artifact_key(decision.registered_model, "model-card"), description=decision.summary()
+    )
     return card
 
 
 @task(name="promote", cache_policy=NO_CACHE)
 def promote(family: Family, decision: Decision) -> None:
-    """Move ``champion`` to the challenger when the decision says so (and set ``reference`` the first time); else nothing."""
+    """Move ``champion`` to the challenger when the decision says so (and set ``reference`` the first time); else
+    nothing."""
     client, name = MlflowClient(), decision.registered_model
     if decision.promoted:
         client.set_registered_model_alias(name, CHAMPION, decision.challenger_version)

@@ -17,7 +17,11 @@ def validate_data(family: Family, tables: Tables) -> GateReport:
     report = run_gate(family.registered_model, tables, family.expectations(tables), family.identifier_columns())
     report.notes = family.gate_notes(tables)
     write_gate_report(family.registered_model, report)
-    create_markdown_artifact(report.to_markdown(), key=artifact_key(family.registered_model, "data-gate"), description="Great Expectations gate")
+    create_markdown_artifact(
+        report.to_markdown(),
+        key=artifact_key(family.registered_model, "data-gate"),
+        description="Great Expectations gate",
+    )
     logger = get_run_logger()
     logger.info("data gate: %d expectations, %d failed", report.checked, len(report.failures))
     return report

@@ -20,7 +20,8 @@ from support import api_key, merged  # noqa: E402
 import medmaas  # noqa: E402, F401
 from medmaas.environment import PROJECT_ROOT  # noqa: E402
 
-api_key()  # services (in-process or started by a test) refuse to start without an active key in this session's keys file
+# services (in-process or started by a test) refuse to start without an active key in this session's keys file
+api_key()
 REPO_PARAMS = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
 
 
@@ -91,8 +92,13 @@ def icd10cm_csv(session_dir) -> Path:
 def write_params(request, session_dir, wdbc_csv, diabetes_csv, pbcseq_csv, gbsg2_csv, drug_reviews_csv):
     """Write a params file: the repo's, pointed at the test's copies of the data, with overrides merged in."""
     counter = iter(range(10_000))
-    copies = {"diagnosis": wdbc_csv, "progression": diabetes_csv, "progression_visits": pbcseq_csv, "prognosis": gbsg2_csv,
-              "recommendation": drug_reviews_csv}
+    copies = {
+        "diagnosis": wdbc_csv,
+        "progression": diabetes_csv,
+        "progression_visits": pbcseq_csv,
+        "prognosis": gbsg2_csv,
+        "recommendation": drug_reviews_csv,
+    }
 
     def write(overrides: dict | None = None, keep_families: tuple[str, ...] = ("diagnosis",)) -> Path:
         if "bioactivity" in keep_families:  # parsing 7,800 SMILES: only for the sessions that need it
@@ -120,10 +126,12 @@ def prefect_harness():
         yield
 
 
-
-
 def pytest_collection_modifyitems(items):
     """A test that starts Prefect (a whole flow) is slow by definition: refuse one that is not marked so."""
-    unmarked = [item.nodeid for item in items if "prefect_harness" in item.fixturenames and item.get_closest_marker("slow") is None]
+    unmarked = [
+        item.nodeid
+        for item in items
+        if "prefect_harness" in item.fixturenames and item.get_closest_marker("slow") is None
+    ]
     if unmarked:
         raise pytest.UsageError("mark these @pytest.mark.slow (they run a whole flow):\n  " + "\n  ".join(unmarked))

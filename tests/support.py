@@ -1,4 +1,5 @@
-"""Helpers the test modules share (fixtures live in conftest.py): params overrides, registry snapshots, a server on loopback."""
+"""Helpers the test modules share (fixtures live in conftest.py): params overrides, registry snapshots, a server on
+loopback."""
 
 import copy
 import os
@@ -66,19 +67,25 @@ def api_key(name: str = "tests") -> str:
 
 
 def run_to_end(args: list[str], *, waiting_for: str, timeout_s: float, **kwargs) -> subprocess.CompletedProcess:
-    """``subprocess.run`` capturing text; past the deadline the test fails naming what it waited for, with the output so far.
+    """``subprocess.run`` capturing text; past the deadline the test fails naming what it waited for, with the output so
+    far.
 
-    Deadlines are generous (at least 3x what the command takes here under ``-n 2``): they catch a hang, never a slow machine.
+    Deadlines are generous (at least 3x what the command takes here under ``-n 2``): they catch a hang, never a slow
+    machine.
     """
     try:
         return subprocess.run(args, capture_output=True, text=True, timeout=timeout_s, **kwargs)
     except subprocess.TimeoutExpired as expired:
-        so_far = "".join(part.decode(errors="replace") if isinstance(part, bytes) else part for part in (expired.stdout or "", expired.stderr or ""))
+        so_far = "".join(
+            part.decode(errors="replace") if isinstance(part, bytes) else part
+            for part in (expired.stdout or "", expired.stderr or "")
+        )
         pytest.fail(f"{waiting_for}: not finished after {timeout_s:.0f} s; its last output:\n{so_far[-3000:]}")
 
 
 def wait_for(condition, *, waiting_for: str, timeout_s: float, every_s: float = 2.0, explain=lambda: ""):
-    """Poll ``condition`` until it returns something truthy (returned); past the deadline the test fails naming what it waited for."""
+    """Poll ``condition`` until it returns something truthy (returned); past the deadline the test fails naming what it
+    waited for."""
     deadline = time.monotonic() + timeout_s
     while True:
         if found := condition():
@@ -104,16 +111,31 @@ def wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout_s: 
 
 
 class Server:
-    """`bentoml serve` in its own process group on loopback; stopped with the whole group. Requests carry a valid key."""
+    """`bentoml serve` in its own process group on loopback; stopped with the whole group. Requests carry a valid
+    key."""
 
     def __init__(self, target: str, cwd: Path, env: dict | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.headers = {"Authorization": f"Bearer {api_key()}"}
-        self.log = tempfile.NamedTemporaryFile("w+", prefix="bentoml-", suffix=".log", delete=False)  # a pipe would fill and block it
+        self.log = tempfile.NamedTemporaryFile(
+            "w+", prefix="bentoml-", suffix=".log", delete=False
+        )  # a pipe would fill and block it
         self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "bentoml"), "serve", target, "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=cwd, env={**os.environ, **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(Path(sys.executable).parent / "bentoml"),
+                "serve",
+                target,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             self.cold_start = wait_until_ready(f"{self.url}/readyz", self.process, Path(self.log.name))
@@ -124,7 +146,12 @@ class Server:
     def post(self, route: str, body=None, content: str | None = None, headers: dict | None = None) -> httpx.Response:
         headers = self.headers if headers is None else headers
         if content is not None:
-            return httpx.post(f"{self.url}/{route}", content=content, headers={**headers, "content-type": "application/json"}, timeout=30)
+            return httpx.post(
+                f"{self.url}/{route}",
+                content=content,
+                headers={**headers, "content-type": "application/json"},
+                timeout=30,
+            )
         return httpx.post(f"{self.url}/{route}", json=body, headers=headers, timeout=30)
 
     def get(self, route: str) -> httpx.Response:
@@ -162,7 +189,8 @@ def corrupt(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
 
 
 def malformed_dicom(value: bytes, tag: bytes = b"\x28\x00\x30\x00") -> bytes:
-    """pydicom's CT_small.dcm with a header field overwritten in place (default: PixelSpacing), as a broken export would have it."""
+    """pydicom's CT_small.dcm with a header field overwritten in place (default: PixelSpacing), as a broken export would
+    have it."""
     from pydicom.data import get_testdata_file
 
     data = open(get_testdata_file("CT_small.dcm"), "rb").read()
@@ -172,21 +200,32 @@ def malformed_dicom(value: bytes, tag: bytes = b"\x28\x00\x30\x00") -> bytes:
 
 
 def chromium():
-    """A headless Chromium driven by Selenium, or the test skips naming what is missing. The browser and its driver are the
-    system's (Debian's chromium and chromium-driver, which .ci/run installs; a hosted runner's Chrome): Selenium must never
+    """A headless Chromium driven by Selenium, or the test skips naming what is missing. The browser and its driver are
+    the
+    system's (Debian's chromium and chromium-driver, which .ci/run installs; a hosted runner's Chrome): Selenium must
+    never
     fetch one."""
     import shutil
 
     browser = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
     driver = shutil.which("chromedriver") or shutil.which("chromedriver", path=os.environ.get("CHROMEWEBDRIVER", ""))
     if not (browser and driver):
-        pytest.skip("browser test: needs a system Chromium and its chromedriver (Debian: apt-get install chromium chromium-driver); "
-                    f"found browser={browser}, driver={driver}")
+        pytest.skip(
+            "browser test: needs a system Chromium and its chromedriver (Debian: apt-get install chromium "
+            "chromium-driver); "
+            f"found browser={browser}, driver={driver}"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1600,1200"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1600,1200",
+    ):
         options.add_argument(argument)
     return webdriver.Chrome(options=options, service=Service(driver))

@@ -1,4 +1,5 @@
-"""The documentation site builds with no warning, its generated pages hold what the code says, and the README stays short."""
+"""The documentation site builds with no warning, its generated pages hold what the code says, and the README stays
+short."""
 
 import os
 import re
@@ -13,8 +14,13 @@ from medmaas.environment import PROJECT_ROOT
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     target = tmp_path_factory.mktemp("site")
-    built = run_to_end([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(target)], waiting_for="mkdocs build --strict",
-                       timeout_s=300, cwd=PROJECT_ROOT, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    built = run_to_end(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(target)],
+        waiting_for="mkdocs build --strict",
+        timeout_s=300,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert built.returncode == 0, built.stderr[-3000:]
     assert "WARNING" not in built.stderr, built.stderr[-3000:]
     return target
@@ -24,6 +30,7 @@ def test_every_page_of_the_nav_is_built(site):
     import yaml
 
     nav = yaml.safe_load((PROJECT_ROOT / "mkdocs.yml").read_text())["nav"]
+
     def pages(entries):
         for entry in entries:
             value = next(iter(entry.values())) if isinstance(entry, dict) else entry
@@ -39,7 +46,12 @@ def test_the_configuration_reference_lists_every_key_with_its_default_from_the_c
 
     page = (site / "configuration-reference" / "index.html").read_text()
     assert "imaging.split.near_duplicate_radius" in page and f"<code>{DEFAULT_RADIUS}</code>" in page
-    for key in ("prognosis.acceptance.floors_on", "clinical_text.data.text_column", "project.seed", "diagnosis.serving.max_body_bytes"):
+    for key in (
+        "prognosis.acceptance.floors_on",
+        "clinical_text.data.text_column",
+        "project.seed",
+        "diagnosis.serving.max_body_bytes",
+    ):
         assert key in page, key
 
 
@@ -53,7 +65,9 @@ def test_the_readme_is_a_page_long_and_points_into_the_site():
     assert len(readme.encode()) <= 10_000
     for link in re.findall(r"\]\((docs/[\w./-]+\.md)\)", readme):
         page = link.removeprefix("docs/")
-        assert (PROJECT_ROOT / link).is_file() or page in ("results.md", "configuration-reference.md"), link  # the last two are generated
+        assert (PROJECT_ROOT / link).is_file() or page in ("results.md", "configuration-reference.md"), (
+            link
+        )  # the last two are generated
 
 
 def test_every_family_has_a_page_whose_leaderboard_is_generated_from_the_pipelines_outputs(site):

@@ -1,4 +1,5 @@
-"""`dvc repro` exports the data and trains; a re-run with nothing changed trains nothing; an edit re-runs only what imports it.
+"""`dvc repro` exports the data and trains; a re-run with nothing changed trains nothing; an edit re-runs only what
+imports it.
 
 What DVC proves does not depend on how much it trains, so the copy trains every family on a few dozen rows with one
 candidate and one grid point (the quality floors are the families' own tests): the whole test takes minutes, not ten.
@@ -20,36 +21,89 @@ from medmaas.environment import PROJECT_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dvc")]
 
-FAMILIES = ("diagnosis", "progression", "progression_visits", "prognosis", "recommendation", "bioactivity", "imaging", "clinical_text")
+FAMILIES = (
+    "diagnosis",
+    "progression",
+    "progression_visits",
+    "prognosis",
+    "recommendation",
+    "bioactivity",
+    "imaging",
+    "clinical_text",
+)
 TRAIN_STAGES = {f"train_{f}" for f in FAMILIES}
 CODE_CHANGES = {  # module -> the stages that import it (written by hand, not by tools/stage_deps.py)
-    "blocks/regression.py": {f"{kind}_{f}" for kind in ("ingest", "train") for f in ("progression", "progression_visits", "recommendation")},
-    "blocks/torch_training.py": {"ingest_progression_visits", "train_progression_visits", "train_progression",  # progression shares the GRU's service
-                                 "ingest_bioactivity", "train_bioactivity",  # the MLP
-                                 "ingest_imaging", "train_imaging",  # the CNN
-                                 "ingest_clinical_text", "train_clinical_text"},  # the fine-tuned MiniLM
+    "blocks/regression.py": {
+        f"{kind}_{f}" for kind in ("ingest", "train") for f in ("progression", "progression_visits", "recommendation")
+    },
+    "blocks/torch_training.py": {
+        "ingest_progression_visits",
+        "train_progression_visits",
+        "train_progression",  # progression shares the GRU's service
+        "ingest_bioactivity",
+        "train_bioactivity",  # the MLP
+        "ingest_imaging",
+        "train_imaging",  # the CNN
+        "ingest_clinical_text",
+        "train_clinical_text",
+    },  # the fine-tuned MiniLM
     "blocks/deidentify.py": {"ingest_clinical_text", "train_clinical_text"},
     "medmaas/provenance.py": TRAIN_STAGES,
 }
 # Per family: the smallest run that still goes through every step (gate, split, tuning, evaluation, registry, Bento).
 SMALL_RUNS = {
-    "diagnosis": {"data": {"path": "data/small/wdbc.csv", "min_rows": 40}, "split": {"cv_folds": 3}, "bootstrap_resamples": 50,
-                  # 15 test patients: the CI is wide
-                  "candidates": Replace({"logistic_regression": {"C": [1.0]}}), "acceptance": Replace({"minimums": {"roc_auc": 0.9}, "floors_on": "point"})},
-    "progression": {"data": {"path": "data/small/diabetes.csv", "min_rows": 40}, "split": {"cv_folds": 3}, "bootstrap_resamples": 50,
-                    "candidates": Replace({"ridge": {"alpha": [1.0]}}), "acceptance": Replace({"minimums": {"r2": -1.0}})},
-    "progression_visits": {"data": {"path": "data/small/pbcseq.csv", "min_targets": 50}, "split": {"cv_folds": 3}, "bootstrap_resamples": 50,
-                           "candidates": Replace({"last_observation": {}})},
-    "prognosis": {"data": {"path": "data/small/gbsg2.csv", "min_rows": 40, "min_events": 20}, "split": {"cv_folds": 3}, "bootstrap_resamples": 50,
-                  "candidates": Replace({"cox_ph": {"alpha": [1.0]}}), "acceptance": Replace({"minimums": {"uno_c_index": 0.5}})},
-    "recommendation": {"bootstrap_resamples": 50, "candidates": Replace({"popularity": {"shrinkage": [0]}})},  # the bundled file is small already (438 rows)
-    "bioactivity": {"data": {"path": "data/small/b3db.csv", "min_rows": 50}, "split": {"cv_folds": 2, "grouped_folds": 2}, "bootstrap_resamples": 50,
-                    "candidates": Replace({"logistic_regression": {"C": [0.3]}}), "acceptance": Replace({"minimums": {"roc_auc": 0.5}})},
-    "imaging": {"data": {"path": "data/small/br35h", "image_size": 32, "min_images_per_class": 10, "min_rows": 20}, "bootstrap_resamples": 50,
-                "error_grid": False, "candidates": Replace({"pixel_logistic_regression": {"pixels": 16, "C": [0.1]}}),
-                "acceptance": Replace({"minimums": {"roc_auc": 0.5, "sensitivity": 0.0}})},
-    "clinical_text": {"data": {"path": "data/small/icd10cm_chapters.csv", "min_rows": 50, "min_texts_per_label": 10}, "bootstrap_resamples": 50,
-                      "candidates": Replace({"tfidf_logistic_regression": {"C": [3.0]}}), "acceptance": Replace({"minimums": {"macro_f1": 0.3, "top_k_accuracy": 0.5}})},
+    "diagnosis": {
+        "data": {"path": "data/small/wdbc.csv", "min_rows": 40},
+        "split": {"cv_folds": 3},
+        "bootstrap_resamples": 50,
+        # 15 test patients: the CI is wide
+        "candidates": Replace({"logistic_regression": {"C": [1.0]}}),
+        "acceptance": Replace({"minimums": {"roc_auc": 0.9}, "floors_on": "point"}),
+    },
+    "progression": {
+        "data": {"path": "data/small/diabetes.csv", "min_rows": 40},
+        "split": {"cv_folds": 3},
+        "bootstrap_resamples": 50,
+        "candidates": Replace({"ridge": {"alpha": [1.0]}}),
+        "acceptance": Replace({"minimums": {"r2": -1.0}}),
+    },
+    "progression_visits": {
+        "data": {"path": "data/small/pbcseq.csv", "min_targets": 50},
+        "split": {"cv_folds": 3},
+        "bootstrap_resamples": 50,
+        "candidates": Replace({"last_observation": {}}),
+    },
+    "prognosis": {
+        "data": {"path": "data/small/gbsg2.csv", "min_rows": 40, "min_events": 20},
+        "split": {"cv_folds": 3},
+        "bootstrap_resamples": 50,
+        "candidates": Replace({"cox_ph": {"alpha": [1.0]}}),
+        "acceptance": Replace({"minimums": {"uno_c_index": 0.5}}),
+    },
+    "recommendation": {
+        "bootstrap_resamples": 50,
+        "candidates": Replace({"popularity": {"shrinkage": [0]}}),
+    },  # the bundled file is small already (438 rows)
+    "bioactivity": {
+        "data": {"path": "data/small/b3db.csv", "min_rows": 50},
+        "split": {"cv_folds": 2, "grouped_folds": 2},
+        "bootstrap_resamples": 50,
+        "candidates": Replace({"logistic_regression": {"C": [0.3]}}),
+        "acceptance": Replace({"minimums": {"roc_auc": 0.5}}),
+    },
+    "imaging": {
+        "data": {"path": "data/small/br35h", "image_size": 32, "min_images_per_class": 10, "min_rows": 20},
+        "bootstrap_resamples": 50,
+        "error_grid": False,
+        "candidates": Replace({"pixel_logistic_regression": {"pixels": 16, "C": [0.1]}}),
+        "acceptance": Replace({"minimums": {"roc_auc": 0.5, "sensitivity": 0.0}}),
+    },
+    "clinical_text": {
+        "data": {"path": "data/small/icd10cm_chapters.csv", "min_rows": 50, "min_texts_per_label": 10},
+        "bootstrap_resamples": 50,
+        "candidates": Replace({"tfidf_logistic_regression": {"C": [3.0]}}),
+        "acceptance": Replace({"minimums": {"macro_f1": 0.3, "top_k_accuracy": 0.5}}),
+    },
 }
 
 
@@ -64,7 +118,9 @@ def shrink_exports(repo: Path) -> None:
     per_class(pd.read_csv(raw / "wdbc.csv"), "diagnosis", 30).to_csv(small / "wdbc.csv", index=False)
     pd.read_csv(raw / "diabetes.csv").sample(60, random_state=0).to_csv(small / "diabetes.csv", index=False)
     visits = pd.read_csv(raw / "pbcseq.csv")
-    visits[visits["patient_id"].isin(visits["patient_id"].drop_duplicates().head(40))].to_csv(small / "pbcseq.csv", index=False)
+    visits[visits["patient_id"].isin(visits["patient_id"].drop_duplicates().head(40))].to_csv(
+        small / "pbcseq.csv", index=False
+    )
     pd.read_csv(raw / "gbsg2.csv").sample(100, random_state=0).to_csv(small / "gbsg2.csv", index=False)
     per_class(pd.read_csv(raw / "b3db.csv"), "bbb", 60).to_csv(small / "b3db.csv", index=False)
     descriptions = pd.read_csv(raw / "icd10cm_chapters.csv")
@@ -85,7 +141,9 @@ def dvc(args: list[str], repo: Path, env: dict, timeout_s: float = 300) -> subpr
 def repo_copy(tmp_path_factory) -> tuple[Path, dict]:
     """The tracked tree in a fresh git repo with its own state, every family trimmed to its small run."""
     repo = tmp_path_factory.mktemp("clone")
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     for name in files:
         if name.startswith("data/raw/") and not name.endswith(".gitignore"):
             continue  # DVC outputs: `dvc repro` must make them
@@ -95,8 +153,14 @@ def repo_copy(tmp_path_factory) -> tuple[Path, dict]:
     params = merged(yaml.safe_load((repo / "params.yaml").read_text()), SMALL_RUNS)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEDMAAS_", "MLFLOW_", "PREFECT_"))}
-    env |= {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", "MEDMAAS_STATE_DIR": str(repo / ".medmaas"),
-            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env |= {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
+        "MEDMAAS_STATE_DIR": str(repo / ".medmaas"),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "clone"]):
         subprocess.run(command, cwd=repo, env=env, check=True)
     return repo, env
@@ -120,15 +184,21 @@ def test_repro_trains_then_skips_reports_metrics_and_tracks_params(repo_copy):
     assert "Running stage" not in second.stdout
     assert "Stage 'train_diagnosis' didn't change" in second.stdout
 
-    # and editing a module makes exactly the stages that import it stale (a function-level import included); `dvc status` trains nothing
+    # and editing a module makes exactly the stages that import it stale (a function-level import included); `dvc
+    # status` trains nothing
     for module, importers in CODE_CHANGES.items():
         edited = repo / module
         original = edited.read_text()
         edited.write_text(original + "\n# edited\n")
         report = json.loads(dvc(["status", "--json"], repo, env).stdout)
         edited.write_text(original)
-        stale = {stage for stage, changes in report.items() for change in changes if isinstance(change, dict)
-                 and any(module == dep or module.startswith(f"{dep}/") for dep in change.get("changed deps", {}))}
+        stale = {
+            stage
+            for stage, changes in report.items()
+            for change in changes
+            if isinstance(change, dict)
+            and any(module == dep or module.startswith(f"{dep}/") for dep in change.get("changed deps", {}))
+        }
         assert stale == importers, module
 
     metrics = json.loads(dvc(["metrics", "show", "--json"], repo, env).stdout)

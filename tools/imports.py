@@ -17,12 +17,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # Lowest first. A module may import its own package and the packages of lower layers, nothing else:
 # packages on one layer (tasks, serving) do not import each other.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("medmaas",),           # foundation: settings, environment, provenance, statistics, flavors, the family contract, the registry
-    ("blocks",),            # building blocks shared by several families
-    ("families",),          # plug-ins; a family imports only its own sub-package of families/
-    ("tasks", "serving"),   # the generic steps; the services
-    ("flows",),             # the order of the steps
-    ("cli",),               # what a person types; nothing imports it
+    (
+        "medmaas",
+    ),  # foundation: settings, environment, provenance, statistics, flavors, the family contract, the registry
+    ("blocks",),  # building blocks shared by several families
+    ("families",),  # plug-ins; a family imports only its own sub-package of families/
+    ("tasks", "serving"),  # the generic steps; the services
+    ("flows",),  # the order of the steps
+    ("cli",),  # what a person types; nothing imports it
 )
 
 
@@ -62,7 +64,8 @@ class ImportGraph:
         return ".".join(parts) or None
 
     def imports_of(self, module: str) -> tuple[Import, ...]:
-        """What a module imports from the project, explicitly (the parent packages Python also runs are not edges here)."""
+        """What a module imports from the project, explicitly (the parent packages Python also runs are not edges
+        here)."""
         if module not in self._imports:
             path = self.modules[module]
             package = module if path.name == "__init__.py" else module.rpartition(".")[0]
@@ -112,8 +115,8 @@ class ImportGraph:
                 elif nxt in stack:
                     low[node] = min(low[node], index[nxt])
             if low[node] == index[node]:
-                group = stack[stack.index(node):]
-                del stack[stack.index(node):]
+                group = stack[stack.index(node) :]
+                del stack[stack.index(node) :]
                 if len(group) > 1:
                     groups.append(sorted(group))
 
@@ -140,12 +143,17 @@ class ImportGraph:
                     problems.append(f"{where}: upwards ({source_top} sits below {target_top})")
                 elif source_top != target_top and self.layer_of(edge.target) == self.layer_of(module):
                     problems.append(f"{where}: across one layer ({source_top} and {target_top} are siblings)")
-                elif self.family_of(module) and edge.target.startswith("families") and self.family_of(edge.target) != self.family_of(module):
+                elif (
+                    self.family_of(module)
+                    and edge.target.startswith("families")
+                    and self.family_of(edge.target) != self.family_of(module)
+                ):
                     problems.append(f"{where}: a family imports the registry or another family")
         return problems
 
     def closure(self, roots: Iterable[str]) -> set[str]:
-        """Every project module that running ``roots`` can import: their imports, transitively, and the packages above each."""
+        """Every project module that running ``roots`` can import: their imports, transitively, and the packages above
+        each."""
         seen: set[str] = set()
         todo = list(roots)
         while todo:

@@ -1,4 +1,5 @@
-"""The code each DVC stage runs, from the import graph: `python -m tools.stage_deps` rewrites dvc.yaml's deps, `--check` fails on drift.
+"""The code each DVC stage runs, from the import graph: `python -m tools.stage_deps` rewrites dvc.yaml's deps, `--check`
+fails on drift.
 
 A stage's code is the closure (tools/imports.py: every import, function level included, and the packages above
 each module) of its command's modules and of what it loads by name:
@@ -60,7 +61,9 @@ def family_stages(stages: dict) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.stage_deps", description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 and name the stages whose deps differ; write nothing")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 and name the stages whose deps differ; write nothing"
+    )
     args = parser.parse_args(argv)
     yaml = YAML()
     yaml.width = 200
@@ -72,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         current = list(document["stages"][stage].get("deps") or [])
         expected = expected_deps(tree, stage, current)
         if current != expected:
-            drift.append(f"{stage}: missing {sorted(set(expected) - set(current))}, extra {sorted(set(current) - set(expected))}")
+            drift.append(
+                f"{stage}: missing {sorted(set(expected) - set(current))}, extra {sorted(set(current) - set(expected))}"
+            )
             document["stages"][stage]["deps"] = expected
     if args.check:
         print("\n".join(drift) or "dvc.yaml: every stage depends on the code it runs")

@@ -1,4 +1,5 @@
-"""Drug bioactivity: predict a compound's blood-brain-barrier permeability from its structure (seed 001, drug discovery).
+"""Drug bioactivity: predict a compound's blood-brain-barrier permeability from its structure (seed 001, drug
+discovery).
 
 Bundled data: B3DB (Meng et al., Scientific Data 2021; CC0), 7,807 compounds as SMILES labelled
 BBB+ / BBB-, read by path from the `qc-b3db` wheel at ingest. Any CSV of SMILES and a binary

@@ -35,11 +35,15 @@ class BioactivityCandidates:
         from sklearn.preprocessing import StandardScaler
 
         if candidate == "logistic_regression":
-            return make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, class_weight="balanced")), "logisticregression__"
+            return make_pipeline(
+                StandardScaler(), LogisticRegression(max_iter=3000, class_weight="balanced")
+            ), "logisticregression__"
         if candidate == "random_forest":
             return RandomForestClassifier(class_weight="balanced_subsample", n_jobs=1, random_state=self.seed), ""
         if candidate == "hist_gradient_boosting":
-            return HistGradientBoostingClassifier(class_weight="balanced", early_stopping=True, random_state=self.seed), ""
+            return HistGradientBoostingClassifier(
+                class_weight="balanced", early_stopping=True, random_state=self.seed
+            ), ""
         from families.bioactivity.mlp import FingerprintMLP
 
         return FingerprintMLP(random_state=self.seed), ""
@@ -55,11 +59,23 @@ class BioactivityCandidates:
         started = time.perf_counter()
         X = featurizer.transform(train.smiles)
         folds = grouped_folds(train.labels, train.scaffolds, self.settings.split.cv_folds, self.seed)
-        search = GridSearchCV(estimator, grid, cv=folds, scoring="roc_auc", n_jobs=1, refit=True, error_score="raise").fit(X, train.labels)
+        search = GridSearchCV(
+            estimator, grid, cv=folds, scoring="roc_auc", n_jobs=1, refit=True, error_score="raise"
+        ).fit(X, train.labels)
         data = self.settings.data
         negative = next(label for label in data.labels if label != data.positive_label)
         domain = fingerprint_bits(list(train.smiles), DOMAIN_RADIUS, DOMAIN_BITS)
         model = MoleculeModel(featurizer, search.best_estimator_, domain, [negative, data.positive_label])
-        training = {"epochs_run": float(search.best_estimator_.epochs_run_)} if hasattr(search.best_estimator_, "epochs_run_") else {}
-        return FittedCandidate(candidate, model, {k.removeprefix(prefix): v for k, v in search.best_params_.items()}, float(search.best_score_),
-                               time.perf_counter() - started, training)
+        training = (
+            {"epochs_run": float(search.best_estimator_.epochs_run_)}
+            if hasattr(search.best_estimator_, "epochs_run_")
+            else {}
+        )
+        return FittedCandidate(
+            candidate,
+            model,
+            {k.removeprefix(prefix): v for k, v in search.best_params_.items()},
+            float(search.best_score_),
+            time.perf_counter() - started,
+            training,
+        )

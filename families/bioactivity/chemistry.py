@@ -19,8 +19,22 @@ from sklearn.base import BaseEstimator, TransformerMixin
 RDLogger.DisableLog("rdApp.*")  # RDKit prints each parse failure with the molecule; the gate reports positions instead
 
 # size, polarity, H-bonding and lipophilicity: what the blood-brain barrier is known to select on (CNS MPO)
-DESCRIPTORS = ("MolWt", "MolLogP", "TPSA", "NumHDonors", "NumHAcceptors", "NumRotatableBonds", "RingCount",
-               "NumAromaticRings", "FractionCSP3", "HeavyAtomCount", "NHOHCount", "NOCount", "NumHeteroatoms", "MolMR")
+DESCRIPTORS = (
+    "MolWt",
+    "MolLogP",
+    "TPSA",
+    "NumHDonors",
+    "NumHAcceptors",
+    "NumRotatableBonds",
+    "RingCount",
+    "NumAromaticRings",
+    "FractionCSP3",
+    "HeavyAtomCount",
+    "NHOHCount",
+    "NOCount",
+    "NumHeteroatoms",
+    "MolMR",
+)
 _DESCRIPTOR_FNS = dict(Descriptors.descList)
 CACHE_BYTES = 256 * 2**20  # per process: about 60,000 molecules at 1,024 bits
 FEATURE_CACHE: OrderedDict[tuple, np.ndarray] = OrderedDict()
@@ -50,7 +64,10 @@ def _generator(radius: int, n_bits: int):
 def fingerprint_bits(canonical_smiles: Sequence[str], radius: int, n_bits: int) -> np.ndarray:
     """Packed Morgan bit vectors (one row of n_bits/8 bytes per molecule), for Tanimoto similarity."""
     generator = _generator(radius, n_bits)
-    return np.array([np.packbits(generator.GetFingerprintAsNumPy(Chem.MolFromSmiles(s)).astype(bool)) for s in canonical_smiles], dtype=np.uint8).reshape(len(canonical_smiles), -1)
+    return np.array(
+        [np.packbits(generator.GetFingerprintAsNumPy(Chem.MolFromSmiles(s)).astype(bool)) for s in canonical_smiles],
+        dtype=np.uint8,
+    ).reshape(len(canonical_smiles), -1)
 
 
 class SimilarityIndex:
@@ -91,7 +108,8 @@ def _environment_atoms(mol: Chem.Mol, center: int, radius: int) -> set[int]:
 
 
 class MoleculeFeaturizer(TransformerMixin, BaseEstimator):
-    """Canonical SMILES -> Morgan counts (+ descriptors): the first step of every bioactivity model, so a model takes SMILES."""
+    """Canonical SMILES -> Morgan counts (+ descriptors): the first step of every bioactivity model, so a model takes
+    SMILES."""
 
     def __init__(self, radius: int = 2, n_bits: int = 1024, descriptors: bool = True):
         self.radius = radius
@@ -126,8 +144,10 @@ class MoleculeFeaturizer(TransformerMixin, BaseEstimator):
 
     def without_each_atom(self, canonical_smiles: str) -> np.ndarray:
         """One feature row per atom, without the counts of every Morgan environment that includes that atom (descriptors
-        kept): the input of the similarity-map weights of Riniker and Landrum (2013), as RDKit's SimilarityMaps removes them.
-        (The generator's own ``ignoreAtoms`` leaves Morgan counts unchanged, and SimilarityMaps' count path crashes here.)"""
+        kept): the input of the similarity-map weights of Riniker and Landrum (2013), as RDKit's SimilarityMaps removes
+        them.
+        (The generator's own ``ignoreAtoms`` leaves Morgan counts unchanged, and SimilarityMaps' count path crashes
+        here.)"""
         mol = Chem.MolFromSmiles(canonical_smiles)
         generator = _generator(self.radius, self.n_bits)
         output = rdFingerprintGenerator.AdditionalOutput()

@@ -1,4 +1,5 @@
-"""What a bioactivity version is: SMILES in, probabilities out, with the training set's fingerprints for the applicability domain."""
+"""What a bioactivity version is: SMILES in, probabilities out, with the training set's fingerprints for the
+applicability domain."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ DOMAIN_RADIUS, DOMAIN_BITS = 2, 2048  # the similarity is always on ECFP4 bits, 
 
 
 class MoleculeModel(AssembledClassifier):
-    """A featuriser and a fitted classifier; ``domain_`` holds the training molecules' packed ECFP4 bits (not their SMILES)."""
+    """A featuriser and a fitted classifier; ``domain_`` holds the training molecules' packed ECFP4 bits (not their
+    SMILES)."""
 
     def __init__(self, featurizer: MoleculeFeaturizer, estimator: Any, domain: np.ndarray, classes: list[str]):
         self.featurizer = featurizer

@@ -19,8 +19,12 @@ class MoleculeData(DataFile):
     id_column: str | None = "compound_id"
     smiles_column: str = "smiles"
     label_column: str = "bbb"
-    task: Literal["classification"] = Field("classification", description="a binary label; a numeric one (regression) is not supported yet")
-    labels: list[str] = Field(["BBB+", "BBB-"], min_length=2, max_length=2, description="the two label values, as they are in the file")
+    task: Literal["classification"] = Field(
+        "classification", description="a binary label; a numeric one (regression) is not supported yet"
+    )
+    labels: list[str] = Field(
+        ["BBB+", "BBB-"], min_length=2, max_length=2, description="the two label values, as they are in the file"
+    )
     positive_label: str = "BBB+"
     min_rows: PositiveInt = 100
     max_smiles_length: PositiveInt = Field(400, description="a longer SMILES is refused (the gate and the service)")
@@ -37,21 +41,34 @@ class Featurisation(Frozen):
 
     radius: int = Field(2, ge=1, le=4, description="2 is ECFP4")
     n_bits: int = Field(1024, ge=64, le=8192)
-    descriptors: bool = Field(True, description="add the RDKit descriptors in chemistry.DESCRIPTORS (size, polarity, H-bonding, logP)")
+    descriptors: bool = Field(
+        True, description="add the RDKit descriptors in chemistry.DESCRIPTORS (size, polarity, H-bonding, logP)"
+    )
 
 
 class MoleculeSplit(Frozen):
     """How the held-out molecules are drawn. The primary method gives the headline figure; the other two are refitted
     beside it for every candidate and reported by name, so a reader sees how much an easier split flatters a model."""
 
-    method: Annotated[Literal["scaffold_sorted", "scaffold_grouped", "random"], BeforeValidator(lambda v: "scaffold_grouped" if v == "scaffold" else v)] = Field(
-        "scaffold_sorted", description=(
-            "scaffold_sorted: the MoleculeNet scaffold split (Bemis-Murcko scaffold sets by size, the largest to training, the rarest "
-            "held out; deterministic); scaffold_grouped: scaffold groups drawn at random, class-stratified (scikit-learn's "
-            "StratifiedGroupKFold; `scaffold` is read as this); random: molecules drawn at random, stratified (scaffolds leak)"))
+    method: Annotated[
+        Literal["scaffold_sorted", "scaffold_grouped", "random"],
+        BeforeValidator(lambda v: "scaffold_grouped" if v == "scaffold" else v),
+    ] = Field(
+        "scaffold_sorted",
+        description=(
+            "scaffold_sorted: the MoleculeNet scaffold split (Bemis-Murcko scaffold sets by size, the largest to "
+            "training, the rarest "
+            "held out; deterministic); scaffold_grouped: scaffold groups drawn at random, class-stratified "
+            "(scikit-learn's "
+            "StratifiedGroupKFold; `scaffold` is read as this); random: molecules drawn at random, stratified "
+            "(scaffolds leak)"
+        ),
+    )
     test_fraction: float = Field(0.2, gt=0.05, lt=0.5)
     cv_folds: int = Field(3, ge=2, le=10, description="tuning folds inside the training side, grouped by scaffold")
-    grouped_folds: int = Field(5, ge=2, le=10, description="folds of the scaffold_grouped figure reported beside the primary (mean and SD)")
+    grouped_folds: int = Field(
+        5, ge=2, le=10, description="folds of the scaffold_grouped figure reported beside the primary (mean and SD)"
+    )
 
 
 class Applicability(Frozen):
@@ -92,7 +109,9 @@ class MoleculeGrids(CandidateGrids):
 
 
 class ServingLimits(Frozen):
-    max_explained_atoms: PositiveInt = Field(100, description="/explain refuses larger molecules (one prediction per atom)")
+    max_explained_atoms: PositiveInt = Field(
+        100, description="/explain refuses larger molecules (one prediction per atom)"
+    )
 
 
 class BioactivitySettings(FamilySettings):
@@ -102,4 +121,6 @@ class BioactivitySettings(FamilySettings):
     applicability: Applicability = Applicability()
     explain: ServingLimits = ServingLimits()
     decision_threshold: float = Field(0.5, gt=0.0, lt=1.0)
-    candidates: MoleculeGrids = Field(default_factory=MoleculeGrids.every_default, description="left out: every candidate with its default grid")
+    candidates: MoleculeGrids = Field(
+        default_factory=MoleculeGrids.every_default, description="left out: every candidate with its default grid"
+    )

@@ -1,4 +1,5 @@
-"""The clinical text candidates: TF-IDF with a linear model (tuned on a grouped validation share), frozen MiniLM embeddings
+"""The clinical text candidates: TF-IDF with a linear model (tuned on a grouped validation share), frozen MiniLM
+embeddings
 with logistic regression, and MiniLM fine-tuned (int8 when the rule allows); each within the training budget."""
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ class TextCandidates:
             return train
         from sklearn.model_selection import train_test_split
 
-        rows, _ = train_test_split(np.arange(len(train.codes)), train_size=limit, stratify=train.codes, random_state=self.seed)
+        rows, _ = train_test_split(
+            np.arange(len(train.codes)), train_size=limit, stratify=train.codes, random_state=self.seed
+        )
         return train.take(np.sort(rows))
 
     def _linear(self, candidate: str, C: float, min_df: int, folds: list) -> Any:
@@ -39,10 +42,24 @@ class TextCandidates:
         from sklearn.pipeline import FeatureUnion, make_pipeline
         from sklearn.svm import LinearSVC
 
-        features = FeatureUnion([
-            ("words", TfidfVectorizer(ngram_range=(1, 2), min_df=min_df, sublinear_tf=True, strip_accents="unicode")),
-            ("characters", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=min_df, sublinear_tf=True, strip_accents="unicode")),
-        ])
+        features = FeatureUnion(
+            [
+                (
+                    "words",
+                    TfidfVectorizer(ngram_range=(1, 2), min_df=min_df, sublinear_tf=True, strip_accents="unicode"),
+                ),
+                (
+                    "characters",
+                    TfidfVectorizer(
+                        analyzer="char_wb",
+                        ngram_range=(2, 5),
+                        min_df=min_df,
+                        sublinear_tf=True,
+                        strip_accents="unicode",
+                    ),
+                ),
+            ]
+        )
         if candidate == "tfidf_logistic_regression":
             model = LogisticRegression(C=C, max_iter=300, class_weight="balanced")
         else:  # the SVM's margins become probabilities by sigmoid calibration on folds grouped like the split
@@ -56,8 +73,11 @@ class TextCandidates:
 
     @staticmethod
     def _validation_f1(codes: np.ndarray, predicted: np.ndarray, labels: list[str]) -> float:
-        """Macro-F1 over every label, as the held-out figure counts it (a label missing from the validation split scores 0, not nothing)."""
-        return float(skm.f1_score(codes, predicted, labels=list(range(len(labels))), average="macro", zero_division=0.0))
+        """Macro-F1 over every label, as the held-out figure counts it (a label missing from the validation split scores
+        0, not nothing)."""
+        return float(
+            skm.f1_score(codes, predicted, labels=list(range(len(labels))), average="macro", zero_division=0.0)
+        )
 
     def _tuned(self, make, grid: list[float], fit: Texts, validation: Texts) -> tuple[float, float]:
         """The grid value with the best validation macro-F1, and that score."""
@@ -71,14 +91,24 @@ class TextCandidates:
     def fit(self, candidate: str, train: Texts) -> FittedCandidate:
         spec = self.settings.candidates.enabled()[candidate]
         started = time.perf_counter()
-        fit_side, validation = train.take(np.flatnonzero(~train.validation)), train.take(np.flatnonzero(train.validation))
+        fit_side, validation = (
+            train.take(np.flatnonzero(~train.validation)),
+            train.take(np.flatnonzero(train.validation)),
+        )
         if candidate == "minilm_finetuned":
             model, chosen, score, training = self._fine_tuned(spec, fit_side, validation)
         elif candidate == "minilm_embeddings":
             model, chosen, score, training = self._embeddings(spec, train)
         else:
-            best, score = self._tuned(lambda C, side: self._linear(candidate, C, spec.min_df, self._grouped_folds(side)), spec.C, fit_side, validation)
-            estimator = self._linear(candidate, best, spec.min_df, self._grouped_folds(train)).fit(list(train.texts), train.codes)
+            best, score = self._tuned(
+                lambda C, side: self._linear(candidate, C, spec.min_df, self._grouped_folds(side)),
+                spec.C,
+                fit_side,
+                validation,
+            )
+            estimator = self._linear(candidate, best, spec.min_df, self._grouped_folds(train)).fit(
+                list(train.texts), train.codes
+            )
             model, chosen, training = TextModel(estimator, train.labels), {"C": best, "min_df": spec.min_df}, {}
         return FittedCandidate(candidate, model, chosen, score, time.perf_counter() - started, training)
 
@@ -86,17 +116,44 @@ class TextCandidates:
         from blocks.torch_training import one_torch_thread
         from families.clinical_text.finetune import fine_tune
 
-        used, validation = self._budget(fit_side, spec.max_train_examples), self._budget(validation, spec.max_validation_examples)
+        used, validation = (
+            self._budget(fit_side, spec.max_train_examples),
+            self._budget(validation, spec.max_validation_examples),
+        )
         training: dict[str, float] = {}
         with one_torch_thread():
-            network, stopped = fine_tune(list(used.texts), used.codes, list(validation.texts), validation.codes, len(used.labels), spec, self.seed)
+            network, stopped = fine_tune(
+                list(used.texts),
+                used.codes,
+                list(validation.texts),
+                validation.codes,
+                len(used.labels),
+                spec,
+                self.seed,
+            )
             served, other, chosen = self._quantisation_rule(network, validation, spec, training)
-        chosen |= {"learning_rate": spec.learning_rate, "batch_size": spec.batch_size, "max_length": spec.max_length, "train_texts": len(used.codes)}
-        training |= {"epochs_run": float(stopped.epochs_run), "best_epoch": float(stopped.best_epoch), "seconds_per_epoch": stopped.seconds_per_epoch}
+        chosen |= {
+            "learning_rate": spec.learning_rate,
+            "batch_size": spec.batch_size,
+            "max_length": spec.max_length,
+            "train_texts": len(used.codes),
+        }
+        training |= {
+            "epochs_run": float(stopped.epochs_run),
+            "best_epoch": float(stopped.best_epoch),
+            "seconds_per_epoch": stopped.seconds_per_epoch,
+        }
         model = TextModel(served, used.labels)
-        if other is not None:  # scored beside it on the held-out set (the leaderboard's variant row); never stored with the model
-            model._alternative = (f"{'int8' if other.quantized else 'float32'}, not served", TextModel(other, used.labels))
-        on_validation = self._metric_functions(len(used.labels))[self.primary_metric](validation.codes, model.predict_proba(list(validation.texts)))
+        if (
+            other is not None
+        ):  # scored beside it on the held-out set (the leaderboard's variant row); never stored with the model
+            model._alternative = (
+                f"{'int8' if other.quantized else 'float32'}, not served",
+                TextModel(other, used.labels),
+            )
+        on_validation = self._metric_functions(len(used.labels))[self.primary_metric](
+            validation.codes, model.predict_proba(list(validation.texts))
+        )
         return model, chosen, float(on_validation), training
 
     def _embeddings(self, spec, train: Texts) -> tuple[TextModel, dict, float, dict[str, float]]:
@@ -113,8 +170,12 @@ class TextCandidates:
         fit_rows, validation_rows = np.flatnonzero(~train.validation), np.flatnonzero(train.validation)
         scores = {}
         for C in spec.C:
-            head = LogisticRegression(C=C, max_iter=2000, class_weight="balanced").fit(vectors[fit_rows], train.codes[fit_rows])
-            scores[C] = self._validation_f1(train.codes[validation_rows], head.predict(vectors[validation_rows]), train.labels)
+            head = LogisticRegression(C=C, max_iter=2000, class_weight="balanced").fit(
+                vectors[fit_rows], train.codes[fit_rows]
+            )
+            scores[C] = self._validation_f1(
+                train.codes[validation_rows], head.predict(vectors[validation_rows]), train.labels
+            )
         best = max(scores, key=scores.get)
         head = LogisticRegression(C=best, max_iter=2000, class_weight="balanced").fit(vectors, train.codes)
         return TextModel(make_pipeline(embedder, head), train.labels), {"C": best}, float(scores[best]), {}
@@ -123,7 +184,9 @@ class TextCandidates:
     def _quantisation_rule(network, validation: Texts, spec, training: dict[str, float]):
         """(served, the other network or None, what was chosen): int8 when its validation accuracy is at most
         ``max_accuracy_loss`` below the float network's; else the float one."""
-        float_accuracy = float((network.predict_proba(list(validation.texts)).argmax(axis=1) == validation.codes).mean())
+        float_accuracy = float(
+            (network.predict_proba(list(validation.texts)).argmax(axis=1) == validation.codes).mean()
+        )
         training |= {"validation_accuracy_float": float_accuracy, "validation_accuracy_served": float_accuracy}
         if not spec.quantize:
             return network, None, {"served": "float32"}
@@ -133,4 +196,8 @@ class TextCandidates:
         if int8_accuracy >= float_accuracy - spec.max_accuracy_loss:
             training["validation_accuracy_served"] = int8_accuracy
             return int8, network, {"served": "int8"}
-        return network, int8, {"served": f"float32 (int8 lost {float_accuracy - int8_accuracy:.3f} validation accuracy)"}
+        return (
+            network,
+            int8,
+            {"served": f"float32 (int8 lost {float_accuracy - int8_accuracy:.3f} validation accuracy)"},
+        )

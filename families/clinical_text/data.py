@@ -1,4 +1,5 @@
-"""The clinical text family's data: the texts as arrays, and the two bundled sets (ICD-10-CM chapters, drug review texts)."""
+"""The clinical text family's data: the texts as arrays, and the two bundled sets (ICD-10-CM chapters, drug review
+texts)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from blocks.drug_reviews import read_drug_reviews
 
 @dataclass
 class Texts:
-    """One side of a split: de-identified texts, label codes (index into the labels), split groups; on the training side,
+    """One side of a split: de-identified texts, label codes (index into the labels), split groups; on the training
+    side,
     which rows are the validation split."""
 
     texts: np.ndarray
@@ -23,13 +25,20 @@ class Texts:
     validation: np.ndarray | None = None
 
     def take(self, rows: np.ndarray) -> Texts:
-        return Texts(self.texts[rows], self.codes[rows], self.groups[rows], self.labels, None if self.validation is None else self.validation[rows])
+        return Texts(
+            self.texts[rows],
+            self.codes[rows],
+            self.groups[rows],
+            self.labels,
+            None if self.validation is None else self.validation[rows],
+        )
 
 
 def icd10cm_chapters() -> pd.DataFrame:
     """ICD-10-CM's code descriptions with their chapter (by its code range) and 3-character category. Kept: the leaves
     once the 7th-character extensions are set aside, so "S52.521" stays and its "initial encounter" / "sequela"
-    variants go; chapter 22 (U codes, special purposes) is dropped, and so are the few descriptions found under two chapters."""
+    variants go; chapter 22 (U codes, special purposes) is dropped, and so are the few descriptions found under two
+    chapters."""
     import simple_icd_10_cm as icd
 
     rows = []
@@ -42,9 +51,13 @@ def icd10cm_chapters() -> pd.DataFrame:
         title = icd.get_description(chapter)
         if chapter == "22":
             continue
-        rows.append((code, icd.get_description(code), title[title.rindex("(") + 1:-1], code[:3], title))
-    frame = pd.DataFrame(rows, columns=["code", "description", "chapter", "category", "chapter_title"]).drop_duplicates("code")
-    ambiguous = frame.groupby("description")["chapter"].transform("nunique") > 1  # the same words under two chapters: no answer to learn
+        rows.append((code, icd.get_description(code), title[title.rindex("(") + 1 : -1], code[:3], title))
+    frame = pd.DataFrame(rows, columns=["code", "description", "chapter", "category", "chapter_title"]).drop_duplicates(
+        "code"
+    )
+    ambiguous = (
+        frame.groupby("description")["chapter"].transform("nunique") > 1
+    )  # the same words under two chapters: no answer to learn
     return frame[~ambiguous].reset_index(drop=True)
 
 
@@ -52,4 +65,10 @@ def drug_review_texts() -> pd.DataFrame:
     """The Drugs.com reviews of the recommendation family, as text and sentiment (negative / neutral / positive)."""
     reviews = read_drug_reviews()
     text = reviews["review"].map(lambda t: html.unescape(str(t)).strip().strip('"').strip())
-    return pd.DataFrame({"review_id": [f"R{n:04d}" for n in range(len(reviews))], "review": text.to_numpy(), "sentiment": reviews["rating"].to_numpy()})
+    return pd.DataFrame(
+        {
+            "review_id": [f"R{n:04d}" for n in range(len(reviews))],
+            "review": text.to_numpy(),
+            "sentiment": reviews["rating"].to_numpy(),
+        }
+    )

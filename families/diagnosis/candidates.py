@@ -27,30 +27,52 @@ class LogisticRegressionGrid(Grid):
 
 
 class LinearSvmGrid(Grid):
-    """liblinear's linear SVM (time linear in the rows; libsvm's linear kernel is quadratic), calibrated for probabilities."""
+    """liblinear's linear SVM (time linear in the rows; libsvm's linear kernel is quadratic), calibrated for
+    probabilities."""
 
     param_prefix = "model__estimator__"  # the SVM inside CalibratedClassifierCV
     C: list[PositiveFloat] = [0.01, 0.1, 1.0]
 
     def pipeline(self, seed: int) -> Pipeline:
-        return scaled(CalibratedClassifierCV(LinearSVC(class_weight="balanced", random_state=seed, max_iter=20_000), ensemble=False, cv=3))
+        return scaled(
+            CalibratedClassifierCV(
+                LinearSVC(class_weight="balanced", random_state=seed, max_iter=20_000), ensemble=False, cv=3
+            )
+        )
 
 
 class RbfSvm(ClassifierMixin, BaseEstimator):
     """An RBF-kernel SVM: exact (libsvm) up to ``max_exact_rows`` training rows; beyond, a linear SVM on a Nystroem
     approximation of the same kernel (500 components), since the exact fit grows with the square of the rows."""
 
-    def __init__(self, C: float = 1.0, gamma: float | str = "scale", max_exact_rows: int = 10_000, class_weight=None, random_state=None):
-        self.C, self.gamma, self.max_exact_rows, self.class_weight, self.random_state = C, gamma, max_exact_rows, class_weight, random_state
+    def __init__(
+        self,
+        C: float = 1.0,
+        gamma: float | str = "scale",
+        max_exact_rows: int = 10_000,
+        class_weight=None,
+        random_state=None,
+    ):
+        self.C, self.gamma, self.max_exact_rows, self.class_weight, self.random_state = (
+            C,
+            gamma,
+            max_exact_rows,
+            class_weight,
+            random_state,
+        )
 
     def fit(self, X, y, sample_weight=None):
         X = np.asarray(X, dtype=float)
         if len(X) <= self.max_exact_rows:
-            self.model_ = SVC(kernel="rbf", C=self.C, gamma=self.gamma, class_weight=self.class_weight, random_state=self.random_state)
+            self.model_ = SVC(
+                kernel="rbf", C=self.C, gamma=self.gamma, class_weight=self.class_weight, random_state=self.random_state
+            )
         else:
             gamma = 1.0 / (X.shape[1] * X.var()) if self.gamma == "scale" else self.gamma
-            self.model_ = make_pipeline(Nystroem(gamma=gamma, n_components=500, random_state=self.random_state),
-                                        LinearSVC(C=self.C, class_weight=self.class_weight, random_state=self.random_state, max_iter=20_000))
+            self.model_ = make_pipeline(
+                Nystroem(gamma=gamma, n_components=500, random_state=self.random_state),
+                LinearSVC(C=self.C, class_weight=self.class_weight, random_state=self.random_state, max_iter=20_000),
+            )
         self.model_.fit(X, y)
         self.classes_ = self.model_.classes_
         return self

@@ -38,10 +38,21 @@ class Diagnosis(TabularFamily):
         MetricSpec("specificity", "max", "recall of the negative class (macro when multiclass)"),
         MetricSpec("f1", "max", "F1 of the positive class (macro when multiclass)"),
         MetricSpec("brier", "min", "mean squared error of the predicted probabilities"),
-        MetricSpec("ece", "min", "expected calibration error: mean gap between predicted and observed rates, 10 equal-count bins"),
+        MetricSpec(
+            "ece",
+            "min",
+            "expected calibration error: mean gap between predicted and observed rates, 10 equal-count bins",
+        ),
         MetricSpec("ece_if_calibrated", "min", ECE_FLOOR),
-        MetricSpec("calibration_intercept", "target", "intercept a of logit P = a + b logit(p); one-vs-rest pooled when multiclass", target=0.0),
-        MetricSpec("calibration_slope", "target", "slope b of logit P = a + b logit(p); below 1: too confident", target=1.0),
+        MetricSpec(
+            "calibration_intercept",
+            "target",
+            "intercept a of logit P = a + b logit(p); one-vs-rest pooled when multiclass",
+            target=0.0,
+        ),
+        MetricSpec(
+            "calibration_slope", "target", "slope b of logit P = a + b logit(p); below 1: too confident", target=1.0
+        ),
     )
     intended_use = (
         "Decision support: a second reader that estimates the probability of each diagnosis from "
@@ -71,11 +82,16 @@ class Diagnosis(TabularFamily):
         return path
 
     def load(self) -> Tables:
-        """The patients as they are, and the rows per class (no ids): a class too small to cross-validate stops at the gate."""
+        """The patients as they are, and the rows per class (no ids): a class too small to cross-validate stops at the
+        gate."""
         tables = super().load()
         data = self.settings.data
         if data.label_column in tables[TABLE].columns:
-            counts = data.label_of(tables[TABLE][data.label_column].dropna()).value_counts().reindex(data.classes, fill_value=0)
+            counts = (
+                data.label_of(tables[TABLE][data.label_column].dropna())
+                .value_counts()
+                .reindex(data.classes, fill_value=0)
+            )
             tables[CLASS_COUNTS] = pd.DataFrame({"class": [str(c) for c in counts.index], "rows": counts.to_numpy()})
         return tables
 
@@ -88,8 +104,13 @@ class Diagnosis(TabularFamily):
         import great_expectations.expectations as gxe
 
         data = self.settings.data
-        return [gxe.ExpectColumnValuesToBeInSet(column=data.label_column, value_set=data.codes,
-                                                description="every label must be one of the declared " + ("codes" if data.label_mapping else "labels"))]
+        return [
+            gxe.ExpectColumnValuesToBeInSet(
+                column=data.label_column,
+                value_set=data.codes,
+                description="every label must be one of the declared " + ("codes" if data.label_mapping else "labels"),
+            )
+        ]
 
     def expectations(self, tables: Tables) -> dict[str, list]:
         import great_expectations.expectations as gxe
@@ -99,10 +120,15 @@ class Diagnosis(TabularFamily):
             needed = self.rows_needed_per_class()
             counts = tables[CLASS_COUNTS]
             enough = [c for c, n in zip(counts["class"], counts["rows"]) if n >= needed]
-            suites[CLASS_COUNTS] = [gxe.ExpectColumnValuesToBeInSet(
-                column="class", value_set=enough or ["-"],
-                description=f"each class needs at least {needed} rows for {self.settings.split.cv_folds}-fold CV after the held-out "
-                            f"share; merge the listed classes (label_mapping) or lower split.cv_folds")]
+            suites[CLASS_COUNTS] = [
+                gxe.ExpectColumnValuesToBeInSet(
+                    column="class",
+                    value_set=enough or ["-"],
+                    description=f"each class needs at least {needed} rows for {self.settings.split.cv_folds}-fold CV "
+                    "after the held-out "
+                    f"share; merge the listed classes (label_mapping) or lower split.cv_folds",
+                )
+            ]
         return suites
 
     def features_and_outcome(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
@@ -115,7 +141,10 @@ class Diagnosis(TabularFamily):
         return {
             "patients": len(frame),
             "features": len(features),
-            "class_counts": {str(k): int(v) for k, v in self.settings.data.label_of(frame[self.settings.data.label_column]).value_counts().items()},
+            "class_counts": {
+                str(k): int(v)
+                for k, v in self.settings.data.label_of(frame[self.settings.data.label_column]).value_counts().items()
+            },
             "missing_fraction": round(float(frame[features].isna().mean().mean()), 4),
         }
 
@@ -124,14 +153,23 @@ class Diagnosis(TabularFamily):
         frame = tables[TABLE]
         data = self.settings.data
         train, test = train_test_split(
-            frame, test_size=self.settings.split.test_fraction, stratify=data.label_of(frame[data.label_column]), random_state=self.seed
+            frame,
+            test_size=self.settings.split.test_fraction,
+            stratify=data.label_of(frame[data.label_column]),
+            random_state=self.seed,
         )
         description = (
-            f"{self.one_row_per_patient()} Stratified by {data.label_column!r}, {1 - self.settings.split.test_fraction:.0%}/"
+            f"{self.one_row_per_patient()} Stratified by {data.label_column!r}, "
+            f"{1 - self.settings.split.test_fraction:.0%}/"
             f"{self.settings.split.test_fraction:.0%}, seed {self.seed}. Hyperparameters tuned by "
             f"{self.settings.split.cv_folds}-fold stratified CV inside the training side only."
         )
-        return Split(self.features_and_outcome(train), self.features_and_outcome(test), description, {"train": len(train), "test": len(test)})
+        return Split(
+            self.features_and_outcome(train),
+            self.features_and_outcome(test),
+            description,
+            {"train": len(train), "test": len(test)},
+        )
 
     def tuning_folds(self, outcome: pd.Series):
         return StratifiedKFold(self.settings.split.cv_folds, shuffle=True, random_state=self.seed)
@@ -159,7 +197,9 @@ class Diagnosis(TabularFamily):
         floor = ece_if_calibrated(arrays[1] if len(classes) == 2 else proba.max(axis=1), self.seed)
         estimates["ece_if_calibrated"] = Estimate(floor, floor, floor)
         figures = self._figures(classes, labels, proba, self.predict_labels(model, proba)) if figures else {}
-        return Evaluation(metrics=estimates, figures=figures, rows=self.held_out_rows(metric_fns, arrays, test, strata=truth))
+        return Evaluation(
+            metrics=estimates, figures=figures, rows=self.held_out_rows(metric_fns, arrays, test, strata=truth)
+        )
 
     def informative_count(self, outcome: Any) -> tuple[int, str]:
         """A subgroup's ROC-AUC and sensitivity rest on its rarer class, not on its size."""
@@ -170,7 +210,9 @@ class Diagnosis(TabularFamily):
         classes = np.asarray(model.classes_)
         if len(classes) == 2:
             positive = list(classes).index(self.settings.data.positive_label)
-            return np.where(proba[:, positive] >= self.settings.decision_threshold, classes[positive], classes[1 - positive])
+            return np.where(
+                proba[:, positive] >= self.settings.decision_threshold, classes[positive], classes[1 - positive]
+            )
         return classes[proba.argmax(axis=1)]
 
     def _binary_metrics(self, classes, truth, proba):
@@ -215,7 +257,8 @@ class Diagnosis(TabularFamily):
         return [*super().limitations(), *extra]
 
     def monitored_prediction(self, model: Any, features: pd.DataFrame) -> pd.Series:
-        """Binary: the probability of the positive class (a shift shows before labels flip); else the predicted class."""
+        """Binary: the probability of the positive class (a shift shows before labels flip); else the predicted
+        class."""
         proba = model.predict_proba(features)
         classes = list(model.classes_)
         if len(classes) == 2:

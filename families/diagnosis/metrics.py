@@ -57,7 +57,9 @@ def binary_metric_fns(threshold: float) -> dict:
         "brier": lambda y, s: float(np.mean((s - y) ** 2)),
         "ece": lambda y, s: expected_calibration_error(y, s),
         "calibration_intercept": lambda y, s: logistic_recalibration(y, s)[0],
-        "calibration_slope": lambda y, s: logistic_recalibration(y, s)[1],  # a second fit: 2-parameter Newton costs ~0.1 ms
+        "calibration_slope": lambda y, s: logistic_recalibration(y, s)[
+            1
+        ],  # a second fit: 2-parameter Newton costs ~0.1 ms
     }
 
 

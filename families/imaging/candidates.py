@@ -30,7 +30,9 @@ class ImagingCandidates:
             return train
         from sklearn.model_selection import train_test_split
 
-        rows, _ = train_test_split(np.arange(len(train.codes)), train_size=limit, stratify=train.codes, random_state=self.seed)
+        rows, _ = train_test_split(
+            np.arange(len(train.codes)), train_size=limit, stratify=train.codes, random_state=self.seed
+        )
         return train.take(np.sort(rows))
 
     def fit(self, candidate: str, train: Images) -> FittedCandidate:
@@ -42,19 +44,44 @@ class ImagingCandidates:
 
             used = self._budget(train, spec.max_train_images)
             augmentation = self.settings.augmentation if candidate == "cnn" else None
-            network = ImageCNN(width=spec.width, learning_rate=spec.learning_rate, weight_decay=spec.weight_decay, batch_size=spec.batch_size,
-                               max_epochs=spec.max_epochs, patience=spec.patience, augmentation=augmentation,
-                               validation_fraction=self.settings.split.validation_fraction, random_state=self.seed)
+            network = ImageCNN(
+                width=spec.width,
+                learning_rate=spec.learning_rate,
+                weight_decay=spec.weight_decay,
+                batch_size=spec.batch_size,
+                max_epochs=spec.max_epochs,
+                patience=spec.patience,
+                augmentation=augmentation,
+                validation_fraction=self.settings.split.validation_fraction,
+                random_state=self.seed,
+            )
             estimator = network.fit(used.pixels, used.codes, used.groups, used.validation)
-            chosen = {"width": spec.width, "learning_rate": spec.learning_rate, "augmentation": augmentation is not None, "train_images": len(used.codes)}
-            training = {"epochs_run": float(network.epochs_run_), "best_epoch": float(network.best_epoch_), "seconds_per_epoch": network.seconds_per_epoch_}
-            validation = used.take(network.validation_rows_)  # grouped like the test split; early stopping also watched it (its loss, not this)
-            score = float(self._metric_functions(len(data.labels))[self.primary_metric](validation.codes, self._model_of(estimator).predict_proba(validation.pixels)))
+            chosen = {
+                "width": spec.width,
+                "learning_rate": spec.learning_rate,
+                "augmentation": augmentation is not None,
+                "train_images": len(used.codes),
+            }
+            training = {
+                "epochs_run": float(network.epochs_run_),
+                "best_epoch": float(network.best_epoch_),
+                "seconds_per_epoch": network.seconds_per_epoch_,
+            }
+            validation = used.take(
+                network.validation_rows_
+            )  # grouped like the test split; early stopping also watched it (its loss, not this)
+            score = float(
+                self._metric_functions(len(data.labels))[self.primary_metric](
+                    validation.codes, self._model_of(estimator).predict_proba(validation.pixels)
+                )
+            )
         else:
             estimator, grid = self._baseline(candidate, spec)
             folds = list(GroupKFold(n_splits=3).split(train.pixels, train.codes, train.groups))
             scoring = "roc_auc" if len(data.labels) == 2 else "roc_auc_ovr"
-            search = GridSearchCV(estimator, grid, cv=folds, scoring=scoring, n_jobs=1, error_score="raise").fit(train.pixels, train.codes)
+            search = GridSearchCV(estimator, grid, cv=folds, scoring=scoring, n_jobs=1, error_score="raise").fit(
+                train.pixels, train.codes
+            )
             estimator, score = search.best_estimator_, float(search.best_score_)
             chosen = {"pixels": spec.pixels, **{k.rpartition("__")[2]: v for k, v in search.best_params_.items()}}
             training = {}
@@ -69,11 +96,28 @@ class ImagingCandidates:
 
         pixels = FunctionTransformer(downsampled, kw_args={"side": spec.pixels})
         if candidate == "pixel_logistic_regression":
-            steps = [("pixels", pixels), ("scale", StandardScaler()), ("model", LogisticRegression(max_iter=3000, class_weight="balanced"))]
+            steps = [
+                ("pixels", pixels),
+                ("scale", StandardScaler()),
+                ("model", LogisticRegression(max_iter=3000, class_weight="balanced")),
+            ]
             return Pipeline(steps), {"model__C": spec.C}
-        boosting = HistGradientBoostingClassifier(class_weight="balanced", early_stopping=False, random_state=self.seed)  # its own holdout ignores groups
-        return Pipeline([("pixels", pixels), ("model", boosting)]), {"model__learning_rate": spec.learning_rate, "model__max_iter": spec.max_iter}
+        boosting = HistGradientBoostingClassifier(
+            class_weight="balanced", early_stopping=False, random_state=self.seed
+        )  # its own holdout ignores groups
+        return Pipeline([("pixels", pixels), ("model", boosting)]), {
+            "model__learning_rate": spec.learning_rate,
+            "model__max_iter": spec.max_iter,
+        }
 
     def _model_of(self, estimator: Any) -> ImageModel:
         data = self.settings.data
-        return ImageModel(estimator, list(data.labels), data.image_size, data.channels, data.max_pixels, self._positive(), self.settings.decision_threshold)
+        return ImageModel(
+            estimator,
+            list(data.labels),
+            data.image_size,
+            data.channels,
+            data.max_pixels,
+            self._positive(),
+            self.settings.decision_threshold,
+        )

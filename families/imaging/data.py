@@ -22,19 +22,31 @@ class Images:
     rows: np.ndarray  # positions in the data set (the gate's numbering)
     validation: np.ndarray | None = None
     hashes: np.ndarray | None = None  # near_duplicates' (n, kinds, turns) perceptual hashes
-    distance_to_training: np.ndarray | None = None  # held-out side: Hamming distance to the nearest training image (the memorisation audit)
+    distance_to_training: np.ndarray | None = (
+        None  # held-out side: Hamming distance to the nearest training image (the memorisation audit)
+    )
 
     def take(self, rows: np.ndarray) -> Images:
         def part(values):
             return None if values is None else values[rows]
 
-        return Images(self.pixels[rows], self.codes[rows], self.groups[rows], self.rows[rows], part(self.validation), part(self.hashes),
-                      part(self.distance_to_training))
+        return Images(
+            self.pixels[rows],
+            self.codes[rows],
+            self.groups[rows],
+            self.rows[rows],
+            part(self.validation),
+            part(self.hashes),
+            part(self.distance_to_training),
+        )
 
 
 def split_groups(table: pd.DataFrame, radius: int) -> np.ndarray:
     """Images joined by a shared patient, an identical file or near-duplicate hashes within ``radius``, transitively:
     each connected component is one group, so no patient and no near-duplicate sits on both sides."""
     hashes, present = parsed(table["near_hashes"])
-    return connected_groups({c: table[c] for c in ("patient", "content_sha1") if c in table}, len(table),
-                            pairs=near_duplicate_pairs(hashes, present, radius))
+    return connected_groups(
+        {c: table[c] for c in ("patient", "content_sha1") if c in table},
+        len(table),
+        pairs=near_duplicate_pairs(hashes, present, radius),
+    )

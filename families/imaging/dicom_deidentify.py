@@ -1,4 +1,5 @@
-"""DICOM de-identification: the Basic Application Level Confidentiality Profile (DICOM PS3.15 Annex E), done as a keep-list.
+"""DICOM de-identification: the Basic Application Level Confidentiality Profile (DICOM PS3.15 Annex E), done as a
+keep-list.
 
 The profile lists the attributes to remove or replace; a list of what to remove misses whatever a vendor puts
 elsewhere (a name in a private tag, a phone number in a description). So this keeps only what the pixels need to be
@@ -31,30 +32,84 @@ from pathlib import Path
 
 from medmaas import identity
 
-KEPT = frozenset({
-    # image pixel module and what reads it
-    "SamplesPerPixel", "PhotometricInterpretation", "Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
-    "PlanarConfiguration", "PixelAspectRatio", "SmallestImagePixelValue", "LargestImagePixelValue", "NumberOfFrames", "PixelData",
-    "RedPaletteColorLookupTableDescriptor", "GreenPaletteColorLookupTableDescriptor", "BluePaletteColorLookupTableDescriptor",
-    "RedPaletteColorLookupTableData", "GreenPaletteColorLookupTableData", "BluePaletteColorLookupTableData",
-    # modality and VOI LUTs (windowing), rescaling
-    "RescaleIntercept", "RescaleSlope", "WindowCenter", "WindowWidth", "VOILUTFunction", "VOILUTSequence",
-    "ModalityLUTSequence", "LUTDescriptor", "LUTData",
-    # image plane: what a measurement needs
-    "PixelSpacing", "ImagerPixelSpacing", "SliceThickness", "SpacingBetweenSlices", "ImagePositionPatient", "ImageOrientationPatient",
-    "SliceLocation", "PatientOrientation", "PatientPosition",
-    # what the image is
-    "SOPClassUID", "Modality", "ImageType", "BodyPartExamined", "ViewPosition", "Laterality", "ImageLaterality", "SeriesNumber",
-    "InstanceNumber", "AcquisitionNumber", "LossyImageCompression", "LossyImageCompressionRatio", "LossyImageCompressionMethod",
-    "BurnedInAnnotation", "SpecificCharacterSet", "KVP", "ExposureTime", "XRayTubeCurrent", "Exposure", "RepetitionTime", "EchoTime",
-    "MagneticFieldStrength", "ScanningSequence", "SequenceVariant",
-})  # numbers and code strings only: a kept LO or SH (RescaleType, ConvolutionKernel) could carry any text a vendor put there
+KEPT = frozenset(
+    {
+        # image pixel module and what reads it
+        "SamplesPerPixel",
+        "PhotometricInterpretation",
+        "Rows",
+        "Columns",
+        "BitsAllocated",
+        "BitsStored",
+        "HighBit",
+        "PixelRepresentation",
+        "PlanarConfiguration",
+        "PixelAspectRatio",
+        "SmallestImagePixelValue",
+        "LargestImagePixelValue",
+        "NumberOfFrames",
+        "PixelData",
+        "RedPaletteColorLookupTableDescriptor",
+        "GreenPaletteColorLookupTableDescriptor",
+        "BluePaletteColorLookupTableDescriptor",
+        "RedPaletteColorLookupTableData",
+        "GreenPaletteColorLookupTableData",
+        "BluePaletteColorLookupTableData",
+        # modality and VOI LUTs (windowing), rescaling
+        "RescaleIntercept",
+        "RescaleSlope",
+        "WindowCenter",
+        "WindowWidth",
+        "VOILUTFunction",
+        "VOILUTSequence",
+        "ModalityLUTSequence",
+        "LUTDescriptor",
+        "LUTData",
+        # image plane: what a measurement needs
+        "PixelSpacing",
+        "ImagerPixelSpacing",
+        "SliceThickness",
+        "SpacingBetweenSlices",
+        "ImagePositionPatient",
+        "ImageOrientationPatient",
+        "SliceLocation",
+        "PatientOrientation",
+        "PatientPosition",
+        # what the image is
+        "SOPClassUID",
+        "Modality",
+        "ImageType",
+        "BodyPartExamined",
+        "ViewPosition",
+        "Laterality",
+        "ImageLaterality",
+        "SeriesNumber",
+        "InstanceNumber",
+        "AcquisitionNumber",
+        "LossyImageCompression",
+        "LossyImageCompressionRatio",
+        "LossyImageCompressionMethod",
+        "BurnedInAnnotation",
+        "SpecificCharacterSet",
+        "KVP",
+        "ExposureTime",
+        "XRayTubeCurrent",
+        "Exposure",
+        "RepetitionTime",
+        "EchoTime",
+        "MagneticFieldStrength",
+        "ScanningSequence",
+        "SequenceVariant",
+    }
+)  # numbers and code strings only: a kept LO or SH (RescaleType, ConvolutionKernel) could carry any vendor text
 REMAPPED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
 SHIFTED_DATES = ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
 FILE_META_KEPT = frozenset({"FileMetaInformationVersion", "MediaStorageSOPClassUID", "TransferSyntaxUID"})
 METHOD = "PS3.15 Basic Profile as a keep-list, dates shifted (medmaas)"  # LO: at most 64 characters
-METHOD_CODES = (("113100", "Basic Application Confidentiality Profile"),  # DCM codes, PS3.16 CID 7050
-                ("113107", "Retain Longitudinal Temporal Information Modified Dates Option"))
+METHOD_CODES = (
+    ("113100", "Basic Application Confidentiality Profile"),  # DCM codes, PS3.16 CID 7050
+    ("113107", "Retain Longitudinal Temporal Information Modified Dates Option"),
+)
 SHIFT_DAYS = (365, 3 * 365)  # the per-patient offset, in days back
 
 
@@ -65,16 +120,25 @@ class DicomReport:
     written: int = 0
     not_dicom: int = 0
     duplicates: int = 0  # files whose SOP instance UID another file already had: the same instance, written once
-    unreadable: list[int] = field(default_factory=list)  # positions (0-based, sorted by path) of files that could not be read
+    unreadable: list[int] = field(
+        default_factory=list
+    )  # positions (0-based, sorted by path) of files that could not be read
     removed: Counter = field(default_factory=Counter)  # what kind of element was removed: private, sequence, or its VR
 
     def summary(self) -> str:
-        unreadable = (f"; {len(self.unreadable)} DICOM files could not be read (positions, 0-based: {', '.join(map(str, self.unreadable[:10]))})"
-                      if self.unreadable else "")
+        unreadable = (
+            f"; {len(self.unreadable)} DICOM files could not be read (positions, 0-based: "
+            f"{', '.join(map(str, self.unreadable[:10]))})"
+            if self.unreadable
+            else ""
+        )
         removed = ", ".join(f"{kind} {count}" for kind, count in self.removed.most_common()) or "none"
         duplicates = f"; {self.duplicates} repeated SOP instances written once" if self.duplicates else ""
-        return (f"wrote {self.written} de-identified files; skipped {self.not_dicom} files that are not DICOM{duplicates}{unreadable}; "
-                f"elements removed: {removed}")
+        return (
+            f"wrote {self.written} de-identified files; skipped {self.not_dicom} files that are not "
+            f"DICOM{duplicates}{unreadable}; "
+            f"elements removed: {removed}"
+        )
 
 
 def _keyed(key: bytes, purpose: str, value: str) -> bytes:
@@ -107,7 +171,8 @@ def _code(value: str, meaning: str):
 
 
 def _keep_only(dataset, removed: Counter, top_level: bool = True) -> None:
-    """Drop every element not in KEPT, recursing into the sequences kept (a LUT sequence's items). UIDs and dates are kept
+    """Drop every element not in KEPT, recursing into the sequences kept (a LUT sequence's items). UIDs and dates are
+    kept
     only at the top level, where they are remapped and shifted; inside an item they go."""
     replaced = (*REMAPPED_UIDS, *SHIFTED_DATES) if top_level else ()
     for element in list(dataset):
@@ -124,14 +189,20 @@ def _keep_only(dataset, removed: Counter, top_level: bool = True) -> None:
 
 
 def deidentify_dataset(dataset, removed: Counter, key: bytes) -> None:
-    """In place: keep-list, pseudonyms, remapped UIDs, shifted dates, and the profile's markers; ``key`` is identity.secret().
+    """In place: keep-list, pseudonyms, remapped UIDs, shifted dates, and the profile's markers; ``key`` is
+    identity.secret().
 
     The patient is its issuer and PatientID; without an ID, its name; without either, its study (one pseudonym and one
     date offset per study, then). A patient whose files carry an ID in some and not in others gets two pseudonyms."""
     issuer = str(dataset.get("IssuerOfPatientID", "") or "")
-    patient = (f"{issuer}\0{dataset.get('PatientID')}" if dataset.get("PatientID") else
-               str(dataset.get("PatientName", "") or "") or f"study\0{dataset.get('StudyInstanceUID', '')}")
-    days = SHIFT_DAYS[0] + int.from_bytes(_keyed(key, "dicom-dates", patient)[:4], "big") % (SHIFT_DAYS[1] - SHIFT_DAYS[0])
+    patient = (
+        f"{issuer}\0{dataset.get('PatientID')}"
+        if dataset.get("PatientID")
+        else str(dataset.get("PatientName", "") or "") or f"study\0{dataset.get('StudyInstanceUID', '')}"
+    )
+    days = SHIFT_DAYS[0] + int.from_bytes(_keyed(key, "dicom-dates", patient)[:4], "big") % (
+        SHIFT_DAYS[1] - SHIFT_DAYS[0]
+    )
     _keep_only(dataset, removed)
     for keyword in REMAPPED_UIDS:
         if keyword in dataset:
@@ -154,7 +225,8 @@ def deidentify_dataset(dataset, removed: Counter, key: bytes) -> None:
 
 
 def deidentify_folder(source: Path, target: Path) -> DicomReport:
-    """Every DICOM file under ``source`` de-identified into ``target``, named by its new SOP instance UID (a file name may
+    """Every DICOM file under ``source`` de-identified into ``target``, named by its new SOP instance UID (a file name
+    may
     hold a patient's name); other files are skipped and counted. ``target`` must be empty or absent."""
     import pydicom
 
@@ -176,7 +248,9 @@ def deidentify_folder(source: Path, target: Path) -> DicomReport:
                 dataset = pydicom.dcmread(io.BytesIO(data))
                 deidentify_dataset(dataset, report.removed, key)
                 name = str(dataset.get("SOPInstanceUID", "") or remapped_uid(f"position {position}", key))
-                with open(target / f"{name}.dcm", "xb") as out:  # never over another file: a repeated SOP instance UID is a duplicate
+                with open(
+                    target / f"{name}.dcm", "xb"
+                ) as out:  # never over another file: a repeated SOP instance UID is a duplicate
                     dataset.save_as(out, enforce_file_format=True)
         except FileExistsError:
             report.duplicates += 1

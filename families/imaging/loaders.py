@@ -1,4 +1,5 @@
-"""Images in, one array and one table out: the same decoding for a folder of PNG/JPEG, a MedMNIST .npz, DICOM files and an
+"""Images in, one array and one table out: the same decoding for a folder of PNG/JPEG, a MedMNIST .npz, DICOM files and
+an
 uploaded file, so what the service is sent is prepared exactly as what the model was trained on.
 
 The table has one row per file: what the gate checks (readable, mode, size, value range, label) and what the split
@@ -39,13 +40,16 @@ class Decoded:
     mode: str  # as stored: L, RGB, RGBA, P, I;16, DICOM MONOCHROME2 ...
     width: int
     height: int
-    image: Image.Image = field(repr=False, compare=False)  # as decoded, before resizing: what the near-duplicate hashes read
+    image: Image.Image = field(
+        repr=False, compare=False
+    )  # as decoded, before resizing: what the near-duplicate hashes read
     bands: int  # channels as stored (1 grey, 2 grey + alpha, 3 colour, 4 colour + alpha)
     pixel_spacing_mm: float | None = None
 
     @property
     def near_hashes(self) -> str:
-        """Computed when asked (a data set's table asks; a service scoring an upload does not: 16 perceptual hashes per image)."""
+        """Computed when asked (a data set's table asks; a service scoring an upload does not: 16 perceptual hashes per
+        image)."""
         return near_hashes(self.image)
 
 
@@ -92,19 +96,26 @@ def decode_picture(data: bytes, size: int, channels: int, max_pixels: int) -> De
             raise UnreadableImage(f"{image.format} images are not read; send PNG, JPEG or DICOM")
         mode = image.mode
         if image.format == "JPEG":
-            image.draft("L" if channels == 1 else "RGB", (size * 2, size * 2))  # decode at a reduced scale: 5-10x faster
+            image.draft(
+                "L" if channels == 1 else "RGB", (size * 2, size * 2)
+            )  # decode at a reduced scale: 5-10x faster
         image.load()
     except UnreadableImage:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        reason = "truncated or corrupt image data" if isinstance(error, OSError) and "truncated" in str(error) else "not a readable PNG or JPEG image"
+        reason = (
+            "truncated or corrupt image data"
+            if isinstance(error, OSError) and "truncated" in str(error)
+            else "not a readable PNG or JPEG image"
+        )
         raise UnreadableImage(reason) from None
     return Decoded(_to_pixels(image, size, channels), mode, width, height, image, len(image.getbands()))
 
 
 def decode_dicom(data: bytes, size: int, channels: int, max_pixels: int) -> Decoded:
     """DICOM bytes -> Decoded: modality LUT, then the header's VOI LUT or window when it has one, else the full range;
-    MONOCHROME1 inverted. Only pixel data, LUTs and windowing, photometric interpretation and pixel spacing are read, and
+    MONOCHROME1 inverted. Only pixel data, LUTs and windowing, photometric interpretation and pixel spacing are read,
+    and
     any failure is a fixed reason: an error message would quote the header value that broke it (a name, an id)."""
     try:
         with _quiet_dicom():
@@ -112,7 +123,9 @@ def decode_dicom(data: bytes, size: int, channels: int, max_pixels: int) -> Deco
     except UnreadableImage:
         raise
     except Exception:  # noqa: BLE001 (pydicom and numpy fail in many ways on a malformed header; none may be repeated)
-        raise UnreadableImage("DICOM: no readable pixel data, or a malformed pixel, LUT, window or spacing field") from None
+        raise UnreadableImage(
+            "DICOM: no readable pixel data, or a malformed pixel, LUT, window or spacing field"
+        ) from None
 
 
 def _decoded_dicom(data: bytes, size: int, channels: int, max_pixels: int) -> Decoded:
@@ -148,10 +161,19 @@ def _decoded_dicom(data: bytes, size: int, channels: int, max_pixels: int) -> De
     elif photometric == "RGB" and values.ndim == 3:
         image = Image.fromarray(values.astype(np.uint8), "RGB")
     else:
-        raise UnreadableImage(f"DICOM: photometric interpretation {photometric if photometric.isalnum() else '(unusual)'} is not read")
+        raise UnreadableImage(
+            f"DICOM: photometric interpretation {photometric if photometric.isalnum() else '(unusual)'} is not read"
+        )
     spacing = getattr(ds, "PixelSpacing", None)
-    return Decoded(_to_pixels(image, size, channels), f"DICOM {photometric}", columns, rows, image, len(image.getbands()),
-                   float(spacing[0]) if spacing else None)
+    return Decoded(
+        _to_pixels(image, size, channels),
+        f"DICOM {photometric}",
+        columns,
+        rows,
+        image,
+        len(image.getbands()),
+        float(spacing[0]) if spacing else None,
+    )
 
 
 def decode_file(data: bytes, size: int, channels: int, max_pixels: int) -> Decoded:
@@ -167,11 +189,17 @@ def decode_file(data: bytes, size: int, channels: int, max_pixels: int) -> Decod
 def _row(decoded: Decoded | None, reason: str | None, label: object, data: bytes) -> dict:
     pixels = decoded.pixels if decoded is not None else None
     return {
-        "label": label, "readable": decoded is not None, "reason": reason,
-        "mode": decoded.mode if decoded else None, "bands": decoded.bands if decoded else None,
-        "width": decoded.width if decoded else None, "height": decoded.height if decoded else None,
-        "pixel_min": int(pixels.min()) if pixels is not None else None, "pixel_max": int(pixels.max()) if pixels is not None else None,
-        "near_hashes": decoded.near_hashes if decoded else None, "content_sha1": hashlib.sha1(data).hexdigest(),
+        "label": label,
+        "readable": decoded is not None,
+        "reason": reason,
+        "mode": decoded.mode if decoded else None,
+        "bands": decoded.bands if decoded else None,
+        "width": decoded.width if decoded else None,
+        "height": decoded.height if decoded else None,
+        "pixel_min": int(pixels.min()) if pixels is not None else None,
+        "pixel_max": int(pixels.max()) if pixels is not None else None,
+        "near_hashes": decoded.near_hashes if decoded else None,
+        "content_sha1": hashlib.sha1(data).hexdigest(),
         "pixel_spacing_mm": decoded.pixel_spacing_mm if decoded else None,
     }
 
@@ -214,7 +242,8 @@ def read_folder(folder: Path, size: int, channels: int, max_pixels: int, patient
 
 
 def read_dicom_folder(folder: Path, labels_csv: Path, size: int, channels: int, max_pixels: int) -> ImageSet:
-    """Every file under ``folder`` that is DICOM; its label from ``labels_csv`` by StudyInstanceUID. The patient (for the
+    """Every file under ``folder`` that is DICOM; its label from ``labels_csv`` by StudyInstanceUID. The patient (for
+    the
     split) is a keyed hash of PatientID, kept in memory only."""
     labels = pd.read_csv(labels_csv, dtype=str)
     if missing := {"study_id", "label"} - set(labels.columns):
@@ -250,7 +279,9 @@ def _quiet_dicom() -> Iterator[None]:
         yield
 
 
-PATIENT_KEY = secrets.token_bytes(32)  # per process: a PatientID's hash cannot be recomputed from a list of record numbers
+PATIENT_KEY = secrets.token_bytes(
+    32
+)  # per process: a PatientID's hash cannot be recomputed from a list of record numbers
 
 
 def _dicom_keys(data: bytes) -> tuple[str, str]:
@@ -259,7 +290,9 @@ def _dicom_keys(data: bytes) -> tuple[str, str]:
 
     try:
         with _quiet_dicom():
-            header = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=["StudyInstanceUID", "PatientID"])
+            header = pydicom.dcmread(
+                io.BytesIO(data), stop_before_pixels=True, specific_tags=["StudyInstanceUID", "PatientID"]
+            )
             study, patient = str(header.get("StudyInstanceUID", "")), str(header.get("PatientID", "")) or None
     except Exception:  # noqa: BLE001 (the decode that follows names the file as unreadable)
         study, patient = "", None
@@ -282,10 +315,14 @@ def read_npz(path: Path, size: int, channels: int, labels: list[str]) -> ImageSe
     for split, (images, codes) in parts.items():
         codes = np.asarray(codes).reshape(len(codes), -1)
         if codes.shape[1] != 1:
-            raise ValueError(f"{path.name}: {split}_labels has {codes.shape[1]} columns; multi-label MedMNIST sets are not read")
+            raise ValueError(
+                f"{path.name}: {split}_labels has {codes.shape[1]} columns; multi-label MedMNIST sets are not read"
+            )
         for array, code in zip(images, codes[:, 0]):
             image = Image.fromarray(np.asarray(array, dtype=np.uint8))
-            decoded = Decoded(_to_pixels(image, size, channels), image.mode, image.width, image.height, image, len(image.getbands()))
+            decoded = Decoded(
+                _to_pixels(image, size, channels), image.mode, image.width, image.height, image, len(image.getbands())
+            )
             label = labels[int(code)] if 0 <= int(code) < len(labels) else int(code)
             rows.append({**_row(decoded, None, label, np.ascontiguousarray(array).tobytes()), "official_split": split})
             arrays.append(decoded.pixels)

@@ -23,8 +23,16 @@ def downsampled(pixels: np.ndarray, side: int) -> np.ndarray:
 class ImageModel(AssembledClassifier):
     """Prepared pixels (n, channels, size, size) uint8 in, class probabilities out (columns in ``classes`` order)."""
 
-    def __init__(self, estimator: Any, classes: list[str], size: int, channels: int, max_pixels: int, positive: int | None = None,
-                 threshold: float = 0.5):
+    def __init__(
+        self,
+        estimator: Any,
+        classes: list[str],
+        size: int,
+        channels: int,
+        max_pixels: int,
+        positive: int | None = None,
+        threshold: float = 0.5,
+    ):
         self.estimator = estimator
         self.classes = classes
         self.size = size
@@ -40,7 +48,9 @@ class ImageModel(AssembledClassifier):
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         probability = self.estimator.predict_proba(X)
         if probability.shape[1] != len(self.classes):  # the split guarantees every class on the training side
-            raise RuntimeError(f"the classifier gives {probability.shape[1]} probabilities for {len(self.classes)} classes")
+            raise RuntimeError(
+                f"the classifier gives {probability.shape[1]} probabilities for {len(self.classes)} classes"
+            )
         return probability
 
     def predicted_codes(self, probability: np.ndarray) -> np.ndarray:
@@ -54,7 +64,11 @@ class ImageModel(AssembledClassifier):
 
     @property
     def explanation_method(self) -> str:
-        return "Grad-CAM on the first residual stage (captum LayerGradCam)" if hasattr(self.estimator, "grad_cam") else OCCLUSION
+        return (
+            "Grad-CAM on the first residual stage (captum LayerGradCam)"
+            if hasattr(self.estimator, "grad_cam")
+            else OCCLUSION
+        )
 
     def explanation_maps(self, X: np.ndarray, target: np.ndarray) -> np.ndarray:
         """Where the model looked for class index ``target``: (n, size, size) in [0, 1] per image. Grad-CAM for the CNN;
@@ -69,8 +83,13 @@ class ImageModel(AssembledClassifier):
 
         side = max(self.size // 8, 2)
         window, stride = (X.shape[1], side, side), (X.shape[1], max(side // 2, 1), max(side // 2, 1))
-        maps = Occlusion(probabilities).attribute(torch.from_numpy(np.asarray(X, dtype=np.float32)), sliding_window_shapes=window, strides=stride,
-                                                  baselines=0.0, target=torch.as_tensor(np.asarray(target), dtype=torch.long))
+        maps = Occlusion(probabilities).attribute(
+            torch.from_numpy(np.asarray(X, dtype=np.float32)),
+            sliding_window_shapes=window,
+            strides=stride,
+            baselines=0.0,
+            target=torch.as_tensor(np.asarray(target), dtype=torch.long),
+        )
         maps = np.clip(maps.sum(dim=1).numpy(), 0, None)
         peak = maps.reshape(len(maps), -1).max(axis=1).reshape(-1, 1, 1)
         return np.where(peak > 0, maps / np.where(peak > 0, peak, 1.0), 0.0)

@@ -17,14 +17,20 @@ import pandas as pd
 from PIL import Image, ImageOps
 
 DEFAULT_RADIUS = 6
-PAIRWISE_LIMIT = 10_000  # above this many images, only exact (radius 0) matches are joined: the pairwise search is quadratic
+PAIRWISE_LIMIT = (
+    10_000  # above this many images, only exact (radius 0) matches are joined: the pairwise search is quadratic
+)
 AUDIT_LIMIT = 50_000_000  # held-out x training pairs the memorisation audit compares at most
 KINDS, TURNS = 2, 8  # whole image and centroid crop; the 8 flips and quarter turns
 CENTRE_CROP = 0.7  # the crop's side, as a share of the image's shorter side
 
 
 def _turns(image: Image.Image) -> list[Image.Image]:
-    return [(ImageOps.mirror(image) if mirrored else image).rotate(90 * k, expand=True) for mirrored in (False, True) for k in range(4)]
+    return [
+        (ImageOps.mirror(image) if mirrored else image).rotate(90 * k, expand=True)
+        for mirrored in (False, True)
+        for k in range(4)
+    ]
 
 
 def _centred(image: Image.Image) -> Image.Image:
@@ -61,24 +67,36 @@ def parsed(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def distances(upright: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """Hamming distance from each image's upright hashes (a, KINDS) to each of ``others`` (b, KINDS, TURNS) under any turn,
+    """Hamming distance from each image's upright hashes (a, KINDS) to each of ``others`` (b, KINDS, TURNS) under any
+    turn,
     the nearer of the two kinds: an (a, b) uint8 matrix."""
-    per_kind = [np.bitwise_count(np.bitwise_xor(upright[:, kind, None, None], others[None, :, kind, :])).min(axis=2) for kind in range(KINDS)]
+    per_kind = [
+        np.bitwise_count(np.bitwise_xor(upright[:, kind, None, None], others[None, :, kind, :])).min(axis=2)
+        for kind in range(KINDS)
+    ]
     return np.minimum(*per_kind).astype(np.uint8)
 
 
-def near_duplicate_pairs(hashes: np.ndarray, present: np.ndarray, radius: int, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair of readable images within ``radius``, as (rows, cols); exact matches only above ``PAIRWISE_LIMIT`` images."""
+def near_duplicate_pairs(
+    hashes: np.ndarray, present: np.ndarray, radius: int, chunk: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of readable images within ``radius``, as (rows, cols); exact matches only above ``PAIRWISE_LIMIT``
+    images."""
     rows = np.flatnonzero(present)
-    found_rows, found_cols = [rows], [rows]  # each image with itself: no readable image, no pair, and still a valid result
+    found_rows, found_cols = (
+        [rows],
+        [rows],
+    )  # each image with itself: no readable image, no pair, and still a valid result
     if len(rows) > PAIRWISE_LIMIT:
         for kind in range(KINDS):
-            codes = pd.factorize(hashes[rows, kind, :].min(axis=1))[0]  # the smallest of the 8 turns: the same for any turned copy
+            codes = pd.factorize(hashes[rows, kind, :].min(axis=1))[
+                0
+            ]  # the smallest of the 8 turns: the same for any turned copy
             found_rows.append(rows)
             found_cols.append(rows[pd.Series(np.arange(len(rows))).groupby(codes).transform("first").to_numpy()])
         return np.concatenate(found_rows), np.concatenate(found_cols)
     for start in range(0, len(rows), chunk):
-        block = rows[start:start + chunk]
+        block = rows[start : start + chunk]
         near = distances(hashes[block, :, 0], hashes[rows]) <= radius
         a, b = np.nonzero(near)
         found_rows.append(block[a])
@@ -87,7 +105,13 @@ def near_duplicate_pairs(hashes: np.ndarray, present: np.ndarray, radius: int, c
 
 
 def nearest_distance(held_out: np.ndarray, training: np.ndarray, chunk: int = 256) -> np.ndarray | None:
-    """Each held-out image's distance to its nearest training image (any turn, either kind); None when too many pairs."""
+    """Each held-out image's distance to its nearest training image (any turn, either kind); None when too many
+    pairs."""
     if len(held_out) * len(training) > AUDIT_LIMIT or not len(training):
         return None
-    return np.concatenate([distances(held_out[start:start + chunk, :, 0], training).min(axis=1) for start in range(0, len(held_out), chunk)])
+    return np.concatenate(
+        [
+            distances(held_out[start : start + chunk, :, 0], training).min(axis=1)
+            for start in range(0, len(held_out), chunk)
+        ]
+    )

@@ -17,7 +17,8 @@ SYNTHETIC_LABELS = ("lesion", "normal")
 
 @dataclass(frozen=True)
 class SyntheticLesions:
-    """SYNTHETIC: pixels (n, 1, size, size) uint8, labels, and per lesion image its centre (row, column) and radius (NaN otherwise)."""
+    """SYNTHETIC: pixels (n, 1, size, size) uint8, labels, and per lesion image its centre (row, column) and radius (NaN
+    otherwise)."""
 
     pixels: np.ndarray
     labels: np.ndarray
@@ -35,7 +36,9 @@ def synthetic_lesions(n: int, size: int = 32, seed: int = 0, lesion_share: float
     centres = np.full((n, 2), np.nan)
     for i in range(n):
         coarse = rng.normal(0, 1, (4, 4))
-        background = np.asarray(Image.fromarray(coarse.astype(np.float32), "F").resize((size, size), Image.Resampling.BICUBIC))
+        background = np.asarray(
+            Image.fromarray(coarse.astype(np.float32), "F").resize((size, size), Image.Resampling.BICUBIC)
+        )
         organ = ((rows - size / 2) / (0.42 * size)) ** 2 + ((columns - size / 2) / (0.36 * size)) ** 2 <= 1
         image = 0.25 + 0.05 * background + 0.25 * organ + rng.normal(0, 0.04, (size, size))
         if labels[i] == SYNTHETIC_LABELS[0]:

@@ -24,14 +24,18 @@ class ParametricAFT(BaseEstimator):
         self.distribution = distribution
         self.alpha = alpha
 
-    def _negative_log_likelihood(self, params: np.ndarray, X: np.ndarray, log_t: np.ndarray, event: np.ndarray) -> float:
+    def _negative_log_likelihood(
+        self, params: np.ndarray, X: np.ndarray, log_t: np.ndarray, event: np.ndarray
+    ) -> float:
         dist = self._DISTRIBUTIONS[self.distribution]
         beta, intercept, log_sigma = params[:-2], params[-2], params[-1]
         sigma = np.exp(log_sigma)
         z = (log_t - intercept - X @ beta) / sigma
         log_density = dist.logpdf(z) - log_sigma
         log_survival = dist.logsf(z)
-        return -(np.sum(np.where(event, log_density, log_survival))) / len(z) + self.alpha * np.sum(beta**2) / (2 * len(z))
+        return -(np.sum(np.where(event, log_density, log_survival))) / len(z) + self.alpha * np.sum(beta**2) / (
+            2 * len(z)
+        )
 
     def fit(self, X, y):
         X = np.asarray(X, dtype=float)

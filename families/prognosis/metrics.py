@@ -1,4 +1,5 @@
-"""Censored-survival metrics as functions of (time, event, risk, survival, at_calibration, reference), for the bootstrap.
+"""Censored-survival metrics as functions of (time, event, risk, survival, at_calibration, reference), for the
+bootstrap.
 
 Every metric that needs a censoring distribution or a population curve takes it from the *training side*
 (``SurvivalReference``), not from the held-out patients being scored: the held-out set measures, it does not
@@ -22,7 +23,8 @@ def _structured(event, time):
 
 @dataclass(frozen=True)
 class SurvivalReference:
-    """What the training side fixes for every held-out figure: its outcomes, the time grid and the calibration horizon."""
+    """What the training side fixes for every held-out figure: its outcomes, the time grid and the calibration
+    horizon."""
 
     training: np.ndarray  # structured (event, time) of the training side
     times: np.ndarray
@@ -115,15 +117,23 @@ def against(fn, reference: SurvivalReference):
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return float(fn(*arrays, reference))
-        except (ValueError, ArithmeticError, np.linalg.LinAlgError):  # a resample the metric is undefined on: left out of the CI
+        except (
+            ValueError,
+            ArithmeticError,
+            np.linalg.LinAlgError,
+        ):  # a resample the metric is undefined on: left out of the CI
             return float("nan")
 
     return wrapped
 
 
 SURVIVAL_METRICS = {
-    "c_index": harrell_c, "uno_c_index": uno_c, "td_auc": mean_time_dependent_auc,
-    "ibs": integrated_brier, "ibs_kaplan_meier": kaplan_meier_brier, "brier_skill": brier_skill,
+    "c_index": harrell_c,
+    "uno_c_index": uno_c,
+    "td_auc": mean_time_dependent_auc,
+    "ibs": integrated_brier,
+    "ibs_kaplan_meier": kaplan_meier_brier,
+    "brier_skill": brier_skill,
     "calibration_slope": calibration_slope,
 }
 

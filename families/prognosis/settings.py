@@ -12,10 +12,25 @@ from medmaas.settings import Frozen
 
 BUNDLED_DATA = Path("data/raw/gbsg2.csv")
 LUNG_DATA = Path("data/raw/ncctg_lung.csv")
-GBSG2_NAMES = {"age": "age", "meno": "postmenopausal", "size": "tumour_size_mm", "grade": "tumour_grade", "nodes": "positive_nodes",
-               "pgr": "progesterone_receptor", "er": "oestrogen_receptor", "hormon": "hormone_therapy"}
-LUNG_NAMES = {"age": "age", "sex": "sex", "ph.ecog": "ecog_physician", "ph.karno": "karnofsky_physician", "pat.karno": "karnofsky_patient",
-              "meal.cal": "meal_calories", "wt.loss": "weight_loss_lb"}
+GBSG2_NAMES = {
+    "age": "age",
+    "meno": "postmenopausal",
+    "size": "tumour_size_mm",
+    "grade": "tumour_grade",
+    "nodes": "positive_nodes",
+    "pgr": "progesterone_receptor",
+    "er": "oestrogen_receptor",
+    "hormon": "hormone_therapy",
+}
+LUNG_NAMES = {
+    "age": "age",
+    "sex": "sex",
+    "ph.ecog": "ecog_physician",
+    "ph.karno": "karnofsky_physician",
+    "pat.karno": "karnofsky_patient",
+    "meal.cal": "meal_calories",
+    "wt.loss": "weight_loss_lb",
+}
 
 
 class SurvivalData(TabularData):
@@ -34,13 +49,19 @@ class SurvivalData(TabularData):
 
 
 class SurvivalEvaluationSettings(Frozen):
-    horizon_days: PositiveFloat = Field(1825, description="metrics integrate over follow-up up to here (clipped to the data)")
+    horizon_days: PositiveFloat = Field(
+        1825, description="metrics integrate over follow-up up to here (clipped to the data)"
+    )
     calibration_days: PositiveFloat = Field(1095, description="calibration is plotted for survival at this time")
-    risk_groups: int = Field(3, ge=2, le=10, description="groups by predicted risk for the calibration and Kaplan-Meier plots")
+    risk_groups: int = Field(
+        3, ge=2, le=10, description="groups by predicted risk for the calibration and Kaplan-Meier plots"
+    )
 
 
 class ServedTimes(Frozen):
-    default_days: list[PositiveFloat] = Field([365.25, 1095.75, 1826.25], description="survival reported at these times unless a request asks for others")
+    default_days: list[PositiveFloat] = Field(
+        [365.25, 1095.75, 1826.25], description="survival reported at these times unless a request asks for others"
+    )
     max_times_per_request: PositiveInt = 50
 
 
@@ -49,4 +70,6 @@ class PrognosisSettings(TabularSettings):
     split: SplitSettings = SplitSettings(test_fraction=0.25)
     evaluation: SurvivalEvaluationSettings = SurvivalEvaluationSettings()
     times: ServedTimes = ServedTimes()
-    candidates: SurvivalGrids = Field(default_factory=SurvivalGrids.every_default, description="left out: every survival model with its default grid")
+    candidates: SurvivalGrids = Field(
+        default_factory=SurvivalGrids.every_default, description="left out: every survival model with its default grid"
+    )

@@ -27,7 +27,10 @@ class Progression(TabularFamily):
         "Risk stratification: an estimate of how far the disease will progress over the follow-up "
         "period, to prioritise review and follow-up, read by a clinician with its error in mind."
     )
-    out_of_scope = "Individual treatment decisions on the point estimate alone; populations or horizons other than the training data's."
+    out_of_scope = (
+        "Individual treatment decisions on the point estimate alone; populations or horizons other than "
+        "the training data's."
+    )
     settings: ProgressionSettings
 
     @staticmethod
@@ -50,27 +53,41 @@ class Progression(TabularFamily):
         bounds = data.target_range
         suite = [gxe.ExpectColumnValuesToBeInTypeList(column=data.target_column, type_list=NUMERIC_TYPES)]
         if bounds.min is not None or bounds.max is not None:
-            suite.append(gxe.ExpectColumnValuesToBeBetween(column=data.target_column, min_value=bounds.min, max_value=bounds.max))
+            suite.append(
+                gxe.ExpectColumnValuesToBeBetween(column=data.target_column, min_value=bounds.min, max_value=bounds.max)
+            )
         return suite
 
     def data_summary(self, tables: Tables) -> dict[str, Any]:
         frame = tables[TABLE]
         outcome = frame[self.settings.data.target_column]
-        return {"patients": len(frame), "features": len(self.feature_columns(frame)),
-                "outcome": f"mean {outcome.mean():.1f}, sd {outcome.std():.1f}, range {outcome.min():g}-{outcome.max():g}"}
+        return {
+            "patients": len(frame),
+            "features": len(self.feature_columns(frame)),
+            "outcome": f"mean {outcome.mean():.1f}, sd {outcome.std():.1f}, range {outcome.min():g}-{outcome.max():g}",
+        }
 
     def split(self, tables: Tables) -> Split:
         frame = tables[TABLE]
         data = self.settings.data
         # stratify on outcome quintiles so both sides span its range
         bins = pd.qcut(frame[data.target_column], q=5, labels=False, duplicates="drop")
-        train, test = train_test_split(frame, test_size=self.settings.split.test_fraction, stratify=bins, random_state=self.seed)
+        train, test = train_test_split(
+            frame, test_size=self.settings.split.test_fraction, stratify=bins, random_state=self.seed
+        )
         description = (
             f"{self.one_row_per_patient()} "
-            f"{1 - self.settings.split.test_fraction:.0%}/{self.settings.split.test_fraction:.0%} stratified by outcome quintile, "
-            f"seed {self.seed}; hyperparameters tuned by {self.settings.split.cv_folds}-fold CV inside the training side only."
+            f"{1 - self.settings.split.test_fraction:.0%}/{self.settings.split.test_fraction:.0%} stratified by "
+            "outcome quintile, "
+            f"seed {self.seed}; hyperparameters tuned by {self.settings.split.cv_folds}-fold CV inside the training "
+            "side only."
         )
-        return Split(self.features_and_outcome(train), self.features_and_outcome(test), description, {"train": len(train), "test": len(test)})
+        return Split(
+            self.features_and_outcome(train),
+            self.features_and_outcome(test),
+            description,
+            {"train": len(train), "test": len(test)},
+        )
 
     def tuning_folds(self, outcome: pd.Series):
         return KFold(self.settings.split.cv_folds, shuffle=True, random_state=self.seed)
@@ -82,15 +99,25 @@ class Progression(TabularFamily):
         features, outcome = test
         observed = outcome.to_numpy(dtype=float)
         predicted = model.predict(features)
-        estimates = bootstrap_estimates(REGRESSION_METRICS, (observed, predicted), self.settings.bootstrap_resamples, self.seed)
-        return Evaluation(metrics=estimates, figures=regression_figures(observed, predicted) if figures else {},
-                          rows=self.held_out_rows(REGRESSION_METRICS, (observed, predicted), test))
+        estimates = bootstrap_estimates(
+            REGRESSION_METRICS, (observed, predicted), self.settings.bootstrap_resamples, self.seed
+        )
+        return Evaluation(
+            metrics=estimates,
+            figures=regression_figures(observed, predicted) if figures else {},
+            rows=self.held_out_rows(REGRESSION_METRICS, (observed, predicted), test),
+        )
 
     def limitations(self) -> list[str]:
         extra = []
         if self.settings.data.path == BUNDLED_DATA:
-            extra.append("Diabetes data: 442 patients from one study (Efron et al., 2004); the outcome scale is study-specific and the horizon is one year.")
+            extra.append(
+                "Diabetes data: 442 patients from one study (Efron et al., 2004); the outcome scale is study-specific "
+                "and the horizon is one year."
+            )
         return [*super().limitations(), *extra]
 
     def predict_frame(self, model: Any, frame: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame({"predicted_progression": model.predict(self.checked_features(model, frame))}, index=frame.index)
+        return pd.DataFrame(
+            {"predicted_progression": model.predict(self.checked_features(model, frame))}, index=frame.index
+        )

@@ -1,4 +1,5 @@
-"""What a user declares for the tabular progression family (its params.yaml block); the candidates are in candidates.py."""
+"""What a user declares for the tabular progression family (its params.yaml block); the candidates are in
+candidates.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ from medmaas.settings import ColumnRange
 
 BUNDLED_DATA = Path("data/raw/diabetes.csv")
 # scikit-learn's s1..s6, named by what they measure (its documentation)
-SERUM_NAMES = {"s1": "total_cholesterol", "s2": "ldl", "s3": "hdl", "s4": "cholesterol_hdl_ratio", "s5": "log_triglycerides", "s6": "glucose"}
+SERUM_NAMES = {
+    "s1": "total_cholesterol",
+    "s2": "ldl",
+    "s3": "hdl",
+    "s4": "cholesterol_hdl_ratio",
+    "s5": "log_triglycerides",
+    "s6": "glucose",
+}
 
 
 class RegressionData(TabularData):
@@ -28,4 +36,6 @@ class RegressionData(TabularData):
 class ProgressionSettings(TabularSettings):
     data: RegressionData = RegressionData()
     split: SplitSettings = SplitSettings(test_fraction=0.2)
-    candidates: RegressorGrids = Field(default_factory=RegressorGrids.every_default, description="left out: every regressor with its default grid")
+    candidates: RegressorGrids = Field(
+        default_factory=RegressorGrids.every_default, description="left out: every regressor with its default grid"
+    )

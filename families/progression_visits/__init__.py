@@ -1,4 +1,5 @@
-"""Disease progression from visit histories: a marker's value at the next visit, from the visits so far (seeds 003, 004).
+"""Disease progression from visit histories: a marker's value at the next visit, from the visits so far (seeds 003,
+004).
 
 Bundled data: primary biliary cirrhosis follow-up visits from the Mayo Clinic trial (R's
 ``survival::pbcseq``: 312 patients, 1,945 visits), exported by ``medmaas ingest progression_visits``

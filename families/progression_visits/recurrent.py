@@ -25,7 +25,9 @@ class VisitRecurrentNet(NextVisitPredictor, nn.Module):
 
     mlflow_flavor = "pytorch"
 
-    def __init__(self, encoding: VisitEncoding, mean: np.ndarray, scale: np.ndarray, hidden_size: int, cell: str) -> None:
+    def __init__(
+        self, encoding: VisitEncoding, mean: np.ndarray, scale: np.ndarray, hidden_size: int, cell: str
+    ) -> None:
         super().__init__()
         self.encoding = encoding
         n = len(mean)
@@ -56,8 +58,12 @@ class VisitRecurrentNet(NextVisitPredictor, nn.Module):
             gaps[row, : len(next_gaps)] = np.asarray(next_gaps) / DAYS_PER_YEAR
         device = self.mean.device
         last_target = torch.as_tensor(np.nan_to_num(features[:, :, self.encoding.target_index]), device=device)
-        return (torch.as_tensor(features, device=device), torch.as_tensor(since, device=device),
-                torch.as_tensor(gaps, device=device), last_target)
+        return (
+            torch.as_tensor(features, device=device),
+            torch.as_tensor(since, device=device),
+            torch.as_tensor(gaps, device=device),
+            last_target,
+        )
 
     @torch.no_grad()
     def predict_next(self, histories: list[pd.DataFrame], days_ahead: np.ndarray) -> np.ndarray:
@@ -68,8 +74,16 @@ class VisitRecurrentNet(NextVisitPredictor, nn.Module):
         return predicted[torch.arange(len(histories), device=predicted.device), last].cpu().numpy().astype(float)
 
 
-def train_recurrent(encoding: VisitEncoding, fitting: VisitSet, validation: VisitSet, settings: RecurrentSettings, hidden: int, seed: int):
-    """Adam with early stopping on validation RMSE; a GPU when present, else the CPU; returns the best epoch's weights."""
+def train_recurrent(
+    encoding: VisitEncoding,
+    fitting: VisitSet,
+    validation: VisitSet,
+    settings: RecurrentSettings,
+    hidden: int,
+    seed: int,
+):
+    """Adam with early stopping on validation RMSE; a GPU when present, else the CPU; returns the best epoch's
+    weights."""
     device = seeded_device(seed)
     patients = fitting.patients()
     stacked = np.vstack([encoding.encode(p)[1] for p in patients])

@@ -25,13 +25,20 @@ class VisitData(DataFile, DeclaredSubgroups):
     target_marker: str = "bili"
     markers: list[str] = Field(
         ["bili", "albumin", "alk_phos", "ast", "platelet", "protime", "edema", "ascites", "hepato", "spiders"],
-        min_length=1, description="measured at each visit; the model's per-visit inputs",
+        min_length=1,
+        description="measured at each visit; the model's per-visit inputs",
     )
-    log_markers: list[str] = Field(["bili", "alk_phos", "ast"], description="right-skewed markers, modelled on the log scale")
+    log_markers: list[str] = Field(
+        ["bili", "alk_phos", "ast"], description="right-skewed markers, modelled on the log scale"
+    )
     baseline_columns: list[str] = Field(["age", "female"], description="fixed per patient (numeric)")
     ranges: dict[str, ColumnRange] = Field(default_factory=dict)
-    max_missing_fraction: float = Field(0.05, ge=0.0, le=1.0, description="per marker; the target marker may never be missing")
-    min_targets: PositiveInt = Field(100, description="visits with at least one earlier visit (the examples to learn from)")
+    max_missing_fraction: float = Field(
+        0.05, ge=0.0, le=1.0, description="per marker; the target marker may never be missing"
+    )
+    min_targets: PositiveInt = Field(
+        100, description="visits with at least one earlier visit (the examples to learn from)"
+    )
 
     @model_validator(mode="after")
     def _declared_columns_agree(self):
@@ -40,7 +47,10 @@ class VisitData(DataFile, DeclaredSubgroups):
         if unknown := set(self.log_markers) - set(self.markers):
             raise ValueError(f"log_markers {sorted(unknown)} are not in markers")
         if unknown := set(self.subgroups) - set(self.baseline_columns):
-            raise ValueError(f"subgroups {sorted(unknown)} are not in baseline_columns (a patient's group must not change between visits)")
+            raise ValueError(
+                f"subgroups {sorted(unknown)} are not in baseline_columns (a patient's group must not change between "
+                "visits)"
+            )
         return self
 
     @property
@@ -50,7 +60,9 @@ class VisitData(DataFile, DeclaredSubgroups):
 
 class VisitSplitSettings(Frozen):
     test_fraction: float = Field(0.2, gt=0.05, lt=0.5, description="share of patients held out")
-    validation_fraction: float = Field(0.2, gt=0.05, lt=0.5, description="share of training patients for early stopping and tuning")
+    validation_fraction: float = Field(
+        0.2, gt=0.05, lt=0.5, description="share of training patients for early stopping and tuning"
+    )
     cv_folds: int = Field(5, ge=2, le=20)
 
 

@@ -26,7 +26,17 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from blocks.sparse import CHUNK_CELLS, Interactions, PatientRows, normalised_rows, row_sums, rows_of, shrunk, sparse_rows, top_per_row
+from blocks.sparse import (
+    CHUNK_CELLS,
+    Interactions,
+    PatientRows,
+    normalised_rows,
+    row_sums,
+    rows_of,
+    shrunk,
+    sparse_rows,
+    top_per_row,
+)
 
 BASELINE_DAMPING = 5.0  # pseudo-outcomes that shrink item kNN's baseline biases towards 0
 
@@ -76,8 +86,14 @@ class Recommender:
     def baseline_terms(self, rows: PatientRows, damping: float) -> tuple[np.ndarray, np.ndarray]:
         """The baseline μ + b(u) + b(i) as a per-patient term μ + b(u) and a per-treatment term b(i); each bias
         is a mean deviation shrunk towards 0 by ``damping`` pseudo-outcomes, so a bias from few outcomes counts less."""
-        treatment_bias = (self.treatment_means - self.global_mean) * self.treatment_counts / (self.treatment_counts + damping + 1e-12)
-        patient_bias = row_sums(rows.centred(np.full(len(rows), self.global_mean), treatment_bias)) / (np.diff(rows.taken.indptr) + damping + 1e-12)
+        treatment_bias = (
+            (self.treatment_means - self.global_mean)
+            * self.treatment_counts
+            / (self.treatment_counts + damping + 1e-12)
+        )
+        patient_bias = row_sums(rows.centred(np.full(len(rows), self.global_mean), treatment_bias)) / (
+            np.diff(rows.taken.indptr) + damping + 1e-12
+        )
         return self.global_mean + patient_bias, treatment_bias
 
     def _hash(self, patient_id: str) -> str:
@@ -117,7 +133,9 @@ class Recommender:
         rows = np.array([position.get(p, -1) for p in interactions.patients], dtype=int)
         columns = self.treatment_column(interactions.treatments)
         usable = (rows >= 0) & (columns >= 0)
-        taken, outcomes = sparse_rows(rows[usable], columns[usable], interactions.outcomes[usable], (len(patients), self.n_treatments))
+        taken, outcomes = sparse_rows(
+            rows[usable], columns[usable], interactions.outcomes[usable], (len(patients), self.n_treatments)
+        )
         return PatientRows(taken, outcomes, self.known_rows(patients))
 
     def known_rows(self, patients: np.ndarray) -> np.ndarray:
@@ -126,7 +144,11 @@ class Recommender:
 
     def new_patient(self, outcomes: dict[str, float]) -> PatientRows:
         """A patient outside the training data, from the outcomes they report (may be none)."""
-        reported = Interactions(np.zeros(len(outcomes)), np.array(list(outcomes), dtype=object), np.array(list(outcomes.values()), dtype=float))
+        reported = Interactions(
+            np.zeros(len(outcomes)),
+            np.array(list(outcomes), dtype=object),
+            np.array(list(outcomes.values()), dtype=float),
+        )
         rows = self.rows_from(reported, np.zeros(1))
         rows.self_rows[:] = -1  # whatever the hash of "0" matches, this is nobody in the training data
         return rows
@@ -172,7 +194,9 @@ class Recommender:
             stop = start + len(chunk)
             columns[start:stop] = np.where(valid, top, -1)
             scores[start:stop] = np.where(valid, top_scores, np.nan)
-            predicted[start:stop] = np.where(valid, np.clip(np.take_along_axis(prediction, top, axis=1), self.scale.low, self.scale.high), np.nan)
+            predicted[start:stop] = np.where(
+                valid, np.clip(np.take_along_axis(prediction, top, axis=1), self.scale.low, self.scale.high), np.nan
+            )
         return columns, scores, predicted
 
     @cached_property
@@ -187,7 +211,7 @@ class Recommender:
         everything strictly above the k-th score is in; of those tied with it, the most popular fill the rest."""
         tie_rank = self._tie_rank
         if k < self.n_treatments:
-            kth = -np.partition(-score, k - 1, axis=1)[:, k - 1:k]
+            kth = -np.partition(-score, k - 1, axis=1)[:, k - 1 : k]
             key = np.where(score > kth, -1.0, np.where(score == kth, tie_rank, np.inf))
             chosen = np.argpartition(key, k - 1, axis=1)[:, :k]
         else:
@@ -196,7 +220,8 @@ class Recommender:
         return np.take_along_axis(chosen, order, axis=1)
 
     def predict_outcomes(self, rows: PatientRows, row_of_pair: np.ndarray, column_of_pair: np.ndarray) -> np.ndarray:
-        """Predicted outcome of each (row, treatment column) pair; the patient's mean for a treatment the model never saw."""
+        """Predicted outcome of each (row, treatment column) pair; the patient's mean for a treatment the model never
+        saw."""
         predicted = np.full(len(row_of_pair), np.nan)
         fallback = rows.means(self.global_mean)
         for start, chunk, _, prediction in self._chunks(rows):
@@ -209,7 +234,8 @@ class Recommender:
 
     def reasons(self, rows: PatientRows, columns: np.ndarray) -> list[dict[str, Any]]:
         """Why each treatment in ``columns`` was recommended to the single patient in ``rows``: what the candidate
-        found in the patient's own outcomes, or, when nothing of theirs pointed at it, its popularity (the tie-break)."""
+        found in the patient's own outcomes, or, when nothing of theirs pointed at it, its popularity (the
+        tie-break)."""
         if not rows.taken.nnz:
             return [self._popularity_reason(int(c)) for c in columns]
         return [reason or self._popularity_reason(int(c)) for c, reason in zip(columns, self._reasons(rows, columns))]
@@ -219,19 +245,37 @@ class Recommender:
 
     def _popularity_reason(self, column: int) -> dict[str, Any]:
         n, mean = int(self.treatment_counts[column]), float(self.treatment_means[column])
-        return {"based_on": "popularity", "summary": f"popular among all patients: taken by {n} in the training data, mean outcome {mean:.2f}",
-                "similar_patients": n, "their_mean_outcome": round(mean, 4)}
+        return {
+            "based_on": "popularity",
+            "summary": f"popular among all patients: taken by {n} in the training data, mean outcome {mean:.2f}",
+            "similar_patients": n,
+            "their_mean_outcome": round(mean, 4),
+        }
 
-    def _own_treatments(self, rows: PatientRows, weights: np.ndarray, label: str, top: int = 3) -> dict[str, Any] | None:
-        """The patient's treatments that pushed a recommendation most (weights: one per taken treatment); None when none did."""
+    def _own_treatments(
+        self, rows: PatientRows, weights: np.ndarray, label: str, top: int = 3
+    ) -> dict[str, Any] | None:
+        """The patient's treatments that pushed a recommendation most (weights: one per taken treatment); None when none
+        did."""
         taken = rows.taken.indices
         outcomes = rows.outcomes.data
         order = np.lexsort((taken, -weights))[:top]
-        drivers = [{"treatment": str(self.treatments[taken[i]]), "your_outcome": float(outcomes[i]), "similarity": round(float(weights[i]), 4)}
-                   for i in order if weights[i] > 0]
+        drivers = [
+            {
+                "treatment": str(self.treatments[taken[i]]),
+                "your_outcome": float(outcomes[i]),
+                "similarity": round(float(weights[i]), 4),
+            }
+            for i in order
+            if weights[i] > 0
+        ]
         if not drivers:
             return None
-        return {"based_on": "similar_treatments", "summary": f"{label}: {', '.join(d['treatment'] for d in drivers)}", "treatments": drivers}
+        return {
+            "based_on": "similar_treatments",
+            "summary": f"{label}: {', '.join(d['treatment'] for d in drivers)}",
+            "treatments": drivers,
+        }
 
     def predict(self, pairs: pd.DataFrame) -> np.ndarray:
         """Predicted outcome per row of (patient id, treatment id) pairs for training patients (NaN for others);
@@ -283,17 +327,24 @@ class UserNeighbours(Recommender):
         self._unit_t = normalised_rows(self.centred).T.tocsr()
         self._taken_t = self.taken.T.tocsr()
         everyone, size = self.training_rows(), self.chunk_rows
-        self.nearest = sp.vstack([self._search(everyone.chunk(start, start + size)) for start in range(0, self.n_patients, size)]).tocsr()
+        self.nearest = sp.vstack(
+            [self._search(everyone.chunk(start, start + size)) for start in range(0, self.n_patients, size)]
+        ).tocsr()
 
     def _search(self, rows: PatientRows) -> sp.csr_matrix:
         centred = rows.centred(rows.means(self.global_mean))
-        similarity = shrunk((normalised_rows(centred) @ self._unit_t).tocsr(), rows.taken @ self._taken_t, float(self.hyperparameters.get("shrinkage", 0.0)))
+        similarity = shrunk(
+            (normalised_rows(centred) @ self._unit_t).tocsr(),
+            rows.taken @ self._taken_t,
+            float(self.hyperparameters.get("shrinkage", 0.0)),
+        )
         owner = rows_of(similarity.indptr)
         similarity.data[similarity.indices == rows.self_rows[owner]] = 0.0
         return top_per_row(similarity, int(self.hyperparameters.get("neighbours", 50)))
 
     def neighbours(self, rows: PatientRows) -> sp.csr_matrix:
-        """Each row's most similar training patients (positive similarities only, never itself); found at fit for training rows."""
+        """Each row's most similar training patients (positive similarities only, never itself); found at fit for
+        training rows."""
         return self.nearest[rows.self_rows] if rows.as_trained else self._search(rows)
 
     def _scores_and_predictions(self, rows: PatientRows) -> tuple[np.ndarray, np.ndarray]:
@@ -315,10 +366,13 @@ class UserNeighbours(Recommender):
         if not n:
             return None
         outcomes = self.outcomes[who[took], column].toarray().ravel()
-        return {"based_on": "similar_patients",
-                "summary": f"{n} of your {len(who)} most similar patients took it, mean outcome {outcomes.mean():.2f}",
-                "similar_patients": n, "mean_similarity": round(float(similarity[took].mean()), 4),
-                "their_mean_outcome": round(float(outcomes.mean()), 4)}
+        return {
+            "based_on": "similar_patients",
+            "summary": f"{n} of your {len(who)} most similar patients took it, mean outcome {outcomes.mean():.2f}",
+            "similar_patients": n,
+            "mean_similarity": round(float(similarity[took].mean()), 4),
+            "their_mean_outcome": round(float(outcomes.mean()), 4),
+        }
 
 
 class ItemNeighbours(Recommender):
@@ -341,7 +395,9 @@ class ItemNeighbours(Recommender):
         size = self.chunk_rows  # treatments at a time: a block of similarities is treatments x treatments
         blocks = []
         for start in range(0, self.n_treatments, size):
-            similarity = shrunk((unit[start:start + size] @ unit.T).tocsr(), taken_t[start:start + size] @ self.taken, shrinkage).tocsr()
+            similarity = shrunk(
+                (unit[start : start + size] @ unit.T).tocsr(), taken_t[start : start + size] @ self.taken, shrinkage
+            ).tocsr()
             owner = rows_of(similarity.indptr) + start
             similarity.data[similarity.indices == owner] = 0.0
             blocks.append(top_per_row(similarity, keep))
@@ -415,4 +471,6 @@ def _cells(projected: np.ndarray, factors: np.ndarray, pattern: sp.csr_matrix) -
     return np.einsum("ij,ij->i", projected[rows], factors[pattern.indices])
 
 
-CANDIDATES: dict[str, type[Recommender]] = {c.kind: c for c in (Popularity, UserNeighbours, ItemNeighbours, TruncatedSVD)}
+CANDIDATES: dict[str, type[Recommender]] = {
+    c.kind: c for c in (Popularity, UserNeighbours, ItemNeighbours, TruncatedSVD)
+}

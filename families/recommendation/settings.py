@@ -35,13 +35,17 @@ class InteractionData(DataFile):
     outcome_column: str = "outcome"
     timestamp_column: str | None = Field(None, description="when set, each patient's latest outcomes are held out")
     scale: OutcomeScale = OutcomeScale(min=1, max=5)
-    min_interactions_per_patient: PositiveInt = Field(3, description="fewer and a patient cannot be both trained on and evaluated")
+    min_interactions_per_patient: PositiveInt = Field(
+        3, description="fewer and a patient cannot be both trained on and evaluated"
+    )
     min_rows: PositiveInt = 50
 
 
 class HoldoutSettings(Frozen):
     test_fraction: float = Field(0.2, gt=0.0, lt=0.5, description="of each patient's outcomes (at least one)")
-    validation_fraction: float = Field(0.2, gt=0.0, lt=0.5, description="of each training patient's outcomes, for tuning")
+    validation_fraction: float = Field(
+        0.2, gt=0.0, lt=0.5, description="of each training patient's outcomes, for tuning"
+    )
 
 
 class RankingSettings(Frozen):

@@ -33,7 +33,7 @@ def synthetic_low_rank_outcomes(
     patients, treatments, outcomes = [], [], []
     chunk = max(1, 20_000_000 // n_treatments)
     for start in range(0, n_patients, chunk):
-        affinity = bias + p[start:start + chunk] @ q.T
+        affinity = bias + p[start : start + chunk] @ q.T
         gumbel = rng.gumbel(size=affinity.shape).astype(np.float32)
         chosen = np.argpartition(-(selection * affinity + gumbel), per_patient - 1, axis=1)[:, :per_patient]
         chosen.sort(axis=1)
@@ -43,8 +43,12 @@ def synthetic_low_rank_outcomes(
         outcomes.append(np.clip(np.rint(value), 1, 5).ravel())
     patient = np.concatenate(patients)
     width = len(str(n_patients))
-    return pd.DataFrame({
-        "patient_id": np.char.add("SYN", np.char.zfill(patient.astype(str), width)),
-        "treatment_id": np.char.add("T", np.char.zfill(np.concatenate(treatments).astype(str), len(str(n_treatments)))),
-        "outcome": np.concatenate(outcomes).astype(int),
-    })
+    return pd.DataFrame(
+        {
+            "patient_id": np.char.add("SYN", np.char.zfill(patient.astype(str), width)),
+            "treatment_id": np.char.add(
+                "T", np.char.zfill(np.concatenate(treatments).astype(str), len(str(n_treatments)))
+            ),
+            "outcome": np.concatenate(outcomes).astype(int),
+        }
+    )

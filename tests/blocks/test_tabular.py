@@ -38,23 +38,34 @@ def test_labels_of_any_scalar_type_are_accepted_as_the_file_holds_them(labels):
     assert settings(labels=labels, **positive).data.classes == labels
 
 
-@pytest.mark.parametrize(("data", "named"), [
-    ({"labels": [0, 1]}, "positive_label"),                                   # binary: required, no default
-    ({"labels": [1, 2, 3], "positive_label": 2}, "positive_label is for a binary task"),
-    ({"labels": [0, 1], "positive_label": 7}, "not one of the classes"),
-    ({}, "declare the classes once"),
-    ({"labels": [0, 1], "label_mapping": {"a": [0], "b": [1]}, "positive_label": "a"}, "declare the classes once"),
-    ({"label_mapping": {"a": [0, 1], "b": [1]}, "positive_label": "a"}, "one code to two classes"),
-    ({"labels": [0, 1, 2], "categories": {"sex": ["f", "m"]}}, "list them in categorical"),
-    ({"labels": [0, 1, 2], "categorical": ["sex"], "boolean": ["sex"]}, "both categorical and boolean"),
-])
+@pytest.mark.parametrize(
+    ("data", "named"),
+    [
+        ({"labels": [0, 1]}, "positive_label"),  # binary: required, no default
+        ({"labels": [1, 2, 3], "positive_label": 2}, "positive_label is for a binary task"),
+        ({"labels": [0, 1], "positive_label": 7}, "not one of the classes"),
+        ({}, "declare the classes once"),
+        ({"labels": [0, 1], "label_mapping": {"a": [0], "b": [1]}, "positive_label": "a"}, "declare the classes once"),
+        ({"label_mapping": {"a": [0, 1], "b": [1]}, "positive_label": "a"}, "one code to two classes"),
+        ({"labels": [0, 1, 2], "categories": {"sex": ["f", "m"]}}, "list them in categorical"),
+        ({"labels": [0, 1, 2], "categorical": ["sex"], "boolean": ["sex"]}, "both categorical and boolean"),
+    ],
+)
 def test_a_bad_declaration_is_an_error_naming_the_problem(data, named):
     with pytest.raises(ValidationError, match=named):
         settings(**data)
 
 
 def test_a_bad_key_in_a_params_file_names_it(tmp_path):
-    block = {"data": {"path": "x.csv", "label_column": "y", "labels": [0, 1], "positive_label": 1, "read": {"delimiter": ";;"}}}
+    block = {
+        "data": {
+            "path": "x.csv",
+            "label_column": "y",
+            "labels": [0, 1],
+            "positive_label": 1,
+            "read": {"delimiter": ";;"},
+        }
+    }
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump({"diagnosis": block}))
     with pytest.raises(ConfigError, match=r"diagnosis\.data\.read\.delimiter"):
@@ -63,7 +74,14 @@ def test_a_bad_key_in_a_params_file_names_it(tmp_path):
 
 def test_left_out_candidates_and_id_mean_every_default_candidate_and_row_numbers():
     chosen = settings(labels=[0, 1], positive_label=1, id_column=None)
-    assert set(chosen.candidates.enabled()) == {"logistic_regression", "linear_svm", "rbf_svm", "decision_tree", "random_forest", "gradient_boosting"}
+    assert set(chosen.candidates.enabled()) == {
+        "logistic_regression",
+        "linear_svm",
+        "rbf_svm",
+        "decision_tree",
+        "random_forest",
+        "gradient_boosting",
+    }
     assert Diagnosis(chosen, 0).identifier_columns() == set()
 
 
@@ -113,10 +131,17 @@ def births(path, **extra) -> Diagnosis:
 def test_text_becomes_categorical_and_true_false_boolean_and_the_report_says_so(birthwt_csv):
     family = births(birthwt_csv)
     kinds = family.feature_kinds(family.load()[TABLE])
-    assert kinds["race"] == "categorical" and kinds["smoker"] == kinds["hypertension"] == "boolean" and kinds["age"] == "numeric"
+    assert (
+        kinds["race"] == "categorical"
+        and kinds["smoker"] == kinds["hypertension"] == "boolean"
+        and kinds["age"] == "numeric"
+    )
     report = gate(family)
     assert report.passed, report.to_markdown()
-    assert "inferred as categorical: race" in report.to_markdown() and "duplicated patients could not be checked" in report.to_markdown()
+    assert (
+        "inferred as categorical: race" in report.to_markdown()
+        and "duplicated patients could not be checked" in report.to_markdown()
+    )
 
 
 def test_a_listed_text_column_not_declared_categorical_stops_at_the_gate(birthwt_csv):
@@ -127,7 +152,11 @@ def test_a_listed_text_column_not_declared_categorical_stops_at_the_gate(birthwt
 def test_a_value_outside_the_declared_categories_stops_at_the_gate_naming_the_column(birthwt_csv):
     report = gate(births(birthwt_csv, categorical=["race"], categories={"race": ["white", "black"]}))
     failed = [f for f in report.failures if f.column == "race"]
-    assert len(failed) == 1 and failed[0].expectation == "expect_column_values_to_be_in_set" and "other" in failed[0].sample
+    assert (
+        len(failed) == 1
+        and failed[0].expectation == "expect_column_values_to_be_in_set"
+        and "other" in failed[0].sample
+    )
 
 
 def test_missing_values_are_allowed_per_column(pbc_csv):
@@ -143,22 +172,40 @@ def test_a_class_too_small_to_cross_validate_stops_at_the_gate_naming_it(pbc_csv
     frame = pd.read_csv(pbc_csv)
     rare = pd.concat([frame[frame["stage"] != 1], frame[frame["stage"] == 1].head(4)])
     rare.to_csv(tmp_path / "rare.csv", index=False)
-    report = gate(family_on(tmp_path / "rare.csv", label_column="stage", labels=[1, 2, 3, 4], max_missing_fraction=0.35))
+    report = gate(
+        family_on(tmp_path / "rare.csv", label_column="stage", labels=[1, 2, 3, 4], max_missing_fraction=0.35)
+    )
     [failure] = report.failures
-    assert failure.table == "class_counts" and failure.sample == ["1"] and "at least 8 rows for 5-fold CV" in failure.problem
+    assert (
+        failure.table == "class_counts"
+        and failure.sample == ["1"]
+        and "at least 8 rows for 5-fold CV" in failure.problem
+    )
 
 
 # --- the encoder inside the model -----------------------------------------------------------------
 def test_the_encoder_takes_raw_values_and_learns_or_keeps_the_categories():
-    frame = pd.DataFrame({"age": [30.0, np.nan, 50.0, 41.0], "sex": ["f", "m", None, "f"], "edema": ["none", "some", "none", "none"],
-                          "smoker": ["TRUE", "FALSE", "yes", None]})
-    encoder = ColumnEncoder(numeric=("age",), categorical=("sex", "edema"), boolean=("smoker",),
-                            categories={"edema": ["none", "some", "severe"]}).fit(frame)
+    frame = pd.DataFrame(
+        {
+            "age": [30.0, np.nan, 50.0, 41.0],
+            "sex": ["f", "m", None, "f"],
+            "edema": ["none", "some", "none", "none"],
+            "smoker": ["TRUE", "FALSE", "yes", None],
+        }
+    )
+    encoder = ColumnEncoder(
+        numeric=("age",),
+        categorical=("sex", "edema"),
+        boolean=("smoker",),
+        categories={"edema": ["none", "some", "severe"]},
+    ).fit(frame)
     assert encoder.categories_ == {"sex": ["f", "m"], "edema": ["none", "some", "severe"]}
     encoded = encoder.transform(frame)
     # age + its missing indicator, smoker + indicator, sex one-hot (2), edema one-hot (3)
     assert encoded.shape == (4, 2 + 2 + 2 + 3) and np.isfinite(encoded).all()
-    assert encoder.transform(frame.assign(sex=["x", "f", "f", "f"])).shape == encoded.shape  # unseen: all zeros, no crash
+    assert (
+        encoder.transform(frame.assign(sex=["x", "f", "f", "f"])).shape == encoded.shape
+    )  # unseen: all zeros, no crash
     assert as_boolean(frame[["smoker"]])["smoker"].tolist()[:3] == [1.0, 0.0, 1.0]
 
 

@@ -1,4 +1,5 @@
-"""The bioactivity family on B3DB: the SMILES gate, the scaffold split, the applicability domain, and a quality floor."""
+"""The bioactivity family on B3DB: the SMILES gate, the scaffold split, the applicability domain, and a quality
+floor."""
 
 import re
 
@@ -40,7 +41,9 @@ def test_bundled_b3db_passes_the_gate(write_params):
     assert report.passed, report.to_markdown()
 
 
-def test_unparsable_smiles_and_conflicting_duplicates_fail_the_gate_by_position_never_by_molecule(write_params, b3db, tmp_path):
+def test_unparsable_smiles_and_conflicting_duplicates_fail_the_gate_by_position_never_by_molecule(
+    write_params, b3db, tmp_path
+):
     bad = b3db.head(600).copy()
     bad.loc[[3, 17], "smiles"] = ["C1CC(", "not a molecule"]
     bad.loc[40, "smiles"] = bad.loc[41, "smiles"]  # the same molecule twice ...
@@ -52,7 +55,10 @@ def test_unparsable_smiles_and_conflicting_duplicates_fail_the_gate_by_position_
     parse = failed[("canonical", "expect_column_values_to_not_be_null")]
     assert "2 rows; the first by position (0-based): 3, 17" in parse.problem
     duplicate = failed[("canonical", "expect_column_values_to_be_unique")]
-    assert "2 rows; the first by position (0-based): 40, 41" in duplicate.problem and "with different labels: 1 molecules" in duplicate.problem
+    assert (
+        "2 rows; the first by position (0-based): 40, 41" in duplicate.problem
+        and "with different labels: 1 molecules" in duplicate.problem
+    )
     assert ("bbb", "expect_column_values_to_be_in_set") in failed
     text = report.to_markdown()
     assert bad.loc[41, "smiles"] not in text and "not a molecule" not in text
@@ -65,11 +71,16 @@ def test_the_sorted_scaffold_split_trains_on_the_largest_scaffold_sets_and_holds
     assert not set(train.scaffolds) & set(test.scaffolds) and "0 scaffolds on both sides" in split.description
     sizes = pd.Series(np.concatenate([train.scaffolds, test.scaffolds])).value_counts()
     assert set(sizes.index[:10]) <= set(train.scaffolds)  # the ten largest scaffold sets (benzene's first) train
-    assert sizes[list(set(test.scaffolds))].mean() < sizes[list(set(train.scaffolds))].mean()  # the rarer chemistry is held out
-    assert family.training_keys(train) == list(train.smiles)  # what the registry keeps (as digests) to spot a reused molecule later
+    assert (
+        sizes[list(set(test.scaffolds))].mean() < sizes[list(set(train.scaffolds))].mean()
+    )  # the rarer chemistry is held out
+    assert family.training_keys(train) == list(
+        train.smiles
+    )  # what the registry keeps (as digests) to spot a reused molecule later
     assert 0.17 < len(test.labels) / (len(train.labels) + len(test.labels)) < 0.23
     assert split.sizes["test_positive_share"] == pytest.approx(test.labels.mean(), abs=1e-4)
-    # the other two methods travel with the test side, by name: five grouped folds (no scaffold shared) and one random split (shared)
+    # the other two methods travel with the test side, by name: five grouped folds (no scaffold shared) and one random
+    # split (shared)
     assert set(others) == {"scaffold_grouped", "random"} and len(others["scaffold_grouped"]) == 5
     assert all(not set(a.scaffolds) & set(b.scaffolds) for a, b in others["scaffold_grouped"])
     assert set(others["random"][0][0].scaffolds) & set(others["random"][0][1].scaffolds)
@@ -85,7 +96,9 @@ def test_the_old_method_name_scaffold_reads_as_the_grouped_split(write_params):
 def test_the_applicability_domain_flags_molecules_unlike_the_training_set():
     training = [canonical(s) for s in ["c1ccccc1CCN", "c1ccccc1CCNC", "c1ccc(O)cc1CCN", "CN1CCC[C@H]1c1cccnc1"]]
     domain = fingerprint_bits(training, DOMAIN_RADIUS, DOMAIN_BITS)
-    similar, same, unlike = (canonical(s) for s in ["c1ccccc1CCNCC", "CN1CCC[C@H]1c1cccnc1", "FC(F)(F)C(F)(F)C(F)(F)C(F)(F)S(=O)(=O)O"])
+    similar, same, unlike = (
+        canonical(s) for s in ["c1ccccc1CCNCC", "CN1CCC[C@H]1c1cccnc1", "FC(F)(F)C(F)(F)C(F)(F)C(F)(F)S(=O)(=O)O"]
+    )
     best = SimilarityIndex(domain).max_tanimoto(fingerprint_bits([similar, same, unlike], DOMAIN_RADIUS, DOMAIN_BITS))
     assert best[1] == pytest.approx(1.0) and 0.3 < best[0] < 1.0 and best[2] < 0.1
 
@@ -105,7 +118,12 @@ def test_leaving_an_atom_out_removes_exactly_the_fingerprint_environments_that_i
 
 @pytest.mark.slow
 def test_random_forest_on_the_scaffold_split_clears_the_floor_and_easier_splits_are_more_optimistic(write_params):
-    family = family_for(write_params, candidates=Replace({"random_forest": {"n_estimators": [200]}}), bootstrap_resamples=50, split={"grouped_folds": 2})
+    family = family_for(
+        write_params,
+        candidates=Replace({"random_forest": {"n_estimators": [200]}}),
+        bootstrap_resamples=50,
+        split={"grouped_folds": 2},
+    )
     split = family.split(family.load())
     fitted = family.fit("random_forest", split.train)
     evaluation = family.evaluate(fitted.model, split.test)
@@ -121,16 +139,35 @@ def test_random_forest_on_the_scaffold_split_clears_the_floor_and_easier_splits_
         family.predict_frame(fitted.model, pd.DataFrame({"smiles": ["CCO", "C1CC("]}))
     assert not np.isnan(scored["max_similarity"]).any()
     novel = canonical("CC(C)(C)c1ccc(cc1)C(=O)NCCN1CCOCC1")
-    weights = fitted.model.predict_proba([novel])[0, 1] - fitted.model.estimator.predict_proba(fitted.model.featurizer.without_each_atom(novel))[:, 1]
+    weights = (
+        fitted.model.predict_proba([novel])[0, 1]
+        - fitted.model.estimator.predict_proba(fitted.model.featurizer.without_each_atom(novel))[:, 1]
+    )
     assert np.count_nonzero(weights) > len(weights) // 2  # the explanation says something about most atoms
 
 
 def test_a_users_own_csv_with_its_own_columns_and_labels_trains_and_scores(write_params, b3db, tmp_path):
-    own = b3db.sample(800, random_state=2).rename(columns={"smiles": "SMILES", "bbb": "class"}).drop(columns=["compound_id"])
+    own = (
+        b3db.sample(800, random_state=2)
+        .rename(columns={"smiles": "SMILES", "bbb": "class"})
+        .drop(columns=["compound_id"])
+    )
     own["class"] = own["class"].map({"BBB+": "crosses", "BBB-": "stays out"})
     own.to_csv(tmp_path / "own.csv", index=False)
-    columns = {"id_column": None, "smiles_column": "SMILES", "label_column": "class", "labels": ["crosses", "stays out"], "positive_label": "crosses"}
-    family = family_for(write_params, tmp_path / "own.csv", data=columns, candidates=Replace({"logistic_regression": {"C": [0.1]}}), bootstrap_resamples=50)
+    columns = {
+        "id_column": None,
+        "smiles_column": "SMILES",
+        "label_column": "class",
+        "labels": ["crosses", "stays out"],
+        "positive_label": "crosses",
+    }
+    family = family_for(
+        write_params,
+        tmp_path / "own.csv",
+        data=columns,
+        candidates=Replace({"logistic_regression": {"C": [0.1]}}),
+        bootstrap_resamples=50,
+    )
     report = gate(family)
     assert report.passed, report.to_markdown()
     split = family.split(family.load())

@@ -15,7 +15,9 @@ from medmaas.environment import PROJECT_ROOT
 from medmaas.settings import ConfigError
 from tasks.gate import run_gate
 
-REPO_BLOCK = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())["clinical_text"]  # (importing conftest would re-run it: new state dirs)
+REPO_BLOCK = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())[
+    "clinical_text"
+]  # (importing conftest would re-run it: new state dirs)
 
 
 def family(overrides: dict | None = None) -> ClinicalText:
@@ -23,7 +25,10 @@ def family(overrides: dict | None = None) -> ClinicalText:
 
 
 def as_tables(frame: pd.DataFrame) -> dict:
-    return {TEXTS: frame.assign(characters=frame["description"].str.len()), DEIDENTIFIED: pd.DataFrame({"identifier": [], "count": []})}
+    return {
+        TEXTS: frame.assign(characters=frame["description"].str.len()),
+        DEIDENTIFIED: pd.DataFrame({"identifier": [], "count": []}),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +57,9 @@ def test_split_keeps_every_category_and_every_identical_text_on_one_side(icd):
     assert set(train.groups).isdisjoint(test.groups) and set(train.texts).isdisjoint(test.texts)
     category_of_group = pd.DataFrame({"category": icd["category"], "group": family().split_groups(icd)})
     assert (category_of_group.groupby("category")["group"].nunique() == 1).all()  # a category is never split
-    assert set(train.codes[~train.validation]) == set(train.codes[train.validation]) == set(test.codes) == set(range(21))
+    assert (
+        set(train.codes[~train.validation]) == set(train.codes[train.validation]) == set(test.codes) == set(range(21))
+    )
     assert 0.17 < len(test.codes) / len(icd) < 0.23 and 0.07 < train.validation.mean() < 0.13
     assert "0 shared" in split.description
 
@@ -68,11 +75,17 @@ def test_a_random_split_flatters_tfidf_the_gap_is_leakage(icd):
     rng = np.random.default_rng(0)
     shuffled = rng.permutation(len(sample))
     random_test = np.isin(np.arange(len(sample)), shuffled[: len(grouped.test.codes)])
-    everything = Texts(sample["description"].to_numpy(dtype=object), sample["chapter"].map(grouped.train.labels.index).to_numpy(), np.arange(len(sample)),
-                       grouped.train.labels)
+    everything = Texts(
+        sample["description"].to_numpy(dtype=object),
+        sample["chapter"].map(grouped.train.labels.index).to_numpy(),
+        np.arange(len(sample)),
+        grouped.train.labels,
+    )
 
     def macro_f1(train: Texts, test: Texts) -> float:
-        estimator = fam._linear("tfidf_linear_svm", 0.3, 2, fam._grouped_folds(train)).fit(list(train.texts), train.codes)
+        estimator = fam._linear("tfidf_linear_svm", 0.3, 2, fam._grouped_folds(train)).fit(
+            list(train.texts), train.codes
+        )
         return f1_score(test.codes, estimator.predict(list(test.texts)), average="macro")
 
     by_category = macro_f1(grouped.train, grouped.test)
@@ -95,7 +108,8 @@ def test_deidentification_runs_before_the_gate_and_nothing_raw_reaches_the_table
     report = run_gate(fam.name, tables, fam.expectations(tables), fam.identifier_columns())
     report.notes = fam.gate_notes(tables)
     text = report.to_markdown() + report.to_json() + tables[TEXTS].to_csv()
-    # then the identifiers are gone everywhere, the failures name rows by position, and the note counts what was replaced
+    # then the identifiers are gone everywhere, the failures name rows by position, and the note counts what was
+    # replaced
     assert "Abernathy" not in text and "4471823" not in text and "Jolene" not in text
     assert "Seen by Dr. [NAME], MRN [MRN]" in tables[TEXTS].loc[3, "description"]
     problems = " ".join(f.problem for f in report.failures)
@@ -112,7 +126,10 @@ def test_the_gate_names_unknown_and_rare_labels_and_conflicting_duplicates(icd):
     fam = family({"data": {"labels": sorted(icd["chapter"].unique()), "min_texts_per_label": 5, "min_rows": 100}})
     report = run_gate(fam.name, as_tables(frame), fam.expectations(as_tables(frame)), fam.identifier_columns())
     problems = " ".join(f.problem for f in report.failures)
-    assert "too rare:" in problems and "identical text never carries two labels: 2 rows; the first by position (0-based): 1, 2" in problems
+    assert (
+        "too rare:" in problems
+        and "identical text never carries two labels: 2 rows; the first by position (0-based): 1, 2" in problems
+    )
     assert any(f.column == "chapter" and f.expectation == "expect_column_values_to_be_in_set" for f in report.failures)
 
 
@@ -149,7 +166,10 @@ def test_int8_is_served_only_within_the_declared_accuracy_loss():
         chosen_network, other, chosen = rule(network, validation, FineTuneSettings(max_accuracy_loss=loss), training)
         assert chosen["served"].startswith(served), (loss, chosen)
         assert (chosen_network is network) == (served == "float32") and (other is network) == (served == "int8")
-        assert training["validation_accuracy_float"] == 1.0 and training["validation_accuracy_int8"] == int8.tolist().count(0) / 200
+        assert (
+            training["validation_accuracy_float"] == 1.0
+            and training["validation_accuracy_int8"] == int8.tolist().count(0) / 200
+        )
     _, other, chosen = rule(Scripted(right, right), validation, FineTuneSettings(quantize=False), {})
     assert chosen == {"served": "float32"} and other is None
 
@@ -170,7 +190,9 @@ def test_fine_tuned_minilm_learns_three_chapters_and_its_int8_twin_agrees_and_is
     # when fine-tuned for two epochs (a higher rate than the default, for a short run)
     settings = FineTuneSettings(learning_rate=1e-4, max_epochs=2, batch_size=16)
     torch.set_num_threads(1)
-    network, stopped = fine_tune(list(train.texts), train.codes, list(validation.texts), validation.codes, len(labels), settings, seed=42)
+    network, stopped = fine_tune(
+        list(train.texts), train.codes, list(validation.texts), validation.codes, len(labels), settings, seed=42
+    )
     float_probability = network.predict_proba(list(split.test.texts))
     # then it beats chance by far on held-out categories
     accuracy = (float_probability.argmax(axis=1) == split.test.codes).mean()
@@ -186,4 +208,6 @@ def test_fine_tuned_minilm_learns_three_chapters_and_its_int8_twin_agrees_and_is
     model._alternative = ("float32, not served", TextModel(network, labels))
     restored = cloudpickle.loads(cloudpickle.dumps(model))
     assert not hasattr(restored, "_alternative")
-    assert np.allclose(restored.predict_proba(list(split.test.texts[:20])), model.predict_proba(list(split.test.texts[:20])), atol=1e-6)
+    assert np.allclose(
+        restored.predict_proba(list(split.test.texts[:20])), model.predict_proba(list(split.test.texts[:20])), atol=1e-6
+    )

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from families.diagnosis.metrics import binary_metric_fns, expected_calibration_error, logistic_recalibration, multiclass_metric_fns
+from families.diagnosis.metrics import (
+    binary_metric_fns,
+    expected_calibration_error,
+    logistic_recalibration,
+    multiclass_metric_fns,
+)
 from medmaas.stats import bootstrap_estimates
 
 
@@ -36,7 +41,10 @@ def test_multiclass_metrics_match_sklearn(seed):
     p /= p.sum(axis=1, keepdims=True)
     predicted = p.argmax(axis=1)
     matrix = skm.confusion_matrix(y, predicted)
-    specificities = [(matrix.sum() - matrix[k].sum() - matrix[:, k].sum() + matrix[k, k]) / (matrix.sum() - matrix[k].sum()) for k in range(3)]
+    specificities = [
+        (matrix.sum() - matrix[k].sum() - matrix[:, k].sum() + matrix[k, k]) / (matrix.sum() - matrix[k].sum())
+        for k in range(3)
+    ]
     fns = multiclass_metric_fns(3)
     expected = {
         "roc_auc": skm.roc_auc_score(y, p, multi_class="ovr"),
@@ -85,9 +93,13 @@ def test_recalibration_agrees_with_scikit_learns_unpenalised_logistic_fit():
 
     rng = np.random.default_rng(1)
     p = rng.uniform(0.05, 0.95, 400)
-    hit = rng.random(p.size) < p ** 1.5
+    hit = rng.random(p.size) < p**1.5
     logit = np.log(p / (1 - p))
     reference = LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000).fit(logit[:, None], hit)
     intercept, slope = logistic_recalibration(hit, p)
-    assert intercept == pytest.approx(reference.intercept_[0], abs=1e-3) and slope == pytest.approx(reference.coef_[0, 0], abs=1e-3)
-    assert np.isnan(logistic_recalibration(np.array([0, 0, 1, 1]), np.array([0.0, 0.0, 1.0, 1.0]))[1])  # separated: undefined
+    assert intercept == pytest.approx(reference.intercept_[0], abs=1e-3) and slope == pytest.approx(
+        reference.coef_[0, 0], abs=1e-3
+    )
+    assert np.isnan(
+        logistic_recalibration(np.array([0, 0, 1, 1]), np.array([0.0, 0.0, 1.0, 1.0]))[1]
+    )  # separated: undefined

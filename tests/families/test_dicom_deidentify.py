@@ -1,7 +1,6 @@
 """DICOM de-identification (PS3.15 Basic Profile, as a keep-list): no planted value survives anywhere in the output, and
 the images still load through the imaging family's DICOM loader."""
 
-
 import pandas as pd
 import pydicom
 import pytest
@@ -13,63 +12,115 @@ from pydicom.sequence import Sequence
 from families.imaging.dicom_deidentify import deidentify_folder
 
 # attributes of DICOM PS3.15 Table E.1-1 (the Basic Profile's list) that pydicom's dictionary knows
-PROFILE = """AccessionNumber AcquisitionComments AcquisitionDate AcquisitionDateTime AcquisitionDeviceProcessingDescription
-AcquisitionTime ActualHumanPerformersSequence AdditionalPatientHistory AdmissionID AdmittingDate AdmittingDiagnosesDescription
+PROFILE = """AccessionNumber AcquisitionComments AcquisitionDate AcquisitionDateTime
+AcquisitionDeviceProcessingDescription
+AcquisitionTime ActualHumanPerformersSequence AdditionalPatientHistory AdmissionID AdmittingDate
+AdmittingDiagnosesDescription
 AdmittingTime AffectedSOPInstanceUID Allergies Arbitrary AuthorObserverSequence BranchOfService CassetteID
-CommentsOnThePerformedProcedureStep ConfidentialityConstraintOnPatientDataDescription ContentCreatorName ContentDate ContentTime
-ContrastBolusAgent ContributionDescription CountryOfResidence CurrentPatientLocation CurveDate CurveTime CustodialOrganizationSequence
-DataSetTrailingPadding DerivationDescription DetectorID DeviceSerialNumber DeviceUID DigitalSignaturesSequence DischargeDiagnosisDescription
-DistributionAddress DistributionName DoseReferenceUID EthnicGroup FailedSOPInstanceUIDList FiducialUID FillerOrderNumberImagingServiceRequest
-FrameComments FrameOfReferenceUID GantryID GeneratorID GraphicAnnotationSequence HumanPerformerName HumanPerformerOrganization
-IconImageSequence IdentifyingComments ImageComments ImagePresentationComments ImagingServiceRequestComments Impressions InstanceCreatorUID
+CommentsOnThePerformedProcedureStep ConfidentialityConstraintOnPatientDataDescription ContentCreatorName ContentDate
+ContentTime
+ContrastBolusAgent ContributionDescription CountryOfResidence CurrentPatientLocation CurveDate CurveTime
+CustodialOrganizationSequence
+DataSetTrailingPadding DerivationDescription DetectorID DeviceSerialNumber DeviceUID DigitalSignaturesSequence
+DischargeDiagnosisDescription
+DistributionAddress DistributionName DoseReferenceUID EthnicGroup FailedSOPInstanceUIDList FiducialUID
+FillerOrderNumberImagingServiceRequest
+FrameComments FrameOfReferenceUID GantryID GeneratorID GraphicAnnotationSequence HumanPerformerName
+HumanPerformerOrganization
+IconImageSequence IdentifyingComments ImageComments ImagePresentationComments ImagingServiceRequestComments Impressions
+InstanceCreatorUID
 InstitutionAddress InstitutionCodeSequence InstitutionName InstitutionalDepartmentName InsurancePlanIdentification
-IntendedRecipientsOfResultsIdentificationSequence InterpretationApproverSequence InterpretationAuthor InterpretationDiagnosisDescription
-InterpretationIDIssuer InterpretationRecorder InterpretationText InterpretationTranscriber IrradiationEventUID IssuerOfAdmissionID
-IssuerOfPatientID IssuerOfServiceEpisodeID LastMenstrualDate MAC MediaStorageSOPInstanceUID MedicalAlerts MedicalRecordLocator MilitaryRank
-ModifiedAttributesSequence ModifiedImageDescription ModifyingDeviceID NameOfPhysiciansReadingStudy NamesOfIntendedRecipientsOfResults
-Occupation OperatorsName OriginalAttributesSequence OrderCallbackPhoneNumber OrderEnteredBy OrderEntererLocation OtherPatientIDs
-OtherPatientIDsSequence OtherPatientNames ParticipantSequence PatientAddress PatientAge PatientBirthDate PatientBirthName PatientBirthTime
-PatientComments PatientID PatientInstitutionResidence PatientInsurancePlanCodeSequence PatientMotherBirthName PatientName
+IntendedRecipientsOfResultsIdentificationSequence InterpretationApproverSequence InterpretationAuthor
+InterpretationDiagnosisDescription
+InterpretationIDIssuer InterpretationRecorder InterpretationText InterpretationTranscriber IrradiationEventUID
+IssuerOfAdmissionID
+IssuerOfPatientID IssuerOfServiceEpisodeID LastMenstrualDate MAC MediaStorageSOPInstanceUID MedicalAlerts
+MedicalRecordLocator MilitaryRank
+ModifiedAttributesSequence ModifiedImageDescription ModifyingDeviceID NameOfPhysiciansReadingStudy
+NamesOfIntendedRecipientsOfResults
+Occupation OperatorsName OriginalAttributesSequence OrderCallbackPhoneNumber OrderEnteredBy OrderEntererLocation
+OtherPatientIDs
+OtherPatientIDsSequence OtherPatientNames ParticipantSequence PatientAddress PatientAge PatientBirthDate
+PatientBirthName PatientBirthTime
+PatientComments PatientID PatientInstitutionResidence PatientInsurancePlanCodeSequence PatientMotherBirthName
+PatientName
 PatientPrimaryLanguageCodeSequence PatientReligiousPreference PatientSex PatientSexNeutered PatientSize PatientState
 PatientTelephoneNumbers PatientTransportArrangements PatientWeight PerformedLocation PerformedProcedureStepDescription
 PerformedProcedureStepID PerformedProcedureStepStartDate PerformedProcedureStepStartTime PerformedStationAETitle
-PerformedStationGeographicLocationCodeSequence PerformedStationName PerformedStationNameCodeSequence PerformingPhysicianIdentificationSequence
-PerformingPhysicianName PersonAddress PersonIdentificationCodeSequence PersonName PersonTelephoneNumbers PhysicianApprovingInterpretation
-PhysiciansOfRecord PhysiciansOfRecordIdentificationSequence PhysiciansReadingStudyIdentificationSequence PlacerOrderNumberImagingServiceRequest
-PlateID PreMedication PregnancyStatus ProtocolName ReasonForImagingServiceRequest ReasonForStudy ReferencedPatientAliasSequence
-ReferencedPatientSequence ReferencedPerformedProcedureStepSequence ReferencedSOPInstanceMACSequence ReferencedStudySequence
-ReferringPhysicianAddress ReferringPhysicianIdentificationSequence ReferringPhysicianName ReferringPhysicianTelephoneNumbers RegionOfResidence
-RequestAttributesSequence RequestedContrastAgent RequestedProcedureComments RequestedProcedureDescription RequestedProcedureID
-RequestedProcedureLocation RequestingPhysician RequestingService ResponsibleOrganization ResponsiblePerson ResultsComments
-ResultsDistributionListSequence ResultsIDIssuer ReviewerName ScheduledHumanPerformersSequence ScheduledPatientInstitutionResidence
+PerformedStationGeographicLocationCodeSequence PerformedStationName PerformedStationNameCodeSequence
+PerformingPhysicianIdentificationSequence
+PerformingPhysicianName PersonAddress PersonIdentificationCodeSequence PersonName PersonTelephoneNumbers
+PhysicianApprovingInterpretation
+PhysiciansOfRecord PhysiciansOfRecordIdentificationSequence PhysiciansReadingStudyIdentificationSequence
+PlacerOrderNumberImagingServiceRequest
+PlateID PreMedication PregnancyStatus ProtocolName ReasonForImagingServiceRequest ReasonForStudy
+ReferencedPatientAliasSequence
+ReferencedPatientSequence ReferencedPerformedProcedureStepSequence ReferencedSOPInstanceMACSequence
+ReferencedStudySequence
+ReferringPhysicianAddress ReferringPhysicianIdentificationSequence ReferringPhysicianName
+ReferringPhysicianTelephoneNumbers RegionOfResidence
+RequestAttributesSequence RequestedContrastAgent RequestedProcedureComments RequestedProcedureDescription
+RequestedProcedureID
+RequestedProcedureLocation RequestingPhysician RequestingService ResponsibleOrganization ResponsiblePerson
+ResultsComments
+ResultsDistributionListSequence ResultsIDIssuer ReviewerName ScheduledHumanPerformersSequence
+ScheduledPatientInstitutionResidence
 ScheduledPerformingPhysicianIdentificationSequence ScheduledProcedureStepDescription ScheduledProcedureStepEndDate
-ScheduledProcedureStepStartDate ScheduledStationAETitle ScheduledStationName SeriesDate SeriesDescription SeriesInstanceUID SeriesTime
-ServiceEpisodeDescription ServiceEpisodeID SmokingStatus SOPInstanceUID SourceImageSequence SpecialNeeds StationName StorageMediaFileSetUID
-StudyComments StudyDate StudyDescription StudyID StudyIDIssuer StudyInstanceUID StudyTime SynchronizationFrameOfReferenceUID
-TemplateExtensionCreatorUID TemplateExtensionOrganizationUID TextComments TextString TimezoneOffsetFromUTC TopicAuthor TopicKeywords
-TopicSubject TopicTitle TransactionUID UID VerifyingObserverIdentificationCodeSequence VerifyingObserverName VerifyingObserverSequence
+ScheduledProcedureStepStartDate ScheduledStationAETitle ScheduledStationName SeriesDate SeriesDescription
+SeriesInstanceUID SeriesTime
+ServiceEpisodeDescription ServiceEpisodeID SmokingStatus SOPInstanceUID SourceImageSequence SpecialNeeds StationName
+StorageMediaFileSetUID
+StudyComments StudyDate StudyDescription StudyID StudyIDIssuer StudyInstanceUID StudyTime
+SynchronizationFrameOfReferenceUID
+TemplateExtensionCreatorUID TemplateExtensionOrganizationUID TextComments TextString TimezoneOffsetFromUTC TopicAuthor
+TopicKeywords
+TopicSubject TopicTitle TransactionUID UID VerifyingObserverIdentificationCodeSequence VerifyingObserverName
+VerifyingObserverSequence
 VerifyingOrganization VisitComments""".split()
 PLANTED_DATE = "19610314"
 
 
 def planted(number: int, vr: str):
     """A value no real header holds, of the attribute's type, that names its attribute's number."""
-    return {"PN": f"PLANTED^NAME{number}", "DA": PLANTED_DATE, "TM": "101112", "DT": PLANTED_DATE + "101112", "UI": f"1.2.826.0.1.999.{number}",
-            "AS": "093Y", "DS": f"{number}.777", "IS": str(770000 + number), "US": 7, "SS": 7, "UL": 7, "SL": 7, "FL": 7.0, "FD": 7.0,
-            "OB": f"PLANTED{number}".encode(), "OW": f"PLANTED{number}".encode(), "UN": f"PLANTED{number}".encode(), "AT": 0x00100010,
-            }.get(vr, f"PLANTED{number}")
+    return {
+        "PN": f"PLANTED^NAME{number}",
+        "DA": PLANTED_DATE,
+        "TM": "101112",
+        "DT": PLANTED_DATE + "101112",
+        "UI": f"1.2.826.0.1.999.{number}",
+        "AS": "093Y",
+        "DS": f"{number}.777",
+        "IS": str(770000 + number),
+        "US": 7,
+        "SS": 7,
+        "UL": 7,
+        "SL": 7,
+        "FL": 7.0,
+        "FD": 7.0,
+        "OB": f"PLANTED{number}".encode(),
+        "OW": f"PLANTED{number}".encode(),
+        "UN": f"PLANTED{number}".encode(),
+        "AT": 0x00100010,
+    }.get(vr, f"PLANTED{number}")
 
 
 def person_item(number: int) -> Dataset:
     item = Dataset()
-    item.PatientName, item.PatientID, item.InstitutionName = f"PLANTED^NESTED{number}", f"PLANTED{number}N", f"PLANTED{number}I"
+    item.PatientName, item.PatientID, item.InstitutionName = (
+        f"PLANTED^NESTED{number}",
+        f"PLANTED{number}N",
+        f"PLANTED{number}I",
+    )
     return item
 
 
 def scan(patient: str, study: str, sop: str) -> pydicom.Dataset:
     dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     for number, keyword in enumerate(PROFILE):
-        if tag_for_keyword(keyword) is None or tag_for_keyword(keyword) >> 16 in (0x0000, 0x0002):  # command and file meta groups: not dataset elements
+        if tag_for_keyword(keyword) is None or tag_for_keyword(keyword) >> 16 in (
+            0x0000,
+            0x0002,
+        ):  # command and file meta groups: not dataset elements
             continue
         vr = dictionary_VR(tag_for_keyword(keyword))
         value = Sequence([person_item(number)]) if vr == "SQ" else planted(number, vr)
@@ -81,7 +132,12 @@ def scan(patient: str, study: str, sop: str) -> pydicom.Dataset:
     lut.StudyDate, lut.StudyInstanceUID, lut.PatientName = PLANTED_DATE, "1.2.826.0.1.999.7777", "PLANTED^INLUT"
     dataset.VOILUTSequence = Sequence([lut])
     dataset.RescaleType, dataset.ConvolutionKernel = "PLANTED RESCALE", "PLANTED KERNEL"
-    dataset.PatientID, dataset.PatientName, dataset.StudyInstanceUID, dataset.SOPInstanceUID = patient, f"PLANTED^{patient}", study, sop
+    dataset.PatientID, dataset.PatientName, dataset.StudyInstanceUID, dataset.SOPInstanceUID = (
+        patient,
+        f"PLANTED^{patient}",
+        study,
+        sop,
+    )
     dataset.file_meta.MediaStorageSOPInstanceUID = sop
     block = dataset.private_block(0x0099, "PLANTED VENDOR", create=True)
     block.add_new(0x01, "LO", "PLANTED PRIVATE NAME")
@@ -91,9 +147,11 @@ def scan(patient: str, study: str, sop: str) -> pydicom.Dataset:
 @pytest.fixture(scope="module")
 def deidentified(tmp_path_factory):
     source, target = tmp_path_factory.mktemp("scans"), tmp_path_factory.mktemp("out") / "clean"
-    files = {"john-smith-1950-a.dcm": ("PLANTEDPATIENT1", "1.2.826.0.1.999.5000", "1.2.826.0.1.999.5001"),
-             "john-smith-1950-b.dcm": ("PLANTEDPATIENT1", "1.2.826.0.1.999.5000", "1.2.826.0.1.999.5002"),
-             "mary-jones.dcm": ("PLANTEDPATIENT2", "1.2.826.0.1.999.6000", "1.2.826.0.1.999.6001")}
+    files = {
+        "john-smith-1950-a.dcm": ("PLANTEDPATIENT1", "1.2.826.0.1.999.5000", "1.2.826.0.1.999.5001"),
+        "john-smith-1950-b.dcm": ("PLANTEDPATIENT1", "1.2.826.0.1.999.5000", "1.2.826.0.1.999.5002"),
+        "mary-jones.dcm": ("PLANTEDPATIENT2", "1.2.826.0.1.999.6000", "1.2.826.0.1.999.6001"),
+    }
     for name, (patient, study, sop) in files.items():
         scan(patient, study, sop).save_as(source / name, enforce_file_format=True)
     (source / "notes.txt").write_text("not an image")
@@ -112,7 +170,11 @@ def test_no_planted_value_is_left_in_any_element_of_any_file(deidentified):
     assert report.written == 3 and report.not_dicom == 1 and not report.unreadable and len(outputs) == 3
     for path in outputs:
         dataset = pydicom.dcmread(path)
-        leftovers = [value for value in every_value(dataset) if "PLANTED" in value or PLANTED_DATE in value or "1.2.826.0.1.999" in value]
+        leftovers = [
+            value
+            for value in every_value(dataset)
+            if "PLANTED" in value or PLANTED_DATE in value or "1.2.826.0.1.999" in value
+        ]
         assert not leftovers, (path.name, leftovers[:5])
         assert not any(element.tag.is_private for element in dataset.iterall())
         assert dataset.PatientIdentityRemoved == "YES" and "PS3.15" in dataset.DeidentificationMethod
@@ -129,7 +191,9 @@ def test_a_patients_files_keep_one_pseudonym_one_date_offset_and_their_study(dei
     first, second = next(files for files in by_patient.values() if len(files) == 2)
     assert first.StudyInstanceUID == second.StudyInstanceUID and first.SOPInstanceUID != second.SOPInstanceUID
     assert first.StudyDate == second.StudyDate and first.StudyDate != PLANTED_DATE
-    assert pydicom.valuerep.validate_value("UI", first.StudyInstanceUID, 2) is None and len(first.StudyInstanceUID) <= 64
+    assert (
+        pydicom.valuerep.validate_value("UI", first.StudyInstanceUID, 2) is None and len(first.StudyInstanceUID) <= 64
+    )
     original = pydicom.dcmread(next(p for p in source.iterdir() if p.name.endswith("-a.dcm")))
     assert first.PixelData == original.PixelData  # the pixels are untouched
 
@@ -153,7 +217,9 @@ def test_the_cli_deidentifies_a_folder_and_refuses_a_non_empty_output(deidentifi
 
     source, target, _ = deidentified
     done = CliRunner().invoke(app, ["deidentify", str(source), "--output", str(tmp_path / "fresh")])
-    assert done.exit_code == 0 and "wrote 3 de-identified files" in done.output and "PLANTED" not in done.output, done.output
+    assert done.exit_code == 0 and "wrote 3 de-identified files" in done.output and "PLANTED" not in done.output, (
+        done.output
+    )
     again = CliRunner().invoke(app, ["deidentify", str(source), "--output", str(target)])
     assert again.exit_code == 2 and "is not empty" in again.output and "Traceback" not in again.output
 
@@ -169,7 +235,11 @@ def test_a_repeated_instance_is_written_once_and_files_without_an_id_are_told_ap
         anonymous.PatientName = who
         anonymous.save_as(source / name, enforce_file_format=True)
     report = deidentify_folder(source, tmp_path / "out")
-    assert (report.written, report.duplicates, report.unreadable) == (3, 1, []) and "1 repeated SOP instances" in report.summary()
+    assert (report.written, report.duplicates, report.unreadable) == (
+        3,
+        1,
+        [],
+    ) and "1 repeated SOP instances" in report.summary()
     pseudonyms = {str(pydicom.dcmread(p).PatientName) for p in (tmp_path / "out").iterdir()}
     assert len(pseudonyms) == 3 and not any("PLANTED" in p for p in pseudonyms)
 
@@ -188,6 +258,9 @@ def test_nothing_kept_can_hold_free_text():
     from families.imaging.dicom_deidentify import KEPT
 
     assert all(tag_for_keyword(keyword) is not None for keyword in KEPT)
-    text = {keyword: dictionary_VR(tag_for_keyword(keyword)) for keyword in KEPT
-            if {"LO", "SH", "ST", "LT", "UT", "UC", "PN", "AE"} & set(dictionary_VR(tag_for_keyword(keyword)).split(" or "))}
+    text = {
+        keyword: dictionary_VR(tag_for_keyword(keyword))
+        for keyword in KEPT
+        if {"LO", "SH", "ST", "LT", "UT", "UC", "PN", "AE"} & set(dictionary_VR(tag_for_keyword(keyword)).split(" or "))
+    }
     assert text == {}

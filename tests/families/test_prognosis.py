@@ -49,8 +49,11 @@ def test_gate_passes_the_bundled_data(family, frame):
 
 @pytest.mark.parametrize(
     ("column", "value", "expectation"),
-    [("days", -5.0, "expect_column_values_to_be_between"), ("days", 0.0, "expect_column_values_to_be_between"),
-     ("event", 2, "expect_column_values_to_be_in_set")],
+    [
+        ("days", -5.0, "expect_column_values_to_be_between"),
+        ("days", 0.0, "expect_column_values_to_be_between"),
+        ("event", 2, "expect_column_values_to_be_in_set"),
+    ],
     ids=["negative duration", "zero duration", "event outside 0/1"],
 )
 def test_gate_stops_bad_durations_and_events(family, frame, column, value, expectation):
@@ -135,15 +138,20 @@ def test_unos_c_weights_by_the_training_sides_censoring_and_harrells_does_not(qu
     model = Prognosis(quick, 0).fit("cox_ph", split.train).model
     as_split = family.held_out(model, split.test, figures=False).metrics
     event, time = _event_time(split.train[1])
-    family.training_side = _structured(event & (time < np.quantile(time, 0.5)), time)  # same times, heavier early censoring
+    family.training_side = _structured(
+        event & (time < np.quantile(time, 0.5)), time
+    )  # same times, heavier early censoring
     reweighted = family.held_out(model, split.test, figures=False).metrics
     assert reweighted["c_index"].value == as_split["c_index"].value
     assert abs(reweighted["uno_c_index"].value - as_split["uno_c_index"].value) > 1e-4
 
 
-@pytest.mark.parametrize(("spread", "slope"), [(1.0, 1.0), (2.0, 0.5), (0.5, 2.0)], ids=["right", "too extreme", "too timid"])
+@pytest.mark.parametrize(
+    ("spread", "slope"), [(1.0, 1.0), (2.0, 0.5), (0.5, 2.0)], ids=["right", "too extreme", "too timid"]
+)
 def test_the_calibration_slope_at_the_horizon_reads_how_far_predicted_risks_spread(spread, slope):
-    # exponential times with hazard exp(x): S(t) = exp(-t e^x); a model predicting exp(-t e^(spread x)) is off by 1/spread
+    # exponential times with hazard exp(x): S(t) = exp(-t e^x); a model predicting exp(-t e^(spread x)) is off by
+    # 1/spread
     rng = np.random.default_rng(0)
     x = rng.normal(size=4000)
     onset, follow_up = rng.exponential(np.exp(-x)), rng.uniform(0, 3, size=4000)
@@ -157,14 +165,28 @@ def test_the_calibration_slope_at_the_horizon_reads_how_far_predicted_risks_spre
 @pytest.mark.usefixtures("prefect_harness")
 def test_a_users_csv_with_duration_and_event_columns_trains_end_to_end(write_params, gbsg2_csv):
     # NCCTG lung, exported beside GBSG2: other covariates, 20% missing meal calories, R's 1/2 status recoded to 0/1
-    path = write_params({"prognosis": {
-        "registered_model": "lung_prognosis",
-        "data": Replace({"path": str(gbsg2_csv.with_name(LUNG_DATA.name)),
-                         "id_column": "patient_id", "duration_column": "days", "event_column": "event", "feature_columns": "all",
-                         "ranges": {"age": {"min": 18, "max": 100}}, "max_missing_fraction": 0.25, "min_events": 50}),
-        "candidates": Replace({"cox_ph": {"alpha": [1.0]}}),
-        "acceptance": Replace({"minimums": {"uno_c_index": 0.5}}),
-    }}, keep_families=FAMILY)
+    path = write_params(
+        {
+            "prognosis": {
+                "registered_model": "lung_prognosis",
+                "data": Replace(
+                    {
+                        "path": str(gbsg2_csv.with_name(LUNG_DATA.name)),
+                        "id_column": "patient_id",
+                        "duration_column": "days",
+                        "event_column": "event",
+                        "feature_columns": "all",
+                        "ranges": {"age": {"min": 18, "max": 100}},
+                        "max_missing_fraction": 0.25,
+                        "min_events": 50,
+                    }
+                ),
+                "candidates": Replace({"cox_ph": {"alpha": [1.0]}}),
+                "acceptance": Replace({"minimums": {"uno_c_index": 0.5}}),
+            }
+        },
+        keep_families=FAMILY,
+    )
     decision = run_family("prognosis", path)
     version = MlflowClient().get_model_version("lung_prognosis", decision.challenger_version)
     assert decision.promoted and version.tags["candidate"] == "cox_ph"
@@ -178,7 +200,10 @@ def test_a_users_csv_with_duration_and_event_columns_trains_end_to_end(write_par
 class TestService:
     @pytest.fixture(scope="class")
     def champion(self, write_params):
-        path = write_params({"prognosis": {"registered_model": MODEL, "candidates": Replace({"cox_ph": {"alpha": [1.0]}})}}, keep_families=FAMILY)
+        path = write_params(
+            {"prognosis": {"registered_model": MODEL, "candidates": Replace({"cox_ph": {"alpha": [1.0]}})}},
+            keep_families=FAMILY,
+        )
         os.environ["MEDMAAS_PARAMS"] = str(path)  # what the service reads, in its server
         decision = run_family("prognosis", path)
         assert decision.promoted
@@ -210,7 +235,9 @@ class TestService:
 
     def test_default_times_and_the_median_is_where_the_curve_crosses_one_half(self, server, patients, frame):
         # given the patients above and the five with the most positive nodes (whose curves do cross 0.5)
-        riskiest = frame.sort_values("positive_nodes").drop(columns=["patient_id", "days", "event"]).tail(5).to_dict("records")
+        riskiest = (
+            frame.sort_values("positive_nodes").drop(columns=["patient_id", "days", "event"]).tail(5).to_dict("records")
+        )
         answers = server.post("predict", {"patients": patients + riskiest}).json()
         assert all([p["days"] for p in a["survival"]] == [365.25, 1095.75, 1826.25] for a in answers)
         medians = [a["median_survival_days"] for a in answers]
@@ -218,23 +245,38 @@ class TestService:
         for patient, median in zip(patients + riskiest, medians):
             # then just before the median the curve is above 0.5 and at it no longer (the search grid is ~7 days apart)
             times = [2659] if median is None else [max(median - 7, 1), median]
-            curve = [p["probability"] for p in server.post("predict", {"patients": [patient], "times": times}).json()[0]["survival"]]
+            curve = [
+                p["probability"]
+                for p in server.post("predict", {"patients": [patient], "times": times}).json()[0]["survival"]
+            ]
             assert (curve[0] > 0.5) if median is None else (curve[0] > 0.5 >= curve[1]), (median, curve)
 
     @pytest.mark.parametrize(
         ("change", "named"),
-        [(lambda p: {"patients": [{**p, "age": 500}]}, "age"),
-         (lambda p: {"patients": [{k: v for k, v in p.items() if k != "tumour_grade"}]}, "tumour_grade"),
-         (lambda p: {"patients": [p], "times": [-1]}, "times"),
-         (lambda p: {"patients": [{**p, "patient_id": "G0001"}]}, "an unknown field at patients[0]"),
-         (lambda p: {"patients": [p], "times": []}, "times"),
-         (lambda p: {"patients": [{**p, "postmenopausal": 0.5}]}, "postmenopausal"),
-         (lambda p: {"patients": [{**p, "hormone_therapy": True}]}, "hormone_therapy"),
-         (lambda p: {"patients": [{**p, "age": "55"}]}, "age"),
-         (lambda p: {"patients": [p], "times": [365, True]}, "times"),
-         (lambda p: {"patients": [p], "G0001": 1}, "an unknown field at the top level")],
-        ids=["out of range", "missing covariate", "negative time", "identifier sent", "empty times", "binary covariate 0.5",
-             "binary covariate true", "numeric text", "true as a time", "extra top-level field"],
+        [
+            (lambda p: {"patients": [{**p, "age": 500}]}, "age"),
+            (lambda p: {"patients": [{k: v for k, v in p.items() if k != "tumour_grade"}]}, "tumour_grade"),
+            (lambda p: {"patients": [p], "times": [-1]}, "times"),
+            (lambda p: {"patients": [{**p, "patient_id": "G0001"}]}, "an unknown field at patients[0]"),
+            (lambda p: {"patients": [p], "times": []}, "times"),
+            (lambda p: {"patients": [{**p, "postmenopausal": 0.5}]}, "postmenopausal"),
+            (lambda p: {"patients": [{**p, "hormone_therapy": True}]}, "hormone_therapy"),
+            (lambda p: {"patients": [{**p, "age": "55"}]}, "age"),
+            (lambda p: {"patients": [p], "times": [365, True]}, "times"),
+            (lambda p: {"patients": [p], "G0001": 1}, "an unknown field at the top level"),
+        ],
+        ids=[
+            "out of range",
+            "missing covariate",
+            "negative time",
+            "identifier sent",
+            "empty times",
+            "binary covariate 0.5",
+            "binary covariate true",
+            "numeric text",
+            "true as a time",
+            "extra top-level field",
+        ],
     )
     def test_bad_input_gets_4xx_naming_the_field(self, server, patients, change, named):
         response = server.post("predict", change(patients[0]))
@@ -245,15 +287,22 @@ class TestService:
         risk = server.post("predict", {"patients": patients[:1]}).json()[0]["risk_score"]
         explanation = server.post("explain", {"patient": patients[0]}).json()
         assert explanation["value"] == pytest.approx(risk, abs=1e-6)
-        assert explanation["base_value"] + sum(c["contribution"] for c in explanation["contributions"]) == pytest.approx(risk, abs=1e-6)
+        assert explanation["base_value"] + sum(
+            c["contribution"] for c in explanation["contributions"]
+        ) == pytest.approx(risk, abs=1e-6)
         by_feature = {c["feature"]: c for c in explanation["contributions"]}
-        assert set(by_feature) == set(patients[0]) and by_feature["positive_nodes"]["value"] == patients[0]["positive_nodes"]
+        assert (
+            set(by_feature) == set(patients[0])
+            and by_feature["positive_nodes"]["value"] == patients[0]["positive_nodes"]
+        )
 
     def test_every_route_needs_a_valid_unrevoked_key(self, server):
         assert_keys_required(server)
 
     def test_each_request_gets_one_audit_line_without_values(self, server, patients):
-        assert_one_audit_line_per_request(server, "prognosis", "predict", {"patients": patients[:1]}, ["G0001 Jane Roe"])
+        assert_one_audit_line_per_request(
+            server, "prognosis", "predict", {"patients": patients[:1]}, ["G0001 Jane Roe"]
+        )
 
     def test_a_schema_driven_fuzz_gets_no_server_error_and_no_echo(self, server):
         counts = fuzz(server)

@@ -68,7 +68,10 @@ def test_gate_stops_out_of_range_markers_and_bad_types(family, column, value, ex
 def test_generic_flow_trains_registers_and_promotes_a_regressor(write_params):
     from flows.train import run_family
 
-    params = write_params({"progression": {"candidates": Replace({"ridge": {"alpha": [1.0, 10.0]}, "lasso": {"alpha": [0.1, 1.0]}})}}, keep_families=FAMILY)
+    params = write_params(
+        {"progression": {"candidates": Replace({"ridge": {"alpha": [1.0, 10.0]}, "lasso": {"alpha": [0.1, 1.0]}})}},
+        keep_families=FAMILY,
+    )
     decision = run_family("progression", params)
     assert decision.promoted and decision.challenger_candidate in {"ridge", "lasso"}
     client = MlflowClient()

@@ -48,7 +48,9 @@ def test_split_puts_no_patient_on_both_sides_and_keeps_every_visit(family, table
     train_ids, test_ids = set(split.train.visits["patient_id"]), set(split.test.visits["patient_id"])
     assert not train_ids & test_ids
     assert len(split.train.visits) + len(split.test.visits) == len(tables[VISITS])
-    assert split.sizes["test_patients"] == len(test_ids) and split.sizes["test_targets"] == len(split.test.examples().observed)
+    assert split.sizes["test_patients"] == len(test_ids) and split.sizes["test_targets"] == len(
+        split.test.examples().observed
+    )
     fitting, validation = family._validation_split(split.train)
     assert not set(fitting.visits["patient_id"]) & set(validation.visits["patient_id"])
 
@@ -100,8 +102,13 @@ def test_gate_stops_data_without_enough_visits_after_a_first(family, tables):
 
 @pytest.mark.slow
 def test_recurrent_model_is_logged_with_mlflow_pytorch_and_loads_back_identically(params, tables):
-    settings = params.families["progression_visits"].model_copy(update={"candidates": params.families["progression_visits"].candidates.model_validate(
-        {"recurrent": QUICK_RECURRENT})})
+    settings = params.families["progression_visits"].model_copy(
+        update={
+            "candidates": params.families["progression_visits"].candidates.model_validate(
+                {"recurrent": QUICK_RECURRENT}
+            )
+        }
+    )
     family = ProgressionVisits(settings, 0)
     split = family.split(tables)
     fitted = family.fit("recurrent", split.train)
@@ -111,14 +118,21 @@ def test_recurrent_model_is_logged_with_mlflow_pytorch_and_loads_back_identicall
         info = log_model(family.flavor_of(fitted.model), fitted.model, name="model")
     assert "pytorch" in info.flavors
     loaded = load_model(info.model_uri)
-    np.testing.assert_array_equal(loaded.predict_next(examples.histories, examples.days_ahead),
-                                  fitted.model.predict_next(examples.histories, examples.days_ahead))
+    np.testing.assert_array_equal(
+        loaded.predict_next(examples.histories, examples.days_ahead),
+        fitted.model.predict_next(examples.histories, examples.days_ahead),
+    )
 
 
 def test_one_table_predict_reads_each_historys_horizon_from_the_table(family, tables):
     # gradient boosting uses the horizon (LOCF would not), so a lost days_ahead column shows
-    quick = family.settings.model_copy(update={"candidates": VisitCandidates(gradient_boosting=NextVisitBoostingSettings(
-        learning_rate=[0.1], max_leaf_nodes=[7], max_iter=[50]))})
+    quick = family.settings.model_copy(
+        update={
+            "candidates": VisitCandidates(
+                gradient_boosting=NextVisitBoostingSettings(learning_rate=[0.1], max_leaf_nodes=[7], max_iter=[50])
+            )
+        }
+    )
     boosting = ProgressionVisits(quick, family.seed)
     split = boosting.split(tables)
     model = boosting.fit("gradient_boosting", split.train).model

@@ -25,8 +25,16 @@ from tasks.gate import run_gate
 
 FAMILY = ("recommendation",)
 SYNTHETIC = {  # a user's CSV: patient_id, treatment_id, outcome on 1-5
-    "data": Replace({"id_column": "patient_id", "treatment_column": "treatment_id", "outcome_column": "outcome",
-                     "scale": {"min": 1, "max": 5}, "min_interactions_per_patient": 3, "min_rows": 100}),
+    "data": Replace(
+        {
+            "id_column": "patient_id",
+            "treatment_column": "treatment_id",
+            "outcome_column": "outcome",
+            "scale": {"min": 1, "max": 5},
+            "min_interactions_per_patient": 3,
+            "min_rows": 100,
+        }
+    ),
     "ranking": {"k": 10, "relevant_at_least": 4},
     "bootstrap_resamples": 200,
     "acceptance": Replace({"minimums": {}, "max_regression": 0.01}),
@@ -41,8 +49,15 @@ def synthetic_csv(folder: Path, name: str, **shape) -> Path:
 
 @pytest.fixture(scope="module")
 def synthetic_params(write_params, session_dir):
-    path = synthetic_csv(session_dir, "synthetic_outcomes.csv", n_patients=2000, n_treatments=200, per_patient=20, seed=1)
-    return load_params(write_params({"recommendation": {**SYNTHETIC, "data": Replace({**SYNTHETIC["data"].value, "path": str(path)})}}, keep_families=FAMILY))
+    path = synthetic_csv(
+        session_dir, "synthetic_outcomes.csv", n_patients=2000, n_treatments=200, per_patient=20, seed=1
+    )
+    return load_params(
+        write_params(
+            {"recommendation": {**SYNTHETIC, "data": Replace({**SYNTHETIC["data"].value, "path": str(path)})}},
+            keep_families=FAMILY,
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +90,39 @@ def test_gate_passes_the_bundled_drug_reviews(drug_reviews):
 
 @pytest.mark.parametrize(
     ("change", "failure"),
-    [(lambda f: f.assign(outcome=f["outcome"].where(f.index != 5, 4.0)), (INTERACTIONS, "expect_column_values_to_be_between", "outcome")),
-     (lambda f: pd.concat([f, f.iloc[[7]]]), (INTERACTIONS, "expect_compound_columns_to_be_unique", None)),
-     (lambda f: f.assign(condition=f["condition"].where(f.index != 2, None)), (INTERACTIONS, "expect_column_values_to_not_be_null", "condition")),
-     (lambda f: f.assign(first_review=f["first_review"].where(f.index != 9, "not a date")), ("timestamps", "expect_column_values_to_not_be_null", "parsed")),
-     (lambda f: pd.concat([f, pd.DataFrame({"condition": ["Rare"], "drug": ["X"], "outcome": [3.0], "first_review": ["2015-01-01"]})]),
-      ("interactions_per_patient", "expect_column_values_to_be_between", "interactions"))],
-    ids=["outcome outside the scale", "duplicate pair at the same time", "missing patient id", "unreadable timestamp", "too few outcomes for a patient"],
+    [
+        (
+            lambda f: f.assign(outcome=f["outcome"].where(f.index != 5, 4.0)),
+            (INTERACTIONS, "expect_column_values_to_be_between", "outcome"),
+        ),
+        (lambda f: pd.concat([f, f.iloc[[7]]]), (INTERACTIONS, "expect_compound_columns_to_be_unique", None)),
+        (
+            lambda f: f.assign(condition=f["condition"].where(f.index != 2, None)),
+            (INTERACTIONS, "expect_column_values_to_not_be_null", "condition"),
+        ),
+        (
+            lambda f: f.assign(first_review=f["first_review"].where(f.index != 9, "not a date")),
+            ("timestamps", "expect_column_values_to_not_be_null", "parsed"),
+        ),
+        (
+            lambda f: pd.concat(
+                [
+                    f,
+                    pd.DataFrame(
+                        {"condition": ["Rare"], "drug": ["X"], "outcome": [3.0], "first_review": ["2015-01-01"]}
+                    ),
+                ]
+            ),
+            ("interactions_per_patient", "expect_column_values_to_be_between", "interactions"),
+        ),
+    ],
+    ids=[
+        "outcome outside the scale",
+        "duplicate pair at the same time",
+        "missing patient id",
+        "unreadable timestamp",
+        "too few outcomes for a patient",
+    ],
 )
 def test_gate_stops_bad_interactions(drug_reviews, change, failure):
     frame = drug_reviews.load()[INTERACTIONS].reset_index(drop=True)
@@ -121,7 +162,17 @@ def test_time_holdout_keeps_each_patients_latest_outcomes():
     patients = np.array(["a"] * 5 + ["b"] * 3 + ["c"])
     order = np.array([5, 1, 4, 2, 3, 9, 7, 8, 1])
     held = latest_per_patient(patients, order, 0.4)
-    assert held.tolist() == [True, False, True, False, False, True, False, False, False]  # a: 2 latest; b: 1; c: a single row stays
+    assert held.tolist() == [
+        True,
+        False,
+        True,
+        False,
+        False,
+        True,
+        False,
+        False,
+        False,
+    ]  # a: 2 latest; b: 1; c: a single row stays
 
 
 @pytest.fixture(scope="module")
@@ -173,9 +224,14 @@ def test_recommendations_exclude_taken_treatments_and_are_deterministic(syntheti
 
 
 @pytest.mark.parametrize("candidate", list(CANDIDATES))
-def test_on_the_drug_reviews_every_top_k_is_the_start_of_the_top_50_and_every_reason_names_its_driver(drug_reviews, candidate):
-    """Conditions with few reviews tie on most scores; the list must not depend on k, and a reason never lists nothing."""
-    model = drug_reviews.build(candidate, neighbours=20, shrinkage=5.0, k=10).fit(drug_reviews.split(drug_reviews.load()).train)
+def test_on_the_drug_reviews_every_top_k_is_the_start_of_the_top_50_and_every_reason_names_its_driver(
+    drug_reviews, candidate
+):
+    """Conditions with few reviews tie on most scores; the list must not depend on k, and a reason never lists
+    nothing."""
+    model = drug_reviews.build(candidate, neighbours=20, shrinkage=5.0, k=10).fit(
+        drug_reviews.split(drug_reviews.load()).train
+    )
     rows = model.training_rows()
     longest, scores, _ = model.recommend(rows, 50)
     for k in (1, 2, 3, 5, 10, 20, 49):
@@ -186,8 +242,12 @@ def test_on_the_drug_reviews_every_top_k_is_the_start_of_the_top_50_and_every_re
     for row in range(model.n_patients):
         listed = longest[row][longest[row] >= 0]
         for reason in model.reasons(model.training_rows(np.array([row])), listed):
-            assert reason.get("treatments") or reason["based_on"] == "similar_patients" and reason["similar_patients"] > 0 \
-                or reason["summary"].startswith("popular among all patients"), reason
+            assert (
+                reason.get("treatments")
+                or reason["based_on"] == "similar_patients"
+                and reason["similar_patients"] > 0
+                or reason["summary"].startswith("popular among all patients")
+            ), reason
             assert "none of your treatments" not in reason["summary"]
 
 
@@ -198,7 +258,9 @@ def test_a_new_patient_is_folded_in_and_never_offered_what_they_reported(synthet
     top, _, _ = model.recommend(model.new_patient(reported), 10)
     assert not set(top[0].tolist()) & {0, 1, 2}
     reason = model.reasons(model.new_patient(reported), top[0, :1])[0]
-    assert reason["based_on"] == "similar_treatments" and {d["treatment"] for d in reason["treatments"]} <= set(reported)
+    assert reason["based_on"] == "similar_treatments" and {d["treatment"] for d in reason["treatments"]} <= set(
+        reported
+    )
     cold, _, _ = model.recommend(model.new_patient({}), 10)
     assert cold[0].tolist() == list(np.argsort(-model.popularity, kind="stable")[:10])
 
@@ -206,7 +268,10 @@ def test_a_new_patient_is_folded_in_and_never_offered_what_they_reported(synthet
 @pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_the_drug_reviews_train_evaluate_and_register_end_to_end(write_params):
-    path = write_params({"recommendation": {"registered_model": "drug_recommendation", "bootstrap_resamples": 100}}, keep_families=FAMILY)
+    path = write_params(
+        {"recommendation": {"registered_model": "drug_recommendation", "bootstrap_resamples": 100}},
+        keep_families=FAMILY,
+    )
     decision = run_family("recommendation", path)
     client = MlflowClient()
     version = client.get_model_version("drug_recommendation", decision.challenger_version)
@@ -216,13 +281,18 @@ def test_the_drug_reviews_train_evaluate_and_register_end_to_end(write_params):
     assert {r.data.tags["candidate"] for r in children} == set(CANDIDATES)
     for run in children:
         metrics = run.data.metrics
-        assert 0 <= metrics["test_ndcg_at_k"] <= 1 and 0 < metrics["test_coverage"] <= 1 and 0 < metrics["test_rmse"] < 2
+        assert (
+            0 <= metrics["test_ndcg_at_k"] <= 1 and 0 < metrics["test_coverage"] <= 1 and 0 < metrics["test_rmse"] < 2
+        )
     # and on the bundled reviews the best candidate beats the popularity baseline on both counts, and is promoted
     by_candidate = {r.data.tags["candidate"]: r.data.metrics for r in children}
     best, baseline = by_candidate[decision.challenger_candidate], by_candidate["popularity"]
     assert decision.challenger_candidate != "popularity"
     # (floors from the fixed-seed run: champion NDCG@10 0.102 against popularity's 0.028; RMSE 0.923 against 0.993)
-    assert best["test_ndcg_at_k"] >= max(0.08, 2 * baseline["test_ndcg_at_k"]) and best["test_rmse"] < baseline["test_rmse"]
+    assert (
+        best["test_ndcg_at_k"] >= max(0.08, 2 * baseline["test_ndcg_at_k"])
+        and best["test_rmse"] < baseline["test_rmse"]
+    )
     assert decision.promoted and best["test_rmse"] <= 1.0  # the declared acceptance ceiling
     assert client.get_model_version_by_alias("drug_recommendation", "champion").version == decision.challenger_version
 
@@ -231,15 +301,25 @@ def test_the_drug_reviews_train_evaluate_and_register_end_to_end(write_params):
 @pytest.mark.usefixtures("prefect_harness")
 def test_no_patient_id_reaches_the_registered_model_or_its_card(write_params, session_dir):
     path = synthetic_csv(session_dir, "synthetic_small.csv", n_patients=300, n_treatments=40, per_patient=8, seed=3)
-    params = write_params({"recommendation": {**SYNTHETIC, "registered_model": "private_recommendation",
-                                              "data": Replace({**SYNTHETIC["data"].value, "path": str(path)}),
-                                              "candidates": Replace({"user_knn": {"neighbours": [20], "shrinkage": [5]}})}}, keep_families=FAMILY)
+    params = write_params(
+        {
+            "recommendation": {
+                **SYNTHETIC,
+                "registered_model": "private_recommendation",
+                "data": Replace({**SYNTHETIC["data"].value, "path": str(path)}),
+                "candidates": Replace({"user_knn": {"neighbours": [20], "shrinkage": [5]}}),
+            }
+        },
+        keep_families=FAMILY,
+    )
     decision = run_family("recommendation", params)
     client = MlflowClient()
     run_id = client.get_model_version("private_recommendation", decision.challenger_version).run_id
     parent_id = client.get_run(run_id).data.tags["mlflow.parentRunId"]
     folders = [Path(client.download_artifacts(run, "")) for run in (run_id, parent_id)]
-    folders.append(Path(mlflow.artifacts.download_artifacts(f"models:/private_recommendation/{decision.challenger_version}")))
+    folders.append(
+        Path(mlflow.artifacts.download_artifacts(f"models:/private_recommendation/{decision.challenger_version}"))
+    )
     files = [p for folder in folders for p in folder.rglob("*") if p.is_file()]
     assert "model.pkl" in {p.name for p in files} and "data_gate.md" in {p.name for p in files}
     stored = b"".join(p.read_bytes() for p in files)
@@ -263,10 +343,18 @@ class TestService:
     def champion(self, write_params, session_dir, outcomes):
         path = session_dir / "synthetic_service.csv"
         outcomes.to_csv(path, index=False)
-        params = write_params({"recommendation": {**SYNTHETIC, "registered_model": "recommendation_serving",
-                                                  "data": Replace({**SYNTHETIC["data"].value, "path": str(path)}),
-                                                  "recommend": {"default_k": 5, "max_k": 20},
-                                                  "candidates": Replace({"item_knn": {"neighbours": [20], "shrinkage": [5]}})}}, keep_families=FAMILY)
+        params = write_params(
+            {
+                "recommendation": {
+                    **SYNTHETIC,
+                    "registered_model": "recommendation_serving",
+                    "data": Replace({**SYNTHETIC["data"].value, "path": str(path)}),
+                    "recommend": {"default_k": 5, "max_k": 20},
+                    "candidates": Replace({"item_knn": {"neighbours": [20], "shrinkage": [5]}}),
+                }
+            },
+            keep_families=FAMILY,
+        )
         os.environ["MEDMAAS_PARAMS"] = str(params)
         decision = run_family("recommendation", params)
         assert decision.promoted
@@ -286,15 +374,25 @@ class TestService:
         answer = response.json()
         had = set(outcomes.loc[outcomes["patient_id"] == patient, "treatment_id"])
         listed = [r["treatment"] for r in answer["recommendations"]]
-        assert len(listed) == 8 and not set(listed) & had and [r["rank"] for r in answer["recommendations"]] == list(range(1, 9))
+        assert (
+            len(listed) == 8
+            and not set(listed) & had
+            and [r["rank"] for r in answer["recommendations"]] == list(range(1, 9))
+        )
         assert all(1 <= r["predicted_outcome"] <= 5 for r in answer["recommendations"])
-        assert all(r["reason"]["based_on"] == "similar_treatments" and r["reason"]["treatments"] for r in answer["recommendations"])
+        assert all(
+            r["reason"]["based_on"] == "similar_treatments" and r["reason"]["treatments"]
+            for r in answer["recommendations"]
+        )
         assert all({d["treatment"] for d in r["reason"]["treatments"]} <= had for r in answer["recommendations"])
         assert answer["version"] == str(champion.challenger_version) and patient not in response.text
         assert len(server.post("recommend", {"patient_id": patient}).json()["recommendations"]) == 5  # default_k
 
     def test_fold_in_for_a_new_patient_and_popularity_with_no_outcomes(self, server):
-        answer = server.post("recommend_new", {"outcomes": [{"treatment": "T01", "outcome": 5}, {"treatment": "T02", "outcome": 1}], "k": 5}).json()
+        answer = server.post(
+            "recommend_new",
+            {"outcomes": [{"treatment": "T01", "outcome": 5}, {"treatment": "T02", "outcome": 1}], "k": 5},
+        ).json()
         listed = [r["treatment"] for r in answer["recommendations"]]
         assert answer["patient"] == "new" and len(listed) == 5 and not {"T01", "T02"} & set(listed)
         cold = server.post("recommend_new", {"k": 5}).json()["recommendations"]
@@ -303,20 +401,44 @@ class TestService:
 
     @pytest.mark.parametrize(
         ("route", "body", "status", "named"),
-        [("recommend", {"patient_id": "NOT-A-PATIENT"}, 404, "patient_id"),
-         ("recommend", {"patient_id": "SYN007", "k": 0}, 400, "k"),
-         ("recommend", {"patient_id": "SYN007", "k": 21}, 400, "k"),
-         ("recommend_new", {"outcomes": [{"treatment": "T01", "outcome": 9}]}, 400, "outcome"),
-         ("recommend_new", {"outcomes": [{"treatment": "NOPE", "outcome": 3}]}, 400, "outcomes[0].treatment"),
-         ("recommend_new", {"outcomes": [{"treatment": "T01", "outcome": 3}, {"treatment": "T01", "outcome": 4}]}, 400, "outcomes[1].treatment"),
-         ("recommend", {"patient_id": "SYN007", "k": True}, 400, "k"),
-         ("recommend", {"patient_id": "SYN007", "k": "5"}, 400, "k"),
-         ("recommend", {"patient_id": "SYN007", "NOT-A-PATIENT": 1}, 400, "an unknown field at the top level"),
-         ("recommend_new", {"outcomes": [{"treatment": "T01", "outcome": "3"}]}, 400, "outcome"),
-         ("recommend_new", {"outcomes": [{"treatment": "NOT-A-PATIENT\u0000\u001b[31m", "outcome": 3}]}, 400, "outcomes[0].treatment"),
-         ("recommend", {"patient_id": "NOT-A-PATIENT" * 100_000}, 400, "patient_id")],
-        ids=["unknown patient", "k zero", "k above max", "outcome outside the scale", "unknown treatment", "treatment twice", "k true",
-             "k as text", "extra top-level field", "outcome as text", "control characters", "a megabyte id"],
+        [
+            ("recommend", {"patient_id": "NOT-A-PATIENT"}, 404, "patient_id"),
+            ("recommend", {"patient_id": "SYN007", "k": 0}, 400, "k"),
+            ("recommend", {"patient_id": "SYN007", "k": 21}, 400, "k"),
+            ("recommend_new", {"outcomes": [{"treatment": "T01", "outcome": 9}]}, 400, "outcome"),
+            ("recommend_new", {"outcomes": [{"treatment": "NOPE", "outcome": 3}]}, 400, "outcomes[0].treatment"),
+            (
+                "recommend_new",
+                {"outcomes": [{"treatment": "T01", "outcome": 3}, {"treatment": "T01", "outcome": 4}]},
+                400,
+                "outcomes[1].treatment",
+            ),
+            ("recommend", {"patient_id": "SYN007", "k": True}, 400, "k"),
+            ("recommend", {"patient_id": "SYN007", "k": "5"}, 400, "k"),
+            ("recommend", {"patient_id": "SYN007", "NOT-A-PATIENT": 1}, 400, "an unknown field at the top level"),
+            ("recommend_new", {"outcomes": [{"treatment": "T01", "outcome": "3"}]}, 400, "outcome"),
+            (
+                "recommend_new",
+                {"outcomes": [{"treatment": "NOT-A-PATIENT\u0000\u001b[31m", "outcome": 3}]},
+                400,
+                "outcomes[0].treatment",
+            ),
+            ("recommend", {"patient_id": "NOT-A-PATIENT" * 100_000}, 400, "patient_id"),
+        ],
+        ids=[
+            "unknown patient",
+            "k zero",
+            "k above max",
+            "outcome outside the scale",
+            "unknown treatment",
+            "treatment twice",
+            "k true",
+            "k as text",
+            "extra top-level field",
+            "outcome as text",
+            "control characters",
+            "a megabyte id",
+        ],
     )
     def test_bad_input_gets_4xx_naming_the_problem(self, server, route, body, status, named):
         response = server.post(route, body)
@@ -326,20 +448,29 @@ class TestService:
 
     def test_lists_are_prefix_consistent_and_every_reason_names_a_driver(self, server, outcomes):
         for patient in sorted(outcomes["patient_id"].unique())[:25]:
-            lists = {k: server.post("recommend", {"patient_id": patient, "k": k}).json()["recommendations"] for k in (1, 3, 5, 20)}
+            lists = {
+                k: server.post("recommend", {"patient_id": patient, "k": k}).json()["recommendations"]
+                for k in (1, 3, 5, 20)
+            }
             longest = [r["treatment"] for r in lists[20]]
             assert all([r["treatment"] for r in lists[k]] == longest[:k] for k in lists), patient
             scores = [r["score"] for r in lists[20]]
             assert scores == sorted(scores, reverse=True)
             for item in lists[20]:
                 reason = item["reason"]
-                assert reason["treatments"] if reason["based_on"] == "similar_treatments" else reason["summary"].startswith("popular among all patients")
+                assert (
+                    reason["treatments"]
+                    if reason["based_on"] == "similar_treatments"
+                    else reason["summary"].startswith("popular among all patients")
+                )
 
     def test_every_route_needs_a_valid_unrevoked_key(self, server):
         assert_keys_required(server)
 
     def test_each_request_gets_one_audit_line_without_values(self, server):
-        assert_one_audit_line_per_request(server, "recommendation", "recommend", {"patient_id": "SYN007"}, ["NOT-A-PATIENT Jane Roe"])
+        assert_one_audit_line_per_request(
+            server, "recommendation", "recommend", {"patient_id": "SYN007"}, ["NOT-A-PATIENT Jane Roe"]
+        )
 
     def test_a_schema_driven_fuzz_gets_no_server_error_and_no_echo(self, server):
         counts = fuzz(server)

@@ -30,20 +30,34 @@ def wine_csv(session_dir):
 
 @pytest.fixture(scope="module")
 def byo_params(write_params, wine_csv):
-    return write_params({
-        "project": {"task_runner": Replace({"kind": "dask_local", "n_workers": 2, "threads_per_worker": 1})},
-        "diagnosis": {
-            "registered_model": "wine_cultivar",
-            "data": Replace({
-                "path": str(wine_csv), "id_column": "sample_id", "label_column": "cultivar",
-                "labels": ["class_0", "class_1", "class_2"], "positive_label": None,
-                "feature_columns": "all", "ranges": {"*": {"min": 0}}, "min_rows": 50,
-            }),
-            "split": {"cv_folds": 3},
-            "candidates": Replace({"logistic_regression": {"C": [0.1, 1.0]}, "decision_tree": {"max_depth": [3], "min_samples_leaf": [1]}}),
-            "acceptance": Replace({"minimums": {"roc_auc": 0.9, "accuracy": 0.85}}),
-        },
-    })
+    return write_params(
+        {
+            "project": {"task_runner": Replace({"kind": "dask_local", "n_workers": 2, "threads_per_worker": 1})},
+            "diagnosis": {
+                "registered_model": "wine_cultivar",
+                "data": Replace(
+                    {
+                        "path": str(wine_csv),
+                        "id_column": "sample_id",
+                        "label_column": "cultivar",
+                        "labels": ["class_0", "class_1", "class_2"],
+                        "positive_label": None,
+                        "feature_columns": "all",
+                        "ranges": {"*": {"min": 0}},
+                        "min_rows": 50,
+                    }
+                ),
+                "split": {"cv_folds": 3},
+                "candidates": Replace(
+                    {
+                        "logistic_regression": {"C": [0.1, 1.0]},
+                        "decision_tree": {"max_depth": [3], "min_samples_leaf": [1]},
+                    }
+                ),
+                "acceptance": Replace({"minimums": {"roc_auc": 0.9, "accuracy": 0.85}}),
+            },
+        }
+    )
 
 
 def test_own_multiclass_csv_trains_registers_and_predicts(byo_params, wine_csv, tmp_path):
@@ -55,10 +69,18 @@ def test_own_multiclass_csv_trains_registers_and_predicts(byo_params, wine_csv, 
     assert decision.challenger_metrics["roc_auc"].value >= 0.95  # wine is easy; LR reaches ~1.0
     # and its champion scores the user's file with one probability per class
     out = tmp_path / "scored.csv"
-    result = CliRunner().invoke(app, ["predict", "diagnosis", str(wine_csv), "-o", str(out), "--params", str(byo_params)])
+    result = CliRunner().invoke(
+        app, ["predict", "diagnosis", str(wine_csv), "-o", str(out), "--params", str(byo_params)]
+    )
     assert result.exit_code == 0, result.output
     scored = pd.read_csv(out)
-    assert list(scored.columns) == ["sample_id", "probability_class_0", "probability_class_1", "probability_class_2", "predicted"]
+    assert list(scored.columns) == [
+        "sample_id",
+        "probability_class_0",
+        "probability_class_1",
+        "probability_class_2",
+        "predicted",
+    ]
     assert (scored.filter(like="probability_").sum(axis=1) - 1).abs().max() < 1e-9
 
 
@@ -83,7 +105,11 @@ def test_a_failing_candidate_is_on_the_leaderboard_and_the_others_go_on(byo_para
     # then the other is registered, and the broken one is on the board with its one-line reason
     assert decision.challenger_candidate == "logistic_regression"
     board = (REPORTS_DIR / "wine_cultivar" / "leaderboard.md").read_text()
-    assert "decision_tree" in board and "train: RuntimeError: this candidate cannot be built" in board and "second line" not in board
+    assert (
+        "decision_tree" in board
+        and "train: RuntimeError: this candidate cannot be built" in board
+        and "second line" not in board
+    )
 
 
 def test_every_candidate_failing_is_one_clear_error_and_leaves_the_registry(byo_params, monkeypatch):
@@ -99,6 +125,9 @@ def test_every_candidate_failing_is_one_clear_error_and_leaves_the_registry(byo_
     before = registry_snapshot()
     result = CliRunner().invoke(app, ["train", "diagnosis", "--params", str(byo_params)])
     assert result.exit_code == 2
-    assert "every candidate failed" in result.output and "logistic_regression (train): RuntimeError: cannot be built" in result.output
+    assert (
+        "every candidate failed" in result.output
+        and "logistic_regression (train): RuntimeError: cannot be built" in result.output
+    )
     assert "Traceback" not in result.output
     assert registry_snapshot() == before

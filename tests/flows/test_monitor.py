@@ -1,4 +1,5 @@
-"""Monitoring a champion: batches from a file and from the prediction log, judged against the reference its version carries."""
+"""Monitoring a champion: batches from a file and from the prediction log, judged against the reference its version
+carries."""
 
 import re
 from pathlib import Path
@@ -21,7 +22,9 @@ PATIENT_ID = re.compile(r"P\d{5}")
 
 @pytest.fixture(scope="module")
 def params(write_params):
-    path = write_params({"diagnosis": {"registered_model": MODEL, "candidates": Replace({"logistic_regression": {"C": [0.1]}})}})
+    path = write_params(
+        {"diagnosis": {"registered_model": MODEL, "candidates": Replace({"logistic_regression": {"C": [0.1]}})}}
+    )
     assert run_family("diagnosis", path).promoted
     return path
 
@@ -54,7 +57,12 @@ def test_a_labelled_batch_from_the_same_population_flags_nothing_and_is_recorded
     assert latest.info.run_id == report.run_id and latest.data.tags["status"] == "no drift"
     assert latest.data.metrics["rows"] == 200 and "psi_mean_radius" in latest.data.metrics
     stored = {a.path for a in client.list_artifacts(latest.info.run_id, "monitoring")}
-    assert {"monitoring/report.md", "monitoring/features.csv", "monitoring/performance.csv", "monitoring/psi.png"} <= stored
+    assert {
+        "monitoring/report.md",
+        "monitoring/features.csv",
+        "monitoring/performance.csv",
+        "monitoring/psi.png",
+    } <= stored
     for name in ("report.md", "features.csv", "prediction.csv"):
         text = Path(client.download_artifacts(latest.info.run_id, f"monitoring/{name}", str(tmp_path))).read_text()
         assert not PATIENT_ID.search(text)
@@ -76,7 +84,9 @@ def test_a_batch_that_fails_the_gate_is_reported_and_never_compared(params, wdbc
     assert report.status == "gate failed" and report.features is None and report.event == ""
     assert any(f.column == "mean_area" for f in report.gate.failures)
     missing = wdbc.drop(columns=["worst_area"]).sample(100, random_state=1)
-    result = CliRunner().invoke(app, ["monitor", "diagnosis", batch_file(tmp_path, missing, "missing.csv"), "--params", str(params)])
+    result = CliRunner().invoke(
+        app, ["monitor", "diagnosis", batch_file(tmp_path, missing, "missing.csv"), "--params", str(params)]
+    )
     assert result.exit_code == 2 and "GATE FAILED" in result.output and "worst_area" in result.output
 
 

@@ -49,7 +49,9 @@ def test_each_table_trains_with_default_candidates_and_is_promoted_as_its_own_mo
     gate = (REPORTS_DIR / model / "data_gate.md").read_text()
     assert "passed" in gate and "inferred as boolean" in gate
     card = (REPORTS_DIR / model / "model_card.md").read_text()
-    assert "## Held-out metrics by subgroup" in card and "smaller class < 30: read with care" in card  # flagged by the rarer class, not the size
+    assert (
+        "## Held-out metrics by subgroup" in card and "smaller class < 30: read with care" in card
+    )  # flagged by the rarer class, not the size
 
 
 def test_the_cli_scores_the_raw_table_and_names_an_unseen_category(trained, tmp_path):
@@ -63,7 +65,12 @@ def test_the_cli_scores_the_raw_table_and_names_an_unseen_category(trained, tmp_
     assert len(scored) == len(frame) and (scored.filter(like="probability_").sum(axis=1) - 1).abs().max() < 1e-9
     frame.assign(**{column: unseen}).to_csv(tmp_path / "odd.csv", index=False)
     result = CliRunner().invoke(app, ["predict", "diagnosis", str(tmp_path / "odd.csv"), "--params", str(params)])
-    assert result.exit_code == 2 and f"{column}:" in result.output and "allowed" in result.output and "Traceback" not in result.output
+    assert (
+        result.exit_code == 2
+        and f"{column}:" in result.output
+        and "allowed" in result.output
+        and "Traceback" not in result.output
+    )
 
 
 @pytest.fixture(scope="module")
@@ -89,16 +96,29 @@ def test_the_bento_serves_raw_values_with_no_registry_and_refuses_an_unseen_cate
     info = server.post("model_info", {}).json()
     assert info["registered_model"] == model and info["kinds"][column] == "categorical"
     patient = raw_patient(name, frame, server)
-    assert any(isinstance(v, bool) for v in patient.values()) and isinstance(patient[column], str)  # sent as the file has them
+    assert any(isinstance(v, bool) for v in patient.values()) and isinstance(
+        patient[column], str
+    )  # sent as the file has them
     answer = server.post("predict", {"patients": [patient]})
     assert answer.status_code == 200, answer.text
     [prediction] = answer.json()
     assert abs(sum(prediction["probabilities"].values()) - 1) < 1e-9 and prediction["model"] == model
     explained = server.post("explain", {"patient": patient}).json()
-    assert abs(explained["base_value"] + sum(c["contribution"] for c in explained["contributions"]) - explained["probability"]) < 1e-6
+    assert (
+        abs(
+            explained["base_value"]
+            + sum(c["contribution"] for c in explained["contributions"])
+            - explained["probability"]
+        )
+        < 1e-6
+    )
     schema = server.get("docs.json").text  # categories are enums, booleans booleans, in the OpenAPI schema
     assert all(f'"{v}"' in schema for v in info["categories"][column]) and '"enum"' in schema and '"boolean"' in schema
     refused = server.post("predict", {"patients": [{**patient, column: unseen}]})
     assert refused.status_code == 400
     detail = refused.json()["detail"][0]
-    assert detail["loc"][-1] == column and all(v in detail["msg"] for v in info["categories"][column]) and unseen not in refused.text
+    assert (
+        detail["loc"][-1] == column
+        and all(v in detail["msg"] for v in info["categories"][column])
+        and unseen not in refused.text
+    )

@@ -56,7 +56,10 @@ def first_run(write_params):
 def second_run(first_run, write_params):
     """Acceptance criteria no candidate can meet: a challenger is registered, the champion stays."""
     only_logistic = Replace({"logistic_regression": {"C": [0.1, 1.0]}})
-    return run_family("diagnosis", write_params({"diagnosis": {"acceptance": {"minimums": {"roc_auc": 1.01}}, "candidates": only_logistic}}))
+    return run_family(
+        "diagnosis",
+        write_params({"diagnosis": {"acceptance": {"minimums": {"roc_auc": 1.01}}, "candidates": only_logistic}}),
+    )
 
 
 def champion_version(name="diagnosis") -> str:
@@ -69,7 +72,11 @@ def test_first_run_registers_and_promotes(first_run):
     client = MlflowClient()
     model = client.get_registered_model("diagnosis")
     # the first version promoted is also the reference every later challenger must not lose to
-    assert model.aliases == {"champion": decision.challenger_version, "challenger": decision.challenger_version, "reference": decision.challenger_version}
+    assert model.aliases == {
+        "champion": decision.challenger_version,
+        "challenger": decision.challenger_version,
+        "reference": decision.challenger_version,
+    }
     assert client.get_model_version("diagnosis", decision.challenger_version).tags["promotion"] == "promoted"
 
 
@@ -94,9 +101,18 @@ def test_every_candidate_is_a_child_run_with_metrics_and_plots(first_run):
     client = MlflowClient()
     version = client.get_model_version("diagnosis", decision.challenger_version)
     parent_id = client.get_run(version.run_id).data.tags["mlflow.parentRunId"]
-    children = client.search_runs([client.get_run(parent_id).info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
+    children = client.search_runs(
+        [client.get_run(parent_id).info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'"
+    )
     names = {run.data.tags["candidate"] for run in children}
-    assert names == {"logistic_regression", "linear_svm", "rbf_svm", "decision_tree", "random_forest", "gradient_boosting"}
+    assert names == {
+        "logistic_regression",
+        "linear_svm",
+        "rbf_svm",
+        "decision_tree",
+        "random_forest",
+        "gradient_boosting",
+    }
     for run in children:
         for metric in ("roc_auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "f1", "brier"):
             m = run.data.metrics
@@ -116,14 +132,24 @@ def test_the_mlflow_ui_opens_the_runs_table_with_each_runs_datasets(first_run):
     experiment = client.get_experiment(client.get_run(version.run_id).info.experiment_id)
     assert experiment.tags["mlflow.experimentKind"] == "classification"
     parent_id = client.get_run(version.run_id).data.tags["mlflow.parentRunId"]
-    runs = [client.get_run(parent_id), *client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")]
+    runs = [
+        client.get_run(parent_id),
+        *client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'"),
+    ]
     for run in runs:
-        inputs = {tag.value: entry.dataset for entry in run.inputs.dataset_inputs for tag in entry.tags if tag.key == "mlflow.data.context"}
+        inputs = {
+            tag.value: entry.dataset
+            for entry in run.inputs.dataset_inputs
+            for tag in entry.tags
+            if tag.key == "mlflow.data.context"
+        }
         assert set(inputs) == {"training", "testing"}, run.info.run_name
         assert {d.digest for d in inputs.values()} == {version.tags["data_md5"]} and "wdbc" in inputs["training"].name
         rows = {context: json.loads(d.profile)["num_rows"] for context, d in inputs.items()}
         assert rows["training"] + rows["testing"] == 569 and rows["testing"] == 143
-        columns = json.loads(inputs["testing"].schema)["mlflow_colspec"]  # what a request takes: names and types, no value
+        columns = json.loads(inputs["testing"].schema)[
+            "mlflow_colspec"
+        ]  # what a request takes: names and types, no value
         assert len(columns) == 30 and {c["type"] for c in columns} == {"double"} and columns[0]["name"] == "mean_radius"
         assert set(columns[0]) == {"name", "type", "required"}
 
@@ -134,11 +160,16 @@ def test_the_registered_version_links_its_logged_model_whose_metrics_name_the_da
     version = client.get_model_version("diagnosis", decision.challenger_version)
     model_id = version.source.removeprefix("models:/")
     model = client.get_logged_model(model_id)
-    assert model.source_run_id == version.run_id and {"name": "diagnosis", "version": int(version.version)} in json.loads(model.tags["mlflow.modelVersions"])
+    assert model.source_run_id == version.run_id and {
+        "name": "diagnosis",
+        "version": int(version.version),
+    } in json.loads(model.tags["mlflow.modelVersions"])
     run = client.get_run(version.run_id)
     testing = {m.key: m for m in model.metrics if m.dataset_name and m.dataset_name.endswith("(testing side)")}
     assert set(testing) >= {"test_roc_auc", "test_roc_auc_ci_low", "test_roc_auc_ci_high"}
-    assert all(m.value == run.data.metrics[key] and m.dataset_digest == version.tags["data_md5"] for key, m in testing.items())
+    assert all(
+        m.value == run.data.metrics[key] and m.dataset_digest == version.tags["data_md5"] for key, m in testing.items()
+    )
     assert [m for m in model.metrics if not m.dataset_name] == []
     assert len(client.get_metric_history(run.info.run_id, "test_roc_auc")) == 1  # linked, not logged a second time
 
@@ -146,15 +177,24 @@ def test_the_registered_version_links_its_logged_model_whose_metrics_name_the_da
 def test_the_runs_table_shows_each_candidate_with_its_primary_metric_and_ci_without_picking_a_column(first_run):
     _, decision, _ = first_run
     client = MlflowClient()
-    parent_id = client.get_run(client.get_model_version("diagnosis", decision.challenger_version).run_id).data.tags["mlflow.parentRunId"]
-    children = client.search_runs([client.get_run(parent_id).info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
+    parent_id = client.get_run(client.get_model_version("diagnosis", decision.challenger_version).run_id).data.tags[
+        "mlflow.parentRunId"
+    ]
+    children = client.search_runs(
+        [client.get_run(parent_id).info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'"
+    )
     for run in children:
         m = run.data.metrics
-        assert run.info.run_name == f"{run.data.tags['candidate']} · test roc_auc {m['test_roc_auc']:.3f} [{m['test_roc_auc_ci_low']:.3f}, {m['test_roc_auc_ci_high']:.3f}]"
+        assert (
+            run.info.run_name
+            == f"{run.data.tags['candidate']} · test roc_auc {m['test_roc_auc']:.3f} [{m['test_roc_auc_ci_low']:.3f}, "
+            f"{m['test_roc_auc_ci_high']:.3f}]"
+        )
 
 
 def test_in_a_browser_the_mlflow_ui_opens_the_training_view_with_datasets_and_compares_candidates(first_run, tmp_path):
-    """Headless Chromium on `mlflow server` over the test registry: the link the CLI prints opens the runs table (not the
+    """Headless Chromium on `mlflow server` over the test registry: the link the CLI prints opens the runs table (not
+    the
     GenAI view) best first, with the dataset and the primary metric; the compare view lists the primary metric."""
     import os
     import signal
@@ -171,28 +211,60 @@ def test_in_a_browser_the_mlflow_ui_opens_the_training_view_with_datasets_and_co
     version = client.get_model_version("diagnosis", decision.challenger_version)
     experiment = client.get_run(version.run_id).info.experiment_id
     parent_id = client.get_run(version.run_id).data.tags["mlflow.parentRunId"]
-    children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent_id}'", order_by=["metrics.tuning_score DESC"])
+    children = client.search_runs(
+        [experiment], f"tags.mlflow.parentRunId = '{parent_id}'", order_by=["metrics.tuning_score DESC"]
+    )
     browser = chromium()
     port, log = free_port(), tmp_path / "mlflow.log"
     with open(log, "wb") as out:
-        server = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                                   "--backend-store-uri", mlflow.get_tracking_uri()], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "mlflow"),
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--backend-store-uri",
+                mlflow.get_tracking_uri(),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_ready(f"{url}/health", server, log)
         browser.get(training_view_url(url, experiment))
         parent_name = client.get_run(parent_id).info.run_name
-        wait_for(lambda: parent_name in browser.find_element(By.TAG_NAME, "body").text, waiting_for="the runs table", timeout_s=60, every_s=1)
+        wait_for(
+            lambda: parent_name in browser.find_element(By.TAG_NAME, "body").text,
+            waiting_for="the runs table",
+            timeout_s=60,
+            every_s=1,
+        )
         table, opened = browser.find_element(By.TAG_NAME, "body").text, browser.current_url
-        browser.get(f"{url}/#/compare-runs?runs={json.dumps([r.info.run_id for r in children])}&experiments={json.dumps([experiment])}")
-        wait_for(lambda: "Comparing" in browser.find_element(By.TAG_NAME, "body").text, waiting_for="the compare view", timeout_s=60, every_s=1,
-                 explain=lambda: browser.find_element(By.TAG_NAME, "body").text)
+        browser.get(
+            f"{url}/#/compare-runs?runs={json.dumps([r.info.run_id for r in children])}"
+            f"&experiments={json.dumps([experiment])}"
+        )
+        wait_for(
+            lambda: "Comparing" in browser.find_element(By.TAG_NAME, "body").text,
+            waiting_for="the compare view",
+            timeout_s=60,
+            every_s=1,
+            explain=lambda: browser.find_element(By.TAG_NAME, "body").text,
+        )
         compared = browser.find_element(By.TAG_NAME, "body").text
     finally:
         browser.quit()
         os.killpg(server.pid, signal.SIGTERM)  # with the consumers it started
         server.wait(timeout=60)
-    assert f"/experiments/{experiment}/runs?" in opened and "workflowType=machine_learning" in opened  # not the GenAI overview
+    assert (
+        f"/experiments/{experiment}/runs?" in opened and "workflowType=machine_learning" in opened
+    )  # not the GenAI overview
     names = [run.info.run_name for run in children]
     assert all(" · test roc_auc " in name for name in names)
     shown = [table.index(name) for name in names]
@@ -216,7 +288,15 @@ def test_model_card_and_comparison_are_written_with_the_version(first_run):
     client = MlflowClient()
     run_id = client.get_model_version("diagnosis", decision.challenger_version).run_id
     card = Path(client.download_artifacts(run_id, "promotion/model_card.md")).read_text()
-    for section in ("## Intended use", "## Out of scope", "## Data", "95% CI", "## Calibration", "## Limitations", "MD5"):
+    for section in (
+        "## Intended use",
+        "## Out of scope",
+        "## Data",
+        "95% CI",
+        "## Calibration",
+        "## Limitations",
+        "MD5",
+    ):
         assert section in card
     comparison = json.loads(Path(client.download_artifacts(run_id, "promotion/decision.json")).read_text())
     assert comparison["promoted"] is True and comparison["checks"]
@@ -241,8 +321,11 @@ def test_unmeetable_acceptance_registers_a_challenger_and_keeps_the_champion(fir
     _, first, _ = first_run
     assert not second_run.promoted
     client = MlflowClient()
-    assert client.get_registered_model("diagnosis").aliases == {"champion": first.challenger_version, "challenger": second_run.challenger_version,
-                                                               "reference": first.challenger_version}
+    assert client.get_registered_model("diagnosis").aliases == {
+        "champion": first.challenger_version,
+        "challenger": second_run.challenger_version,
+        "reference": first.challenger_version,
+    }
     assert client.get_model_version("diagnosis", second_run.challenger_version).tags["promotion"] == "rejected"
     assert any(not c.passed and "roc_auc" in c.detail for c in second_run.checks)
     assert second_run.champion_version == first.challenger_version  # compared against the champion on the same test set
@@ -254,17 +337,23 @@ def test_unmeetable_acceptance_registers_a_challenger_and_keeps_the_champion(fir
 @pytest.mark.parametrize("kind", ["unknown label", "duplicated id", "missing column"])
 def test_bad_data_stops_at_the_gate_and_leaves_the_registry(first_run, write_params, session_dir, kind):
     bad = session_dir / f"bad-{kind.replace(' ', '-')}.csv"
-    corrupt(pd.read_csv(first_run[0].parent / "data" / "wdbc.csv", dtype={"patient_id": str}), kind).to_csv(bad, index=False)
+    corrupt(pd.read_csv(first_run[0].parent / "data" / "wdbc.csv", dtype={"patient_id": str}), kind).to_csv(
+        bad, index=False
+    )
     before = registry_snapshot()
     with pytest.raises(DataGateFailed) as raised:
         run_family("diagnosis", write_params({"diagnosis": {"data": {"path": str(bad)}}}))
     assert registry_snapshot() == before
     assert (REPORTS_DIR / "diagnosis" / "data_gate.md").read_text() == raised.value.report.to_markdown()
     failed_runs = MlflowClient().search_runs(
-        [MlflowClient().get_experiment_by_name("diagnosis").experiment_id], "tags.data_gate = 'failed'", order_by=["attributes.start_time DESC"]
+        [MlflowClient().get_experiment_by_name("diagnosis").experiment_id],
+        "tags.data_gate = 'failed'",
+        order_by=["attributes.start_time DESC"],
     )
     assert failed_runs and failed_runs[0].info.status == "FAILED"
-    assert "data_gate/data_gate.md" in {a.path for a in MlflowClient().list_artifacts(failed_runs[0].info.run_id, "data_gate")}
+    assert "data_gate/data_gate.md" in {
+        a.path for a in MlflowClient().list_artifacts(failed_runs[0].info.run_id, "data_gate")
+    }
 
 
 def test_missing_file_names_the_path_and_the_key(first_run, write_params, session_dir):
@@ -297,7 +386,9 @@ def test_cli_shows_the_champion_and_predicts_a_csv(first_run, wdbc_csv, tmp_path
     assert (scored["predicted"] == truth).mean() > 0.95
 
 
-def test_a_retrain_on_a_grown_file_pairs_only_the_rows_the_champion_never_trained_on(write_params, wdbc_csv, session_dir):
+def test_a_retrain_on_a_grown_file_pairs_only_the_rows_the_champion_never_trained_on(
+    write_params, wdbc_csv, session_dir
+):
     from families.diagnosis.family import Diagnosis
 
     # given a champion trained on the first 300 patients of a file
@@ -305,12 +396,17 @@ def test_a_retrain_on_a_grown_file_pairs_only_the_rows_the_champion_never_traine
     first_file, grown_file = session_dir / "wdbc_first_300.csv", session_dir / "wdbc_grown.csv"
     frame.iloc[:300].to_csv(first_file, index=False)
     frame.to_csv(grown_file, index=False)  # the same 300 rows, then 269 appended: the seeded split is drawn anew
-    block = {"registered_model": "diagnosis_grown", "candidates": Replace({"logistic_regression": {"C": [1.0]}}), "acceptance": {"max_regression": 0.05}}
+    block = {
+        "registered_model": "diagnosis_grown",
+        "candidates": Replace({"logistic_regression": {"C": [1.0]}}),
+        "acceptance": {"max_regression": 0.05},
+    }
     first_params = write_params({"diagnosis": {**block, "data": {"path": str(first_file)}}})
     grown_params = write_params({"diagnosis": {**block, "data": {"path": str(grown_file)}}})
     first = run_family("diagnosis", first_params)
     # when the same family is retrained on the grown file
     retrained = run_family("diagnosis", grown_params)
+
     # then the champion is paired with the challenger only on held-out rows it never trained on, and the count is named
     def split_rows(params_path):  # rows by their position in the file: the first 300 are the same rows in both files
         params = load_params(params_path)
@@ -323,14 +419,29 @@ def test_a_retrain_on_a_grown_file_pairs_only_the_rows_the_champion_never_traine
     (comparison,) = retrained.comparisons
     assert (comparison.role, comparison.version) == ("champion", first.challenger_version) and seen > 0
     assert (comparison.rows_total, comparison.rows_compared) == (len(held_out_now), len(held_out_now) - seen)
-    card = MlflowClient().download_artifacts(MlflowClient().get_model_version("diagnosis_grown", retrained.challenger_version).run_id,
-                                             "promotion/model_card.md")
+    card = MlflowClient().download_artifacts(
+        MlflowClient().get_model_version("diagnosis_grown", retrained.challenger_version).run_id,
+        "promotion/model_card.md",
+    )
     assert f"({seen} rows it trained on left out)" in Path(card).read_text()
     # and when too few unseen rows would remain, the comparison is refused with that reason and champion does not move
     champion_before = champion_version("diagnosis_grown")
-    strict = run_family("diagnosis", write_params({"diagnosis": {**block, "data": {"path": str(grown_file)}, "acceptance": {"min_compared_units": 1000}}}))
+    strict = run_family(
+        "diagnosis",
+        write_params(
+            {"diagnosis": {**block, "data": {"path": str(grown_file)}, "acceptance": {"min_compared_units": 1000}}}
+        ),
+    )
     assert not strict.promoted and champion_version("diagnosis_grown") == champion_before
     assert "fewer than acceptance.min_compared_units (1000)" in strict.summary()
     # and a reference version that does not exist is a refused comparison naming the key, not a crash
-    misnamed = run_family("diagnosis", write_params({"diagnosis": {**block, "data": {"path": str(grown_file)}, "acceptance": {"reference_version": 99}}}))
-    assert not misnamed.promoted and "acceptance.reference_version 99 is not a registered version of 'diagnosis_grown'" in misnamed.summary()
+    misnamed = run_family(
+        "diagnosis",
+        write_params(
+            {"diagnosis": {**block, "data": {"path": str(grown_file)}, "acceptance": {"reference_version": 99}}}
+        ),
+    )
+    assert (
+        not misnamed.promoted
+        and "acceptance.reference_version 99 is not a registered version of 'diagnosis_grown'" in misnamed.summary()
+    )

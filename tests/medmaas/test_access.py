@@ -35,12 +35,15 @@ def test_a_revoked_key_stops_at_the_next_check_and_the_others_keep_working(store
     assert ring.name_of(replacement) == "first" and replacement != first
 
 
-@pytest.mark.parametrize(("action", "message"), [
-    (lambda s: s.create("first"), "already named first"),
-    (lambda s: s.create("bad name!"), "a key name is"),
-    (lambda s: s.create(""), "a key name is"),
-    (lambda s: s.revoke("nobody"), "no active key is named nobody"),
-])
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        (lambda s: s.create("first"), "already named first"),
+        (lambda s: s.create("bad name!"), "a key name is"),
+        (lambda s: s.create(""), "a key name is"),
+        (lambda s: s.revoke("nobody"), "no active key is named nobody"),
+    ],
+)
 def test_bad_key_commands_say_why(store, action, message):
     store.create("first")
     with pytest.raises(KeyStoreError, match=message):

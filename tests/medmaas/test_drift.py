@@ -14,11 +14,16 @@ KINDS = {"site": "categorical", "smoker": "boolean"}
 
 def cohort(n: int, seed: int, shift: float = 0.0, smokers: float = 0.3) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "age": rng.normal(60 + shift, 10, n), "creatinine": rng.lognormal(0, 0.3, n), "stage": rng.integers(1, 5, n),
-        "site": rng.choice(["north", "south", "east"], n, p=[0.5, 0.3, 0.2]), "smoker": (rng.random(n) < smokers).astype(float),
-        **{f"lab_{i}": rng.normal(0, 1, n) for i in range(20)},
-    })
+    return pd.DataFrame(
+        {
+            "age": rng.normal(60 + shift, 10, n),
+            "creatinine": rng.lognormal(0, 0.3, n),
+            "stage": rng.integers(1, 5, n),
+            "site": rng.choice(["north", "south", "east"], n, p=[0.5, 0.3, 0.2]),
+            "smoker": (rng.random(n) < smokers).astype(float),
+            **{f"lab_{i}": rng.normal(0, 1, n) for i in range(20)},
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +38,9 @@ def test_the_reference_holds_percentiles_and_counts_never_a_row_or_an_extreme(re
     assert reference["site"]["counts"] == training["site"].value_counts().to_dict()
     for column in ("age", "creatinine"):
         stored = set(reference[column]["percentiles"])
-        assert not stored & {round(v, 8) for v in training[column]}  # interpolated between patients, not a patient's value
+        assert not stored & {
+            round(v, 8) for v in training[column]
+        }  # interpolated between patients, not a patient's value
         assert training[column].min() < min(stored) and max(stored) < training[column].max()
     json.dumps(reference)  # stored with the model version as JSON
 
@@ -95,13 +102,22 @@ def test_a_column_of_mostly_zeros_from_the_same_population_is_not_flagged():
     rng = np.random.default_rng(3)
 
     def nodes(n):  # 30% zeros, then counts: repeated percentiles, where KS and edge binning go wrong
-        return pd.DataFrame({"nodes": np.where(rng.random(n) < 0.3, 0, rng.poisson(4, n) + 1), "p": np.clip(rng.normal(0.5, 0.4, n), 0, 1)})
+        return pd.DataFrame(
+            {
+                "nodes": np.where(rng.random(n) < 0.3, 0, rng.poisson(4, n) + 1),
+                "p": np.clip(rng.normal(0.5, 0.4, n), 0, 1),
+            }
+        )
 
     reference = profile(nodes(700), {})
     assert reference["nodes"]["ties"] and reference["p"]["ties"]  # probabilities of exactly 0 and 1 too
     for _ in range(5):
         result = compare(reference, nodes(300)).table().set_index("column")
-        assert not result["drifted"].any() and (result["psi"] < 0.1).all() and result.loc["nodes", "test"] == "chi2 (deciles)"
+        assert (
+            not result["drifted"].any()
+            and (result["psi"] < 0.1).all()
+            and result.loc["nodes", "test"] == "chi2 (deciles)"
+        )
     shifted = nodes(300)
     shifted["nodes"] += 3
     assert compare(reference, shifted).drifted == ["nodes"]

@@ -9,7 +9,9 @@ from medmaas.prediction_log import PredictionLog, read_log
 
 def test_rows_come_back_in_order_from_after_the_last_check(tmp_path):
     log = PredictionLog("m", retention_days=30, directory=tmp_path)
-    log.append("3", "predict", [{"age": 61.0, "site": "north"}, {"age": 70.5, "site": "south"}], [{"p": 0.2}, {"p": 0.9}])
+    log.append(
+        "3", "predict", [{"age": 61.0, "site": "north"}, {"age": 70.5, "site": "south"}], [{"p": 0.2}, {"p": 0.9}]
+    )
     log.append("4", "predict", [{"age": 55.0, "site": "east"}], [{"p": 0.5}])
     everything = read_log("m", directory=tmp_path)
     assert everything.features.to_dict("list") == {"age": [61.0, 70.5, 55.0], "site": ["north", "south", "east"]}

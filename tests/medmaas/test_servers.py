@@ -1,4 +1,5 @@
-"""`medmaas up / status / down`: real Prefect and MLflow servers on free loopback ports, used by a flow, then stopped."""
+"""`medmaas up / status / down`: real Prefect and MLflow servers on free loopback ports, used by a flow, then
+stopped."""
 
 import json
 import os
@@ -16,13 +17,22 @@ MEDMAAS = str(Path(sys.executable).parent / "medmaas")
 
 
 def _run(args: list[str], env: dict, timeout: int = 300) -> subprocess.CompletedProcess:
-    return run_to_end(args, waiting_for=" ".join(Path(args[0]).name if i == 0 else a for i, a in enumerate(args[:2])), timeout_s=timeout,
-                      cwd=PROJECT_ROOT, env=env)
+    return run_to_end(
+        args,
+        waiting_for=" ".join(Path(args[0]).name if i == 0 else a for i, a in enumerate(args[:2])),
+        timeout_s=timeout,
+        cwd=PROJECT_ROOT,
+        env=env,
+    )
 
 
 def test_up_serves_flows_from_real_servers_and_down_stops_exactly_them(tmp_path, write_params):
     state = tmp_path / "state"
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL", "PREFECT_HOME", "MEDMAAS_API_KEYS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL", "PREFECT_HOME", "MEDMAAS_API_KEYS")
+    }
     env.update(MEDMAAS_STATE_DIR=str(state), MEDMAAS_OUTPUT_DIR=str(tmp_path / "out"))
     prefect_port, mlflow_port = free_port(), free_port()
     params = write_params({"diagnosis": {"candidates": Replace({"logistic_regression": {"C": [0.1]}})}})
@@ -30,9 +40,19 @@ def test_up_serves_flows_from_real_servers_and_down_stops_exactly_them(tmp_path,
         started = _run([MEDMAAS, "up", "--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port)], env)
         assert started.returncode == 0, started.stderr
         recorded = json.loads((state / "servers.json").read_text())
-        assert {s["name"]: s["url"] for s in recorded} == {"prefect": f"http://127.0.0.1:{prefect_port}/api", "mlflow": f"http://127.0.0.1:{mlflow_port}"}
+        assert {s["name"]: s["url"] for s in recorded} == {
+            "prefect": f"http://127.0.0.1:{prefect_port}/api",
+            "mlflow": f"http://127.0.0.1:{mlflow_port}",
+        }
         # every command of the project now points at them (an explicit variable would still win)
-        seen = _run([sys.executable, "-c", "import os, medmaas; print(os.environ['PREFECT_API_URL'], os.environ['MLFLOW_TRACKING_URI'])"], env)
+        seen = _run(
+            [
+                sys.executable,
+                "-c",
+                "import os, medmaas; print(os.environ['PREFECT_API_URL'], os.environ['MLFLOW_TRACKING_URI'])",
+            ],
+            env,
+        )
         assert seen.stdout.split() == [f"http://127.0.0.1:{prefect_port}/api", f"http://127.0.0.1:{mlflow_port}"]
         # a flow runs against the Prefect server (no temporary API) and registers in the MLflow server
         trained = _run([MEDMAAS, "train", "diagnosis", "--params", str(params)], env, timeout=600)
@@ -41,15 +61,30 @@ def test_up_serves_flows_from_real_servers_and_down_stops_exactly_them(tmp_path,
         assert f"127.0.0.1:{prefect_port}/runs/flow-run/" in trained.stdout + trained.stderr
         from mlflow.tracking import MlflowClient
 
-        assert MlflowClient(tracking_uri=f"http://127.0.0.1:{mlflow_port}").get_registered_model("diagnosis").aliases["champion"] == "1"
+        assert (
+            MlflowClient(tracking_uri=f"http://127.0.0.1:{mlflow_port}")
+            .get_registered_model("diagnosis")
+            .aliases["champion"]
+            == "1"
+        )
         # up again leaves them; a second project on the same ports gets a clear error and records nothing
-        assert "already running" in _run([MEDMAAS, "up", "--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port)], env).stdout
+        assert (
+            "already running"
+            in _run([MEDMAAS, "up", "--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port)], env).stdout
+        )
         other = {**env, "MEDMAAS_STATE_DIR": str(tmp_path / "other")}
         clash = _run([MEDMAAS, "up", "--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port)], other)
-        assert clash.returncode == 1 and f"port {prefect_port} is taken" in clash.stderr and not (tmp_path / "other" / "servers.json").exists()
+        assert (
+            clash.returncode == 1
+            and f"port {prefect_port} is taken" in clash.stderr
+            and not (tmp_path / "other" / "servers.json").exists()
+        )
         status = _run([MEDMAAS, "status"], env).stdout
         assert "healthy" in status  # and a link to the trained family's runs in the UI's model-training view
-        assert f"diagnosis runs: http://127.0.0.1:{mlflow_port}/#/experiments/" in status and "workflowType=machine_learning" in status
+        assert (
+            f"diagnosis runs: http://127.0.0.1:{mlflow_port}/#/experiments/" in status
+            and "workflowType=machine_learning" in status
+        )
     finally:
         stopped = _run([MEDMAAS, "down"], env)
     assert stopped.returncode == 0 and "stopped prefect" in stopped.stdout and "stopped mlflow" in stopped.stdout

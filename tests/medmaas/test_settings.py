@@ -17,7 +17,10 @@ from medmaas.settings import ConfigError
         ({"diagnosis": {"split": {"test_fraction": 0.9}}}, "diagnosis.split.test_fraction"),
         ({"diagnosis": {"data": {"positive_label": "cancer"}}}, "diagnosis.data"),
         ({"diagnosis": {"acceptance": {"minimums": {"auc": 0.9}}}}, "diagnosis.acceptance.minimums.auc"),
-        ({"diagnosis": {"candidates": {"logistic_regression": {"C": [-1.0]}}}}, "diagnosis.candidates.logistic_regression.C.0"),
+        (
+            {"diagnosis": {"candidates": {"logistic_regression": {"C": [-1.0]}}}},
+            "diagnosis.candidates.logistic_regression.C.0",
+        ),
         ({"project": {"task_runner": {"kind": "spark"}}}, "project.task_runner"),
         ({"project": {"seeed": 1}}, "project.seeed"),
         ({"diagnosys": {}}, "diagnosys"),
@@ -64,5 +67,9 @@ def test_ingest_writes_only_the_bundled_file(tmp_path, monkeypatch):
     # then it writes the packaged data set to its fixed place, and nowhere else
     assert result.exit_code == 0, result.output
     written = [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()]
-    assert sorted(written) == ["data/raw/birthwt.csv", "data/raw/pbc_stage.csv", "data/raw/wdbc.csv"]  # WDBC and the two example tables
+    assert sorted(written) == [
+        "data/raw/birthwt.csv",
+        "data/raw/pbc_stage.csv",
+        "data/raw/wdbc.csv",
+    ]  # WDBC and the two example tables
     assert sum(1 for _ in open(tmp_path / "data/raw/wdbc.csv")) == 570  # header + 569 patients

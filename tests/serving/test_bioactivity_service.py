@@ -1,4 +1,5 @@
-"""The bioactivity service over HTTP: SMILES in, probability, canonical SMILES and applicability domain out; strict 4xx."""
+"""The bioactivity service over HTTP: SMILES in, probability, canonical SMILES and applicability domain out; strict
+4xx."""
 
 import os
 from pathlib import Path
@@ -11,7 +12,11 @@ from families.bioactivity.chemistry import atom_symbols, canonical
 from flows.train import run_family
 from medmaas.environment import PROJECT_ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving_bioactivity"), pytest.mark.usefixtures("prefect_harness")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("serving_bioactivity"),
+    pytest.mark.usefixtures("prefect_harness"),
+]
 MODEL = "bioactivity_serving"
 NICOTINE, UNLIKE = "CN1CCC[C@H]1c1cccnc1", "[Fe+3].[Cl-].[Cl-].[Cl-]"
 MAX_ITEMS = 4
@@ -19,11 +24,18 @@ MAX_ITEMS = 4
 
 @pytest.fixture(scope="module")
 def serving_params(write_params):
-    path = write_params({"bioactivity": {
-        "registered_model": MODEL, "bootstrap_resamples": 50, "split": {"grouped_folds": 2},  # the comparison refits are not what this module tests
-        "serving": {"max_items_per_request": MAX_ITEMS},
-        "candidates": Replace({"random_forest": {"n_estimators": [100]}, "logistic_regression": {"C": [0.1]}}),
-    }}, keep_families=("bioactivity",))
+    path = write_params(
+        {
+            "bioactivity": {
+                "registered_model": MODEL,
+                "bootstrap_resamples": 50,
+                "split": {"grouped_folds": 2},  # the comparison refits are not what this module tests
+                "serving": {"max_items_per_request": MAX_ITEMS},
+                "candidates": Replace({"random_forest": {"n_estimators": [100]}, "logistic_regression": {"C": [0.1]}}),
+            }
+        },
+        keep_families=("bioactivity",),
+    )
     os.environ["MEDMAAS_PARAMS"] = str(path)
     yield path
     os.environ.pop("MEDMAAS_PARAMS", None)
@@ -48,8 +60,14 @@ def test_molecules_get_a_probability_their_canonical_smiles_and_the_domain_flag_
     response = server.post("predict", {"molecules": sent})
     assert response.status_code == 200, response.text
     answers = response.json()
-    assert [a["canonical_smiles"] for a in answers] == [canonical(s) for s in sent] and answers[0]["canonical_smiles"] == canonical(NICOTINE)
-    assert answers[0]["applicability"] == {"max_similarity": pytest.approx(1.0), "in_domain": True, "min_similarity": 0.3}
+    assert [a["canonical_smiles"] for a in answers] == [canonical(s) for s in sent] and answers[0][
+        "canonical_smiles"
+    ] == canonical(NICOTINE)
+    assert answers[0]["applicability"] == {
+        "max_similarity": pytest.approx(1.0),
+        "in_domain": True,
+        "min_similarity": 0.3,
+    }
     assert not answers[1]["applicability"]["in_domain"] and answers[1]["applicability"]["max_similarity"] < 0.3
     assert all(0 <= a["probability"] <= 1 and a["predicted"] in ("BBB+", "BBB-") for a in answers)
     assert {a["version"] for a in answers} == {str(champion.challenger_version)}
@@ -68,15 +86,18 @@ def test_an_explanation_weighs_every_atom_largest_first(server):
     assert sizes == sorted(sizes, reverse=True) and sizes[0] > 0 and {a["symbol"] for a in atoms} == {"C", "N", "O"}
 
 
-@pytest.mark.parametrize(("body", "named"), [
-    ({"molecules": ["CCO", "C1CC(secret-molecule"]}, '["molecules", 1]'),
-    ({"molecules": ["CCO", ""]}, '["molecules", 1]'),
-    ({"molecules": ["C" * 401]}, '["molecules", 0]'),
-    ({"molecules": [42]}, '["molecules", 0]'),
-    ({"molecules": ["CCO"] * (MAX_ITEMS + 1)}, "molecules"),
-    ({"molecules": []}, "molecules"),
-    ({"molecules": ["CCO"], "secret_field": 1}, "unknown field"),
-])
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"molecules": ["CCO", "C1CC(secret-molecule"]}, '["molecules", 1]'),
+        ({"molecules": ["CCO", ""]}, '["molecules", 1]'),
+        ({"molecules": ["C" * 401]}, '["molecules", 0]'),
+        ({"molecules": [42]}, '["molecules", 0]'),
+        ({"molecules": ["CCO"] * (MAX_ITEMS + 1)}, "molecules"),
+        ({"molecules": []}, "molecules"),
+        ({"molecules": ["CCO"], "secret_field": 1}, "unknown field"),
+    ],
+)
 def test_bad_molecules_get_a_400_naming_the_position_without_repeating_them(server, body, named):
     response = server.post("predict", body)
     assert response.status_code == 400, response.text
@@ -86,7 +107,9 @@ def test_bad_molecules_get_a_400_naming_the_position_without_repeating_them(serv
 
 def test_every_route_needs_a_key_and_each_request_gets_one_audit_line(server):
     assert_keys_required(server)
-    assert_one_audit_line_per_request(server, "bioactivity", "predict", {"molecules": ["CCO"]}, ["Private Compound XJ-1234"])
+    assert_one_audit_line_per_request(
+        server, "bioactivity", "predict", {"molecules": ["CCO"]}, ["Private Compound XJ-1234"]
+    )
 
 
 def test_a_schema_driven_fuzz_gets_no_server_error_and_no_echo_of_bad_input(server):
@@ -102,8 +125,15 @@ def test_no_molecule_of_the_data_is_stored_with_the_model(champion, b3db_csv, tm
     client = MlflowClient()
     version = client.get_model_version(MODEL, champion.challenger_version)
     run_files = Path(client.download_artifacts(version.run_id, "", str(tmp_path / "run")))
-    model_files = Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL}/{version.version}", dst_path=str(tmp_path / "model")))
-    texts = [p for folder in (run_files, model_files) for p in folder.rglob("*") if p.is_file() and p.suffix in (".json", ".md", ".yaml", ".txt", "")]
+    model_files = Path(
+        mlflow.artifacts.download_artifacts(f"models:/{MODEL}/{version.version}", dst_path=str(tmp_path / "model"))
+    )
+    texts = [
+        p
+        for folder in (run_files, model_files)
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix in (".json", ".md", ".yaml", ".txt", "")
+    ]
     stored = "\n".join(p.read_text(errors="replace") for p in texts)
     assert any(p.name == "input_example.json" for p in texts)
     molecules = {canonical(s) for s in pd.read_csv(b3db_csv)["smiles"]} - {canonical(NICOTINE)}

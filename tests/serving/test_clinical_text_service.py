@@ -1,4 +1,5 @@
-"""The clinical text service over HTTP: a fine-tuned, int8 MiniLM champion; texts de-identified before they are classified,
+"""The clinical text service over HTTP: a fine-tuned, int8 MiniLM champion; texts de-identified before they are
+classified,
 explained or anything is logged; 400s that name the field and never repeat the text."""
 
 import os
@@ -12,7 +13,11 @@ from support import Replace, Server
 from flows.train import run_family
 from medmaas.environment import PROJECT_ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving_clinical_text"), pytest.mark.usefixtures("prefect_harness")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("serving_clinical_text"),
+    pytest.mark.usefixtures("prefect_harness"),
+]
 MODEL = "clinical_text_serving"
 CHAPTERS = ["C00-D49", "H00-H59", "O00-O9A", "S00-T88"]
 MAX_ITEMS, MAX_CHARACTERS, MAX_WORDS = 4, 400, 30
@@ -26,13 +31,26 @@ def serving_params(write_params, icd10cm_csv, tmp_path_factory):
     subset = icd[icd["chapter"].isin(CHAPTERS)].groupby("chapter").sample(300, random_state=0)
     path = tmp_path_factory.mktemp("texts") / "four_chapters.csv"
     subset.to_csv(path, index=False)
-    params = write_params({"clinical_text": {
-        "registered_model": MODEL, "bootstrap_resamples": 50,
-        "data": {"path": str(path), "min_rows": 500, "min_texts_per_label": 50, "max_characters": MAX_CHARACTERS},
-        "serving": {"max_items_per_request": MAX_ITEMS, "max_explained_words": MAX_WORDS},
-        "candidates": Replace({"minilm_finetuned": {"learning_rate": 1e-4, "max_epochs": 1, "max_train_examples": 480}}),
-        "acceptance": Replace({"minimums": {"macro_f1": 0.5}, "max_regression": 0.01}),
-    }}, keep_families=("clinical_text",))
+    params = write_params(
+        {
+            "clinical_text": {
+                "registered_model": MODEL,
+                "bootstrap_resamples": 50,
+                "data": {
+                    "path": str(path),
+                    "min_rows": 500,
+                    "min_texts_per_label": 50,
+                    "max_characters": MAX_CHARACTERS,
+                },
+                "serving": {"max_items_per_request": MAX_ITEMS, "max_explained_words": MAX_WORDS},
+                "candidates": Replace(
+                    {"minilm_finetuned": {"learning_rate": 1e-4, "max_epochs": 1, "max_train_examples": 480}}
+                ),
+                "acceptance": Replace({"minimums": {"macro_f1": 0.5}, "max_regression": 0.01}),
+            }
+        },
+        keep_families=("clinical_text",),
+    )
     os.environ["MEDMAAS_PARAMS"] = str(params)
     yield params
     os.environ.pop("MEDMAAS_PARAMS", None)
@@ -60,8 +78,14 @@ def test_classify_answers_the_top_labels_per_text_after_removing_identifiers(ser
     assert [a["predicted"] for a in answers] == ["C00-D49", "H00-H59"]
     for answer in answers:
         probabilities = [t["probability"] for t in answer["top"]]
-        assert len(probabilities) == 3 and probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1 + 1e-6
-        assert answer["top"][0]["label"] == answer["predicted"] and answer["version"] == str(champion.challenger_version)
+        assert (
+            len(probabilities) == 3
+            and probabilities == sorted(probabilities, reverse=True)
+            and sum(probabilities) <= 1 + 1e-6
+        )
+        assert answer["top"][0]["label"] == answer["predicted"] and answer["version"] == str(
+            champion.challenger_version
+        )
     assert [a["identifiers_replaced"] for a in answers] == [3, 0]  # the name, the date, the record number
     assert len(server.post("classify", {"texts": texts[:1], "top_k": 2}).json()[0]["top"]) == 2
     info = server.post("model_info", {}).json()
@@ -84,20 +108,23 @@ def test_deidentify_and_explain_show_placeholders_never_the_identifiers(server):
     assert NAME not in logged and MRN not in logged and "Abernathy" not in logged
 
 
-@pytest.mark.parametrize(("route", "body", "named"), [
-    ("classify", {"texts": []}, "texts"),
-    ("classify", {"texts": [""]}, '["texts", 0]'),
-    ("classify", {"texts": ["ok", "   "]}, '["texts", 1]'),
-    ("classify", {"texts": [5]}, '["texts", 0]'),
-    ("classify", {"texts": [f"{NAME} " * 60]}, '["texts", 0]'),
-    ("classify", {"texts": ["lung"] * (MAX_ITEMS + 1)}, "texts"),
-    ("classify", {"texts": ["lung"], "top_k": 0}, "top_k"),
-    ("classify", {"texts": ["lung"], "top_k": "3"}, "top_k"),
-    ("classify", {"texts": ["lung"], "patient": NAME}, "unknown field"),  # the field's name is not repeated either
-    ("classify", {"text": NAME}, "texts"),
-    ("explain", {"text": " ".join([NAME] * 20)}, "text"),
-    ("deidentify", {"texts": [None]}, '["texts", 0]'),
-])
+@pytest.mark.parametrize(
+    ("route", "body", "named"),
+    [
+        ("classify", {"texts": []}, "texts"),
+        ("classify", {"texts": [""]}, '["texts", 0]'),
+        ("classify", {"texts": ["ok", "   "]}, '["texts", 1]'),
+        ("classify", {"texts": [5]}, '["texts", 0]'),
+        ("classify", {"texts": [f"{NAME} " * 60]}, '["texts", 0]'),
+        ("classify", {"texts": ["lung"] * (MAX_ITEMS + 1)}, "texts"),
+        ("classify", {"texts": ["lung"], "top_k": 0}, "top_k"),
+        ("classify", {"texts": ["lung"], "top_k": "3"}, "top_k"),
+        ("classify", {"texts": ["lung"], "patient": NAME}, "unknown field"),  # the field's name is not repeated either
+        ("classify", {"text": NAME}, "texts"),
+        ("explain", {"text": " ".join([NAME] * 20)}, "text"),
+        ("deidentify", {"texts": [None]}, '["texts", 0]'),
+    ],
+)
 def test_bad_requests_get_a_400_naming_the_field_and_never_the_text(server, route, body, named):
     response = server.post(route, body)
     assert response.status_code == 400, response.text
@@ -107,7 +134,9 @@ def test_bad_requests_get_a_400_naming_the_field_and_never_the_text(server, rout
 
 def test_every_route_needs_a_key_and_each_request_gets_one_audit_line(server):
     assert_keys_required(server)
-    assert_one_audit_line_per_request(server, "clinical_text", "classify", {"texts": ["Glaucoma, right eye"]}, ["Private Patient Jane Roe"])
+    assert_one_audit_line_per_request(
+        server, "clinical_text", "classify", {"texts": ["Glaucoma, right eye"]}, ["Private Patient Jane Roe"]
+    )
 
 
 def test_a_schema_driven_fuzz_gets_no_server_error_and_no_echo_of_bad_input(server):
@@ -121,14 +150,23 @@ def test_no_training_text_is_stored_with_the_model_or_its_run(champion, serving_
 
     client = MlflowClient()
     version = client.get_model_version(MODEL, champion.challenger_version)
-    model_files = Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL}/{version.version}", dst_path=str(tmp_path / "model")))
+    model_files = Path(
+        mlflow.artifacts.download_artifacts(f"models:/{MODEL}/{version.version}", dst_path=str(tmp_path / "model"))
+    )
     run_files = Path(client.download_artifacts(version.run_id, "", str(tmp_path / "run")))
-    stored = "\n".join(p.read_text(errors="replace") for folder in (model_files, run_files) for p in folder.rglob("*")
-                       if p.is_file() and p.suffix in (".json", ".md", ".yaml", ".txt", ""))
+    stored = "\n".join(
+        p.read_text(errors="replace")
+        for folder in (model_files, run_files)
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix in (".json", ".md", ".yaml", ".txt", "")
+    )
     training = pd.read_csv(yaml_data_path(serving_params), dtype=str)
     assert not [t for t in training["description"] if len(t) > 30 and t in stored]
     card = (run_files / "promotion" / "model_card.md").read_text()
-    assert "minilm_finetuned (float32, not served)" in card and "Every candidate: the training-side score that ranked them, and the same held-out set" in card
+    assert (
+        "minilm_finetuned (float32, not served)" in card
+        and "Every candidate: the training-side score that ranked them, and the same held-out set" in card
+    )
 
 
 def yaml_data_path(params: Path) -> str:

@@ -29,12 +29,16 @@ MAX_ITEMS = 5
 
 @pytest.fixture(scope="module")
 def serving_params(write_params):
-    path = write_params({"diagnosis": {
-        "registered_model": MODEL,
-        "candidates": Replace({"logistic_regression": {"C": [0.1]}}),
-        "serving": {"max_items_per_request": MAX_ITEMS},
-        "acceptance": {"max_regression": 1.0},  # later candidates in this module may replace the champion
-    }})
+    path = write_params(
+        {
+            "diagnosis": {
+                "registered_model": MODEL,
+                "candidates": Replace({"logistic_regression": {"C": [0.1]}}),
+                "serving": {"max_items_per_request": MAX_ITEMS},
+                "acceptance": {"max_regression": 1.0},  # later candidates in this module may replace the champion
+            }
+        }
+    )
     os.environ["MEDMAAS_PARAMS"] = str(path)  # what the service reads, in-process and in its server
     yield path
     os.environ.pop("MEDMAAS_PARAMS", None)  # other modules' Bento builds import services with their own params
@@ -89,7 +93,9 @@ def test_explanation_reproduces_the_model_output(service, patients):
     predicted = service.predict([patient])[0].probabilities[explanation.explained_class]
     assert explanation.explained_class == "malignant"
     assert explanation.probability == pytest.approx(predicted, abs=1e-9)
-    assert explanation.base_value + sum(c.contribution for c in explanation.contributions) == pytest.approx(predicted, abs=1e-6)
+    assert explanation.base_value + sum(c.contribution for c in explanation.contributions) == pytest.approx(
+        predicted, abs=1e-6
+    )
     sizes = [abs(c.contribution) for c in explanation.contributions]
     assert sizes == sorted(sizes, reverse=True) and len(sizes) == 30
 
@@ -102,7 +108,9 @@ def test_http_predict_explain_and_model_info(server, patients, first_champion):
     assert [a["version"] for a in answers.json()] == [str(first_champion.challenger_version)] * 3
     assert all(math.isclose(sum(a["probabilities"].values()), 1.0, abs_tol=1e-9) for a in answers.json())
     explanation = server.post("explain", {"patient": patients.iloc[0].to_dict()}).json()
-    assert explanation["base_value"] + sum(c["contribution"] for c in explanation["contributions"]) == pytest.approx(explanation["probability"], abs=1e-6)
+    assert explanation["base_value"] + sum(c["contribution"] for c in explanation["contributions"]) == pytest.approx(
+        explanation["probability"], abs=1e-6
+    )
     info = server.post("model_info", {}).json()
     version = MlflowClient().get_model_version(MODEL, info["version"])
     assert info["data_md5"] == version.tags["data_md5"] and info["model_card"].endswith("promotion/model_card.md")
@@ -118,16 +126,22 @@ def test_what_is_scored_is_logged_for_monitoring_with_no_identifier(server, pati
     body = patients.iloc[:3].to_dict("records")
     assert server.post("predict", {"patients": body}).status_code == 200
     assert server.post("predict_array", {"features": patients.iloc[3:5].to_numpy().tolist()}).status_code == 200
-    assert server.post("explain", {"patient": body[0]}).status_code == 200  # an explanation is not a prediction to monitor
+    assert (
+        server.post("explain", {"patient": body[0]}).status_code == 200
+    )  # an explanation is not a prediction to monitor
     logged = read_log(MODEL, after_row=before)
     assert logged.last_row == before + 5 and logged.versions == (str(first_champion.challenger_version),)
-    pd.testing.assert_frame_equal(logged.features[list(patients.columns)], patients.iloc[:5].reset_index(drop=True), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        logged.features[list(patients.columns)], patients.iloc[:5].reset_index(drop=True), check_dtype=False
+    )
     import sqlite3
 
     with sqlite3.connect(log_path(MODEL)) as connection:
         stored = connection.execute("SELECT endpoint, prediction FROM predictions WHERE id > ?", (before,)).fetchall()
     assert [e for e, _ in stored] == ["predict"] * 3 + ["predict_array"] * 2
-    assert all("patient_id" not in p and not re.search(r"P\d{5}", p) for _, p in stored) and '"predicted"' in stored[0][1]
+    assert (
+        all("patient_id" not in p and not re.search(r"P\d{5}", p) for _, p in stored) and '"predicted"' in stored[0][1]
+    )
 
 
 def _mutate(patients: pd.DataFrame, change) -> str:
@@ -184,9 +198,16 @@ ROW = "[" + ", ".join(["1.0"] * 30) + "]"
 
 @pytest.mark.parametrize(
     ("features", "named"),
-    [("[[NaN" + ", 1.0" * 29 + "]]", "not a finite number"), ("[[1.0, 2.0]]", "features[0] must be a list of 30 numbers"),
-     ("[" + ", ".join([ROW] * (MAX_ITEMS + 1)) + "]", "at most"), ("[]", "non-empty"), (f"[[{ROW}]]", "features[0] must be a list of 30"),
-     ("[[true" + ", 1.0" * 29 + "]]", "numbers only"), ('[["5"' + ", 1.0" * 29 + "]]", "numbers only"), (ROW, "features[0] must be a list")],
+    [
+        ("[[NaN" + ", 1.0" * 29 + "]]", "not a finite number"),
+        ("[[1.0, 2.0]]", "features[0] must be a list of 30 numbers"),
+        ("[" + ", ".join([ROW] * (MAX_ITEMS + 1)) + "]", "at most"),
+        ("[]", "non-empty"),
+        (f"[[{ROW}]]", "features[0] must be a list of 30"),
+        ("[[true" + ", 1.0" * 29 + "]]", "numbers only"),
+        ('[["5"' + ", 1.0" * 29 + "]]", "numbers only"),
+        (ROW, "features[0] must be a list"),
+    ],
     ids=["NaN", "short row", "too many rows", "empty", "3-D", "boolean", "numeric text", "1-D"],
 )
 def test_bad_arrays_get_4xx(server, features, named):
@@ -213,35 +234,55 @@ def test_in_a_browser_the_page_takes_a_key_through_authorize_and_gets_a_predicti
     try:
         browser.get(f"{server.url}/")
         wait.until(shown.element_to_be_clickable((By.CSS_SELECTOR, "button.authorize"))).click()
-        wait.until(shown.visibility_of_element_located((By.CSS_SELECTOR, ".auth-container input"))).send_keys(server.headers["Authorization"].split()[1])
+        wait.until(shown.visibility_of_element_located((By.CSS_SELECTOR, ".auth-container input"))).send_keys(
+            server.headers["Authorization"].split()[1]
+        )
         browser.find_element(By.CSS_SELECTOR, ".auth-btn-wrapper button.authorize").click()
         browser.find_element(By.CSS_SELECTOR, ".auth-btn-wrapper button.btn-done").click()
         wait.until(shown.element_to_be_clickable((By.CSS_SELECTOR, f"{predict} .opblock-summary"))).click()
         wait.until(shown.element_to_be_clickable((By.CSS_SELECTOR, f"{predict} .try-out__btn"))).click()
-        body = wait.until(shown.visibility_of_element_located((By.CSS_SELECTOR, f"{predict} textarea.body-param__text")))
+        body = wait.until(
+            shown.visibility_of_element_located((By.CSS_SELECTOR, f"{predict} textarea.body-param__text"))
+        )
         body.send_keys(Keys.CONTROL, "a")
         body.send_keys(Keys.DELETE)
         body.send_keys(json.dumps({"patients": patients.iloc[:1].to_dict("records")}))
         browser.find_element(By.CSS_SELECTOR, f"{predict} .btn.execute").click()
-        status = wait.until(shown.visibility_of_element_located((By.CSS_SELECTOR, f"{predict} .live-responses-table tbody .response-col_status"))).text
-        answer = json.loads(browser.find_element(By.CSS_SELECTOR, f"{predict} .live-responses-table tbody .response-col_description pre").text)
-        elsewhere = [entry["message"] for entry in browser.get_log("browser") if "Content Security Policy" in entry["message"]]
+        status = wait.until(
+            shown.visibility_of_element_located(
+                (By.CSS_SELECTOR, f"{predict} .live-responses-table tbody .response-col_status")
+            )
+        ).text
+        answer = json.loads(
+            browser.find_element(
+                By.CSS_SELECTOR, f"{predict} .live-responses-table tbody .response-col_description pre"
+            ).text
+        )
+        elsewhere = [
+            entry["message"] for entry in browser.get_log("browser") if "Content Security Policy" in entry["message"]
+        ]
     finally:
         browser.quit()
     assert status == "200" and answer[0]["version"] == str(first_champion.challenger_version)
     assert math.isclose(sum(answer[0]["probabilities"].values()), 1.0, abs_tol=1e-9)
-    assert elsewhere == []  # nothing on the page reached for another site (the policy would have blocked it and said so)
+    assert (
+        elsewhere == []
+    )  # nothing on the page reached for another site (the policy would have blocked it and said so)
 
 
 def test_each_request_gets_one_audit_line_without_values(server, patients):
-    assert_one_audit_line_per_request(server, "diagnosis", "predict", {"patients": patients.iloc[:1].to_dict("records")}, ["P00001 Jane Roe"])
+    assert_one_audit_line_per_request(
+        server, "diagnosis", "predict", {"patients": patients.iloc[:1].to_dict("records")}, ["P00001 Jane Roe"]
+    )
 
 
 def test_a_schema_driven_fuzz_gets_no_server_error_and_no_echo(server):
     counts = fuzz(server)
     print("fuzz diagnosis:", dict(counts))
     assert {path for path, _ in counts} == {"/predict", "/predict_array", "/explain", "/model_info"}
-    assert sum(n for (_, status), n in counts.items() if status == 400) > 0  # the negative cases did reach the validation
+    assert (
+        sum(n for (_, status), n in counts.items() if status == 400) > 0
+    )  # the negative cases did reach the validation
 
 
 def test_concurrent_array_requests_are_answered_correctly(server, service, patients):
@@ -265,8 +306,16 @@ def test_new_champion_is_served_after_restart(server, serving_params, write_para
     before = server.post("model_info", {}).json()["version"]
     assert before == str(first_champion.challenger_version)
     # when a different candidate is trained and promoted, and the service restarts
-    tree = write_params({"diagnosis": {"registered_model": MODEL, "candidates": Replace({"decision_tree": {"max_depth": [3], "min_samples_leaf": [5]}}),
-                                       "serving": {"max_items_per_request": MAX_ITEMS}, "acceptance": Replace({"max_regression": 1.0})}})
+    tree = write_params(
+        {
+            "diagnosis": {
+                "registered_model": MODEL,
+                "candidates": Replace({"decision_tree": {"max_depth": [3], "min_samples_leaf": [5]}}),
+                "serving": {"max_items_per_request": MAX_ITEMS},
+                "acceptance": Replace({"max_regression": 1.0}),
+            }
+        }
+    )
     second = run_family("diagnosis", tree)
     assert second.promoted
     server.stop()
@@ -284,7 +333,9 @@ def test_built_bento_serves_without_the_registry(first_champion, patients, tmp_p
     # given the Bento the flow built after promotion
     tag = MlflowClient().get_model_version(MODEL, first_champion.challenger_version).tags["bento"]
     # when it is served from elsewhere, with MLflow pointed at an empty registry
-    bento = Server(tag, tmp_path, env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}", "MEDMAAS_PARAMS": ""})
+    bento = Server(
+        tag, tmp_path, env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}", "MEDMAAS_PARAMS": ""}
+    )
     try:
         answer = bento.post("predict", {"patients": patients.iloc[:1].to_dict("records")})
         # then it answers with the version it was built from, with the keys of the machine it runs on: it carries none
@@ -301,8 +352,13 @@ def test_built_bento_serves_without_the_registry(first_champion, patients, tmp_p
 
 def test_service_refuses_to_start_without_a_champion(write_params):
     params = write_params({"diagnosis": {"registered_model": "never_trained"}})
-    result = run_to_end([sys.executable, "-c", "import serving.diagnosis"], waiting_for="importing the service with no champion", timeout_s=120,
-                        cwd=PROJECT_ROOT, env={**os.environ, "MEDMAAS_PARAMS": str(params)})
+    result = run_to_end(
+        [sys.executable, "-c", "import serving.diagnosis"],
+        waiting_for="importing the service with no champion",
+        timeout_s=120,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "MEDMAAS_PARAMS": str(params)},
+    )
     assert result.returncode != 0
     assert "no champion for 'never_trained'" in result.stderr and "medmaas train diagnosis" in result.stderr
 
@@ -311,13 +367,36 @@ def test_medmaas_serve_leaves_no_process_behind_after_sigterm(first_champion, se
     """The CLI becomes the server: the supervisor's SIGTERM reaches it, and every process of its group is gone."""
     port = free_port()
     log = tmp_path / "serve.log"
-    process = subprocess.Popen([str(Path(sys.executable).parent / "medmaas"), "serve", "diagnosis", "--params", str(serving_params), "--port", str(port)],
-                               cwd=PROJECT_ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "medmaas"),
+            "serve",
+            "diagnosis",
+            "--params",
+            str(serving_params),
+            "--port",
+            str(port),
+        ],
+        cwd=PROJECT_ROOT,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, log)
         os.kill(process.pid, signal.SIGTERM)  # the CLI's pid, as a supervisor would
-        wait_for(lambda: process.poll() is not None, waiting_for="medmaas serve exiting on SIGTERM", timeout_s=60, every_s=0.2)
-        wait_for(lambda: not group_alive(process.pid), waiting_for="every process of medmaas serve's group gone", timeout_s=60, every_s=0.2)
+        wait_for(
+            lambda: process.poll() is not None,
+            waiting_for="medmaas serve exiting on SIGTERM",
+            timeout_s=60,
+            every_s=0.2,
+        )
+        wait_for(
+            lambda: not group_alive(process.pid),
+            waiting_for="every process of medmaas serve's group gone",
+            timeout_s=60,
+            every_s=0.2,
+        )
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
     finally:
@@ -325,12 +404,24 @@ def test_medmaas_serve_leaves_no_process_behind_after_sigterm(first_champion, se
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def test_service_refuses_to_start_without_a_key_and_warns_loudly_without_auth(first_champion, serving_params, write_params, tmp_path):
+def test_service_refuses_to_start_without_a_key_and_warns_loudly_without_auth(
+    first_champion, serving_params, write_params, tmp_path
+):
     no_keys = {**os.environ, "MEDMAAS_PARAMS": str(serving_params), "MEDMAAS_API_KEYS": str(tmp_path / "none.json")}
-    refused = run_to_end([sys.executable, "-c", "import serving.diagnosis"], waiting_for="importing the service with no key", timeout_s=120,
-                         cwd=PROJECT_ROOT, env=no_keys)
+    refused = run_to_end(
+        [sys.executable, "-c", "import serving.diagnosis"],
+        waiting_for="importing the service with no key",
+        timeout_s=120,
+        cwd=PROJECT_ROOT,
+        env=no_keys,
+    )
     assert refused.returncode != 0 and "no active API key" in refused.stderr and "medmaas keys create" in refused.stderr
     open_params = write_params({"diagnosis": {"registered_model": MODEL, "serving": {"auth": "none"}}})
-    warned = run_to_end([sys.executable, "-c", "import serving.diagnosis"], waiting_for="importing the service with auth off", timeout_s=120,
-                        cwd=PROJECT_ROOT, env={**no_keys, "MEDMAAS_PARAMS": str(open_params)})
+    warned = run_to_end(
+        [sys.executable, "-c", "import serving.diagnosis"],
+        waiting_for="importing the service with auth off",
+        timeout_s=120,
+        cwd=PROJECT_ROOT,
+        env={**no_keys, "MEDMAAS_PARAMS": str(open_params)},
+    )
     assert warned.returncode == 0 and "ANYONE WHO CAN REACH THIS PORT" in warned.stderr

@@ -13,10 +13,26 @@ from medmaas.settings import LEARNED_FROM_TRAINING, ServingSettings
 from serving.guard import Guard
 from serving.redaction import SafeLines, without_echo
 
-SPEC = {"openapi": "3.0.2", "paths": {"/score": {"post": {}}, "/healthz": {"get": {}}}, "components": {"schemas": {"Patient": {"properties": {
-    "sex": {"enum": ["female", "male"], "examples": ["female"], "type": "string", LEARNED_FROM_TRAINING: True},
-    "age": {"examples": [61.4], "maximum": 120, "type": "number", LEARNED_FROM_TRAINING: True},
-    "note": {"examples": ["a hand-written example"], "type": "string"}}}}}}
+SPEC = {
+    "openapi": "3.0.2",
+    "paths": {"/score": {"post": {}}, "/healthz": {"get": {}}},
+    "components": {
+        "schemas": {
+            "Patient": {
+                "properties": {
+                    "sex": {
+                        "enum": ["female", "male"],
+                        "examples": ["female"],
+                        "type": "string",
+                        LEARNED_FROM_TRAINING: True,
+                    },
+                    "age": {"examples": [61.4], "maximum": 120, "type": "number", LEARNED_FROM_TRAINING: True},
+                    "note": {"examples": ["a hand-written example"], "type": "string"},
+                }
+            }
+        }
+    },
+}
 
 
 async def _stand_in(scope, receive, send):
@@ -30,12 +46,29 @@ async def _stand_in(scope, receive, send):
     if scope["path"] == "/docs.json":
         payload, status = json.dumps(SPEC).encode(), 200
     elif scope["path"] == "/reject":
-        payload = json.dumps({"error": "1 validation error", "detail": [
-            {"type": "extra_forbidden", "loc": ["patients", 0, "Jane Roe"], "msg": "Extra inputs are not permitted", "url": "https://errors"}]}).encode()
+        payload = json.dumps(
+            {
+                "error": "1 validation error",
+                "detail": [
+                    {
+                        "type": "extra_forbidden",
+                        "loc": ["patients", 0, "Jane Roe"],
+                        "msg": "Extra inputs are not permitted",
+                        "url": "https://errors",
+                    }
+                ],
+            }
+        ).encode()
         status = 400
     else:
         payload, status = json.dumps({"size": len(body)}).encode(), 200
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -45,8 +78,13 @@ def guarded(tmp_path, monkeypatch):
     monkeypatch.setattr("serving.guard.STATE_DIR", tmp_path)
     secret = KeyStore().create("clinic")
     settings = ServingSettings(max_body_bytes=1000)
-    app = Guard(_stand_in, service_name=f"stand_in_{tmp_path.name}", settings=settings, models={"/score": ("m", "3"), "/reject": ("m", "3")},
-                file_fields={"/score": frozenset({"images"})})
+    app = Guard(
+        _stand_in,
+        service_name=f"stand_in_{tmp_path.name}",
+        settings=settings,
+        models={"/score": ("m", "3"), "/reject": ("m", "3")},
+        file_fields={"/score": frozenset({"images"})},
+    )
 
     def request(path, body=b"{}", key=secret, method="POST", through=app, **headers):
         async def go():
@@ -54,18 +92,24 @@ def guarded(tmp_path, monkeypatch):
             async with httpx.AsyncClient(transport=transport, base_url="http://guarded") as client:
                 auth = {"authorization": f"Bearer {key}"} if key else {}
                 return await client.request(method, path, content=body, headers={**auth, **headers})
+
         return asyncio.run(go())
 
     request.wrap = lambda inner: Guard(inner, service_name=f"stand_in_{tmp_path.name}", settings=settings, models={})
 
-    request.audit = lambda: [json.loads(line) for line in (tmp_path / "audit" / f"stand_in_{tmp_path.name}.jsonl").read_text().splitlines()]
+    request.audit = lambda: [
+        json.loads(line) for line in (tmp_path / "audit" / f"stand_in_{tmp_path.name}.jsonl").read_text().splitlines()
+    ]
     request.secret = secret
     return request
 
 
 def test_no_key_a_wrong_key_or_another_scheme_gets_401_with_www_authenticate(guarded):
-    for response in (guarded("/score", key=None), guarded("/score", key="mm_wrong"),
-                     guarded("/score", key=None, authorization=f"Basic {guarded.secret}")):
+    for response in (
+        guarded("/score", key=None),
+        guarded("/score", key="mm_wrong"),
+        guarded("/score", key=None, authorization=f"Basic {guarded.secret}"),
+    ):
         assert response.status_code == 401 and response.headers["www-authenticate"] == 'Bearer realm="medmaas"'
         assert "Authorization: Bearer" in response.json()["error"]
     assert guarded("/score").json() == {"size": 2}
@@ -87,7 +131,11 @@ def test_every_request_is_one_audit_line_with_key_route_model_status_and_latency
     guarded("/score", key="mm_wrong")
     guarded("/Jane-Roe")
     lines = guarded.audit()
-    assert [(line["key"], line["endpoint"], line["status"]) for line in lines] == [("clinic", "/score", 200), (None, "/score", 401), ("clinic", "(unknown route)", 200)]
+    assert [(line["key"], line["endpoint"], line["status"]) for line in lines] == [
+        ("clinic", "/score", 200),
+        (None, "/score", 401),
+        ("clinic", "(unknown route)", 200),
+    ]
     assert lines[0]["model"] == "m" and lines[0]["version"] == "3" and lines[0]["latency_ms"] >= 0
     assert set(lines[0]) == {"time", "key", "method", "endpoint", "model", "version", "status", "latency_ms"}
     assert "Jane" not in json.dumps(lines)
@@ -97,14 +145,21 @@ def test_an_unknown_field_is_named_by_its_place_never_by_its_key(guarded):
     response = guarded("/reject")
     assert response.status_code == 400 and "Jane" not in response.text
     detail = response.json()["detail"][0]
-    assert detail["loc"] == ["patients", 0] and detail["msg"] == "an unknown field at patients[0]" and "url" not in detail
+    assert (
+        detail["loc"] == ["patients", 0] and detail["msg"] == "an unknown field at patients[0]" and "url" not in detail
+    )
     assert int(response.headers["content-length"]) == len(response.content)
 
 
 def test_without_echo_leaves_other_answers_alone():
     assert without_echo([{"error": "x"}]) == [{"error": "x"}]
-    assert without_echo({"detail": [{"type": "missing", "loc": ["k"], "msg": "Field required"}]})["detail"][0]["loc"] == ["k"]
-    assert without_echo({"detail": [{"type": "extra_forbidden", "loc": ["name"], "msg": "x"}]})["detail"][0]["msg"] == "an unknown field at the top level"
+    assert without_echo({"detail": [{"type": "missing", "loc": ["k"], "msg": "Field required"}]})["detail"][0][
+        "loc"
+    ] == ["k"]
+    assert (
+        without_echo({"detail": [{"type": "extra_forbidden", "loc": ["name"], "msg": "x"}]})["detail"][0]["msg"]
+        == "an unknown field at the top level"
+    )
 
 
 def test_server_log_lines_lose_control_characters_and_are_bounded():
@@ -145,12 +200,28 @@ def test_a_malformed_multipart_body_gets_a_400_before_the_service_parses_it(guar
     assert guarded("/score", body=good, **{"content-type": form}).json() == {"size": len(good)}
     for body, content_type in ((b"Jane Roe", form), (good[:-8], form), (good, "multipart/form-data")):
         response = guarded("/score", body=body, **{"content-type": content_type})
-        assert response.status_code == 400 and "multipart/form-data" in response.json()["error"] and "Jane" not in response.text
+        assert (
+            response.status_code == 400
+            and "multipart/form-data" in response.json()["error"]
+            and "Jane" not in response.text
+        )
     url = b'--xx\r\nContent-Disposition: form-data; name="images"\r\n\r\nhttp://10.0.0.1/Jane-Roe.png\r\n--xx--\r\n'
     fetched = guarded("/score", body=url, **{"content-type": form})  # BentoML would download it
-    assert fetched.status_code == 400 and "images: each must be an uploaded file" in fetched.text and "Jane" not in fetched.text
-    encoded = guarded("/score", body=b"images=http%3A%2F%2F10.0.0.1%2FJane-Roe.png", **{"content-type": "application/x-www-form-urlencoded"})
-    assert encoded.status_code == 400 and "images: each must be an uploaded file" in encoded.text and "Jane" not in encoded.text
+    assert (
+        fetched.status_code == 400
+        and "images: each must be an uploaded file" in fetched.text
+        and "Jane" not in fetched.text
+    )
+    encoded = guarded(
+        "/score",
+        body=b"images=http%3A%2F%2F10.0.0.1%2FJane-Roe.png",
+        **{"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert (
+        encoded.status_code == 400
+        and "images: each must be an uploaded file" in encoded.text
+        and "Jane" not in encoded.text
+    )
     assert [line["status"] for line in guarded.audit()] == [200, 400, 400, 400, 400, 400]
 
 
@@ -170,12 +241,25 @@ def test_the_schema_without_a_key_offers_the_bearer_scheme_and_hides_what_was_le
     anonymous = guarded("/docs.json", method="GET", body=b"", key=None)
     assert anonymous.status_code == 200 and int(anonymous.headers["content-length"]) == len(anonymous.content)
     spec = anonymous.json()
-    assert spec["components"]["securitySchemes"]["apiKey"] == {**spec["components"]["securitySchemes"]["apiKey"], "type": "http", "scheme": "bearer"}
+    assert spec["components"]["securitySchemes"]["apiKey"] == {
+        **spec["components"]["securitySchemes"]["apiKey"],
+        "type": "http",
+        "scheme": "bearer",
+    }
     assert spec["security"] == [{"apiKey": []}] and spec["paths"]["/healthz"]["get"]["security"] == []
     fields = spec["components"]["schemas"]["Patient"]["properties"]
-    assert fields["sex"] == {"type": "string", LEARNED_FROM_TRAINING: True} and fields["age"] == {"maximum": 120, "type": "number", LEARNED_FROM_TRAINING: True}
+    assert fields["sex"] == {"type": "string", LEARNED_FROM_TRAINING: True} and fields["age"] == {
+        "maximum": 120,
+        "type": "number",
+        LEARNED_FROM_TRAINING: True,
+    }
     assert fields["note"]["examples"] == ["a hand-written example"]  # written by us, not learned
     assert "female" not in anonymous.text and "61.4" not in anonymous.text
     whole = guarded("/docs.json", method="GET", body=b"").json()["components"]["schemas"]["Patient"]["properties"]
     assert whole["sex"]["enum"] == ["female", "male"] and whole["age"]["examples"] == [61.4]
-    assert guarded("/docs.json", method="GET", body=b"", key="mm_wrong").json()["components"]["schemas"]["Patient"]["properties"]["sex"].get("enum") is None
+    assert (
+        guarded("/docs.json", method="GET", body=b"", key="mm_wrong")
+        .json()["components"]["schemas"]["Patient"]["properties"]["sex"]
+        .get("enum")
+        is None
+    )

@@ -27,13 +27,28 @@ MAX_ITEMS, MAX_FILE_BYTES, MAX_PIXELS = 4, 300_000, 1_000_000
 def serving_params(write_params, tmp_path_factory):
     folder = tmp_path_factory.mktemp("synthetic") / "images"
     write_synthetic_folder(folder, 240, size=32, seed=11)
-    path = write_params({"imaging": {
-        "registered_model": MODEL, "bootstrap_resamples": 50, "error_grid": False,  # the repository's Br35H block turns it on
-        "data": {"path": str(folder), "labels": ["lesion", "normal"], "positive_label": "lesion", "image_size": 32,
-                 "min_images_per_class": 20, "min_rows": 100, "max_pixels": MAX_PIXELS},
-        "serving": {"max_items_per_request": MAX_ITEMS, "max_file_bytes": MAX_FILE_BYTES},
-        "candidates": Replace({"cnn": {"max_epochs": 8, "patience": 3}}), "acceptance": {"minimums": {"roc_auc": 0.8}},
-    }}, keep_families=("imaging",))
+    path = write_params(
+        {
+            "imaging": {
+                "registered_model": MODEL,
+                "bootstrap_resamples": 50,
+                "error_grid": False,  # the repository's Br35H block turns it on
+                "data": {
+                    "path": str(folder),
+                    "labels": ["lesion", "normal"],
+                    "positive_label": "lesion",
+                    "image_size": 32,
+                    "min_images_per_class": 20,
+                    "min_rows": 100,
+                    "max_pixels": MAX_PIXELS,
+                },
+                "serving": {"max_items_per_request": MAX_ITEMS, "max_file_bytes": MAX_FILE_BYTES},
+                "candidates": Replace({"cnn": {"max_epochs": 8, "patience": 3}}),
+                "acceptance": {"minimums": {"roc_auc": 0.8}},
+            }
+        },
+        keep_families=("imaging",),
+    )
     os.environ["MEDMAAS_PARAMS"] = str(path)
     yield path
     os.environ.pop("MEDMAAS_PARAMS", None)
@@ -60,9 +75,15 @@ def encoded(array: np.ndarray, format: str = "PNG", mode: str | None = None) -> 
     return buffer.getvalue()
 
 
-def upload(server: Server, route: str, files: list[tuple[str, bytes]], field: str = "images", headers: dict | None = None) -> httpx.Response:
-    return httpx.post(f"{server.url}/{route}", files=[(field, (name, data)) for name, data in files], headers=server.headers if headers is None else headers,
-                      timeout=60)
+def upload(
+    server: Server, route: str, files: list[tuple[str, bytes]], field: str = "images", headers: dict | None = None
+) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/{route}",
+        files=[(field, (name, data)) for name, data in files],
+        headers=server.headers if headers is None else headers,
+        timeout=60,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,16 +101,25 @@ def dicom_file() -> bytes:
         return handle.read()
 
 
-def test_png_jpeg_and_dicom_uploads_get_probabilities_in_request_order_and_no_header_field_comes_back(server, champion, fresh):
+def test_png_jpeg_and_dicom_uploads_get_probabilities_in_request_order_and_no_header_field_comes_back(
+    server, champion, fresh
+):
     import pydicom
 
     pixels, labels = fresh
-    files = [("a.png", encoded(pixels[0])), ("b.jpg", encoded(pixels[-1], "JPEG", "RGB")), ("Roe^Jane.dcm", dicom_file())]
+    files = [
+        ("a.png", encoded(pixels[0])),
+        ("b.jpg", encoded(pixels[-1], "JPEG", "RGB")),
+        ("Roe^Jane.dcm", dicom_file()),
+    ]
     response = upload(server, "predict", files)
     assert response.status_code == 200, response.text
     answers = response.json()
     assert [a["predicted"] for a in answers[:2]] == [labels[0], labels[-1]] == ["lesion", "normal"]
-    assert all(sum(a["probabilities"].values()) == pytest.approx(1.0) and a["version"] == str(champion.challenger_version) for a in answers)
+    assert all(
+        sum(a["probabilities"].values()) == pytest.approx(1.0) and a["version"] == str(champion.challenger_version)
+        for a in answers
+    )
     header = pydicom.dcmread(io.BytesIO(dicom_file()))
     leaked = [str(header.PatientName), str(header.PatientID), str(header.InstitutionName), "Roe^Jane"]
     assert not [v for v in leaked if v in response.text or v in server.log_text()]
@@ -100,7 +130,11 @@ def test_png_jpeg_and_dicom_uploads_get_probabilities_in_request_order_and_no_he
 def test_single_image_requests_sent_together_are_batched_and_answered_as_one_request_would(server, fresh):
     pixels, _ = fresh
     files = [(f"{i}.png", encoded(p)) for i, p in enumerate(pixels[:16])]
-    together = [a["probabilities"]["lesion"] for chunk in range(0, 16, MAX_ITEMS) for a in upload(server, "predict", files[chunk:chunk + MAX_ITEMS]).json()]
+    together = [
+        a["probabilities"]["lesion"]
+        for chunk in range(0, 16, MAX_ITEMS)
+        for a in upload(server, "predict", files[chunk : chunk + MAX_ITEMS]).json()
+    ]
     with ThreadPoolExecutor(16) as pool:
         alone = list(pool.map(lambda f: upload(server, "predict", [f]), files))
     assert [r.status_code for r in alone] == [200] * 16
@@ -123,21 +157,52 @@ def _truncated(pixels):
     return encoded(pixels[0])[:300]
 
 
-@pytest.mark.parametrize(("case", "make", "named", "reason"), [
-    ("truncated", lambda p: [("a.png", encoded(p[0])), ("b.png", _truncated(p))], '["images", 1]', "truncated or corrupt"),
-    ("not an image", lambda p: [("Jane-Doe-secret.png", b"Jane Doe secret, not an image")], '["images", 0]', "not a readable PNG or JPEG"),
-    ("a GIF", lambda p: [("a.png", encoded(p[0])), ("c.gif", encoded(p[1], "GIF"))], '["images", 1]', "GIF images are not read"),
-    ("too large a file", lambda p: [("big.png", encoded(np.random.default_rng(0).integers(0, 255, (600, 600), dtype=np.uint8)))], '["images", 0]',
-     f"larger than {MAX_FILE_BYTES} bytes"),
-    ("too many pixels", lambda p: [("wide.png", encoded(np.zeros((1100, 1000), dtype=np.uint8)))], '["images", 0]', f"more than {MAX_PIXELS}"),
-    ("too many files", lambda p: [(f"{i}.png", encoded(p[0])) for i in range(MAX_ITEMS + 1)], "images", "at most"),
-])
-def test_bad_uploads_get_a_400_naming_the_position_and_the_reason_never_the_file(server, fresh, case, make, named, reason):
+@pytest.mark.parametrize(
+    ("case", "make", "named", "reason"),
+    [
+        (
+            "truncated",
+            lambda p: [("a.png", encoded(p[0])), ("b.png", _truncated(p))],
+            '["images", 1]',
+            "truncated or corrupt",
+        ),
+        (
+            "not an image",
+            lambda p: [("Jane-Doe-secret.png", b"Jane Doe secret, not an image")],
+            '["images", 0]',
+            "not a readable PNG or JPEG",
+        ),
+        (
+            "a GIF",
+            lambda p: [("a.png", encoded(p[0])), ("c.gif", encoded(p[1], "GIF"))],
+            '["images", 1]',
+            "GIF images are not read",
+        ),
+        (
+            "too large a file",
+            lambda p: [("big.png", encoded(np.random.default_rng(0).integers(0, 255, (600, 600), dtype=np.uint8)))],
+            '["images", 0]',
+            f"larger than {MAX_FILE_BYTES} bytes",
+        ),
+        (
+            "too many pixels",
+            lambda p: [("wide.png", encoded(np.zeros((1100, 1000), dtype=np.uint8)))],
+            '["images", 0]',
+            f"more than {MAX_PIXELS}",
+        ),
+        ("too many files", lambda p: [(f"{i}.png", encoded(p[0])) for i in range(MAX_ITEMS + 1)], "images", "at most"),
+    ],
+)
+def test_bad_uploads_get_a_400_naming_the_position_and_the_reason_never_the_file(
+    server, fresh, case, make, named, reason
+):
     response = upload(server, "predict", make(fresh[0]))
     assert response.status_code == 400, response.text
     assert named in response.text and reason in response.text, response.text
     assert "Jane" not in response.text and ".png" not in response.text and ".gif" not in response.text
-    assert upload(server, "predict", [("a.png", encoded(fresh[0][0]))]).status_code == 200  # and the service keeps answering
+    assert (
+        upload(server, "predict", [("a.png", encoded(fresh[0][0]))]).status_code == 200
+    )  # and the service keeps answering
 
 
 def test_a_dicom_whose_header_breaks_gets_a_400_that_does_not_quote_it(server):
@@ -147,14 +212,32 @@ def test_a_dicom_whose_header_breaks_gets_a_400_that_does_not_quote_it(server):
 
 
 def test_an_unknown_form_field_or_no_file_is_refused(server, fresh):
-    extra = httpx.post(f"{server.url}/predict", files=[("images", ("a.png", encoded(fresh[0][0])))], data={"patient_name": "Jane Roe"},
-                       headers=server.headers, timeout=30)
+    extra = httpx.post(
+        f"{server.url}/predict",
+        files=[("images", ("a.png", encoded(fresh[0][0])))],
+        data={"patient_name": "Jane Roe"},
+        headers=server.headers,
+        timeout=30,
+    )
     assert extra.status_code == 400 and "Jane" not in extra.text and "unknown field" in extra.text
     assert server.post("predict", {"images": []}).status_code == 400
-    for form in ({"images": "http://127.0.0.1:9/Jane-Roe.png"}, {"image": "file:///etc/passwd"}):  # BentoML would fetch a URL given as text
+    for form in (
+        {"images": "http://127.0.0.1:9/Jane-Roe.png"},
+        {"image": "file:///etc/passwd"},
+    ):  # BentoML would fetch a URL given as text
         for files in (None, [("unused", ("a.png", encoded(fresh[0][0])))]):  # urlencoded, then multipart
-            response = httpx.post(f"{server.url}/{'predict' if 'images' in form else 'explain'}", data=form, files=files, headers=server.headers, timeout=30)
-            assert response.status_code == 400 and "must be an uploaded file" in response.text and "Jane" not in response.text
+            response = httpx.post(
+                f"{server.url}/{'predict' if 'images' in form else 'explain'}",
+                data=form,
+                files=files,
+                headers=server.headers,
+                timeout=30,
+            )
+            assert (
+                response.status_code == 400
+                and "must be an uploaded file" in response.text
+                and "Jane" not in response.text
+            )
 
 
 def test_every_route_needs_a_key_and_each_request_gets_one_audit_line(server):
@@ -173,10 +256,21 @@ def test_no_training_image_and_no_file_name_is_stored_with_the_model_or_its_run(
 
     client = MlflowClient()
     version = client.get_model_version(MODEL, champion.challenger_version)
-    model_files = Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL}/{version.version}", dst_path=str(tmp_path / "model")))
+    model_files = Path(
+        mlflow.artifacts.download_artifacts(f"models:/{MODEL}/{version.version}", dst_path=str(tmp_path / "model"))
+    )
     run_files = Path(client.download_artifacts(version.run_id, "", str(tmp_path / "run")))
-    assert (run_files / "plots" / "roc.png").is_file() and not (run_files / "plots" / "confident_errors.png").exists()  # error_grid is off
-    assert not [p for p in model_files.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".dcm")] and not (model_files / "input_example.json").exists()
-    stored = "\n".join(p.read_text(errors="replace") for folder in (model_files, run_files) for p in folder.rglob("*")
-                       if p.is_file() and p.suffix in (".json", ".md", ".yaml", ".txt", ""))
+    assert (run_files / "plots" / "roc.png").is_file() and not (
+        run_files / "plots" / "confident_errors.png"
+    ).exists()  # error_grid is off
+    assert (
+        not [p for p in model_files.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".dcm")]
+        and not (model_files / "input_example.json").exists()
+    )
+    stored = "\n".join(
+        p.read_text(errors="replace")
+        for folder in (model_files, run_files)
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix in (".json", ".md", ".yaml", ".txt", "")
+    )
     assert "synthetic-0" not in stored and "lesion/" not in stored  # no file of the training folder is named

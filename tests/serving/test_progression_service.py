@@ -12,18 +12,28 @@ from flows.train import run_family
 from medmaas.environment import PROJECT_ROOT
 from medmaas.flavors import stored_flavor
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving_progression"), pytest.mark.usefixtures("prefect_harness")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("serving_progression"),
+    pytest.mark.usefixtures("prefect_harness"),
+]
 TABULAR, VISITS = "progression_serving", "visits_serving"
 MARKERS = ["bili", "albumin", "alk_phos", "ast", "platelet", "protime", "edema", "ascites", "hepato", "spiders"]
 
 
 @pytest.fixture(scope="module")
 def serving_params(write_params):
-    path = write_params({
-        "progression": {"registered_model": TABULAR, "candidates": Replace({"ridge": {"alpha": [10.0]}})},
-        "progression_visits": {"registered_model": VISITS, "acceptance": Replace({"maximums": {"rmse": 1.0}}),
-                               "candidates": Replace({"recurrent": {"hidden_size": [16], "max_epochs": 30, "patience": 5}})},
-    }, keep_families=("progression", "progression_visits"))
+    path = write_params(
+        {
+            "progression": {"registered_model": TABULAR, "candidates": Replace({"ridge": {"alpha": [10.0]}})},
+            "progression_visits": {
+                "registered_model": VISITS,
+                "acceptance": Replace({"maximums": {"rmse": 1.0}}),
+                "candidates": Replace({"recurrent": {"hidden_size": [16], "max_epochs": 30, "patience": 5}}),
+            },
+        },
+        keep_families=("progression", "progression_visits"),
+    )
     os.environ["MEDMAAS_PARAMS"] = str(path)  # what the service reads, in-process and in its server
     yield path
     os.environ.pop("MEDMAAS_PARAMS", None)  # other modules' Bento builds import services with their own params
@@ -54,8 +64,12 @@ def baseline(diabetes_csv) -> list[dict]:
 def history(pbcseq_csv) -> dict:
     visits = pd.read_csv(pbcseq_csv)
     patient = visits[visits["patient_id"] == visits["patient_id"].iloc[0]]
-    return {"age": float(patient["age"].iloc[0]), "female": int(patient["female"].iloc[0]), "days_ahead": 365,
-            "visits": patient[["day", *MARKERS]].iloc[:2].to_dict("records")}
+    return {
+        "age": float(patient["age"].iloc[0]),
+        "female": int(patient["female"].iloc[0]),
+        "days_ahead": 365,
+        "visits": patient[["day", *MARKERS]].iloc[:2].to_dict("records"),
+    }
 
 
 def test_the_recurrent_champion_is_stored_with_mlflow_pytorch_and_its_epochs_are_on_record(champions):
@@ -105,8 +119,19 @@ def without(visit: dict, key: str) -> dict:
         (lambda h: {**h, "visits": [{**h["visits"][0], "day": 1e9}]}, "day"),
         (lambda h: {**h, "visits": [{**h["visits"][0], "ascites": 0.5}]}, "ascites"),
     ],
-    ids=["empty history", "unordered visits", "missing marker", "marker out of range", "negative horizon", "identifier sent",
-         "horizon as text", "binary covariate 0.5", "binary covariate true", "visit a billion days in", "binary marker 0.5"],
+    ids=[
+        "empty history",
+        "unordered visits",
+        "missing marker",
+        "marker out of range",
+        "negative horizon",
+        "identifier sent",
+        "horizon as text",
+        "binary covariate 0.5",
+        "binary covariate true",
+        "visit a billion days in",
+        "binary marker 0.5",
+    ],
 )
 def test_bad_histories_get_4xx_naming_the_problem(server, history, change, named):
     response = server.post("predict_next", {"history": change(history)})
@@ -121,9 +146,13 @@ def test_a_gap_between_sent_visits_longer_than_any_in_training_is_flagged(server
 
 @pytest.mark.parametrize(
     ("body", "named"),
-    [(lambda b: {"patients": [{**b[0], "bmi": 500.0}]}, "bmi"), (lambda b: {"patients": [{**b[0], "sex": 1.5}]}, "sex"),
-     (lambda b: {"patients": [{**b[0], "bmi": True}]}, "bmi"), (lambda b: {"patients": [{**b[0], "bmi": "32.1"}]}, "bmi"),
-     (lambda b: {"patients": b[:1], "name": "Jane Roe"}, "an unknown field at the top level")],
+    [
+        (lambda b: {"patients": [{**b[0], "bmi": 500.0}]}, "bmi"),
+        (lambda b: {"patients": [{**b[0], "sex": 1.5}]}, "sex"),
+        (lambda b: {"patients": [{**b[0], "bmi": True}]}, "bmi"),
+        (lambda b: {"patients": [{**b[0], "bmi": "32.1"}]}, "bmi"),
+        (lambda b: {"patients": b[:1], "name": "Jane Roe"}, "an unknown field at the top level"),
+    ],
     ids=["out of range", "integer-coded 1.5", "true for a number", "numeric text", "extra top-level field"],
 )
 def test_bad_tabular_input_gets_4xx_naming_the_field(server, baseline, body, named):
@@ -136,9 +165,13 @@ def test_explanation_of_the_predicted_progression_adds_up(server, baseline):
     predicted = server.post("predict", {"patients": baseline[:1]}).json()[0]["predicted_progression"]
     explanation = server.post("explain", {"patient": baseline[0]}).json()
     assert explanation["value"] == pytest.approx(predicted, abs=1e-6)
-    assert explanation["base_value"] + sum(c["contribution"] for c in explanation["contributions"]) == pytest.approx(predicted, abs=1e-6)
+    assert explanation["base_value"] + sum(c["contribution"] for c in explanation["contributions"]) == pytest.approx(
+        predicted, abs=1e-6
+    )
     assert {c["feature"] for c in explanation["contributions"]} == set(baseline[0])
-    assert any(abs(c["contribution"]) > 1 for c in explanation["contributions"])  # a ridge on real units moves it by points
+    assert any(
+        abs(c["contribution"]) > 1 for c in explanation["contributions"]
+    )  # a ridge on real units moves it by points
 
 
 def test_every_route_needs_a_valid_unrevoked_key(server):
@@ -146,7 +179,9 @@ def test_every_route_needs_a_valid_unrevoked_key(server):
 
 
 def test_each_request_gets_one_audit_line_without_values(server, baseline):
-    assert_one_audit_line_per_request(server, "progression", "predict", {"patients": baseline[:1]}, ["Jane Roe PBC0001"])
+    assert_one_audit_line_per_request(
+        server, "progression", "predict", {"patients": baseline[:1]}, ["Jane Roe PBC0001"]
+    )
 
 
 def test_a_schema_driven_fuzz_gets_no_server_error_and_no_echo(server):
@@ -157,10 +192,16 @@ def test_a_schema_driven_fuzz_gets_no_server_error_and_no_echo(server):
 
 def test_bento_carries_both_champions_and_serves_without_the_registry(champions, baseline, history, tmp_path):
     tag = MlflowClient().get_model_version(TABULAR, champions["tabular"].challenger_version).tags["bento"]
-    bento = Server(tag, tmp_path, env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}", "MEDMAAS_PARAMS": ""})
+    bento = Server(
+        tag, tmp_path, env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}", "MEDMAAS_PARAMS": ""}
+    )
     try:
-        assert bento.post("predict", {"patients": baseline[:1]}).json()[0]["version"] == str(champions["tabular"].challenger_version)
-        assert bento.post("predict_next", {"history": history}).json()["version"] == str(champions["visits"].challenger_version)
+        assert bento.post("predict", {"patients": baseline[:1]}).json()[0]["version"] == str(
+            champions["tabular"].challenger_version
+        )
+        assert bento.post("predict_next", {"history": history}).json()["version"] == str(
+            champions["visits"].challenger_version
+        )
     finally:
         bento.stop()
 
@@ -169,9 +210,19 @@ def test_service_module_starts_with_one_family_configured_and_names_the_missing_
     # a params file with only the visit family: the tabular endpoint is unavailable, with the reason
     import sys
 
-    only_visits = write_params({"progression_visits": {"registered_model": VISITS}}, keep_families=("progression_visits",))
-    probe = "import serving.progression as s; print(type(s.CHAMPIONS['progression_visits']).__name__); print(s.CHAMPIONS['progression'])"
-    result = run_to_end([sys.executable, "-c", probe], waiting_for="importing the progression service with one family", timeout_s=180,
-                        cwd=PROJECT_ROOT, env={**os.environ, "MEDMAAS_PARAMS": str(only_visits)})
+    only_visits = write_params(
+        {"progression_visits": {"registered_model": VISITS}}, keep_families=("progression_visits",)
+    )
+    probe = (
+        "import serving.progression as s; print(type(s.CHAMPIONS['progression_visits']).__name__); "
+        "print(s.CHAMPIONS['progression'])"
+    )
+    result = run_to_end(
+        [sys.executable, "-c", probe],
+        waiting_for="importing the progression service with one family",
+        timeout_s=180,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "MEDMAAS_PARAMS": str(only_visits)},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Champion" in result.stdout and "has no 'progression' block" in result.stdout

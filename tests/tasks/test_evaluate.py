@@ -1,4 +1,5 @@
-"""One failing candidate is on the leaderboard with its reason; the others are ranked; all failing is one clear error."""
+"""One failing candidate is on the leaderboard with its reason; the others are ranked; all failing is one clear
+error."""
 
 import pytest
 
@@ -23,7 +24,9 @@ def result(family, name: str, auc: float, tuning: float | None = None) -> Candid
 
 
 def test_failures_are_kept_apart_and_shown_with_their_reason(family):
-    failure = CandidateFailure.of("random_forest", "train", ValueError("The classes, [0, 1], are not in class_weight\nlong traceback text"))
+    failure = CandidateFailure.of(
+        "random_forest", "train", ValueError("The classes, [0, 1], are not in class_weight\nlong traceback text")
+    )
     ranked, failed = rank(family, [result(family, "tree", 0.8), failure, result(family, "lr", 0.9)])
     assert [r.fitted.candidate for r in ranked] == ["lr", "tree"] and failed == [failure]
     board = leaderboard(family, ranked, failed)
@@ -38,10 +41,16 @@ def test_a_variant_follows_its_candidate_and_a_point_figure_has_no_interval(fami
     board = leaderboard(family, [served, result(family, "lr", 0.8)])
     # then it has a row of its own right after, with no fit time and one number per metric
     assert board["candidate"].tolist() == ["net", "net (float32, not served)", "lr"]
-    assert board.loc[1, "roc_auc"] == "0.910" and board.loc[0, "roc_auc"] == "0.900 (0.800-0.900)" and board.loc[1, "fit_s"] == ""
+    assert (
+        board.loc[1, "roc_auc"] == "0.910"
+        and board.loc[0, "roc_auc"] == "0.900 (0.800-0.900)"
+        and board.loc[1, "fit_s"] == ""
+    )
 
 
 def test_every_candidate_failing_is_one_error_listing_each():
     failures = [CandidateFailure.of(name, "train", RuntimeError(f"{name} broke")) for name in ("a", "b")]
-    with pytest.raises(NoCandidateTrained, match=r"every candidate failed(.|\n)*a \(train\): RuntimeError: a broke(.|\n)*b \(train\)"):
+    with pytest.raises(
+        NoCandidateTrained, match=r"every candidate failed(.|\n)*a \(train\): RuntimeError: a broke(.|\n)*b \(train\)"
+    ):
         rank(None, failures)

@@ -1,4 +1,5 @@
-"""The promotion rule: acceptance floors and ceilings (the paired comparison with the champion: test_selection_and_paired_gate.py)."""
+"""The promotion rule: acceptance floors and ceilings (the paired comparison with the champion:
+test_selection_and_paired_gate.py)."""
 
 from families import load_params
 from families.diagnosis.family import Diagnosis
@@ -13,7 +14,11 @@ def family_with(write_params, acceptance):
 
 
 def metrics(auc, sensitivity=0.95, brier=0.03):
-    return {"roc_auc": Estimate(auc, auc - 0.01, auc), "sensitivity": Estimate(sensitivity, 0.9, 1.0), "brier": Estimate(brier, 0.02, 0.04)}
+    return {
+        "roc_auc": Estimate(auc, auc - 0.01, auc),
+        "sensitivity": Estimate(sensitivity, 0.9, 1.0),
+        "brier": Estimate(brier, 0.02, 0.04),
+    }
 
 
 def passed(checks):
@@ -34,10 +39,21 @@ def test_floor_and_ceiling_failures_block_promotion(write_params):
 
 def test_champion_that_cannot_be_scored_blocks_promotion(write_params):
     family = family_with(write_params, {"minimums": {}, "maximums": {}})
-    unscorable = Comparison("champion", "1", None, 0, 143, 0, "row", refused="it could not be scored on this test set: KeyError: 'mean_area'")
+    unscorable = Comparison(
+        "champion",
+        "1",
+        None,
+        0,
+        143,
+        0,
+        "row",
+        refused="it could not be scored on this test set: KeyError: 'mean_area'",
+    )
     checks = checks_for(family, metrics(0.99), [unscorable])
     assert not passed(checks)
-    assert [c.detail for c in checks if not c.passed] == ["vs champion v1: no comparison (it could not be scored on this test set: KeyError: 'mean_area')"]
+    assert [c.detail for c in checks if not c.passed] == [
+        "vs champion v1: no comparison (it could not be scored on this test set: KeyError: 'mean_area')"
+    ]
 
 
 def test_artifact_keys_are_valid_for_any_registered_model_name():

@@ -1,4 +1,5 @@
-"""The test set measures and never chooses; promotion is a paired test on the same rows, not two point estimates side by side."""
+"""The test set measures and never chooses; promotion is a paired test on the same rows, not two point estimates side by
+side."""
 
 import numpy as np
 import pytest
@@ -23,7 +24,9 @@ def family(write_params) -> Diagnosis:
 
 
 def with_acceptance(family: Diagnosis, **acceptance) -> Diagnosis:
-    settings = family.settings.model_copy(update={"acceptance": AcceptanceSettings(**acceptance), "bootstrap_resamples": 300})
+    settings = family.settings.model_copy(
+        update={"acceptance": AcceptanceSettings(**acceptance), "bootstrap_resamples": 300}
+    )
     return Diagnosis(settings, family.seed)
 
 
@@ -49,7 +52,9 @@ def test_six_equal_candidates_the_training_side_chooses_and_the_best_test_figure
     truth = rng.integers(0, 2, 60).astype(bool)
     results = [candidate(f"c{i}", truth, noisy_scores(truth, rng), tuning=0.80 + 0.01 * i) for i in range(6)]
     best_test = max(results, key=lambda r: r.evaluation.metrics["roc_auc"].value)
-    assert best_test.fitted.candidate != "c5"  # the seed makes the held-out winner another one than the training-side winner
+    assert (
+        best_test.fitted.candidate != "c5"
+    )  # the seed makes the held-out winner another one than the training-side winner
     # when they are ranked
     ranked, _ = rank(family, results)
     # then the training side chose, not the test set
@@ -68,7 +73,10 @@ def test_six_equal_candidates_the_training_side_chooses_and_the_best_test_figure
 def test_a_candidate_without_a_training_side_score_is_ranked_last(family):
     rng = np.random.default_rng(1)
     truth = rng.integers(0, 2, 40).astype(bool)
-    unscored, scored_one = candidate("no_score", truth, truth.astype(float), tuning=float("nan")), candidate("lr", truth, noisy_scores(truth, rng), 0.7)
+    unscored, scored_one = (
+        candidate("no_score", truth, truth.astype(float), tuning=float("nan")),
+        candidate("lr", truth, noisy_scores(truth, rng), 0.7),
+    )
     ranked, _ = rank(family, [unscored, scored_one])
     assert [r.fitted.candidate for r in ranked] == ["lr", "no_score"]
 
@@ -85,10 +93,14 @@ def test_a_challenger_equal_to_the_champion_plus_noise_is_not_promoted_and_a_cle
     assert noisy.difference.low < -0.005 < noisy.difference.high
     checks = checks_for(family, candidate("twin", truth, same_plus_noise, 0.8).evaluation.metrics, [noisy])
     assert not all(c.passed for c in checks)
-    assert "paired over 120 held-out rows in 120 patients (whether it trained on some of them is unknown" in next(c.detail for c in checks if c.name == "vs champion")
+    assert "paired over 120 held-out rows in 120 patients (whether it trained on some of them is unknown" in next(
+        c.detail for c in checks if c.name == "vs champion"
+    )
     clearly = compare(family, "champion", "1", scored(truth, better), scored(truth, champion), None)
     assert clearly.difference.low > 0
-    assert all(c.passed for c in checks_for(family, candidate("better", truth, better, 0.9).evaluation.metrics, [clearly]))
+    assert all(
+        c.passed for c in checks_for(family, candidate("better", truth, better, 0.9).evaluation.metrics, [clearly])
+    )
 
 
 def test_rows_the_champion_trained_on_are_left_out_of_the_comparison_or_it_is_refused(family):
@@ -97,13 +109,35 @@ def test_rows_the_champion_trained_on_are_left_out_of_the_comparison_or_it_is_re
     champion, challenger = noisy_scores(truth, rng), noisy_scores(truth, rng, skill=2.0)
     seen = np.zeros(100, dtype=bool)
     seen[:70] = True  # the champion trained on 70 of today's held-out rows
-    compared = compare(with_acceptance(family, min_compared_units=20), "champion", "1", scored(truth, challenger), scored(truth, champion), seen)
+    compared = compare(
+        with_acceptance(family, min_compared_units=20),
+        "champion",
+        "1",
+        scored(truth, challenger),
+        scored(truth, champion),
+        seen,
+    )
     assert (compared.rows_compared, compared.rows_total, compared.refused) == (30, 100, None)
     assert "(70 rows it trained on left out)" in compared.sentence("roc_auc")
-    refused = compare(with_acceptance(family, min_compared_units=40), "champion", "1", scored(truth, challenger), scored(truth, champion), seen)
-    assert refused.difference is None and ("it trained on 70 of the 100 held-out rows; 30 patients it never saw (and both models could score) remain, "
-                                           "fewer than acceptance.min_compared_units (40)") in refused.refused
-    assert not all(c.passed for c in checks_for(family, candidate("x", truth, challenger, 0.9).evaluation.metrics, [refused]))
+    refused = compare(
+        with_acceptance(family, min_compared_units=40),
+        "champion",
+        "1",
+        scored(truth, challenger),
+        scored(truth, champion),
+        seen,
+    )
+    assert (
+        refused.difference is None
+        and (
+            "it trained on 70 of the 100 held-out rows; 30 patients it never saw (and both models could score) remain, "
+            "fewer than acceptance.min_compared_units (40)"
+        )
+        in refused.refused
+    )
+    assert not all(
+        c.passed for c in checks_for(family, candidate("x", truth, challenger, 0.9).evaluation.metrics, [refused])
+    )
 
 
 def test_floors_are_checked_on_the_cautious_end_of_the_ci_unless_asked_for_points(family):
@@ -112,7 +146,10 @@ def test_floors_are_checked_on_the_cautious_end_of_the_ci_unless_asked_for_point
     metrics = candidate("x", truth, noisy_scores(truth, rng, skill=1.5), 0.9).evaluation.metrics
     floor = (metrics["roc_auc"].low + metrics["roc_auc"].value) / 2  # between the CI's low end and the point
     assert not all(c.passed for c in checks_for(with_acceptance(family, minimums={"roc_auc": floor}), metrics, []))
-    assert all(c.passed for c in checks_for(with_acceptance(family, minimums={"roc_auc": floor}, floors_on="point"), metrics, []))
+    assert all(
+        c.passed
+        for c in checks_for(with_acceptance(family, minimums={"roc_auc": floor}, floors_on="point"), metrics, [])
+    )
     ceiling = (metrics["brier"].high + metrics["brier"].value) / 2
     assert not all(c.passed for c in checks_for(with_acceptance(family, maximums={"brier": ceiling}), metrics, []))
 

@@ -20,7 +20,11 @@ def readme_commands() -> list[str]:
 
 def test_the_workflow_is_valid_for_github():
     checker = Path(sys.executable).parent / "check-jsonschema"
-    result = run_to_end([str(checker), "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)], waiting_for="check-jsonschema", timeout_s=120)
+    result = run_to_end(
+        [str(checker), "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
+        waiting_for="check-jsonschema",
+        timeout_s=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

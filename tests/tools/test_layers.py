@@ -23,6 +23,7 @@ def test_every_import_points_down_the_layers(tree):
 def test_families_and_building_blocks_know_no_orchestrator_tracker_or_server(tree):
     # families/ says what a model is; Prefect, MLflow and BentoML belong to tasks/, flows/ and serving/
     below_the_steps = [m for m in tree.modules if m.split(".")[0] in ("medmaas", "blocks", "families")]
+
     def forbidden(module: str) -> set[str]:  # the foundation may talk to MLflow (flavors, the registry's aliases)
         return {"prefect", "bentoml"} | (set() if module.startswith("medmaas") else {"mlflow"})
 
@@ -48,17 +49,20 @@ def _write(root: Path, files: dict[str, str]) -> ImportGraph:
 
 def test_the_checker_sees_a_circle_an_upward_import_and_a_sideways_one(tmp_path):
     # given a small tree with each kind of fault, the imports hidden inside functions and behind `from .`
-    tree = _write(tmp_path, {
-        "low/__init__.py": "",
-        "low/a.py": "def f():\n    from high import top\n",
-        "low/b.py": "from . import c\n",
-        "low/c.py": "import low.b\n",
-        "mid_a/__init__.py": "from mid_b.x import thing\n",
-        "mid_b/__init__.py": "",
-        "mid_b/x.py": "import low.c\nthing = 1\n",
-        "high/__init__.py": "",
-        "high/top.py": "from mid_a import thing\n",
-    })
+    tree = _write(
+        tmp_path,
+        {
+            "low/__init__.py": "",
+            "low/a.py": "def f():\n    from high import top\n",
+            "low/b.py": "from . import c\n",
+            "low/c.py": "import low.b\n",
+            "mid_a/__init__.py": "from mid_b.x import thing\n",
+            "mid_b/__init__.py": "",
+            "mid_b/x.py": "import low.c\nthing = 1\n",
+            "high/__init__.py": "",
+            "high/top.py": "from mid_a import thing\n",
+        },
+    )
     # then the checker names each one
     assert tree.circles() == [["low.b", "low.c"]]
     problems = tree.layering_violations()

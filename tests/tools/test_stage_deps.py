@@ -24,7 +24,9 @@ def covered(path: str, deps: list[str]) -> bool:
 def test_every_family_has_its_stage_pair(stages):
     from families import known_families
 
-    assert sorted(family_stages(stages)) == sorted(f"{kind}_{f}" for f in known_families() for kind in ("ingest", "train"))
+    assert sorted(family_stages(stages)) == sorted(
+        f"{kind}_{f}" for f in known_families() for kind in ("ingest", "train")
+    )
 
 
 def test_dvc_yaml_deps_are_the_code_each_stage_imports(stages):
@@ -36,12 +38,20 @@ def test_dvc_yaml_deps_are_the_code_each_stage_imports(stages):
 @pytest.mark.slow
 def test_what_a_train_stage_really_imports_is_among_its_deps(stages):
     # the static graph is a superset of what runs; check it against Python's own record of imports
-    script = ("import json, sys, importlib; [importlib.import_module(m) for m in sys.argv[1:]]; "
-              "print(json.dumps(sorted(m.__file__ for m in list(sys.modules.values()) if getattr(m, '__file__', None))))")
+    script = (
+        "import json, sys, importlib; [importlib.import_module(m) for m in sys.argv[1:]]; "
+        "print(json.dumps(sorted(m.__file__ for m in list(sys.modules.values()) if getattr(m, '__file__', None))))"
+    )
     for stage in (s for s in family_stages(stages) if s.startswith("train_")):
         roots = [m for m in stage_roots(stage) if not m.startswith("serving.")]  # a service needs a champion to import
-        files = json.loads(subprocess.run([sys.executable, "-c", script, *roots], cwd=ROOT, capture_output=True, text=True, check=True).stdout)
-        ours = sorted(str(p.relative_to(ROOT)) for p in map(Path, files) if p.is_relative_to(ROOT) and ".venv" not in p.parts)
+        files = json.loads(
+            subprocess.run(
+                [sys.executable, "-c", script, *roots], cwd=ROOT, capture_output=True, text=True, check=True
+            ).stdout
+        )
+        ours = sorted(
+            str(p.relative_to(ROOT)) for p in map(Path, files) if p.is_relative_to(ROOT) and ".venv" not in p.parts
+        )
         assert ours, stage
         assert [f for f in ours if not covered(f, stages[stage]["deps"])] == [], stage
 
