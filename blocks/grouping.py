@@ -56,6 +56,16 @@ def grouped_holdout(
     return np.asarray(train), np.asarray(test)
 
 
+def stratified_subset(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray | None:
+    """The rows, in order, of a seeded, label-stratified subset of at most ``limit`` rows (a CPU budget); None: all."""
+    if limit is None or limit >= len(labels):
+        return None
+    from sklearn.model_selection import train_test_split
+
+    rows, _ = train_test_split(np.arange(len(labels)), train_size=limit, stratify=labels, random_state=seed)
+    return np.sort(rows)
+
+
 FIRST_ROWS = 10  # a failed check names this many rows, by position
 
 

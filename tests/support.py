@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -229,3 +231,21 @@ def chromium():
     ):
         options.add_argument(argument)
     return webdriver.Chrome(options=options, service=Service(driver))
+
+
+@contextmanager
+def mlflow_server(backend_store_uri: str, log: Path, *extra: str, env: dict | None = None) -> Iterator[str]:
+    """`mlflow server` on a free loopback port, in its own process group; yields its URL once /health answers, and stops
+    the whole group (the server starts worker processes of its own) at the end."""
+    port = free_port()
+    with open(log, "wb") as out:
+        command = [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port)]
+        command += ["--workers", "1", "--backend-store-uri", backend_store_uri, *extra]
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(f"{url}/health", process, log)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
+from blocks.grouping import stratified_subset
 from families.clinical_text.data import Texts
 from families.clinical_text.model import TextModel
 from families.clinical_text.settings import ClinicalTextSettings
@@ -26,14 +27,9 @@ class TextCandidates:
         return list(self.settings.candidates.enabled())
 
     def _budget(self, train: Texts, limit: int | None) -> Texts:
-        if limit is None or limit >= len(train.codes):
-            return train
-        from sklearn.model_selection import train_test_split
-
-        rows, _ = train_test_split(
-            np.arange(len(train.codes)), train_size=limit, stratify=train.codes, random_state=self.seed
-        )
-        return train.take(np.sort(rows))
+        """A seeded, class-stratified subset of at most ``limit`` training rows (the CPU budget)."""
+        rows = stratified_subset(train.codes, limit, self.seed)
+        return train if rows is None else train.take(rows)
 
     def _linear(self, candidate: str, C: float, min_df: int, folds: list) -> Any:
         from sklearn.calibration import CalibratedClassifierCV

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
+from blocks.grouping import stratified_subset
 from families.imaging.data import Images
 from families.imaging.model import ImageModel, downsampled
 from families.imaging.settings import ImagingSettings
@@ -25,15 +25,9 @@ class ImagingCandidates:
         return list(self.settings.candidates.enabled())
 
     def _budget(self, train: Images, limit: int | None) -> Images:
-        """A seeded, class-stratified subset of at most ``limit`` training images (the CPU budget)."""
-        if limit is None or limit >= len(train.codes):
-            return train
-        from sklearn.model_selection import train_test_split
-
-        rows, _ = train_test_split(
-            np.arange(len(train.codes)), train_size=limit, stratify=train.codes, random_state=self.seed
-        )
-        return train.take(np.sort(rows))
+        """A seeded, class-stratified subset of at most ``limit`` training rows (the CPU budget)."""
+        rows = stratified_subset(train.codes, limit, self.seed)
+        return train if rows is None else train.take(rows)
 
     def fit(self, candidate: str, train: Images) -> FittedCandidate:
         spec = self.settings.candidates.enabled()[candidate]

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from blocks.grouping import connected_groups, grouped_folds, grouped_holdout, rows_by_position
+from blocks.grouping import connected_groups, grouped_folds, grouped_holdout, rows_by_position, stratified_subset
 
 
 def _data(rows=400, seed=0):
@@ -43,3 +43,11 @@ def test_rows_sharing_any_key_are_one_group():
     keys = {"patient": pd.Series(["a", "a", "b", None]), "file": pd.Series(["x", "y", "y", "z"])}
     groups = connected_groups(keys, 4)
     assert groups[0] == groups[1] == groups[2] != groups[3]
+
+
+def test_a_stratified_subset_keeps_the_label_mix_in_row_order_and_none_means_all():
+    labels = np.array([0] * 300 + [1] * 100)
+    rows = stratified_subset(labels, 40, seed=1)
+    assert len(rows) == 40 and np.all(np.diff(rows) > 0) and labels[rows].sum() == 10
+    assert np.array_equal(rows, stratified_subset(labels, 40, seed=1)) and stratified_subset(labels, None, 1) is None
+    assert stratified_subset(labels, 400, 1) is None

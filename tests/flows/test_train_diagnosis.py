@@ -194,15 +194,9 @@ def test_the_runs_table_shows_each_candidate_with_its_primary_metric_and_ci_with
 
 def test_in_a_browser_the_mlflow_ui_opens_the_training_view_with_datasets_and_compares_candidates(first_run, tmp_path):
     """Headless Chromium on `mlflow server` over the test registry: the link the CLI prints opens the runs table (not
-    the
-    GenAI view) best first, with the dataset and the primary metric; the compare view lists the primary metric."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
+    the GenAI view) best first, with the dataset and the primary metric; the compare view lists the primary metric."""
     from selenium.webdriver.common.by import By
-    from support import chromium, free_port, wait_until_ready
+    from support import chromium, mlflow_server
 
     from tasks.registry import training_view_url
 
@@ -215,53 +209,21 @@ def test_in_a_browser_the_mlflow_ui_opens_the_training_view_with_datasets_and_co
         [experiment], f"tags.mlflow.parentRunId = '{parent_id}'", order_by=["metrics.tuning_score DESC"]
     )
     browser = chromium()
-    port, log = free_port(), tmp_path / "mlflow.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "mlflow"),
-                "server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-                "--backend-store-uri",
-                mlflow.get_tracking_uri(),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_ready(f"{url}/health", server, log)
-        browser.get(training_view_url(url, experiment))
-        parent_name = client.get_run(parent_id).info.run_name
-        wait_for(
-            lambda: parent_name in browser.find_element(By.TAG_NAME, "body").text,
-            waiting_for="the runs table",
-            timeout_s=60,
-            every_s=1,
-        )
-        table, opened = browser.find_element(By.TAG_NAME, "body").text, browser.current_url
-        browser.get(
-            f"{url}/#/compare-runs?runs={json.dumps([r.info.run_id for r in children])}"
-            f"&experiments={json.dumps([experiment])}"
-        )
-        wait_for(
-            lambda: "Comparing" in browser.find_element(By.TAG_NAME, "body").text,
-            waiting_for="the compare view",
-            timeout_s=60,
-            every_s=1,
-            explain=lambda: browser.find_element(By.TAG_NAME, "body").text,
-        )
-        compared = browser.find_element(By.TAG_NAME, "body").text
+        with mlflow_server(mlflow.get_tracking_uri(), tmp_path / "mlflow.log") as url:
+            browser.get(training_view_url(url, experiment))
+            parent_name = client.get_run(parent_id).info.run_name
+            page = lambda: browser.find_element(By.TAG_NAME, "body").text  # noqa: E731
+            wait_for(lambda: parent_name in page(), waiting_for="the runs table", timeout_s=60, every_s=1)
+            table, opened = page(), browser.current_url
+            runs = json.dumps([r.info.run_id for r in children])
+            browser.get(f"{url}/#/compare-runs?runs={runs}&experiments={json.dumps([experiment])}")
+            wait_for(
+                lambda: "Comparing" in page(), waiting_for="the compare view", timeout_s=60, every_s=1, explain=page
+            )
+            compared = page()
     finally:
         browser.quit()
-        os.killpg(server.pid, signal.SIGTERM)  # with the consumers it started
-        server.wait(timeout=60)
     assert (
         f"/experiments/{experiment}/runs?" in opened and "workflowType=machine_learning" in opened
     )  # not the GenAI overview

@@ -3,7 +3,6 @@ served."""
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from support import Replace, Server, free_port, run_to_end, wait_until_ready
+from support import Replace, Server, free_port, mlflow_server, run_to_end
 
 from medmaas.environment import PROJECT_ROOT
 
@@ -78,33 +77,10 @@ def test_a_flow_registers_in_mlflow_on_postgresql_and_its_champion_is_served_fro
     tmp_path, write_params, wdbc_csv
 ):
     with throwaway_postgres() as database:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        tracking = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "mlflow"),
-                "server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-                "--backend-store-uri",
-                database,
-                "--artifacts-destination",
-                str(tmp_path / "artifacts"),
-                "--serve-artifacts",
-            ],
-            env=env,
-            stdout=open(tmp_path / "mlflow.log", "w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            wait_until_ready(f"{url}/health", tracking, tmp_path / "mlflow.log", timeout_s=120)
+        artifacts = ("--artifacts-destination", str(tmp_path / "artifacts"), "--serve-artifacts")
+        with mlflow_server(database, tmp_path / "mlflow.log", *artifacts, env=env) as url:
             params = write_params(
                 {
                     "diagnosis": {
@@ -145,6 +121,3 @@ def test_a_flow_registers_in_mlflow_on_postgresql_and_its_champion_is_served_fro
                 )
             finally:
                 service.stop()
-        finally:
-            os.killpg(tracking.pid, signal.SIGTERM)
-            tracking.wait(timeout=30)
