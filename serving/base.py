@@ -56,6 +56,6 @@ def champion_service(
             (champion.registered_model, champion.version),
             {route: (c.registered_model, c.version) for route, c in (routes or {}).items()},
         )
-        return service  # type: ignore[return-value]  (BentoML's Service stands in for the class it wraps)
+        return service  # type: ignore[return-value]  # BentoML's Service stands in for the class it wraps
 
     return make
