@@ -41,8 +41,7 @@ def token_precision(notes, runs) -> float:
 
 def recall_with_ci(notes, runs, per_template: int, seed: int = 0) -> dict[str, str]:
     """Per type: recall (a span counts when every character was replaced; CLINICAL: kept untouched) and its bootstrap
-    CI,
-    resampling whole templates (a template's notes miss alike: notes are not independent)."""
+    CI, resampling whole templates (a template's notes miss alike: notes are not independent)."""
     import numpy as np
 
     hits: dict[str, list[tuple[int, bool]]] = {}

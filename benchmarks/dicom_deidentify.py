@@ -2,8 +2,8 @@
 
     python benchmarks/dicom_deidentify.py [--files 500]
 
-Writes ``--files`` copies of the test scan (one patient per 10 files, every file its own SOP instance) into a
-temporary folder, de-identifies them into another and prints files/s and MB/s. One process, this machine's disk.
+Writes ``--files`` copies of the test scan (one patient per 10 files, every file its own SOP instance) into a temporary
+folder, de-identifies them into another and prints files/s and MB/s. One process, this machine's disk.
 """
 
 from __future__ import annotations

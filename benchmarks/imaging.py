@@ -2,9 +2,9 @@
 
     python benchmarks/imaging.py [--epochs 3]
 
-Needs the Br35H export (`make pipeline`, or `medmaas ingest imaging`) and, for the service figures, an imaging
-champion in the repository's registry. Training runs the params' CNN on the grouped training side for a few
-epochs on one thread (as the pipeline trains each candidate) and on every core; on a GPU when torch sees one.
+Needs the Br35H export (`make pipeline`, or `medmaas ingest imaging`) and, for the service figures, an imaging champion
+in the repository's registry. Training runs the params' CNN on the grouped training side for a few epochs on one thread
+(as the pipeline trains each candidate) and on every core; on a GPU when torch sees one.
 """
 
 from __future__ import annotations

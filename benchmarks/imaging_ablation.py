@@ -4,9 +4,9 @@ split.
     python benchmarks/imaging_ablation.py [--seeds 0 1 2] [--max-epochs 40]
 
 Each seed draws its own grouped split (near-duplicate groups: families/imaging/near_duplicates.py) and its own
-initialisation; both networks see the same split, so the per-seed difference is paired. Prints held-out ROC-AUC per
-seed with its bootstrap CI (resampling image groups), the epochs each network ran, then mean and SD over seeds.
-Needs the Br35H export (`make pipeline`, or `medmaas ingest imaging`). One thread, as the pipeline trains a candidate.
+initialisation; both networks see the same split, so the per-seed difference is paired. Prints held-out ROC-AUC per seed
+with its bootstrap CI (resampling image groups), the epochs each network ran, then mean and SD over seeds. Needs the
+Br35H export (`make pipeline`, or `medmaas ingest imaging`). One thread, as the pipeline trains a candidate.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
     python benchmarks/load_services.py [--clients 32] [--seconds 60] [--services diagnosis prognosis ...]
 
-Needs the champions of `make pipeline` in the registry. Each service runs under `bentoml serve` in its own
-process group with a throwaway API key and is stopped after its endpoints; requests are real patients' rows
-from data/raw (features only). Prints req/s, p50, p99 and the count of non-200 answers per endpoint.
+Needs the champions of `make pipeline` in the registry. Each service runs under `bentoml serve` in its own process group
+with a throwaway API key and is stopped after its endpoints; requests are real patients' rows from data/raw (features
+only). Prints req/s, p50, p99 and the count of non-200 answers per endpoint.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
     python benchmarks/visits_recurrent.py [--params params.yaml] [--splits 5]
 
-For each of several patient splits (seeds 0..n-1) it trains the `recurrent` candidate as the flow
-does (early stopping on validation patients) and last observation carried forward, and prints
-both RMSEs on the same held-out patients. It runs on a GPU when torch sees one, else on the CPU.
+For each of several patient splits (seeds 0..n-1) it trains the `recurrent` candidate as the flow does (early stopping
+on validation patients) and last observation carried forward, and prints both RMSEs on the same held-out patients. It
+runs on a GPU when torch sees one, else on the CPU.
 """
 
 from __future__ import annotations

@@ -334,24 +334,16 @@ EPONYM_FOLLOWERS = (
 
 
 COMMON_WORDS = frozenset(
-    """patient pt pts the a an and or of in on at to for with by from her his their she he they it this that
-discharge summary admitted discharged attending hpi course plan disposition home follow up exam findings impression
-history
+    """patient pt pts the a an and or of in on at to for with by from her his their she he they it this that discharge
+summary admitted discharged attending hpi course plan disposition home follow up exam findings impression history
 clinical comparison referring referral dear colleague concern whom regards sincerely yours thank you note nursing shift
-triage
-telephone encounter caller consult requesting reason pcp gp visitor family friend wife husband son daughter mother
-father sister
-brother partner neighbour neighbor caregiver proxy contact ct mri cxr pa lat ed er icu ward clinic hospital today
-yesterday
-tomorrow morning evening night monday tuesday wednesday thursday friday saturday sunday january february march april may
-june
-july august september october november december re cc dr mr mrs ms miss prof nurse rn md do np start started continue
-continued
-stop stopped hold held resume resumed increase increased decrease decreased discussed given meds hx rx dx tx sx my our
-your
-i we you me us him them its otherwise also then now so but if when after before since because however prescribed doctor
-doc
-pharmacy insurance study sleep""".split()
+triage telephone encounter caller consult requesting reason pcp gp visitor family friend wife husband son daughter
+mother father sister brother partner neighbour neighbor caregiver proxy contact ct mri cxr pa lat ed er icu ward clinic
+hospital today yesterday tomorrow morning evening night monday tuesday wednesday thursday friday saturday sunday january
+february march april may june july august september october november december re cc dr mr mrs ms miss prof nurse rn md
+do np start started continue continued stop stopped hold held resume resumed increase increased decrease decreased
+discussed given meds hx rx dx tx sx my our your i we you me us him them its otherwise also then now so but if when after
+before since because however prescribed doctor doc pharmacy insurance study sleep""".split()
 )
 
 
@@ -425,8 +417,7 @@ class Deidentifier:
         progress: Callable[[Iterable[int], str], Iterable[int]] = lambda chunks, _: chunks,
     ) -> Counter[str]:
         """De-identify ``columns`` of ``frame`` in place, ``chunk`` texts at a time (``progress`` wraps the chunks,
-        named by
-        column); returns how many identifiers of each type were replaced."""
+        named by column); returns how many identifiers of each type were replaced."""
         found: Counter[str] = Counter()
         for name in columns:
             cleaned: list[str] = []
@@ -566,8 +557,7 @@ def _engines() -> AnalyzerEngine:
 
     class NameRecognizer(LocalRecognizer):
         """spaCy's PERSON entities, trimmed to their capitalised proper nouns ("Started Zoloft 5 mL" is not a name);
-        eponyms
-        and spans made only of clinical words (clinical_vocabulary) are left."""
+        eponyms and spans made only of clinical words (clinical_vocabulary) are left."""
 
         def load(self) -> None:
             pass

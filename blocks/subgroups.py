@@ -1,7 +1,7 @@
 """Held-out metrics per declared subgroup, for any family whose held-out rows carry the subgroup's column.
 
-A family says how to read a column's values per held-out row, how to take a part of its held-out set, and what
-limits a part's precision (rows, the smaller class, events, patients); the table and its flags are the same everywhere.
+A family says how to read a column's values per held-out row, how to take a part of its held-out set, and what limits a
+part's precision (rows, the smaller class, events, patients); the table and its flags are the same everywhere.
 """
 
 from __future__ import annotations

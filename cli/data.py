@@ -41,8 +41,7 @@ def deidentify(
     ] = None,
 ) -> None:
     """Replace names, dates, phone numbers, ids, addresses and other Safe Harbor identifiers in a CSV's free text; or
-    write
-    de-identified copies of a folder's DICOM files (DICOM PS3.15 Basic Profile, as a keep-list:
+    write de-identified copies of a folder's DICOM files (DICOM PS3.15 Basic Profile, as a keep-list:
     families/imaging/dicom_deidentify.py)."""
     if input_csv.is_dir():
         from families.imaging.dicom_deidentify import deidentify_folder

@@ -1,9 +1,9 @@
 """API keys: created and revoked by `medmaas keys`, checked by every service on every request.
 
-A key is shown once, when it is created; the file keeps only its SHA-256 (a key is 256 random
-bits, so a plain hash cannot be reversed by guessing), its name and its times. The file lives with
-the run state (``MEDMAAS_API_KEYS`` moves it), never in a Bento: a built service reads the keys of
-the machine it runs on. Services re-read the file when it changes, so a revoked key stops at once.
+A key is shown once, when it is created; the file keeps only its SHA-256 (a key is 256 random bits, so a plain hash
+cannot be reversed by guessing), its name and its times. The file lives with the run state (``MEDMAAS_API_KEYS`` moves
+it), never in a Bento: a built service reads the keys of the machine it runs on. Services re-read the file when it
+changes, so a revoked key stops at once.
 """
 
 from __future__ import annotations

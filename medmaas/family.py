@@ -28,8 +28,7 @@ class Evaluation:
     figures: dict[str, bytes] = field(default_factory=dict)  # file name -> PNG bytes
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     # the same fitted candidate in another form, scored on the same held-out set (the float32 network beside the int8
-    # one
-    # served): a leaderboard row of its own, never registered
+    # one served): a leaderboard row of its own, never registered
     variants: dict[str, dict[str, Estimate]] = field(default_factory=dict)
     # the primary metric row by row, for the paired gate and the selection-corrected estimate (medmaas/stats.py)
     rows: HeldOutRows | None = None
@@ -49,9 +48,8 @@ class FittedCandidate:
     model: Any
     hyperparameters: dict[str, Any]
     # The primary metric measured on the training side only (the CV mean where tuned by CV, else a validation split
-    # grouped
-    # like the family's split), in the metric's own units and direction: the champion is chosen on it, never on the test
-    # set.
+    # grouped like the family's split), in the metric's own units and direction: the champion is chosen on it, never on
+    # the test set.
     tuning_score: float | None
     fit_seconds: float
     training: dict[str, float] = field(default_factory=dict)  # e.g. epochs run, seconds per epoch
@@ -175,8 +173,7 @@ class Family(ABC, Generic[SettingsT]):
 
     def training_keys(self, train: Any) -> list[str]:
         """The identity of every training row (the same kind of key as ``Evaluation.rows.keys``), kept as digests with
-        the
-        version so that a later test set can leave out what this model saw. Empty: rows cannot be told apart."""
+        the version so that a later test set can leave out what this model saw. Empty: rows cannot be told apart."""
         return []
 
     @abstractmethod

@@ -153,9 +153,9 @@ def paired_difference(
 
 def selection_corrected(candidates: Sequence[HeldOutRows], sign: int, n_resamples: int, seed: int) -> float:
     """What "the best candidate on the held-out set" is worth once the choice itself is paid for: bootstrap
-    bias-corrected
-    estimation (BBC, Tsamardinos, Greasidou and Borboudakis 2018) on the held-out predictions. Each resample picks the
-    candidate best on the drawn rows and scores it on the rows (clusters) not drawn; the mean of those scores."""
+    bias-corrected estimation (BBC, Tsamardinos, Greasidou and Borboudakis 2018) on the held-out predictions. Each
+    resample picks the candidate best on the drawn rows and scores it on the rows (clusters) not drawn; the mean of
+    those scores."""
     first = candidates[0]
     units = first.clusters if first.clusters is not None else np.arange(len(first))
     rng = np.random.default_rng(seed)

@@ -2,9 +2,9 @@
 
     bentoml serve serving.bioactivity:BioactivityService          (or: medmaas serve bioactivity)
 
-SMILES in; the probability of the positive label (BBB+ for B3DB), the canonical SMILES and the
-applicability domain out: the molecule's highest ECFP4 Tanimoto similarity to a training molecule,
-and whether it reaches the declared threshold (below it the answer is an extrapolation, and says so).
+SMILES in; the probability of the positive label (BBB+ for B3DB), the canonical SMILES and the applicability domain out:
+the molecule's highest ECFP4 Tanimoto similarity to a training molecule, and whether it reaches the declared threshold
+(below it the answer is an extrapolation, and says so).
 """
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ class PredictionRecorder:
 def resolve_champion(family_name: str) -> Champion:
     """The champion a service will serve.
 
-    In a Bento the family's settings come with its model (a user's own block, not the repository's
-    params.yaml); elsewhere from the params file in ``MEDMAAS_PARAMS`` (``medmaas serve --params``).
+    In a Bento the family's settings come with its model (a user's own block, not the repository's params.yaml);
+    elsewhere from the params file in ``MEDMAAS_PARAMS`` (``medmaas serve --params``).
     """
     bento_models = _models_of_enclosing_bento()
     if bento_models is not None:

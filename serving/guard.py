@@ -3,12 +3,11 @@ bodies, 4xx answers and log lines that never repeat what a client sent.
 
     protect(DiagnosisService, settings.serving, ("diagnosis", "7"))
 
-BentoML 1.4 has no access control of its own; this is a plain ASGI middleware
-(``Service.add_asgi_middleware``), created in each server worker. The health probes stay open for
-load balancers, and the service's page opens in a browser: ``/`` (the Swagger UI, served by the guard
-without BentoML's third-party analytics script), its static assets, and ``/docs.json``. The schema a client
-without a key gets has the bearer scheme the page's "Authorize" button takes, and no value learned from
-training data (categories, example centroids); with a key it is whole. Every other route needs a key.
+BentoML 1.4 has no access control of its own; this is a plain ASGI middleware (``Service.add_asgi_middleware``), created
+in each server worker. The health probes stay open for load balancers, and the service's page opens in a browser: ``/``
+(the Swagger UI, served by the guard without BentoML's third-party analytics script), its static assets, and
+``/docs.json``. The schema a client without a key gets has the bearer scheme the page's "Authorize" button takes, and no
+value learned from training data (categories, example centroids); with a key it is whole. Every other route needs a key.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
     bentoml serve serving.imaging:ImagingService          (or: medmaas serve imaging)
     curl -H "Authorization: Bearer $KEY" -F images=@scan1.png -F images=@scan2.dcm localhost:3000/predict
 
-PNG, JPEG or DICOM, several per request; each is prepared exactly as the training images were (grey or RGB, resized).
-A file that cannot be read gets a 400 naming its position (``images[1]``) and the reason: never its name, which may
-hold a patient's, nor any DICOM header field. Single-image requests are batched adaptively into one network call.
+PNG, JPEG or DICOM, several per request; each is prepared exactly as the training images were (grey or RGB, resized). A
+file that cannot be read gets a 400 naming its position (``images[1]``) and the reason: never its name, which may hold a
+patient's, nor any DICOM header field. Single-image requests are batched adaptively into one network call.
 """
 
 from __future__ import annotations
@@ -103,8 +103,7 @@ class ImagingService:
     @strict_api()
     def explain(self, image: ImageFile) -> ImageExplanation:
         """Where the model looked for the predicted class, over the prepared image: Grad-CAM (Selvaraju et al., 2017)
-        for the CNN,
-        occlusion for a pixel baseline."""
+        for the CNN, occlusion for a pixel baseline."""
         pixels = self._prepared([image])
         with self.network_in_use:
             answer = self._answer(self.model.predict_proba(pixels))[0]

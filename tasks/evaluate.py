@@ -154,8 +154,7 @@ def _versus_chosen(family: Family, chosen: CandidateResult, other: CandidateResu
 
 def leaderboard(family: Family, ranked: list[CandidateResult], failures: list[CandidateFailure] = ()) -> pd.DataFrame:
     """Candidates in the order their training-side score ranks them (the first is registered), then their held-out
-    figures,
-    which chose nothing; a candidate's variants (scored, never registered) follow it in rows of their own."""
+    figures, which chose nothing; a candidate's variants (scored, never registered) follow it in rows of their own."""
     rows: list[dict[str, Any]] = []
     for result in ranked:
         tuning = result.fitted.tuning_score

@@ -77,8 +77,7 @@ def experiment_id(name: str, kind: str = "custom_model_development") -> str:
 
 def dataset_inputs(family: Family, provenance: Provenance, split: Split) -> list[DatasetInput]:
     """The data a run used, as MLflow dataset inputs (the runs table's Datasets column): the family's data, its DVC
-    digest,
-    its path, the columns a request takes, and per side of the split the rows it holds. Never a row of data."""
+    digest, its path, the columns a request takes, and per side of the split the rows it holds. Never a row of data."""
     source = json.dumps({"uri": ", ".join(provenance.data_files)})
     sides = {"training": split.sizes.get("train"), "testing": split.sizes.get("test")}
     schema = request_schema(family, split)
@@ -240,8 +239,7 @@ def row_identity(family: Family, split: Split, test_rows) -> dict[str, Any]:
 
 def rows_seen_by(family: Family, run_id: str, test_rows) -> np.ndarray | None:
     """Per held-out row, whether the version logged in ``run_id`` trained on it; None when it cannot be told (no
-    digests,
-    digests made under another key, or of other row keys than the family makes now)."""
+    digests, digests made under another key, or of other row keys than the family makes now)."""
     try:
         stored = json.loads(Path(MlflowClient().download_artifacts(run_id, IDENTITY_ARTIFACT)).read_text())
     except (MlflowException, OSError):
@@ -259,9 +257,8 @@ def rows_seen_by(family: Family, run_id: str, test_rows) -> np.ndarray | None:
 
 def earlier_versions(family: Family, challenger_version: str) -> tuple[list[tuple[str, Any]], list[Comparison]]:
     """(role, version) pairs the challenger must not lose to: the champion, and the reference when it is another
-    version;
-    and a refused comparison when ``acceptance.reference_version`` names no registered version (a bad config blocks,
-    named)."""
+    version; and a refused comparison when ``acceptance.reference_version`` names no registered version (a bad config
+    blocks, named)."""
     name = family.registered_model
     champion = _version_by_alias(name, CHAMPION)
     pinned = family.settings.acceptance.reference_version
@@ -298,8 +295,7 @@ def earlier_versions(family: Family, challenger_version: str) -> tuple[list[tupl
 @task(name="score-champion", cache_policy=NO_CACHE)
 def score_champion(family: Family, challenger_version: str, best: CandidateResult, split: Split) -> EarlierVersions:
     """Score the champion (and the reference) on this test set and pair each with the challenger on the rows it never
-    saw;
-    a version that cannot be scored or paired is a refused comparison naming its role and why."""
+    saw; a version that cannot be scored or paired is a refused comparison naming its role and why."""
     found, comparisons = earlier_versions(family, challenger_version)
     champion_version, champion_metrics = None, None
     for role, version in found:

@@ -28,8 +28,7 @@ def routes(server: Server) -> list[str]:
 
 def assert_keys_required(server: Server, sample_route: str = "model_info", sample_body: dict | None = None) -> None:
     """401 with WWW-Authenticate on every route without a key, with a wrong one and with a revoked one; probes stay
-    open,
-    and so do the service's page and its schema, which then holds no value learned from training data."""
+    open, and so do the service's page and its schema, which then holds no value learned from training data."""
     page = httpx.get(f"{server.url}/", timeout=30)
     assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text and "googletagmanager" not in page.text
     anonymous, whole = httpx.get(f"{server.url}/docs.json", timeout=30).json(), server.get("docs.json").json()

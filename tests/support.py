@@ -203,10 +203,8 @@ def malformed_dicom(value: bytes, tag: bytes = b"\x28\x00\x30\x00") -> bytes:
 
 def chromium():
     """A headless Chromium driven by Selenium, or the test skips naming what is missing. The browser and its driver are
-    the
-    system's (Debian's chromium and chromium-driver, which .ci/run installs; a hosted runner's Chrome): Selenium must
-    never
-    fetch one."""
+    the system's (Debian's chromium and chromium-driver, which .ci/run installs; a hosted runner's Chrome): Selenium
+    must never fetch one."""
     import shutil
 
     browser = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)

@@ -82,9 +82,8 @@ HELD_OUT = [
 ]
 
 # Note styles for names in every position (issue #26): whole notes, several lines, identifiers where real notes put
-# them.
-# Split by style (never by note): the rules in blocks/deidentify.py were tuned on TUNING_STYLES only; HELD_OUT_STYLES
-# were written at the same time and measured, not looked at, while tuning.
+# them. Split by style (never by note): the rules in blocks/deidentify.py were tuned on TUNING_STYLES only;
+# HELD_OUT_STYLES were written at the same time and measured, not looked at, while tuning.
 STYLES = {
     "discharge_summary": [
         "DISCHARGE SUMMARY\n{name_caps_lf}  MRN: {mrn}\nAdmitted: {date}  Discharged: {date2}\nAttending: "
@@ -414,8 +413,8 @@ class SyntheticNotes:
 
 def score(notes: list[SyntheticNote], found: list) -> dict[str, dict[str, float]]:
     """Per identifier type: recall (an identifier counts when every character of it was replaced); for CLINICAL:<kind>,
-    the
-    share that survived untouched. ``found``: per note, the spans a de-identifier replaced (``.start``, ``.end``)."""
+    the share that survived untouched. ``found``: per note, the spans a de-identifier replaced (``.start``,
+    ``.end``)."""
     hits: dict[str, list[bool]] = {}
     for note, spans in zip(notes, found):
         covered = set()

@@ -145,9 +145,8 @@ class MoleculeFeaturizer(TransformerMixin, BaseEstimator):
     def without_each_atom(self, canonical_smiles: str) -> np.ndarray:
         """One feature row per atom, without the counts of every Morgan environment that includes that atom (descriptors
         kept): the input of the similarity-map weights of Riniker and Landrum (2013), as RDKit's SimilarityMaps removes
-        them.
-        (The generator's own ``ignoreAtoms`` leaves Morgan counts unchanged, and SimilarityMaps' count path crashes
-        here.)"""
+        them. (The generator's own ``ignoreAtoms`` leaves Morgan counts unchanged, and SimilarityMaps' count path
+        crashes here.)"""
         mol = Chem.MolFromSmiles(canonical_smiles)
         generator = _generator(self.radius, self.n_bits)
         output = rdFingerprintGenerator.AdditionalOutput()

@@ -202,10 +202,8 @@ class Bioactivity(BioactivityCandidates, Family):
 
     def _scaffold_sorted(self, molecules: Molecules) -> tuple[np.ndarray, np.ndarray]:
         """MoleculeNet's scaffold split, as DeepChem's ScaffoldSplitter makes it (Wu et al. 2018): scaffold sets sorted
-        by
-        (size, first row) from the largest, each to training while it fits the training share, else to the test side;
-        the
-        rarest scaffolds end up held out. Deterministic: the seed plays no part."""
+        by (size, first row) from the largest, each to training while it fits the training share, else to the test side;
+        the rarest scaffolds end up held out. Deterministic: the seed plays no part."""
         sets: dict[str, list[int]] = {}
         for row, key in enumerate(molecules.scaffolds):
             sets.setdefault(key, []).append(row)
@@ -245,8 +243,7 @@ class Bioactivity(BioactivityCandidates, Family):
 
     def split(self, tables: Tables) -> Split:
         """The primary method's split for tuning, the champion and the card; the other methods' sides travel with the
-        test
-        side, only to report the same candidate refitted under them (each figure named by its split)."""
+        test side, only to report the same candidate refitted under them (each figure named by its split)."""
         molecules = self._molecules(tables)
         method = self.settings.split.method
         train_rows, test_rows = self._sides(molecules, method)[0]

@@ -1,6 +1,6 @@
 """The clinical text candidates: TF-IDF with a linear model (tuned on a grouped validation share), frozen MiniLM
-embeddings
-with logistic regression, and MiniLM fine-tuned (int8 when the rule allows); each within the training budget."""
+embeddings with logistic regression, and MiniLM fine-tuned (int8 when the rule allows); each within the training
+budget."""
 
 from __future__ import annotations
 

@@ -15,8 +15,7 @@ from blocks.drug_reviews import read_drug_reviews
 @dataclass
 class Texts:
     """One side of a split: de-identified texts, label codes (index into the labels), split groups; on the training
-    side,
-    which rows are the validation split."""
+    side, which rows are the validation split."""
 
     texts: np.ndarray
     codes: np.ndarray
@@ -36,9 +35,8 @@ class Texts:
 
 def icd10cm_chapters() -> pd.DataFrame:
     """ICD-10-CM's code descriptions with their chapter (by its code range) and 3-character category. Kept: the leaves
-    once the 7th-character extensions are set aside, so "S52.521" stays and its "initial encounter" / "sequela"
-    variants go; chapter 22 (U codes, special purposes) is dropped, and so are the few descriptions found under two
-    chapters."""
+    once the 7th-character extensions are set aside, so "S52.521" stays and its "initial encounter" / "sequela" variants
+    go; chapter 22 (U codes, special purposes) is dropped, and so are the few descriptions found under two chapters."""
     import simple_icd_10_cm as icd
 
     rows = []

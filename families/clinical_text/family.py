@@ -90,8 +90,7 @@ class ClinicalText(TextCandidates, TextMetrics, Family):
     @staticmethod
     def export_bundled(path: Path) -> Path:
         """ICD-10-CM's descriptions and chapters (simple-icd-10-cm, public-domain CMS data) to ``path``, and the drug
-        reviews'
-        texts beside it (drug_review_texts.csv, a second task: see docs/families.md)."""
+        reviews' texts beside it (drug_review_texts.csv, a second task: see docs/families.md)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         icd10cm_chapters().to_csv(path, index=False)
         drug_review_texts().to_csv(path.parent / DRUG_REVIEW_TEXTS, index=False)
@@ -121,8 +120,7 @@ class ClinicalText(TextCandidates, TextMetrics, Family):
 
     def identifier_columns(self) -> set[str]:
         """The id and group columns (a group is often a patient). The text's own values are never sampled by the gate:
-        its
-        checks run on derived columns (length, one label per text)."""
+        its checks run on derived columns (length, one label per text)."""
         data = self.settings.data
         return (super().identifier_columns() | ({data.group_column} if data.group_column else set())) - {None}
 

@@ -1,7 +1,6 @@
 """Fine-tuning MiniLM end to end: a linear head on the mean-pooled embedding, first fitted alone on the frozen
-embeddings
-(logistic regression: "linear probing, then fine-tuning", Kumar et al., ICLR 2022), then everything trained with
-class-weighted cross-entropy, AdamW with linear warm-up and decay, batches padded to their longest text, and early
+embeddings (logistic regression: "linear probing, then fine-tuning", Kumar et al., ICLR 2022), then everything trained
+with class-weighted cross-entropy, AdamW with linear warm-up and decay, batches padded to their longest text, and early
 stopping on the validation split's loss (blocks/torch_training.py)."""
 
 from __future__ import annotations

@@ -112,8 +112,7 @@ class TextMetrics:
 
     def subgroup_table(self, model: TextModel, test: Texts) -> pd.DataFrame:
         """Per label (chapter for ICD-10-CM): held-out texts and groups, recall and precision with 95% CIs over groups,
-        F1; a
-        label with fewer than 30 held-out texts or 10 groups is flagged."""
+        F1; a label with fewer than 30 held-out texts or 10 groups is flagged."""
         predicted = model.predict_proba(list(test.texts)).argmax(axis=1)
         everyone = list(range(len(model.classes)))
         _, _, f1, support = skm.precision_recall_fscore_support(

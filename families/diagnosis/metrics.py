@@ -11,8 +11,8 @@ from blocks.calibration import expected_calibration_error, top_label_ece
 def logistic_recalibration(hit: np.ndarray, probability: np.ndarray, iterations: int = 25) -> tuple[float, float]:
     """Intercept and slope of logit P(hit) = a + b logit(p) (Cox 1958): 0 and 1 when calibrated; b < 1 means overfit.
 
-    Newton's method on the two parameters: the bootstrap calls this thousands of times, where a scikit-learn fit
-    costs milliseconds each (tests/families/test_diagnosis_metrics.py holds it to scikit-learn's unpenalised fit).
+    Newton's method on the two parameters: the bootstrap calls this thousands of times, where a scikit-learn fit costs
+    milliseconds each (tests/families/test_diagnosis_metrics.py holds it to scikit-learn's unpenalised fit).
     """
     y = np.asarray(hit, dtype=float)
     if y.min() == y.max():

@@ -172,8 +172,7 @@ def _code(value: str, meaning: str):
 
 def _keep_only(dataset, removed: Counter, top_level: bool = True) -> None:
     """Drop every element not in KEPT, recursing into the sequences kept (a LUT sequence's items). UIDs and dates are
-    kept
-    only at the top level, where they are remapped and shifted; inside an item they go."""
+    kept only at the top level, where they are remapped and shifted; inside an item they go."""
     replaced = (*REMAPPED_UIDS, *SHIFTED_DATES) if top_level else ()
     for element in list(dataset):
         if element.tag.is_private:
@@ -226,8 +225,7 @@ def deidentify_dataset(dataset, removed: Counter, key: bytes) -> None:
 
 def deidentify_folder(source: Path, target: Path) -> DicomReport:
     """Every DICOM file under ``source`` de-identified into ``target``, named by its new SOP instance UID (a file name
-    may
-    hold a patient's name); other files are skipped and counted. ``target`` must be empty or absent."""
+    may hold a patient's name); other files are skipped and counted. ``target`` must be empty or absent."""
     import pydicom
 
     from families.imaging.loaders import _quiet_dicom, is_dicom

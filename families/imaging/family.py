@@ -410,8 +410,7 @@ class Imaging(ImagingCandidates, Family):
 
     def _by_distance(self, test: Images, probability: np.ndarray, classes: int) -> pd.DataFrame:
         """ROC-AUC by each held-out image's Hamming distance to its nearest training image (any flip or turn): a figure
-        that
-        holds only near training images is memory, not skill. The last row is the figure on images far from all of
+        that holds only near training images is memory, not skill. The last row is the figure on images far from all of
         them."""
         radius = self.settings.split.near_duplicate_radius
         distance, roc_auc = test.distance_to_training, self._metric_functions(classes)["roc_auc"]
@@ -448,9 +447,8 @@ class Imaging(ImagingCandidates, Family):
     @staticmethod
     def row_keys(images: Images) -> tuple[tuple[str, ...], ...]:
         """An image by its prepared pixels, and by each kind of perceptual hash in its smallest turn: the same scan in a
-        grown
-        folder, under another file name, flipped or turned, is the same row (copies merely within the radius are not:
-        the registry keeps keyed digests, which can only match exactly)."""
+        grown folder, under another file name, flipped or turned, is the same row (copies merely within the radius are
+        not: the registry keeps keyed digests, which can only match exactly)."""
         if images.hashes is None:
             return tuple((content_key(image.tobytes()),) for image in images.pixels)
         smallest_turn = images.hashes.min(axis=2)

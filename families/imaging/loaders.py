@@ -1,6 +1,5 @@
 """Images in, one array and one table out: the same decoding for a folder of PNG/JPEG, a MedMNIST .npz, DICOM files and
-an
-uploaded file, so what the service is sent is prepared exactly as what the model was trained on.
+an uploaded file, so what the service is sent is prepared exactly as what the model was trained on.
 
 The table has one row per file: what the gate checks (readable, mode, size, value range, label) and what the split
 groups by (patient, near-duplicate hashes). File names, patient ids and DICOM headers never leave it: the family lists
@@ -115,8 +114,7 @@ def decode_picture(data: bytes, size: int, channels: int, max_pixels: int) -> De
 def decode_dicom(data: bytes, size: int, channels: int, max_pixels: int) -> Decoded:
     """DICOM bytes -> Decoded: modality LUT, then the header's VOI LUT or window when it has one, else the full range;
     MONOCHROME1 inverted. Only pixel data, LUTs and windowing, photometric interpretation and pixel spacing are read,
-    and
-    any failure is a fixed reason: an error message would quote the header value that broke it (a name, an id)."""
+    and any failure is a fixed reason: an error message would quote the header value that broke it (a name, an id)."""
     try:
         with _quiet_dicom():
             return _decoded_dicom(data, size, channels, max_pixels)
@@ -243,8 +241,7 @@ def read_folder(folder: Path, size: int, channels: int, max_pixels: int, patient
 
 def read_dicom_folder(folder: Path, labels_csv: Path, size: int, channels: int, max_pixels: int) -> ImageSet:
     """Every file under ``folder`` that is DICOM; its label from ``labels_csv`` by StudyInstanceUID. The patient (for
-    the
-    split) is a keyed hash of PatientID, kept in memory only."""
+    the split) is a keyed hash of PatientID, kept in memory only."""
     labels = pd.read_csv(labels_csv, dtype=str)
     if missing := {"study_id", "label"} - set(labels.columns):
         raise ValueError(f"{labels_csv.name} lacks the columns {sorted(missing)} (imaging.data.labels_csv)")

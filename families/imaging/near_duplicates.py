@@ -5,8 +5,8 @@ rescaling) and the same of a square crop centred on its intensity centroid (shif
 near-duplicates when one's upright hash is within a Hamming radius of any of the other's 16 of the same kind.
 
 Measured on Br35H (3000 images; copies made of 300 of them): at radius 6, flipped, rotated, rescaled and contrast-,
-gamma- or brightness-changed copies are joined to their original 97-100% of the time, 2% shifts 96%, 5% shifts 81%,
-10% shifts 30%; pairs joined at radius 0 correlate above 0.99 pixel for pixel once turned. Radius 8 starts to chain
+gamma- or brightness-changed copies are joined to their original 97-100% of the time, 2% shifts 96%, 5% shifts 81%, 10%
+shifts 30%; pairs joined at radius 0 correlate above 0.99 pixel for pixel once turned. Radius 8 starts to chain
 different scans together (the largest group grows from 93 to 266 images, and 5 groups mix both labels).
 """
 
@@ -68,8 +68,7 @@ def parsed(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 def distances(upright: np.ndarray, others: np.ndarray) -> np.ndarray:
     """Hamming distance from each image's upright hashes (a, KINDS) to each of ``others`` (b, KINDS, TURNS) under any
-    turn,
-    the nearer of the two kinds: an (a, b) uint8 matrix."""
+    turn, the nearer of the two kinds: an (a, b) uint8 matrix."""
     per_kind = [
         np.bitwise_count(np.bitwise_xor(upright[:, kind, None, None], others[None, :, kind, :])).min(axis=2)
         for kind in range(KINDS)

@@ -1,7 +1,6 @@
 """The CNN: a small ResNet for 28-128 px images, batch augmentation in torch, class-weighted training with early
-stopping,
-and Grad-CAM (captum) on its first residual stage. A scikit-learn classifier on the outside, so the family treats it
-like the others.
+stopping, and Grad-CAM (captum) on its first residual stage. A scikit-learn classifier on the outside, so the family
+treats it like the others.
 
 Imported only to train or load a network, so importing the family does not import torch.
 """

@@ -66,8 +66,7 @@ class ImageData(DataFile):
 
 class ImageSplit(Frozen):
     """folder and dicom: held-out images by group (patient, and near-duplicates: flipped, turned, re-contrasted or
-    shifted
-    copies, always together); npz: the file's own train / val / test split."""
+    shifted copies, always together); npz: the file's own train / val / test split."""
 
     test_fraction: float = Field(0.2, gt=0.05, lt=0.5)
     near_duplicate_radius: int = Field(

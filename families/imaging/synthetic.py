@@ -1,7 +1,7 @@
 """SYNTHETIC images with a known lesion, for fast tests and for measuring where Grad-CAM looks. Not medical data.
 
-Each image is a smooth random background with an elliptical "organ"; a "lesion" image also has a bright round blob at
-a random place inside it, whose centre and radius are returned, so an explanation can be scored against the truth.
+Each image is a smooth random background with an elliptical "organ"; a "lesion" image also has a bright round blob at a
+random place inside it, whose centre and radius are returned, so an explanation can be scored against the truth.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 bootstrap.
 
 Every metric that needs a censoring distribution or a population curve takes it from the *training side*
-(``SurvivalReference``), not from the held-out patients being scored: the held-out set measures, it does not
-re-weight itself (Uno et al. 2011 fit the censoring weights on the training data for the same reason).
+(``SurvivalReference``), not from the held-out patients being scored: the held-out set measures, it does not re-weight
+itself (Uno et al. 2011 fit the censoring weights on the training data for the same reason).
 """
 
 from __future__ import annotations

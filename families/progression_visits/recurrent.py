@@ -19,8 +19,8 @@ from families.progression_visits.settings import DAYS_PER_YEAR, RecurrentSetting
 class VisitRecurrentNet(NextVisitPredictor, nn.Module):
     """A GRU/LSTM over visits; each step sees the visit, which markers are missing, and the time since the last one.
 
-    After visit i the head adds the gap to the next visit and predicts the change of the target
-    from its value at visit i. The network is causal, so one pass scores every prefix of a history.
+    After visit i the head adds the gap to the next visit and predicts the change of the target from its value at visit
+    i. The network is causal, so one pass scores every prefix of a history.
     """
 
     mlflow_flavor = "pytorch"

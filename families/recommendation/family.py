@@ -319,13 +319,10 @@ class Recommendation(Family):
 
     def _rows(self, test: HeldOut, scored: np.ndarray, ndcg: np.ndarray) -> HeldOutRows:
         """One row per held-out patient (NaN where the model could not rank: no relevant held-out outcome of a treatment
-        it knows),
-        so two models pair row by row on the patients both could rank; a row's keys are the patient's held-out (patient,
-        treatment)
-        pairs: a model trained on any of them has seen the row. Two versions trained on different data know different
-        treatments,
-        so the relevant outcomes each is graded on can differ: the pairing is exact only between models of one training
-        set."""
+        it knows), so two models pair row by row on the patients both could rank; a row's keys are the patient's
+        held-out (patient, treatment) pairs: a model trained on any of them has seen the row. Two versions trained on
+        different data know different treatments, so the relevant outcomes each is graded on can differ: the pairing is
+        exact only between models of one training set."""
         patients = np.unique(test.held_out.patients)
         per_patient = np.full(len(patients), np.nan)
         per_patient[scored] = ndcg

@@ -10,8 +10,8 @@ service and a new patient all take one path. For a batch of rows a candidate giv
   treatments).
 Rows are scored a chunk at a time: nothing builds a dense patients x treatments array.
 
-Patient ids are stored only as keyed hashes (a random key per model), so a model artifact names
-no patient; whoever holds the artifact and an id can still test whether that id was trained on.
+Patient ids are stored only as keyed hashes (a random key per model), so a model artifact names no patient; whoever
+holds the artifact and an id can still test whether that id was trained on.
 """
 
 from __future__ import annotations
@@ -233,9 +233,8 @@ class Recommender:
         return np.clip(predicted, self.scale.low, self.scale.high)
 
     def reasons(self, rows: PatientRows, columns: np.ndarray) -> list[dict[str, Any]]:
-        """Why each treatment in ``columns`` was recommended to the single patient in ``rows``: what the candidate
-        found in the patient's own outcomes, or, when nothing of theirs pointed at it, its popularity (the
-        tie-break)."""
+        """Why each treatment in ``columns`` was recommended to the single patient in ``rows``: what the candidate found
+        in the patient's own outcomes, or, when nothing of theirs pointed at it, its popularity (the tie-break)."""
         if not rows.taken.nnz:
             return [self._popularity_reason(int(c)) for c in columns]
         return [reason or self._popularity_reason(int(c)) for c, reason in zip(columns, self._reasons(rows, columns))]
@@ -419,12 +418,11 @@ class ItemNeighbours(Recommender):
 
 
 class TruncatedSVD(Recommender):
-    """Truncated SVD (``scipy.sparse.linalg.svds``, k factors) of the mean-centred sparse matrix,
-    unobserved cells at the centre. The centre (a hyperparameter) is each patient's mean, the overall
-    mean (which keeps "which treatments a patient took" in the matrix), or the baseline
-    μ + b(u) + b(i) with biases shrunk by ``shrinkage``. A patient's centred row x is scored as
-    α x V Vᵀ: for a training patient x V Vᵀ is exactly their row of UΣVᵀ, and a new patient folds in
-    the same way; treatment j contributes x_j (v_j · v_i) to treatment i. Unobserved cells pull the
+    """Truncated SVD (``scipy.sparse.linalg.svds``, k factors) of the mean-centred sparse matrix, unobserved cells at
+    the centre. The centre (a hyperparameter) is each patient's mean, the overall mean (which keeps "which treatments a
+    patient took" in the matrix), or the baseline μ + b(u) + b(i) with biases shrunk by ``shrinkage``. A patient's
+    centred row x is scored as α x V Vᵀ: for a training patient x V Vᵀ is exactly their row of UΣVᵀ, and a new patient
+    folds in the same way; treatment j contributes x_j (v_j · v_i) to treatment i. Unobserved cells pull the
     reconstruction towards the centre; α, fitted by least squares on the training cells, undoes that.
     """
 

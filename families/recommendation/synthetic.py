@@ -21,10 +21,10 @@ def synthetic_low_rank_outcomes(
     """SYNTHETIC outcomes on a 1-5 scale with known low-rank structure, for tests and benchmarks only:
     no real patient is behind any row.
 
-    Affinity a(u, i) = b(i) + p(u)·q(i) (p, q ~ N(0, 1/rank), b ~ N(0, 0.5)); the outcome is
-    3 + 1.2·a + N(0, noise²), rounded and clipped to 1-5. Each patient takes ``per_patient``
-    treatments drawn without replacement with probability ∝ exp(selection · a): treatments are
-    chosen for their expected benefit, so what is observed is not missing at random, as in care.
+    Affinity a(u, i) = b(i) + p(u)·q(i) (p, q ~ N(0, 1/rank), b ~ N(0, 0.5)); the outcome is 3 + 1.2·a + N(0, noise²),
+    rounded and clipped to 1-5. Each patient takes ``per_patient`` treatments drawn without replacement with probability
+    ∝ exp(selection · a): treatments are chosen for their expected benefit, so what is observed is not missing at
+    random, as in care.
     """
     rng = np.random.default_rng(seed)
     p = rng.normal(0, 1 / np.sqrt(rank), (n_patients, rank)).astype(np.float32)

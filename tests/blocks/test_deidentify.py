@@ -134,16 +134,16 @@ def test_the_cli_deidentifies_every_text_column_of_a_csv_and_names_a_missing_one
 )
 def styles(request, deidentifier):
     # whole notes of 13 styles (discharge summary, clinic letter, telephone encounter, consult, radiology, nursing,
-    # triage,
-    # referral; round 2: operative, pathology, social work, medication reconciliation, home visit), names of 24 origins
+    # triage, referral; round 2: operative, pathology, social work, medication reconciliation, home visit), names of 24
+    # origins
     name, chosen, seed = request.param
     notes = SyntheticNotes(seed, NAME_LOCALES).notes([t for style in chosen for t in STYLES[style]], 20)
     return name, score(notes, [r.found for r in deidentifier.run([n.text for n in notes])])
 
 
 def test_names_in_every_style_and_of_every_origin_are_found(styles):
-    # tuned on: 0.997 (0.726 before the context rules and the gazetteer); never tuned on: 0.923 (0.700 before).
-    # The issue's goal of 0.99 on styles never tuned on is not met: lone first names in new phrasings ("in presence of
+    # tuned on: 0.997 (0.726 before the context rules and the gazetteer); never tuned on: 0.923 (0.700 before). The
+    # issue's goal of 0.99 on styles never tuned on is not met: lone first names in new phrasings ("in presence of
     # Ondřej")
     name, figures = styles
     assert figures["PERSON"]["share"] >= (0.99 if name == "tuned-on styles" else 0.90), figures["PERSON"]
@@ -197,8 +197,7 @@ def test_the_names_the_first_review_found_left_are_replaced(deidentifier, text):
 
 def test_long_runs_of_particles_and_capitalised_words_cannot_hang_the_name_patterns():
     # "De De De ..." once made the particle patterns backtrack for seconds per pattern (a hostile client's 5,000
-    # characters):
-    # each pattern must finish far inside a generous deadline (regex raises TimeoutError past it)
+    # characters): each pattern must finish far inside a generous deadline (regex raises TimeoutError past it)
     import regex
 
     from blocks.deidentify import PERSON_PATTERNS, STRICT_PATTERNS, TITLED_PATTERNS

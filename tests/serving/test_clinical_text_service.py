@@ -1,6 +1,5 @@
 """The clinical text service over HTTP: a fine-tuned, int8 MiniLM champion; texts de-identified before they are
-classified,
-explained or anything is logged; 400s that name the field and never repeat the text."""
+classified, explained or anything is logged; 400s that name the field and never repeat the text."""
 
 import os
 from pathlib import Path
