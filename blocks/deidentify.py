@@ -543,6 +543,7 @@ def _engines() -> AnalyzerEngine:
     import spacy
     from presidio_analyzer import (
         AnalyzerEngine,
+        EntityRecognizer,
         LocalRecognizer,
         Pattern,
         PatternRecognizer,
@@ -555,12 +556,15 @@ def _engines() -> AnalyzerEngine:
 
     vocabulary = clinical_vocabulary()
 
-    class NameRecognizer(LocalRecognizer):
-        """spaCy's PERSON entities, trimmed to their capitalised proper nouns ("Started Zoloft 5 mL" is not a name);
-        eponyms and spans made only of clinical words (clinical_vocabulary) are left."""
+    class Loaded(LocalRecognizer):
+        """A recognizer of ours: what it needs is built above, so Presidio's load step has nothing to do."""
 
         def load(self) -> None:
             pass
+
+    class NameRecognizer(Loaded):
+        """spaCy's PERSON entities, trimmed to their capitalised proper nouns ("Started Zoloft 5 mL" is not a name);
+        eponyms and spans made only of clinical words (clinical_vocabulary) are left."""
 
         def analyze(
             self, text: str, entities: list[str], nlp_artifacts: Any = None, regex_flags: Any = None
@@ -591,13 +595,10 @@ def _engines() -> AnalyzerEngine:
 
     gazetteer = name_gazetteer()
 
-    class GazetteerNames(LocalRecognizer):
+    class GazetteerNames(Loaded):
         """Two to four adjacent capitalised words, each a known first or last name and none a clinical or common word:
         "Anesthesia by Haley Daniels" where no context rule knows the phrasing. Single words are left to context (a
         gazetteer of 626,000 names holds "Rose", "Faith" and "Brown")."""
-
-        def load(self) -> None:
-            pass
 
         def analyze(
             self, text: str, entities: list[str], nlp_artifacts: Any = None, regex_flags: Any = None
@@ -637,7 +638,7 @@ def _engines() -> AnalyzerEngine:
     engine = InstalledSpacyEngine(models=[{"lang_code": "en", "model_name": SPACY_MODEL}], ner_model_configuration=ner)
     engine.load()
     flags = regex.DOTALL | regex.MULTILINE  # case matters (names are capitalised); patterns opt in with (?i:...)
-    recognizers = [
+    recognizers: list[EntityRecognizer] = [
         NameRecognizer(supported_entities=["PERSON"], supported_language="en"),
         GazetteerNames(supported_entities=["PERSON"], supported_language="en"),
     ]
