@@ -11,7 +11,7 @@ pipeline: $(STAMP)            ## the whole pipeline on the bundled data (dvc rep
 test: lint                    ## the linters, then the test suite
 	$(PY) -m pytest -n 2 --dist loadgroup
 
-lint: $(STAMP)                ## ruff (lint, import order, format at 120) and mypy (strict on medmaas/ and blocks/): pyproject.toml
+lint: $(STAMP)                ## ruff (lint, import order, format at 120) and mypy (strict on medmaas/ and blocks/, default checks elsewhere): pyproject.toml
 	$(VENV)/bin/ruff check --quiet .
 	$(VENV)/bin/ruff format --check --quiet .
 	$(VENV)/bin/mypy

@@ -33,7 +33,7 @@ def measure(candidate: str, patients: int, treatments: int, per_patient: int) ->
     from threadpoolctl import threadpool_limits
 
     from blocks.sparse import Interactions
-    from families.recommendation.recommenders import CANDIDATES
+    from families.recommendation.candidates import CANDIDATES
     from families.recommendation.synthetic import synthetic_low_rank_outcomes
 
     frame = synthetic_low_rank_outcomes(patients, treatments, per_patient, seed=0)

@@ -414,7 +414,7 @@ class Deidentifier:
         frame: pd.DataFrame,
         columns: Sequence[str],
         chunk: int = 500,
-        progress: Callable[[Iterable[int], str], Iterable[int]] = lambda chunks, _: chunks,
+        progress: Callable[[Sequence[int], str], Iterable[int]] = lambda chunks, _: chunks,
     ) -> Counter[str]:
         """De-identify ``columns`` of ``frame`` in place, ``chunk`` texts at a time (``progress`` wraps the chunks,
         named by column); returns how many identifiers of each type were replaced."""

@@ -30,7 +30,7 @@ from sklearn.pipeline import Pipeline
 
 from blocks.encoding import BOOLEAN_TOKENS, ColumnEncoder, as_boolean, looks_boolean
 from blocks.subgroups import DeclaredSubgroups, subgroup_table
-from medmaas.family import Evaluation, Family, FittedCandidate, Tables
+from medmaas.family import Evaluation, Family, FittedCandidate, Suite, Tables
 from medmaas.settings import (
     LEARNED_FROM_TRAINING,
     NUMERIC_TYPES,
@@ -50,7 +50,7 @@ Kind = Literal["numeric", "categorical", "boolean"]
 Scalar = StrictBool | StrictInt | StrictFloat | StrictStr  # a YAML scalar, matched against the file's values as read
 
 
-def range_expectations(column: str, bounds: ColumnRange | None) -> list[Any]:
+def range_expectations(column: str, bounds: ColumnRange | None) -> Suite:
     """A numeric column's declared bounds as expectations; an integer column's as the set of whole numbers in them."""
     import great_expectations.expectations as gxe
 
@@ -226,17 +226,17 @@ class TabularFamily(Family[TabularSettings]):
             )
         return "One row per patient assumed: there is no id column, so duplicated patients could not be checked."
 
-    def outcome_expectations(self) -> list[Any]:
+    def outcome_expectations(self) -> Suite:
         """The family's checks on its outcome column."""
         return []
 
-    def expectations(self, tables: Tables) -> dict[str, list[Any]]:
+    def expectations(self, tables: Tables) -> dict[str, Suite]:
         import great_expectations.expectations as gxe
 
         data = self.settings.data
         frame = tables[TABLE]
         kinds = self.feature_kinds(frame)
-        suite: list[Any] = [gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows)]
+        suite: Suite = [gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows)]
         suite += [
             gxe.ExpectColumnToExist(column=c)
             for c in ([data.id_column] if data.id_column else []) + [data.outcome_column, *kinds]
@@ -438,7 +438,7 @@ class TabularFamily(Family[TabularSettings]):
             "prediction": column_profile(self.monitored_prediction(model, held_out), "numeric"),
         }
 
-    def batch_expectations(self, frame: pd.DataFrame) -> list[Any]:
+    def batch_expectations(self, frame: pd.DataFrame) -> Suite:
         """The gate's suite for a batch to monitor: the feature checks, and the outcome's only when the batch has one;
         no size or event-count floor (monitoring has its own ``min_rows``) and nothing on an id column (it is
         dropped)."""

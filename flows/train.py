@@ -50,7 +50,8 @@ def train_family(family_name: str, params_path: str | None = None, started_by: s
         record_gate(run_id, validate_data(family, tables))
         split = split_tables(family, tables)
         fitted = [train_candidate.submit(family, name, split.train) for name in family.candidate_names()]
-        evaluated = [evaluate_candidate.submit(family, model, split.test) for model in fitted]
+        # Prefect resolves a future given as an argument; its overloads of submit type plain values only
+        evaluated = [evaluate_candidate.submit(family, model, split.test) for model in fitted]  # type: ignore[call-overload]
         ranked, failed = rank(
             family, [future.result() for future in evaluated]
         )  # by the training-side score: the test set never chooses

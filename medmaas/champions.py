@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from medmaas.family import Family
 from medmaas.flavors import load_model
@@ -22,11 +22,15 @@ class NoChampion(RuntimeError):
     pass
 
 
-@dataclass
-class Champion:
-    """A champion as a service sees it: resolved once at import, loaded in the worker."""
+FamilyT = TypeVar("FamilyT", bound=Family[Any])
 
-    family: Family[Any]
+
+@dataclass
+class Champion(Generic[FamilyT]):
+    """A champion as a service sees it: resolved once at import, loaded in the worker; typed by its family's class, so
+    a service reaches that family's own methods (the patient model, the visit encoding) checked."""
+
+    family: FamilyT
     registered_model: str
     version: str
     model_uri: str
@@ -37,7 +41,7 @@ class Champion:
         return load_model(self.model_uri)
 
 
-def resolve_from_registry(family: Family[Any]) -> Champion:
+def resolve_from_registry(family: FamilyT) -> Champion[FamilyT]:
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient

@@ -9,17 +9,19 @@ recurrent network all fit.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import pandas as pd
+from great_expectations.expectations import Expectation
 
 from medmaas.settings import FamilySettings
 from medmaas.stats import Estimate, HeldOutRows, MetricSpec
 
 Tables = dict[str, pd.DataFrame]
+Suite = list[Expectation]  # one table's Great Expectations
 
 
 @dataclass
@@ -39,7 +41,7 @@ class Split:
     train: Any
     test: Any
     description: str  # how it was made and why it cannot leak, for the model card
-    sizes: dict[str, int]
+    sizes: Mapping[str, float]  # counts, and shares such as the test side's positive share
 
 
 @dataclass
@@ -87,7 +89,7 @@ class Family(ABC, Generic[SettingsT]):
         self.seed = seed
 
     @classmethod
-    def check_settings(cls, settings: FamilySettings, prefix: str) -> list[str]:
+    def check_settings(cls, settings: SettingsT, prefix: str) -> list[str]:
         """Cross-field checks pydantic cannot do alone; returns problems naming their key."""
         known = {m.name for m in cls.metrics}
         problems = []
@@ -136,7 +138,7 @@ class Family(ABC, Generic[SettingsT]):
         """Read the raw tables; no cleaning here, so the gate sees the data as it is."""
 
     @abstractmethod
-    def expectations(self, tables: Tables) -> dict[str, list[Any]]:
+    def expectations(self, tables: Tables) -> dict[str, Suite]:
         """The data contract: Great Expectations expectations per table name."""
 
     def identifier_columns(self) -> set[str]:

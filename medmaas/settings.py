@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import numpy as np
 import pandas as pd
@@ -298,12 +298,12 @@ class CandidateGrids(Frozen):
         return {name: grid for name in type(self).model_fields if (grid := getattr(self, name)) is not None}
 
     @classmethod
-    def every_default(cls) -> CandidateGrids:
+    def every_default(cls) -> Self:
         """Every candidate with its default grid: what a block that names no candidates trains."""
         return cls.model_validate({name: {} for name in cls.model_fields})
 
     @model_validator(mode="after")
-    def _at_least_one(self) -> CandidateGrids:
+    def _at_least_one(self) -> Self:
         if not self.enabled():
             raise ValueError("enable at least one candidate")
         return self

@@ -16,11 +16,12 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, Field, Strict
 
 from families.bioactivity.chemistry import atom_symbols, canonical
+from families.bioactivity.family import Bioactivity
 from serving.base import Answer, answered_by, champion_service
 from serving.bodies import strict_api
 from serving.champion import resolve_champion
 
-CHAMPION = resolve_champion("bioactivity")
+CHAMPION = resolve_champion("bioactivity", Bioactivity)
 SETTINGS = CHAMPION.family.settings
 LIMITS = SETTINGS.serving
 POSITIVE = SETTINGS.data.positive_label

@@ -14,8 +14,9 @@ import yaml
 
 import medmaas  # noqa: F401  (embedded defaults)
 from families import family_class, load_params
-from medmaas.champions import Champion, NoChampion, resolve_from_registry
+from medmaas.champions import Champion, FamilyT, NoChampion, resolve_from_registry
 from medmaas.environment import PROJECT_ROOT
+from medmaas.family import Family
 from medmaas.prediction_log import PredictionLog
 
 
@@ -35,8 +36,8 @@ class PredictionRecorder:
             self.log.append(self.version, endpoint, features, predictions)
 
 
-def resolve_champion(family_name: str) -> Champion:
-    """The champion a service will serve.
+def resolve_champion(family_name: str, kind: type[FamilyT]) -> Champion[FamilyT]:
+    """The champion a service will serve, its family checked to be ``kind`` (the class the service is written for).
 
     In a Bento the family's settings come with its model (a user's own block, not the repository's params.yaml);
     elsewhere from the params file in ``MEDMAAS_PARAMS`` (``medmaas serve --params``).
@@ -45,11 +46,19 @@ def resolve_champion(family_name: str) -> Champion:
     if bento_models is not None:
         if family_name not in bento_models:
             raise NoChampion(f"this Bento carries no {family_name} model (it has: {', '.join(bento_models) or 'none'})")
-        return _from_bento(family_name, bento_models[family_name])
+        family = _family_in_bento(family_name, bento_models[family_name])
+        return _from_bento(_checked(family, kind), bento_models[family_name])
     params = load_params(os.environ.get("MEDMAAS_PARAMS") or None)
     if family_name not in params.families:  # a service serving several families may find only some configured
         raise NoChampion(f"{params.path} has no {family_name!r} block, so there is no {family_name} model to serve")
-    return resolve_from_registry(family_class(family_name)(params.families[family_name], params.project.seed))
+    family = family_class(family_name)(params.families[family_name], params.project.seed)
+    return resolve_from_registry(_checked(family, kind))
+
+
+def _checked(family: Family[Any], kind: type[FamilyT]) -> FamilyT:
+    if not isinstance(family, kind):
+        raise NoChampion(f"the {family.name} block names {type(family).__name__}; this service serves {kind.__name__}")
+    return family
 
 
 def _models_of_enclosing_bento() -> dict[str, str] | None:
@@ -61,16 +70,24 @@ def _models_of_enclosing_bento() -> dict[str, str] | None:
     if not bento_yaml.is_file():
         return None
     tags = [m["tag"] for m in (yaml.safe_load(bento_yaml.read_text()) or {}).get("models") or []]
-    return {bentoml.models.get(tag).info.labels.get("family"): tag for tag in tags}
+    families = {tag: bentoml.models.get(tag).info.labels.get("family") for tag in tags}
+    return {family: tag for tag, family in families.items() if family}  # ours carry their family as a label
 
 
-def _from_bento(family_name: str, tag: str) -> Champion:
+def _family_in_bento(family_name: str, tag: str) -> Family[Any]:
+    """The family with the settings its model was trained under (stored with the model in the Bento)."""
+    import bentoml
+
+    meta: dict[str, Any] = bentoml.models.get(tag).info.metadata  # what medmaas bento stored (JSON)
+    cls = family_class(family_name)
+    return cls(cls.Settings.model_validate_json(meta["settings"]), int(meta["seed"]))
+
+
+def _from_bento(family: FamilyT, tag: str) -> Champion[FamilyT]:
     import bentoml
 
     stored = bentoml.models.get(tag)
-    meta = stored.info.metadata
-    cls = family_class(family_name)
-    family = cls(cls.Settings.model_validate_json(meta["settings"]), int(meta["seed"]))
+    meta: dict[str, Any] = stored.info.metadata
     return Champion(
         family,
         meta["info"]["registered_model"],

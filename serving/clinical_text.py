@@ -16,11 +16,12 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, Field, Strict
 
 from blocks.deidentify import PLACEHOLDERS, Deidentifier
+from families.clinical_text.family import ClinicalText
 from serving.base import Answer, answered_by, champion_service
 from serving.bodies import strict_api
 from serving.champion import resolve_champion
 
-CHAMPION = resolve_champion("clinical_text")
+CHAMPION = resolve_champion("clinical_text", ClinicalText)
 SETTINGS = CHAMPION.family.settings
 LIMITS = SETTINGS.serving
 

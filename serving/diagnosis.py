@@ -8,23 +8,28 @@ Requests carry features only, never a patient identifier; answers come back in r
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import pandas as pd
 from bentoml.validators import DType, Shape
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from blocks.encoding import FeatureMatrix
+from families.diagnosis.family import Diagnosis
 from serving.base import Answer, ClassPrediction, answered_by, champion_service
 from serving.bodies import strict_api
 from serving.champion import PredictionRecorder, resolve_champion
 from serving.explain import Contribution, Explainer
 
-CHAMPION = resolve_champion("diagnosis")
+CHAMPION = resolve_champion("diagnosis", Diagnosis)
 FEATURES: list[str] = CHAMPION.serving["feature_names"]
 LIMITS = CHAMPION.family.settings.serving
-Patient = CHAMPION.family.patient_model(CHAMPION.serving)
+if TYPE_CHECKING:
+    Patient = BaseModel  # for the type checker; at run time the champion's own request model, its fields typed
+else:
+    Patient = CHAMPION.family.patient_model(CHAMPION.serving)
 MATRIX = FeatureMatrix(CHAMPION.serving)  # raw values <-> numbers, for the array endpoint
 RECORD = PredictionRecorder(CHAMPION)
 
@@ -64,15 +69,20 @@ def _finite_rows(features: np.ndarray) -> np.ndarray:
     for col, name in enumerate(FEATURES):
         if name in MATRIX.categories:
             codes = features[:, col]
-            if bad := np.flatnonzero(
+            if invalid := np.flatnonzero(
                 (codes != np.round(codes)) | (codes < 0) | (codes >= len(MATRIX.categories[name]))
             ).tolist():
                 raise ValueError(
-                    f"features[{bad[0]}][{col}] ({name}) must be the index of one of {MATRIX.categories[name]}"
+                    f"features[{invalid[0]}][{col}] ({name}) must be the index of one of {MATRIX.categories[name]}"
                 )
         elif MATRIX.kinds.get(name) == "boolean" and np.any((features[:, col] != 0) & (features[:, col] != 1)):
             raise ValueError(f"column {col} ({name}) is a boolean: 0 or 1")
     return features
+
+
+def _probability_of(model: Any, index: int, frame: pd.DataFrame) -> np.ndarray:
+    """One class's probability: what the explainer explains for that class."""
+    return np.asarray(model.predict_proba(frame)[:, index])
 
 
 FeatureArray = Annotated[
@@ -93,11 +103,7 @@ class DiagnosisService:
         positive = self.family.settings.data.positive_label
         self.explained_class = str(positive) if len(self.classes) == 2 and str(positive) in self.classes else None
         self.explainer = Explainer(
-            CHAMPION,
-            {
-                cls: (lambda frame, index=index: self.model.predict_proba(frame)[:, index])
-                for index, cls in enumerate(self.classes)
-            },
+            CHAMPION, {cls: partial(_probability_of, self.model, index) for index, cls in enumerate(self.classes)}
         )
 
     def _frame(self, rows: Any) -> pd.DataFrame:
@@ -106,7 +112,7 @@ class DiagnosisService:
     @strict_api()
     def predict(
         self,
-        patients: Annotated[list[Patient], Field(min_length=1, max_length=LIMITS.max_items_per_request)],  # type: ignore[valid-type]
+        patients: Annotated[list[Patient], Field(min_length=1, max_length=LIMITS.max_items_per_request)],
     ) -> list[ClassPrediction]:
         """Probabilities and the predicted class for one patient (a list of one) or many."""
         rows = [p.model_dump() for p in patients]
@@ -132,7 +138,7 @@ class DiagnosisService:
         return proba
 
     @strict_api()
-    def explain(self, patient: Patient) -> Explanation:  # type: ignore[valid-type]
+    def explain(self, patient: Patient) -> Explanation:
         """Why: each feature's SHAP contribution to the probability of the explained class."""
         row = self._frame([patient.model_dump()])
         proba = self.model.predict_proba(row)[0]

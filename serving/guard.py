@@ -19,6 +19,7 @@ import os
 import sys
 import time
 from datetime import datetime, timezone
+from enum import Enum
 from typing import Any
 
 from medmaas.access import KeyRing, keys_path
@@ -142,7 +143,7 @@ class Guard:
                     )
                     return
             body = await _read_body(receive, self.settings.max_body_bytes)
-            if body is None:
+            if body is Unread.TOO_LARGE:
                 status["code"] = 413
                 await _reply(
                     send,
@@ -153,7 +154,7 @@ class Guard:
                     },
                 )
                 return
-            if body is DISCONNECTED:
+            if body is Unread.DISCONNECTED:
                 status["code"] = 499  # the client left before its body arrived: nothing to answer
                 return
             if problem := form_problem(scope, body, self.file_fields.get(route, frozenset())):
@@ -216,20 +217,24 @@ def _bearer(scope: dict) -> str:
     return ""
 
 
-DISCONNECTED = object()  # what _read_body returns when the client leaves before its body is in
+class Unread(Enum):
+    """Why _read_body has no body (an enum, so a type checker tells these from bytes)."""
+
+    TOO_LARGE = "too large"  # it passed the limit: the rest is never read
+    DISCONNECTED = "disconnected"  # the client left before its body was in
 
 
-async def _read_body(receive: Any, limit: int) -> bytes | object | None:
-    """The whole body; None as soon as it passes ``limit``; DISCONNECTED if the client left first."""
+async def _read_body(receive: Any, limit: int) -> bytes | Unread:
+    """The whole body, or why not: TOO_LARGE as soon as it passes ``limit``, DISCONNECTED if the client left first."""
     chunks, size = [], 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return DISCONNECTED
+            return Unread.DISCONNECTED
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            return None
+            return Unread.TOO_LARGE
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)

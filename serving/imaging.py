@@ -18,12 +18,13 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import AfterValidator, Field
 
+from families.imaging.family import Imaging
 from families.imaging.loaders import UnreadableImage
 from serving.base import Answer, ClassPrediction, answered_by, champion_service
 from serving.bodies import strict_api
 from serving.champion import resolve_champion
 
-CHAMPION = resolve_champion("imaging")
+CHAMPION = resolve_champion("imaging", Imaging)
 SETTINGS = CHAMPION.family.settings
 LIMITS = SETTINGS.serving
 MODEL = (

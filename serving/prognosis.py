@@ -9,24 +9,28 @@ version that answered out. Times past the training follow-up are flagged as extr
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, Strict
 
 from families.prognosis.aft import survival_matrix
+from families.prognosis.family import Prognosis as PrognosisFamily
 from serving.base import Answer, answered_by, champion_service
 from serving.bodies import strict_api
 from serving.champion import PredictionRecorder, resolve_champion
 from serving.explain import ExplainedValue, Explainer
 
-CHAMPION = resolve_champion("prognosis")
+CHAMPION = resolve_champion("prognosis", PrognosisFamily)
 FEATURES: list[str] = CHAMPION.serving["feature_names"]
 TIMES = CHAMPION.family.settings.times
 FOLLOW_UP = CHAMPION.serving["max_follow_up_days"]
 LIMITS = CHAMPION.family.settings.serving
-Patient = CHAMPION.family.patient_model(CHAMPION.serving)
+if TYPE_CHECKING:
+    Patient = BaseModel  # for the type checker; at run time the champion's own request model, its fields typed
+else:
+    Patient = CHAMPION.family.patient_model(CHAMPION.serving)
 RECORD = PredictionRecorder(CHAMPION)
 Days = Annotated[
     float, Strict(), Field(ge=1, le=36525, allow_inf_nan=False)
@@ -57,7 +61,7 @@ class PrognosisService:
     @strict_api()
     def predict(
         self,
-        patients: Annotated[list[Patient], Field(min_length=1, max_length=LIMITS.max_items_per_request)],  # type: ignore[valid-type]
+        patients: Annotated[list[Patient], Field(min_length=1, max_length=LIMITS.max_items_per_request)],
         times: Annotated[list[Days], Field(min_length=1, max_length=TIMES.max_times_per_request)] | None = None,
     ) -> list[Prognosis]:
         """Risk, survival curve at `times` (days; left out: the declared set) and median survival, per patient."""
@@ -88,7 +92,7 @@ class PrognosisService:
         return answers
 
     @strict_api()
-    def explain(self, patient: Patient) -> ExplainedValue:  # type: ignore[valid-type]
+    def explain(self, patient: Patient) -> ExplainedValue:
         """Why: each covariate's SHAP contribution to the patient's risk score (``value``)."""
         why = self.explainer.explain("risk_score", pd.DataFrame([patient.model_dump()], columns=FEATURES))
         return ExplainedValue(**why.model_dump(), **answered_by(CHAMPION))

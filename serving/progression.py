@@ -12,14 +12,17 @@ says how to train it. Requests carry measurements only, never a patient identifi
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
 import bentoml
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from medmaas.champions import Champion, NoChampion
+from families.progression.family import Progression
+from families.progression_visits.family import ProgressionVisits
+from medmaas.champions import Champion, FamilyT, NoChampion
 from serving.base import Answer, answered_by, champion_service
 from serving.bodies import strict_api
 from serving.champion import PredictionRecorder, resolve_champion
@@ -28,44 +31,57 @@ from serving.explain import ExplainedValue, Explainer
 TABULAR, VISITS = "progression", "progression_visits"
 
 
-def _champion_or_reason(family_name: str) -> Champion | str:
+def _champion_or_reason(family_name: str, kind: type[FamilyT]) -> Champion[FamilyT] | str:
     try:
-        return resolve_champion(family_name)
+        return resolve_champion(family_name, kind)
     except NoChampion as missing:
         return str(missing)
 
 
-CHAMPIONS: dict[str, Champion | str] = {name: _champion_or_reason(name) for name in (TABULAR, VISITS)}
-if not any(isinstance(c, Champion) for c in CHAMPIONS.values()):
-    raise NoChampion("no progression champion to serve:\n" + "\n".join(CHAMPIONS.values()))  # type: ignore[arg-type]
+TABULAR_CHAMPION = _champion_or_reason(TABULAR, Progression)
+VISITS_CHAMPION = _champion_or_reason(VISITS, ProgressionVisits)
+CHAMPIONS: dict[str, Champion[Any] | str] = {TABULAR: TABULAR_CHAMPION, VISITS: VISITS_CHAMPION}
+SERVED: list[Champion[Any]] = [c for c in CHAMPIONS.values() if isinstance(c, Champion)]
+if not SERVED:
+    raise NoChampion("no progression champion to serve:\n" + "\n".join(map(str, CHAMPIONS.values())))
 
-
-def _tabular_patient() -> type[BaseModel]:
-    champion = CHAMPIONS[TABULAR]
-    if isinstance(champion, Champion):
-        return champion.family.patient_model(champion.serving)
-    return create_model("Patient", __config__=ConfigDict(extra="allow"))  # the endpoint answers 503 before reading it
-
-
-def _visit_history() -> type[BaseModel]:
-    champion = CHAMPIONS[VISITS]
-    if isinstance(champion, Champion):
-        return champion.family.history_model()
-    return create_model("VisitHistory", __config__=ConfigDict(extra="allow"))
-
-
-Patient = _tabular_patient()
-VisitHistory = _visit_history()
-SERVED: list[Champion] = [c for c in CHAMPIONS.values() if isinstance(c, Champion)]
+if TYPE_CHECKING:
+    Patient = BaseModel  # for the type checker; at run time the champions' own request models
+    VisitHistory = BaseModel
+else:
+    Patient = (
+        TABULAR_CHAMPION.family.patient_model(TABULAR_CHAMPION.serving)
+        if isinstance(TABULAR_CHAMPION, Champion)
+        else create_model("Patient", __config__=ConfigDict(extra="allow"))  # answered 503 before it is read
+    )
+    VisitHistory = (
+        VISITS_CHAMPION.family.history_model()
+        if isinstance(VISITS_CHAMPION, Champion)
+        else create_model("VisitHistory", __config__=ConfigDict(extra="allow"))
+    )
 # one guard for both: keys if either block asks for them, then the smaller body limit
 LIMITS = min(
     (c.family.settings.serving for c in SERVED), key=lambda serving: (serving.auth == "none", serving.max_body_bytes)
 )
 MAX_PATIENTS = (
-    CHAMPIONS[TABULAR].family.settings.serving.max_items_per_request
-    if isinstance(CHAMPIONS[TABULAR], Champion)
-    else 1000
+    TABULAR_CHAMPION.family.settings.serving.max_items_per_request if isinstance(TABULAR_CHAMPION, Champion) else 1000
 )
+
+
+@dataclass(frozen=True)
+class Tabular:
+    """What the tabular endpoints need, made once the service starts."""
+
+    champion: Champion[Progression]
+    model: Any
+    explainer: Explainer
+    record: PredictionRecorder  # visit histories are not logged: they have no reference to drift from
+
+
+@dataclass(frozen=True)
+class Visits:
+    champion: Champion[ProgressionVisits]
+    model: Any
 
 
 class ProgressionPrediction(Answer):
@@ -84,60 +100,63 @@ class NextValue(Answer):
 
 
 @champion_service(
-    "progression", LIMITS, SERVED[0], {"/predict_next": c for c in (CHAMPIONS[VISITS],) if isinstance(c, Champion)}
+    "progression", LIMITS, SERVED[0], {"/predict_next": c for c in [VISITS_CHAMPION] if isinstance(c, Champion)}
 )
 class ProgressionService:
     def __init__(self) -> None:
-        self.models = {name: c.load() for name, c in CHAMPIONS.items() if isinstance(c, Champion)}
-        self.explainer = (
-            Explainer(CHAMPIONS[TABULAR], {"progression": self.models[TABULAR].predict})
-            if TABULAR in self.models
-            else None
-        )
-        self.record = (
-            PredictionRecorder(CHAMPIONS[TABULAR]) if TABULAR in self.models else None
-        )  # visit histories are not logged: no reference
+        self.tabular, self.visits = None, None
+        if isinstance(TABULAR_CHAMPION, Champion):
+            model = TABULAR_CHAMPION.load()
+            explainer = Explainer(TABULAR_CHAMPION, {"progression": model.predict})
+            self.tabular = Tabular(TABULAR_CHAMPION, model, explainer, PredictionRecorder(TABULAR_CHAMPION))
+        if isinstance(VISITS_CHAMPION, Champion):
+            self.visits = Visits(VISITS_CHAMPION, VISITS_CHAMPION.load())
 
-    def _champion(self, family_name: str) -> Champion:
-        champion = CHAMPIONS[family_name]
-        if not isinstance(champion, Champion):
-            raise bentoml.exceptions.ServiceUnavailable(champion)
-        return champion
+    def _tabular(self) -> Tabular:
+        """The tabular model, or a 503 that says how to train it."""
+        if self.tabular is None:
+            raise bentoml.exceptions.ServiceUnavailable(str(TABULAR_CHAMPION))
+        return self.tabular
+
+    def _visits(self) -> Visits:
+        if self.visits is None:
+            raise bentoml.exceptions.ServiceUnavailable(str(VISITS_CHAMPION))
+        return self.visits
 
     @strict_api()
     def predict(
-        self,
-        patients: Annotated[list[Patient], Field(min_length=1, max_length=MAX_PATIENTS)],  # type: ignore[valid-type]
+        self, patients: Annotated[list[Patient], Field(min_length=1, max_length=MAX_PATIENTS)]
     ) -> list[ProgressionPrediction]:
         """Predicted progression for one patient (a list of one) or many, from baseline measurements."""
-        champion = self._champion(TABULAR)
+        tabular = self._tabular()
         rows = [p.model_dump() for p in patients]
-        predicted = self.models[TABULAR].predict(pd.DataFrame(rows, columns=champion.serving["feature_names"])).tolist()
-        self.record("predict", rows, [{"predicted_progression": v} for v in predicted])
-        return [ProgressionPrediction(predicted_progression=float(v), **answered_by(champion)) for v in predicted]
+        frame = pd.DataFrame(rows, columns=tabular.champion.serving["feature_names"])
+        predicted = tabular.model.predict(frame).tolist()
+        tabular.record("predict", rows, [{"predicted_progression": v} for v in predicted])
+        return [
+            ProgressionPrediction(predicted_progression=float(v), **answered_by(tabular.champion)) for v in predicted
+        ]
 
     @strict_api()
-    def explain(self, patient: Patient) -> ExplainedValue:  # type: ignore[valid-type]
+    def explain(self, patient: Patient) -> ExplainedValue:
         """Why: each baseline measurement's SHAP contribution to the predicted progression (``value``)."""
-        champion = self._champion(TABULAR)
-        why = self.explainer.explain(
-            "progression", pd.DataFrame([patient.model_dump()], columns=champion.serving["feature_names"])
-        )
-        return ExplainedValue(**why.model_dump(), **answered_by(champion))
+        tabular = self._tabular()
+        row = pd.DataFrame([patient.model_dump()], columns=tabular.champion.serving["feature_names"])
+        why = tabular.explainer.explain("progression", row)
+        return ExplainedValue(**why.model_dump(), **answered_by(tabular.champion))
 
     @strict_api()
-    def predict_next(self, history: VisitHistory) -> NextValue:  # type: ignore[valid-type]
+    def predict_next(self, history: VisitHistory) -> NextValue:
         """The target marker `days_ahead` days after the last visit, from the visits so far."""
-        champion = self._champion(VISITS)
-        family = champion.family
-        scaled = float(
-            self.models[VISITS].predict_next([family.history_frame(history)], np.array([history.days_ahead]))[0]
-        )
+        visits = self._visits()
+        champion, family = visits.champion, visits.champion.family
+        days_ahead = float(getattr(history, "days_ahead"))
+        scaled = float(visits.model.predict_next([family.history_frame(history)], np.array([days_ahead]))[0])
         return NextValue(
             marker=family.settings.data.target_marker,
             predicted=float(family.encoding.to_units(np.array(scaled))),
             predicted_model_scale=scaled,
-            days_ahead=history.days_ahead,
+            days_ahead=days_ahead,
             beyond_training_gaps=family.longest_gap(history) > champion.serving["longest_gap_days"],
             **answered_by(champion),
         )

@@ -21,11 +21,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from blocks.sparse import PatientRows
+from families.recommendation.family import Recommendation
 from serving.base import Answer, answered_by, champion_service
 from serving.bodies import strict_api
 from serving.champion import resolve_champion
 
-CHAMPION = resolve_champion("recommendation")
+CHAMPION = resolve_champion("recommendation", Recommendation)
 SETTINGS = CHAMPION.family.settings
 SCALE = SETTINGS.data.scale
 LIMITS = SETTINGS.recommend

@@ -8,6 +8,7 @@ held-out figures, for the record, with what "the best held-out figure" is worth 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,12 +108,11 @@ class BestOnTest:
 def best_on_test(family: Family, ranked: list[CandidateResult]) -> BestOnTest | None:
     """None with a single candidate (nothing was chosen) or when a family gives no row-level scores."""
     scored = [r for r in ranked if r.evaluation.rows is not None]
+    rows = [r.evaluation.rows for r in scored if r.evaluation.rows is not None]
     if len(scored) < 2:
         return None
     top = max(scored, key=lambda r: family.better() * r.evaluation.metrics[family.primary_metric].value)
-    corrected = selection_corrected(
-        [r.evaluation.rows for r in scored], family.better(), family.settings.bootstrap_resamples, family.seed
-    )
+    corrected = selection_corrected(rows, family.better(), family.settings.bootstrap_resamples, family.seed)
     return BestOnTest(top.fitted.candidate, top.evaluation.metrics[family.primary_metric].value, corrected, len(scored))
 
 
@@ -152,7 +152,9 @@ def _versus_chosen(family: Family, chosen: CandidateResult, other: CandidateResu
     return f"{d.value:+.3f} ({d.low:+.3f} to {d.high:+.3f}) {verdict}"
 
 
-def leaderboard(family: Family, ranked: list[CandidateResult], failures: list[CandidateFailure] = ()) -> pd.DataFrame:
+def leaderboard(
+    family: Family, ranked: list[CandidateResult], failures: Sequence[CandidateFailure] = ()
+) -> pd.DataFrame:
     """Candidates in the order their training-side score ranks them (the first is registered), then their held-out
     figures, which chose nothing; a candidate's variants (scored, never registered) follow it in rows of their own."""
     rows: list[dict[str, Any]] = []

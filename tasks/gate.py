@@ -104,14 +104,16 @@ def run_gate(family_name: str, tables: Tables, suites: dict[str, list], identifi
         for result in outcome.results:
             if result.success:
                 continue
-            payload = result.to_json_dict()
-            column = result.expectation_config.kwargs.get("column")
-            sample = (payload.get("result") or {}).get("partial_unexpected_list") or []
+            payload: dict[str, Any] = result.to_json_dict()
+            config = result.expectation_config  # always set on a suite's result
+            column = config.kwargs.get("column") if config else None
+            sample: list[Any] = list((payload.get("result") or {}).get("partial_unexpected_list") or [])
             if column in identifiers:
                 sample = [f"<{len(sample)} identifier values redacted>"] if sample else []
             problem = _describe(payload)
-            if result.expectation_config.description:
-                problem = f"{result.expectation_config.description} ({problem})"
-            failures.append(FailedExpectation(table, result.expectation_config.type, column, problem, sample[:5]))
+            if config and config.description:
+                problem = f"{config.description} ({problem})"
+            kind = config.type if config else "unknown"
+            failures.append(FailedExpectation(table, kind, column, problem, sample[:5]))
     failures.sort(key=lambda f: (f.table, f.column or "", f.expectation))
     return GateReport(family=family_name, checked=checked, failures=failures)

@@ -119,8 +119,8 @@ class MonitoringReport:
 @task(name="load-drift-reference", cache_policy=NO_CACHE)
 def load_reference(champion: Champion) -> dict[str, Any]:
     client = MlflowClient()
-    run_id = client.get_model_version(champion.registered_model, champion.version).run_id
-    try:
+    run_id = client.get_model_version(champion.registered_model, champion.version).run_id or ""
+    try:  # no run (a version registered from elsewhere) fails here too
         path = client.download_artifacts(run_id, "monitoring/reference.json")
     except Exception as error:  # MLflow raises its own or an OSError, depending on the store
         raise NotMonitored(
@@ -242,13 +242,13 @@ def _performance(
     return pd.DataFrame(rows), dropped
 
 
-def _figures(report: MonitoringReport) -> dict[str, bytes]:
+def _figures(features: DriftResult, min_psi: float) -> dict[str, bytes]:
     import matplotlib.pyplot as plt
 
-    table = report.features.table().dropna(subset=["psi"]).sort_values("psi")
+    table = features.table().dropna(subset=["psi"]).sort_values("psi")
     fig, ax = plt.subplots(figsize=(6, max(2.5, 0.22 * len(table))))
     ax.barh(table["column"], table["psi"], color=np.where(table["drifted"], "tab:red", "tab:gray"))
-    ax.axvline(report.thresholds.min_psi, color="black", linestyle="--", linewidth=1)
+    ax.axvline(min_psi, color="black", linestyle="--", linewidth=1)
     ax.set(xlabel="PSI (red: drifted)", title="Population stability per feature")
     return {"psi.png": png(fig)}
 
@@ -284,7 +284,7 @@ def record_report(report: MonitoringReport, started_by: str) -> str:
     if report.performance is not None:
         files["performance.csv"] = report.performance.to_csv(index=False)
     if report.features is not None and len(report.features.columns):
-        files.update(_figures(report))
+        files.update(_figures(report.features, report.thresholds.min_psi))
     client.log_batch(run_id, metrics=metrics)
     log_files(run_id, files, "monitoring")
     client.set_terminated(run_id, "FINISHED")

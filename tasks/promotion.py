@@ -10,6 +10,7 @@ comparison against a fixed reference version keeps small losses from chaining ve
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -44,9 +45,9 @@ class Comparison:
         return "the paired 95% CI's low end >= -max_regression"
 
     def sentence(self, metric: str) -> str:
-        if self.refused:
-            return f"vs {self.role} v{self.version}: no comparison ({self.refused})"
         d = self.difference
+        if self.refused or d is None:
+            return f"vs {self.role} v{self.version}: no comparison ({self.refused})"
         left_out = self.rows_total - self.rows_compared
         scope = f"{self.rows_compared} held-out rows in {self.units_compared} {self.unit}s" + (
             f" ({left_out} rows it trained on left out)" if left_out else ""
@@ -73,7 +74,8 @@ def compare(
     mine, theirs = challenger.only(keep), other.only(keep)
     units = mine.n_units if keep.any() else 0
     minimum = family.settings.acceptance.min_compared_units
-    base = dict(
+    made = partial(
+        Comparison,
         role=role,
         version=version,
         rows_compared=int(keep.sum()),
@@ -89,12 +91,12 @@ def compare(
             "saw (and both "
             f"models could score) remain, fewer than acceptance.min_compared_units ({minimum})"
         )
-        return Comparison(difference=None, refused=reason, **base)
+        return made(difference=None, refused=reason)
     try:
         difference = paired_difference(mine, theirs, family.better(), family.settings.bootstrap_resamples, family.seed)
     except ValueError as error:
-        return Comparison(difference=None, refused=str(error), **base)
-    return Comparison(difference=difference, **base)
+        return made(difference=None, refused=str(error))
+    return made(difference=difference)
 
 
 @dataclass
@@ -175,7 +177,7 @@ def checks_for(family: Family, challenger: dict[str, Estimate], comparisons: lis
     if not any(c.role == "champion" for c in comparisons):
         checks.append(Check("vs champion", True, "no champion yet"))
     for comparison in comparisons:
-        if comparison.refused:
+        if comparison.refused or comparison.difference is None:
             checks.append(Check(f"vs {comparison.role}", False, comparison.sentence(primary)))
             continue
         ok = comparison.difference.low >= -acceptance.max_regression

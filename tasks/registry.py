@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -135,7 +135,7 @@ def parent_run(family: Family, provenance: Provenance) -> Iterator[str]:
     client.set_terminated(run_id, "FINISHED")
 
 
-def log_files(run_id: str, files: dict[str, str | bytes], folder: str) -> None:
+def log_files(run_id: str, files: Mapping[str, str | bytes], folder: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, content in files.items():
             path = Path(tmp) / name

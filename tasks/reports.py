@@ -31,7 +31,7 @@ def write_run_reports(registered_model: str, board: pd.DataFrame, decision: Deci
     (folder / "leaderboard.md").write_text(board.to_markdown(index=False) + "\n")
     (folder / "decision.json").write_text(json.dumps(decision.to_dict(), indent=2, default=str))
     champion = decision.challenger_metrics if decision.promoted else decision.champion_metrics
-    metrics = {"version": decision.serving_version, "promoted": decision.promoted}
+    metrics: dict[str, str | bool | float | None] = {"version": decision.serving_version, "promoted": decision.promoted}
     for name, estimate in champion.items():
         metrics[name] = round(estimate.value, 6)
         metrics[f"{name}_ci_low"] = round(estimate.low, 6)

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from rdkit import Chem, RDLogger
+from rdkit import Chem, rdBase
 from rdkit.Chem import Descriptors, rdFingerprintGenerator
 from rdkit.Chem.Scaffolds import MurckoScaffold
 from sklearn.base import BaseEstimator, TransformerMixin
 
-RDLogger.DisableLog("rdApp.*")  # RDKit prints each parse failure with the molecule; the gate reports positions instead
+rdBase.DisableLog("rdApp.*")  # RDKit prints each parse failure with the molecule; the gate reports positions instead
 
 # size, polarity, H-bonding and lipophilicity: what the blood-brain barrier is known to select on (CNS MPO)
 DESCRIPTORS = (

@@ -20,7 +20,7 @@ from families.bioactivity.chemistry import canonical, scaffold
 from families.bioactivity.data import Molecules
 from families.bioactivity.model import MoleculeModel
 from families.bioactivity.settings import BUNDLED_DATA, BioactivitySettings
-from medmaas.family import Evaluation, Family, Split, Tables
+from medmaas.family import Evaluation, Family, Split, Suite, Tables
 from medmaas.stats import Estimate, HeldOutRows, MetricSpec, bootstrap_estimates
 
 TABLE, CHECKED = "molecules", "checked"
@@ -134,11 +134,11 @@ class Bioactivity(BioactivityCandidates, Family):
         does carry the training molecules' ECFP4 fingerprints, for its applicability domain; see limitations)."""
         return super().identifier_columns() | {self.settings.data.smiles_column, "canonical"}
 
-    def expectations(self, tables: Tables) -> dict[str, list]:
+    def expectations(self, tables: Tables) -> dict[str, Suite]:
         import great_expectations.expectations as gxe
 
         data, frame, checked = self.settings.data, tables[TABLE], tables[CHECKED]
-        suite = [gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows)]
+        suite: Suite = [gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows)]
         suite += [
             gxe.ExpectColumnToExist(column=c)
             for c in ([data.id_column] if data.id_column else []) + [data.smiles_column, data.label_column]
@@ -157,7 +157,7 @@ class Bioactivity(BioactivityCandidates, Family):
                 column=data.label_column, value_set=data.labels, description="both labels must occur"
             ),
         ]
-        checks = []
+        checks: Suite = []
         if len(checked):
             unparsed = checked["canonical"].isna().to_numpy()
             duplicated = checked["canonical"].duplicated(keep=False).to_numpy() & ~unparsed
@@ -207,7 +207,9 @@ class Bioactivity(BioactivityCandidates, Family):
         sets: dict[str, list[int]] = {}
         for row, key in enumerate(molecules.scaffolds):
             sets.setdefault(key, []).append(row)
-        cutoff, train, test = (1 - self.settings.split.test_fraction) * len(molecules.labels), [], []
+        cutoff = (1 - self.settings.split.test_fraction) * len(molecules.labels)
+        train: list[int] = []
+        test: list[int] = []
         for rows in sorted(sets.values(), key=lambda rows: (len(rows), rows[0]), reverse=True):
             (test if len(train) + len(rows) > cutoff else train).extend(rows)
         if not train or not test:

@@ -5,7 +5,8 @@ budget."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn import metrics as skm
@@ -22,6 +23,8 @@ class TextCandidates:
 
     settings: ClinicalTextSettings
     seed: int
+    primary_metric: ClassVar[str]  # the family's, with its metrics (TextMetrics)
+    _metric_functions: Callable[[int], dict]
 
     def candidate_names(self) -> list[str]:
         return list(self.settings.candidates.enabled())
@@ -77,20 +80,18 @@ class TextCandidates:
 
     def _tuned(self, make, grid: list[float], fit: Texts, validation: Texts) -> tuple[float, float]:
         """The grid value with the best validation macro-F1, and that score."""
-        scores = {}
+        scores: dict[float, float] = {}
         for value in grid:
             predicted = make(value, fit).fit(list(fit.texts), fit.codes).predict(list(validation.texts))
             scores[value] = self._validation_f1(validation.codes, predicted, validation.labels)
-        best = max(scores, key=scores.get)
+        best = max(scores, key=scores.__getitem__)
         return best, float(scores[best])
 
     def fit(self, candidate: str, train: Texts) -> FittedCandidate:
         spec = self.settings.candidates.enabled()[candidate]
         started = time.perf_counter()
-        fit_side, validation = (
-            train.take(np.flatnonzero(~train.validation)),
-            train.take(np.flatnonzero(train.validation)),
-        )
+        fit_rows, validation_rows = train.validation_rows()
+        fit_side, validation = train.take(fit_rows), train.take(validation_rows)
         if candidate == "minilm_finetuned":
             model, chosen, score, training = self._fine_tuned(spec, fit_side, validation)
         elif candidate == "minilm_embeddings":
@@ -163,8 +164,8 @@ class TextCandidates:
         embedder = MiniLMEmbedder(spec.max_length, spec.batch_size)
         with one_torch_thread():
             vectors = embedder.transform(list(train.texts))
-        fit_rows, validation_rows = np.flatnonzero(~train.validation), np.flatnonzero(train.validation)
-        scores = {}
+        fit_rows, validation_rows = train.validation_rows()
+        scores: dict[float, float] = {}
         for C in spec.C:
             head = LogisticRegression(C=C, max_iter=2000, class_weight="balanced").fit(
                 vectors[fit_rows], train.codes[fit_rows]
@@ -172,7 +173,7 @@ class TextCandidates:
             scores[C] = self._validation_f1(
                 train.codes[validation_rows], head.predict(vectors[validation_rows]), train.labels
             )
-        best = max(scores, key=scores.get)
+        best = max(scores, key=scores.__getitem__)
         head = LogisticRegression(C=best, max_iter=2000, class_weight="balanced").fit(vectors, train.codes)
         return TextModel(make_pipeline(embedder, head), train.labels), {"C": best}, float(scores[best]), {}
 

@@ -32,6 +32,12 @@ class Texts:
             None if self.validation is None else self.validation[rows],
         )
 
+    def validation_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of the rows that fit and of the validation rows (the training side, once the split set them)."""
+        if self.validation is None:
+            raise ValueError("these texts carry no validation split (only the training side of a split does)")
+        return np.flatnonzero(~self.validation), np.flatnonzero(self.validation)
+
 
 def icd10cm_chapters() -> pd.DataFrame:
     """ICD-10-CM's code descriptions with their chapter (by its code range) and 3-character category. Kept: the leaves

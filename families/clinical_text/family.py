@@ -17,7 +17,7 @@ from families.clinical_text.data import Texts, drug_review_texts, icd10cm_chapte
 from families.clinical_text.metrics import LATENCY_SAMPLE, TextMetrics
 from families.clinical_text.model import TextModel
 from families.clinical_text.settings import BUNDLED_DATA, DRUG_REVIEW_TEXTS, ClinicalTextSettings
-from medmaas.family import Family, Split, Tables
+from medmaas.family import Family, Split, Suite, Tables
 from medmaas.identity import content_key
 from medmaas.stats import MetricSpec
 
@@ -130,12 +130,12 @@ class ClinicalText(TextCandidates, TextMetrics, Family):
             return list(data.labels)
         return sorted(frame[data.label_column].dropna().unique().tolist()) if data.label_column in frame.columns else []
 
-    def expectations(self, tables: Tables) -> dict[str, list]:
+    def expectations(self, tables: Tables) -> dict[str, Suite]:
         import great_expectations.expectations as gxe
 
         data, frame = self.settings.data, tables[TEXTS]
         labels = self._labels_in(frame)
-        suite = [gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows)]
+        suite: Suite = [gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows)]
         suite += [
             gxe.ExpectColumnToExist(column=c)
             for c in [data.id_column, data.text_column, data.label_column, data.group_column]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from transformers import PreTrainedModel
 
 from blocks.torch_training import EarlyStopped, seeded_device, train_with_early_stopping
 from families.clinical_text.model import (
@@ -25,7 +26,7 @@ class MeanPooledClassifier(torch.nn.Module):
     """MiniLM's encoder, its mean-pooled and normalised embedding (as all-MiniLM-L6-v2 was trained), and a linear
     head."""
 
-    def __init__(self, encoder: torch.nn.Module, labels: int):
+    def __init__(self, encoder: PreTrainedModel, labels: int):
         super().__init__()
         self.encoder = encoder
         self.head = torch.nn.Linear(encoder.config.hidden_size, labels)

@@ -3,6 +3,8 @@ the per-group table."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
@@ -23,6 +25,7 @@ class TextMetrics:
 
     settings: ClinicalTextSettings
     seed: int
+    primary_metric: ClassVar[str]  # the family's
 
     def _metric_functions(self, classes: int) -> dict:
         everyone, k = list(range(classes)), min(self.settings.top_k, classes)

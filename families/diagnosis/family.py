@@ -19,7 +19,7 @@ from blocks.tabular import TABLE, TabularFamily, final_estimator_params, snake_c
 from families.diagnosis.examples import export_example_tables
 from families.diagnosis.metrics import binary_metric_fns, multiclass_metric_fns
 from families.diagnosis.settings import BUNDLED_DATA, DiagnosisSettings
-from medmaas.family import Evaluation, Split, Tables
+from medmaas.family import Evaluation, Split, Suite, Tables
 from medmaas.stats import Estimate, MetricSpec, bootstrap_estimates
 
 CLASS_COUNTS = "class_counts"
@@ -100,7 +100,7 @@ class Diagnosis(TabularFamily):
         split = self.settings.split
         return int(np.ceil(split.cv_folds / (1 - split.test_fraction))) + 1
 
-    def outcome_expectations(self) -> list:
+    def outcome_expectations(self) -> Suite:
         import great_expectations.expectations as gxe
 
         data = self.settings.data
@@ -112,7 +112,7 @@ class Diagnosis(TabularFamily):
             )
         ]
 
-    def expectations(self, tables: Tables) -> dict[str, list]:
+    def expectations(self, tables: Tables) -> dict[str, Suite]:
         import great_expectations.expectations as gxe
 
         suites = super().expectations(tables)
@@ -196,9 +196,9 @@ class Diagnosis(TabularFamily):
         estimates = bootstrap_estimates(metric_fns, arrays, self.settings.bootstrap_resamples, self.seed, strata=truth)
         floor = ece_if_calibrated(arrays[1] if len(classes) == 2 else proba.max(axis=1), self.seed)
         estimates["ece_if_calibrated"] = Estimate(floor, floor, floor)
-        figures = self._figures(classes, labels, proba, self.predict_labels(model, proba)) if figures else {}
+        drawn = self._figures(classes, labels, proba, self.predict_labels(model, proba)) if figures else {}
         return Evaluation(
-            metrics=estimates, figures=figures, rows=self.held_out_rows(metric_fns, arrays, test, strata=truth)
+            metrics=estimates, figures=drawn, rows=self.held_out_rows(metric_fns, arrays, test, strata=truth)
         )
 
     def informative_count(self, outcome: Any) -> tuple[int, str]:

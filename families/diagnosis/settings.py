@@ -54,7 +54,7 @@ class ClassificationData(TabularData):
         lookup = (
             {code: label for label, codes in self.label_mapping.items() for code in codes}
             if self.label_mapping
-            else {v: v for v in self.labels}
+            else {v: v for v in self.labels or []}
         )
         return (
             values.map(lambda v: lookup.get(v, v)).astype(object).infer_objects()

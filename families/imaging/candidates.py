@@ -4,7 +4,8 @@ gradient boosting on downsampled pixels), each within the training budget."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
@@ -20,6 +21,9 @@ class ImagingCandidates:
 
     settings: ImagingSettings
     seed: int
+    primary_metric: ClassVar[str]  # the family's, with these two methods
+    _metric_functions: Callable[[int], dict]
+    _positive: Callable[[], int | None]
 
     def candidate_names(self) -> list[str]:
         return list(self.settings.candidates.enabled())

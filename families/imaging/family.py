@@ -22,7 +22,7 @@ from families.imaging.near_duplicates import PAIRWISE_LIMIT, nearest_distance, p
 from families.imaging.plots import evaluation_figures
 from families.imaging.settings import BUNDLED_DATA, ImagingSettings
 from medmaas.environment import PROJECT_ROOT
-from medmaas.family import Evaluation, Family, Split, Tables
+from medmaas.family import Evaluation, Family, Split, Suite, Tables
 from medmaas.identity import content_key
 from medmaas.stats import HeldOutRows, MetricSpec, bootstrap_estimates
 
@@ -138,7 +138,7 @@ class Imaging(ImagingCandidates, Family):
         report, a log or an artifact."""
         return {"file", "patient", "study", "content_sha1", "near_hashes"}
 
-    def expectations(self, tables: Tables) -> dict[str, list]:
+    def expectations(self, tables: Tables) -> dict[str, Suite]:
         import great_expectations.expectations as gxe
 
         data, table = self.settings.data, tables[TABLE]
@@ -149,7 +149,7 @@ class Imaging(ImagingCandidates, Family):
         counts = table["label"].value_counts()
         small = [str(label) for label in data.labels if counts.get(label, 0) < data.min_images_per_class]
         patients = self.settings.data.patients_csv is not None
-        suite = [
+        suite: Suite = [
             gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows),
             gxe.ExpectColumnValuesToBeInSet(
                 column="readable",
@@ -307,7 +307,8 @@ class Imaging(ImagingCandidates, Family):
                 "form one group, and a group never sits on both sides"
             )
         train, test = images.take(train_rows), images.take(test_rows)
-        test.distance_to_training = nearest_distance(test.hashes, train.hashes)
+        if train.hashes is not None and test.hashes is not None:  # always, from _images
+            test.distance_to_training = nearest_distance(test.hashes, train.hashes)
         for side, name in ((train, "training"), (test, "held-out")):
             if missing := [label for i, label in enumerate(self.settings.data.labels) if not (side.codes == i).any()]:
                 raise ValueError(
@@ -404,16 +405,16 @@ class Imaging(ImagingCandidates, Family):
         tables = (
             {}
             if test.distance_to_training is None
-            else {"memorisation audit": self._by_distance(test, probability, classes)}
+            else {"memorisation audit": self._by_distance(test, test.distance_to_training, probability, classes)}
         )
         return Evaluation(metrics=estimates, figures=figures, rows=rows, tables=tables)
 
-    def _by_distance(self, test: Images, probability: np.ndarray, classes: int) -> pd.DataFrame:
+    def _by_distance(self, test: Images, distance: np.ndarray, probability: np.ndarray, classes: int) -> pd.DataFrame:
         """ROC-AUC by each held-out image's Hamming distance to its nearest training image (any flip or turn): a figure
         that holds only near training images is memory, not skill. The last row is the figure on images far from all of
         them."""
         radius = self.settings.split.near_duplicate_radius
-        distance, roc_auc = test.distance_to_training, self._metric_functions(classes)["roc_auc"]
+        roc_auc = self._metric_functions(classes)["roc_auc"]
         bands = [
             (f"0-{radius} (near-duplicates)", distance <= radius),
             (f"{radius + 1}-{2 * radius}", (distance > radius) & (distance <= 2 * radius)),

@@ -15,7 +15,7 @@ from blocks.tabular import TABLE, TabularFamily
 from families.prognosis.aft import _event_time, survival_matrix
 from families.prognosis.metrics import SURVIVAL_METRICS, SurvivalReference, _structured, against, uno_scorer
 from families.prognosis.settings import BUNDLED_DATA, GBSG2_NAMES, LUNG_DATA, LUNG_NAMES, PrognosisSettings
-from medmaas.family import Evaluation, Split, Tables
+from medmaas.family import Evaluation, Split, Suite, Tables
 from medmaas.settings import NUMERIC_TYPES
 from medmaas.stats import MetricSpec, bootstrap_estimates
 
@@ -92,7 +92,7 @@ class Prognosis(TabularFamily):
         lung_frame.to_csv(path.with_name(LUNG_DATA.name), index=False)
         return path
 
-    def outcome_expectations(self) -> list:
+    def outcome_expectations(self) -> Suite:
         import great_expectations.expectations as gxe
 
         data = self.settings.data

@@ -54,7 +54,8 @@ def _within_training_follow_up(event, time, reference: SurvivalReference) -> np.
 
     The time grid ends well before (the 90th percentile at most), so no figure on the grid changes.
     """
-    last = reference.training[reference.training.dtype.names[1]].max()
+    _, time_field = reference.training.dtype.names or ("", "")
+    last = reference.training[time_field].max()
     return _structured(event.astype(bool) & (time <= last), np.minimum(time, last))
 
 

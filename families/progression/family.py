@@ -11,7 +11,7 @@ from sklearn.model_selection import KFold, train_test_split
 from blocks.regression import REGRESSION_METRICS, regression_figures, regression_metric_specs
 from blocks.tabular import TABLE, TabularFamily
 from families.progression.settings import BUNDLED_DATA, SERUM_NAMES, ProgressionSettings
-from medmaas.family import Evaluation, Split, Tables
+from medmaas.family import Evaluation, Split, Suite, Tables
 from medmaas.settings import NUMERIC_TYPES
 from medmaas.stats import bootstrap_estimates
 
@@ -46,12 +46,12 @@ class Progression(TabularFamily):
         frame.to_csv(path, index=False)
         return path
 
-    def outcome_expectations(self) -> list:
+    def outcome_expectations(self) -> Suite:
         import great_expectations.expectations as gxe
 
         data = self.settings.data
         bounds = data.target_range
-        suite = [gxe.ExpectColumnValuesToBeInTypeList(column=data.target_column, type_list=NUMERIC_TYPES)]
+        suite: Suite = [gxe.ExpectColumnValuesToBeInTypeList(column=data.target_column, type_list=NUMERIC_TYPES)]
         if bounds.min is not None or bounds.max is not None:
             suite.append(
                 gxe.ExpectColumnValuesToBeBetween(column=data.target_column, min_value=bounds.min, max_value=bounds.max)

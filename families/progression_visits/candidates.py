@@ -22,6 +22,9 @@ class NextVisitPredictor:
         groups = [g for _, g in frame.groupby("history", sort=False)] if "history" in frame.columns else [frame]
         return self.predict_next(groups, np.array([float(g["days_ahead"].iloc[-1]) for g in groups]))
 
+    def predict_next(self, histories: list[pd.DataFrame], days_ahead: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
 
 class LastObservation(NextVisitPredictor):
     """The honest baseline: the marker stays where it was last measured."""

@@ -27,7 +27,7 @@ from families.progression_visits.settings import (
     RecurrentSettings,
     VisitData,
 )
-from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
+from medmaas.family import Evaluation, Family, FittedCandidate, Split, Suite, Tables
 from medmaas.settings import NUMERIC_TYPES, ColumnRange
 from medmaas.stats import HeldOutRows, bootstrap_estimates
 
@@ -101,11 +101,13 @@ class ProgressionVisits(Family):
         visits = self.settings.data.read(self.name)
         return {VISITS: visits, INTERVALS: visit_intervals(visits, self.settings.data)}
 
-    def expectations(self, tables: Tables) -> dict[str, list]:
+    def expectations(self, tables: Tables) -> dict[str, Suite]:
         import great_expectations.expectations as gxe
 
         data = self.settings.data
-        visits = [gxe.ExpectColumnToExist(column=c) for c in (data.id_column, data.day_column, *data.input_columns)]
+        visits: Suite = [
+            gxe.ExpectColumnToExist(column=c) for c in (data.id_column, data.day_column, *data.input_columns)
+        ]
         visits += [
             gxe.ExpectColumnValuesToNotBeNull(column=data.id_column),
             gxe.ExpectColumnValuesToNotBeNull(column=data.day_column),
@@ -118,7 +120,7 @@ class ProgressionVisits(Family):
             if column != data.target_marker:
                 visits.append(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=1.0 - data.max_missing_fraction))
             visits += range_expectations(column, data.ranges.get(column))
-        intervals = [  # one row per visit that has an earlier visit (a target to learn from)
+        intervals: Suite = [  # one row per visit that has an earlier visit (a target to learn from)
             gxe.ExpectColumnValuesToBeBetween(
                 column="days_since_previous_row", min_value=1
             ),  # in time order per patient
@@ -231,15 +233,14 @@ class ProgressionVisits(Family):
         from families.progression_visits.recurrent import train_recurrent
 
         fitting, validation = self._validation_split(train)
-        best = None
+        trials = []
         for hidden in settings.hidden_size:
             with one_torch_thread():
                 model, rmse, epochs, per_epoch = train_recurrent(
                     self.encoding, fitting, validation, settings, hidden, self.seed
                 )
-            if best is None or rmse < best[1]:
-                best = (model, rmse, {"hidden_size": hidden, "cell": settings.cell, "epochs": epochs}, per_epoch)
-        model, rmse, chosen, per_epoch = best
+            trials.append((model, rmse, {"hidden_size": hidden, "cell": settings.cell, "epochs": epochs}, per_epoch))
+        model, rmse, chosen, per_epoch = min(trials, key=lambda trial: trial[1])  # the first of equals
         return model, chosen, rmse, {"train_epochs": float(chosen["epochs"]), "seconds_per_epoch": per_epoch}
 
     # --- evaluation --------------------------------------------------------------------------------------
@@ -327,16 +328,13 @@ class ProgressionVisits(Family):
         def bounded(name: str):
             return (data.ranges.get(name) or ColumnRange()).request_field()
 
-        visit = create_model(
-            "Visit",
-            __config__=ConfigDict(extra="forbid"),
-            **{
-                data.day_column: ColumnRange(min=0, max=MAX_VISIT_DAY).request_field(
-                    description="days since the first visit"
-                )
-            },
+        visit_fields: dict[str, Any] = {
+            data.day_column: ColumnRange(min=0, max=MAX_VISIT_DAY).request_field(
+                description="days since the first visit"
+            ),
             **{m: bounded(m) for m in data.markers},
-        )
+        }
+        visit = create_model("Visit", __config__=ConfigDict(extra="forbid"), **visit_fields)
 
         def in_time_order(history):
             days = [getattr(v, data.day_column) for v in history.visits]
@@ -347,23 +345,24 @@ class ProgressionVisits(Family):
                     )
             return history
 
-        return create_model(
-            "VisitHistory",
-            __config__=ConfigDict(extra="forbid"),
-            __validators__={"in_time_order": model_validator(mode="after")(in_time_order)},
-            visits=(list[visit], Field(min_length=1, max_length=horizon.max_visits, description="earliest first")),
-            days_ahead=ColumnRange(min=1, max=horizon.max_days_ahead).request_field(
+        history_fields: dict[str, Any] = {
+            "visits": (list[visit], Field(min_length=1, max_length=horizon.max_visits, description="earliest first")),
+            "days_ahead": ColumnRange(min=1, max=horizon.max_days_ahead).request_field(
                 description="days after the last visit"
             ),
             **{c: bounded(c) for c in data.baseline_columns},
+        }
+        validators: dict[str, Any] = {"in_time_order": model_validator(mode="after")(in_time_order)}
+        return create_model(
+            "VisitHistory", __config__=ConfigDict(extra="forbid"), __validators__=validators, **history_fields
         )
 
-    def longest_gap(self, history: BaseModel) -> float:
+    def longest_gap(self, history: Any) -> float:
         """The longest interval the request asks the model to bridge: between two visits, or to the predicted day."""
         days = [getattr(v, self.settings.data.day_column) for v in history.visits]
         return max([history.days_ahead, *np.diff(days)])
 
-    def history_frame(self, history: BaseModel) -> pd.DataFrame:
+    def history_frame(self, history: Any) -> pd.DataFrame:
         """A validated request as the models' history table (baseline repeated on every visit)."""
         frame = pd.DataFrame([v.model_dump() for v in history.visits])
         for column in self.settings.data.baseline_columns:

@@ -23,6 +23,9 @@ class VisitRecurrentNet(NextVisitPredictor, nn.Module):
     i. The network is causal, so one pass scores every prefix of a history.
     """
 
+    mean: torch.Tensor  # buffers (register_buffer): they travel with the state dict and the device
+    scale: torch.Tensor
+
     mlflow_flavor = "pytorch"
 
     def __init__(

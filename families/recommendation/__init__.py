@@ -7,7 +7,7 @@ its zip by path; the package is never imported). Reviews carry no patient id, so
 scale (negative 1, neutral 2, positive 3), timed by the drug's first review for the condition. Any
 CSV of ``patient_id, treatment_id, outcome`` (and optionally a timestamp) trains the same way.
 
-Candidates are in families/recommendation/recommenders.py, over the sparse matrices of blocks/sparse.py.
+Candidates are in families/recommendation/candidates.py, over the sparse matrices of blocks/sparse.py.
 """
 
 from families.recommendation.family import Recommendation

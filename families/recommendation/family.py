@@ -15,7 +15,7 @@ from sklearn.model_selection import ParameterGrid
 from blocks.drug_reviews import read_drug_reviews
 from blocks.regression import REGRESSION_METRICS, regression_figures
 from blocks.sparse import Interactions, PatientRows
-from families.recommendation.recommenders import CANDIDATES, Recommender
+from families.recommendation.candidates import CANDIDATES, Recommender
 from families.recommendation.settings import (
     BUNDLED_DATA,
     INTERACTIONS,
@@ -25,7 +25,7 @@ from families.recommendation.settings import (
     TIMESTAMPS,
     RecommendationSettings,
 )
-from medmaas.family import Evaluation, Family, FittedCandidate, Split, Tables
+from medmaas.family import Evaluation, Family, FittedCandidate, Split, Suite, Tables
 from medmaas.settings import NUMERIC_TYPES
 from medmaas.stats import HeldOutRows, MetricSpec, bootstrap_estimates
 
@@ -150,14 +150,14 @@ class Recommendation(Family):
             )
         return tables
 
-    def expectations(self, tables: Tables) -> dict[str, list]:
+    def expectations(self, tables: Tables) -> dict[str, Suite]:
         import great_expectations.expectations as gxe
 
         data = self.settings.data
         timed = [data.timestamp_column] if data.timestamp_column else []
         columns = [data.id_column, data.treatment_column, data.outcome_column, *timed]
         pair = [data.id_column, data.treatment_column, *timed]
-        suite = [gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows)]
+        suite: Suite = [gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows)]
         suite += [gxe.ExpectColumnToExist(column=c) for c in columns]
         suite += [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in columns]
         suite += [
@@ -326,7 +326,7 @@ class Recommendation(Family):
         patients = np.unique(test.held_out.patients)
         per_patient = np.full(len(patients), np.nan)
         per_patient[scored] = ndcg
-        pairs = {p: [] for p in patients}
+        pairs: dict[Any, list[str]] = {p: [] for p in patients}
         for patient, treatment in zip(test.held_out.patients, test.held_out.treatments):
             pairs[patient].append(pair_key(patient, treatment))
         return HeldOutRows(

@@ -27,14 +27,14 @@ def synthetic_low_rank_outcomes(
     random, as in care.
     """
     rng = np.random.default_rng(seed)
-    p = rng.normal(0, 1 / np.sqrt(rank), (n_patients, rank)).astype(np.float32)
+    p = rng.normal(0.0, 1 / np.sqrt(rank), size=(n_patients, rank)).astype(np.float32)
     q = rng.normal(0, 1, (n_treatments, rank)).astype(np.float32)
     bias = rng.normal(0, 0.5, n_treatments).astype(np.float32)
     patients, treatments, outcomes = [], [], []
     chunk = max(1, 20_000_000 // n_treatments)
     for start in range(0, n_patients, chunk):
         affinity = bias + p[start : start + chunk] @ q.T
-        gumbel = rng.gumbel(size=affinity.shape).astype(np.float32)
+        gumbel = np.asarray(rng.gumbel(size=affinity.shape), dtype=np.float32)
         chosen = np.argpartition(-(selection * affinity + gumbel), per_patient - 1, axis=1)[:, :per_patient]
         chosen.sort(axis=1)
         value = np.take_along_axis(affinity, chosen, axis=1) * 1.2 + 3 + rng.normal(0, noise, chosen.shape)
