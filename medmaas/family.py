@@ -57,6 +57,17 @@ class FittedCandidate:
     training: dict[str, float] = field(default_factory=dict)  # e.g. epochs run, seconds per epoch
 
 
+@dataclass
+class Registered:
+    """The chosen model as its version stores it, with what it carries beside its predictions (imaging: an
+    out-of-distribution detector) and what measured that: tables, figures and per-epoch curves for the run."""
+
+    model: Any
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    curves: dict[str, list[float]] = field(default_factory=dict)  # metric name -> value per step (epoch)
+
+
 SettingsT = TypeVar("SettingsT", bound=FamilySettings)
 
 
@@ -193,6 +204,11 @@ class Family(ABC, Generic[SettingsT]):
             "site.",
             "Not validated prospectively; monitor performance on local data before clinical use.",
         ]
+
+    def registered_form(self, model: Any, split: Split) -> Registered:
+        """The chosen model as registered: trained companions (fitted on ``split.train`` only) added to it, measured on
+        ``split.test``. The test set measures them and chooses nothing; the default adds none."""
+        return Registered(model)
 
     def serving_artifacts(self, model: Any, train: Any) -> dict[str, Any]:
         """JSON-able material the service needs beside the model (e.g. an explainer's background)."""

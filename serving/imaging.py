@@ -50,6 +50,17 @@ def _readable(path: Path) -> Path:
 ImageFile = Annotated[Path, AfterValidator(_readable)]
 
 
+class ImagePrediction(ClassPrediction):
+    ood_score: float | None = Field(
+        description="how unlike the training images this image is (the detector's score; model_info says which score "
+        "and its threshold); null when the version carries no detector"
+    )
+    in_distribution: bool | None = Field(
+        description="false: the image is unlike the training images (a CT, a photo, a blank or corrupted frame), "
+        "so the probabilities are not to be trusted; null when the version carries no detector"
+    )
+
+
 class ImageExplanation(Answer):
     explained_class: str = Field(description="the predicted class, whose map this is")
     probabilities: dict[str, float]
@@ -81,25 +92,36 @@ class ImagingService:
     def _prepared(self, paths: list[Path]) -> np.ndarray:
         return np.stack([self.model.prepare(_image_bytes(p)).pixels for p in paths])
 
-    def _answer(self, probability: np.ndarray) -> list[ClassPrediction]:
+    def _answer(self, pixels: np.ndarray) -> list[ImagePrediction]:
+        """Probabilities, and the out-of-distribution score when the version carries a detector (registered since)."""
+        probability = self.model.predict_proba(pixels)
         predicted = self.model.predicted_codes(probability)
+        detector = getattr(self.model, "ood", None)
+        scores: list[float | None] = [None] * len(pixels)
+        inside: list[bool | None] = [None] * len(pixels)
+        if detector is not None:
+            values = detector.scores(self.model, pixels)
+            scores, inside = [float(v) for v in values], [bool(v <= detector.threshold) for v in values]
         return [
-            ClassPrediction(
+            ImagePrediction(
                 probabilities={c: float(p) for c, p in zip(self.model.classes, row)},
                 predicted=self.model.classes[k],
+                ood_score=score,
+                in_distribution=within,
                 **answered_by(CHAMPION),
             )
-            for row, k in zip(probability, predicted)
+            for row, k, score, within in zip(probability, predicted, scores, inside)
         ]
 
     @strict_api(batchable=True, batch_dim=0, max_batch_size=LIMITS.max_batch_size, max_latency_ms=LIMITS.max_latency_ms)
     def predict(
         self, images: Annotated[list[ImageFile], Field(min_length=1, max_length=LIMITS.max_items_per_request)]
-    ) -> list[ClassPrediction]:
-        """Class probabilities per uploaded image (PNG, JPEG or DICOM), in request order."""
+    ) -> list[ImagePrediction]:
+        """Class probabilities per uploaded image (PNG, JPEG or DICOM), in request order, each with whether the image is
+        like the training images (``in_distribution``)."""
         pixels = self._prepared(images)
         with self.network_in_use:
-            return self._answer(self.model.predict_proba(pixels))
+            return self._answer(pixels)
 
     @strict_api()
     def explain(self, image: ImageFile) -> ImageExplanation:
@@ -107,7 +129,7 @@ class ImagingService:
         for the CNN, occlusion for a pixel baseline."""
         pixels = self._prepared([image])
         with self.network_in_use:
-            answer = self._answer(self.model.predict_proba(pixels))[0]
+            answer = self._answer(pixels)[0]
             heatmap = self.model.explanation_maps(pixels, np.array([self.model.classes.index(answer.predicted)]))
         return ImageExplanation(
             explained_class=answer.predicted,
@@ -131,4 +153,5 @@ class ImagingService:
             "channels": data.channels,
             "max_file_bytes": LIMITS.max_file_bytes,
             "max_images_per_request": LIMITS.max_items_per_request,
+            "out_of_distribution": detector.describe() if (detector := getattr(self.model, "ood", None)) else None,
         }

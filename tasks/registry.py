@@ -27,7 +27,7 @@ from prefect.cache_policies import NO_CACHE
 from medmaas import identity
 from medmaas.champions import CHALLENGER, CHAMPION, REFERENCE
 from medmaas.environment import MLFLOW_DIR
-from medmaas.family import Evaluation, Family, Split
+from medmaas.family import Evaluation, Family, Registered, Split
 from medmaas.flavors import load_model, log_model, pinned_requirements
 from medmaas.provenance import Provenance
 from medmaas.stats import Estimate
@@ -36,6 +36,7 @@ from tasks.evaluate import BestOnTest, CandidateResult
 from tasks.gate import DataGateFailed, GateReport
 from tasks.model_card import render_model_card
 from tasks.promotion import Comparison, Decision, EarlierVersions, compare
+from tasks.reports import report_dir
 
 EXPERIMENT_KIND = "mlflow.experimentKind"  # what the MLflow UI reads to open an experiment in its model-training view
 # The link that opens a family's runs in MLflow 3.17's "Model training" view. That UI starts in its GenAI view whatever
@@ -344,22 +345,45 @@ def link_model_metrics(
     client.log_batch(run_id, metrics=metrics)
 
 
+def log_companions(run_id: str, registered_model: str, registered: Registered) -> None:
+    """What the version carries beside its predictions, on the run (metrics, curves by step, tables) and in reports/."""
+    now = int(datetime.now(timezone.utc).timestamp() * 1000)
+    metrics = [Metric(name, value, now, 0) for name, value in registered.metrics.items()]
+    metrics += [
+        Metric(name, value, now, step)
+        for name, values in registered.curves.items()
+        for step, value in enumerate(values)
+    ]
+    if metrics:
+        MlflowClient().log_batch(run_id, metrics=metrics)
+    if registered.tables:
+        log_files(
+            run_id,
+            {f"{name}.csv": table.to_csv(index=False) for name, table in registered.tables.items()},
+            "companions",
+        )
+    for name, table in registered.tables.items():
+        (report_dir(registered_model) / f"{name}.md").write_text(table.to_markdown(index=False) + "\n")
+
+
 @task(name="register-challenger", cache_policy=NO_CACHE)
 def register_challenger(
     family: Family, run_id: str, best: CandidateResult, split: Split, provenance: Provenance
 ) -> str:
     """Log the chosen candidate's model with what its service and monitor need, register it, and make it the
     challenger."""
+    registered = family.registered_form(best.fitted.model, split)
     with mlflow.start_run(run_id=run_id):
         info = log_model(
-            family.flavor_of(best.fitted.model),
-            best.fitted.model,
+            family.flavor_of(registered.model),
+            registered.model,
             name="model",
             step=MODEL_STEP,
             input_example=family.input_example(split.test),
             pip_requirements=pinned_requirements(family.runtime_packages),
         )
     link_model_metrics(family, run_id, info.model_id, best, provenance)
+    log_companions(run_id, family.registered_model, registered)
     log_files(run_id, {"serving.json": json.dumps(family.serving_artifacts(best.fitted.model, split.train))}, "serving")
     log_files(
         run_id,

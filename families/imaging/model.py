@@ -40,6 +40,7 @@ class ImageModel(AssembledClassifier):
         self.max_pixels = max_pixels
         self.positive = positive
         self.threshold = threshold
+        self.ood: Any = None  # its OutOfDistribution detector, added at registration (families/imaging/ood.py)
 
     def prepare(self, data: bytes) -> Decoded:
         """A file's bytes (PNG, JPEG or DICOM) prepared as the training images were; UnreadableImage if it cannot be."""

@@ -234,6 +234,16 @@ class ImageCNN(ClassifierMixin, BaseEstimator):
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
+    def embed(self, X: np.ndarray) -> np.ndarray:
+        """The penultimate features (globally pooled, before dropout and the linear layer): what the out-of-distribution
+        baseline measures distances in (families/imaging/ood.py)."""
+        inputs = self._normalised(self._scaled(X))
+        pooled = self.network_.head[:2]  # AdaptiveAvgPool2d, Flatten
+        with torch.no_grad():
+            return torch.cat(
+                [pooled(self.network_.stages(self.network_.stem(chunk))) for chunk in inputs.split(INFERENCE_BATCH)]
+            ).numpy()
+
     def grad_cam(self, X: np.ndarray, target: np.ndarray) -> np.ndarray:
         """Grad-CAM (Selvaraju et al., 2017; captum's LayerGradCam) for class code ``target`` of each image, on the
         explained stage, upsampled to the image's size and scaled to [0, 1] per image: (n, h, w)."""

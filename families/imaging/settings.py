@@ -139,11 +139,26 @@ class ImageServing(ServingSettings):
     max_file_bytes: PositiveInt = Field(10_000_000, description="an uploaded file larger than this is refused")
 
 
+class OutOfDistribution(Frozen):
+    """The detector every registered version carries (families/imaging/ood.py): each answer says whether the image is
+    like the training images."""
+
+    enabled: bool = Field(True, description="false: versions carry no detector and answers no ood_score")
+    percentile: float = Field(
+        99.0,
+        ge=50.0,
+        le=100.0,
+        description="the threshold: this percentile of the score on in-distribution validation images (so about "
+        "1 in 100 ordinary images is flagged at 99)",
+    )
+
+
 class ImagingSettings(FamilySettings):
     data: ImageData = ImageData()
     split: ImageSplit = ImageSplit()
     augmentation: Augmentation = Augmentation()
     serving: ImageServing = ImageServing()
+    out_of_distribution: OutOfDistribution = OutOfDistribution()
     decision_threshold: float = Field(
         0.5, gt=0.0, lt=1.0, description="binary: the positive class is predicted at or above this probability"
     )

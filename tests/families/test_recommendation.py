@@ -14,8 +14,8 @@ from sklearn.metrics import ndcg_score
 from support import Replace, Server
 
 from families import load_params
-from families.recommendation.family import Recommendation, latest_per_patient, ranking_metrics
 from families.recommendation.candidates import CANDIDATES
+from families.recommendation.family import Recommendation, latest_per_patient, ranking_metrics
 from families.recommendation.settings import INTERACTIONS
 from families.recommendation.synthetic import synthetic_low_rank_outcomes
 from flows.train import run_family

@@ -127,6 +127,28 @@ def test_png_jpeg_and_dicom_uploads_get_probabilities_in_request_order_and_no_he
     assert info["image_size"] == 32 and info["labels"] == ["lesion", "normal"] and info["metrics"]["roc_auc"] >= 0.8
 
 
+def test_each_answer_says_whether_the_image_is_like_the_training_images_and_model_info_says_how_that_is_decided(
+    server, fresh
+):
+    pixels, _ = fresh
+    rng = np.random.default_rng(0)
+    noise = [("noise.png", encoded(rng.integers(0, 256, (32, 32), dtype=np.uint8)))]
+    blank = [("blank.png", encoded(np.zeros((32, 32), dtype=np.uint8)))]
+    ordinary = [(f"{i}.png", encoded(p)) for i, p in enumerate(pixels)]
+    answers = [
+        a
+        for i in range(0, len(ordinary), MAX_ITEMS)
+        for a in upload(server, "predict", ordinary[i : i + MAX_ITEMS]).json()
+    ]
+    foreign = upload(server, "predict", noise + blank).json()
+    detector = server.post("model_info", {}).json()["out_of_distribution"]
+    assert detector["score"] in ("reconstruction", "mahalanobis") and detector["threshold"] > 0
+    assert "99th percentile" in detector["how"]
+    assert np.mean([a["in_distribution"] for a in answers]) >= 0.8  # SYNTHETIC images it never saw, like its own
+    assert foreign[0]["in_distribution"] is False and foreign[0]["ood_score"] > detector["threshold"]
+    assert all((a["ood_score"] <= detector["threshold"]) == a["in_distribution"] for a in answers + foreign)
+
+
 def test_single_image_requests_sent_together_are_batched_and_answered_as_one_request_would(server, fresh):
     pixels, _ = fresh
     files = [(f"{i}.png", encoded(p)) for i, p in enumerate(pixels[:16])]
