@@ -34,19 +34,19 @@ def per_image_ms(work, images, repeats: int = 3) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=512)
+    parser.add_argument("--alias", default="champion", help="the registered version to time (champion, challenger)")
     args = parser.parse_args()
     from families import family_class, load_params
-    from medmaas.champions import resolve_from_registry
+    from medmaas.flavors import load_model
 
     params = load_params()
     family = family_class("imaging")(params.families["imaging"], params.project.seed)
-    champion = resolve_from_registry(family)
-    model = champion.load()
+    model = load_model(f"models:/{family.registered_model}@{args.alias}")
     detector = getattr(model, "ood", None)
     if detector is None:
-        sys.exit(f"imaging v{champion.version} carries no detector: retrain it (`medmaas train imaging`)")
+        sys.exit(f"the imaging {args.alias} carries no detector: retrain it (`medmaas train imaging`)")
     pixels = family.split(family.load()).test.pixels[: args.images]
-    print(f"imaging v{champion.version}, {len(pixels)} held-out images, best of 3, ms per image:")
+    print(f"imaging {args.alias}, {len(pixels)} held-out images, best of 3, ms per image:")
     print(f"  classifier alone        {per_image_ms(model.predict_proba, pixels):.3f}")
     for score in ("reconstruction", "mahalanobis"):
         print(f"  {score:<23} {per_image_ms(lambda x, s=score: detector.scores(model, x, s), pixels):.3f}")
