@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -39,6 +40,7 @@ from medmaas.settings import (
     DataFile,
     FamilySettings,
     Frozen,
+    UnreadableData,
 )
 from medmaas.stats import HeldOutRows, MetricFn
 
@@ -437,6 +439,12 @@ class TabularFamily(Family[TabularSettings]):
             "features": profile(features, kinds),
             "prediction": column_profile(self.monitored_prediction(model, held_out), "numeric"),
         }
+
+    def read_monitoring_batch(self, path: Path) -> pd.DataFrame:
+        """A batch to monitor: a CSV or Parquet file read as the training file is."""
+        if path.is_dir():
+            raise UnreadableData(f"{path.name} is a folder; {self.name} monitors a CSV or Parquet file")
+        return self.settings.data.read_file(path, self.name, self.outcome_dtype())
 
     def batch_expectations(self, frame: pd.DataFrame) -> Suite:
         """The gate's suite for a batch to monitor: the feature checks, and the outcome's only when the batch has one;

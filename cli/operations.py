@@ -131,8 +131,8 @@ def monitor(
         Optional[Path],
         typer.Argument(
             exists=True,
-            dir_okay=False,
-            help="rows to check (CSV or Parquet); default: the prediction log since the last check",
+            help="rows to check (CSV or Parquet), or for imaging a folder of images; default: the prediction log "
+            "since the last check",
         ),
     ] = None,
     params: ParamsOption = None,

@@ -18,13 +18,14 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import AfterValidator, Field
 
-from families.imaging.family import Imaging
+from families.imaging.family import PREDICTED, Imaging
 from families.imaging.loaders import UnreadableImage
 from serving.base import Answer, ClassPrediction, answered_by, champion_service
 from serving.bodies import strict_api
-from serving.champion import resolve_champion
+from serving.champion import PredictionRecorder, resolve_champion
 
 CHAMPION = resolve_champion("imaging", Imaging)
+RECORD = PredictionRecorder(CHAMPION)  # summaries only: the uploaded images are never stored
 SETTINGS = CHAMPION.family.settings
 LIMITS = SETTINGS.serving
 MODEL = (
@@ -92,16 +93,21 @@ class ImagingService:
     def _prepared(self, paths: list[Path]) -> np.ndarray:
         return np.stack([self.model.prepare(_image_bytes(p)).pixels for p in paths])
 
-    def _answer(self, pixels: np.ndarray) -> list[ImagePrediction]:
-        """Probabilities, and the out-of-distribution score when the version carries a detector (registered since)."""
+    def _answer(self, pixels: np.ndarray, record: bool = False) -> list[ImagePrediction]:
+        """Probabilities, and the out-of-distribution score when the version carries a detector (registered since).
+        ``record``: log each image's summary (embedding components, score, intensity; never the image) for drift."""
         probability = self.model.predict_proba(pixels)
         predicted = self.model.predicted_codes(probability)
         detector = getattr(self.model, "ood", None)
         scores: list[float | None] = [None] * len(pixels)
         inside: list[bool | None] = [None] * len(pixels)
         if detector is not None:
-            values = detector.scores(self.model, pixels)
+            summary = detector.summary(self.model, pixels) if detector.embedding is not None else None
+            values = summary["ood_score"] if summary is not None else detector.scores(self.model, pixels)
             scores, inside = [float(v) for v in values], [bool(v <= detector.threshold) for v in values]
+            if record and summary is not None:
+                summary[PREDICTED] = self.model.watched_probability(probability)
+                RECORD("predict", summary.to_dict(orient="records"), predicted.tolist())
         return [
             ImagePrediction(
                 probabilities={c: float(p) for c, p in zip(self.model.classes, row)},
@@ -121,7 +127,7 @@ class ImagingService:
         like the training images (``in_distribution``)."""
         pixels = self._prepared(images)
         with self.network_in_use:
-            return self._answer(pixels)
+            return self._answer(pixels, record=True)
 
     @strict_api()
     def explain(self, image: ImageFile) -> ImageExplanation:

@@ -140,8 +140,7 @@ def read_batch(family: Any, batch_path: str | None) -> Batch:
     """A user's file (read with the family block's read options), or what the services logged since the last check."""
     if batch_path is not None:
         path = Path(batch_path).resolve()
-        frame = family.settings.data.read_file(path, family.name, family.outcome_dtype())
-        return Batch(frame, path.name)
+        return Batch(family.read_monitoring_batch(path), path.name)
     checked = _checked_file(family.registered_model)
     after = json.loads(checked.read_text())["last_row"] if checked.is_file() else 0
     logged = read_log(family.registered_model, after)
@@ -197,6 +196,8 @@ def check_batch(
         report.status = "gate failed"
         return report
     features, _ = family.monitored_features(model, checked)
+    if len(features) < len(frame):
+        report.notes.append(f"{len(features)} of the {len(frame)} rows compared: {family.name} counts near-copies once")
     report.features = compare(reference["features"], features, report.thresholds)
     predicted = family.monitored_prediction(model, checked)
     report.prediction = compare(

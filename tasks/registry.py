@@ -384,13 +384,13 @@ def register_challenger(
         )
     link_model_metrics(family, run_id, info.model_id, best, provenance)
     log_companions(run_id, family.registered_model, registered)
-    log_files(run_id, {"serving.json": json.dumps(family.serving_artifacts(best.fitted.model, split.train))}, "serving")
+    log_files(run_id, {"serving.json": json.dumps(family.serving_artifacts(registered.model, split.train))}, "serving")
     log_files(
         run_id,
         {Path(IDENTITY_ARTIFACT).name: json.dumps(row_identity(family, split, best.evaluation.rows))},
         str(Path(IDENTITY_ARTIFACT).parent),
     )
-    if (reference := family.drift_reference(best.fitted.model, split)) is not None:
+    if (reference := family.drift_reference(registered.model, split)) is not None:
         log_files(run_id, {"reference.json": json.dumps(reference)}, "monitoring")
     name = family.registered_model
     version = mlflow.register_model(

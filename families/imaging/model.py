@@ -60,6 +60,10 @@ class ImageModel(AssembledClassifier):
             return np.where(probability[:, self.positive] >= self.threshold, self.positive, 1 - self.positive)
         return probability.argmax(axis=1)
 
+    def watched_probability(self, probability: np.ndarray) -> np.ndarray:
+        """What drift monitoring watches of an answer: the positive class's probability, else the top class's."""
+        return probability[:, self.positive] if self.positive is not None else probability.max(axis=1)
+
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.classes_[self.predicted_codes(self.predict_proba(X))]
 

@@ -14,7 +14,7 @@ served, against shifted copies of themselves and far-off images made here. The t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -139,9 +139,13 @@ def penultimate(model: ImageModel, pixels: np.ndarray) -> np.ndarray:
     return np.asarray(embed(pixels) if embed is not None else downsampled(pixels, 16), dtype=np.float64)
 
 
+EMBEDDING_COMPONENTS = 8
+
+
 @dataclass
 class OutOfDistribution:
-    """What the service adds to each answer: the served score, and whether it is at or below the threshold."""
+    """What the service adds to each answer: the served score, and whether it is at or below the threshold; and the
+    summary of an image that drift monitoring compares (never the image)."""
 
     autoencoder: ConvAutoencoder
     mahalanobis: Mahalanobis
@@ -150,11 +154,33 @@ class OutOfDistribution:
     percentile: float
     validation_images: int
     chosen_by: dict[str, float] = field(default_factory=dict)  # validation ROC-AUC per score (far and near shifts)
+    embedding: Any = None  # PCA of the penultimate features (training side): the summary's first columns
 
     def scores(self, model: ImageModel, pixels: np.ndarray, score: Score | None = None) -> np.ndarray:
         if (score or self.served) == "reconstruction":
             return self.autoencoder.errors(pixels)
         return self.mahalanobis.score(penultimate(model, pixels))
+
+    def summary_columns(self) -> list[str]:
+        return [
+            *(f"embedding_{i + 1}" for i in range(self.embedding.n_components_)),
+            "ood_score",
+            "mean_intensity",
+            "contrast",
+        ]
+
+    def summary(self, model: ImageModel, pixels: np.ndarray) -> pd.DataFrame:
+        """Per image, what drift monitoring compares: the first principal components of the penultimate features, the
+        served score, and the mean and spread of the pixels (a darker or flatter scanner shows there first). Chosen
+        over the autoencoder's code by measurement (benchmarks/imaging_drift.py)."""
+        features = penultimate(model, pixels)
+        frame = pd.DataFrame(self.embedding.transform(features), columns=self.summary_columns()[:-3])
+        served = self.mahalanobis.score(features) if self.served == "mahalanobis" else self.autoencoder.errors(pixels)
+        frame["ood_score"] = served
+        scaled = np.asarray(pixels, dtype=np.float64) / 255.0
+        frame["mean_intensity"] = scaled.mean(axis=(1, 2, 3))
+        frame["contrast"] = scaled.std(axis=(1, 2, 3))
+        return frame
 
     def describe(self) -> dict[str, object]:
         return {
@@ -180,8 +206,14 @@ def fit_detector(
     """Both scores on the training side's pixels; ``validation``: which rows are held out from the detector."""
     fit_rows, held_rows = np.flatnonzero(~validation), np.flatnonzero(validation)
     trained = train_autoencoder(pixels[fit_rows], pixels[held_rows], seed)
-    mahalanobis = Mahalanobis.fit(penultimate(model, pixels[fit_rows]), codes[fit_rows])
-    detector = OutOfDistribution(trained.network, mahalanobis, "reconstruction", np.inf, percentile, len(held_rows))
+    from sklearn.decomposition import PCA
+
+    features = penultimate(model, pixels[fit_rows])
+    mahalanobis = Mahalanobis.fit(features, codes[fit_rows])
+    embedding = PCA(min(EMBEDDING_COMPONENTS, *features.shape), random_state=seed).fit(features)
+    detector = OutOfDistribution(
+        trained.network, mahalanobis, "reconstruction", np.inf, percentile, len(held_rows), embedding=embedding
+    )
     held = pixels[held_rows]
     table = measure(detector, model, held, seed + 1)
     detector.chosen_by = {

@@ -296,3 +296,55 @@ def test_no_training_image_and_no_file_name_is_stored_with_the_model_or_its_run(
         if p.is_file() and p.suffix in (".json", ".md", ".yaml", ".txt", "")
     )
     assert "synthetic-0" not in stored and "lesion/" not in stored  # no file of the training folder is named
+
+
+def write_pngs(folder: Path, pixels: np.ndarray) -> Path:
+    folder.mkdir(parents=True)
+    for i, image in enumerate(pixels):
+        Image.fromarray(image).save(folder / f"{i:03d}.png")
+    return folder
+
+
+def test_monitor_compares_a_folder_of_images_by_their_summaries_and_flags_a_shifted_one(
+    champion, serving_params, tmp_path
+):
+    from flows.monitor import monitor_family
+
+    # SYNTHETIC, never seen, with the held-out side's lesion share (23%): a class mix unlike it is drift too (the
+    # embedding and the contrast separate the classes)
+    unseen = synthetic_lesions(60, 32, seed=31, lesion_share=0.23).pixels[:, 0]
+    same = monitor_family("imaging", str(write_pngs(tmp_path / "same", unseen)), str(serving_params))
+    darker = monitor_family(
+        "imaging", str(write_pngs(tmp_path / "darker", (unseen * 0.5).astype(np.uint8))), str(serving_params)
+    )
+    assert same.status == "no drift", same.to_markdown()
+    assert darker.status == "drift" and {"mean_intensity", "ood_score"} <= set(darker.features.drifted)
+    assert same.rows == darker.rows == 60
+    for report in (same, darker):
+        text = report.to_markdown()
+        assert "embedding_1" in text and "000.png" not in text  # summaries compared; no file name reported
+
+
+def test_a_folder_with_a_file_that_is_no_image_fails_the_gate_naming_its_position(champion, serving_params, tmp_path):
+    from flows.monitor import monitor_family
+
+    folder = write_pngs(tmp_path / "broken", synthetic_lesions(40, 32, seed=32).pixels[:, 0])
+    (folder / "Roe^Jane.png").write_bytes(b"not an image at all")
+    report = monitor_family("imaging", str(folder), str(serving_params))
+    assert report.status == "gate failed" and report.features is None
+    assert "every file is an image" in report.to_markdown() and "Roe" not in report.to_markdown()
+
+
+def test_the_service_logs_each_image_as_a_summary_that_monitoring_reads(server, champion, serving_params, fresh):
+    from flows.monitor import monitor_family
+    from medmaas.prediction_log import read_log
+
+    pixels, _ = fresh
+    for i in range(0, len(pixels), MAX_ITEMS):
+        chunk = [(f"{j}.png", encoded(p)) for j, p in enumerate(pixels[i : i + MAX_ITEMS])]
+        assert upload(server, "predict", chunk).status_code == 200
+    logged = read_log(MODEL).features
+    assert {"embedding_1", "ood_score", "mean_intensity", "predicted_probability"} <= set(logged.columns)
+    assert not [c for c in logged.columns if "pixel" in c or c in ("file", "image")]  # the images are never stored
+    report = monitor_family("imaging", None, str(serving_params))
+    assert report.status in ("drift", "no drift") and report.features is not None and report.rows >= len(pixels)
