@@ -322,6 +322,11 @@ class TabularFamily(Family[TabularSettings]):
             hyperparameters={k.split("__")[-1]: v for k, v in search.best_params_.items()},
             tuning_score=float(search.best_score_),
             fit_seconds=time.perf_counter() - started,
+            curves={  # a network step's loss per epoch (the representation candidates' autoencoder)
+                f"{name}_validation_loss": list(step.validation_losses_)
+                for name, step in search.best_estimator_.named_steps.items()
+                if hasattr(step, "validation_losses_")
+            },
         )
 
     def serving_artifacts(self, model: Any, train: Any) -> dict[str, Any]:

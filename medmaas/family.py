@@ -55,6 +55,7 @@ class FittedCandidate:
     tuning_score: float | None
     fit_seconds: float
     training: dict[str, float] = field(default_factory=dict)  # e.g. epochs run, seconds per epoch
+    curves: dict[str, list[float]] = field(default_factory=dict)  # per epoch, logged by step: e.g. a validation loss
 
 
 @dataclass

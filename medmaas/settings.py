@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 import numpy as np
 import pandas as pd
@@ -294,13 +294,15 @@ class FamilySettings(Frozen):
 class CandidateGrids(Frozen):
     """Candidates to train (one field each, with its grid); leave one out to skip it."""
 
+    opt_in: ClassVar[tuple[str, ...]] = ()  # trained only when a block names them (a study, not a default)
+
     def enabled(self) -> dict[str, Any]:
         return {name: grid for name in type(self).model_fields if (grid := getattr(self, name)) is not None}
 
     @classmethod
     def every_default(cls) -> Self:
         """Every candidate with its default grid: what a block that names no candidates trains."""
-        return cls.model_validate({name: {} for name in cls.model_fields})
+        return cls.model_validate({name: {} for name in cls.model_fields if name not in cls.opt_in})
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Self:

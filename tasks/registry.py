@@ -195,6 +195,11 @@ def track_candidates(
             Metric("fit_seconds", fitted.fit_seconds, now, 0)
         ]
         metrics += [Metric(name, value, now, 0) for name, value in fitted.training.items()]
+        metrics += [
+            Metric(name, value, now, step)
+            for name, values in fitted.curves.items()
+            for step, value in enumerate(values)
+        ]
         if fitted.tuning_score is not None:
             metrics.append(Metric("tuning_score", fitted.tuning_score, now, 0))
         client.log_batch(run_id, metrics=metrics, params=params)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import PositiveFloat, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.decomposition import PCA
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.kernel_approximation import Nystroem
 from sklearn.linear_model import LogisticRegression
@@ -15,6 +16,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
+from blocks.autoencoder import DenoisingAutoencoder
+from blocks.encoding import ColumnEncoder
 from blocks.tabular import BoostingGrid, Grid, scaled, unscaled
 from medmaas.settings import CandidateGrids
 
@@ -117,6 +120,38 @@ class GradientBoostingGrid(BoostingGrid):
         return unscaled(GradientBoostingClassifier(random_state=seed))
 
 
+class RepresentationGrid(Grid):
+    """A representation learnt from the features (``width`` numbers per patient), then logistic regression on it."""
+
+    width: PositiveInt = 8
+    C: list[PositiveFloat] = [0.1, 1.0]
+
+    def representation(self, seed: int) -> Any:
+        raise NotImplementedError
+
+    def build(self, seed: int) -> tuple[Pipeline, dict[str, list[Any]]]:
+        steps = [
+            ("prepare", ColumnEncoder(scale=True)),
+            ("represent", self.representation(seed)),
+            ("model", LogisticRegression(class_weight="balanced", max_iter=5000, random_state=seed)),
+        ]
+        return Pipeline(steps), {"model__C": list(self.C)}
+
+
+class PcaLogisticGrid(RepresentationGrid):
+    def representation(self, seed: int) -> Any:
+        return PCA(self.width, random_state=seed)
+
+
+class AutoencoderLogisticGrid(RepresentationGrid):
+    """A denoising autoencoder's code (blocks/autoencoder.py; Deep Patient's representation step)."""
+
+    hidden: PositiveInt = 64
+
+    def representation(self, seed: int) -> Any:
+        return DenoisingAutoencoder(code=self.width, hidden=self.hidden, random_state=seed)
+
+
 class ClassifierGrids(CandidateGrids):
     logistic_regression: LogisticRegressionGrid | None = None
     linear_svm: LinearSvmGrid | None = None
@@ -124,3 +159,11 @@ class ClassifierGrids(CandidateGrids):
     decision_tree: DecisionTreeGrid | None = None
     random_forest: RandomForestGrid | None = None
     gradient_boosting: GradientBoostingGrid | None = None
+    pca_logistic_regression: PcaLogisticGrid | None = Field(
+        None, description="PCA to `width` components, then logistic regression (beside the autoencoder)"
+    )
+    dae_logistic_regression: AutoencoderLogisticGrid | None = Field(
+        None, description="a denoising autoencoder's `width`-number code, then logistic regression"
+    )
+
+    opt_in = ("pca_logistic_regression", "dae_logistic_regression")  # benchmarks/label_efficiency.py measured no gain

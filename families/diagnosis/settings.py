@@ -90,7 +90,8 @@ class DiagnosisSettings(TabularSettings):
     data: ClassificationData
     split: SplitSettings = SplitSettings()
     candidates: ClassifierGrids = Field(
-        default_factory=ClassifierGrids.every_default, description="left out: every classifier with its default grid"
+        default_factory=ClassifierGrids.every_default,
+        description="left out: every classifier with its default grid (the representation candidates only when named)",
     )
     decision_threshold: float = Field(
         0.5, gt=0.0, lt=1.0, description="on the positive class probability (binary only)"

@@ -18,3 +18,23 @@ def test_rbf_svm_is_exact_below_the_row_limit_and_approximates_the_kernel_above(
     assert not isinstance(approximate.model_, SVC)  # a linear SVM on Nystroem features
     exact_auc, approximate_auc = (roc_auc_score(test_y, m.decision_function(test_X)) for m in (exact, approximate))
     assert approximate_auc > 0.9 and abs(exact_auc - approximate_auc) < 0.02  # a non-linear boundary, learnt either way
+
+
+def test_the_representation_candidates_train_as_any_other_and_hold_a_floor_on_wdbc():
+    """PCA and the denoising autoencoder, each 8 numbers wide, then logistic regression: opt-in, named in a block."""
+    from families import family_class, load_params
+    from families.diagnosis.candidates import ClassifierGrids
+
+    params = load_params()
+    grids = ClassifierGrids.model_validate({"pca_logistic_regression": {}, "dae_logistic_regression": {"C": [1.0]}})
+    assert "dae_logistic_regression" not in ClassifierGrids.every_default().enabled()  # never trained by default
+    settings = params.families["diagnosis"].model_copy(update={"candidates": grids})
+    family = family_class("diagnosis")(settings, params.project.seed)
+    split = family.split(family.load())
+    assert family.candidate_names() == ["pca_logistic_regression", "dae_logistic_regression"]
+    for name in family.candidate_names():
+        fitted = family.fit(name, split.train)
+        assert fitted.model[:-1].transform(split.test[0].head(3)).shape == (3, 8)  # prepare, then represent
+        assert family.evaluate(fitted.model, split.test).metrics["roc_auc"].value >= 0.97, name
+    curve = fitted.curves["represent_validation_loss"]  # the autoencoder's loss per epoch, logged on its MLflow run
+    assert len(curve) == fitted.model.named_steps["represent"].epochs_run_ and min(curve) < curve[0]
