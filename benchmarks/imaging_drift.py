@@ -86,6 +86,7 @@ def main() -> None:
             drifted = report.drifted_columns()
             psi = report.features.table()["psi"].max() if report.features else float("nan")
             print(f"| {name} | {report.status} | {', '.join(drifted) or 'none'} | {psi:.2f} |")
+    print(f"\nThe last folder's report, as `medmaas monitor imaging <folder>` prints it:\n\n{report.to_markdown()}")
 
     detector = model.ood
     batch_scans = _one_per_group(split.test.groups[half_b])

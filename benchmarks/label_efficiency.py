@@ -46,7 +46,7 @@ def b3db():
     split = family.split(family.load())
     train, test = split.train, split.test[0]
     bits = MoleculeFeaturizer(radius=2, n_bits=2048, descriptors=False).fit(train.smiles)
-    return bits.transform(train.smiles), train.labels, bits.transform(test.smiles), test.labels, 64, 512
+    return bits.transform(train.smiles), train.labels, bits.transform(test.smiles), test.labels, 64, 256
 
 
 def interval(values):
@@ -75,7 +75,11 @@ def study(name: str, data, seeds: int) -> None:
     seconds = 0.0
     for seed in range(seeds):
         started = time.perf_counter()
-        autoencoder = DenoisingAutoencoder(code=width, hidden=hidden, random_state=seed).fit(train_x)
+        batch = 64 if len(train_x) < 2000 else 256  # the same number of steps per epoch, roughly, on both data sets
+        autoencoder = DenoisingAutoencoder(
+            code=width, hidden=hidden, batch_size=batch, max_epochs=100, random_state=seed
+        )
+        autoencoder.fit(train_x)
         seconds += time.perf_counter() - started
         pca = PCA(width, svd_solver="randomized", random_state=seed).fit(scaler.transform(train_x))
         views = {
@@ -88,10 +92,11 @@ def study(name: str, data, seeds: int) -> None:
             if fraction < 1.0:
                 rows, _ = train_test_split(rows, train_size=fraction, stratify=train_y, random_state=seed)
             for view, (fit_on, score_on) in views.items():
-                model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=5000)
+                model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000)
                 model.fit(fit_on[rows], train_y[rows])
                 auc = roc_auc_score(test_y, model.predict_proba(score_on)[:, 1])
                 scores.setdefault((view, fraction), []).append(auc)
+        print(f"{name}: seed {seed + 1} of {seeds} done", file=sys.stderr, flush=True)
     views = list(dict.fromkeys(view for view, _ in scores))
     print(
         f"\n## {name}: {len(train_y)} training rows ({train_x.shape[1]} features), {len(test_y)} held out; {seeds} "

@@ -517,12 +517,13 @@ class Imaging(ImagingCandidates, Family):
         }
 
     def read_monitoring_batch(self, path: Path) -> pd.DataFrame:
-        """A folder of images (PNG, JPEG or DICOM, in any sub-folder): one row per file, with its pixels and its
-        near-duplicate group; the file names stay here."""
+        """A folder of images (PNG, JPEG or DICOM, in any sub-folder; or one file): one row per file, with its pixels
+        and its near-duplicate group; the file names stay here."""
         from families.imaging.loaders import decode_files
 
         data = self.settings.data
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (*IMAGE_SUFFIXES, ".dcm"))
+        candidates = [path] if path.is_file() else sorted(path.rglob("*"))
+        files = [p for p in candidates if p.is_file() and p.suffix.lower() in (*IMAGE_SUFFIXES, ".dcm")]
         if not files:
             raise FileNotFoundError(f"no PNG, JPEG or DICOM file under {path.name}")
         images = decode_files(((p.read_bytes(), None) for p in files), data.image_size, data.channels, data.max_pixels)

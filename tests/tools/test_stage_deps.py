@@ -60,4 +60,5 @@ def test_a_module_imported_inside_a_function_is_a_dependency(stages):
     # the GRU's training loop is imported only when the recurrent candidate trains
     assert covered("blocks/torch_training.py", stages["train_progression_visits"]["deps"])
     assert covered("families/progression_visits/recurrent.py", stages["train_progression_visits"]["deps"])
-    assert not covered("blocks/torch_training.py", stages["train_diagnosis"]["deps"])
+    assert covered("blocks/autoencoder.py", stages["train_diagnosis"]["deps"])  # its opt-in representation candidate
+    assert not covered("blocks/torch_training.py", stages["train_prognosis"]["deps"])
