@@ -49,13 +49,15 @@ def b3db():
     return bits.transform(train.smiles), train.labels, bits.transform(test.smiles), test.labels, 64, 256
 
 
-def interval(values):
+def interval(values, signed: bool = False):
     import numpy as np
     from scipy import stats
 
     values = np.asarray(values)
     half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return f"{values.mean():+.3f} ({values.mean() - half:+.3f} to {values.mean() + half:+.3f})"
+    form = "+.3f" if signed else ".3f"
+    low, high = values.mean() - half, values.mean() + half if signed else min(values.mean() + half, 1.0)  # an AUC
+    return f"{values.mean():{form}} ({low:{form}} to {high:{form}})"
 
 
 def study(name: str, data, seeds: int) -> None:
@@ -107,7 +109,7 @@ def study(name: str, data, seeds: int) -> None:
     for fraction in FRACTIONS:
         cells = [interval(scores[(view, fraction)]) for view in views]
         paired = np.subtract(scores[(views[2], fraction)], scores[(views[0], fraction)])
-        print(f"| {fraction:.0%} | " + " | ".join(cells) + f" | {interval(paired)} |")
+        print(f"| {fraction:.0%} | " + " | ".join(cells) + f" | {interval(paired, signed=True)} |")
 
 
 def main() -> None:
