@@ -64,7 +64,10 @@ def main() -> None:
     half_a, half_b = grouped_holdout(split.test.codes, split.test.groups, 0.5, family.seed)
     reference_side = split.test.take(half_a)
     reference = family.drift_reference(model, Split(split.train, reference_side, "held-out half A", {}))
-    champion = Champion(family, family.registered_model, args.alias, uri)
+    from mlflow.tracking import MlflowClient
+
+    version = MlflowClient().get_model_version_by_alias(family.registered_model, args.alias).version
+    champion = Champion(family, family.registered_model, str(version), uri)
     scans = split.test.pixels[half_b]
     dicoms = [Path(pydicom.data.get_testdata_file(n, download=False)) for n in ("CT_small.dcm", "MR_small.dcm")]
     batches = {
