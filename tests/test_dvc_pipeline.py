@@ -44,6 +44,8 @@ CODE_CHANGES = {  # module -> the stages that import it (written by hand, not by
         "train_bioactivity",  # the MLP
         "ingest_imaging",
         "train_imaging",  # the CNN
+        "ingest_diagnosis",
+        "train_diagnosis",  # the denoising autoencoder of its opt-in representation candidate
         "ingest_clinical_text",
         "train_clinical_text",
     },  # the fine-tuned MiniLM
