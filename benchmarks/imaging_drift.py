@@ -44,9 +44,8 @@ def main() -> None:
     import torch
     from sklearn.decomposition import PCA
 
-    from blocks.grouping import grouped_holdout
+    from blocks.grouping import first_of_each_group, grouped_holdout
     from families import family_class, load_params
-    from families.imaging.family import _one_per_group
     from families.imaging.ood import near_shifts
     from medmaas.champions import Champion
     from medmaas.drift import Thresholds, compare, profile
@@ -92,7 +91,7 @@ def main() -> None:
     print(f"\nThe last folder's report, as `medmaas monitor imaging <folder>` prints it:\n\n{report.to_markdown()}")
 
     detector = model.ood
-    batch_scans = _one_per_group(split.test.groups[half_b])
+    batch_scans = first_of_each_group(split.test.groups[half_b])
 
     def code(pixels):
         with torch.no_grad():

@@ -69,6 +69,12 @@ def stratified_subset(labels: np.ndarray, limit: int | None, seed: int) -> np.nd
 FIRST_ROWS = 10  # a failed check names this many rows, by position
 
 
+def first_of_each_group(groups: np.ndarray) -> np.ndarray:
+    """The first row of each group, in row order (one observation per group, e.g. per scan among its near-copies)."""
+    _, first = np.unique(groups, return_index=True)
+    return np.sort(first)
+
+
 def rows_by_position(mask: np.ndarray, noun: str = "rows") -> str:
     """How a gate names failing rows: how many, and the first by position (never by a value, which may identify a
     patient)."""

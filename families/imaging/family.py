@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from blocks.grouping import grouped_holdout, rows_by_position
+from blocks.grouping import first_of_each_group, grouped_holdout, rows_by_position
 from families.imaging.candidates import ImagingCandidates
 from families.imaging.data import Images, split_groups
 from families.imaging.loaders import IMAGE_SUFFIXES, UnreadableImage, read_dicom_folder, read_folder, read_npz
@@ -558,7 +558,7 @@ class Imaging(ImagingCandidates, Family):
             if missing := [c for c in expected if c not in frame.columns]:
                 raise ValueError(f"the batch lacks the summary columns {', '.join(missing)}")
             return frame[expected]
-        kept = frame.iloc[_one_per_group(frame["scan"].to_numpy())]
+        kept = frame.iloc[first_of_each_group(frame["scan"].to_numpy())]  # near-copies of one scan: one observation
         pixels = np.stack(kept[PIXELS].to_list())
         summary = detector.summary(model, pixels)
         summary[PREDICTED] = model.watched_probability(model.predict_proba(pixels))
@@ -625,9 +625,3 @@ class Imaging(ImagingCandidates, Family):
         )
         out["predicted"] = model.classes_[model.predicted_codes(probability)]
         return out
-
-
-def _one_per_group(groups: np.ndarray) -> np.ndarray:
-    """The first row of each group, in row order: near-copies of one scan are one observation for a drift test."""
-    _, first = np.unique(groups, return_index=True)
-    return np.sort(first)
