@@ -20,7 +20,7 @@ def test_rbf_svm_is_exact_below_the_row_limit_and_approximates_the_kernel_above(
     assert approximate_auc > 0.9 and abs(exact_auc - approximate_auc) < 0.02  # a non-linear boundary, learnt either way
 
 
-def test_the_representation_candidates_train_as_any_other_and_hold_a_floor_on_wdbc():
+def test_the_representation_candidates_train_as_any_other_and_hold_a_floor_on_wdbc(wdbc_csv):
     """PCA and the denoising autoencoder, each 8 numbers wide, then logistic regression: opt-in, named in a block."""
     from families import family_class, load_params
     from families.diagnosis.candidates import ClassifierGrids
@@ -28,7 +28,9 @@ def test_the_representation_candidates_train_as_any_other_and_hold_a_floor_on_wd
     params = load_params()
     grids = ClassifierGrids.model_validate({"pca_logistic_regression": {}, "dae_logistic_regression": {"C": [1.0]}})
     assert "dae_logistic_regression" not in ClassifierGrids.every_default().enabled()  # never trained by default
-    settings = params.families["diagnosis"].model_copy(update={"candidates": grids})
+    settings = params.families["diagnosis"]
+    data = settings.data.model_copy(update={"path": wdbc_csv})  # a fresh clone has no data/raw until the pipeline runs
+    settings = settings.model_copy(update={"candidates": grids, "data": data})
     family = family_class("diagnosis")(settings, params.project.seed)
     split = family.split(family.load())
     assert family.candidate_names() == ["pca_logistic_regression", "dae_logistic_regression"]
