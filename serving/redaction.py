@@ -38,9 +38,12 @@ class SafeLines(logging.Filter):
 
 class RedactRejectedInputs(logging.Filter):
     """BentoML logs a rejected request with pydantic's traceback, which quotes the input (a patient id, if a client
-    sends one): keep where and why it failed, as the 400 says it, and drop what was sent."""
+    sends one): keep where and why it failed, as the 400 says it, and drop what was sent. A 4xx the service raised
+    itself (an unknown patient, a bad treatment) is a documented answer, not a fault: one line with its reason (the
+    service's words, never the client's), no traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from bentoml.exceptions import BentoMLException
         from pydantic import ValidationError
 
         error = record.exc_info[1] if record.exc_info else None
@@ -49,8 +52,12 @@ class RedactRejectedInputs(logging.Filter):
                 {"detail": error.errors(include_input=False, include_url=False, include_context=False)}
             )["detail"]
             reasons = "; ".join(f"{where(d['loc'])}: {d['msg']}" for d in details)
-            record.msg = f"{record.msg} (rejected: {reasons})"
-            record.exc_info = record.exc_text = None
+        elif isinstance(error, BentoMLException) and error.error_code < 500:
+            reasons = str(error)
+        else:
+            return True
+        record.msg = f"{record.msg} (rejected: {reasons})"
+        record.exc_info = record.exc_text = None
         return True
 
 

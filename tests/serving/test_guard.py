@@ -4,6 +4,7 @@ without the client's text. (The real services are checked the same way over HTTP
 import asyncio
 import json
 import logging
+import sys
 
 import httpx
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from medmaas.access import KeyStore
 from medmaas.settings import LEARNED_FROM_TRAINING, ServingSettings
 from serving.guard import Guard
-from serving.redaction import SafeLines, without_echo
+from serving.redaction import RedactRejectedInputs, SafeLines, without_echo
 
 SPEC = {
     "openapi": "3.0.2",
@@ -167,6 +168,25 @@ def test_server_log_lines_lose_control_characters_and_are_bounded():
     SafeLines().filter(record)
     message = record.getMessage()
     assert "\x00" not in message and "\x1b" not in message and len(message) < 2100 and message.endswith("(cut)")
+
+
+def _logged_exception(error: Exception) -> logging.LogRecord:
+    try:
+        raise error
+    except Exception:
+        return logging.LogRecord("x", logging.ERROR, __file__, 1, "Exception on /r [POST]", None, sys.exc_info())
+
+
+def test_a_rejection_the_service_raised_is_one_line_with_its_reason_and_a_fault_keeps_its_traceback():
+    from bentoml.exceptions import InternalServerError, NotFound
+
+    rejected = _logged_exception(NotFound("patient_id: not a patient this model was trained on"))
+    RedactRejectedInputs().filter(rejected)
+    assert rejected.exc_info is None
+    assert rejected.getMessage().endswith("(rejected: patient_id: not a patient this model was trained on)")
+    fault = _logged_exception(InternalServerError("the model failed"))
+    RedactRejectedInputs().filter(fault)
+    assert fault.exc_info is not None and "rejected" not in fault.getMessage()
 
 
 def test_a_streamed_file_answer_gets_through(guarded, tmp_path):
