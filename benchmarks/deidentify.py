@@ -76,6 +76,7 @@ def main() -> None:
     args = parser.parse_args()
     import pandas as pd
     from synthetic_notes import HELD_OUT_STYLES, NAME_LOCALES, ROUND_2_STYLES, STYLES, TUNING_STYLES, SyntheticNotes
+    from synthetic_notes_round3 import ROUND_3_HELD_OUT, ROUND_3_STYLES, ROUND_3_TUNING
 
     from blocks.deidentify import Deidentifier
 
@@ -83,11 +84,16 @@ def main() -> None:
     deidentifier = Deidentifier()
     print(f"ready in {time.perf_counter() - started:.1f} s (spaCy, vocabularies, name gazetteer)")
     groups = {
-        "tuned on (8 styles)": (TUNING_STYLES + HELD_OUT_STYLES, 24),
-        "never tuned on (round 2, 5 styles)": (ROUND_2_STYLES, 23),
+        "tuned on (round 1, 8 styles)": ([t for style in TUNING_STYLES + HELD_OUT_STYLES for t in STYLES[style]], 24),
+        "tuned on (round 2, 5 styles)": ([t for style in ROUND_2_STYLES for t in STYLES[style]], 23),
+        "tuned on (round 3, 5 styles)": ([t for style in ROUND_3_TUNING for t in ROUND_3_STYLES[style]], 31),
+        "never tuned on (round 3, 5 styles, an author who never saw the rules)": (
+            [t for style in ROUND_3_HELD_OUT for t in ROUND_3_STYLES[style]],
+            32,
+        ),
     }
-    for name, (styles, seed) in groups.items():
-        notes = SyntheticNotes(seed, NAME_LOCALES).notes([t for style in styles for t in STYLES[style]], args.notes)
+    for name, (templates, seed) in groups.items():
+        notes = SyntheticNotes(seed, NAME_LOCALES).notes(templates, args.notes)
         started = time.perf_counter()
         runs = deidentifier.run([n.text for n in notes])
         seconds = time.perf_counter() - started

@@ -115,7 +115,15 @@ PATTERNS: dict[str, list[tuple[str, float]]] = {
         (r"\b\d{3} \d{2} \d{4}\b", 0.7),
         (_after(r"SSN|social security(?: number)?|SS#", r"\d{9}"), 0.95),
     ],
-    "MRN": [(_after(r"MRN|MR|medical record(?: number)?|record|chart|patient id|pt id|hospital id|unit number"), 0.95)],
+    "MRN": [
+        (
+            _after(
+                r"MRN|MR|medical record(?: number)?|record|chart|patient id|pt id|"
+                r"hosp(?:ital)?\.?(?: id| no\.?| number| #)|unit number|NHS(?: no\.?| number)?|CHI|URN|UR number"
+            ),
+            0.95,
+        )
+    ],
     "ACCOUNT": [(_after(r"account|acct|acc|billing|invoice|encounter|visit|claim|case|accession|order"), 0.9)],
     "HEALTH_PLAN": [
         (_after(r"member|policy|plan|insurance(?: id)?|subscriber|beneficiary|group|medicaid|medicare|MBI|HICN"), 0.9)
@@ -152,6 +160,12 @@ PATTERNS: dict[str, list[tuple[str, float]]] = {
         ),
         (r"\b(?i:P\.?\s?O\.?\s+Box)\s+\d+\b", 0.95),
         (
+            r"(?<=\b(?i:lives at|living at|resides at|residing at|address|home address)[ \t]*:?[ \t]*)\d{1,6}"
+            r"(?:[ \t]+(?:(?:Apt|Ste|St|Ave|Rd|Blvd|Dr|Ln|Ct|Hwy|Pl|Fl|No)\.|[\p{L}\d#'’-]+)){1,8}"
+            r"(?=[ \t]*(?:[,;\n]|$|\.(?:\s|$)))",
+            0.95,
+        ),  # a street line after its label, whatever its suffix ("3591 Michael Crossroad")
+        (
             rf"\b[A-Z][A-Za-z'.-]+(?:\s+[A-Z][A-Za-z'.-]+){{0,3}},\s*{STATE}\b(?=\s+\d{{5}})",
             0.95,
         ),  # the city before "ST 12345"
@@ -163,9 +177,26 @@ PATTERNS: dict[str, list[tuple[str, float]]] = {
     ],
 }
 RELATIONS = (
+    r"(?:son|daughter|mother|father|brother|sister)-in-law|step(?:son|daughter|mother|father)|"
     r"wife|husband|spouse|partner|daughter|son|mother|father|mum|mom|dad|sister|brother|aunt|uncle|niece|nephew|cousin|"
     r"grand(?:daughter|son|mother|father)|friend|neighbou?r|caregiver|carer|guardian|proxy|health care proxy|next of "
-    r"kin|fianc[ée]e?"
+    r"kin|fianc[ée]e?|landlord|landlady|housemate|flatmate|roommate|lodger|employer|colleague|co-worker|pastor|priest|"
+    r"vicar|imam|rabbi"
+)
+KIN = rf"(?:{RELATIONS})s?|children|parents|grandchildren"  # sons Vajèn and Gloria
+# staff who sign, visit or call: "midwife Tirtayasa", "Key worker Heather", "DN: Therese", "Marina (pharm tech)"
+ROLES = (
+    r"midwife|interpreter|translator|key[ -]?worker|chaplain|physio(?:therapist)?|therapist|dietitian|dietician|social "
+    r"worker|HCA|CNS|DN|district nurse|health visitor|pharm(?:acy)? tech(?:nician)?|technician|care coordinator|"
+    r"coordinator|registrar|reg|consultant|fellow|intern|FY[12]|SHO|chaperone|scribe|counsell?or|advocate|paramedic|"
+    r"sonographer|radiographer|hygienist|dentist|an(?:a)?esthetist|pharmacist|RN|LPN|HCA|nurse|doula|student"
+)
+KIN_OR_ROLE = regex.compile(rf"(?i:{KIN}|{ROLES})")
+SIGNED_BY = (
+    r"(?:signed(?: off)?|checked|authori[sz]ed|approved|countersigned|witnessed|verified|performed|completed|assessed|"
+    r"examined|interpreted|translated|chaperoned|bleep(?:ed)?|paged|phoned|called|an(?:a)?esthesia|surgery|procedure|"
+    r"operation|assisted|supervised|consented|scrubbed|observed|escorted|transported|collected|delivered) by|the late|"
+    r"spoke to|handed (?:over )?to|bleep from|in (?:the )?presence of"
 )
 NAME_CONTEXT = (
     r"(?:(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Sr|Sister|Nurse|RN|NP|PA|MD)\.?|Re:|(?i:patient|pt|name|signed|seen "
@@ -175,11 +206,11 @@ NAME_CONTEXT = (
     r"caller|pcp|gp|visitor|read by|reviewed by|requesting physician|accompanied by|brought in by|found by|dear|"
     r"saw|seen|see|review|met with|spoke with|visited|consult(?:ation)? for|left "
     r"for|client|surgeon|assistant|pathologist|"
-    rf"pharmacist|aide|{RELATIONS}))(?:[ \t]*[:(,]|[ \t])"
+    rf"aide|{SIGNED_BY}|{ROLES}|{KIN}))(?:[ \t]*[:(,]|[ \t])"
 )
 PARTICLE = (
     r"(?:(?i:van|von|der|den|de|del|della|di|da|du|la|le|dos|das|bin|ibn|al|el|ter|ten|zu|st\.?)[ "
-    r"\t]+|(?:Ó|Ní|Nic|Uí|Mac|Mc)[ \t]+)"
+    r"\t]+|(?i:Ó|Ní|Nic|Uí|Mac|Mc)[ \t]+(?:(?i:an|na|Giolla)[ \t]+)*)"  # Irish: Mac an Átha, MAC GIOLLA NA NAOMH
 )
 NAME_WORD = (
     # a title or an id's label is no name
@@ -191,7 +222,7 @@ FULL_WORD = rf"(?>{PARTICLE}*{NAME_WORD})"
 GAP = r"[ \t]+"  # names never run over a line break
 NAME = rf"{FULL_WORD}(?:{GAP}(?:{FULL_WORD}|\p{{Lu}}\.)){{0,3}}"  # one to four words, initials among them
 TWO_OR_MORE = rf"{FULL_WORD}(?:{GAP}(?:{FULL_WORD}|\p{{Lu}}\.)){{1,3}}"
-TITLE = rf"(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof)\.?|(?i:{RELATIONS})"
+TITLE = rf"(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof)\.?|(?i:{KIN})"
 # a sentence's first words before a verb: a name only when no word is a common or clinical one ("The Norco is")
 STRICT_PATTERNS = [
     (
@@ -202,7 +233,8 @@ STRICT_PATTERNS = [
     ),  # Marguerite Albuquerque was admitted
     (
         r"(?<=(?:^|[.!?][ \t]+)[ "
-        rf"\t]*){NAME_WORD}(?={GAP}(?:reports|reported|states|stated|says|said|asked|asks|called|agrees|declined)\b)",
+        rf"\t]*){NAME_WORD}(?={GAP}(?:reports|reported|states|stated|says|said|asked|asks|called|agrees|declined|will|"
+        r"would|phoned|rang|confirmed|explained|wants|wishes)\b)",
         0.7,
     ),
     # a lone first name reporting at a sentence's start: "Olusegun reports the patient is more confused"
@@ -212,6 +244,14 @@ TITLED_PATTERNS = [
     (rf"(?<=\b(?:{TITLE})(?:[ \t]*[:(,]|[ \t])[ \t]*){NAME}", 0.75),
     (rf"{NAME}(?=,?[ \t]+(?:(?i:her|his|their|the patient'?s|pt'?s)[ \t]+)?(?i:{RELATIONS})\b)", 0.7),  # Tamás, her son
     (rf"{NAME}(?=[ \t]*\((?i:{RELATIONS})\))", 0.7),  # Olusegun (daughter)
+    (
+        rf"(?<=\b(?i:{KIN})[ \t]+{NAME}(?:,[ \t]*{NAME})*,?[ \t]+(?:and|&)[ \t]+){NAME}",
+        0.7,
+    ),  # sons Vajèn and Gloria: the second name
+    (
+        rf"(?<=\b(?i:team|clinic|service|firm|on[- ]call)[ \t]*\(){NAME}(?=\))",
+        0.7,
+    ),  # Crisis team (Tiara), clinic (Long)
 ]
 PERSON_PATTERNS = [
     (
@@ -233,6 +273,11 @@ PERSON_PATTERNS = [
         0.75,
     ),  # Jane Smith is a 56 yo
     (rf"{TWO_OR_MORE}(?=,[ \t]*\d{{1,3}}[ \t]*(?:[MF]\b|y\b|yo\b|y/o|years?\b|,))", 0.7),  # Kwame Fontaine, 45M,
+    (rf"{TWO_OR_MORE}(?=,?[ \t]+(?i:aged?)[ \t]+\d)", 0.7),  # LOUIS AMOASI aged 75
+    (
+        rf"{NAME}(?=[ \t]*\((?:[\p{{L}}\d'’-]+[ \t]+){{0,2}}(?i:{ROLES}|{RELATIONS})\b)",
+        0.7,
+    ),  # Marina (pharm tech), Ergönül (CNS), Havse (wife of the late ...)
     (rf"{TWO_OR_MORE}(?=[ \t]*\((?:DOB|MRN|MR#|age|\d))", 0.7),  # Marguerite Albuquerque (DOB ...
     (rf"(?<=^[ \t]*){TWO_OR_MORE}(?=[ \t]+[-–][ \t])", 0.7),  # KWAME FONTAINE - CXR at a line's start
     (
@@ -343,7 +388,11 @@ hospital today yesterday tomorrow morning evening night monday tuesday wednesday
 february march april may june july august september october november december re cc dr mr mrs ms miss prof nurse rn md
 do np start started continue continued stop stopped hold held resume resumed increase increased decrease decreased
 discussed given meds hx rx dx tx sx my our your i we you me us him them its otherwise also then now so but if when after
-before since because however prescribed doctor doc pharmacy insurance study sleep""".split()
+before since because however prescribed doctor doc pharmacy insurance study sleep mg""".split()
+)
+# "Review Mon", "seen Dec": a name alone? No; after a title or a relation ("sons Jan and Teodor"), yes
+CALENDAR_ABBREVIATIONS = frozenset(
+    "jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur thurs fri sat sun".split()
 )
 
 
@@ -352,7 +401,8 @@ def _words(text: str) -> list[str]:
     return [str(word) for word in regex.findall(r"[\p{L}'’]+", text)]
 
 
-CAPITALISED_RUN = regex.compile(r"\b\p{Lu}[\p{L}'’-]+(?:[ \t]+\p{Lu}[\p{L}'’-]+){1,3}\b")
+NAME_RUN = regex.compile(rf"(?<![\p{{L}}'’-]){NAME}")  # capitalised words, particles and initials on one line
+NAME_TOKEN = regex.compile(rf"{FULL_WORD}|\p{{Lu}}\.")
 
 
 @dataclass(frozen=True)
@@ -374,8 +424,57 @@ class Deidentified:
 
 
 def _is_eponym(text: str, end: int) -> bool:
-    follower = text[end : end + 40].lstrip("'’s ").split(maxsplit=1)
-    return bool(follower) and follower[0].lower().rstrip(".;:),") in EPONYM_FOLLOWERS
+    follower = regex.match(r"(?:['’]s?|s['’])?[ \t]+(\p{L}+)", text[end : end + 40])  # Bell's palsy, Graves' disease
+    return bool(follower) and follower.group(1).lower() in EPONYM_FOLLOWERS
+
+
+MEDICINE_BEFORE = regex.compile(
+    r"\b(?i:on|taking|take|takes|took|taken|started|starting|start|switch(?:ed|ing)? (?:to|from)|tried|trying|using|"
+    r"use|used|prescribed|stopped|quit|off|gave me|put me on|generic|dose of|mg of)[ \t]+$"
+)
+
+
+DOSE_AFTER = regex.compile(r"[ \t]+\d+(?:\.\d+)?[ \t]*(?i:mg|mcg|µg|g|ml|units?|iu|%)\b")
+
+
+def _is_medicine(text: str, start: int, end: int) -> bool:
+    """A capitalised word right after "on", "taking", "switched to", or before a dose: a medicine whose brand no
+    dictionary knows ("on Yaz", "started Apri", "Augmentin 10 mg"), not a person. Only for the weakest evidence
+    (spaCy, the gazetteer): after a title or a relation a name is still one."""
+    return bool(MEDICINE_BEFORE.search(text[max(0, start - 24) : start]) or DOSE_AFTER.match(text, end))
+
+
+def gazetteer_names(
+    text: str, gazetteer: frozenset[str], english: frozenset[str], vocabulary: frozenset[str]
+) -> list[tuple[int, int, int]]:
+    """Where a run of capitalised words is a name by the gazetteer alone, and how many name words it holds. A run is
+    cut at clinical and common words ("Started", "Lasix"); what is left is a name when all of its two or more words are
+    known names, or when one word is a known name that is no English word ("Olivier", "Backlund": the 543,000 names
+    also hold "Rose", "Faith", "Brown" and "Home", which alone prove nothing). Words compare case-folded, so all-caps
+    headers count too."""
+    spans = []
+    for run in NAME_RUN.finditer(text):
+        part: list[tuple[int, int, str]] = []
+        for token in [*NAME_TOKEN.finditer(run.group()), None]:
+            word = token.group().split()[-1] if token else ""  # a word without its particles (van der Berg)
+            clinical = all(
+                p.lower() in vocabulary or p.lower() in COMMON_WORDS or p.lower() in CALENDAR_ABBREVIATIONS
+                for p in word.split("-")
+            )
+            if token and not clinical:  # "Guillain-Barre" is two clinical words
+                part.append((run.start() + token.start(), run.start() + token.end(), word))
+                continue
+            names = [w for _, _, w in part if len(w) > 1]  # initials ("T.") neither prove nor block
+            known = [
+                not (w.isupper() and len(w) <= 3)  # an acronym (ED, ICU)
+                and (w.casefold() in gazetteer or all(p.casefold() in gazetteer for p in w.split("-")))
+                for w in names
+            ]
+            telling = [k and w.lower() not in english for k, w in zip(known, names)]
+            if names and (any(telling) or (len(names) >= 2 and all(known))):
+                spans.append((part[0][0], part[-1][1], len(names)))
+            part = []
+    return spans
 
 
 class Deidentifier:
@@ -478,8 +577,9 @@ GAZETTEER_RANK = 5000  # a name among the 5,000 most frequent first or last name
 @cache
 def name_gazetteer() -> frozenset[str]:
     """First and last names of every country in names-dataset (MIT; from 533 million Facebook profiles), cut to the
-    ``GAZETTEER_RANK`` most frequent per country: about 626,000 names. Built once from the package's pickles, read by
-    path (loading them takes 15 s and 2 GB of memory), and cached in the state folder as gzipped text (1.7 MB).
+    ``GAZETTEER_RANK`` most frequent per country: about 543,000 names once case-folded. Built once from the package's
+    pickles, read by path (loading them takes 15 s and 2 GB of memory), and cached in the state folder as gzipped text
+    (1.7 MB).
     Empty when the package is not installed: names are then found by NER and context alone."""
     import gzip
     import importlib.metadata
@@ -496,7 +596,7 @@ def name_gazetteer() -> frozenset[str]:
         return frozenset()
     cached = STATE_DIR / f"name_gazetteer_{importlib.metadata.version('names-dataset')}_{GAZETTEER_RANK}.txt.gz"
     try:
-        return frozenset(gzip.decompress(cached.read_bytes()).decode().split("\n"))
+        return frozenset(gzip.decompress(cached.read_bytes()).decode().casefold().split("\n"))
     except (OSError, EOFError, UnicodeDecodeError):  # absent, or damaged: built again
         pass
     names: set[str] = set()
@@ -516,7 +616,24 @@ def name_gazetteer() -> frozenset[str]:
     os.replace(
         partial, cached
     )  # whole or absent, and each process writes its own file: two building at once both succeed
-    return frozenset(names)
+    return frozenset(name.casefold() for name in names)
+
+
+@cache
+def english_words() -> frozenset[str]:
+    """English words as written in lower case in Webster's Second (web2, public domain; the english-words package,
+    MIT, read by path): "rose", "faith", "brown", "home". A known name that is one of these does not prove a name
+    alone. Empty when the package is not installed."""
+    import importlib.util
+    import pickle
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("english_words")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    with open(Path(spec.submodule_search_locations[0]) / "data" / "web2.pickle", "rb") as handle:
+        words = pickle.load(handle)  # a wheel pinned by hash (requirements/models.txt)
+    return frozenset(word for word in words if word.islower())
 
 
 def _drug_names() -> set[str]:
@@ -554,7 +671,8 @@ def _engines() -> AnalyzerEngine:
 
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
 
-    vocabulary = clinical_vocabulary()
+    vocabulary, drugs = clinical_vocabulary(), frozenset(_drug_names())
+    gazetteer, english = name_gazetteer(), english_words()
 
     class Loaded(LocalRecognizer):
         """A recognizer of ours: what it needs is built above, so Presidio's load step has nothing to do."""
@@ -570,6 +688,7 @@ def _engines() -> AnalyzerEngine:
             self, text: str, entities: list[str], nlp_artifacts: Any = None, regex_flags: Any = None
         ) -> list[Any]:
             results = []
+            runs = []
             for entity in getattr(nlp_artifacts, "entities", None) or []:
                 if entity.label_ != "PERSON":
                     continue
@@ -578,47 +697,59 @@ def _engines() -> AnalyzerEngine:
                     for t in entity
                     if t.pos_ == "PROPN" and t.is_alpha and t.text[0].isupper() or t.text in ("-", "'")
                 ]
+                run: list[Any] = []
+                for token in tokens:  # "LDL 162 mg/dL.\nDose" is two runs, neither a name
+                    gap = text[run[-1].idx + len(run[-1].text) : token.idx] if run else ""
+                    if run and not regex.fullmatch(r"[ \t]*(?:\p{Lu}\.[ \t]*)*", gap):  # initials join a run
+                        runs.append(run)
+                        run = []
+                    run.append(token)
+                runs.append(run)
+            for tokens in runs:
                 while tokens and (
-                    not tokens[0].is_alpha or tokens[0].lower_ in COMMON_WORDS
-                ):  # "Started Lasix": a verb is no name
+                    not tokens[0].is_alpha
+                    or tokens[0].lower_ in COMMON_WORDS
+                    or tokens[0].lower_ in drugs
+                    or KIN_OR_ROLE.fullmatch(tokens[0].text)
+                ):  # "Started Lasix": a verb is no name; "Mum Ada", "Interpreter Rose Li": the name follows
                     tokens.pop(0)
-                if not tokens or all(t.lower_ in vocabulary for t in tokens if t.is_alpha and len(t) >= 3):
+                while tokens and (not tokens[-1].is_alpha or tokens[-1].lower_ in drugs):  # "Abx Zoloft"
+                    tokens.pop()
+                if not tokens or all(
+                    t.lower_ in vocabulary
+                    or t.text.isupper()
+                    and (len(t) <= 3 or len(t) <= 5 and t.lower_ not in gazetteer)
+                    for t in tokens
+                    if t.is_alpha and len(t) >= 3
+                ):  # "Urine NAD"
                     continue
+                if len(tokens) == 1 and tokens[0].lower_ in english and tokens[0].text.casefold() not in gazetteer:
+                    continue  # "Liaison", "Reassured": an English word alone, and nobody's name
                 if (
                     len(tokens) == 1 and tokens[0].text.isupper() and len(tokens[0]) <= 5
                 ):  # an acronym (LDL, BID, COPD), not a name
                     continue
                 start, end = tokens[0].idx, tokens[-1].idx + len(tokens[-1].text)
-                if not _is_eponym(text, end):
+                if not _is_eponym(text, end) and not _is_medicine(text, start, end):
                     results.append(RecognizerResult("PERSON", start, end, 0.85))
             return results
 
-    gazetteer = name_gazetteer()
-
     class GazetteerNames(Loaded):
-        """Two to four adjacent capitalised words, each a known first or last name and none a clinical or common word:
-        "Anesthesia by Haley Daniels" where no context rule knows the phrasing. Single words are left to context (a
-        gazetteer of 626,000 names holds "Rose", "Faith" and "Brown")."""
+        """Runs of capitalised words (any case, with particles and initials) that hold a known name: "Anesthesia by
+        Haley Daniels", "Consent signed in presence of Ondřej", "MED REC for TAUFAN WERNECKE", where no context rule
+        knows the phrasing. See ``gazetteer_names``."""
 
         def analyze(
             self, text: str, entities: list[str], nlp_artifacts: Any = None, regex_flags: Any = None
         ) -> list[Any]:
-            results = []
-            for match in CAPITALISED_RUN.finditer(text):
-                words = match.group().split()
-                if (
-                    len(words) >= 2
-                    and all(
-                        w in gazetteer
-                        and w.lower() not in vocabulary
-                        and w.lower() not in COMMON_WORDS
-                        and not (w.isupper() and len(w) <= 3)
-                        for w in words
-                    )
-                    and not _is_eponym(text, match.end())
-                ):
-                    results.append(RecognizerResult("PERSON", match.start(), match.end(), 0.6))
-            return results
+            proper = {t.idx for t in getattr(nlp_artifacts, "tokens", None) or [] if t.pos_ == "PROPN"}
+            return [
+                RecognizerResult("PERSON", start, end, 0.6)
+                for start, end, words in gazetteer_names(text, gazetteer, english, vocabulary)
+                if not _is_eponym(text, end)
+                and not _is_medicine(text, start, end)
+                and (words > 1 or start in proper and end - start > 2 and not text[start:end].isupper())  # "Has", "Hb"
+            ]
 
     class InstalledSpacyEngine(SpacyNlpEngine):
         """The pinned model from the installed package: no download, and only the components NER needs (faster)."""
@@ -653,13 +784,18 @@ def _engines() -> AnalyzerEngine:
 
     class NamePatterns(PatternRecognizer):
         """Context patterns for names; a match made only of clinical words or common words ("Patient", "Discharge") is
-        not one."""
+        not one, nor one English word that is nobody's name ("Consultant Neurologist")."""
 
         def invalidate_result(self, pattern_text: str) -> bool:
             words = _words(pattern_text)
             if all(len(w) <= 3 and w.isupper() for w in words):  # INR, RR, HR: acronyms
                 return True
-            return all(w.lower() in vocabulary or w.lower() in COMMON_WORDS for w in words)
+            if len(words) == 1 and words[0].lower() in english and words[0].casefold() not in gazetteer:
+                return True
+            return all(
+                w.lower() in vocabulary or w.lower() in COMMON_WORDS or w.lower() in CALENDAR_ABBREVIATIONS
+                for w in words
+            )
 
     class TitledNames(NamePatterns):
         """After a title or a relation: clinical words may be names ("Dr. Hall"); a common word first is not ("my son",
@@ -670,12 +806,18 @@ def _engines() -> AnalyzerEngine:
             return not words or words[0] in COMMON_WORDS
 
     class StrictNames(NamePatterns):
-        """A sentence's first words: not a name when any is a common word ("The Norco is", "My MD has") or all are
-        clinical."""
+        """A sentence's first words: not a name when any is a common word ("The Norco is", "My MD has"), all are
+        clinical, or it is one English word that is nobody's name ("People will")."""
 
         def invalidate_result(self, pattern_text: str) -> bool:
             words = [w.lower() for w in _words(pattern_text)]
-            return any(w in COMMON_WORDS for w in words) or all(w in vocabulary for w in words)
+            return (
+                any(w in COMMON_WORDS for w in words)
+                or all(w in vocabulary for w in words)
+                or len(words) == 1
+                and words[0] in english
+                and words[0] not in gazetteer
+            )
 
     for kind, patterns in (
         (NamePatterns, PERSON_PATTERNS),

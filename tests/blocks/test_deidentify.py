@@ -14,6 +14,7 @@ from synthetic_notes import (
     SyntheticNotes,
     score,
 )
+from synthetic_notes_round3 import ROUND_3_HELD_OUT, ROUND_3_STYLES, ROUND_3_TUNING
 
 from blocks.deidentify import PLACEHOLDERS, Deidentifier
 
@@ -127,31 +128,40 @@ def test_the_cli_deidentifies_every_text_column_of_a_csv_and_names_a_missing_one
     assert missing.exit_code == 2 and "no column 'letter'" in missing.output and "Traceback" not in missing.output
 
 
+def _templates(styles: tuple[str, ...], book: dict[str, list[str]]) -> list[str]:
+    return [template for style in styles for template in book[style]]
+
+
 @pytest.fixture(
     scope="module",
-    params=[("tuned-on styles", TUNING_STYLES + HELD_OUT_STYLES, 24), ("never tuned on", ROUND_2_STYLES, 23)],
+    params=[
+        ("tuned on, round 1", _templates(TUNING_STYLES + HELD_OUT_STYLES, STYLES), 24),
+        ("tuned on, round 2", _templates(ROUND_2_STYLES, STYLES), 23),
+        ("tuned on, round 3", _templates(ROUND_3_TUNING, ROUND_3_STYLES), 31),
+        ("never tuned on, round 3", _templates(ROUND_3_HELD_OUT, ROUND_3_STYLES), 32),
+    ],
     ids=lambda p: p[0],
 )
 def styles(request, deidentifier):
-    # whole notes of 13 styles (discharge summary, clinic letter, telephone encounter, consult, radiology, nursing,
-    # triage, referral; round 2: operative, pathology, social work, medication reconciliation, home visit), names of 24
-    # origins
-    name, chosen, seed = request.param
-    notes = SyntheticNotes(seed, NAME_LOCALES).notes([t for style in chosen for t in STYLES[style]], 20)
+    # whole notes of 23 styles: discharge summary, clinic letter, telephone encounter, consult, radiology, nursing,
+    # triage, referral; round 2: operative, pathology, social work, medication reconciliation, home visit; round 3 (an
+    # author who never saw the rules): ICU, physiotherapy, antenatal, psychiatry, dental, anticoagulation, paramedic,
+    # genetic counselling, palliative family meeting, SBAR. Names of 24 origins.
+    name, templates, seed = request.param
+    notes = SyntheticNotes(seed, NAME_LOCALES).notes(templates, 20)
     return name, score(notes, [r.found for r in deidentifier.run([n.text for n in notes])])
 
 
 def test_names_in_every_style_and_of_every_origin_are_found(styles):
-    # tuned on: 0.997 (0.726 before the context rules and the gazetteer); never tuned on: 0.923 (0.700 before). The
-    # issue's goal of 0.99 on styles never tuned on is not met: lone first names in new phrasings ("in presence of
-    # Ondřej")
+    # tuned on: 0.996-1.000. Never tuned on (round 3's held-out half, misses never read): 0.962 (0.864 before the
+    # gazetteer and the role rules). The issue's goal of 0.99 on styles never tuned on is not met (benchmarks page)
     name, figures = styles
-    assert figures["PERSON"]["share"] >= (0.99 if name == "tuned-on styles" else 0.90), figures["PERSON"]
-    for kind in ("DATE", "PHONE", "ZIP", "ACCOUNT"):
-        assert figures[kind]["share"] >= 0.99, (kind, figures[kind])
+    assert figures["PERSON"]["share"] >= (0.99 if name.startswith("tuned") else 0.95), figures["PERSON"]
+    for kind in ("DATE", "PHONE", "ZIP", "ACCOUNT", "MRN", "ADDRESS"):
+        assert figures.get(kind, {"share": 1.0})["share"] >= 0.99, (kind, figures[kind])
     for kind in ("CLINICAL:dose", "CLINICAL:lab", "CLINICAL:vital", "CLINICAL:age", "CLINICAL:eponym"):
         assert figures[kind]["share"] == 1.0, (kind, figures[kind])
-    assert figures["CLINICAL:drug"]["share"] >= 0.98, figures["CLINICAL:drug"]
+    assert figures["CLINICAL:drug"]["share"] >= 0.99, figures["CLINICAL:drug"]
 
 
 @pytest.mark.parametrize(
@@ -195,14 +205,69 @@ def test_the_names_the_first_review_found_left_are_replaced(deidentifier, text):
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("Consent signed in presence of Ondřej.", ["Ondřej"]),
+        ("MED REC for TAUFAN WERNECKE", ["TAUFAN", "WERNECKE"]),
+        ("Noxolo (son-in-law) will collect the prescription.", ["Noxolo"]),
+        ("Checked by Marina (pharm tech), authorised Ige de Bruin (pharmacist).", ["Marina", "Ige", "Bruin"]),
+        ("Present: Dr Akar, sons Vajèn and Gloria", ["Akar", "Vajèn", "Gloria"]),
+        ("Not detainable. Crisis team (Tiara) to call tomorrow.", ["Tiara"]),
+        ("Community midwife Tirtayasa to visit. Key worker Heather.", ["Tirtayasa", "Heather"]),
+        ("Offered counselling. Marcel will send leaflet.", ["Marcel"]),
+        ("Bereavement call. Spoke to Havse (wife of the late Udyati U. Bumb).", ["Havse", "Udyati", "Bumb"]),
+    ],
+    ids=[
+        "a lone first name, no rule",
+        "all capitals, no rule",
+        "relation in law",
+        "name then role",
+        "sons, both",
+        "team (name)",
+        "role then name",
+        "lone name then will",
+        "the late",
+    ],
+)
+def test_names_in_phrasings_the_second_and_third_rounds_found_are_replaced(deidentifier, text, names):
+    out = deidentifier.replace([text])[0]
+    assert not [name for name in names if name in out], out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hx Guillain-Barre syndrome and Sjogren syndrome, Bell's palsy.",
+        "Warfarin stopped, Augmentin 10 mg PO daily started.",
+        "I have been on Yaz for 4 months. People will gain weight.",
+        "Plan agreed with consultant Neurologist.",
+        "Hope this helps. Urine NAD. Review Mon.",
+    ],
+    ids=["hyphenated eponyms", "an unknown brand before a dose", "a brand after on", "a role alone", "English words"],
+)
+def test_clinical_words_brands_and_english_words_are_no_names(deidentifier, text):
+    assert deidentifier.replace([text])[0] == text
+
+
 def test_long_runs_of_particles_and_capitalised_words_cannot_hang_the_name_patterns():
     # "De De De ..." once made the particle patterns backtrack for seconds per pattern (a hostile client's 5,000
     # characters): each pattern must finish far inside a generous deadline (regex raises TimeoutError past it)
     import regex
 
-    from blocks.deidentify import PERSON_PATTERNS, STRICT_PATTERNS, TITLED_PATTERNS
+    from blocks.deidentify import NAME_RUN, PATTERNS, PERSON_PATTERNS, STRICT_PATTERNS, TITLED_PATTERNS
 
     flags = regex.DOTALL | regex.MULTILINE
-    for text in ("De " * 1600 + "x", "Dr. " + "De la " * 800, "Van Der " * 600 + "son", "Ab " * 1600 + ", Cd 42"):
-        for pattern, _ in PERSON_PATTERNS + TITLED_PATTERNS + STRICT_PATTERNS:
+    texts = (
+        "De " * 1600 + "x",
+        "Dr. " + "De la " * 800,
+        "Van Der " * 600 + "son",
+        "Ab " * 1600 + ", Cd 42",
+        "sons " + "Ab, " * 1200 + "and Cd",
+        "lives at 1 " + "A" * 5000,
+        "Mac an " * 800 + "x",
+    )
+    for text in texts:
+        for pattern, _ in PERSON_PATTERNS + TITLED_PATTERNS + STRICT_PATTERNS + PATTERNS["ADDRESS"]:
             list(regex.finditer(pattern, text, flags=flags, timeout=5.0))
+        list(NAME_RUN.finditer(text, timeout=5.0))
