@@ -41,6 +41,7 @@ def train(
 ) -> None:
     """Train one family (or all) now, without DVC: gate, candidates, registry, promotion."""
     from flows.train import run_family
+    from medmaas.crash_safety import Coalesced
     from medmaas.settings import ConfigError
     from tasks.evaluate import NoCandidateTrained
     from tasks.gate import DataGateFailed
@@ -50,6 +51,9 @@ def train(
         for name in names:
             typer.secho(f"training {name} ...", bold=True)
             decision = run_family(name, params)
+            if isinstance(decision, Coalesced):  # another training of this model is running: nothing started
+                typer.echo(decision.summary())
+                continue
             print_summary(decision.registered_model)
     except DataGateFailed as error:
         fail(f"data gate failed; nothing was trained or registered\n{error.report.to_markdown()}")

@@ -13,18 +13,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from prefect import flow
+from prefect import flow, get_run_logger
 
 from families import family_class, load_params
 from flows import quiet_tracebacks_of
 from flows.runners import task_runner
+from medmaas.crash_safety import Coalesced, TrainingInProgress, model_lock, reached
+from medmaas.family import Family
 from medmaas.provenance import describe
-from medmaas.settings import ConfigError
+from medmaas.settings import ConfigError, Params
 from tasks.evaluate import NoCandidateTrained, best_on_test, evaluate_candidate, publish_leaderboard, rank
 from tasks.gate import DataGateFailed
 from tasks.package import package_champion
 from tasks.promotion import Decision, decide
 from tasks.registry import (
+    close_interrupted,
     parent_run,
     promote,
     record_gate,
@@ -39,25 +42,41 @@ from tasks.validate import validate_data
 
 
 @flow(name="train-family", flow_run_name="train-{family_name}")
-def train_family(family_name: str, params_path: str | None = None, started_by: str = "manual") -> Decision:
+def train_family(family_name: str, params_path: str | None = None, started_by: str = "manual") -> Decision | Coalesced:
     """``started_by``: "manual", or the schedule or trigger that started the run (it goes on the record and the model
-    card)."""
+    card). One training per model at a time: a request while another runs is coalesced into it (a drift event during
+    the weekly retraining starts nothing)."""
     params = load_params(params_path)
     family = family_class(family_name)(params.families[family_name], params.project.seed)
-    provenance = describe(family.data_files(), params.fingerprint(family_name), started_by)
+    try:
+        with model_lock(family.registered_model):
+            return _train(family, params, started_by)
+    except TrainingInProgress as held:
+        coalesced = Coalesced(family.registered_model, str(held))
+        get_run_logger().info(coalesced.summary())
+        return coalesced
+
+
+def _train(family: Family, params: Params, started_by: str) -> Decision:
+    close_interrupted(family)  # runs a killed process left RUNNING: FAILED, with the reason
+    provenance = describe(family.data_files(), params.fingerprint(family.name), started_by)
     with parent_run(family, provenance) as run_id:
+        reached("load")
         tables = load_tables(family)
+        reached("gate")
         record_gate(run_id, validate_data(family, tables))
         split = split_tables(family, tables)
+        reached("train")
         fitted = [train_candidate.submit(family, name, split.train) for name in family.candidate_names()]
         # Prefect resolves a future given as an argument; its overloads of submit type plain values only
         evaluated = [evaluate_candidate.submit(family, model, split.test) for model in fitted]  # type: ignore[call-overload]
-        ranked, failed = rank(
-            family, [future.result() for future in evaluated]
-        )  # by the training-side score: the test set never chooses
+        results = [future.result() for future in evaluated]
+        reached("evaluate")
+        ranked, failed = rank(family, results)  # by the training-side score: the test set never chooses
         board = publish_leaderboard(family, ranked, failed)
         run_ids = track_candidates(family, run_id, ranked, provenance, split)
         chosen, chosen_run = ranked[0], run_ids[ranked[0].fitted.candidate]
+        reached("register")
         challenger = register_challenger(family, chosen_run, chosen, split, provenance)
         earlier = score_champion(
             family, challenger, chosen, split
@@ -74,8 +93,10 @@ def train_family(family_name: str, params_path: str | None = None, started_by: s
             board,
             best_on_test(family, ranked),
         )
+        reached("promote")
         promote(family, decision)
         write_run_reports(family.registered_model, board, decision, card)
+        reached("package")
         package_champion(family, decision.promoted, params)
     return decision
 
@@ -84,7 +105,7 @@ EXPECTED_FAILURES = (ConfigError, FileNotFoundError, DataGateFailed, NoCandidate
 quiet_tracebacks_of(*EXPECTED_FAILURES)
 
 
-def run_family(family_name: str, params_path: str | Path | None = None) -> Decision:
+def run_family(family_name: str, params_path: str | Path | None = None) -> Decision | Coalesced:
     """Train one family with the task runner params.yaml asks for."""
     params = load_params(params_path)
     if family_name not in params.families:

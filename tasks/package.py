@@ -18,7 +18,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from families import family_class
-from medmaas.champions import Champion, NoChampion, resolve_from_registry
+from medmaas.champions import CHAMPION, Champion, NoChampion, resolve_from_registry
 from medmaas.environment import BUILDING_BENTO, PROJECT_ROOT
 from medmaas.family import Family
 from medmaas.flavors import pinned_requirements
@@ -114,21 +114,35 @@ def build_bento(family: Family, champions: list[Champion], params_path: Path | N
     return str(bento.tag)
 
 
+def _has_bento_or_none_due(registered_model: str) -> bool:
+    """True unless the champion has no "bento" tag at all: its run was killed between promotion and packaging (a build
+    that failed says so in the tag, and `medmaas package` retries it)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        version = MlflowClient().get_model_version_by_alias(registered_model, CHAMPION)
+    except MlflowException:  # no champion yet
+        return True
+    return "bento" in version.tags
+
+
 @task(name="package-champion", cache_policy=NO_CACHE)
 def package_champion(family: Family, promoted: bool, params: Params) -> str | None:
-    """A Bento for a newly promoted champion; nothing when the champion did not change.
+    """A Bento for a newly promoted champion, or for a champion that has none yet (a run killed while packaging it);
+    nothing when the champion did not change and has its Bento.
 
     The champion is already valid here, so a failed build is reported (warning and a version tag)
     rather than failing the run: `medmaas package` retries it.
     """
-    if not promoted:
-        return None
     logger = get_run_logger()
     if not has_service(family):
         logger.info("no serving/%s.py yet: no Bento to build", family.service())
         return None
     from mlflow.tracking import MlflowClient
 
+    if not promoted and _has_bento_or_none_due(family.registered_model):
+        return None
     champions = served_champions(family, params)
     champion = champions[0]
     try:

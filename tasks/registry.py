@@ -26,6 +26,7 @@ from prefect.cache_policies import NO_CACHE
 
 from medmaas import identity
 from medmaas.champions import CHALLENGER, CHAMPION, REFERENCE
+from medmaas.crash_safety import close_interrupted_runs
 from medmaas.environment import MLFLOW_DIR
 from medmaas.family import Evaluation, Family, Registered, Split
 from medmaas.flavors import load_model, log_model, pinned_requirements
@@ -113,6 +114,21 @@ def dataset_name(family: Family, provenance: Provenance, context: str) -> str:
     """One dataset per side (MLflow keeps one input per name and digest in a run): the same file, told apart by its
     side."""
     return f"{family.name}: {', '.join(Path(f).name for f in provenance.data_files) or 'data'} ({context} side)"
+
+
+@task(name="close-interrupted-runs", cache_policy=NO_CACHE)
+def close_interrupted(family: Family) -> list[str]:
+    """With the model's training lock held: the runs a killed process left RUNNING are marked FAILED with the reason,
+    and the versions they registered are tagged interrupted (crash_safety)."""
+    closed = close_interrupted_runs(family.registered_model, family.registered_model)
+    if closed:
+        get_run_logger().warning(
+            "%d run(s) of %s left RUNNING by a process that is gone marked FAILED: %s",
+            len(closed),
+            family.registered_model,
+            ", ".join(closed),
+        )
+    return closed
 
 
 @contextmanager

@@ -1,0 +1,119 @@
+"""One training per registered model at a time, and a true record after a run that died.
+
+The lock is a file lock in the state folder (``filelock``: ``flock`` on POSIX, so the kernel releases it when its
+process dies, SIGKILL and power cut included). Whoever holds it is the only live training of that model, so any run of
+the model still marked RUNNING in MLflow belongs to a process that is gone: the new run closes it as FAILED, with the
+reason, before it starts its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from medmaas.champions import CHAMPION, REFERENCE
+from medmaas.environment import STATE_DIR
+
+INTERRUPTED = "interrupted"  # the run tag and version tag that say why a run or a version is not to be trusted
+KILL_AT = "MEDMAAS_KILL_AT"  # fault injection: the step at whose start the training process kills itself
+
+
+def reached(step: str) -> None:
+    """A training step starts. With ``MEDMAAS_KILL_AT=<step>`` the process kills itself here with SIGKILL (no handler,
+    no cleanup: a power cut), so the crash tests can prove the next run finds a true record. A process that leads its
+    group takes the group with it (the temporary Prefect API it started), as a power cut would."""
+    if os.environ.get(KILL_AT) == step:
+        if os.getpgid(0) == os.getpid():
+            os.killpg(0, signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class TrainingInProgress(RuntimeError):
+    """Another process is training this model now."""
+
+
+@dataclass(frozen=True)
+class Coalesced:
+    """A training request that arrived while another training of the same model ran: recorded, not started."""
+
+    registered_model: str
+    holder: str
+
+    def summary(self) -> str:
+        return f"{self.registered_model}: not started, coalesced into the training already running ({self.holder})"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@contextmanager
+def model_lock(registered_model: str) -> Iterator[None]:
+    """Hold the model's training lock, or raise ``TrainingInProgress`` at once naming who holds it."""
+    from filelock import FileLock, Timeout
+
+    folder = STATE_DIR / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    holder = folder / f"{registered_model}.holder.json"
+    lock = FileLock(folder / f"{registered_model}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        try:
+            who = json.loads(holder.read_text())
+            held_by = f"pid {who['pid']} on {who['host']} since {who['since']}"
+        except (OSError, ValueError, KeyError):
+            held_by = "a process that is starting"
+        raise TrainingInProgress(held_by) from None
+    try:
+        holder.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}))
+        yield
+    finally:
+        holder.unlink(missing_ok=True)
+        lock.release()
+
+
+def close_interrupted_runs(experiment_name: str, registered_model: str) -> list[str]:
+    """With the model's lock held: mark every run of its experiment still RUNNING as FAILED (its process is gone), and
+    tag the versions those runs registered and never promoted as interrupted. Returns the run ids it closed."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return []
+    stale = client.search_runs([experiment.experiment_id], filter_string="attributes.status = 'RUNNING'")
+    reason = (
+        f"interrupted: still RUNNING at {_now()} while no process held {registered_model}'s training lock "
+        "(killed, crashed or a power cut)"
+    )
+    for run in stale:
+        client.set_tag(run.info.run_id, INTERRUPTED, reason)
+        client.set_terminated(run.info.run_id, "FAILED")
+    closed = {run.info.run_id for run in stale}
+    if closed and client.search_registered_models(f"name = '{registered_model}'"):
+        aliases = client.get_registered_model(registered_model).aliases  # search_model_versions leaves them out
+        served = {str(version) for alias, version in aliases.items() if alias in (CHAMPION, REFERENCE)}
+        for version in client.search_model_versions(f"name = '{registered_model}'"):
+            if str(version.version) in served:  # promoted before the kill: valid (the next run builds a missing Bento)
+                continue
+            if version.run_id in closed or _parent_of(client, version.run_id) in closed:
+                client.set_model_version_tag(registered_model, version.version, INTERRUPTED, reason)
+    return sorted(closed)
+
+
+def _parent_of(client: Any, run_id: str | None) -> str | None:
+    if not run_id:
+        return None
+    try:
+        parent = client.get_run(run_id).data.tags.get("mlflow.parentRunId")
+    except Exception:  # noqa: BLE001 (a version whose run was deleted has no parent to find)
+        return None
+    return str(parent) if parent else None

@@ -1,0 +1,115 @@
+"""A training killed at a step (SIGKILL: no handler runs, as in a power cut) leaves a record the next run makes
+true, and two trainings of one model never run at once. The trainings run as the CLI does, in their own processes."""
+
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+from mlflow.tracking import MlflowClient
+from support import Replace, registry_snapshot
+
+from medmaas.crash_safety import INTERRUPTED, KILL_AT, model_lock
+from medmaas.environment import PROJECT_ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("registry"), pytest.mark.usefixtures("prefect_harness")]
+MODEL = "diagnosis_crash"  # a registered model of its own: the other flow tests' versions stay out of the counts
+
+
+def _params(write_params, acceptance: dict | None = None):
+    block = {
+        "registered_model": MODEL,
+        "candidates": Replace({"logistic_regression": {"C": [1.0]}, "decision_tree": {"max_depth": [3]}}),
+    }
+    return write_params({"diagnosis": block | ({"acceptance": acceptance} if acceptance else {})})
+
+
+@pytest.fixture(scope="module")
+def params(write_params):
+    return _params(write_params)
+
+
+@pytest.fixture(scope="module")
+def unpromotable(write_params):
+    """No candidate can meet it: the run registers a challenger and keeps the champion."""
+    return _params(write_params, {"minimums": {"roc_auc": 1.01}})
+
+
+def train(params, kill_at: str | None = None) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k != KILL_AT} | ({KILL_AT: kill_at} if kill_at else {})
+    return subprocess.run(
+        [sys.executable, "-m", "flows.train", "diagnosis", "--params", str(params)],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        start_new_session=True,  # it leads its group: a kill takes its temporary Prefect API too
+    )
+
+
+def runs_of(model: str) -> list:
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(model)
+    return client.search_runs([experiment.experiment_id], filter_string="tags.family = 'diagnosis'")
+
+
+def test_a_run_killed_at_evaluation_then_at_packaging_is_closed_by_the_next_and_the_champion_gets_its_bento(
+    params, unpromotable
+):
+    killed = train(params, kill_at="evaluate")
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert [r.info.status for r in runs_of(MODEL)] == ["RUNNING"]  # what a power cut leaves
+    killed_after_promotion = train(params, kill_at="package")
+    assert killed_after_promotion.returncode == -9, killed_after_promotion.stderr[-2000:]
+    client = MlflowClient()
+    promoted = client.get_model_version_by_alias(MODEL, "champion")
+    assert "bento" not in promoted.tags  # promoted, then killed before its Bento was built
+
+    last = train(unpromotable)  # keeps the champion: only the missing Bento can make one now
+    assert last.returncode == 0, last.stderr[-2000:]
+    runs = sorted(runs_of(MODEL), key=lambda r: r.info.start_time)
+    assert [r.info.status for r in runs] == ["FAILED", "FAILED", "FINISHED"]
+    assert all(r.data.tags[INTERRUPTED].startswith("interrupted: still RUNNING") for r in runs[:2])
+    champion = client.get_model_version_by_alias(MODEL, "champion")
+    assert champion.version == promoted.version and INTERRUPTED not in champion.tags  # promoted before the kill: valid
+    import bentoml
+
+    assert bentoml.get(champion.tags["bento"]).info.labels["diagnosis"] == str(champion.version)
+
+
+def test_a_run_killed_after_registering_its_challenger_leaves_the_champion_and_marks_the_version(params):
+    client = MlflowClient()
+    before = client.get_model_version_by_alias(MODEL, "champion").version
+    killed = train(params, kill_at="promote")
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    orphan = max(int(v.version) for v in client.search_model_versions(f"name = '{MODEL}'"))
+    assert client.get_model_version_by_alias(MODEL, "champion").version == before  # the alias moves last
+    last = train(params)
+    assert last.returncode == 0, last.stderr[-2000:]
+    assert client.get_model_version(MODEL, str(orphan)).tags[INTERRUPTED].startswith("interrupted:")
+    assert int(client.get_model_version_by_alias(MODEL, "champion").version) != orphan  # never an interrupted version
+    assert not [r for r in runs_of(MODEL) if r.info.status == "RUNNING"]
+
+
+def test_a_training_while_another_holds_the_model_is_coalesced_and_registers_nothing(params):
+    before = registry_snapshot()
+    with model_lock(MODEL):  # this process plays the running training
+        second = train(params)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "coalesced into the training already running" in second.stdout and f"pid {os.getpid()}" in second.stdout
+    assert registry_snapshot() == before
+
+
+def test_two_trainings_started_together_register_exactly_one_version(params):
+    before = len(MlflowClient().search_model_versions(f"name = '{MODEL}'"))
+    results: list[subprocess.CompletedProcess] = []
+    threads = [threading.Thread(target=lambda: results.append(train(params))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.returncode for r in results] == [0, 0], [r.stderr[-1500:] for r in results]
+    assert sum("coalesced" in r.stdout for r in results) == 1, [r.stdout for r in results]
+    assert len(MlflowClient().search_model_versions(f"name = '{MODEL}'")) == before + 1
