@@ -61,12 +61,16 @@ def record() -> dict:
     experiment = client.get_experiment_by_name("diagnosis")
     runs = client.search_runs([experiment.experiment_id], filter_string="tags.family = 'diagnosis'")
     versions = client.search_model_versions("name = 'diagnosis'")
+    served = {str(v) for a, v in client.get_registered_model("diagnosis").aliases.items() if a != "challenger"}
     champion = client.get_model_version_by_alias("diagnosis", "champion")
     return {
         "running": sum(r.info.status == "RUNNING" for r in runs),
         "failed_with_reason": sum(r.info.status == "FAILED" and "interrupted" in r.data.tags for r in runs),
         "versions": len(versions),
-        "unaliased_unmarked": sum(not v.aliases and "interrupted" not in v.tags for v in versions),
+        "unpromoted_unmarked": sum(
+            str(v.version) not in served and "interrupted" not in v.tags and v.tags.get("promotion") != "rejected"
+            for v in versions
+        ),
         "champion": champion.version,
         "champion_bento": "bento" in champion.tags and champion.tags["bento"] != "failed",
     }
@@ -92,8 +96,8 @@ def main() -> None:
         )
         print(
             f"|  | after the next run: RUNNING {after['running']}, champion v{after['champion']} "
-            f"(Bento {'yes' if after['champion_bento'] else 'no'}), unpromoted versions not marked interrupted "
-            f"{after['unaliased_unmarked']} of {after['versions']} versions |||||"
+            f"(Bento {'yes' if after['champion_bento'] else 'no'}), versions neither served, kept by the rule nor "
+            f"marked interrupted: {after['unpromoted_unmarked']} of {after['versions']} |||||"
         )
 
 

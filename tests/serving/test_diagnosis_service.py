@@ -19,7 +19,7 @@ from service_contract import assert_keys_required, assert_one_audit_line_per_req
 from support import Replace, Server, chromium, free_port, run_to_end, wait_for, wait_until_ready
 
 from flows.train import run_family
-from medmaas.access import KeyStore
+from medmaas.access import KeyStore, keys_path
 from medmaas.environment import PROJECT_ROOT, group_alive
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving"), pytest.mark.usefixtures("prefect_harness")]
@@ -298,6 +298,74 @@ def test_concurrent_array_requests_are_answered_correctly(server, service, patie
     assert not failed
     for i, response in enumerate(responses):
         assert np.allclose(response.json(), expected[i % len(rows) : i % len(rows) + 1])
+
+
+def test_under_three_workers_each_row_and_request_is_logged_once_while_the_log_is_read(
+    first_champion, write_params, patients, tmp_path
+):
+    # three processes append to one prediction log (SQLite, WAL) and one audit file that rotates every ~50 lines
+    import sqlite3
+    import threading
+
+    from medmaas.prediction_log import read_log
+
+    params = write_params(
+        {
+            "diagnosis": {
+                "registered_model": MODEL,
+                "serving": {"max_items_per_request": MAX_ITEMS, "audit_max_bytes": 10_000},
+            }
+        }
+    )
+    state = tmp_path / "state"  # its own audit and prediction logs; the registry and the keys are the session's
+    workers = Server(
+        "serving.diagnosis:DiagnosisService",
+        PROJECT_ROOT,
+        {
+            "MEDMAAS_PARAMS": str(params),
+            "MEDMAAS_STATE_DIR": str(state),
+            "MEDMAAS_API_KEYS": str(keys_path()),
+            "BENTOML_CONFIG_OPTIONS": "services.diagnosis.workers=3",
+        },
+    )
+    rows = patients.to_dict("records")
+    sizes = [1 + i % 3 for i in range(240)]
+    reads: list[int] = []
+    errors: list[str] = []
+    done = threading.Event()
+
+    def read_while_written():
+        while not done.is_set():
+            try:
+                reads.append(read_log(MODEL, directory=state / "predictions").last_row)
+            except Exception as error:  # noqa: BLE001 (the test asserts there is none)
+                errors.append(repr(error))
+            done.wait(0.2)
+
+    reader = threading.Thread(target=read_while_written)
+    reader.start()
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda n: workers.post("predict", {"patients": rows[:n]}).status_code, sizes))
+        wait_for(
+            lambda: read_log(MODEL, directory=state / "predictions").last_row >= sum(sizes),
+            waiting_for="every answered row in the prediction log",
+            timeout_s=30,
+            every_s=0.5,
+        )
+    finally:
+        done.set()
+        reader.join()
+        workers.stop()
+    assert answers == [200] * len(sizes)
+    with sqlite3.connect(state / "predictions" / f"{MODEL}.sqlite") as connection:
+        assert connection.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == sum(sizes)
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    audit_files = sorted((state / "audit").glob("diagnosis.jsonl*"))
+    lines = [json.loads(line) for f in audit_files for line in f.read_text().splitlines()]
+    assert len(audit_files) > 2, "the audit file never rotated: the test would not test rotation"
+    assert sum(line["endpoint"] == "/predict" and line["status"] == 200 for line in lines) == len(sizes)
+    assert not errors and len(reads) > 3 and reads == sorted(reads)  # the reader saw the log grow, never failed
 
 
 # --- lifecycle ------------------------------------------------------------------------------
