@@ -41,15 +41,17 @@ def train(
 ) -> None:
     """Train one family (or all) now, without DVC: gate, candidates, registry, promotion."""
     from flows.train import run_family
-    from medmaas.crash_safety import Coalesced
+    from medmaas.crash_safety import Coalesced, storage_failure
     from medmaas.settings import ConfigError
     from tasks.evaluate import NoCandidateTrained
     from tasks.gate import DataGateFailed
 
+    champion_before: str | None = None
     try:
         names = families_from(family, params)
         for name in names:
             typer.secho(f"training {name} ...", bold=True)
+            champion_before = _champion_version(family_from(name, params).registered_model)
             decision = run_family(name, params)
             if isinstance(decision, Coalesced):  # another training of this model is running: nothing started
                 typer.echo(decision.summary())
@@ -59,6 +61,23 @@ def train(
         fail(f"data gate failed; nothing was trained or registered\n{error.report.to_markdown()}")
     except (ConfigError, FileNotFoundError, ValueError, NoCandidateTrained) as error:
         fail(str(error))
+    except OSError as error:  # a full disk, a read-only state folder
+        if (line := storage_failure(error)) is None:
+            raise
+        model = family_from(name, params).registered_model
+        now = _champion_version(model)
+        where = "unchanged" if now == champion_before else f"moved to v{now} before the failure (its model was whole)"
+        fail(f"{line}; the run is marked FAILED; champion {where} ({f'{model} v{now}' if now else 'none yet'})")
+
+
+def _champion_version(registered_model: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        return str(MlflowClient().get_model_version_by_alias(registered_model, "champion").version)
+    except MlflowException:
+        return None
 
 
 @app.command(rich_help_panel=PANEL)

@@ -14,7 +14,10 @@ class _ExpectedFailure(logging.Filter):
         self.expected = expected
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], self.expected):
+        from medmaas.crash_safety import storage_failure
+
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and (isinstance(error, self.expected) or storage_failure(error)):  # a full disk too
             record.exc_info = record.exc_text = None
         return True
 

@@ -18,7 +18,7 @@ from prefect import flow, get_run_logger
 from families import family_class, load_params
 from flows import quiet_tracebacks_of
 from flows.runners import task_runner
-from medmaas.crash_safety import Coalesced, TrainingInProgress, model_lock, reached
+from medmaas.crash_safety import Coalesced, TrainingInProgress, model_lock, reached, storage_failure
 from medmaas.family import Family
 from medmaas.provenance import describe
 from medmaas.settings import ConfigError, Params
@@ -123,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
         decision = run_family(args.family, args.params)
     except (*EXPECTED_FAILURES, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        if (line := storage_failure(error)) is None:
+            raise
+        print(f"error: {line}; the run is marked FAILED", file=sys.stderr)
         return 2
     print(decision.summary())
     return 0

@@ -8,6 +8,7 @@ reason, before it starts its own.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -33,6 +34,16 @@ def reached(step: str) -> None:
         if os.getpgid(0) == os.getpid():
             os.killpg(0, signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def storage_failure(error: BaseException) -> str | None:
+    """One line for a write the state or output folder refused (full, read-only, not ours); None for any other error."""
+    if isinstance(error, OSError) and error.errno in STORAGE_ERRNOS:
+        return f"cannot write {error.filename2 or error.filename or 'the state folder'}: {error.strerror}"
+    return None
 
 
 class TrainingInProgress(RuntimeError):

@@ -113,3 +113,25 @@ def test_two_trainings_started_together_register_exactly_one_version(params):
     assert [r.returncode for r in results] == [0, 0], [r.stderr[-1500:] for r in results]
     assert sum("coalesced" in r.stdout for r in results) == 1, [r.stdout for r in results]
     assert len(MlflowClient().search_model_versions(f"name = '{MODEL}'")) == before + 1
+
+
+def test_a_full_disk_stops_the_training_with_one_line_naming_the_path_and_the_champion_stays(params, monkeypatch):
+    import errno
+
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    before = registry_snapshot()
+    started = {r.info.run_id for r in runs_of(MODEL)}
+
+    def full(*args, **kwargs):  # as the artifact store answers on a full disk
+        raise OSError(errno.ENOSPC, "No space left on device", "/state/mlflow/artifacts/x/data_gate.md")
+
+    monkeypatch.setattr(MlflowClient, "log_artifacts", full)
+    result = CliRunner().invoke(app, ["train", "diagnosis", "--params", str(params)])
+    assert result.exit_code == 2, result.output
+    assert "cannot write /state/mlflow/artifacts/x/data_gate.md: No space left on device" in result.output
+    assert "champion unchanged" in result.output and "Traceback" not in result.output
+    assert registry_snapshot() == before
+    assert [r.info.status for r in runs_of(MODEL) if r.info.run_id not in started] == ["FAILED"]
