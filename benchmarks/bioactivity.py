@@ -25,7 +25,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loadgen import BIN, free_port, load, server_env, start, stop, throwaway_key  # noqa: E402
+from loadgen import free_port, load, server_env, start_bento, stop, throwaway_key  # noqa: E402
 
 import medmaas  # noqa: E402,F401
 
@@ -116,20 +116,7 @@ def main() -> None:
 
     key_env, headers = throwaway_key()
     port = free_port()
-    server, cold = start(
-        [
-            str(BIN / "bentoml"),
-            "serve",
-            "serving.bioactivity:BioactivityService",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        f"http://127.0.0.1:{port}/readyz",
-        ROOT,
-        server_env(**key_env),
-    )
+    server, cold = start_bento("serving.bioactivity:BioactivityService", port, ROOT, server_env(**key_env))
     print(f"service ready in {cold:.1f} s")
     try:
         for clients in (1, 8):

@@ -13,20 +13,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE = Path(tempfile.mkdtemp(prefix="medmaas-faults-"))
-os.environ |= {
-    "MEDMAAS_STATE_DIR": str(STATE / "state"),
-    "MEDMAAS_OUTPUT_DIR": str(STATE / "out"),
-    "PREFECT_HOME": str(STATE / "state" / "prefect"),
-    "MLFLOW_TRACKING_URI": f"sqlite:///{STATE / 'state' / 'mlflow' / 'mlflow.db'}",
-}
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from loadgen import temporary_state  # noqa: E402
+
+STATE = temporary_state("medmaas-faults-")
 
 STEPS = ("load", "gate", "train", "evaluate", "register", "promote", "package")
 

@@ -64,6 +64,24 @@ def start(
     raise TimeoutError(f"{command} not ready; see {log.name}")
 
 
+def start_bento(target: str, port: int, cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen, float]:
+    """`bentoml serve <target>` on loopback, ready (its /readyz answers); returns it and its cold start in seconds."""
+    command = [str(BIN / "bentoml"), "serve", target, "--host", "127.0.0.1", "--port", str(port)]
+    return start(command, f"http://127.0.0.1:{port}/readyz", cwd, env)
+
+
+def temporary_state(prefix: str) -> Path:
+    """Before medmaas is imported: a temporary state, outputs, registry and Prefect home (the repo's stay untouched)."""
+    state = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ |= {
+        "MEDMAAS_STATE_DIR": str(state / "state"),
+        "MEDMAAS_OUTPUT_DIR": str(state / "out"),
+        "PREFECT_HOME": str(state / "state" / "prefect"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{state / 'state' / 'mlflow' / 'mlflow.db'}",
+    }
+    return state
+
+
 def stop(process: subprocess.Popen) -> None:
     os.killpg(process.pid, signal.SIGTERM)
     try:

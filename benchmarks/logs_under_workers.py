@@ -15,11 +15,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -27,15 +25,11 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE = Path(tempfile.mkdtemp(prefix="medmaas-workers-"))
-os.environ |= {
-    "MEDMAAS_STATE_DIR": str(STATE / "state"),
-    "MEDMAAS_OUTPUT_DIR": str(STATE / "out"),
-    "PREFECT_HOME": str(STATE / "state" / "prefect"),
-    "MLFLOW_TRACKING_URI": f"sqlite:///{STATE / 'state' / 'mlflow' / 'mlflow.db'}",
-}
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from loadgen import temporary_state  # noqa: E402
+
+STATE = temporary_state("medmaas-workers-")
 
 
 def trained_params(audit_max_bytes: int | None) -> tuple[Path, list[dict]]:
@@ -112,7 +106,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--audit-max-bytes", type=int, default=None)
     args = parser.parse_args()
-    from loadgen import BIN, free_port, server_env, start, stop, throwaway_key
+    from loadgen import free_port, server_env, start_bento, stop, throwaway_key
 
     from medmaas.environment import STATE_DIR
     from medmaas.prediction_log import log_path
@@ -125,20 +119,7 @@ def main() -> None:
         MEDMAAS_PARAMS=str(params),
         BENTOML_CONFIG_OPTIONS=f"services.diagnosis.workers={args.workers}",
     )
-    server, _ = start(
-        [
-            str(BIN / "bentoml"),
-            "serve",
-            "serving.diagnosis:DiagnosisService",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        f"http://127.0.0.1:{port}/readyz",
-        ROOT,
-        environment,
-    )
+    server, _ = start_bento("serving.diagnosis:DiagnosisService", port, ROOT, environment)
     stop_polling, seen = threading.Event(), {"rows": 0, "reads": 0, "errors": []}
     reader = threading.Thread(target=poll, args=(log_path("diagnosis"), stop_polling, seen))
     reader.start()

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from loadgen import BIN, free_port, load, server_env, start, stop, throwaway_key  # noqa: E402
+from loadgen import free_port, load, server_env, start_bento, stop, throwaway_key  # noqa: E402
 
 import medmaas  # noqa: E402,F401
 
@@ -107,20 +107,7 @@ def main() -> None:
         return
     key_env, headers = throwaway_key()
     port = free_port()
-    server, cold = start(
-        [
-            str(BIN / "bentoml"),
-            "serve",
-            "serving.clinical_text:ClinicalTextService",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        f"http://127.0.0.1:{port}/readyz",
-        ROOT,
-        server_env(**key_env),
-    )
+    server, cold = start_bento("serving.clinical_text:ClinicalTextService", port, ROOT, server_env(**key_env))
     print(f"service ({champion.info['candidate']} v{champion.version}) ready in {cold:.1f} s")
     try:
         for clients in (1, 8):
