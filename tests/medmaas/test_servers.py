@@ -95,3 +95,35 @@ def test_up_serves_flows_from_real_servers_and_down_stops_exactly_them(tmp_path,
 def test_down_with_nothing_recorded_says_so(tmp_path):
     env = {**os.environ, "MEDMAAS_STATE_DIR": str(tmp_path)}
     assert "no servers were running" in _run([MEDMAAS, "down"], env).stdout
+
+
+def test_after_its_servers_are_killed_status_says_gone_and_up_starts_them_again_on_the_same_ports(tmp_path):
+    import signal
+    import time
+
+    state = tmp_path / "state"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL", "PREFECT_HOME", "MEDMAAS_API_KEYS")
+    }
+    env.update(MEDMAAS_STATE_DIR=str(state), MEDMAAS_OUTPUT_DIR=str(tmp_path / "out"))
+    ports = ["--prefect-port", str(free_port()), "--mlflow-port", str(free_port())]
+    try:
+        assert _run([MEDMAAS, "up", *ports], env).returncode == 0
+        killed = json.loads((state / "servers.json").read_text())
+        for server in killed:  # a crash: SIGKILL to each whole process group, pid file and ports left behind
+            os.killpg(server["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while any(group_alive(s["pid"]) for s in killed) and time.monotonic() < deadline:
+            time.sleep(0.5)  # the kernel and init reap them
+        status = _run([MEDMAAS, "status"], env).stdout
+        assert status.count("gone (run `medmaas down`, then `up`)") == 2, status
+        again = _run([MEDMAAS, "up", *ports], env)
+        assert again.returncode == 0, again.stderr
+        restarted = json.loads((state / "servers.json").read_text())
+        assert {s["url"] for s in restarted} == {s["url"] for s in killed}
+        assert {s["pid"] for s in restarted}.isdisjoint(s["pid"] for s in killed)
+        assert _run([MEDMAAS, "status"], env).stdout.count("healthy") == 2
+    finally:
+        _run([MEDMAAS, "down"], env)
