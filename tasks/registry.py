@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import mlflow
 import numpy as np
@@ -23,6 +24,7 @@ from mlflow.tracking import MlflowClient
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run as prefect_flow_run
 
 from medmaas import identity
 from medmaas.champions import CHALLENGER, CHAMPION, REFERENCE
@@ -39,6 +41,7 @@ from tasks.model_card import render_model_card
 from tasks.promotion import Comparison, Decision, EarlierVersions, compare
 from tasks.reports import report_dir
 
+PREFECT_FLOW_RUN = "prefect_flow_run_id"  # the parent run's tag naming its Prefect flow run
 EXPERIMENT_KIND = "mlflow.experimentKind"  # what the MLflow UI reads to open an experiment in its model-training view
 # The link that opens a family's runs in MLflow 3.17's "Model training" view. That UI starts in its GenAI view whatever
 # the experiment's kind unless the link asks (``workflowType``), and keeps chosen columns per browser; so the runs come
@@ -122,13 +125,44 @@ def close_interrupted(family: Family) -> list[str]:
     and the versions they registered are tagged interrupted (crash_safety)."""
     closed = close_interrupted_runs(family.registered_model, family.registered_model)
     if closed:
+        crashed = _crash_their_flow_runs(closed)
         get_run_logger().warning(
-            "%d run(s) of %s left RUNNING by a process that is gone marked FAILED: %s",
+            "%d run(s) of %s left RUNNING by a process that is gone marked FAILED (%s), and %d Prefect flow run(s) "
+            "Crashed",
             len(closed),
             family.registered_model,
             ", ".join(closed),
+            crashed,
         )
     return closed
+
+
+def _crash_their_flow_runs(run_ids: list[str]) -> int:
+    """The Prefect flow runs of these MLflow runs, still Running in the API's history, set Crashed (where a server
+    runs, Prefect's own zombie detection may have done it already: then nothing changes)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    client, crashed = MlflowClient(), 0
+    with get_client(sync_client=True) as prefect:
+        for run_id in run_ids:
+            tagged = client.get_run(run_id).data.tags.get(PREFECT_FLOW_RUN)
+            if not tagged:
+                continue
+            flow_run_id = UUID(tagged)
+            try:
+                if prefect.read_flow_run(flow_run_id).state_type != StateType.RUNNING:
+                    continue
+                prefect.set_flow_run_state(
+                    flow_run_id,
+                    Crashed(message=f"interrupted: MLflow run {run_id} found RUNNING with no live process"),
+                    force=True,
+                )
+                crashed += 1
+            except Exception as error:  # noqa: BLE001 (an API that forgot the run, or another API: the MLflow record stands)
+                get_run_logger().info("flow run %s not marked Crashed: %s", flow_run_id, error)
+    return crashed
 
 
 @contextmanager
@@ -137,6 +171,8 @@ def parent_run(family: Family, provenance: Provenance) -> Iterator[str]:
     client = MlflowClient()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     tags = {**provenance.tags(), "family": family.name, "mlflow.source.git.commit": provenance.git_commit}
+    if flow_run_id := prefect_flow_run.get_id():
+        tags[PREFECT_FLOW_RUN] = flow_run_id  # a run killed with it: the next run marks this flow run Crashed too
     run = client.create_run(
         experiment_id(family.registered_model, family.experiment_kind), run_name=f"train-{stamp}", tags=tags
     )

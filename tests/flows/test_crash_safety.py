@@ -69,6 +69,9 @@ def test_a_run_killed_at_evaluation_then_at_packaging_is_closed_by_the_next_and_
 
     last = train(unpromotable)  # keeps the champion: only the missing Bento can make one now
     assert last.returncode == 0, last.stderr[-2000:]
+    for recovery in (killed_after_promotion, last):  # each closed the run killed before it, in MLflow and in Prefect
+        assert "1 run(s) of diagnosis_crash left RUNNING" in recovery.stdout + recovery.stderr
+        assert "and 1 Prefect flow run(s) Crashed" in recovery.stdout + recovery.stderr
     runs = sorted(runs_of(MODEL), key=lambda r: r.info.start_time)
     assert [r.info.status for r in runs] == ["FAILED", "FAILED", "FINISHED"]
     assert all(r.data.tags[INTERRUPTED].startswith("interrupted: still RUNNING") for r in runs[:2])
