@@ -23,6 +23,7 @@ from medmaas.champions import CHAMPION, REFERENCE
 from medmaas.environment import STATE_DIR
 
 INTERRUPTED = "interrupted"  # the run tag and version tag that say why a run or a version is not to be trusted
+HOST, PID = "medmaas.host", "medmaas.pid"  # a training run's tags: the process that owns it
 KILL_AT = "MEDMAAS_KILL_AT"  # fault injection: the step at whose start the training process kills itself
 
 
@@ -91,8 +92,29 @@ def model_lock(registered_model: str) -> Iterator[None]:
         lock.release()
 
 
+def owner_tags() -> dict[str, str]:
+    """The tags that name this process on a training run it starts."""
+    return {HOST: socket.gethostname(), PID: str(os.getpid())}
+
+
+def _owner_gone(tags: dict[str, str]) -> bool:
+    """The run's process is gone: it ran on this machine (or before runs said where) and its pid is not alive. A run
+    of another machine sharing the registry is left alone: this machine's lock says nothing about it."""
+    if tags.get(HOST, socket.gethostname()) != socket.gethostname():
+        return False
+    if not tags.get(PID):
+        return True  # a run from before runs named their process
+    try:
+        os.kill(int(tags[PID]), 0)
+    except (ProcessLookupError, ValueError):
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
 def close_interrupted_runs(experiment_name: str, registered_model: str) -> list[str]:
-    """With the model's lock held: mark every run of its experiment still RUNNING as FAILED (its process is gone), and
+    """With the model's lock held: mark every run of its experiment still RUNNING whose process is gone as FAILED, and
     tag the versions those runs registered and never promoted as interrupted. Returns the run ids it closed."""
     from mlflow.tracking import MlflowClient
 
@@ -100,7 +122,8 @@ def close_interrupted_runs(experiment_name: str, registered_model: str) -> list[
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
         return []
-    stale = client.search_runs([experiment.experiment_id], filter_string="attributes.status = 'RUNNING'")
+    running = client.search_runs([experiment.experiment_id], filter_string="attributes.status = 'RUNNING'")
+    stale = [run for run in running if _owner_gone(run.data.tags)]
     reason = (
         f"interrupted: still RUNNING at {_now()} while no process held {registered_model}'s training lock "
         "(killed, crashed or a power cut)"

@@ -28,7 +28,7 @@ from prefect.runtime import flow_run as prefect_flow_run
 
 from medmaas import identity
 from medmaas.champions import CHALLENGER, CHAMPION, REFERENCE
-from medmaas.crash_safety import close_interrupted_runs
+from medmaas.crash_safety import close_interrupted_runs, owner_tags
 from medmaas.environment import MLFLOW_DIR
 from medmaas.family import Evaluation, Family, Registered, Split
 from medmaas.flavors import load_model, log_model, pinned_requirements
@@ -170,7 +170,12 @@ def parent_run(family: Family, provenance: Provenance) -> Iterator[str]:
     """One MLflow run per training run; marked FAILED if anything inside raises."""
     client = MlflowClient()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    tags = {**provenance.tags(), "family": family.name, "mlflow.source.git.commit": provenance.git_commit}
+    tags = {
+        **provenance.tags(),
+        **owner_tags(),
+        "family": family.name,
+        "mlflow.source.git.commit": provenance.git_commit,
+    }
     if flow_run_id := prefect_flow_run.get_id():
         tags[PREFECT_FLOW_RUN] = flow_run_id  # a run killed with it: the next run marks this flow run Crashed too
     run = client.create_run(

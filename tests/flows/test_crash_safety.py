@@ -138,3 +138,30 @@ def test_a_full_disk_stops_the_training_with_one_line_naming_the_path_and_the_ch
     assert "champion unchanged" in result.output and "Traceback" not in result.output
     assert registry_snapshot() == before
     assert [r.info.status for r in runs_of(MODEL) if r.info.run_id not in started] == ["FAILED"]
+
+
+def test_only_runs_whose_process_is_gone_on_this_machine_are_closed():
+    # a registry shared by several machines: another machine's RUNNING run is alive as far as this lock knows
+    import socket
+
+    from medmaas.crash_safety import HOST, PID, close_interrupted_runs
+
+    client = MlflowClient()
+    experiment = client.create_experiment("crash_owners")
+    here, dead = (
+        socket.gethostname(),
+        subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+        ).stdout.strip(),
+    )
+    runs = {
+        "dead here": client.create_run(experiment, tags={HOST: here, PID: dead}).info.run_id,
+        "alive here": client.create_run(experiment, tags={HOST: here, PID: str(os.getpid())}).info.run_id,
+        "elsewhere": client.create_run(experiment, tags={HOST: "another-host", PID: dead}).info.run_id,
+    }
+    assert close_interrupted_runs("crash_owners", "crash_owners") == [runs["dead here"]]
+    assert {name: client.get_run(run).info.status for name, run in runs.items()} == {
+        "dead here": "FAILED",
+        "alive here": "RUNNING",
+        "elsewhere": "RUNNING",
+    }
