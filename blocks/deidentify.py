@@ -189,7 +189,7 @@ ROLES = (
     r"midwife|interpreter|translator|key[ -]?worker|chaplain|physio(?:therapist)?|therapist|dietitian|dietician|social "
     r"worker|HCA|CNS|DN|district nurse|health visitor|pharm(?:acy)? tech(?:nician)?|technician|care coordinator|"
     r"coordinator|registrar|reg|consultant|fellow|intern|FY[12]|SHO|chaperone|scribe|counsell?or|advocate|paramedic|"
-    r"sonographer|radiographer|hygienist|dentist|an(?:a)?esthetist|pharmacist|RN|LPN|HCA|nurse|doula|student"
+    r"sonographer|radiographer|hygienist|dentist|an(?:a)?esthetist|pharmacist|RN|LPN|nurse|doula|student"
 )
 KIN_OR_ROLE = regex.compile(rf"(?i:{KIN}|{ROLES})")
 SIGNED_BY = (
