@@ -17,9 +17,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("registry"), pytest.mark
 MODEL = "diagnosis_crash"  # a registered model of its own: the other flow tests' versions stay out of the counts
 
 
-def _params(write_params, acceptance: dict | None = None):
+def _params(write_params, model: str, acceptance: dict | None = None):
     block = {
-        "registered_model": MODEL,
+        "registered_model": model,
         "candidates": Replace({"logistic_regression": {"C": [1.0]}, "decision_tree": {"max_depth": [3]}}),
     }
     return write_params({"diagnosis": block | ({"acceptance": acceptance} if acceptance else {})})
@@ -27,13 +27,7 @@ def _params(write_params, acceptance: dict | None = None):
 
 @pytest.fixture(scope="module")
 def params(write_params):
-    return _params(write_params)
-
-
-@pytest.fixture(scope="module")
-def unpromotable(write_params):
-    """No candidate can meet it: the run registers a challenger and keeps the champion."""
-    return _params(write_params, {"minimums": {"roc_auc": 1.01}})
+    return _params(write_params, MODEL)
 
 
 def train(params, kill_at: str | None = None) -> subprocess.CompletedProcess:
@@ -52,48 +46,55 @@ def train(params, kill_at: str | None = None) -> subprocess.CompletedProcess:
 def runs_of(model: str) -> list:
     client = MlflowClient()
     experiment = client.get_experiment_by_name(model)
+    if experiment is None:  # nothing trained it yet
+        return []
     return client.search_runs([experiment.experiment_id], filter_string="tags.family = 'diagnosis'")
 
 
 def test_a_run_killed_at_evaluation_then_at_packaging_is_closed_by_the_next_and_the_champion_gets_its_bento(
-    params, unpromotable
+    write_params,
 ):
+    model = f"{MODEL}_package"  # a model of its own: the tests of this module may run in any order
+    params, unpromotable = _params(write_params, model), _params(write_params, model, {"minimums": {"roc_auc": 1.01}})
     killed = train(params, kill_at="evaluate")
     assert killed.returncode == -9, killed.stderr[-2000:]
-    assert [r.info.status for r in runs_of(MODEL)] == ["RUNNING"]  # what a power cut leaves
+    assert [r.info.status for r in runs_of(model)] == ["RUNNING"]  # what a power cut leaves
     killed_after_promotion = train(params, kill_at="package")
     assert killed_after_promotion.returncode == -9, killed_after_promotion.stderr[-2000:]
     client = MlflowClient()
-    promoted = client.get_model_version_by_alias(MODEL, "champion")
+    promoted = client.get_model_version_by_alias(model, "champion")
     assert "bento" not in promoted.tags  # promoted, then killed before its Bento was built
 
     last = train(unpromotable)  # keeps the champion: only the missing Bento can make one now
     assert last.returncode == 0, last.stderr[-2000:]
     for recovery in (killed_after_promotion, last):  # each closed the run killed before it, in MLflow and in Prefect
-        assert "1 run(s) of diagnosis_crash left RUNNING" in recovery.stdout + recovery.stderr
+        assert f"1 run(s) of {model} left RUNNING" in recovery.stdout + recovery.stderr
         assert "and 1 Prefect flow run(s) Crashed" in recovery.stdout + recovery.stderr
-    runs = sorted(runs_of(MODEL), key=lambda r: r.info.start_time)
+    runs = sorted(runs_of(model), key=lambda r: r.info.start_time)
     assert [r.info.status for r in runs] == ["FAILED", "FAILED", "FINISHED"]
     assert all(r.data.tags[INTERRUPTED].startswith("interrupted: still RUNNING") for r in runs[:2])
-    champion = client.get_model_version_by_alias(MODEL, "champion")
+    champion = client.get_model_version_by_alias(model, "champion")
     assert champion.version == promoted.version and INTERRUPTED not in champion.tags  # promoted before the kill: valid
     import bentoml
 
     assert bentoml.get(champion.tags["bento"]).info.labels["diagnosis"] == str(champion.version)
 
 
-def test_a_run_killed_after_registering_its_challenger_leaves_the_champion_and_marks_the_version(params):
+def test_a_run_killed_after_registering_its_challenger_leaves_the_champion_and_marks_the_version(write_params):
+    model = f"{MODEL}_promote"  # a model of its own: the tests of this module may run in any order
+    params = _params(write_params, model)
+    assert train(params).returncode == 0  # a champion
     client = MlflowClient()
-    before = client.get_model_version_by_alias(MODEL, "champion").version
+    before = client.get_model_version_by_alias(model, "champion").version
     killed = train(params, kill_at="promote")
     assert killed.returncode == -9, killed.stderr[-2000:]
-    orphan = max(int(v.version) for v in client.search_model_versions(f"name = '{MODEL}'"))
-    assert client.get_model_version_by_alias(MODEL, "champion").version == before  # the alias moves last
+    orphan = max(int(v.version) for v in client.search_model_versions(f"name = '{model}'"))
+    assert client.get_model_version_by_alias(model, "champion").version == before  # the alias moves last
     last = train(params)
     assert last.returncode == 0, last.stderr[-2000:]
-    assert client.get_model_version(MODEL, str(orphan)).tags[INTERRUPTED].startswith("interrupted:")
-    assert int(client.get_model_version_by_alias(MODEL, "champion").version) != orphan  # never an interrupted version
-    assert not [r for r in runs_of(MODEL) if r.info.status == "RUNNING"]
+    assert client.get_model_version(model, str(orphan)).tags[INTERRUPTED].startswith("interrupted:")
+    assert int(client.get_model_version_by_alias(model, "champion").version) != orphan  # never an interrupted version
+    assert not [r for r in runs_of(model) if r.info.status == "RUNNING"]
 
 
 def test_a_training_while_another_holds_the_model_is_coalesced_and_registers_nothing(params):
