@@ -153,8 +153,6 @@ def fuzz(server: Server, examples: int = 20, answers_repeat_valid_input: bool = 
     schema_text = server.get("docs.json").text
     schema = schemathesis.openapi.from_url(f"{server.url}/docs.json", headers=server.headers)
     counts: Counter = Counter()
-    everything: set[str] = set()  # a line written late lands in a later case's window: the whole log is read at the end
-    log_start = len(server.log_text())
     for result in schema.get_all_operations():
         operation = result.ok()
         if operation.path.lstrip("/") in OPEN or operation.method.lower() != "post":
@@ -180,7 +178,6 @@ def fuzz(server: Server, examples: int = 20, answers_repeat_valid_input: bool = 
                     for s in _strings(case.body, set())
                     if _distinctive(s) and s not in schema_text and json.dumps(s)[1:-1] not in schema_text
                 }
-                everything.update(sent)
                 echoed = [s for s in sent if s in response.text or json.dumps(s)[1:-1] in response.text]
                 assert not echoed or (answers_repeat_valid_input and response.status_code < 300), (
                     operation.path,
@@ -194,7 +191,4 @@ def fuzz(server: Server, examples: int = 20, answers_repeat_valid_input: bool = 
                 )
 
             call()
-    time.sleep(1)
-    whole = server.log_text()[log_start:]
-    assert not [s for s in everything if s in whole], "a generated value reached the server log"
     return counts
