@@ -50,6 +50,18 @@ def registry_snapshot() -> dict:
     return snapshot
 
 
+def own_state_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a process with a state and outputs of its own under ``tmp_path`` (for `medmaas up`): the
+    session's registry, Prefect home and keys are not passed on."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL", "PREFECT_HOME", "MEDMAAS_API_KEYS")
+    }
+    env.update(MEDMAAS_STATE_DIR=str(tmp_path / "state"), MEDMAAS_OUTPUT_DIR=str(tmp_path / "out"))
+    return env
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

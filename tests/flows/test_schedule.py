@@ -13,7 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from support import Replace, free_port, run_to_end, wait_for
+from support import Replace, free_port, own_state_env, run_to_end, wait_for
 
 from families import load_params
 from medmaas.environment import PROJECT_ROOT
@@ -199,13 +199,7 @@ def test_drift_found_by_monitor_starts_exactly_one_retraining_that_says_so(tmp_p
 
     import pandas as pd
 
-    state = tmp_path / "state"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL", "PREFECT_HOME", "MEDMAAS_API_KEYS")
-    }
-    env.update(MEDMAAS_STATE_DIR=str(state), MEDMAAS_OUTPUT_DIR=str(tmp_path / "out"))
+    env = own_state_env(tmp_path)
     mlflow_port, prefect_port = free_port(), free_port()
     params = write_params(
         {

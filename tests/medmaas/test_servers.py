@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import Replace, free_port, run_to_end
+from support import Replace, free_port, own_state_env, run_to_end
 
 from medmaas.environment import PROJECT_ROOT, group_alive
 
@@ -28,12 +28,7 @@ def _run(args: list[str], env: dict, timeout: int = 300) -> subprocess.Completed
 
 def test_up_serves_flows_from_real_servers_and_down_stops_exactly_them(tmp_path, write_params):
     state = tmp_path / "state"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL", "PREFECT_HOME", "MEDMAAS_API_KEYS")
-    }
-    env.update(MEDMAAS_STATE_DIR=str(state), MEDMAAS_OUTPUT_DIR=str(tmp_path / "out"))
+    env = own_state_env(tmp_path)
     prefect_port, mlflow_port = free_port(), free_port()
     params = write_params({"diagnosis": {"candidates": Replace({"logistic_regression": {"C": [0.1]}})}})
     try:
@@ -102,12 +97,7 @@ def test_after_its_servers_are_killed_status_says_gone_and_up_starts_them_again_
     import time
 
     state = tmp_path / "state"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL", "PREFECT_HOME", "MEDMAAS_API_KEYS")
-    }
-    env.update(MEDMAAS_STATE_DIR=str(state), MEDMAAS_OUTPUT_DIR=str(tmp_path / "out"))
+    env = own_state_env(tmp_path)
     ports = ["--prefect-port", str(free_port()), "--mlflow-port", str(free_port())]
     try:
         assert _run([MEDMAAS, "up", *ports], env).returncode == 0
