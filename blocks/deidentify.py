@@ -444,6 +444,12 @@ def _is_medicine(text: str, start: int, end: int) -> bool:
     return bool(MEDICINE_BEFORE.search(text[max(0, start - 24) : start]) or DOSE_AFTER.match(text, end))
 
 
+def _no_name_alone(word: str, vocabulary: frozenset[str]) -> bool:
+    """A clinical word, a common word or a calendar abbreviation: no name without a title or a relation before it."""
+    lower = word.lower()
+    return lower in vocabulary or lower in COMMON_WORDS or lower in CALENDAR_ABBREVIATIONS
+
+
 def gazetteer_names(
     text: str, gazetteer: frozenset[str], english: frozenset[str], vocabulary: frozenset[str]
 ) -> list[tuple[int, int, int]]:
@@ -457,10 +463,7 @@ def gazetteer_names(
         part: list[tuple[int, int, str]] = []
         for token in [*NAME_TOKEN.finditer(run.group()), None]:
             word = token.group().split()[-1] if token else ""  # a word without its particles (van der Berg)
-            clinical = all(
-                p.lower() in vocabulary or p.lower() in COMMON_WORDS or p.lower() in CALENDAR_ABBREVIATIONS
-                for p in word.split("-")
-            )
+            clinical = all(_no_name_alone(p, vocabulary) for p in word.split("-"))
             if token and not clinical:  # "Guillain-Barre" is two clinical words
                 part.append((run.start() + token.start(), run.start() + token.end(), word))
                 continue
@@ -636,7 +639,8 @@ def english_words() -> frozenset[str]:
     return frozenset(word for word in words if word.islower())
 
 
-def _drug_names() -> set[str]:
+@cache
+def _drug_names() -> frozenset[str]:
     """One-word drug names, generic and brand ("Ambien", "Seroquel", "Ortho"), from drug-named-entity-recognition's
     dictionary (NHS, MeSH and Wikipedia names; MIT), read by path: importing the package would start an OMOP cache."""
     import bz2
@@ -646,10 +650,10 @@ def _drug_names() -> set[str]:
 
     spec = importlib.util.find_spec("drug_named_entity_recognition")
     if spec is None or not spec.submodule_search_locations:
-        return set()
+        return frozenset()
     with bz2.open(Path(spec.submodule_search_locations[0]) / "drug_ner_dictionary.pkl.bz2", "rb") as handle:
         variants = pickle.load(handle)["drug_variant_to_canonical"]  # a wheel pinned by hash (requirements/models.txt)
-    return {name for name in variants if regex.fullmatch(r"[a-z][a-z-]{2,}", name)}
+    return frozenset(name for name in variants if regex.fullmatch(r"[a-z][a-z-]{2,}", name))
 
 
 @cache
@@ -671,8 +675,12 @@ def _engines() -> AnalyzerEngine:
 
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
 
-    vocabulary, drugs = clinical_vocabulary(), frozenset(_drug_names())
+    vocabulary, drugs = clinical_vocabulary(), _drug_names()
     gazetteer, english = name_gazetteer(), english_words()
+
+    def nobodys_name(word: str) -> bool:
+        """An English word that is no known name: "Liaison", "Neurologist", "People" alone are no names."""
+        return word.lower() in english and word.casefold() not in gazetteer
 
     class Loaded(LocalRecognizer):
         """A recognizer of ours: what it needs is built above, so Presidio's load step has nothing to do."""
@@ -723,7 +731,7 @@ def _engines() -> AnalyzerEngine:
                     if t.is_alpha and len(t) >= 3
                 ):  # "Urine NAD"
                     continue
-                if len(tokens) == 1 and tokens[0].lower_ in english and tokens[0].text.casefold() not in gazetteer:
+                if len(tokens) == 1 and nobodys_name(tokens[0].text):
                     continue  # "Liaison", "Reassured": an English word alone, and nobody's name
                 if (
                     len(tokens) == 1 and tokens[0].text.isupper() and len(tokens[0]) <= 5
@@ -790,12 +798,9 @@ def _engines() -> AnalyzerEngine:
             words = _words(pattern_text)
             if all(len(w) <= 3 and w.isupper() for w in words):  # INR, RR, HR: acronyms
                 return True
-            if len(words) == 1 and words[0].lower() in english and words[0].casefold() not in gazetteer:
+            if len(words) == 1 and nobodys_name(words[0]):
                 return True
-            return all(
-                w.lower() in vocabulary or w.lower() in COMMON_WORDS or w.lower() in CALENDAR_ABBREVIATIONS
-                for w in words
-            )
+            return all(_no_name_alone(w, vocabulary) for w in words)
 
     class TitledNames(NamePatterns):
         """After a title or a relation: clinical words may be names ("Dr. Hall"); a common word first is not ("my son",
@@ -815,8 +820,7 @@ def _engines() -> AnalyzerEngine:
                 any(w in COMMON_WORDS for w in words)
                 or all(w in vocabulary for w in words)
                 or len(words) == 1
-                and words[0] in english
-                and words[0] not in gazetteer
+                and nobodys_name(words[0])
             )
 
     for kind, patterns in (

@@ -71,13 +71,10 @@ def train(
 
 
 def _champion_version(registered_model: str) -> str | None:
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
+    from medmaas.champions import CHAMPION, version_by_alias
 
-    try:
-        return str(MlflowClient().get_model_version_by_alias(registered_model, "champion").version)
-    except MlflowException:
-        return None
+    version = version_by_alias(registered_model, CHAMPION)
+    return None if version is None else str(version.version)
 
 
 @app.command(rich_help_panel=PANEL)

@@ -41,6 +41,17 @@ class Champion(Generic[FamilyT]):
         return load_model(self.model_uri)
 
 
+def version_by_alias(name: str, alias: str) -> Any:
+    """The registered version an alias points at, or None when the model or the alias is not there."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        return MlflowClient().get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
 def resolve_from_registry(family: FamilyT) -> Champion[FamilyT]:
     import mlflow
     from mlflow.exceptions import MlflowException

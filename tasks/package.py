@@ -18,7 +18,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from families import family_class
-from medmaas.champions import CHAMPION, Champion, NoChampion, resolve_from_registry
+from medmaas.champions import CHAMPION, Champion, NoChampion, resolve_from_registry, version_by_alias
 from medmaas.environment import BUILDING_BENTO, PROJECT_ROOT
 from medmaas.family import Family
 from medmaas.flavors import pinned_requirements
@@ -117,14 +117,8 @@ def build_bento(family: Family, champions: list[Champion], params_path: Path | N
 def _has_bento_or_none_due(registered_model: str) -> bool:
     """True unless the champion has no "bento" tag at all: its run was killed between promotion and packaging (a build
     that failed says so in the tag, and `medmaas package` retries it)."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    try:
-        version = MlflowClient().get_model_version_by_alias(registered_model, CHAMPION)
-    except MlflowException:  # no champion yet
-        return True
-    return "bento" in version.tags
+    version = version_by_alias(registered_model, CHAMPION)
+    return version is None or "bento" in version.tags  # no champion yet, or one with its Bento
 
 
 @task(name="package-champion", cache_policy=NO_CACHE)

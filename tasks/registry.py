@@ -27,7 +27,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run as prefect_flow_run
 
 from medmaas import identity
-from medmaas.champions import CHALLENGER, CHAMPION, REFERENCE
+from medmaas.champions import CHALLENGER, CHAMPION, REFERENCE, version_by_alias
 from medmaas.crash_safety import close_interrupted_runs, owner_tags
 from medmaas.environment import MLFLOW_DIR
 from medmaas.family import Evaluation, Family, Registered, Split
@@ -268,13 +268,6 @@ def track_candidates(
     return run_ids
 
 
-def _version_by_alias(name: str, alias: str):
-    try:
-        return MlflowClient().get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return None
-
-
 def scored_version(family: Family, version: str, test: Any) -> tuple[Evaluation | None, str | None]:
     """An earlier version's evaluation on *this* test set (the comparison must be like for like), or why it cannot be
     had."""
@@ -323,7 +316,7 @@ def earlier_versions(family: Family, challenger_version: str) -> tuple[list[tupl
     version; and a refused comparison when ``acceptance.reference_version`` names no registered version (a bad config
     blocks, named)."""
     name = family.registered_model
-    champion = _version_by_alias(name, CHAMPION)
+    champion = version_by_alias(name, CHAMPION)
     pinned = family.settings.acceptance.reference_version
     refused: list[Comparison] = []
     if pinned:
@@ -344,7 +337,7 @@ def earlier_versions(family: Family, challenger_version: str) -> tuple[list[tupl
                 )
             )
     else:
-        reference = _version_by_alias(name, REFERENCE)
+        reference = version_by_alias(name, REFERENCE)
     found = [("champion", champion)] if champion is not None else []
     if (
         reference is not None
@@ -515,6 +508,6 @@ def promote(family: Family, decision: Decision) -> None:
     client, name = MlflowClient(), decision.registered_model
     if decision.promoted:
         client.set_registered_model_alias(name, CHAMPION, decision.challenger_version)
-        if _version_by_alias(name, REFERENCE) is None and not family.settings.acceptance.reference_version:
+        if version_by_alias(name, REFERENCE) is None and not family.settings.acceptance.reference_version:
             client.set_registered_model_alias(name, REFERENCE, decision.challenger_version)
     get_run_logger().info(decision.summary())
