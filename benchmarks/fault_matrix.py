@@ -24,7 +24,7 @@ from loadgen import temporary_state  # noqa: E402
 
 STATE = temporary_state("medmaas-faults-")
 
-STEPS = ("load", "gate", "train", "evaluate", "register", "promote", "package")
+STEPS = ("load", "gate", "train", "evaluate", "register", "package", "promote")  # the order the flow runs them
 
 
 def write_params(name: str, data: Path, acceptance: dict | None = None) -> Path:

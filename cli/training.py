@@ -41,11 +41,15 @@ def train(
 ) -> None:
     """Train one family (or all) now, without DVC: gate, candidates, registry, promotion."""
     from flows.train import run_family
-    from medmaas.crash_safety import Coalesced, storage_failure
+    from medmaas.crash_safety import Coalesced, check_state_writable, storage_failure
     from medmaas.settings import ConfigError
     from tasks.evaluate import NoCandidateTrained
     from tasks.gate import DataGateFailed
 
+    try:
+        check_state_writable()
+    except OSError as error:
+        fail(f"{storage_failure(error) or error}; nothing was started")
     champion_before: str | None = None
     try:
         names = families_from(family, params)
@@ -61,13 +65,14 @@ def train(
         fail(f"data gate failed; nothing was trained or registered\n{error.report.to_markdown()}")
     except (ConfigError, FileNotFoundError, ValueError, NoCandidateTrained) as error:
         fail(str(error))
-    except OSError as error:  # a full disk, a read-only state folder
+    except Exception as error:  # a full disk, a read-only state folder; anything else goes on up
         if (line := storage_failure(error)) is None:
             raise
         model = family_from(name, params).registered_model
         now = _champion_version(model)
         where = "unchanged" if now == champion_before else f"moved to v{now} before the failure (its model was whole)"
-        fail(f"{line}; the run is marked FAILED; champion {where} ({f'{model} v{now}' if now else 'none yet'})")
+        marked = "the next training marks the run FAILED" if "registry" in line else "the run is marked FAILED"
+        fail(f"{line}; {marked}; champion {where} ({f'{model} v{now}' if now else 'none yet'})")
 
 
 def _champion_version(registered_model: str) -> str | None:

@@ -1,5 +1,5 @@
 """Train one family: data -> gate -> split -> candidates (in parallel) -> leaderboard -> challenger -> decision ->
-Bento.
+Bento -> promotion (last: the alias moves only to a version with its Bento).
 
 python -m flows.train diagnosis [--params params.yaml]
 """
@@ -18,13 +18,20 @@ from prefect import flow, get_run_logger
 from families import family_class, load_params
 from flows import quiet_tracebacks_of
 from flows.runners import task_runner
-from medmaas.crash_safety import Coalesced, TrainingInProgress, model_lock, reached, storage_failure
+from medmaas.crash_safety import (
+    Coalesced,
+    TrainingInProgress,
+    check_state_writable,
+    model_lock,
+    reached,
+    storage_failure,
+)
 from medmaas.family import Family
 from medmaas.provenance import describe
 from medmaas.settings import ConfigError, Params
 from tasks.evaluate import NoCandidateTrained, best_on_test, evaluate_candidate, publish_leaderboard, rank
 from tasks.gate import DataGateFailed
-from tasks.package import package_champion
+from tasks.package import package
 from tasks.promotion import Decision, decide
 from tasks.registry import (
     close_interrupted,
@@ -82,6 +89,8 @@ def _train(family: Family, params: Params, started_by: str) -> Decision:
             family, challenger, chosen, split
         )  # and the reference, each paired on rows it never saw
         decision = decide(family, challenger, chosen.fitted.candidate, chosen.evaluation.metrics, earlier)
+        reached("package")
+        decision = package(family, decision, params)  # before the alias moves: champion always has its Bento
         card = write_card(
             family,
             chosen_run,
@@ -96,8 +105,6 @@ def _train(family: Family, params: Params, started_by: str) -> Decision:
         reached("promote")
         promote(family, decision)
         write_run_reports(family.registered_model, board, decision, card)
-        reached("package")
-        package_champion(family, decision.promoted, params)
     return decision
 
 
@@ -120,14 +127,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default=None)
     args = parser.parse_args(argv)
     try:
+        check_state_writable()
         decision = run_family(args.family, args.params)
     except (*EXPECTED_FAILURES, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except OSError as error:
+    except Exception as error:  # a full disk, a read-only state folder; anything else goes on up
         if (line := storage_failure(error)) is None:
             raise
-        print(f"error: {line}; the run is marked FAILED", file=sys.stderr)
+        print(f"error: {line}", file=sys.stderr)
         return 2
     print(decision.summary())
     return 0

@@ -6,10 +6,12 @@ One module, so that ``champion`` is spelled once and the pipeline never imports 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from medmaas.environment import BUILDING_FOR_CHALLENGER
 from medmaas.family import Family
 from medmaas.flavors import load_model
 
@@ -52,6 +54,12 @@ def version_by_alias(name: str, alias: str) -> Any:
         return None
 
 
+def served_alias(registered_model: str) -> str:
+    """``champion``, except while the pipeline builds the Bento of a challenger it is about to promote: the alias
+    moves only once that Bento is built, so the build reads the challenger."""
+    return CHALLENGER if os.environ.get(BUILDING_FOR_CHALLENGER) == registered_model else CHAMPION
+
+
 def resolve_from_registry(family: FamilyT) -> Champion[FamilyT]:
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -59,11 +67,12 @@ def resolve_from_registry(family: FamilyT) -> Champion[FamilyT]:
 
     client = MlflowClient()
     name = family.registered_model
+    alias = served_alias(name)
     try:
-        version = client.get_model_version_by_alias(name, CHAMPION)
+        version = client.get_model_version_by_alias(name, alias)
     except MlflowException as error:
         raise NoChampion(
-            f"no champion for {name!r} in {mlflow.get_tracking_uri()}: train one with `medmaas train {family.name}` "
+            f"no {alias} for {name!r} in {mlflow.get_tracking_uri()}: train one with `medmaas train {family.name}` "
             f"(or `make pipeline`), or point MLFLOW_TRACKING_URI at the registry that has it"
         ) from error
     run_id = str(version.run_id)  # a registered version always names the run that logged it

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import signal
 import socket
@@ -40,11 +41,42 @@ def reached(step: str) -> None:
 STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 
 
+# what SQLite says (through SQLAlchemy and MLflow, as text) when the registry's database file cannot be written
+DATABASE_REFUSALS = ("database or disk is full", "attempt to write a readonly database")
+
+
 def storage_failure(error: BaseException) -> str | None:
-    """One line for a write the state or output folder refused (full, read-only, not ours); None for any other error."""
-    if isinstance(error, OSError) and error.errno in STORAGE_ERRNOS:
-        return f"cannot write {error.filename2 or error.filename or 'the state folder'}: {error.strerror}"
+    """One line for a write the state or output folder refused (full, read-only, not ours), whether a file write said
+    so or the registry's SQLite database did, anywhere in the error's chain; None for any other error."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in STORAGE_ERRNOS:
+            return f"cannot write {current.filename2 or current.filename or 'the state folder'}: {current.strerror}"
+        if refusal := next((r for r in DATABASE_REFUSALS if r in str(current)), None):
+            return f"cannot write the registry database ({_registry_location()}): {refusal}"
+        current = current.__cause__ or current.__context__
     return None
+
+
+def check_state_writable() -> None:
+    """Before any flow starts: a state folder that cannot be written fails here, as an OSError naming the folder (one
+    line for ``storage_failure``), rather than as Prefect's temporary API failing to start again and again."""
+    probe = STATE_DIR / f".write-check-{os.getpid()}"
+    try:
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(STATE_DIR)) from None
+
+
+def _registry_location() -> str:
+    import mlflow
+
+    uri = mlflow.get_tracking_uri()
+    return uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else uri
 
 
 class TrainingInProgress(RuntimeError):
@@ -68,7 +100,15 @@ def _now() -> str:
 
 @contextmanager
 def model_lock(registered_model: str) -> Iterator[None]:
-    """Hold the model's training lock, or raise ``TrainingInProgress`` at once naming who holds it."""
+    """Hold the model's training lock, or raise ``TrainingInProgress`` at once naming who holds it: this machine's
+    file lock, and where a Prefect server runs (``PREFECT_API_URL``) its concurrency limit too, which machines sharing
+    that server and one registry see alike."""
+    with _machine_lock(registered_model), _server_slot(registered_model):
+        yield
+
+
+@contextmanager
+def _machine_lock(registered_model: str) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
     folder = STATE_DIR / "locks"
@@ -90,6 +130,67 @@ def model_lock(registered_model: str) -> Iterator[None]:
     finally:
         holder.unlink(missing_ok=True)
         lock.release()
+
+
+SERVER_LEASE_S = 60.0  # a holder renews its slot while it runs; a killed one's slot frees itself this long after
+
+
+def server_limit_name(registered_model: str) -> str:
+    return f"medmaas-train-{registered_model}"
+
+
+class _RefusedSlot(logging.Filter):
+    """Prefect logs a refused slot as a service error; the refusal is ours to report, in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "ConcurrencySlotAcquisition" not in record.getMessage()
+
+
+def _quiet_refused_slots() -> None:
+    concurrency_logger = logging.getLogger("prefect._internal.concurrency")
+    if not any(isinstance(f, _RefusedSlot) for f in concurrency_logger.filters):
+        concurrency_logger.addFilter(_RefusedSlot())
+
+
+@contextmanager
+def _server_slot(registered_model: str) -> Iterator[None]:
+    """The one slot of the model's Prefect global concurrency limit (created on first use), held under a lease the
+    holder renews; nothing without a Prefect server (each temporary API keeps its leases to itself)."""
+    if not os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.concurrency._asyncio import ConcurrencySlotAcquisitionError  # where Prefect defines it
+    from prefect.concurrency.sync import concurrency
+    from prefect.exceptions import ObjectNotFound
+
+    _quiet_refused_slots()
+    name = server_limit_name(registered_model)
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+    slot = concurrency(
+        name,
+        occupy=1,
+        max_retries=0,  # refused at once: the request is coalesced, as on one machine
+        lease_duration=SERVER_LEASE_S,
+        strict=True,
+        raise_on_lease_renewal_failure=False,  # a slow renewal on a busy machine must not kill the training
+    )
+    try:
+        slot.__enter__()
+    except ConcurrencySlotAcquisitionError:
+        raise TrainingInProgress(
+            f"a training on another machine: Prefect concurrency limit {name} at {os.environ['PREFECT_API_URL']} is "
+            f"in use (a killed holder's slot frees itself within {SERVER_LEASE_S:.0f} s)"
+        ) from None
+    try:
+        yield
+    finally:
+        slot.__exit__(None, None, None)
 
 
 def owner_tags() -> dict[str, str]:
@@ -151,3 +252,55 @@ def _parent_of(client: Any, run_id: str | None) -> str | None:
     except Exception:  # noqa: BLE001 (a version whose run was deleted has no parent to find)
         return None
     return str(parent) if parent else None
+
+
+EPHEMERAL_API = "prefect.server.api.server:create_app"  # in the command line of Prefect's temporary API server
+
+
+def _temporary_apis_folder() -> Any:
+    return STATE_DIR / "prefect" / "temporary-apis"
+
+
+def record_temporary_api() -> None:
+    """Note the temporary Prefect API this process started (none when a server runs): if the process is killed, the
+    API outlives it (~250 MB, its own process); the next training stops it (``stop_orphaned_temporary_apis``)."""
+    import psutil
+    from prefect.server.api.server import SubprocessASGIServer
+
+    folder = _temporary_apis_folder()
+    for server in list(SubprocessASGIServer._instances.values()):  # Prefect keeps one per port it started
+        process = getattr(server, "server_process", None)
+        if process is None or process.poll() is not None:
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        started = psutil.Process(process.pid).create_time()
+        record = {"api_pid": process.pid, "api_started": started, "owner_pid": os.getpid()}
+        (folder / f"{process.pid}.json").write_text(json.dumps(record))
+
+
+def stop_orphaned_temporary_apis() -> int:
+    """Stop the temporary Prefect APIs whose training process is gone; returns how many. A record is trusted only
+    while its pid still runs Prefect's API with the start time recorded (a pid reused by another process is left
+    alone)."""
+    import psutil
+
+    stopped = 0
+    for path in sorted(_temporary_apis_folder().glob("*.json")) if _temporary_apis_folder().is_dir() else []:
+        try:
+            record = json.loads(path.read_text())
+            owner_alive = psutil.pid_exists(int(record["owner_pid"]))
+        except (OSError, ValueError, KeyError):
+            path.unlink(missing_ok=True)
+            continue
+        if owner_alive:
+            continue
+        try:
+            api = psutil.Process(int(record["api_pid"]))
+            if api.create_time() == record["api_started"] and EPHEMERAL_API in " ".join(api.cmdline()):
+                api.kill()
+                api.wait(timeout=10)
+                stopped += 1
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.TimeoutExpired):
+            pass
+        path.unlink(missing_ok=True)
+    return stopped

@@ -22,6 +22,8 @@ METRICS_DIR = OUTPUT_DIR / "metrics"
 BUILDING_BENTO = (
     "MEDMAAS_BUILDING_BENTO"  # set while `bentoml build` imports a service: it reads its shape and serves nothing
 )
+# the registered model whose challenger a Bento is being built for: its Bento is verified before `champion` moves
+BUILDING_FOR_CHALLENGER = "MEDMAAS_BUILDING_FOR_CHALLENGER"
 
 
 SERVERS_FILE = STATE_DIR / "servers.json"  # written by `medmaas up` (medmaas/servers.py)

@@ -1,4 +1,7 @@
-"""Package newly promoted champions as a Bento: the models travel inside it, no registry needed.
+"""Package a challenger about to be promoted as a Bento: the models travel inside it, no registry needed.
+
+The Bento is built before ``champion`` moves, so the alias never points at a version a service cannot be built from
+(a run killed while packaging leaves the champion where it was).
 
 A service may serve several families (serving/progression.py serves the tabular and the visit-history
 models); its Bento carries the champion of each of them that has one.
@@ -6,6 +9,7 @@ models); its Bento carries the champion of each of them that has one.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import tempfile
@@ -19,10 +23,12 @@ from prefect.cache_policies import NO_CACHE
 
 from families import family_class
 from medmaas.champions import CHAMPION, Champion, NoChampion, resolve_from_registry, version_by_alias
-from medmaas.environment import BUILDING_BENTO, PROJECT_ROOT
+from medmaas.crash_safety import storage_failure
+from medmaas.environment import BUILDING_BENTO, BUILDING_FOR_CHALLENGER, PROJECT_ROOT
 from medmaas.family import Family
 from medmaas.flavors import pinned_requirements
 from medmaas.settings import Params
+from tasks.promotion import Check, Decision
 
 SERVING_PACKAGES = ("shap", "pyyaml", "pydantic")
 
@@ -53,10 +59,8 @@ def has_service(family: Family) -> bool:
 
 
 @contextmanager
-def _params_for_the_service(params_path: Path | None) -> Iterator[None]:
-    """The build imports the service: with the block's params, and marked as a build (it serves nothing, so needs no API
-    key)."""
-    changes = {BUILDING_BENTO: "1", **({"MEDMAAS_PARAMS": str(params_path)} if params_path is not None else {})}
+def _building(changes: dict[str, str]) -> Iterator[None]:
+    """These environment variables while the block runs (the build imports the service, which reads them)."""
     previous = {name: os.environ.get(name) for name in changes}
     os.environ.update(changes)
     try:
@@ -67,6 +71,12 @@ def _params_for_the_service(params_path: Path | None) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _service_environment(params_path: Path | None) -> dict[str, str]:
+    """The build imports the service: with the block's params, and marked as a build (it serves nothing, so needs no API
+    key)."""
+    return {BUILDING_BENTO: "1", **({"MEDMAAS_PARAMS": str(params_path)} if params_path is not None else {})}
 
 
 def build_bento(family: Family, champions: list[Champion], params_path: Path | None = None) -> str:
@@ -107,41 +117,50 @@ def build_bento(family: Family, champions: list[Champion], params_path: Path | N
     with tempfile.TemporaryDirectory() as tmp:
         bentofile = Path(tmp) / "bentofile.yaml"
         bentofile.write_text(yaml.safe_dump(spec, sort_keys=False))
-        with _params_for_the_service(
-            params_path
-        ):  # building imports the service, which resolves the champion the params name
+        with _building(_service_environment(params_path)):  # the build imports the service
             bento = bentoml.bentos.build_bentofile(str(bentofile), build_ctx=str(PROJECT_ROOT), reload=True)
     return str(bento.tag)
 
 
 def _has_bento_or_none_due(registered_model: str) -> bool:
-    """True unless the champion has no "bento" tag at all: its run was killed between promotion and packaging (a build
-    that failed says so in the tag, and `medmaas package` retries it)."""
+    """True unless the champion has no "bento" tag at all: promoted by hand, or by a release that packaged after
+    promoting and was killed in between (a build that failed says so in the tag, and `medmaas package` retries it)."""
     version = version_by_alias(registered_model, CHAMPION)
     return version is None or "bento" in version.tags  # no champion yet, or one with its Bento
 
 
-@task(name="package-champion", cache_policy=NO_CACHE)
-def package_champion(family: Family, promoted: bool, params: Params) -> str | None:
-    """A Bento for a newly promoted champion, or for a champion that has none yet (a run killed while packaging it);
-    nothing when the champion did not change and has its Bento.
-
-    The champion is already valid here, so a failed build is reported (warning and a version tag)
-    rather than failing the run: `medmaas package` retries it.
-    """
+@task(name="package", cache_policy=NO_CACHE)
+def package(family: Family, decision: Decision, params: Params) -> Decision:
+    """The Bento of a challenger the decision promotes, built before the alias moves: a build that fails keeps the
+    champion where it is (one more failed check). Else a Bento for a champion that has none yet; else nothing."""
     logger = get_run_logger()
     if not has_service(family):
         logger.info("no serving/%s.py yet: no Bento to build", family.service())
-        return None
+        return decision
+    if decision.promoted:
+        with _building({BUILDING_FOR_CHALLENGER: family.registered_model}):
+            built = _build_and_tag(family, params)
+        if built is None:
+            check = Check("bento", False, "the challenger's Bento could not be built (see the run's log)")
+            return dataclasses.replace(decision, promoted=False, checks=[*decision.checks, check])
+    elif not _has_bento_or_none_due(family.registered_model):
+        _build_and_tag(family, params)  # the champion is valid already: a failure is reported, nothing more
+    return decision
+
+
+def _build_and_tag(family: Family, params: Params) -> str | None:
+    """Build the Bento of the version the build reads (the challenger, or the champion) and record its tag on that
+    version ("failed" when it fails: `medmaas package` retries it)."""
     from mlflow.tracking import MlflowClient
 
-    if not promoted and _has_bento_or_none_due(family.registered_model):
-        return None
+    logger = get_run_logger()
     champions = served_champions(family, params)
     champion = champions[0]
     try:
         tag = build_bento(family, champions, params.path)
     except Exception as error:
+        if storage_failure(error):  # a full or read-only disk: nothing more can be written, the run stops here
+            raise
         logger.warning("Bento build failed for %s v%s: %s", champion.registered_model, champion.version, error)
         MlflowClient().set_model_version_tag(champion.registered_model, champion.version, "bento", "failed")
         return None

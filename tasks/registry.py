@@ -28,7 +28,13 @@ from prefect.runtime import flow_run as prefect_flow_run
 
 from medmaas import identity
 from medmaas.champions import CHALLENGER, CHAMPION, REFERENCE, version_by_alias
-from medmaas.crash_safety import close_interrupted_runs, owner_tags
+from medmaas.crash_safety import (
+    close_interrupted_runs,
+    owner_tags,
+    record_temporary_api,
+    stop_orphaned_temporary_apis,
+    storage_failure,
+)
 from medmaas.environment import MLFLOW_DIR
 from medmaas.family import Evaluation, Family, Registered, Split
 from medmaas.flavors import load_model, log_model, pinned_requirements
@@ -122,7 +128,11 @@ def dataset_name(family: Family, provenance: Provenance, context: str) -> str:
 @task(name="close-interrupted-runs", cache_policy=NO_CACHE)
 def close_interrupted(family: Family) -> list[str]:
     """With the model's training lock held: the runs a killed process left RUNNING are marked FAILED with the reason,
-    and the versions they registered are tagged interrupted (crash_safety)."""
+    and the versions they registered are tagged interrupted (crash_safety); the temporary Prefect APIs killed trainings
+    left behind are stopped."""
+    record_temporary_api()
+    if orphans := stop_orphaned_temporary_apis():
+        get_run_logger().warning("stopped %d temporary Prefect API(s) left running by killed trainings", orphans)
     closed = close_interrupted_runs(family.registered_model, family.registered_model)
     if closed:
         crashed = _crash_their_flow_runs(closed)
@@ -187,9 +197,13 @@ def parent_run(family: Family, provenance: Provenance) -> Iterator[str]:
     )
     try:
         yield run_id
-    except BaseException:
-        client.set_terminated(run_id, "FAILED")
-        raise
+    except BaseException as failure:
+        try:
+            client.set_terminated(run_id, "FAILED")
+        except Exception as unrecorded:  # a full disk refuses this write too: the next training closes the run
+            if storage_failure(unrecorded) is None:
+                raise
+        raise failure
     client.set_terminated(run_id, "FINISHED")
 
 

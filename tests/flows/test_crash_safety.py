@@ -1,14 +1,16 @@
 """A training killed at a step (SIGKILL: no handler runs, as in a power cut) leaves a record the next run makes
 true, and two trainings of one model never run at once. The trainings run as the CLI does, in their own processes."""
 
+import json
 import os
 import subprocess
 import sys
 import threading
 
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
-from support import Replace, registry_snapshot
+from support import Replace, Server, registry_snapshot
 
 from medmaas.crash_safety import INTERRUPTED, KILL_AT, model_lock
 from medmaas.environment import PROJECT_ROOT
@@ -51,33 +53,46 @@ def runs_of(model: str) -> list:
     return client.search_runs([experiment.experiment_id], filter_string="tags.family = 'diagnosis'")
 
 
-def test_a_run_killed_at_evaluation_then_at_packaging_is_closed_by_the_next_and_the_champion_gets_its_bento(
-    write_params,
+def test_a_run_killed_at_evaluation_then_while_packaging_moves_no_alias_and_the_next_champion_serves(
+    write_params, wdbc_csv, tmp_path
 ):
     model = f"{MODEL}_package"  # a model of its own: the tests of this module may run in any order
-    params, unpromotable = _params(write_params, model), _params(write_params, model, {"minimums": {"roc_auc": 1.01}})
+    params = _params(write_params, model)
     killed = train(params, kill_at="evaluate")
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert [r.info.status for r in runs_of(model)] == ["RUNNING"]  # what a power cut leaves
-    killed_after_promotion = train(params, kill_at="package")
-    assert killed_after_promotion.returncode == -9, killed_after_promotion.stderr[-2000:]
+    killed_while_packaging = train(params, kill_at="package")  # its challenger would have been promoted
+    assert killed_while_packaging.returncode == -9, killed_while_packaging.stderr[-2000:]
     client = MlflowClient()
-    promoted = client.get_model_version_by_alias(model, "champion")
-    assert "bento" not in promoted.tags  # promoted, then killed before its Bento was built
+    orphan = client.get_model_version_by_alias(model, "challenger")
+    assert "champion" not in client.get_registered_model(model).aliases  # the alias moves after the Bento, not before
 
-    last = train(unpromotable)  # keeps the champion: only the missing Bento can make one now
+    last = train(params)
     assert last.returncode == 0, last.stderr[-2000:]
-    for recovery in (killed_after_promotion, last):  # each closed the run killed before it, in MLflow and in Prefect
+    for recovery in (killed_while_packaging, last):  # each closed the run killed before it, in MLflow and in Prefect
         assert f"1 run(s) of {model} left RUNNING" in recovery.stdout + recovery.stderr
         assert "and 1 Prefect flow run(s) Crashed" in recovery.stdout + recovery.stderr
     runs = sorted(runs_of(model), key=lambda r: r.info.start_time)
     assert [r.info.status for r in runs] == ["FAILED", "FAILED", "FINISHED"]
     assert all(r.data.tags[INTERRUPTED].startswith("interrupted: still RUNNING") for r in runs[:2])
+    assert client.get_model_version(model, orphan.version).tags[INTERRUPTED].startswith("interrupted:")
     champion = client.get_model_version_by_alias(model, "champion")
-    assert champion.version == promoted.version and INTERRUPTED not in champion.tags  # promoted before the kill: valid
-    import bentoml
+    assert int(champion.version) > int(orphan.version)
 
-    assert bentoml.get(champion.tags["bento"]).info.labels["diagnosis"] == str(champion.version)
+    # the champion's Bento answers, served with no registry at all (all it needs travels inside it)
+    empty = tmp_path / "no-registry"
+    empty.mkdir()
+    server = Server(
+        champion.tags["bento"], empty, env={"MLFLOW_TRACKING_URI": f"sqlite:///{empty / 'r.db'}", "MEDMAAS_PARAMS": ""}
+    )
+    try:
+        features = server.post("model_info", {}).json()["features"]
+        patient = pd.read_csv(wdbc_csv)[features].iloc[0].to_dict()
+        answer = server.post("predict", {"patients": [patient]})
+    finally:
+        server.stop()
+    assert answer.status_code == 200, answer.text
+    assert answer.json()[0]["model"] == model and answer.json()[0]["version"] == str(champion.version)
 
 
 def test_a_run_killed_after_registering_its_challenger_leaves_the_champion_and_marks_the_version(write_params):
@@ -95,6 +110,42 @@ def test_a_run_killed_after_registering_its_challenger_leaves_the_champion_and_m
     assert client.get_model_version(model, str(orphan)).tags[INTERRUPTED].startswith("interrupted:")
     assert int(client.get_model_version_by_alias(model, "champion").version) != orphan  # never an interrupted version
     assert not [r for r in runs_of(model) if r.info.status == "RUNNING"]
+
+
+def test_the_temporary_prefect_api_of_a_killed_training_is_stopped_by_the_next(write_params, tmp_path):
+    import psutil
+
+    from medmaas.crash_safety import EPHEMERAL_API
+    from medmaas.environment import STATE_DIR
+
+    params = _params(write_params, f"{MODEL}_api")
+    alone = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_")}  # each starts its own API
+    with (tmp_path / "killed.log").open("w") as log:  # the orphaned API keeps a pipe open: a file does not wait
+        killed = subprocess.run(
+            [sys.executable, "-m", "flows.train", "diagnosis", "--params", str(params)],
+            cwd=PROJECT_ROOT,
+            env=alone | {KILL_AT: "evaluate"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+        )  # not a group leader: only the training dies, as when an operator kills its pid
+    assert killed.returncode == -9, (tmp_path / "killed.log").read_text()[-2000:]
+    [record] = [json.loads(p.read_text()) for p in (STATE_DIR / "prefect" / "temporary-apis").glob("*.json")]
+    orphan = psutil.Process(record["api_pid"])
+    assert EPHEMERAL_API in " ".join(orphan.cmdline()) and not psutil.pid_exists(record["owner_pid"])
+
+    nxt = subprocess.run(
+        [sys.executable, "-m", "flows.train", "diagnosis", "--params", str(params)],
+        cwd=PROJECT_ROOT,
+        env=alone,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        start_new_session=True,
+    )
+    assert nxt.returncode == 0, nxt.stderr[-2000:]
+    assert "stopped 1 temporary Prefect API(s) left running by killed trainings" in nxt.stdout + nxt.stderr
+    assert not psutil.pid_exists(record["api_pid"]) or orphan.status() == psutil.STATUS_ZOMBIE
 
 
 def test_a_training_while_another_holds_the_model_is_coalesced_and_registers_nothing(params):

@@ -407,3 +407,20 @@ def test_a_retrain_on_a_grown_file_pairs_only_the_rows_the_champion_never_traine
         not misnamed.promoted
         and "acceptance.reference_version 99 is not a registered version of 'diagnosis_grown'" in misnamed.summary()
     )
+
+
+def test_a_challenger_whose_bento_cannot_be_built_is_not_promoted(write_params, monkeypatch):
+    import tasks.package
+
+    def broken_build(*args, **kwargs):
+        raise RuntimeError("bentoml build failed")
+
+    monkeypatch.setattr(tasks.package, "build_bento", broken_build)
+    model = "diagnosis_unbuildable"  # a model of its own: no champion yet, so this challenger would be promoted
+    block = {"registered_model": model, "candidates": Replace({"logistic_regression": {"C": [1.0]}})}
+    decision = run_family("diagnosis", write_params({"diagnosis": block}))
+    assert not decision.promoted and [c.name for c in decision.checks if not c.passed] == ["bento"]
+    client = MlflowClient()
+    assert "champion" not in client.get_registered_model(model).aliases  # the alias never points at it
+    version = client.get_model_version(model, decision.challenger_version)
+    assert version.tags["bento"] == "failed" and version.tags["promotion"] == "rejected"

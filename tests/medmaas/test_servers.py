@@ -117,3 +117,53 @@ def test_after_its_servers_are_killed_status_says_gone_and_up_starts_them_again_
         assert _run([MEDMAAS, "status"], env).stdout.count("healthy") == 2
     finally:
         _run([MEDMAAS, "down"], env)
+
+
+def test_machines_sharing_one_prefect_server_train_a_model_one_at_a_time(tmp_path, write_params):
+    # two machines: each its own state folder (so its own file locks), one Prefect server and one MLflow registry
+    import signal
+
+    from support import wait_for
+
+    env = own_state_env(tmp_path)
+    ports = ["--prefect-port", str(free_port()), "--mlflow-port", str(free_port())]
+    params = write_params({"diagnosis": {"candidates": Replace({"logistic_regression": {"C": [0.1]}})}})
+    try:
+        assert _run([MEDMAAS, "up", *ports], env).returncode == 0
+        shared = {s["name"]: s["url"] for s in json.loads((tmp_path / "state" / "servers.json").read_text())}
+        machine = {
+            n: {**env, "PREFECT_API_URL": shared["prefect"], "MLFLOW_TRACKING_URI": shared["mlflow"]}
+            | {"MEDMAAS_STATE_DIR": str(tmp_path / n)}
+            for n in ("a", "b")
+        }
+        holding = (
+            "import medmaas, time\nfrom medmaas.crash_safety import model_lock\n"
+            "with model_lock('diagnosis'):\n    print('held', flush=True)\n    time.sleep(600)"
+        )
+        holder = subprocess.Popen(
+            [sys.executable, "-c", holding], cwd=PROJECT_ROOT, env=machine["a"], stdout=subprocess.PIPE, text=True
+        )
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"  # machine a trains
+        refused = _run([MEDMAAS, "train", "diagnosis", "--params", str(params)], machine["b"], timeout=600)
+        assert refused.returncode == 0, refused.stderr[-2000:]
+        assert "coalesced into the training already running" in refused.stdout
+        assert "Prefect concurrency limit medmaas-train-diagnosis" in refused.stdout
+        assert "Traceback" not in refused.stdout + refused.stderr and "failed to process" not in refused.stderr
+        from mlflow.tracking import MlflowClient
+
+        assert not MlflowClient(tracking_uri=shared["mlflow"]).search_registered_models()  # b registered nothing
+
+        holder.send_signal(signal.SIGKILL)  # machine a loses power: its slot's lease runs out by itself
+        holder.wait()
+        probe = (
+            "import medmaas\nfrom medmaas.crash_safety import model_lock, TrainingInProgress\n"
+            "try:\n    with model_lock('diagnosis'): print('free')\nexcept TrainingInProgress: print('held')"
+        )
+        wait_for(
+            lambda: _run([sys.executable, "-c", probe], machine["b"]).stdout.strip() == "free",
+            waiting_for="machine a's slot to be freed after its lease",
+            timeout_s=240,
+            every_s=10,
+        )
+    finally:
+        _run([MEDMAAS, "down"], env)
