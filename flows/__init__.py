@@ -23,6 +23,7 @@ class _ExpectedFailure(logging.Filter):
 
 
 def quiet_tracebacks_of(*expected: type[BaseException]) -> None:
-    """Drop the tracebacks of these exceptions from Prefect's flow and task run logs."""
-    for name in ("prefect.flow_runs", "prefect.task_runs"):
+    """Drop the tracebacks of these exceptions from Prefect's flow and task run logs (and from MLflow's log of a
+    registry database that refused a write)."""
+    for name in ("prefect.flow_runs", "prefect.task_runs", "mlflow.store.db.utils"):
         logging.getLogger(name).addFilter(_ExpectedFailure(expected))
