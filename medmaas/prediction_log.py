@@ -66,8 +66,8 @@ class PredictionLog:
 
     def append(
         self, version: str, endpoint: str, features: Sequence[dict[str, Any]], predictions: Sequence[Any]
-    ) -> None:
-        """One row per scored patient; an error here is logged, never raised into the request."""
+    ) -> bool:
+        """One row per scored patient; an error here is logged (and False returned), never raised into the request."""
         now = datetime.now(timezone.utc)
         rows = [
             (now.isoformat(), version, endpoint, json.dumps(f, default=str), json.dumps(p, default=str))
@@ -98,6 +98,8 @@ class PredictionLog:
                     type(error).__name__,
                     self._failures,
                 )
+            return False
+        return True
 
     def close(self) -> None:
         with self._lock:

@@ -18,6 +18,7 @@ from medmaas.champions import Champion, FamilyT, NoChampion, resolve_from_regist
 from medmaas.environment import PROJECT_ROOT
 from medmaas.family import Family
 from medmaas.prediction_log import PredictionLog
+from serving import metrics
 
 
 class PredictionRecorder:
@@ -26,14 +27,28 @@ class PredictionRecorder:
 
     def __init__(self, champion: Champion) -> None:
         settings = champion.family.settings.serving
-        self.version = champion.version
+        self.model, self.version = champion.registered_model, champion.version
         self.log = (
             PredictionLog(champion.registered_model, settings.prediction_log_days) if settings.log_predictions else None
         )
 
-    def __call__(self, endpoint: str, features: list[dict[str, Any]], predictions: list[Any]) -> None:
-        if self.log is not None:
-            self.log.append(self.version, endpoint, features, predictions)
+    def __call__(
+        self,
+        endpoint: str,
+        features: list[dict[str, Any]],
+        predictions: list[Any],
+        outcomes: list[str] | None = None,
+    ) -> None:
+        """Counted (serving/metrics.py; by ``outcomes``, the predicted class names, where what is logged is a code)
+        and, unless logging is off, logged."""
+        metrics.count_predictions(self.model, self.version, predictions if outcomes is None else outcomes)
+        if self.log is not None and not self.log.append(self.version, endpoint, features, predictions):
+            metrics.LOG_WRITE_FAILURES.labels(self.model, self.version).inc()
+
+    def out_of_distribution(self, count: int) -> None:
+        """Items scored although their OOD score passed the threshold (the answer says so too)."""
+        if count:
+            metrics.OUT_OF_DISTRIBUTION.labels(self.model, self.version).inc(count)
 
 
 def resolve_champion(family_name: str, kind: type[FamilyT]) -> Champion[FamilyT]:

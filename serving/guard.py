@@ -25,16 +25,18 @@ from typing import Any
 from medmaas.access import KeyRing, keys_path
 from medmaas.environment import BUILDING_BENTO, STATE_DIR
 from medmaas.settings import ServingSettings
+from serving import metrics
 from serving.bodies import form_problem
 from serving.page import PAGE_HEADERS, PAGE_HTML, documented
 from serving.redaction import safe_server_logs, without_echo
 
 # every service's BentoML settings. The audit log replaces BentoML's access log, which would print the client's paths.
-# BentoML's request metrics sit outside this guard and label their series with the raw path: any made-up path
-# (a patient's name) would become a series anyone could read at the open /metrics, so they are off.
+# BentoML's request metrics sit outside this guard and label their series with the raw path (a made-up path, a
+# patient's name, would become a series): they are off, and the guard answers /metrics itself (serving/metrics.py).
 SERVICE_CONFIG = {"traffic": {"timeout": 30}, "logging": {"access": {"enabled": False}}, "metrics": {"enabled": False}}
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-OPEN_ROUTES = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
+OPEN_ROUTES = frozenset({"/healthz", "/livez", "/readyz"})
+METRICS = "/metrics"  # behind a key like the routes that score: a scraper gets a key of its own
 UNKNOWN_ROUTE = "(unknown route)"
 PAGE, SCHEMA, ASSETS = "/", "/docs.json", "/static_content/"  # what a browser needs before it has a key
 ASSET_ROUTE = "(page asset)"  # the audit line's endpoint for any asset: the rest of the path is the client's text
@@ -114,6 +116,8 @@ class Guard:
         self.file_fields = file_fields or {}  # route -> its fields that take uploaded files
         self.keys = KeyRing() if settings.auth == "api_keys" else None
         self.audit = audit_logger(service_name, settings)
+        self.served = sorted(set(models.values()))
+        metrics.serving(service_name, self.served)
         safe_server_logs()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -161,6 +165,17 @@ class Guard:
                 status["code"] = 400
                 await _reply(send, 400, {"error": problem})
                 return
+            if route == METRICS:
+                status["code"] = 200 if scope.get("method") in READING else 405
+                await _reply(
+                    send,
+                    status["code"],
+                    metrics.exposition(self.service_name, self.served)
+                    if status["code"] == 200
+                    else {"error": "/metrics answers GET"},
+                    content_type=metrics.CONTENT_TYPE if status["code"] == 200 else b"application/json",
+                )
+                return
             if route == PAGE and scope.get("method") in READING:
                 status["code"] = 200
                 await _reply(
@@ -185,6 +200,9 @@ class Guard:
             method = (
                 scope.get("method") if scope.get("method") in METHODS else "OTHER"
             )  # h11 accepts any token as a method
+            elapsed = time.perf_counter() - started
+            metrics.REQUESTS.labels(self.service_name, route, method, metrics.status_class(status["code"])).inc()
+            metrics.LATENCY.labels(self.service_name, route).observe(elapsed)
             self.audit.info(
                 json.dumps(
                     {
@@ -195,7 +213,7 @@ class Guard:
                         "model": model,
                         "version": version,
                         "status": status["code"],
-                        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "latency_ms": round(elapsed * 1000, 2),
                     }
                 )
             )
@@ -204,7 +222,7 @@ class Guard:
 def _audited_route(path: str, models: dict[str, tuple[str, str]]) -> str:
     """The endpoint an audit line names: a route of the service or of its page; never a made-up path (the client's
     text)."""
-    if path in models or path in (PAGE, SCHEMA):
+    if path in models or path in (PAGE, SCHEMA, METRICS):
         return path
     return ASSET_ROUTE if path.startswith(ASSETS) else UNKNOWN_ROUTE
 

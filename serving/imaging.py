@@ -105,9 +105,12 @@ class ImagingService:
             summary = detector.summary(self.model, pixels) if detector.embedding is not None else None
             values = summary["ood_score"] if summary is not None else detector.scores(self.model, pixels)
             scores, inside = [float(v) for v in values], [bool(v <= detector.threshold) for v in values]
+            if record:  # predictions, not the explanations that score the same images again
+                RECORD.out_of_distribution(inside.count(False))
             if record and summary is not None:
                 summary[PREDICTED] = self.model.watched_probability(probability)
-                RECORD("predict", summary.to_dict(orient="records"), predicted.tolist())
+                names = [self.model.classes[k] for k in predicted]
+                RECORD("predict", summary.to_dict(orient="records"), predicted.tolist(), names)
         return [
             ImagePrediction(
                 probabilities={c: float(p) for c, p in zip(self.model.classes, row)},

@@ -46,6 +46,7 @@ def assert_keys_required(server: Server, sample_route: str = "model_info", sampl
             assert "mm_not-a-key" not in answer.text
     for probe in OPEN:
         assert httpx.get(f"{server.url}/{probe}", timeout=30).status_code == 200, probe
+    assert httpx.get(f"{server.url}/metrics", timeout=30).status_code == 401  # a scraper needs a key too
     name = f"revoked-{os.getpid()}-{len(KeyStore().read())}"
     secret = KeyStore().create(name)
     assert (
@@ -192,3 +193,16 @@ def fuzz(server: Server, examples: int = 20, answers_repeat_valid_input: bool = 
 
             call()
     return counts
+
+
+def scraped(server: Server) -> dict[tuple[str, tuple], float]:
+    """The service's /metrics as {(sample name, sorted labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    answer = server.get("metrics")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain"), answer.status_code
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(answer.text)
+        for sample in family.samples
+    }

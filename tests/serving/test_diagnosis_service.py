@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
-from service_contract import assert_keys_required, assert_one_audit_line_per_request, fuzz
+from service_contract import assert_keys_required, assert_one_audit_line_per_request, fuzz, scraped
 from support import Replace, Server, chromium, free_port, run_to_end, wait_for, wait_until_ready
 
 from flows.train import run_family
@@ -276,6 +276,50 @@ def test_each_request_gets_one_audit_line_without_values(server, patients):
     )
 
 
+def test_metrics_count_by_route_template_and_class_never_by_a_client_s_path(server, patients, first_champion):
+    made_up = ["patients/Jane-Doe-1961-03-02", "predict/../../etc/passwd", "explain%20Smith"]
+    before = scraped(server)
+    for path in made_up:
+        assert httpx.get(f"{server.url}/{path}", headers=server.headers, timeout=30).status_code == 404
+    assert server.post("predict", {"patients": patients.iloc[:4].to_dict("records")}).status_code == 200
+    assert server.post("predict", {"patients": [{"radius_mean": "Jane"}]}).status_code == 400
+    text = server.get("metrics").text
+    after = scraped(server)
+    assert not any(marker in text for marker in ("Jane", "Doe", "passwd", "Smith", "1961"))
+    routes = {dict(labels).get("route") for _, labels in after} - {None}
+    assert routes <= {
+        "/predict",
+        "/predict_array",
+        "/explain",
+        "/model_info",
+        "/",
+        "/docs.json",
+        "/metrics",
+        "(unknown route)",
+        "(page asset)",
+    }, routes
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    requests = {"service": "diagnosis", "method": "POST", "route": "/predict"}
+    assert grew("medmaas_requests_total", **requests, status_class="2xx") == 1
+    assert grew("medmaas_requests_total", **requests, status_class="4xx") == 1
+    assert grew(
+        "medmaas_requests_total", service="diagnosis", method="GET", route="(unknown route)", status_class="4xx"
+    ) == len(made_up)
+    latency = {"service": "diagnosis", "route": "/predict"}
+    assert grew("medmaas_request_duration_seconds_bucket", **latency, le="30.0") == 2  # buckets reach the timeout
+    assert grew("medmaas_request_duration_seconds_count", **latency) == 2
+    version = str(first_champion.challenger_version)
+    scored = {k: v for k, v in after.items() if k[0] == "medmaas_predictions_total"}
+    assert sum(grew(name, **dict(labels)) for name, labels in scored) == 4  # one per patient, under its class
+    assert {dict(labels)["outcome"] for _, labels in scored} <= {"malignant", "benign"}
+    info = {"service": "diagnosis", "model": MODEL, "version": version}
+    assert after[("medmaas_model_info", tuple(sorted(info.items())))] == 1
+
+
 def test_a_schema_driven_fuzz_gets_no_server_error_and_no_echo(server):
     counts = fuzz(server)
     print("fuzz diagnosis:", dict(counts))
@@ -353,6 +397,7 @@ def test_under_three_workers_each_row_and_request_is_logged_once_while_the_log_i
             timeout_s=30,
             every_s=0.5,
         )
+        counted = scraped(workers)  # whichever worker answers the scrape sums the three
     finally:
         done.set()
         reader.join()
@@ -366,6 +411,9 @@ def test_under_three_workers_each_row_and_request_is_logged_once_while_the_log_i
     assert len(audit_files) > 2, "the audit file never rotated: the test would not test rotation"
     assert sum(line["endpoint"] == "/predict" and line["status"] == 200 for line in lines) == len(sizes)
     assert not errors and len(reads) > 3 and reads == sorted(reads)  # the reader saw the log grow, never failed
+    labels = {"method": "POST", "route": "/predict", "service": "diagnosis", "status_class": "2xx"}
+    assert counted[("medmaas_requests_total", tuple(sorted(labels.items())))] == len(sizes)
+    assert sum(v for (name, _), v in counted.items() if name == "medmaas_predictions_total") == sum(sizes)
 
 
 # --- lifecycle ------------------------------------------------------------------------------

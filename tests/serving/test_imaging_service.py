@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from service_contract import assert_keys_required, assert_one_audit_line_per_request, fuzz
+from service_contract import assert_keys_required, assert_one_audit_line_per_request, fuzz, scraped
 from support import Replace, Server, malformed_dicom
 
 from families.imaging.synthetic import synthetic_lesions, write_synthetic_folder
@@ -131,6 +131,7 @@ def test_each_answer_says_whether_the_image_is_like_the_training_images_and_mode
     server, fresh
 ):
     pixels, _ = fresh
+    before = scraped(server)
     rng = np.random.default_rng(0)
     noise = [("noise.png", encoded(rng.integers(0, 256, (32, 32), dtype=np.uint8)))]
     blank = [("blank.png", encoded(np.zeros((32, 32), dtype=np.uint8)))]
@@ -147,6 +148,20 @@ def test_each_answer_says_whether_the_image_is_like_the_training_images_and_mode
     assert np.mean([a["in_distribution"] for a in answers]) >= 0.8  # SYNTHETIC images it never saw, like its own
     assert foreign[0]["in_distribution"] is False and foreign[0]["ood_score"] > detector["threshold"]
     assert all((a["ood_score"] <= detector["threshold"]) == a["in_distribution"] for a in answers + foreign)
+    after = scraped(server)  # the operations team sees the same count, and the classes predicted
+
+    def grew(name: str) -> dict[str, float]:
+        return {
+            dict(labels).get("outcome", ""): value - before.get((n, labels), 0.0)
+            for (n, labels), value in after.items()
+            if n == name
+        }
+
+    flagged = sum(not a["in_distribution"] for a in answers + foreign)
+    assert sum(grew("medmaas_out_of_distribution_total").values()) == flagged > 0
+    predicted = grew("medmaas_predictions_total")
+    assert sum(predicted.values()) == len(answers + foreign)
+    assert {k for k, v in predicted.items() if v} == {a["predicted"] for a in answers + foreign}
 
 
 def test_single_image_requests_sent_together_are_batched_and_answered_as_one_request_would(server, fresh):
