@@ -105,6 +105,17 @@ class AcceptanceSettings(Frozen):
     )
 
 
+class TracingSettings(Frozen):
+    """OpenTelemetry spans of a service (serving/tracing.py): made always, exported only to an OTLP endpoint."""
+
+    otlp_endpoint: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s]+$",
+        description="OTLP over HTTP, e.g. http://collector:4318/v1/traces; unset: no span leaves the service",
+    )
+    sample_ratio: float = Field(1.0, ge=0.0, le=1.0, description="share of traces kept (a caller's choice is kept)")
+
+
 class ServingSettings(Frozen):
     """Limits of the family's HTTP service (serving/<family>.py)."""
 
@@ -129,6 +140,7 @@ class ServingSettings(Frozen):
         "`medmaas monitor`",
     )
     prediction_log_days: int = Field(90, ge=1, le=3650, description="logged predictions older than this are deleted")
+    tracing: TracingSettings = TracingSettings()
 
 
 NUMERIC_TYPES = ["int", "int8", "int16", "int32", "int64", "float", "float16", "float32", "float64", "Int64", "Float64"]

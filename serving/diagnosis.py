@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from blocks.encoding import FeatureMatrix
 from families.diagnosis.family import Diagnosis
+from serving import tracing
 from serving.base import Answer, ClassPrediction, answered_by, champion_service
 from serving.bodies import strict_api
 from serving.champion import PredictionRecorder, resolve_champion
@@ -98,7 +99,8 @@ FeatureArray = Annotated[
 class DiagnosisService:
     def __init__(self) -> None:
         self.family = CHAMPION.family
-        self.model = CHAMPION.load()
+        with tracing.step("diagnosis", "load model", **tracing.naming(CHAMPION.registered_model, CHAMPION.version)):
+            self.model = CHAMPION.load()
         self.classes = [str(c) for c in self.model.classes_]
         positive = self.family.settings.data.positive_label
         self.explained_class = str(positive) if len(self.classes) == 2 and str(positive) in self.classes else None
@@ -115,9 +117,12 @@ class DiagnosisService:
         patients: Annotated[list[Patient], Field(min_length=1, max_length=LIMITS.max_items_per_request)],
     ) -> list[ClassPrediction]:
         """Probabilities and the predicted class for one patient (a list of one) or many."""
-        rows = [p.model_dump() for p in patients]
-        proba = self.model.predict_proba(self._frame(rows))
-        labels = self.family.predict_labels(self.model, proba)
+        with tracing.step("diagnosis", "prepare features", items=len(patients)):
+            rows = [p.model_dump() for p in patients]
+            frame = self._frame(rows)
+        with tracing.step("diagnosis", "forward pass", items=len(rows)):
+            proba = self.model.predict_proba(frame)
+            labels = self.family.predict_labels(self.model, proba)
         answers = [
             ClassPrediction(
                 probabilities=dict(zip(self.classes, map(float, row))), predicted=str(label), **answered_by(CHAMPION)
@@ -132,8 +137,10 @@ class DiagnosisService:
         """Class probabilities (columns in `model_info().classes` order) for rows of features; batched adaptively.
 
         Numbers only: a boolean as 0/1, a category as its index in `model_info().categories`."""
-        frame = MATRIX.to_frame(features)
-        proba = self.model.predict_proba(frame)
+        with tracing.step("diagnosis", "prepare features", items=len(features)):
+            frame = MATRIX.to_frame(features)
+        with tracing.step("diagnosis", "forward pass", items=len(frame)):
+            proba = self.model.predict_proba(frame)
         RECORD("predict_array", json.loads(frame.to_json(orient="records")), proba.tolist())
         return proba
 

@@ -22,10 +22,12 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
+from opentelemetry.trace import SpanKind, StatusCode
+
 from medmaas.access import KeyRing, keys_path
 from medmaas.environment import BUILDING_BENTO, STATE_DIR
 from medmaas.settings import ServingSettings
-from serving import metrics
+from serving import metrics, tracing
 from serving.bodies import form_problem
 from serving.page import PAGE_HEADERS, PAGE_HTML, documented
 from serving.redaction import safe_server_logs, without_echo
@@ -118,6 +120,7 @@ class Guard:
         self.audit = audit_logger(service_name, settings)
         self.served = sorted(set(models.values()))
         metrics.serving(service_name, self.served)
+        self.tracer = tracing.provider(service_name, settings.tracing).get_tracer("medmaas.serving")
         safe_server_logs()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -129,94 +132,103 @@ class Guard:
             return
         started = time.perf_counter()
         route = _audited_route(scope.get("path") or "", self.models)
+        model, version = self.models.get(route, (None, None))
+        method = scope.get("method") if scope.get("method") in METHODS else "OTHER"  # h11 accepts any token
         status = {"code": 500}
-        key_name = None
-        try:
-            if self.keys is not None:
-                key_name = self.keys.name_of(_bearer(scope))
-                if key_name is None and not (route in (PAGE, SCHEMA, ASSET_ROUTE) and scope.get("method") in READING):
-                    status["code"] = 401
-                    await _reply(
-                        send,
-                        401,
+        key_name: list[str | None] = [None]
+        attributes = {"http.route": route, "http.request.method": method, "medmaas.service": self.service_name}
+        attributes |= tracing.naming(model, version) if model and version else {}
+        with self.tracer.start_as_current_span(
+            f"{method} {route}", context=tracing.caller_context(scope), kind=SpanKind.SERVER, attributes=attributes
+        ) as span:
+            try:
+                await self._guarded(scope, receive, send, route, status, key_name)
+            finally:
+                span.set_attribute("http.response.status_code", status["code"])
+                if status["code"] >= 500:
+                    span.set_status(StatusCode.ERROR)
+                elapsed = time.perf_counter() - started
+                metrics.REQUESTS.labels(self.service_name, route, method, metrics.status_class(status["code"])).inc()
+                metrics.LATENCY.labels(self.service_name, route).observe(elapsed)
+                self.audit.info(
+                    json.dumps(
                         {
-                            "error": "a valid API key is required: send the header `Authorization: Bearer <key>` (keys "
-                            "come from `medmaas keys create NAME`)"
-                        },
-                        [(b"www-authenticate", b'Bearer realm="medmaas"')],
+                            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                            "key": key_name[0],
+                            "method": method,
+                            "endpoint": route,
+                            "model": model,
+                            "version": version,
+                            "status": status["code"],
+                            "latency_ms": round(elapsed * 1000, 2),
+                            "trace_id": tracing.trace_id(span),
+                        }
                     )
-                    return
-            body = await _read_body(receive, self.settings.max_body_bytes)
-            if body is Unread.TOO_LARGE:
-                status["code"] = 413
+                )
+
+    async def _guarded(
+        self, scope: dict, receive: Any, send: Any, route: str, status: dict, key_name: list[str | None]
+    ) -> None:
+        """Authenticate, check the body, answer what the guard answers itself, else call the service."""
+        if self.keys is not None:
+            key_name[0] = self.keys.name_of(_bearer(scope))
+            if key_name[0] is None and not (route in (PAGE, SCHEMA, ASSET_ROUTE) and scope.get("method") in READING):
+                status["code"] = 401
                 await _reply(
                     send,
-                    413,
+                    401,
                     {
-                        "error": f"the request body is larger than {self.settings.max_body_bytes} bytes "
-                        "(serving.max_body_bytes)"
+                        "error": "a valid API key is required: send the header `Authorization: Bearer <key>` (keys "
+                        "come from `medmaas keys create NAME`)"
                     },
+                    [(b"www-authenticate", b'Bearer realm="medmaas"')],
                 )
                 return
-            if body is Unread.DISCONNECTED:
-                status["code"] = 499  # the client left before its body arrived: nothing to answer
-                return
-            if problem := form_problem(scope, body, self.file_fields.get(route, frozenset())):
-                status["code"] = 400
-                await _reply(send, 400, {"error": problem})
-                return
-            if route == METRICS:
-                status["code"] = 200 if scope.get("method") in READING else 405
-                await _reply(
-                    send,
-                    status["code"],
-                    metrics.exposition(self.service_name, self.served)
-                    if status["code"] == 200
-                    else {"error": "/metrics answers GET"},
-                    content_type=metrics.CONTENT_TYPE if status["code"] == 200 else b"application/json",
-                )
-                return
-            if route == PAGE and scope.get("method") in READING:
-                status["code"] = 200
-                await _reply(
-                    send,
-                    200,
-                    PAGE_HTML.format(name=self.service_name).encode(),
-                    PAGE_HEADERS,
-                    b"text/html; charset=utf-8",
-                )
-                return
-            answer = _cleaning(send, status)
-            if route == SCHEMA:
-                answer = _rewriting_json(
-                    answer,
-                    lambda spec: documented(
-                        spec, whole=self.keys is None or key_name is not None, open_routes=OPEN_ROUTES
-                    ),
-                )
-            await self.app(scope, _replay(body, receive), answer)
-        finally:
-            model, version = self.models.get(route, (None, None))
-            method = (
-                scope.get("method") if scope.get("method") in METHODS else "OTHER"
-            )  # h11 accepts any token as a method
-            elapsed = time.perf_counter() - started
-            metrics.REQUESTS.labels(self.service_name, route, method, metrics.status_class(status["code"])).inc()
-            metrics.LATENCY.labels(self.service_name, route).observe(elapsed)
-            self.audit.info(
-                json.dumps(
-                    {
-                        "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-                        "key": key_name,
-                        "method": method,
-                        "endpoint": route,
-                        "model": model,
-                        "version": version,
-                        "status": status["code"],
-                        "latency_ms": round(elapsed * 1000, 2),
-                    }
-                )
+        with self.tracer.start_as_current_span("check body"):
+            body = await _read_body(receive, self.settings.max_body_bytes)
+            problem = (
+                form_problem(scope, body, self.file_fields.get(route, frozenset())) if isinstance(body, bytes) else None
             )
+        if body is Unread.TOO_LARGE:
+            status["code"] = 413
+            await _reply(
+                send,
+                413,
+                {
+                    "error": f"the request body is larger than {self.settings.max_body_bytes} bytes "
+                    "(serving.max_body_bytes)"
+                },
+            )
+            return
+        if body is Unread.DISCONNECTED:
+            status["code"] = 499  # the client left before its body arrived: nothing to answer
+            return
+        if problem:
+            status["code"] = 400
+            await _reply(send, 400, {"error": problem})
+            return
+        if route == METRICS:
+            status["code"] = 200 if scope.get("method") in READING else 405
+            await _reply(
+                send,
+                status["code"],
+                metrics.exposition(self.service_name, self.served)
+                if status["code"] == 200
+                else {"error": "/metrics answers GET"},
+                content_type=metrics.CONTENT_TYPE if status["code"] == 200 else b"application/json",
+            )
+            return
+        if route == PAGE and scope.get("method") in READING:
+            status["code"] = 200
+            await _reply(
+                send, 200, PAGE_HTML.format(name=self.service_name).encode(), PAGE_HEADERS, b"text/html; charset=utf-8"
+            )
+            return
+        answer = _cleaning(send, status)
+        if route == SCHEMA:
+            whole = self.keys is None or key_name[0] is not None
+            answer = _rewriting_json(answer, lambda spec: documented(spec, whole=whole, open_routes=OPEN_ROUTES))
+        await self.app(scope, _replay(body, receive), answer)
 
 
 def _audited_route(path: str, models: dict[str, tuple[str, str]]) -> str:

@@ -30,7 +30,14 @@ from medmaas.flavors import pinned_requirements
 from medmaas.settings import Params
 from tasks.promotion import Check, Decision
 
-SERVING_PACKAGES = ("shap", "pyyaml", "pydantic")
+SERVING_PACKAGES = (
+    "shap",
+    "pyyaml",
+    "pydantic",
+    "prometheus-client",
+    "opentelemetry-sdk",
+    "opentelemetry-exporter-otlp-proto-http",
+)
 
 
 def service_path(family_name: str) -> str:

@@ -85,6 +85,27 @@ def test_prediction_has_probabilities_summing_to_one_and_the_champion_version(se
         assert (answer.model, answer.version) == (MODEL, str(first_champion.challenger_version))
 
 
+def test_the_model_load_the_preparation_and_the_forward_pass_are_spans_with_no_input(service, patients, first_champion):
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import serving.diagnosis
+    from serving import tracing
+
+    exporter = InMemorySpanExporter()
+    tracing.provider("diagnosis").add_span_processor(SimpleSpanProcessor(exporter))
+    fresh = serving.diagnosis.DiagnosisService()  # a worker starting: it loads its model
+    with tracing.step("diagnosis", "POST /predict") as request:
+        fresh.predict([serving.diagnosis.Patient(**row) for row in patients.iloc[:3].to_dict("records")])
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert spans["load model"].attributes["medmaas.version"] == str(first_champion.challenger_version)
+    for step in ("prepare features", "forward pass"):
+        assert spans[step].parent.span_id == request.get_span_context().span_id
+        assert spans[step].attributes["items"] == 3
+    values = {str(v) for v in patients.iloc[:3].to_numpy().ravel()}
+    assert not values & {str(v) for s in spans.values() for v in (s.attributes or {}).values()}
+
+
 def test_explanation_reproduces_the_model_output(service, patients):
     import serving.diagnosis as sd
 

@@ -102,6 +102,7 @@ def guarded(tmp_path, monkeypatch):
         json.loads(line) for line in (tmp_path / "audit" / f"stand_in_{tmp_path.name}.jsonl").read_text().splitlines()
     ]
     request.secret = secret
+    request.service = f"stand_in_{tmp_path.name}"
     return request
 
 
@@ -138,7 +139,17 @@ def test_every_request_is_one_audit_line_with_key_route_model_status_and_latency
         ("clinic", "(unknown route)", 200),
     ]
     assert lines[0]["model"] == "m" and lines[0]["version"] == "3" and lines[0]["latency_ms"] >= 0
-    assert set(lines[0]) == {"time", "key", "method", "endpoint", "model", "version", "status", "latency_ms"}
+    assert set(lines[0]) == {
+        "time",
+        "key",
+        "method",
+        "endpoint",
+        "model",
+        "version",
+        "status",
+        "latency_ms",
+        "trace_id",
+    }
     assert "Jane" not in json.dumps(lines)
 
 
@@ -283,3 +294,78 @@ def test_the_schema_without_a_key_offers_the_bearer_scheme_and_hides_what_was_le
         .get("enum")
         is None
     )
+
+
+def test_each_request_is_a_span_named_by_its_route_continuing_the_caller_s_trace_and_naming_no_input(guarded):
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+
+    from serving import tracing
+
+    exporter = InMemorySpanExporter()
+    tracing.provider(guarded.service).add_span_processor(SimpleSpanProcessor(exporter))
+    caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    guarded("/score", body=b'{"name": "Jane Roe"}', traceparent=f"00-{caller_trace}-{caller_span}-01")
+    guarded("/Jane-Roe")
+    guarded("/score", body=b"x" * 1001)
+    spans = exporter.get_finished_spans()
+    requests = [s for s in spans if s.kind == SpanKind.SERVER]
+    assert [s.name for s in requests] == ["POST /score", "POST (unknown route)", "POST /score"]
+    first = requests[0]
+    assert first.context.trace_id == int(caller_trace, 16) and first.parent.span_id == int(caller_span, 16)
+    assert {k: first.attributes[k] for k in ("medmaas.model", "medmaas.version", "http.response.status_code")} == {
+        "medmaas.model": "m",
+        "medmaas.version": "3",
+        "http.response.status_code": 200,
+    }
+    assert requests[2].attributes["http.response.status_code"] == 413
+    checks = [s for s in spans if s.name == "check body"]
+    assert [c.parent.span_id for c in checks] == [r.context.span_id for r in requests]
+    audit = guarded.audit()
+    assert audit[0]["trace_id"] == caller_trace and audit[1]["trace_id"] == format(requests[1].context.trace_id, "032x")
+    assert "Jane" not in json.dumps([dict(s.attributes or {}) for s in spans]) + " ".join(s.name for s in spans)
+
+
+def test_spans_leave_the_service_over_otlp_only_when_an_endpoint_is_set(tmp_path):
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from medmaas.settings import TracingSettings
+    from serving import tracing
+
+    received: list[tuple[str, str, bytes]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (the handler's name is http.server's)
+            body = self.rfile.read(int(self.headers["content-length"]))
+            received.append((self.path, self.headers["content-type"], body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    collector = HTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    try:
+        endpoint = f"http://127.0.0.1:{collector.server_port}/v1/traces"
+        exported = tracing.provider(f"otlp_{tmp_path.name}", TracingSettings(otlp_endpoint=endpoint))
+        silent = tracing.provider(f"silent_{tmp_path.name}", TracingSettings())
+        with tracing.step(f"otlp_{tmp_path.name}", "forward pass", items=3):
+            pass
+        with tracing.step(f"silent_{tmp_path.name}", "forward pass", items=3):
+            pass
+        assert exported.force_flush() and silent.force_flush()
+    finally:
+        collector.shutdown()
+    [(path, content_type, body)] = received  # the silent service sent nothing
+    assert path == "/v1/traces" and content_type == "application/x-protobuf"
+    request = ExportTraceServiceRequest.FromString(body)
+    [span] = [s for r in request.resource_spans for ss in r.scope_spans for s in ss.spans]
+    [service] = [
+        a.value.string_value for r in request.resource_spans for a in r.resource.attributes if a.key == "service.name"
+    ]
+    assert span.name == "forward pass" and service == f"medmaas-otlp_{tmp_path.name}"
