@@ -22,13 +22,13 @@ from medmaas.crash_safety import (
     Coalesced,
     TrainingInProgress,
     check_state_writable,
-    model_lock,
     reached,
     storage_failure,
 )
 from medmaas.family import Family
 from medmaas.provenance import describe
 from medmaas.settings import ConfigError, Params
+from tasks.concurrency import training_slot
 from tasks.evaluate import NoCandidateTrained, best_on_test, evaluate_candidate, publish_leaderboard, rank
 from tasks.gate import DataGateFailed
 from tasks.package import package
@@ -56,7 +56,7 @@ def train_family(family_name: str, params_path: str | None = None, started_by: s
     params = load_params(params_path)
     family = family_class(family_name)(params.families[family_name], params.project.seed)
     try:
-        with model_lock(family.registered_model):
+        with training_slot(family.registered_model):
             return _train(family, params, started_by)
     except TrainingInProgress as held:
         coalesced = Coalesced(family.registered_model, str(held))

@@ -116,6 +116,74 @@ class TracingSettings(Frozen):
     sample_ratio: float = Field(1.0, ge=0.0, le=1.0, description="share of traces kept (a caller's choice is kept)")
 
 
+class FhirFeature(Frozen):
+    """Where one of the model's features comes from in a CDS Hooks request's FHIR prefetch (blocks/fhir.py).
+
+    ``source: observation``: the latest Observation with ``code`` (in ``system``) inside the look-back; a number
+    converted from the unit the EHR sent to ``unit`` (UCUM; ``molar_mass`` in g/mol lets mmol/L become mg/dL), or a
+    category from its coded value through ``categories`` (``otherwise`` for a code not listed; unset: refused).
+    ``source: condition``: true when an active Condition carries one of ``codes``. ``source: age``: years since the
+    Patient's ``birthDate``.
+    """
+
+    source: Literal["observation", "condition", "age"] = "observation"
+    system: str = "http://loinc.org"
+    code: str | None = None
+    unit: str | None = Field(None, description="UCUM unit the model was trained in, e.g. [lb_av], mg/dL, 1")
+    molar_mass: float | None = Field(None, gt=0, description="g/mol, for a substance sent in mol-based units")
+    categories: dict[str, str] | None = Field(None, description="coded value -> the category the model knows")
+    otherwise: str | None = None
+    codes: list[str] = Field(default_factory=list, description="condition codes (any system) that make it true")
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.source == "observation" and not self.code:
+            raise ValueError("an observation feature needs its code")
+        if self.source == "observation" and (self.unit is None) == (self.categories is None):
+            raise ValueError("an observation feature needs either unit (a number) or categories (a category)")
+        if self.source == "condition" and not self.codes:
+            raise ValueError("a condition feature needs codes")
+        return self
+
+
+class RiskBand(Frozen):
+    """A card's indicator for a risk below ``below`` (the last band has none: everything above)."""
+
+    below: float | None = Field(None, gt=0, le=1)
+    indicator: Literal["info", "warning", "critical"]
+
+
+class CdsClient(Frozen):
+    """An EHR allowed to call: its JWTs' issuer and the JSON Web Key Set (a file) they are signed with."""
+
+    iss: str = Field(min_length=1)
+    jwks_path: str = Field(
+        min_length=1, description="JWKS file (public keys); a relative path is from the project root"
+    )
+
+
+class CdsHooksSettings(Frozen):
+    """A CDS Hooks 2.0 service for the model (serving/cds_hooks.py), offered at /cds-services."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    hook: Literal["patient-view", "order-select"] = "patient-view"
+    title: str = Field(min_length=1, max_length=100)
+    description: str = Field(min_length=1, max_length=500)
+    lookback_days: int = Field(365, ge=1, le=36_500, description="older observations are not used")
+    features: dict[str, FhirFeature]
+    risk_bands: list[RiskBand] = Field(min_length=1)
+    audience: str = Field(min_length=1, description="this service's base URL, as the EHR's JWTs name it in aud")
+    clients: list[CdsClient] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _bands_in_order(self) -> Self:
+        bounds = [band.below for band in self.risk_bands]
+        inner = [b for b in bounds[:-1] if b is not None]
+        if bounds[-1] is not None or len(inner) < len(bounds) - 1 or inner != sorted(inner):
+            raise ValueError("risk_bands: ascending `below` bounds, and a last band without one")
+        return self
+
+
 class ServingSettings(Frozen):
     """Limits of the family's HTTP service (serving/<family>.py)."""
 
@@ -141,6 +209,7 @@ class ServingSettings(Frozen):
     )
     prediction_log_days: int = Field(90, ge=1, le=3650, description="logged predictions older than this are deleted")
     tracing: TracingSettings = TracingSettings()
+    cds_hooks: CdsHooksSettings | None = None
 
 
 NUMERIC_TYPES = ["int", "int8", "int16", "int32", "int64", "float", "float16", "float32", "float64", "Int64", "Float64"]

@@ -11,16 +11,19 @@ import json
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
+import bentoml
 import numpy as np
 import pandas as pd
 from bentoml.validators import DType, Shape
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError
 
 from blocks.encoding import FeatureMatrix
 from families.diagnosis.family import Diagnosis
 from serving import tracing
 from serving.base import Answer, ClassPrediction, answered_by, champion_service
 from serving.bodies import strict_api
+from serving.cds_auth import ROOT as CDS_ROOT
+from serving.cds_hooks import Assessment, CdsApp
 from serving.champion import PredictionRecorder, resolve_champion
 from serving.explain import Contribution, Explainer
 
@@ -42,6 +45,10 @@ class Explanation(Answer):
         description="mean probability over the background; base_value + sum(contributions) = probability"
     )
     contributions: list[Contribution] = Field(description="largest effect first")
+
+
+def _fields_of(error: ValidationError) -> list[str]:
+    return sorted({str(e["loc"][0]) for e in error.errors() if e["loc"]})
 
 
 def _rows_of_numbers(features: Any) -> Any:
@@ -95,7 +102,11 @@ FeatureArray = Annotated[
 ]
 
 
+CDS_HOOKS = CdsApp(LIMITS.cds_hooks, CHAMPION.registered_model, CHAMPION.version)
+
+
 @champion_service("diagnosis", LIMITS, CHAMPION)
+@bentoml.asgi_app(CDS_HOOKS, path=CDS_ROOT)
 class DiagnosisService:
     def __init__(self) -> None:
         self.family = CHAMPION.family
@@ -147,6 +158,9 @@ class DiagnosisService:
     @strict_api()
     def explain(self, patient: Patient) -> Explanation:
         """Why: each feature's SHAP contribution to the probability of the explained class."""
+        return self._explained(patient)
+
+    def _explained(self, patient: Patient) -> Explanation:
         row = self._frame([patient.model_dump()])
         proba = self.model.predict_proba(row)[0]
         explained = self.explained_class or self.classes[int(proba.argmax())]
@@ -156,6 +170,25 @@ class DiagnosisService:
             probability=float(proba[self.classes.index(explained)]),
             base_value=why.base_value,
             contributions=why.contributions,
+            **answered_by(CHAMPION),
+        )
+
+    def assess(self, values: dict[str, Any]) -> Assessment:
+        """One patient's values from a CDS Hooks call (serving/cds_hooks.py): the probability of the explained class
+        and its top contributions; values the model does not accept (outside its ranges) are named, not scored."""
+        try:
+            patient = Patient(**values)
+        except ValidationError as error:
+            return Assessment(not_assessed=_fields_of(error), **answered_by(CHAMPION))
+        explanation = self._explained(patient)
+        RECORD("cds_hooks", [patient.model_dump()], [{"probability": explanation.probability}])
+        top = [(c.feature, c.value, c.contribution) for c in explanation.contributions[:3]]
+        return Assessment(
+            outcome=explanation.explained_class,
+            probability=explanation.probability,
+            contributions=top,
+            candidate=CHAMPION.info.get("candidate"),
+            model_card=CHAMPION.info.get("model_card"),
             **answered_by(CHAMPION),
         )
 

@@ -29,6 +29,9 @@ from medmaas.environment import BUILDING_BENTO, STATE_DIR
 from medmaas.settings import ServingSettings
 from serving import metrics, tracing
 from serving.bodies import form_problem
+from serving.cds_auth import ROOT as CDS_ROOT
+from serving.cds_auth import CdsAuth, CdsUnauthorized
+from serving.cds_auth import routes as cds_routes
 from serving.page import PAGE_HEADERS, PAGE_HTML, documented
 from serving.redaction import safe_server_logs, without_echo
 
@@ -78,6 +81,7 @@ def protect(
     route of a service with several models (progression) the one in ``routes``."""
     check_keys(settings, service.name)
     models = {api.route: (routes or {}).get(api.route, answered_by) for api in service.apis.values()}
+    models |= {route: answered_by for route in cds_routes(settings.cds_hooks)}
     file_fields = {api.route: frozenset(api.input_spec.multipart_fields) for api in service.apis.values()}
     service.add_asgi_middleware(
         Guard, service_name=service.name, settings=settings, models=models, file_fields=file_fields
@@ -121,6 +125,8 @@ class Guard:
         self.served = sorted(set(models.values()))
         metrics.serving(service_name, self.served)
         self.tracer = tracing.provider(service_name, settings.tracing).get_tracer("medmaas.serving")
+        self.cds_routes = frozenset(cds_routes(settings.cds_hooks))  # an EHR's JWT is accepted there, besides a key
+        self.cds_auth = CdsAuth(settings.cds_hooks) if settings.cds_hooks and self.keys is not None else None
         safe_server_logs()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -171,18 +177,20 @@ class Guard:
     ) -> None:
         """Authenticate, check the body, answer what the guard answers itself, else call the service."""
         if self.keys is not None:
-            key_name[0] = self.keys.name_of(_bearer(scope))
+            bearer = _bearer(scope)
+            key_name[0] = self.keys.name_of(bearer)
+            refusal = (
+                "a valid API key is required: send the header `Authorization: Bearer <key>` (keys come from "
+                "`medmaas keys create NAME`)"
+            )
+            if key_name[0] is None and route in self.cds_routes and self.cds_auth is not None:
+                try:
+                    key_name[0] = self.cds_auth.client_of(bearer, route)
+                except CdsUnauthorized as why:
+                    refusal = f"{why} (or send an API key)"
             if key_name[0] is None and not (route in (PAGE, SCHEMA, ASSET_ROUTE) and scope.get("method") in READING):
                 status["code"] = 401
-                await _reply(
-                    send,
-                    401,
-                    {
-                        "error": "a valid API key is required: send the header `Authorization: Bearer <key>` (keys "
-                        "come from `medmaas keys create NAME`)"
-                    },
-                    [(b"www-authenticate", b'Bearer realm="medmaas"')],
-                )
+                await _reply(send, 401, {"error": refusal}, [(b"www-authenticate", b'Bearer realm="medmaas"')])
                 return
         with self.tracer.start_as_current_span("check body"):
             body = await _read_body(receive, self.settings.max_body_bytes)
@@ -228,6 +236,8 @@ class Guard:
         if route == SCHEMA:
             whole = self.keys is None or key_name[0] is not None
             answer = _rewriting_json(answer, lambda spec: documented(spec, whole=whole, open_routes=OPEN_ROUTES))
+        if route == CDS_ROOT and scope.get("path") == CDS_ROOT:  # the mounted app's root: no redirect to a slash
+            scope = {**scope, "path": f"{CDS_ROOT}/", "raw_path": f"{CDS_ROOT}/".encode()}
         await self.app(scope, _replay(body, receive), answer)
 
 

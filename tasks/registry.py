@@ -31,7 +31,6 @@ from medmaas.champions import CHALLENGER, CHAMPION, REFERENCE, version_by_alias
 from medmaas.crash_safety import (
     close_interrupted_runs,
     owner_tags,
-    record_temporary_api,
     stop_orphaned_temporary_apis,
     storage_failure,
 )
@@ -41,6 +40,7 @@ from medmaas.flavors import load_model, log_model, pinned_requirements
 from medmaas.provenance import Provenance
 from medmaas.stats import Estimate
 from tasks import artifact_key
+from tasks.concurrency import record_temporary_api
 from tasks.evaluate import BestOnTest, CandidateResult
 from tasks.gate import DataGateFailed, GateReport
 from tasks.model_card import render_model_card

@@ -130,7 +130,8 @@ def test_the_temporary_prefect_api_of_a_killed_training_is_stopped_by_the_next(w
             timeout=600,
         )  # not a group leader: only the training dies, as when an operator kills its pid
     assert killed.returncode == -9, (tmp_path / "killed.log").read_text()[-2000:]
-    [record] = [json.loads(p.read_text()) for p in (STATE_DIR / "prefect" / "temporary-apis").glob("*.json")]
+    records = [json.loads(p.read_text()) for p in (STATE_DIR / "prefect" / "temporary-apis").glob("*.json")]
+    [record] = [r for r in records if not psutil.pid_exists(r["owner_pid"])]  # this session's own API: alive
     orphan = psutil.Process(record["api_pid"])
     assert EPHEMERAL_API in " ".join(orphan.cmdline()) and not psutil.pid_exists(record["owner_pid"])
 

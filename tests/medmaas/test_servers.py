@@ -137,8 +137,8 @@ def test_machines_sharing_one_prefect_server_train_a_model_one_at_a_time(tmp_pat
             for n in ("a", "b")
         }
         holding = (
-            "import medmaas, time\nfrom medmaas.crash_safety import model_lock\n"
-            "with model_lock('diagnosis'):\n    print('held', flush=True)\n    time.sleep(600)"
+            "import medmaas, time\nfrom tasks.concurrency import training_slot\n"
+            "with training_slot('diagnosis'):\n    print('held', flush=True)\n    time.sleep(600)"
         )
         holder = subprocess.Popen(
             [sys.executable, "-c", holding], cwd=PROJECT_ROOT, env=machine["a"], stdout=subprocess.PIPE, text=True
@@ -156,8 +156,9 @@ def test_machines_sharing_one_prefect_server_train_a_model_one_at_a_time(tmp_pat
         holder.send_signal(signal.SIGKILL)  # machine a loses power: its slot's lease runs out by itself
         holder.wait()
         probe = (
-            "import medmaas\nfrom medmaas.crash_safety import model_lock, TrainingInProgress\n"
-            "try:\n    with model_lock('diagnosis'): print('free')\nexcept TrainingInProgress: print('held')"
+            "import medmaas\nfrom medmaas.crash_safety import TrainingInProgress\n"
+            "from tasks.concurrency import training_slot\n"
+            "try:\n    with training_slot('diagnosis'): print('free')\nexcept TrainingInProgress: print('held')"
         )
         wait_for(
             lambda: _run([sys.executable, "-c", probe], machine["b"]).stdout.strip() == "free",

@@ -1,0 +1,217 @@
+"""CDS Hooks 2.0 for a tabular service: the EHR discovers the service at ``GET /cds-services`` and calls
+``POST /cds-services/{id}`` with the patient's FHIR R4 resources in ``prefetch``; the answer is a card.
+
+The mapping from FHIR to the model's features is declared per model (``serving.cds_hooks`` in its block) and applied
+by blocks/fhir.py. The EHR signs each call with a JWT (ES384 or RS384) checked here against the JWKS of the client
+that issued it (``iss``, ``aud``, ``exp``, a ``jti`` never seen before); the guard accepts that or an API key, and
+writes the audit line either way. Cards carry the model's probability, the contributions behind it, the model and
+version: never an identifier of the patient.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from blocks.fhir import FhirProblem, features_from, read_prefetch
+from medmaas.settings import CdsHooksSettings
+from serving.base import Answer
+from serving.cds_auth import ROOT
+
+PATIENT_ID_PATTERN = r"^[A-Za-z0-9\-.]{1,64}$"  # a FHIR id
+SUMMARY_LIMIT = 140
+
+
+class Assessment(Answer):
+    """What a service says of one patient: the probability of the outcome, and why."""
+
+    outcome: str = ""
+    probability: float = 0.0
+    contributions: list[tuple[str, Any, float]] = []  # feature, value, contribution (largest effect first)
+    candidate: str | None = None
+    model_card: str | None = None
+    not_assessed: list[str] = []  # features outside what the model accepts: no probability
+
+
+class CdsRefused(ValueError):
+    """A CDS request the service answers with a 400 naming the field (never a value)."""
+
+
+# --- discovery and cards ------------------------------------------------------------------------------------------
+def discovery(settings: CdsHooksSettings | None) -> dict[str, Any]:
+    if settings is None:
+        return {"services": []}
+    codes = ",".join(sorted({f"{f.system}|{f.code}" for f in settings.features.values() if f.source == "observation"}))
+    return {
+        "services": [
+            {
+                "id": settings.id,
+                "hook": settings.hook,
+                "title": settings.title,
+                "description": settings.description,
+                "prefetch": {
+                    "patient": "Patient/{{context.patientId}}",
+                    "observations": f"Observation?subject={{{{context.patientId}}}}&code={codes}&_sort=-date",
+                    "conditions": "Condition?subject={{context.patientId}}&clinical-status=active",
+                },
+            }
+        ]
+    }
+
+
+def card_for(settings: CdsHooksSettings, assessment: Assessment) -> dict[str, Any]:
+    source = {"label": f"medmaas {assessment.model} v{assessment.version}"}
+    if assessment.not_assessed:
+        fields = ", ".join(assessment.not_assessed)
+        return {
+            "uuid": str(uuid.uuid4()),
+            "summary": _short(f"{settings.title}: not assessed ({fields} outside the model's range)"),
+            "indicator": "info",
+            "detail": f"The model was not applied: {fields} lie outside the values it accepts (its training range). "
+            "No risk is shown rather than a guess.",
+            "source": source,
+        }
+    indicator = next(b.indicator for b in settings.risk_bands if b.below is None or assessment.probability < b.below)
+    lines = [
+        f"**{settings.title}: {assessment.probability:.0%}**, the model's probability of class `{assessment.outcome}` "
+        "(no per-patient interval for this model).",
+        "",
+        "What moved it most (SHAP contributions to the probability):",
+        *[f"- {name} = {_shown(value)}: {contribution:+.3f}" for name, value, contribution in assessment.contributions],
+        "",
+        f"Model: {assessment.model} v{assessment.version}"
+        + (f" ({assessment.candidate})" if assessment.candidate else "")
+        + (f"; model card: `{assessment.model_card}` in the registry." if assessment.model_card else "."),
+    ]
+    return {
+        "uuid": str(uuid.uuid4()),
+        "summary": _short(f"{settings.title}: {assessment.probability:.0%} probability"),
+        "indicator": indicator,
+        "detail": "\n".join(lines),
+        "source": source,
+    }
+
+
+def missing_card(settings: CdsHooksSettings, missing: list[str], model: str, version: str) -> dict[str, Any]:
+    fields = ", ".join(missing)
+    return {
+        "uuid": str(uuid.uuid4()),
+        "summary": _short(f"{settings.title}: not assessed, missing {fields}"),
+        "indicator": "info",
+        "detail": f"The record sent has no value for {fields} (Observations within the last {settings.lookback_days} "
+        "days, or a birth date). The model was not applied: no risk is shown rather than a guess.",
+        "source": {"label": f"medmaas {model} v{version}"},
+    }
+
+
+def _short(summary: str) -> str:
+    return summary if len(summary) < SUMMARY_LIMIT else summary[: SUMMARY_LIMIT - 2] + "…"
+
+
+def _shown(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def answer(
+    settings: CdsHooksSettings,
+    request: Any,
+    assess: Callable[[dict[str, Any]], Assessment],
+    model: str,
+    version: str,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The response to one hook call: ``{"cards": [...]}``; ``CdsRefused``/``FhirProblem`` for a request to refuse."""
+    if not isinstance(request, dict):
+        raise CdsRefused("the body must be a JSON object (a CDS Hooks request)")
+    if request.get("hook") != settings.hook:
+        raise CdsRefused(f"hook: this service answers {settings.hook}")
+    if not isinstance(request.get("hookInstance"), str) or not request["hookInstance"]:
+        raise CdsRefused("hookInstance: a string is required")
+    context = request.get("context")
+    patient_id = context.get("patientId") if isinstance(context, dict) else None
+    if not isinstance(patient_id, str) or not re.match(PATIENT_ID_PATTERN, patient_id):
+        raise CdsRefused("context.patientId: a FHIR id is required")
+    if "prefetch" not in request:
+        raise CdsRefused("prefetch: required (this service does not query the FHIR server itself)")
+    record = read_prefetch(request["prefetch"], patient_id)
+    features = features_from(record, settings.features, now or datetime.now(timezone.utc), settings.lookback_days)
+    if features.missing:
+        return {"cards": [missing_card(settings, features.missing, model, version)]}
+    return {"cards": [card_for(settings, assess(features.values))]}
+
+
+# --- the mounted app ----------------------------------------------------------------------------------------------
+class CdsApp:
+    """The ASGI app a service mounts at /cds-services. The guard in front has already checked the caller and the
+    body's size; the service instance (``bentoml.get_current_service()``) assesses the patient."""
+
+    def __init__(self, settings: CdsHooksSettings | None, model: str, version: str) -> None:
+        self.settings, self.model, self.version = settings, model, version
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        tail = scope.get("path", "").removeprefix(scope.get("root_path", "")).removeprefix(ROOT).rstrip("/")
+        method = scope.get("method")
+        if tail == "" and method == "GET":
+            await _json(send, 200, discovery(self.settings))
+        elif self.settings is not None and tail == f"/{self.settings.id}" and method == "POST":
+            await self._call(receive, send)
+        elif tail == "" or (self.settings is not None and tail == f"/{self.settings.id}"):
+            await _json(send, 405, {"error": "discovery answers GET, a service POST"})
+        else:
+            await _json(send, 404, {"error": "no such CDS service"})
+
+    async def _call(self, receive: Any, send: Any) -> None:
+        import anyio
+        import bentoml
+
+        assert self.settings is not None
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        try:
+            request = json.loads(body)
+        except ValueError:
+            await _json(send, 400, {"error": "the body is not JSON"})
+            return
+        service = bentoml.get_current_service()
+        settings = self.settings
+        try:
+            response = await anyio.to_thread.run_sync(
+                lambda: answer(settings, request, service.assess, self.model, self.version)
+            )
+        except (CdsRefused, FhirProblem) as problem:
+            await _json(send, 400, {"error": str(problem)})
+            return
+        await _json(send, 200, response)
+
+
+async def _lifespan(receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def _json(send: Any, status: int, payload: dict[str, Any]) -> None:
+    body = json.dumps(payload).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,154 @@
+"""CDS Hooks over real HTTP: the birthwt example trained as its own model, served by the diagnosis service with a CDS
+block; an EHR (an ES384 key pair made here, its public half in a JWKS file) discovers it and calls it with FHIR it
+wrote; bad tokens, bad units, bad FHIR and missing observations get what the specification and the platform promise."""
+
+import json
+import time
+import uuid
+
+import httpx
+import jwt
+import pytest
+import yaml
+from fhir_records import LOINC, PATIENT_ID, bundle, cds_block, hook_request, mother, observation, quantity
+from support import Server, api_key
+
+from flows.train import run_family
+from medmaas.environment import PROJECT_ROOT, STATE_DIR
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving"), pytest.mark.usefixtures("prefect_harness")]
+MODEL, AUDIENCE, ISSUER = "low_birth_weight_cds", "https://cds.example.org", "https://ehr.example.org"
+SERVICE = "/cds-services/low-birth-weight"
+
+
+@pytest.fixture(scope="module")
+def ehr_keys(tmp_path_factory):
+    """The EHR's signing key (its public half in the JWKS the service trusts) and a stranger's."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    signing, stranger = ec.generate_private_key(ec.SECP384R1()), ec.generate_private_key(ec.SECP384R1())
+    public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(signing.public_key()))
+    jwks = tmp_path_factory.mktemp("ehr") / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [public | {"kid": "ehr-1", "alg": "ES384", "use": "sig"}]}))
+    return signing, stranger, jwks
+
+
+@pytest.fixture(scope="module")
+def server(session_dir, wdbc_csv, ehr_keys):
+    params = yaml.safe_load((PROJECT_ROOT / "examples" / "birthwt.yaml").read_text())
+    block = params["diagnosis"]
+    block["registered_model"] = MODEL
+    block["data"]["path"] = str(wdbc_csv.parent / "birthwt.csv")
+    block["candidates"] = {"logistic_regression": {"C": [1.0]}}
+    block["bootstrap_resamples"] = 200
+    block["serving"] = {"cds_hooks": cds_block(AUDIENCE, [{"iss": ISSUER, "jwks_path": str(ehr_keys[2])}])}
+    path = session_dir / "cds-birthwt.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    assert run_family("diagnosis", path).promoted
+    running = Server("serving.diagnosis:DiagnosisService", PROJECT_ROOT, {"MEDMAAS_PARAMS": str(path)})
+    yield running
+    running.stop()
+
+
+def token(key, *, aud=AUDIENCE + SERVICE, expires_in=300, jti=None, kid="ehr-1", iss=ISSUER, alg="ES384") -> str:
+    now = int(time.time())
+    claims = {"iss": iss, "aud": aud, "exp": now + expires_in, "iat": now, "jti": jti or uuid.uuid4().hex, "sub": "ehr"}
+    return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid})
+
+
+def call(server, body, bearer) -> httpx.Response:
+    return httpx.post(f"{server.url}{SERVICE}", json=body, headers={"Authorization": f"Bearer {bearer}"}, timeout=60)
+
+
+def test_discovery_names_the_service_its_hook_and_prefetch_templates(server, ehr_keys):
+    answer = httpx.get(
+        f"{server.url}/cds-services", headers={"Authorization": f"Bearer {token(ehr_keys[0], aud=AUDIENCE)}"}
+    )
+    assert answer.status_code == 200, answer.text
+    [service] = answer.json()["services"]
+    assert (service["id"], service["hook"], service["title"]) == (
+        "low-birth-weight",
+        "patient-view",
+        "Low birth weight",
+    )
+    assert service["prefetch"]["patient"] == "Patient/{{context.patientId}}"
+    assert f"{LOINC}|29463-7" in service["prefetch"]["observations"]
+    assert httpx.get(f"{server.url}/cds-services").status_code == 401  # discovery needs the EHR's token too
+
+
+def test_a_call_with_the_mother_s_record_gets_one_card_with_the_model_s_probability_and_its_reasons(server, ehr_keys):
+    answer = call(server, hook_request(mother()), token(ehr_keys[0]))
+    assert answer.status_code == 200, server.log_text()[-3000:]
+    [card] = answer.json()["cards"]
+    # the same raw values the EHR's record gives (58 kg in pounds, 28 years, ...) through the service's own /explain
+    patient = {
+        "age": 28,
+        "weight_lb": 58 / 0.45359237,
+        "race": "black",
+        "smoker": True,
+        "premature_labours": 1,
+        "hypertension": False,
+        "uterine_irritability": False,
+        "physician_visits": 2,
+    }
+    explained = server.post("explain", {"patient": patient}).json()
+    probability = explained["probability"]
+    assert card["summary"] == f"Low birth weight: {probability:.0%} probability" and len(card["summary"]) < 140
+    expected = "info" if probability < 0.25 else "warning" if probability < 0.5 else "critical"
+    assert card["indicator"] == expected
+    top = explained["contributions"][0]
+    assert f"- {top['feature']} = " in card["detail"] and f"{MODEL} v" in card["detail"]
+    assert card["source"]["label"].startswith(f"medmaas {MODEL} v")
+    assert PATIENT_ID not in answer.text and "1998" not in answer.text
+    audit = (STATE_DIR / "audit" / "diagnosis.jsonl").read_text().splitlines()  # the server shares this state
+    last = [json.loads(line) for line in audit if SERVICE in line][-1]
+    assert last["key"] == f"cds:{ISSUER}" and last["status"] == 200 and PATIENT_ID not in json.dumps(last)
+
+
+@pytest.mark.parametrize(
+    ("make", "because"),
+    [
+        (lambda keys: token(keys[0], expires_in=-120), "expired"),
+        (lambda keys: token(keys[1]), "signature does not verify"),
+        (lambda keys: token(keys[0], aud="https://elsewhere.example.org"), "aud is not this service"),
+        (lambda keys: token(keys[0], iss="https://unknown-ehr.example.org"), "issuer is not a registered client"),
+        (lambda keys: jwt.encode({"iss": ISSUER, "exp": int(time.time()) + 60}, "shared", algorithm="HS256"), "ES384"),
+        (lambda keys: "mm_not-a-key", "not a JWT"),
+    ],
+)
+def test_a_token_the_ehr_did_not_sign_for_this_service_now_gets_a_401_saying_why(server, ehr_keys, make, because):
+    bearer = make(ehr_keys)
+    answer = call(server, hook_request(mother()), bearer)
+    assert answer.status_code == 401 and because in answer.json()["error"], answer.text
+    assert bearer not in answer.text
+
+
+def test_a_replayed_token_is_refused_and_a_direct_caller_s_api_key_is_accepted(server, ehr_keys):
+    once = token(ehr_keys[0])
+    assert call(server, hook_request(mother()), once).status_code == 200
+    replayed = call(server, hook_request(mother()), once)
+    assert replayed.status_code == 401 and "used before" in replayed.json()["error"]
+    assert call(server, hook_request(mother()), api_key()).status_code == 200
+
+
+def test_a_unit_that_does_not_convert_gets_a_400_naming_the_code_and_bad_fhir_names_its_place(server, ehr_keys):
+    wrong_unit = call(server, hook_request(mother(weight=quantity(58, "mg/dL"))), token(ehr_keys[0]))
+    assert wrong_unit.status_code == 400 and "Observation 29463-7" in wrong_unit.json()["error"]
+    broken = mother(patient={"resourceType": "Patient", "id": PATIENT_ID, "birthDate": "Jane Roe"})
+    invalid = call(server, hook_request(broken), token(ehr_keys[0]))
+    assert invalid.status_code == 400 and invalid.json()["error"].startswith("prefetch.patient.birthDate")
+    assert "Jane" not in invalid.text
+    other_hook = call(server, hook_request(mother(), hook="order-select"), token(ehr_keys[0]))
+    assert other_hook.status_code == 400 and other_hook.json()["error"].startswith("hook:")
+    no_prefetch = {k: v for k, v in hook_request(mother()).items() if k != "prefetch"}
+    assert "prefetch" in call(server, no_prefetch, token(ehr_keys[0])).json()["error"]
+
+
+def test_a_missing_observation_or_a_value_outside_the_model_s_range_gets_a_card_saying_so_and_no_risk(server, ehr_keys):
+    old = observation(LOINC, "29463-7", "2025-01-02", **quantity(58, "kg"))  # outside the 270-day look-back
+    prefetch = mother()
+    prefetch["observations"] = bundle(old, *[e["resource"] for e in prefetch["observations"]["entry"][2:]])
+    [missing] = call(server, hook_request(prefetch), token(ehr_keys[0])).json()["cards"]
+    assert "missing weight_lb" in missing["summary"] and "%" not in missing["summary"] + missing["detail"]
+    [outside] = call(server, hook_request(mother(weight=quantity(400, "kg"))), token(ehr_keys[0])).json()["cards"]
+    assert "weight_lb" in outside["summary"] and "not assessed" in outside["summary"] and "%" not in outside["detail"]
