@@ -30,13 +30,17 @@ from medmaas.flavors import pinned_requirements
 from medmaas.settings import Params
 from tasks.promotion import Check, Decision
 
-SERVING_PACKAGES = (
+SERVING_PACKAGES = (  # what every service imports, in its Bento too (a CDS block, traces, metrics)
     "shap",
     "pyyaml",
     "pydantic",
     "prometheus-client",
     "opentelemetry-sdk",
     "opentelemetry-exporter-otlp-proto-http",
+    "fhir.resources",
+    "pyjwt",
+    "cryptography",
+    "ucumvert",
 )
 
 

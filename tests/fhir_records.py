@@ -1,45 +1,25 @@
-"""FHIR R4 JSON written for the tests (as an EHR's prefetch would hold it), and the CDS mapping of the birthwt example.
-
-The codes: LOINC 29463-7 (body weight), 32624-9 (race), 11637-6 (preterm births); SNOMED CT 77176002 (smoker) and
-38341003 (hypertensive disorder). Uterine irritability and first-trimester visits have no code here: local ones.
-"""
+"""FHIR R4 JSON written for the tests (as an EHR's prefetch would hold it) for the CDS block of the birthwt example
+(examples/birthwt.yaml, which says what its codes are)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import yaml
+
+from medmaas.environment import PROJECT_ROOT
+
 LOINC, SNOMED, LOCAL = "http://loinc.org", "http://snomed.info/sct", "urn:medmaas:example"
 PATIENT_ID = "pt-0042"
 NOW = "2026-12-01T12:00:00+00:00"
 
-FEATURES = {
-    "age": {"source": "age"},
-    "weight_lb": {"code": "29463-7", "unit": "[lb_av]"},
-    "race": {"code": "32624-9", "categories": {"2106-3": "white", "2054-5": "black"}, "otherwise": "other"},
-    "smoker": {"source": "condition", "codes": ["77176002"]},
-    "premature_labours": {"code": "11637-6", "unit": "{#}"},
-    "hypertension": {"source": "condition", "codes": ["38341003"]},
-    "uterine_irritability": {"source": "condition", "codes": ["uterine-irritability"]},
-    "physician_visits": {"system": LOCAL, "code": "first-trimester-visits", "unit": "{#}"},
-}
+EXAMPLE = yaml.safe_load((PROJECT_ROOT / "examples" / "birthwt.yaml").read_text())["diagnosis"]["serving"]["cds_hooks"]
+FEATURES = EXAMPLE["features"]
 
 
 def cds_block(audience: str, clients: list[dict] | None = None) -> dict[str, Any]:
-    return {
-        "id": "low-birth-weight",
-        "hook": "patient-view",
-        "title": "Low birth weight",
-        "description": "Probability of a birth weight under 2.5 kg, from the mother's record (MASS::birthwt model).",
-        "lookback_days": 270,
-        "audience": audience,
-        "risk_bands": [
-            {"below": 0.25, "indicator": "info"},
-            {"below": 0.5, "indicator": "warning"},
-            {"indicator": "critical"},
-        ],
-        "features": FEATURES,
-        "clients": clients or [],
-    }
+    """The example's CDS block, for this audience and these clients."""
+    return EXAMPLE | {"audience": audience, "clients": clients or []}
 
 
 def observation(system: str, code: str, when: str, **value: Any) -> dict[str, Any]:

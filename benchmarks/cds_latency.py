@@ -1,0 +1,139 @@
+"""CDS Hooks latency: an EHR's patient-view calls, 8 at a time, against the diagnosis service on loopback.
+
+    python benchmarks/cds_latency.py [--calls 400] [--concurrency 8]
+
+Runs in a temporary state (the repo's registry is not touched): trains the birthwt example (examples/birthwt.yaml,
+its default candidates) as its own model, serves it with `bentoml serve` (one worker) with an EHR registered by a
+JWKS made here (ES384), and sends hook calls with the mother's FHIR record of the tests, each with its own signed JWT
+(signed before the clock starts). Prints the latency per call (p50, p95, max) for the CDS route, the same route with
+an API key instead of a JWT, and /explain with the same patient as raw values (the card's own model work), and the
+card of the first call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks"), str(ROOT / "tests")]
+from loadgen import free_port, server_env, start_bento, stop, temporary_state, throwaway_key  # noqa: E402
+
+STATE = temporary_state("medmaas-cds-")
+ISSUER, AUDIENCE = "https://ehr.example.org", "https://cds.example.org"
+
+
+def ehr_jwks() -> tuple[object, Path]:
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    path = STATE / "jwks.json"
+    path.write_text(json.dumps({"keys": [public | {"kid": "ehr-1", "alg": "ES384", "use": "sig"}]}))
+    return key, path
+
+
+def trained_params(jwks: Path) -> Path:
+    from families.diagnosis.family import Diagnosis
+
+    data = Diagnosis.export_bundled(STATE / "wdbc.csv").parent / "birthwt.csv"
+    params = yaml.safe_load((ROOT / "examples" / "birthwt.yaml").read_text())
+    block = params["diagnosis"]
+    block["data"]["path"] = str(data)
+    block["serving"]["cds_hooks"] |= {"audience": AUDIENCE, "clients": [{"iss": ISSUER, "jwks_path": str(jwks)}]}
+    path = STATE / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    trained = subprocess.run([sys.executable, "-m", "flows.train", "diagnosis", "--params", str(path)], cwd=ROOT)
+    assert trained.returncode == 0, "training the birthwt model failed"
+    return path
+
+
+def timed(calls: list[tuple[str, dict, dict]], concurrency: int) -> tuple[list[float], list[int]]:
+    import httpx
+
+    def one(call: tuple[str, dict, dict]) -> tuple[float, int]:
+        url, body, headers = call
+        started = time.perf_counter()
+        status = httpx.post(url, json=body, headers=headers, timeout=60).status_code
+        return time.perf_counter() - started, status
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        results = list(pool.map(one, calls))
+    return [r[0] * 1000 for r in results], [r[1] for r in results]
+
+
+def summary(name: str, latencies: list[float], statuses: list[int]) -> str:
+    import numpy as np
+
+    p50, p95 = np.percentile(latencies, [50, 95])
+    ok = sum(s == 200 for s in statuses)
+    return f"| {name} | {len(latencies)} | {ok} | {p50:.0f} | {p95:.0f} | {max(latencies):.0f} |"
+
+
+def main() -> None:
+    import jwt
+    from fhir_records import PATIENT_ID, hook_request, mother
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    key, jwks = ehr_jwks()
+    params = trained_params(jwks)
+    key_env, key_headers = throwaway_key()
+    port = free_port()
+    env = server_env(MEDMAAS_PARAMS=str(params), **key_env)
+    server, cold = start_bento("serving.diagnosis:DiagnosisService", port, ROOT, env)
+    base, route = f"http://127.0.0.1:{port}", "/cds-services/low-birth-weight"
+    try:
+        body = hook_request(mother())
+        now = int(time.time())
+        tokens = [
+            jwt.encode(
+                {"iss": ISSUER, "aud": AUDIENCE + route, "exp": now + 900, "iat": now, "jti": uuid.uuid4().hex},
+                key,
+                algorithm="ES384",
+                headers={"kid": "ehr-1"},
+            )
+            for _ in range(args.calls)
+        ]
+        first = __import__("httpx").post(
+            base + route, json=body, headers={"Authorization": f"Bearer {tokens.pop()}"}, timeout=60
+        )
+        patient = {
+            "age": 28,
+            "weight_lb": 58 / 0.45359237,
+            "race": "black",
+            "smoker": True,
+            "premature_labours": 1,
+            "hypertension": False,
+            "uterine_irritability": False,
+            "physician_visits": 2,
+        }
+        runs = {
+            "CDS hook, ES384 JWT": [(base + route, body, {"Authorization": f"Bearer {t}"}) for t in tokens],
+            "CDS hook, API key": [(base + route, body, key_headers)] * len(tokens),
+            "/explain, API key": [(base + "/explain", {"patient": patient}, key_headers)] * len(tokens),
+        }
+        print(f"service ready in {cold:.1f} s; {args.concurrency} concurrent callers, loopback, 2 cores, one worker\n")
+        print("| route | calls | 200 | p50 ms | p95 ms | max ms |\n|---|---|---|---|---|---|")
+        for name, calls in runs.items():
+            print(summary(name, *timed(calls, args.concurrency)))
+        card = first.json()["cards"][0]
+        assert PATIENT_ID not in first.text
+        print(f"\nfirst card ({first.status_code}):\n{json.dumps(card, indent=2)}")
+    finally:
+        stop(server)
+
+
+if __name__ == "__main__":
+    main()
