@@ -3,7 +3,7 @@
     python benchmarks/cds_latency.py [--calls 400] [--concurrency 8]
 
 Runs in a temporary state (the repo's registry is not touched): trains the birthwt example (examples/birthwt.yaml,
-its default candidates) as its own model, serves it with `bentoml serve` (one worker) with an EHR registered by a
+its default candidates) as its own model, serves it with `bentoml serve` (``--workers``, default 1) with an EHR registered by a
 JWKS made here (ES384), and sends hook calls with the mother's FHIR record of the tests, each with its own signed JWT
 (signed before the clock starts). Prints the latency per call (p50, p95, max) for the CDS route, the same route with
 an API key instead of a JWT, and /explain with the same patient as raw values (the card's own model work), and the
@@ -86,12 +86,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     key, jwks = ehr_jwks()
     params = trained_params(jwks)
     key_env, key_headers = throwaway_key()
     port = free_port()
-    env = server_env(MEDMAAS_PARAMS=str(params), **key_env)
+    env = server_env(
+        MEDMAAS_PARAMS=str(params), BENTOML_CONFIG_OPTIONS=f"services.diagnosis.workers={args.workers}", **key_env
+    )
     server, cold = start_bento("serving.diagnosis:DiagnosisService", port, ROOT, env)
     base, route = f"http://127.0.0.1:{port}", "/cds-services/low-birth-weight"
     try:
@@ -124,7 +127,10 @@ def main() -> None:
             "CDS hook, API key": [(base + route, body, key_headers)] * len(tokens),
             "/explain, API key": [(base + "/explain", {"patient": patient}, key_headers)] * len(tokens),
         }
-        print(f"service ready in {cold:.1f} s; {args.concurrency} concurrent callers, loopback, 2 cores, one worker\n")
+        print(
+            f"service ready in {cold:.1f} s; {args.concurrency} concurrent callers, loopback, 2 cores, "
+            f"{args.workers} worker(s)\n"
+        )
         print("| route | calls | 200 | p50 ms | p95 ms | max ms |\n|---|---|---|---|---|---|")
         for name, calls in runs.items():
             print(summary(name, *timed(calls, args.concurrency)))

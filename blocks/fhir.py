@@ -9,6 +9,7 @@ cannot convert is an error naming the code. Errors name where in the prefetch th
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import cache
@@ -177,22 +178,21 @@ def convert(value: float, sent: str | None, wanted: str, code: str, molar_mass: 
         raise UnitProblem(f"Observation {code}: the value has no unit (the model needs {wanted})")
     if sent == wanted:
         return value
-    registry = _ucum()
-    try:
-        quantity = registry.Quantity(value, registry.from_ucum(_without_annotations(sent)))
-        target = registry.from_ucum(_without_annotations(wanted))
-    except Exception:  # noqa: BLE001 (the parser's errors vary; the message below is the user's)
-        raise UnitProblem(f"Observation {code}: the unit is not a UCUM unit this service can read") from None
-    try:
-        return float(quantity.to(target).magnitude)
-    except Exception:  # noqa: BLE001 (pint's DimensionalityError, mostly)
-        pass
-    if molar_mass is not None:
-        grams_per_mole = registry.Quantity(molar_mass, registry.from_ucum("g/mol"))
-        for changed in (quantity * grams_per_mole, quantity / grams_per_mole):
+    with _UCUM_LOCK:  # ucumvert's parser and pint's registry are not safe across threads; this takes microseconds
+        registry = _ucum()
+        try:
+            quantity = registry.Quantity(value, _unit(sent))
+            target = _unit(wanted)
+        except Exception:  # noqa: BLE001 (the parser's errors vary; the message below is the user's)
+            raise UnitProblem(f"Observation {code}: the unit is not a UCUM unit this service can read") from None
+        candidates = [quantity]
+        if molar_mass is not None:
+            grams_per_mole = registry.Quantity(molar_mass, _unit("g/mol"))
+            candidates += [quantity * grams_per_mole, quantity / grams_per_mole]
+        for candidate in candidates:
             try:
-                return float(changed.to(target).magnitude)
-            except Exception:  # noqa: BLE001
+                return float(candidate.to(target).magnitude)
+            except Exception:  # noqa: BLE001 (pint's DimensionalityError, mostly)
                 continue
     raise UnitProblem(f"Observation {code}: its unit does not convert to {wanted}")
 
@@ -201,6 +201,15 @@ def _without_annotations(unit: str) -> str:
     """UCUM annotations (``{#}``, ``{cells}``) carry no dimension: ``{#}`` alone is 1."""
     plain = re.sub(r"\{[^}]*\}", "", unit)
     return "1" + plain if plain.startswith("/") or not plain else plain.rstrip(".")
+
+
+_UCUM_LOCK = threading.RLock()
+
+
+@cache
+def _unit(ucum: str) -> Any:
+    """The pint unit of a UCUM string, parsed once (an EHR sends few distinct units); under ``_UCUM_LOCK``."""
+    return _ucum().from_ucum(_without_annotations(ucum))
 
 
 @cache

@@ -107,10 +107,13 @@ class UsedTokenIds:
         self.path = path
         self.lock = threading.Lock()
         with self._connect() as connection:
+            connection.execute("PRAGMA journal_mode=WAL")  # one writer at a time, readers never wait
             connection.execute("CREATE TABLE IF NOT EXISTS used (iss TEXT, jti TEXT, exp REAL, PRIMARY KEY (iss, jti))")
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        connection.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a crash of the service, not of the OS
+        return connection
 
     def first_use(self, issuer: str, jti: str, expires: float) -> bool:
         with self.lock, self._connect() as connection:

@@ -58,9 +58,11 @@ class Explainer:
             background[:1], silent=True
         )  # the first call is slow (~9 s): not on a patient's request
 
-    def explain(self, output: str, row: pd.DataFrame) -> Attribution:
-        """``row``: one patient's raw features (a one-row frame in the model's column order)."""
-        result = self.explainers[output](self.matrix.to_matrix(row), silent=True)
+    def explain(self, output: str, row: pd.DataFrame, max_evals: int | None = None) -> Attribution:
+        """``row``: one patient's raw features (a one-row frame in the model's column order). ``max_evals``: fewer
+        model evaluations than shap's default (500) for a quicker estimate (a CDS card's; /explain keeps the default)."""
+        options = {} if max_evals is None else {"max_evals": max_evals}
+        result = self.explainers[output](self.matrix.to_matrix(row), silent=True, **options)
         contributions = sorted(
             (
                 Contribution(feature=f, value=v.item() if hasattr(v, "item") else v, contribution=float(c))

@@ -91,3 +91,13 @@ def test_resources_of_another_patient_are_left_out():
 def test_a_category_code_the_mapping_does_not_know_takes_the_declared_otherwise():
     coded = observation(LOINC, "32624-9", "2026-05-01", valueCodeableConcept={"coding": [{"code": "2028-9"}]})
     assert features(mother(observations=bundle(coded))).values.get("race") == "other"
+
+
+def test_conversions_from_many_threads_at_once_all_come_out_right():
+    # a service answers several EHR calls at once; the UCUM parser and pint's registry are not thread-safe alone
+    from concurrent.futures import ThreadPoolExecutor
+
+    sent = [("kg", 58 / 0.45359237), ("g", 0.058 / 0.45359237), ("[lb_av]", 58.0)] * 400
+    with ThreadPoolExecutor(16) as pool:
+        converted = list(pool.map(lambda pair: convert(58, pair[0], "[lb_av]", "29463-7"), sent))
+    assert converted == pytest.approx([expected for _, expected in sent])
