@@ -60,7 +60,7 @@ class Explainer:
 
     def explain(self, output: str, row: pd.DataFrame, max_evals: int | None = None) -> Attribution:
         """``row``: one patient's raw features (a one-row frame in the model's column order). ``max_evals``: fewer
-        model evaluations than shap's default (500) for a quicker estimate (a CDS card's; /explain keeps the default)."""
+        model evaluations than shap's default (500), a quicker estimate (a CDS card's; /explain keeps the default)."""
         options = {} if max_evals is None else {"max_evals": max_evals}
         result = self.explainers[output](self.matrix.to_matrix(row), silent=True, **options)
         contributions = sorted(
