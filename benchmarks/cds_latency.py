@@ -1,9 +1,9 @@
 """CDS Hooks latency: an EHR's patient-view calls, 8 at a time, against the diagnosis service on loopback.
 
-    python benchmarks/cds_latency.py [--calls 400] [--concurrency 8]
+    python benchmarks/cds_latency.py [--calls 400] [--concurrency 8] [--workers 1]
 
 Runs in a temporary state (the repo's registry is not touched): trains the birthwt example (examples/birthwt.yaml,
-its default candidates) as its own model, serves it with `bentoml serve` (``--workers``, default 1) with an EHR registered by a
+its default candidates) as its own model, serves it with `bentoml serve` and an EHR registered by a
 JWKS made here (ES384), and sends hook calls with the mother's FHIR record of the tests, each with its own signed JWT
 (signed before the clock starts). Prints the latency per call (p50, p95, max) for the CDS route, the same route with
 an API key instead of a JWT, and /explain with the same patient as raw values (the card's own model work), and the
