@@ -81,7 +81,7 @@ def summary(name: str, latencies: list[float], statuses: list[int]) -> str:
 
 def main() -> None:
     import jwt
-    from fhir_records import PATIENT_ID, hook_request, mother
+    from fhir_records import MOTHER_AS_VALUES, PATIENT_ID, hook_request, mother
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=400)
@@ -112,16 +112,7 @@ def main() -> None:
         first = __import__("httpx").post(
             base + route, json=body, headers={"Authorization": f"Bearer {tokens.pop()}"}, timeout=60
         )
-        patient = {
-            "age": 28,
-            "weight_lb": 58 / 0.45359237,
-            "race": "black",
-            "smoker": True,
-            "premature_labours": 1,
-            "hypertension": False,
-            "uterine_irritability": False,
-            "physician_visits": 2,
-        }
+        patient = MOTHER_AS_VALUES
         runs = {
             "CDS hook, ES384 JWT": [(base + route, body, {"Authorization": f"Bearer {t}"}) for t in tokens],
             "CDS hook, API key": [(base + route, body, key_headers)] * len(tokens),

@@ -21,9 +21,11 @@ from blocks.fhir import FhirProblem, features_from, read_prefetch
 from medmaas.settings import CdsHooksSettings
 from serving.base import Answer
 from serving.cds_auth import ROOT
+from serving.guard import read_body
 
 PATIENT_ID_PATTERN = r"^[A-Za-z0-9\-.]{1,64}$"  # a FHIR id
 SUMMARY_LIMIT = 140
+MAX_BODY = 100_000_000  # the largest serving.max_body_bytes: the guard has enforced the block's own
 
 
 class Assessment(Answer):
@@ -63,18 +65,28 @@ def discovery(settings: CdsHooksSettings | None) -> dict[str, Any]:
     }
 
 
+def _card(summary: str, indicator: str, detail: str, model: str, version: str) -> dict[str, Any]:
+    """A CDS Hooks card; its source names the model that made it."""
+    return {
+        "uuid": str(uuid.uuid4()),
+        "summary": summary if len(summary) < SUMMARY_LIMIT else summary[: SUMMARY_LIMIT - 2] + "…",
+        "indicator": indicator,
+        "detail": detail,
+        "source": {"label": f"medmaas {model} v{version}"},
+    }
+
+
 def card_for(settings: CdsHooksSettings, assessment: Assessment) -> dict[str, Any]:
-    source = {"label": f"medmaas {assessment.model} v{assessment.version}"}
+    made_by = (assessment.model, assessment.version)
     if assessment.not_assessed:
         fields = ", ".join(assessment.not_assessed)
-        return {
-            "uuid": str(uuid.uuid4()),
-            "summary": _short(f"{settings.title}: not assessed ({fields} outside the model's range)"),
-            "indicator": "info",
-            "detail": f"The model was not applied: {fields} lie outside the values it accepts (its training range). "
-            "No risk is shown rather than a guess.",
-            "source": source,
-        }
+        return _card(
+            f"{settings.title}: not assessed ({fields} outside the model's range)",
+            "info",
+            f"The model was not applied: {fields} lie outside the values it accepts (its training range). No risk is "
+            "shown rather than a guess.",
+            *made_by,
+        )
     indicator = next(b.indicator for b in settings.risk_bands if b.below is None or assessment.probability < b.below)
     lines = [
         f"**{settings.title}: {assessment.probability:.0%}**, the model's probability of class `{assessment.outcome}` "
@@ -87,29 +99,19 @@ def card_for(settings: CdsHooksSettings, assessment: Assessment) -> dict[str, An
         + (f" ({assessment.candidate})" if assessment.candidate else "")
         + (f"; model card: `{assessment.model_card}` in the registry." if assessment.model_card else "."),
     ]
-    return {
-        "uuid": str(uuid.uuid4()),
-        "summary": _short(f"{settings.title}: {assessment.probability:.0%} probability"),
-        "indicator": indicator,
-        "detail": "\n".join(lines),
-        "source": source,
-    }
+    return _card(f"{settings.title}: {assessment.probability:.0%} probability", indicator, "\n".join(lines), *made_by)
 
 
 def missing_card(settings: CdsHooksSettings, missing: list[str], model: str, version: str) -> dict[str, Any]:
     fields = ", ".join(missing)
-    return {
-        "uuid": str(uuid.uuid4()),
-        "summary": _short(f"{settings.title}: not assessed, missing {fields}"),
-        "indicator": "info",
-        "detail": f"The record sent has no value for {fields} (Observations within the last {settings.lookback_days} "
-        "days, or a birth date). The model was not applied: no risk is shown rather than a guess.",
-        "source": {"label": f"medmaas {model} v{version}"},
-    }
-
-
-def _short(summary: str) -> str:
-    return summary if len(summary) < SUMMARY_LIMIT else summary[: SUMMARY_LIMIT - 2] + "…"
+    return _card(
+        f"{settings.title}: not assessed, missing {fields}",
+        "info",
+        f"The record sent has no value for {fields} (Observations within the last {settings.lookback_days} days, or a "
+        "birth date). The model was not applied: no risk is shown rather than a guess.",
+        model,
+        version,
+    )
 
 
 def _shown(value: Any) -> str:
@@ -172,14 +174,9 @@ class CdsApp:
         import bentoml
 
         assert self.settings is not None
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive, MAX_BODY)  # bounded by the guard in front already
         try:
-            request = json.loads(body)
+            request = json.loads(body if isinstance(body, bytes) else b"")
         except ValueError:
             await _json(send, 400, {"error": "the body is not JSON"})
             return

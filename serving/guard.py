@@ -193,7 +193,7 @@ class Guard:
                 await _reply(send, 401, {"error": refusal}, [(b"www-authenticate", b'Bearer realm="medmaas"')])
                 return
         with self.tracer.start_as_current_span("check body"):
-            body = await _read_body(receive, self.settings.max_body_bytes)
+            body = await read_body(receive, self.settings.max_body_bytes)
             problem = (
                 form_problem(scope, body, self.file_fields.get(route, frozenset())) if isinstance(body, bytes) else None
             )
@@ -258,13 +258,13 @@ def _bearer(scope: dict) -> str:
 
 
 class Unread(Enum):
-    """Why _read_body has no body (an enum, so a type checker tells these from bytes)."""
+    """Why read_body has no body (an enum, so a type checker tells these from bytes)."""
 
     TOO_LARGE = "too large"  # it passed the limit: the rest is never read
     DISCONNECTED = "disconnected"  # the client left before its body was in
 
 
-async def _read_body(receive: Any, limit: int) -> bytes | Unread:
+async def read_body(receive: Any, limit: int) -> bytes | Unread:
     """The whole body, or why not: TOO_LARGE as soon as it passes ``limit``, DISCONNECTED if the client left first."""
     chunks, size = [], 0
     while True:

@@ -70,6 +70,19 @@ def mother(weight: dict[str, Any] | None = None, **changes: Any) -> dict[str, An
     return prefetch | changes
 
 
+# what mother()'s record gives the model, as raw values (58 kg in pounds, 28 years on NOW's date, ...)
+MOTHER_AS_VALUES = {
+    "age": 28,
+    "weight_lb": 58 / 0.45359237,
+    "race": "black",
+    "smoker": True,
+    "premature_labours": 1,
+    "hypertension": False,
+    "uterine_irritability": False,
+    "physician_visits": 2,
+}
+
+
 def hook_request(prefetch: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return {
         "hook": "patient-view",

@@ -32,16 +32,22 @@ def params(write_params):
     return _params(write_params, MODEL)
 
 
-def train(params, kill_at: str | None = None) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if k != KILL_AT} | ({KILL_AT: kill_at} if kill_at else {})
+def train(
+    params, kill_at: str | None = None, *, env: dict | None = None, log=None, leads_its_group: bool = True
+) -> subprocess.CompletedProcess:
+    """The CLI's training in a process of its own. Leading its group, a kill takes its temporary Prefect API too;
+    not leading it, the API outlives it (then ``log``, a file: the orphan keeps a pipe open and would hang a read)."""
+    environment = {k: v for k, v in (env or os.environ).items() if k != KILL_AT} | (
+        {KILL_AT: kill_at} if kill_at else {}
+    )
+    output = {"stdout": log, "stderr": subprocess.STDOUT} if log else {"capture_output": True, "text": True}
     return subprocess.run(
         [sys.executable, "-m", "flows.train", "diagnosis", "--params", str(params)],
         cwd=PROJECT_ROOT,
         env=environment,
-        capture_output=True,
-        text=True,
         timeout=600,
-        start_new_session=True,  # it leads its group: a kill takes its temporary Prefect API too
+        start_new_session=leads_its_group,
+        **output,
     )
 
 
@@ -120,30 +126,15 @@ def test_the_temporary_prefect_api_of_a_killed_training_is_stopped_by_the_next(w
 
     params = _params(write_params, f"{MODEL}_api")
     alone = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_")}  # each starts its own API
-    with (tmp_path / "killed.log").open("w") as log:  # the orphaned API keeps a pipe open: a file does not wait
-        killed = subprocess.run(
-            [sys.executable, "-m", "flows.train", "diagnosis", "--params", str(params)],
-            cwd=PROJECT_ROOT,
-            env=alone | {KILL_AT: "evaluate"},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            timeout=600,
-        )  # not a group leader: only the training dies, as when an operator kills its pid
+    with (tmp_path / "killed.log").open("w") as log:  # as when an operator kills the training's pid alone
+        killed = train(params, kill_at="evaluate", env=alone, log=log, leads_its_group=False)
     assert killed.returncode == -9, (tmp_path / "killed.log").read_text()[-2000:]
     records = [json.loads(p.read_text()) for p in (STATE_DIR / "prefect" / "temporary-apis").glob("*.json")]
     [record] = [r for r in records if not psutil.pid_exists(r["owner_pid"])]  # this session's own API: alive
     orphan = psutil.Process(record["api_pid"])
     assert EPHEMERAL_API in " ".join(orphan.cmdline()) and not psutil.pid_exists(record["owner_pid"])
 
-    nxt = subprocess.run(
-        [sys.executable, "-m", "flows.train", "diagnosis", "--params", str(params)],
-        cwd=PROJECT_ROOT,
-        env=alone,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        start_new_session=True,
-    )
+    nxt = train(params, env=alone)
     assert nxt.returncode == 0, nxt.stderr[-2000:]
     assert "stopped 1 temporary Prefect API(s) left running by killed trainings" in nxt.stdout + nxt.stderr
     assert not psutil.pid_exists(record["api_pid"]) or orphan.status() == psutil.STATUS_ZOMBIE

@@ -10,7 +10,17 @@ import httpx
 import jwt
 import pytest
 import yaml
-from fhir_records import LOINC, PATIENT_ID, bundle, cds_block, hook_request, mother, observation, quantity
+from fhir_records import (
+    LOINC,
+    MOTHER_AS_VALUES,
+    PATIENT_ID,
+    bundle,
+    cds_block,
+    hook_request,
+    mother,
+    observation,
+    quantity,
+)
 from support import Server, api_key
 
 from flows.train import run_family
@@ -80,18 +90,7 @@ def test_a_call_with_the_mother_s_record_gets_one_card_with_the_model_s_probabil
     answer = call(server, hook_request(mother()), token(ehr_keys[0]))
     assert answer.status_code == 200, server.log_text()[-3000:]
     [card] = answer.json()["cards"]
-    # the same raw values the EHR's record gives (58 kg in pounds, 28 years, ...) through the service's own /explain
-    patient = {
-        "age": 28,
-        "weight_lb": 58 / 0.45359237,
-        "race": "black",
-        "smoker": True,
-        "premature_labours": 1,
-        "hypertension": False,
-        "uterine_irritability": False,
-        "physician_visits": 2,
-    }
-    explained = server.post("explain", {"patient": patient}).json()
+    explained = server.post("explain", {"patient": MOTHER_AS_VALUES}).json()  # the same values, raw
     probability = explained["probability"]
     assert card["summary"] == f"Low birth weight: {probability:.0%} probability" and len(card["summary"]) < 140
     expected = "info" if probability < 0.25 else "warning" if probability < 0.5 else "critical"
