@@ -26,6 +26,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks"), str(ROOT / "tests")]
 from loadgen import free_port, server_env, start_bento, stop, temporary_state, throwaway_key  # noqa: E402
+from support import otlp_collector, spans_received  # noqa: E402
 
 STATE = temporary_state("medmaas-cds-")
 ISSUER, AUDIENCE = "https://ehr.example.org", "https://cds.example.org"
@@ -42,7 +43,7 @@ def ehr_jwks() -> tuple[object, Path]:
     return key, path
 
 
-def trained_params(jwks: Path) -> Path:
+def trained_params(jwks: Path, otlp_endpoint: str) -> Path:
     from families.diagnosis.family import Diagnosis
 
     data = Diagnosis.export_bundled(STATE / "wdbc.csv").parent / "birthwt.csv"
@@ -50,11 +51,35 @@ def trained_params(jwks: Path) -> Path:
     block = params["diagnosis"]
     block["data"]["path"] = str(data)
     block["serving"]["cds_hooks"] |= {"audience": AUDIENCE, "clients": [{"iss": ISSUER, "jwks_path": str(jwks)}]}
+    block["serving"]["tracing"] = {"otlp_endpoint": otlp_endpoint}
     path = STATE / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     trained = subprocess.run([sys.executable, "-m", "flows.train", "diagnosis", "--params", str(path)], cwd=ROOT)
     assert trained.returncode == 0, "training the birthwt model failed"
     return path
+
+
+def print_tree(spans: list) -> None:
+    """The first request's spans as a tree: name, duration, attributes."""
+    calls = sorted((s for s in spans if s.name.startswith("POST /cds")), key=lambda s: s.start_time_unix_nano)
+    request = calls[0]
+    children: dict[bytes, list] = {}
+    for span in spans:
+        if span.trace_id == request.trace_id:
+            children.setdefault(span.parent_span_id, []).append(span)
+
+    def show(span, depth: int) -> None:
+        attributes = ", ".join(f"{a.key}={_value(a.value)}" for a in span.attributes)
+        took = (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6
+        print(f"  {'  ' * depth}{span.name} ({took:.1f} ms) {attributes}")
+        for child in sorted(children.get(span.span_id, []), key=lambda s: s.start_time_unix_nano):
+            show(child, depth + 1)
+
+    show(request, 0)
+
+
+def _value(value) -> object:
+    return getattr(value, value.WhichOneof("value")) if value.WhichOneof("value") else ""
 
 
 def timed(calls: list[tuple[str, dict, dict]], concurrency: int) -> tuple[list[float], list[int]]:
@@ -80,8 +105,6 @@ def summary(name: str, latencies: list[float], statuses: list[int]) -> str:
 
 
 def main() -> None:
-    import jwt
-    from fhir_records import MOTHER_AS_VALUES, PATIENT_ID, hook_request, mother
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=400)
@@ -89,7 +112,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     key, jwks = ehr_jwks()
-    params = trained_params(jwks)
+    with otlp_collector() as (endpoint, received):
+        measure(args, key, trained_params(jwks, endpoint), received)
+
+
+def measure(args: argparse.Namespace, key: object, params: Path, received: list) -> None:
+    import httpx
+    import jwt
+    from fhir_records import MOTHER_AS_VALUES, PATIENT_ID, hook_request, mother
+
     key_env, key_headers = throwaway_key()
     port = free_port()
     env = server_env(
@@ -109,9 +140,8 @@ def main() -> None:
             )
             for _ in range(args.calls)
         ]
-        first = __import__("httpx").post(
-            base + route, json=body, headers={"Authorization": f"Bearer {tokens.pop()}"}, timeout=60
-        )
+        discovered = httpx.get(base + "/cds-services", headers=key_headers, timeout=60).json()
+        first = httpx.post(base + route, json=body, headers={"Authorization": f"Bearer {tokens.pop()}"}, timeout=60)
         patient = MOTHER_AS_VALUES
         runs = {
             "CDS hook, ES384 JWT": [(base + route, body, {"Authorization": f"Bearer {t}"}) for t in tokens],
@@ -127,7 +157,17 @@ def main() -> None:
             print(summary(name, *timed(calls, args.concurrency)))
         card = first.json()["cards"][0]
         assert PATIENT_ID not in first.text
+        print(f"\ndiscovery:\n{json.dumps(discovered, indent=2)}")
         print(f"\nfirst card ({first.status_code}):\n{json.dumps(card, indent=2)}")
+        print("\n/metrics after the load (the CDS route's series, predictions, the champion):")
+        scraped = httpx.get(base + "/metrics", headers=key_headers, timeout=60).text.splitlines()
+        for line in scraped:
+            if line.startswith(("medmaas_requests_total", "medmaas_predictions_total", "medmaas_model_info")) or (
+                "cds-services" in line and "_bucket" in line and ('le="0.5"' in line or 'le="1.0"' in line)
+            ):
+                print(" ", line)
+        print("\ntrace of the first call (OTLP, as a collector received it):")
+        print_tree(spans_received(received))
     finally:
         stop(server)
 

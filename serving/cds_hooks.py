@@ -19,6 +19,7 @@ from typing import Any
 
 from blocks.fhir import FhirProblem, features_from, read_prefetch
 from medmaas.settings import CdsHooksSettings
+from serving import tracing
 from serving.base import Answer
 from serving.cds_auth import ROOT
 from serving.guard import read_body
@@ -151,8 +152,8 @@ class CdsApp:
     """The ASGI app a service mounts at /cds-services. The guard in front has already checked the caller and the
     body's size; the service instance (``bentoml.get_current_service()``) assesses the patient."""
 
-    def __init__(self, settings: CdsHooksSettings | None, model: str, version: str) -> None:
-        self.settings, self.model, self.version = settings, model, version
+    def __init__(self, service: str, settings: CdsHooksSettings | None, model: str, version: str) -> None:
+        self.service, self.settings, self.model, self.version = service, settings, model, version
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -182,10 +183,13 @@ class CdsApp:
             return
         service = bentoml.get_current_service()
         settings = self.settings
+
+        def answered() -> dict[str, Any]:
+            with tracing.step(self.service, "FHIR to features, assessment, card"):
+                return answer(settings, request, service.assess, self.model, self.version)
+
         try:
-            response = await anyio.to_thread.run_sync(
-                lambda: answer(settings, request, service.assess, self.model, self.version)
-            )
+            response = await anyio.to_thread.run_sync(answered)  # the request's span travels with the context
         except (CdsRefused, FhirProblem) as problem:
             await _json(send, 400, {"error": str(problem)})
             return

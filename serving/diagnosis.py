@@ -103,7 +103,7 @@ FeatureArray = Annotated[
 ]
 
 
-CDS_HOOKS = CdsApp(LIMITS.cds_hooks, CHAMPION.registered_model, CHAMPION.version)
+CDS_HOOKS = CdsApp("diagnosis", LIMITS.cds_hooks, CHAMPION.registered_model, CHAMPION.version)
 
 
 @champion_service("diagnosis", LIMITS, CHAMPION)
@@ -182,7 +182,8 @@ class DiagnosisService:
         except ValidationError as error:
             return Assessment(not_assessed=_fields_of(error), **answered_by(CHAMPION))
         # an EHR waits on the card: ten evaluations per feature, not shap's 500 (the top three agree, see the docs)
-        explanation = self._explained(patient, max_evals=CARD_EVALUATIONS_PER_FEATURE * len(FEATURES) + 1)
+        with tracing.step("diagnosis", "forward pass and explanation", items=1):
+            explanation = self._explained(patient, max_evals=CARD_EVALUATIONS_PER_FEATURE * len(FEATURES) + 1)
         RECORD("cds_hooks", [patient.model_dump()], [{"probability": explanation.probability}])
         top = [(c.feature, c.value, c.contribution) for c in explanation.contributions[:3]]
         return Assessment(

@@ -80,6 +80,7 @@ def protect(
     """Put the guard in front of ``service``. Its audit lines name the (model, version) ``answered_by``, or for a
     route of a service with several models (progression) the one in ``routes``."""
     check_keys(settings, service.name)
+    tracing.provider(service.name, settings.tracing)  # before the service's first span: with the block's exporter
     models = {api.route: (routes or {}).get(api.route, answered_by) for api in service.apis.values()}
     models |= {route: answered_by for route in cds_routes(settings.cds_hooks)}
     file_fields = {api.route: frozenset(api.input_spec.multipart_fields) for api in service.apis.values()}

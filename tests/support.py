@@ -259,3 +259,42 @@ def mlflow_server(backend_store_uri: str, log: Path, *extra: str, env: dict | No
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
+
+
+@contextmanager
+def otlp_collector() -> Iterator[tuple[str, list[tuple[str, str, bytes]]]]:
+    """An OTLP/HTTP endpoint on loopback that keeps what it receives: (its URL, [(path, content type, body)])."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[tuple[str, str, bytes]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers["content-length"]))
+            received.append((self.path, self.headers["content-type"], body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/v1/traces", received
+    finally:
+        server.shutdown()
+
+
+def spans_received(received: list[tuple[str, str, bytes]]) -> list:
+    """The spans in what an OTLP collector received."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    return [
+        span
+        for _, _, body in received
+        for resource in ExportTraceServiceRequest.FromString(body).resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+    ]

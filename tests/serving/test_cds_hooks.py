@@ -21,7 +21,7 @@ from fhir_records import (
     observation,
     quantity,
 )
-from support import Server, api_key
+from support import Server, api_key, otlp_collector, spans_received, wait_for
 
 from flows.train import run_family
 from medmaas.environment import PROJECT_ROOT, STATE_DIR
@@ -44,14 +44,23 @@ def ehr_keys(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(session_dir, wdbc_csv, ehr_keys):
+def collector():
+    with otlp_collector() as (endpoint, received):
+        yield endpoint, received
+
+
+@pytest.fixture(scope="module")
+def server(session_dir, wdbc_csv, ehr_keys, collector):
     params = yaml.safe_load((PROJECT_ROOT / "examples" / "birthwt.yaml").read_text())
     block = params["diagnosis"]
     block["registered_model"] = MODEL
     block["data"]["path"] = str(wdbc_csv.parent / "birthwt.csv")
     block["candidates"] = {"logistic_regression": {"C": [1.0]}}
     block["bootstrap_resamples"] = 200
-    block["serving"] = {"cds_hooks": cds_block(AUDIENCE, [{"iss": ISSUER, "jwks_path": str(ehr_keys[2])}])}
+    block["serving"] = {
+        "cds_hooks": cds_block(AUDIENCE, [{"iss": ISSUER, "jwks_path": str(ehr_keys[2])}]),
+        "tracing": {"otlp_endpoint": collector[0]},
+    }
     path = session_dir / "cds-birthwt.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     assert run_family("diagnosis", path).promoted
@@ -151,3 +160,27 @@ def test_a_missing_observation_or_a_value_outside_the_model_s_range_gets_a_card_
     assert "missing weight_lb" in missing["summary"] and "%" not in missing["summary"] + missing["detail"]
     [outside] = call(server, hook_request(mother(weight=quantity(400, "kg"))), token(ehr_keys[0])).json()["cards"]
     assert "weight_lb" in outside["summary"] and "not assessed" in outside["summary"] and "%" not in outside["detail"]
+
+
+def test_a_call_is_one_trace_from_the_guard_to_the_forward_pass_exported_over_otlp(server, ehr_keys, collector):
+    caller_trace = uuid.uuid4().hex
+    headers = {"Authorization": f"Bearer {token(ehr_keys[0])}", "traceparent": f"00-{caller_trace}-{'1' * 16}-01"}
+    assert (
+        httpx.post(f"{server.url}{SERVICE}", json=hook_request(mother()), headers=headers, timeout=60).status_code
+        == 200
+    )
+
+    def ours():  # the service's batch exporter sends every few seconds
+        return [s for s in spans_received(collector[1]) if s.trace_id.hex() == caller_trace]
+
+    spans = wait_for(lambda: len(ours()) >= 4 and ours(), waiting_for="the call's spans at the collector", timeout_s=60)
+    by_id = {s.span_id: s for s in spans}
+    [request] = [s for s in spans if s.name == f"POST {SERVICE}"]
+    chain = ["forward pass and explanation", "FHIR to features, assessment, card", f"POST {SERVICE}"]
+    span = next(s for s in spans if s.name == chain[0])
+    for parent in chain[1:]:
+        span = by_id[span.parent_span_id]
+        assert span.name == parent
+    attributes = {a.key: a.value.string_value or a.value.int_value for a in request.attributes}
+    assert attributes["medmaas.model"] == MODEL and attributes["http.response.status_code"] == 200
+    assert PATIENT_ID not in str([list(s.attributes) for s in spans])

@@ -328,30 +328,12 @@ def test_each_request_is_a_span_named_by_its_route_continuing_the_caller_s_trace
 
 
 def test_spans_leave_the_service_over_otlp_only_when_an_endpoint_is_set(tmp_path):
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from support import otlp_collector, spans_received
 
     from medmaas.settings import TracingSettings
     from serving import tracing
 
-    received: list[tuple[str, str, bytes]] = []
-
-    class Collector(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (the handler's name is http.server's)
-            body = self.rfile.read(int(self.headers["content-length"]))
-            received.append((self.path, self.headers["content-type"], body))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    collector = HTTPServer(("127.0.0.1", 0), Collector)
-    threading.Thread(target=collector.serve_forever, daemon=True).start()
-    try:
-        endpoint = f"http://127.0.0.1:{collector.server_port}/v1/traces"
+    with otlp_collector() as (endpoint, received):
         exported = tracing.provider(f"otlp_{tmp_path.name}", TracingSettings(otlp_endpoint=endpoint))
         silent = tracing.provider(f"silent_{tmp_path.name}", TracingSettings())
         with tracing.step(f"otlp_{tmp_path.name}", "forward pass", items=3):
@@ -359,13 +341,7 @@ def test_spans_leave_the_service_over_otlp_only_when_an_endpoint_is_set(tmp_path
         with tracing.step(f"silent_{tmp_path.name}", "forward pass", items=3):
             pass
         assert exported.force_flush() and silent.force_flush()
-    finally:
-        collector.shutdown()
-    [(path, content_type, body)] = received  # the silent service sent nothing
+    [(path, content_type, _)] = received  # the silent service sent nothing
     assert path == "/v1/traces" and content_type == "application/x-protobuf"
-    request = ExportTraceServiceRequest.FromString(body)
-    [span] = [s for r in request.resource_spans for ss in r.scope_spans for s in ss.spans]
-    [service] = [
-        a.value.string_value for r in request.resource_spans for a in r.resource.attributes if a.key == "service.name"
-    ]
-    assert span.name == "forward pass" and service == f"medmaas-otlp_{tmp_path.name}"
+    [span] = spans_received(received)
+    assert span.name == "forward pass" and [a.value.int_value for a in span.attributes if a.key == "items"] == [3]
