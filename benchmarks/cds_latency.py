@@ -167,6 +167,9 @@ def measure(args: argparse.Namespace, key: object, params: Path, received: list)
             ):
                 print(" ", line)
         print("\ntrace of the first call (OTLP, as a collector received it):")
+        deadline = time.monotonic() + 30  # the service's batch exporter sends every few seconds
+        while not any(s.name.startswith("POST /cds") for s in spans_received(received)) and time.monotonic() < deadline:
+            time.sleep(1)
         print_tree(spans_received(received))
     finally:
         stop(server)

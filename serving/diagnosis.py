@@ -18,6 +18,7 @@ from bentoml.validators import DType, Shape
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError
 
 from blocks.encoding import FeatureMatrix
+from blocks.fhir import prepare_units
 from families.diagnosis.family import Diagnosis
 from serving import tracing
 from serving.base import Answer, ClassPrediction, answered_by, champion_service
@@ -119,6 +120,8 @@ class DiagnosisService:
         self.explainer = Explainer(
             CHAMPION, {cls: partial(_probability_of, self.model, index) for index, cls in enumerate(self.classes)}
         )
+        if LIMITS.cds_hooks is not None:
+            prepare_units(LIMITS.cds_hooks.features)
 
     def _frame(self, rows: Any) -> pd.DataFrame:
         return pd.DataFrame(rows, columns=FEATURES)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
@@ -47,13 +48,14 @@ def tracer(service: str) -> trace.Tracer:
 
 
 def caller_context(scope: dict) -> Any:
-    """The caller's trace, from its ``traceparent`` header (W3C), else the current one."""
+    """The caller's trace, from its ``traceparent`` header (W3C); else a new trace. Never BentoML's span around the
+    request: BentoML does not sample it (its tracing is off), and our sampler would follow it."""
     carrier = {
         name.decode("latin-1"): value.decode("latin-1")
         for name, value in scope.get("headers") or []
         if name in (b"traceparent", b"tracestate")
     }
-    return _W3C.extract(carrier) if carrier else None
+    return _W3C.extract(carrier) if carrier else Context()
 
 
 def naming(model: str, version: str) -> dict[str, str]:

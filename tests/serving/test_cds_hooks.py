@@ -184,3 +184,13 @@ def test_a_call_is_one_trace_from_the_guard_to_the_forward_pass_exported_over_ot
     attributes = {a.key: a.value.string_value or a.value.int_value for a in request.attributes}
     assert attributes["medmaas.model"] == MODEL and attributes["http.response.status_code"] == 200
     assert PATIENT_ID not in str([list(s.attributes) for s in spans])
+    audit = STATE_DIR / "audit" / "diagnosis.jsonl"
+    before = len(audit.read_text().splitlines())
+    untraced = call(server, hook_request(mother()), token(ehr_keys[0]))  # a caller that sends no traceparent
+    lines = wait_for(lambda: audit.read_text().splitlines()[before:], waiting_for="its audit line", timeout_s=30)
+    [trace_id] = [json.loads(line)["trace_id"] for line in lines]
+    assert untraced.status_code == 200 and wait_for(
+        lambda: any(s.trace_id.hex() == trace_id for s in spans_received(collector[1])),
+        waiting_for="a trace of its own for the call without traceparent",
+        timeout_s=60,
+    )
