@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics_core import Metric
 
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
@@ -72,16 +73,11 @@ def count_predictions(model: str, version: str, predictions: Sequence[Any]) -> N
 
 def exposition(service: str, models: Iterable[tuple[str, str]]) -> bytes:
     """The text a scraper reads: this service's series only, summed over its workers."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client.multiprocess import MultiProcessCollector
-
-        registry: Any = CollectorRegistry()
-        MultiProcessCollector(registry)
-    else:
-        registry = REGISTRY
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    collected = _workers_of_this_server(Path(folder)) if folder else REGISTRY.collect()
     own_models = {model for model, _ in models}
     families = []
-    for family in registry.collect():
+    for family in collected:
         if not family.name.startswith(PREFIX):
             continue  # BentoML's, if a worker wrote any: labelled by raw paths
         family.samples = sorted(
@@ -89,6 +85,17 @@ def exposition(service: str, models: Iterable[tuple[str, str]]) -> bytes:
         )
         families.append(family)
     return generate_latest(_Collected(families))
+
+
+def _workers_of_this_server(folder: Path) -> list[Metric]:
+    """The values of this server's workers only (this process and its siblings): every `bentoml serve` started from
+    one BentoML home writes into one folder, so another server's workers would be summed in otherwise."""
+    import psutil
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    workers = {os.getpid(), *(child.pid for child in psutil.Process(os.getppid()).children())}
+    files = [str(f) for f in folder.glob("*.db") if f.stem.rsplit("_", 1)[-1].isdigit()]
+    return list(MultiProcessCollector.merge([f for f in files if int(Path(f).stem.rsplit("_", 1)[-1]) in workers]))
 
 
 def _of_this_service(labels: dict[str, str], service: str, models: set[str]) -> bool:
