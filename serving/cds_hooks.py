@@ -2,10 +2,10 @@
 ``POST /cds-services/{id}`` with the patient's FHIR R4 resources in ``prefetch``; the answer is a card.
 
 The mapping from FHIR to the model's features is declared per model (``serving.cds_hooks`` in its block) and applied
-by blocks/fhir.py. The EHR signs each call with a JWT (ES384 or RS384) checked here against the JWKS of the client
-that issued it (``iss``, ``aud``, ``exp``, a ``jti`` never seen before); the guard accepts that or an API key, and
-writes the audit line either way. Cards carry the model's probability, the contributions behind it, the model and
-version: never an identifier of the patient.
+by blocks/fhir.py. The EHR signs each call with a JWT (ES384 or RS384) that serving/cds_auth.py checks against the
+JWKS of the client that issued it; the guard accepts that or an API key, and writes the audit line either way.
+Cards carry the model's probability, the contributions behind it, the model and version: never an identifier of the
+patient.
 """
 
 from __future__ import annotations
