@@ -123,6 +123,8 @@ def read_log(registered_model: str, after_row: int = 0, directory: Path | None =
     if not path.is_file():
         return LoggedBatch(pd.DataFrame(), after_row)
     with closing(sqlite3.connect(path, timeout=10)) as connection:
+        if not connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'predictions'").fetchone():
+            return LoggedBatch(pd.DataFrame(), after_row)  # a service is creating it this moment: nothing logged yet
         (newest,) = connection.execute("SELECT COALESCE(MAX(id), 0) FROM predictions").fetchone()
         if after_row > newest:  # the log was deleted and started again: read it from its start
             after_row = 0

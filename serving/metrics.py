@@ -50,6 +50,30 @@ MODEL_INFO = Gauge(
 )
 
 
+def _folder_of_this_server() -> None:
+    """In a BentoML worker: this server's own folder for the workers' values. BentoML's folder is one per BentoML home
+    and emptied whenever a server starts, so another `bentoml serve` would reset this one's counters. Values made
+    after this (prometheus_client reads the variable when a process makes its first value of a kind) go here."""
+    shared = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not shared or Path(shared).name.startswith(OWN_FOLDER_PREFIX):
+        return
+    import shutil
+
+    import psutil
+
+    for folder in Path(shared).parent.glob(f"{OWN_FOLDER_PREFIX}*"):  # those of servers that have stopped
+        server = folder.name.removeprefix(OWN_FOLDER_PREFIX)
+        if server.isdigit() and not psutil.pid_exists(int(server)):
+            shutil.rmtree(folder, ignore_errors=True)
+    own = Path(shared).parent / f"{OWN_FOLDER_PREFIX}{os.getppid()}"  # the workers of one server share a parent
+    own.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(own)
+
+
+OWN_FOLDER_PREFIX = "medmaas-metrics-"
+_folder_of_this_server()
+
+
 def status_class(code: int) -> str:
     return f"{code // 100}xx"
 

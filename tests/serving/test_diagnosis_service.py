@@ -341,6 +341,24 @@ def test_metrics_count_by_route_template_and_class_never_by_a_client_s_path(serv
     assert after[("medmaas_model_info", tuple(sorted(info.items())))] == 1
 
 
+def test_a_second_server_starting_resets_neither_server_s_counts(server, patients):
+    # BentoML empties its metrics folder whenever a server starts from the same BentoML home
+    labels = (("method", "POST"), ("route", "/predict"), ("service", "diagnosis"), ("status_class", "2xx"))
+
+    def answered(running: Server) -> float:
+        return scraped(running).get(("medmaas_requests_total", labels), 0.0)
+
+    body = {"patients": patients.iloc[:1].to_dict("records")}
+    before = answered(server)
+    assert server.post("predict", body).status_code == 200
+    second = Server("serving.diagnosis:DiagnosisService", PROJECT_ROOT)
+    try:
+        assert server.post("predict", body).status_code == 200 and second.post("predict", body).status_code == 200
+        assert answered(server) == before + 2 and answered(second) == 1
+    finally:
+        second.stop()
+
+
 def test_a_schema_driven_fuzz_gets_no_server_error_and_no_echo(server):
     counts = fuzz(server)
     print("fuzz diagnosis:", dict(counts))
