@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from medmaas.champions import CHAMPION, REFERENCE
@@ -188,7 +189,7 @@ def _parent_of(client: Any, run_id: str | None) -> str | None:
 EPHEMERAL_API = "prefect.server.api.server:create_app"  # in the command line of Prefect's temporary API server
 
 
-def temporary_apis_folder() -> Any:
+def temporary_apis_folder() -> Path:
     return STATE_DIR / "prefect" / "temporary-apis"
 
 

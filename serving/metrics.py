@@ -16,6 +16,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 PREFIX = "medmaas_"
@@ -50,6 +51,9 @@ MODEL_INFO = Gauge(
 )
 
 
+OWN_FOLDER_PREFIX = "medmaas-metrics-"
+
+
 def _folder_of_this_server() -> None:
     """In a BentoML worker: this server's own folder for the workers' values. BentoML's folder is one per BentoML home
     and emptied whenever a server starts, so another `bentoml serve` would reset this one's counters. Values made
@@ -70,7 +74,6 @@ def _folder_of_this_server() -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(own)
 
 
-OWN_FOLDER_PREFIX = "medmaas-metrics-"
 _folder_of_this_server()
 
 
@@ -98,7 +101,7 @@ def count_predictions(model: str, version: str, predictions: Sequence[Any]) -> N
 def exposition(service: str, models: Iterable[tuple[str, str]]) -> bytes:
     """The text a scraper reads: this service's series only, summed over its workers."""
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    collected = _workers_of_this_server(Path(folder)) if folder else REGISTRY.collect()
+    collected = MultiProcessCollector(None, path=folder).collect() if folder else REGISTRY.collect()
     own_models = {model for model, _ in models}
     families = []
     for family in collected:
@@ -109,17 +112,6 @@ def exposition(service: str, models: Iterable[tuple[str, str]]) -> bytes:
         )
         families.append(family)
     return generate_latest(_Collected(families))
-
-
-def _workers_of_this_server(folder: Path) -> list[Metric]:
-    """The values of this server's workers only (this process and its siblings): every `bentoml serve` started from
-    one BentoML home writes into one folder, so another server's workers would be summed in otherwise."""
-    import psutil
-    from prometheus_client.multiprocess import MultiProcessCollector
-
-    workers = {os.getpid(), *(child.pid for child in psutil.Process(os.getppid()).children())}
-    files = [str(f) for f in folder.glob("*.db") if f.stem.rsplit("_", 1)[-1].isdigit()]
-    return list(MultiProcessCollector.merge([f for f in files if int(Path(f).stem.rsplit("_", 1)[-1]) in workers]))
 
 
 def _of_this_service(labels: dict[str, str], service: str, models: set[str]) -> bool:
