@@ -2,12 +2,14 @@
 
 Every value comes from the patient's own resources: the latest Observation with the declared code inside the
 look-back (its unit converted to the one the model was trained in, by UCUM), true where an active Condition carries a
-declared code, age from the birth date. A feature it cannot find is reported missing, never filled in; a unit it
-cannot convert is an error naming the code. Errors name where in the prefetch the problem is, never a value.
+declared code, age from the birth date, a value for the Patient's gender. A feature it cannot find is reported missing,
+never filled in; a unit it cannot convert is an error naming the code. Errors name where in the prefetch the problem
+is, never a value.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from dataclasses import dataclass, field
@@ -100,6 +102,13 @@ def features_from(
                 values[name] = _years_between(born, now.date())
         elif feature.source == "condition":
             values[name] = any(_active(c) and _carries(c.code, None, set(feature.codes)) for c in record.conditions)
+        elif feature.source == "gender":
+            assert feature.categories is not None  # settings check it
+            gender = record.patient.gender
+            if gender in feature.categories:
+                values[name] = feature.categories[gender]
+            else:
+                missing.append(name)  # unrecorded, or a gender the model has no value for: not a guess
         else:
             latest = _latest(record.observations, feature, since, now)
             if latest is None:
@@ -165,7 +174,12 @@ def _value(observation: Any, feature: FhirFeature) -> Any:
         raise FhirProblem(f"Observation {feature.code}: a valueQuantity with a value is required")
     sent = quantity.code if quantity.system == UCUM and quantity.code else quantity.unit
     assert feature.unit is not None  # a number feature declares its unit (settings check it)
-    return convert(float(quantity.value), sent, feature.unit, feature.code or "", feature.molar_mass)
+    value = convert(float(quantity.value), sent, feature.unit, feature.code or "", feature.molar_mass)
+    if not feature.log:
+        return value
+    if value <= 0:
+        raise FhirProblem(f"Observation {feature.code}: the model takes its logarithm, so it must be positive")
+    return math.log(value)
 
 
 class UnitProblem(FhirProblem):

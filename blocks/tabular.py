@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import pandas as pd
@@ -169,6 +169,13 @@ class TabularSettings(FamilySettings):
     data: TabularData
     split: SplitSettings = SplitSettings()
     candidates: CandidateGrids
+    cds_assesses: ClassVar[Literal["probability", "survival", "value"]] = "probability"  # what a CDS card shows
+
+    @model_validator(mode="after")
+    def _cds_block_fits_the_family(self) -> Self:
+        if self.serving.cds_hooks is not None:
+            self.serving.cds_hooks.check_for(self.cds_assesses)
+        return self
 
 
 class TabularFamily(Family[TabularSettings]):

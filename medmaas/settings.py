@@ -120,19 +120,21 @@ class FhirFeature(Frozen):
     """Where one of the model's features comes from in a CDS Hooks request's FHIR prefetch (blocks/fhir.py).
 
     ``source: observation``: the latest Observation with ``code`` (in ``system``) inside the look-back; a number
-    converted from the unit the EHR sent to ``unit`` (UCUM; ``molar_mass`` in g/mol lets mmol/L become mg/dL), or a
-    category from its coded value through ``categories`` (``otherwise`` for a code not listed; unset: refused).
-    ``source: condition``: true when an active Condition carries one of ``codes``. ``source: age``: years since the
-    Patient's ``birthDate``.
+    converted from the unit the EHR sent to ``unit`` (UCUM; ``molar_mass`` in g/mol lets mmol/L become mg/dL;
+    ``log: true`` for a model trained on its natural log), or a category from its coded value through ``categories``
+    (``otherwise`` for a code not listed; unset: refused). ``source: condition``: true when an active Condition carries
+    one of ``codes`` (1/0 for a model trained on 0/1). ``source: age``: years since the Patient's ``birthDate``.
+    ``source: gender``: the Patient's administrative gender through ``categories`` (e.g. female: 1).
     """
 
-    source: Literal["observation", "condition", "age"] = "observation"
+    source: Literal["observation", "condition", "age", "gender"] = "observation"
     system: str = "http://loinc.org"
     code: str | None = None
     unit: str | None = Field(None, description="UCUM unit the model was trained in, e.g. [lb_av], mg/dL, 1")
     molar_mass: float | None = Field(None, gt=0, description="g/mol, for a substance sent in mol-based units")
-    categories: dict[str, str] | None = Field(None, description="coded value -> the category the model knows")
-    otherwise: str | None = None
+    log: bool = Field(False, description="the model takes the natural log of the value in `unit`")
+    categories: dict[str, str | int] | None = Field(None, description="coded value -> the value the model knows")
+    otherwise: str | int | None = None
     codes: list[str] = Field(default_factory=list, description="condition codes (any system) that make it true")
 
     @model_validator(mode="after")
@@ -141,15 +143,20 @@ class FhirFeature(Frozen):
             raise ValueError("an observation feature needs its code")
         if self.source == "observation" and (self.unit is None) == (self.categories is None):
             raise ValueError("an observation feature needs either unit (a number) or categories (a category)")
+        if self.log and self.unit is None:
+            raise ValueError("log: true needs the unit the logarithm is taken in")
         if self.source == "condition" and not self.codes:
             raise ValueError("a condition feature needs codes")
+        if self.source == "gender" and not self.categories:
+            raise ValueError("a gender feature needs categories (female, male, other, unknown -> the model's values)")
         return self
 
 
 class RiskBand(Frozen):
-    """A card's indicator for a risk below ``below`` (the last band has none: everything above)."""
+    """A card's indicator for an assessment below ``below`` (the last band has none: everything above): a probability
+    for a classifier or a survival model, a value in the outcome's units for a regression."""
 
-    below: float | None = Field(None, gt=0, le=1)
+    below: float | None = None
     indicator: Literal["info", "warning", "critical"]
 
 
@@ -170,6 +177,13 @@ class CdsHooksSettings(Frozen):
     title: str = Field(min_length=1, max_length=100)
     description: str = Field(min_length=1, max_length=500)
     lookback_days: int = Field(365, ge=1, le=36_500, description="older observations are not used")
+    horizon_days: float | None = Field(
+        None,
+        gt=0,
+        le=36_525,
+        description="survival models: the card's risk is of an event by then (unset: the time "
+        "calibration is measured at, evaluation.calibration_days)",
+    )
     features: dict[str, FhirFeature]
     risk_bands: list[RiskBand] = Field(min_length=1)
     audience: str = Field(min_length=1, description="this service's base URL, as the EHR's JWTs name it in aud")
@@ -182,6 +196,13 @@ class CdsHooksSettings(Frozen):
         if bounds[-1] is not None or len(inner) < len(bounds) - 1 or inner != sorted(inner):
             raise ValueError("risk_bands: ascending `below` bounds, and a last band without one")
         return self
+
+    def check_for(self, assessed: Literal["probability", "survival", "value"]) -> None:
+        """What the family's cards assess decides what its block may say (a family's validator calls this)."""
+        if assessed != "value" and any(b.below is not None and not 0 < b.below <= 1 for b in self.risk_bands):
+            raise ValueError("serving.cds_hooks.risk_bands: the cards show a probability: `below` in (0, 1]")
+        if assessed != "survival" and self.horizon_days is not None:
+            raise ValueError("serving.cds_hooks.horizon_days: only a survival model's risk has a horizon")
 
 
 class ServingSettings(Frozen):

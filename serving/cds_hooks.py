@@ -14,14 +14,20 @@ import json
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from blocks.fhir import FhirProblem, features_from, read_prefetch
+from medmaas.champions import Champion
 from medmaas.settings import CdsHooksSettings
 from serving import tracing
-from serving.base import Answer
+from serving.base import Answer, answered_by
 from serving.cds_auth import ROOT
+from serving.champion import PredictionRecorder
+from serving.explain import Contribution
 from serving.guard import read_body
 
 PATIENT_ID_PATTERN = r"^[A-Za-z0-9\-.]{1,64}$"  # a FHIR id
@@ -30,14 +36,91 @@ MAX_BODY = 100_000_000  # the largest serving.max_body_bytes: the guard has enfo
 
 
 class Assessment(Answer):
-    """What a service says of one patient: the probability of the outcome, and why."""
+    """What a service says of one patient for a card: the number its risk bands read, and why."""
 
-    outcome: str = ""
-    probability: float = 0.0
+    score: float = 0.0  # a probability, or a value in the outcome's units: what the risk bands read
+    indicator: str = "info"  # the risk band the score falls in
+    headline: str = ""  # the summary after the title: "43% probability", "28% risk by 3 years"
+    meaning: str = ""  # what the score is, for the detail
+    explained: str = ""  # what the contributions add up to
     contributions: list[tuple[str, Any, float]] = []  # feature, value, contribution (largest effect first)
+    notes: list[str] = []  # e.g. an extrapolation
     candidate: str | None = None
     model_card: str | None = None
-    not_assessed: list[str] = []  # features outside what the model accepts: no probability
+    not_assessed: list[str] = []  # features outside what the model accepts: no score
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A service's number for one patient's card (its ``scored`` function makes it)."""
+
+    score: float
+    headline: str
+    meaning: str
+    explained: str
+    contributions: list[Contribution]
+    logged: dict[str, float]  # what the prediction log keeps
+    notes: list[str] = field(default_factory=list)
+
+
+def card_evaluations(features: int) -> int:
+    """Model evaluations for a card's explanation: an EHR waits on it, so ten per feature, not shap's 500 (the top
+    three agree: docs/cds-hooks.md)."""
+    return 10 * features + 1
+
+
+def assess(
+    values: dict[str, Any],
+    scored: Callable[[BaseModel], Scored],
+    *,
+    service: str,
+    settings: CdsHooksSettings,
+    patient_model: type[BaseModel],
+    champion: Champion,
+    record: PredictionRecorder,
+) -> Assessment:
+    """One patient's values from a call, scored by the service's ``scored``; values the model does not accept
+    (outside its ranges) are named, not scored. Counted by risk band and logged like any prediction."""
+    try:
+        patient = patient_model(**_as_requested(values, patient_model))
+    except ValidationError as error:
+        return Assessment(
+            not_assessed=sorted({str(e["loc"][0]) for e in error.errors() if e["loc"]}), **answered_by(champion)
+        )
+    with tracing.step(service, "forward pass and explanation", items=1):
+        result = scored(patient)
+    indicator = next(b.indicator for b in settings.risk_bands if b.below is None or result.score < b.below)
+    record("cds_hooks", [patient.model_dump()], [result.logged], outcomes=[f"band {indicator}"])
+    return Assessment(
+        score=result.score,
+        indicator=indicator,
+        headline=result.headline,
+        meaning=result.meaning,
+        explained=result.explained,
+        contributions=[(c.feature, c.value, c.contribution) for c in result.contributions[:3]],
+        notes=result.notes,
+        candidate=champion.info.get("candidate"),
+        model_card=champion.info.get("model_card"),
+        **answered_by(champion),
+    )
+
+
+def _as_requested(values: dict[str, Any], patient_model: type[BaseModel]) -> dict[str, Any]:
+    """A Condition gives true or false; a model trained on a 0/1 column asks for 1 or 0."""
+    fields = patient_model.model_fields
+    return {
+        name: int(value) if isinstance(value, bool) and name in fields and fields[name].annotation is int else value
+        for name, value in values.items()
+    }
+
+
+def declared_for(settings: CdsHooksSettings | None, features: list[str]) -> CdsHooksSettings | None:
+    """The block, if it declares exactly the model's features; a service will not start with one that does not."""
+    if settings is not None and (undeclared := [f for f in features if f not in settings.features]):
+        raise ValueError(f"serving.cds_hooks.features: the model's {', '.join(undeclared)} not declared")
+    if settings is not None and (unknown := [f for f in settings.features if f not in features]):
+        raise ValueError(f"serving.cds_hooks.features: {', '.join(unknown)} not features of the model")
+    return settings
 
 
 class CdsRefused(ValueError):
@@ -88,19 +171,18 @@ def card_for(settings: CdsHooksSettings, assessment: Assessment) -> dict[str, An
             "shown rather than a guess.",
             *made_by,
         )
-    indicator = next(b.indicator for b in settings.risk_bands if b.below is None or assessment.probability < b.below)
     lines = [
-        f"**{settings.title}: {assessment.probability:.0%}**, the model's probability of class `{assessment.outcome}` "
-        "(no per-patient interval for this model).",
+        f"**{settings.title}: {assessment.headline}**, {assessment.meaning} (no per-patient interval for this model).",
+        *[f"\n{note}" for note in assessment.notes],
         "",
-        "What moved it most (SHAP contributions to the probability):",
-        *[f"- {name} = {_shown(value)}: {contribution:+.3f}" for name, value, contribution in assessment.contributions],
+        f"What moved it most (SHAP contributions to {assessment.explained}):",
+        *[f"- {name} = {_shown(value)}: {contribution:+.3g}" for name, value, contribution in assessment.contributions],
         "",
         f"Model: {assessment.model} v{assessment.version}"
         + (f" ({assessment.candidate})" if assessment.candidate else "")
         + (f"; model card: `{assessment.model_card}` in the registry." if assessment.model_card else "."),
     ]
-    return _card(f"{settings.title}: {assessment.probability:.0%} probability", indicator, "\n".join(lines), *made_by)
+    return _card(f"{settings.title}: {assessment.headline}", assessment.indicator, "\n".join(lines), *made_by)
 
 
 def missing_card(settings: CdsHooksSettings, missing: list[str], model: str, version: str) -> dict[str, Any]:
@@ -108,8 +190,8 @@ def missing_card(settings: CdsHooksSettings, missing: list[str], model: str, ver
     return _card(
         f"{settings.title}: not assessed, missing {fields}",
         "info",
-        f"The record sent has no value for {fields} (Observations within the last {settings.lookback_days} days, or a "
-        "birth date). The model was not applied: no risk is shown rather than a guess.",
+        f"The record sent has no value for {fields} (Observations within the last {settings.lookback_days} days, or "
+        "the Patient's birth date or gender). The model was not applied: no risk is shown rather than a guess.",
         model,
         version,
     )

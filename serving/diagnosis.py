@@ -15,7 +15,7 @@ import bentoml
 import numpy as np
 import pandas as pd
 from bentoml.validators import DType, Shape
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from blocks.encoding import FeatureMatrix
 from blocks.fhir import prepare_units
@@ -24,7 +24,7 @@ from serving import tracing
 from serving.base import Answer, ClassPrediction, answered_by, champion_service
 from serving.bodies import strict_api
 from serving.cds_auth import ROOT as CDS_ROOT
-from serving.cds_hooks import Assessment, CdsApp
+from serving.cds_hooks import Assessment, CdsApp, Scored, assess, card_evaluations, declared_for
 from serving.champion import PredictionRecorder, resolve_champion
 from serving.explain import Contribution, Explainer
 
@@ -37,7 +37,6 @@ else:
     Patient = CHAMPION.family.patient_model(CHAMPION.serving)
 MATRIX = FeatureMatrix(CHAMPION.serving)  # raw values <-> numbers, for the array endpoint
 RECORD = PredictionRecorder(CHAMPION)
-CARD_EVALUATIONS_PER_FEATURE = 10
 
 
 class Explanation(Answer):
@@ -47,10 +46,6 @@ class Explanation(Answer):
         description="mean probability over the background; base_value + sum(contributions) = probability"
     )
     contributions: list[Contribution] = Field(description="largest effect first")
-
-
-def _fields_of(error: ValidationError) -> list[str]:
-    return sorted({str(e["loc"][0]) for e in error.errors() if e["loc"]})
 
 
 def _rows_of_numbers(features: Any) -> Any:
@@ -104,7 +99,8 @@ FeatureArray = Annotated[
 ]
 
 
-CDS_HOOKS = CdsApp("diagnosis", LIMITS.cds_hooks, CHAMPION.registered_model, CHAMPION.version)
+CDS_SETTINGS = declared_for(LIMITS.cds_hooks, FEATURES)
+CDS_HOOKS = CdsApp("diagnosis", CDS_SETTINGS, CHAMPION.registered_model, CHAMPION.version)
 
 
 @champion_service("diagnosis", LIMITS, CHAMPION)
@@ -120,8 +116,8 @@ class DiagnosisService:
         self.explainer = Explainer(
             CHAMPION, {cls: partial(_probability_of, self.model, index) for index, cls in enumerate(self.classes)}
         )
-        if LIMITS.cds_hooks is not None:
-            prepare_units(LIMITS.cds_hooks.features)
+        if CDS_SETTINGS is not None:
+            prepare_units(CDS_SETTINGS.features)
 
     def _frame(self, rows: Any) -> pd.DataFrame:
         return pd.DataFrame(rows, columns=FEATURES)
@@ -178,24 +174,27 @@ class DiagnosisService:
         )
 
     def assess(self, values: dict[str, Any]) -> Assessment:
-        """One patient's values from a CDS Hooks call (serving/cds_hooks.py): the probability of the explained class
-        and its top contributions; values the model does not accept (outside its ranges) are named, not scored."""
-        try:
-            patient = Patient(**values)
-        except ValidationError as error:
-            return Assessment(not_assessed=_fields_of(error), **answered_by(CHAMPION))
-        # an EHR waits on the card: ten evaluations per feature, not shap's 500 (the top three agree, see the docs)
-        with tracing.step("diagnosis", "forward pass and explanation", items=1):
-            explanation = self._explained(patient, max_evals=CARD_EVALUATIONS_PER_FEATURE * len(FEATURES) + 1)
-        RECORD("cds_hooks", [patient.model_dump()], [{"probability": explanation.probability}])
-        top = [(c.feature, c.value, c.contribution) for c in explanation.contributions[:3]]
-        return Assessment(
-            outcome=explanation.explained_class,
-            probability=explanation.probability,
-            contributions=top,
-            candidate=CHAMPION.info.get("candidate"),
-            model_card=CHAMPION.info.get("model_card"),
-            **answered_by(CHAMPION),
+        """One patient's values from a CDS Hooks call (serving/cds_hooks.py): the probability of the explained class."""
+        assert CDS_SETTINGS is not None  # the CDS app calls this only when the block declares a service
+        return assess(
+            values,
+            self._for_card,
+            service="diagnosis",
+            settings=CDS_SETTINGS,
+            patient_model=Patient,
+            champion=CHAMPION,
+            record=RECORD,
+        )
+
+    def _for_card(self, patient: Patient) -> Scored:
+        explanation = self._explained(patient, max_evals=card_evaluations(len(FEATURES)))
+        return Scored(
+            score=explanation.probability,
+            headline=f"{explanation.probability:.0%} probability",
+            meaning=f"the model's probability of class `{explanation.explained_class}`",
+            explained="the probability",
+            contributions=explanation.contributions,
+            logged={"probability": explanation.probability},
         )
 
     @strict_api()

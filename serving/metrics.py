@@ -31,7 +31,9 @@ LATENCY = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 PREDICTIONS = Counter(
-    "medmaas_predictions", "Items scored, by predicted class (or 'scored' for a risk)", ["model", "version", "outcome"]
+    "medmaas_predictions",
+    "Items scored, by predicted class, or a CDS card's risk band ('band warning'), else 'scored'",
+    ["model", "version", "outcome"],
 )
 OUT_OF_DISTRIBUTION = Counter(
     "medmaas_out_of_distribution",

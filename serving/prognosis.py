@@ -11,14 +11,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
+import bentoml
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, Strict
 
+from blocks.fhir import prepare_units
 from families.prognosis.aft import survival_matrix
 from families.prognosis.family import Prognosis as PrognosisFamily
 from serving.base import Answer, answered_by, champion_service
 from serving.bodies import strict_api
+from serving.cds_auth import ROOT as CDS_ROOT
+from serving.cds_hooks import Assessment, CdsApp, Scored, assess, card_evaluations, declared_for
 from serving.champion import PredictionRecorder, resolve_champion
 from serving.explain import ExplainedValue, Explainer
 
@@ -51,12 +55,26 @@ class Prognosis(Answer):
     )
 
 
+CDS_SETTINGS = declared_for(LIMITS.cds_hooks, FEATURES)
+CDS_HOOKS = CdsApp("prognosis", CDS_SETTINGS, CHAMPION.registered_model, CHAMPION.version)
+# a card's risk is of an event by the horizon: by default, when the model's calibration was measured
+HORIZON = (CDS_SETTINGS and CDS_SETTINGS.horizon_days) or CHAMPION.family.settings.evaluation.calibration_days
+
+
 @champion_service("prognosis", LIMITS, CHAMPION)
+@bentoml.asgi_app(CDS_HOOKS, path=CDS_ROOT)
 class PrognosisService:
     def __init__(self) -> None:
         self.model = CHAMPION.load()
         self.grid = np.linspace(1.0, FOLLOW_UP, 400)  # where the median is looked for
-        self.explainer = Explainer(CHAMPION, {"risk_score": self.model.predict})
+        self.explainer = Explainer(
+            CHAMPION, {"risk_score": self.model.predict, "risk_by_horizon": self._risk_by_horizon}
+        )
+        if CDS_SETTINGS is not None:
+            prepare_units(CDS_SETTINGS.features)
+
+    def _risk_by_horizon(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(1.0 - np.clip(survival_matrix(self.model, frame, np.array([HORIZON]))[:, 0], 0.0, 1.0))
 
     @strict_api()
     def predict(
@@ -97,6 +115,35 @@ class PrognosisService:
         why = self.explainer.explain("risk_score", pd.DataFrame([patient.model_dump()], columns=FEATURES))
         return ExplainedValue(**why.model_dump(), **answered_by(CHAMPION))
 
+    def assess(self, values: dict[str, Any]) -> Assessment:
+        """One patient's values from a CDS Hooks call (serving/cds_hooks.py): the risk of an event by the horizon."""
+        assert CDS_SETTINGS is not None  # the CDS app calls this only when the block declares a service
+        return assess(
+            values,
+            self._for_card,
+            service="prognosis",
+            settings=CDS_SETTINGS,
+            patient_model=Patient,
+            champion=CHAMPION,
+            record=RECORD,
+        )
+
+    def _for_card(self, patient: Patient) -> Scored:
+        row = pd.DataFrame([patient.model_dump()], columns=FEATURES)
+        risk = float(self._risk_by_horizon(row)[0])
+        why = self.explainer.explain("risk_by_horizon", row, max_evals=card_evaluations(len(FEATURES)))
+        when = _in_words(HORIZON)
+        return Scored(
+            score=risk,
+            headline=f"{risk:.0%} risk by {when}",
+            meaning=f"the model's probability of an event within {when} (one minus its survival curve at day "
+            f"{HORIZON:g})",
+            explained=f"the risk by {when}",
+            contributions=why.contributions,
+            logged={"risk_by_horizon": risk},
+            notes=_horizon_notes(),
+        )
+
     @strict_api()
     def model_info(self) -> dict[str, Any]:
         """Which model answers: version, training data hash, held-out metrics, model card, follow-up range."""
@@ -106,3 +153,26 @@ class PrognosisService:
             "max_follow_up_days": FOLLOW_UP,
             "default_days": TIMES.default_days,
         }
+
+
+def _in_words(days: float) -> str:
+    years = days / 365.25
+    if abs(years - round(years)) < 0.01 and round(years) >= 1:
+        return "1 year" if round(years) == 1 else f"{round(years)} years"
+    return f"{days:g} days"
+
+
+def _horizon_notes() -> list[str]:
+    """How far to trust the card's risk: its calibration on held-out patients, and an extrapolation past follow-up."""
+    metrics, notes = CHAMPION.info.get("metrics", {}), []
+    if "calibration_slope" in metrics:
+        notes.append(
+            f"Calibration slope on held-out patients (model card): {metrics['calibration_slope']:.2f} (95% CI "
+            f"{metrics.get('calibration_slope_ci_low', float('nan')):.2f} to "
+            f"{metrics.get('calibration_slope_ci_high', float('nan')):.2f}; 1 is ideal, below 1 risks too extreme)."
+        )
+    if HORIZON > FOLLOW_UP:
+        notes.append(
+            f"Day {HORIZON:g} is past the longest follow-up in training (day {FOLLOW_UP:g}): the risk is extrapolated."
+        )
+    return notes

@@ -20,11 +20,14 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from blocks.fhir import prepare_units
 from families.progression.family import Progression
 from families.progression_visits.family import ProgressionVisits
 from medmaas.champions import Champion, FamilyT, NoChampion
 from serving.base import Answer, answered_by, champion_service
 from serving.bodies import strict_api
+from serving.cds_auth import ROOT as CDS_ROOT
+from serving.cds_hooks import Assessment, CdsApp, Scored, assess, card_evaluations, declared_for
 from serving.champion import PredictionRecorder, resolve_champion
 from serving.explain import ExplainedValue, Explainer
 
@@ -59,10 +62,17 @@ else:
         if isinstance(VISITS_CHAMPION, Champion)
         else create_model("VisitHistory", __config__=ConfigDict(extra="allow"))
     )
+# CDS Hooks for the tabular model (a visit history is not a FHIR prefetch's latest values)
+CDS_SETTINGS = (
+    declared_for(TABULAR_CHAMPION.family.settings.serving.cds_hooks, TABULAR_CHAMPION.serving["feature_names"])
+    if isinstance(TABULAR_CHAMPION, Champion)
+    else None
+)
 # one guard for both: keys if either block asks for them, then the smaller body limit
 LIMITS = min(
     (c.family.settings.serving for c in SERVED), key=lambda serving: (serving.auth == "none", serving.max_body_bytes)
-)
+).model_copy(update={"cds_hooks": CDS_SETTINGS})
+CDS_HOOKS = CdsApp("progression", CDS_SETTINGS, SERVED[0].registered_model, SERVED[0].version)
 MAX_PATIENTS = (
     TABULAR_CHAMPION.family.settings.serving.max_items_per_request if isinstance(TABULAR_CHAMPION, Champion) else 1000
 )
@@ -102,6 +112,7 @@ class NextValue(Answer):
 @champion_service(
     "progression", LIMITS, SERVED[0], {"/predict_next": c for c in [VISITS_CHAMPION] if isinstance(c, Champion)}
 )
+@bentoml.asgi_app(CDS_HOOKS, path=CDS_ROOT)
 class ProgressionService:
     def __init__(self) -> None:
         self.tabular, self.visits = None, None
@@ -111,6 +122,8 @@ class ProgressionService:
             self.tabular = Tabular(TABULAR_CHAMPION, model, explainer, PredictionRecorder(TABULAR_CHAMPION))
         if isinstance(VISITS_CHAMPION, Champion):
             self.visits = Visits(VISITS_CHAMPION, VISITS_CHAMPION.load())
+        if CDS_SETTINGS is not None:
+            prepare_units(CDS_SETTINGS.features)
 
     def _tabular(self) -> Tabular:
         """The tabular model, or a 503 that says how to train it."""
@@ -144,6 +157,36 @@ class ProgressionService:
         row = pd.DataFrame([patient.model_dump()], columns=tabular.champion.serving["feature_names"])
         why = tabular.explainer.explain("progression", row)
         return ExplainedValue(**why.model_dump(), **answered_by(tabular.champion))
+
+    def assess(self, values: dict[str, Any]) -> Assessment:
+        """One patient's values from a CDS Hooks call (serving/cds_hooks.py): the predicted progression."""
+        tabular = self._tabular()
+        assert CDS_SETTINGS is not None  # the CDS app calls this only when the block declares a service
+        return assess(
+            values,
+            self._for_card,
+            service="progression",
+            settings=CDS_SETTINGS,
+            patient_model=Patient,
+            champion=tabular.champion,
+            record=tabular.record,
+        )
+
+    def _for_card(self, patient: Patient) -> Scored:
+        tabular = self._tabular()
+        features = tabular.champion.serving["feature_names"]
+        row = pd.DataFrame([patient.model_dump()], columns=features)
+        predicted = float(tabular.model.predict(row)[0])
+        why = tabular.explainer.explain("progression", row, max_evals=card_evaluations(len(features)))
+        outcome = tabular.champion.family.settings.data.target_column
+        return Scored(
+            score=predicted,
+            headline=f"{predicted:.4g} predicted",
+            meaning=f"the model's predicted `{outcome}`, in the units of its training outcome",
+            explained=f"the predicted {outcome}",
+            contributions=why.contributions,
+            logged={"predicted_progression": predicted},
+        )
 
     @strict_api()
     def predict_next(self, history: VisitHistory) -> NextValue:

@@ -66,6 +66,7 @@ class ServedTimes(Frozen):
 
 
 class PrognosisSettings(TabularSettings):
+    cds_assesses = "survival"
     data: SurvivalData = SurvivalData()
     split: SplitSettings = SplitSettings(test_fraction=0.25)
     evaluation: SurvivalEvaluationSettings = SurvivalEvaluationSettings()

@@ -34,6 +34,7 @@ class RegressionData(TabularData):
 
 
 class ProgressionSettings(TabularSettings):
+    cds_assesses = "value"
     data: RegressionData = RegressionData()
     split: SplitSettings = SplitSettings(test_fraction=0.2)
     candidates: RegressorGrids = Field(

@@ -4,10 +4,25 @@ refused (invalid FHIR, units that do not convert) without repeating a value."""
 from datetime import datetime
 
 import pytest
-from fhir_records import FEATURES, LOINC, NOW, PATIENT_ID, bundle, mother, observation, quantity
+import yaml
+from fhir_records import (
+    DIABETES_AS_VALUES,
+    FEATURES,
+    LOINC,
+    NOW,
+    PATIENT_ID,
+    bundle,
+    days_ago,
+    diabetes_record,
+    mother,
+    observation,
+    quantity,
+)
 
 from blocks.fhir import FhirProblem, UnitProblem, convert, features_from, read_prefetch
-from medmaas.settings import FhirFeature
+from families import load_params
+from medmaas.environment import PROJECT_ROOT
+from medmaas.settings import ConfigError, FhirFeature
 
 DECLARED = {name: FhirFeature(**spec) for name, spec in FEATURES.items()}
 
@@ -21,7 +36,7 @@ def test_the_latest_observation_in_the_look_back_converted_to_the_model_s_unit_a
     assert found.missing == []
     assert found.values["weight_lb"] == pytest.approx(58 / 0.45359237)  # the latest of two, kg -> [lb_av]
     assert found.values | {"weight_lb": None} == {
-        "age": 28,  # born 1998-03-14, on 2026-12-01
+        "age": 28,
         "weight_lb": None,
         "race": "black",
         "smoker": True,
@@ -67,9 +82,9 @@ def test_invalid_fhir_is_refused_naming_the_place_never_the_value():
             patient={"resourceType": "Patient", "id": PATIENT_ID, "birthDate": "Jane"}
         ),
         "prefetch.observations.entry[0].resource.valueQuantity.value": mother(
-            observations=bundle(observation(LOINC, "29463-7", "2026-11-17", valueQuantity={"value": "Doe-58"}))
+            observations=bundle(observation(LOINC, "29463-7", days_ago(14), valueQuantity={"value": "Doe-58"}))
         ),
-        "prefetch.conditions.entry[0]": mother(conditions=bundle(observation(LOINC, "29463-7", "2026-11-17"))),
+        "prefetch.conditions.entry[0]": mother(conditions=bundle(observation(LOINC, "29463-7", days_ago(14)))),
         "prefetch.patient": {"observations": bundle()},
     }
     for place, prefetch in cases.items():
@@ -80,7 +95,7 @@ def test_invalid_fhir_is_refused_naming_the_place_never_the_value():
 
 
 def test_resources_of_another_patient_are_left_out():
-    other = observation(LOINC, "29463-7", "2026-11-30", **quantity(90, "kg")) | {"subject": {"reference": "Patient/x"}}
+    other = observation(LOINC, "29463-7", days_ago(1), **quantity(90, "kg")) | {"subject": {"reference": "Patient/x"}}
     prefetch = mother()
     prefetch["observations"]["entry"].append({"resource": other})
     assert features(prefetch).values["weight_lb"] == pytest.approx(58 / 0.45359237)
@@ -89,7 +104,7 @@ def test_resources_of_another_patient_are_left_out():
 
 
 def test_a_category_code_the_mapping_does_not_know_takes_the_declared_otherwise():
-    coded = observation(LOINC, "32624-9", "2026-05-01", valueCodeableConcept={"coding": [{"code": "2028-9"}]})
+    coded = observation(LOINC, "32624-9", days_ago(214), valueCodeableConcept={"coding": [{"code": "2028-9"}]})
     assert features(mother(observations=bundle(coded))).values.get("race") == "other"
 
 
@@ -101,3 +116,43 @@ def test_conversions_from_many_threads_at_once_all_come_out_right():
     with ThreadPoolExecutor(16) as pool:
         converted = list(pool.map(lambda pair: convert(58, pair[0], "[lb_av]", "29463-7"), sent))
     assert converted == pytest.approx([expected for _, expected in sent])
+
+
+def test_the_bundled_blocks_read_gender_through_their_mapping_and_take_the_log_the_model_was_trained_on():
+    params = load_params(PROJECT_ROOT / "params.yaml")
+    diabetes = params.families["progression"].serving.cds_hooks
+    found = features_from(
+        read_prefetch(diabetes_record(), PATIENT_ID), diabetes.features, datetime.fromisoformat(NOW), 365
+    )
+    assert found.missing == [] and found.values == pytest.approx(DIABETES_AS_VALUES)
+    male = features_from(
+        read_prefetch(diabetes_record("male"), PATIENT_ID), diabetes.features, datetime.fromisoformat(NOW), 365
+    )
+    assert male.values["sex"] == 2
+    unknown = features_from(
+        read_prefetch(diabetes_record("unknown"), PATIENT_ID), diabetes.features, datetime.fromisoformat(NOW), 365
+    )
+    assert unknown.missing == ["sex"]  # a gender the model has no code for is not guessed
+    zero = diabetes_record()
+    zero["observations"]["entry"][6]["resource"]["valueQuantity"]["value"] = 0
+    with pytest.raises(FhirProblem, match="Observation 2571-8: the model takes its logarithm"):
+        features_from(read_prefetch(zero, PATIENT_ID), diabetes.features, datetime.fromisoformat(NOW), 365)
+
+
+@pytest.mark.parametrize(
+    ("family", "cds", "named"),
+    [
+        ("prognosis", {"risk_bands": [{"below": 30, "indicator": "info"}, {"indicator": "critical"}]}, "risk_bands"),
+        ("diagnosis", {"horizon_days": 365, "risk_bands": [{"indicator": "info"}]}, "horizon_days"),
+        ("progression", {"features": {"bmi": {"code": "39156-5", "categories": {"a": 1}, "log": True}}}, "log"),
+        ("progression", {"features": {"sex": {"source": "gender"}}}, "gender feature needs categories"),
+    ],
+)
+def test_a_cds_block_that_does_not_fit_its_family_is_refused_naming_the_key(tmp_path, family, cds, named):
+    bundled = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
+    block = bundled["progression"]["serving"]["cds_hooks"]
+    params = {family: bundled[family] | {"serving": {"cds_hooks": block | cds}}}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    with pytest.raises(ConfigError, match=named):
+        load_params(path)

@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from fhir_records import BREAST_CANCER_AS_VALUES, LOINC, PATIENT_ID, breast_cancer_record, hook_request
 from mlflow.tracking import MlflowClient
 from service_contract import assert_keys_required, assert_one_audit_line_per_request, fuzz
 from support import Replace, Server
@@ -295,6 +296,27 @@ class TestService:
             set(by_feature) == set(patients[0])
             and by_feature["positive_nodes"]["value"] == patients[0]["positive_nodes"]
         )
+
+    def test_an_ehr_s_cds_hooks_call_gets_the_three_year_risk_predict_gives_and_why(self, server):
+        # the bundled block (params.yaml): GBSG2's features from FHIR, the risk at the calibration time (1095 days)
+        [service] = server.get("cds-services").json()["services"]
+        assert service["id"] == "breast-cancer-recurrence" and f"{LOINC}|21893-3" in service["prefetch"]["observations"]
+        answer = server.post("cds-services/breast-cancer-recurrence", hook_request(breast_cancer_record()))
+        assert answer.status_code == 200, server.log_text()[-3000:]
+        [card] = answer.json()["cards"]
+        at_three_years = server.post("predict", {"patients": [BREAST_CANCER_AS_VALUES], "times": [1095]}).json()[0]
+        risk = 1 - at_three_years["survival"][0]["probability"]
+        assert card["summary"] == f"Recurrence or death: {risk:.0%} risk by 3 years"
+        assert card["indicator"] == ("info" if risk < 0.25 else "warning" if risk < 0.5 else "critical")
+        assert "SHAP contributions to the risk by 3 years" in card["detail"]
+        assert [
+            line.split(" = ")[0] in {f"- {f}" for f in BREAST_CANCER_AS_VALUES}
+            for line in card["detail"].split("\n")
+            if line.startswith("- ")
+        ] == [True] * 3  # the top three features, by name
+        assert "Calibration slope on held-out patients" in card["detail"]
+        assert card["source"]["label"] == f"medmaas {MODEL} v{at_three_years['version']}"
+        assert PATIENT_ID not in answer.text
 
     def test_every_route_needs_a_valid_unrevoked_key(self, server):
         assert_keys_required(server)

@@ -4,8 +4,9 @@ import os
 
 import pandas as pd
 import pytest
+from fhir_records import DIABETES_AS_VALUES, diabetes_record, hook_request
 from mlflow.tracking import MlflowClient
-from service_contract import assert_keys_required, assert_one_audit_line_per_request, fuzz
+from service_contract import assert_keys_required, assert_one_audit_line_per_request, fuzz, scraped
 from support import Replace, Server, run_to_end
 
 from flows.train import run_family
@@ -172,6 +173,27 @@ def test_explanation_of_the_predicted_progression_adds_up(server, baseline):
     assert any(
         abs(c["contribution"]) > 1 for c in explanation["contributions"]
     )  # a ridge on real units moves it by points
+
+
+def test_an_ehr_s_cds_hooks_call_gets_the_predicted_progression_with_its_band_or_names_what_is_missing(server):
+    # the bundled block (params.yaml): lipids and glucose in mmol/L, triglycerides to their log, sex from gender
+    before = scraped(server)
+    answer = server.post("cds-services/diabetes-progression", hook_request(diabetes_record()))
+    assert answer.status_code == 200, server.log_text()[-3000:]
+    [card] = answer.json()["cards"]
+    predicted = server.post("predict", {"patients": [DIABETES_AS_VALUES]}).json()[0]
+    value = predicted["predicted_progression"]
+    assert card["summary"] == f"Diabetes progression at one year: {value:.4g} predicted"
+    assert card["indicator"] == ("info" if value < 100 else "warning" if value < 184 else "critical")
+    labels = (("model", TABULAR), ("outcome", f"band {card['indicator']}"), ("version", predicted["version"]))
+    band = ("medmaas_predictions_total", labels)
+    assert scraped(server)[band] - before.get(band, 0.0) == 1  # each card is counted by its risk band
+    assert "SHAP contributions to the predicted progression" in card["detail"]
+    assert card["source"]["label"] == f"medmaas {TABULAR} v{predicted['version']}"
+    [unknown] = server.post("cds-services/diabetes-progression", hook_request(diabetes_record("unknown"))).json()[
+        "cards"
+    ]
+    assert "missing sex" in unknown["summary"] and "predicted" not in unknown["summary"]
 
 
 def test_every_route_needs_a_valid_unrevoked_key(server):
