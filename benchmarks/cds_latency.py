@@ -1,13 +1,15 @@
-"""CDS Hooks latency: an EHR's patient-view calls, 8 at a time, against the diagnosis service on loopback.
+"""CDS Hooks latency: an EHR's patient-view calls, 8 at a time, against a tabular service on loopback.
 
-    python benchmarks/cds_latency.py [--calls 400] [--concurrency 8] [--workers 1]
+    python benchmarks/cds_latency.py [--family diagnosis|prognosis|progression] [--calls 400] [--concurrency 8]
+                                     [--workers 1]
 
-Runs in a temporary state (the repo's registry is not touched): trains the birthwt example (examples/birthwt.yaml,
-its default candidates) as its own model, serves it with `bentoml serve` and an EHR registered by a
-JWKS made here (ES384), and sends hook calls with the mother's FHIR record of the tests, each with its own signed JWT
+Runs in a temporary state (the repo's registry is not touched): trains the family's model with its CDS block (diagnosis:
+the birthwt example, examples/birthwt.yaml; prognosis and progression: the bundled blocks of params.yaml, on GBSG2 and
+the diabetes data), each with its default candidates, serves it with `bentoml serve` and an EHR registered by a JWKS
+made here (ES384), and sends hook calls with the tests' FHIR record for that model, each with its own signed JWT
 (signed before the clock starts). Prints the latency per call (p50, p95, max) for the CDS route, the same route with
-an API key instead of a JWT, and /explain with the same patient as raw values (the card's own model work), and the
-card of the first call.
+an API key instead of a JWT, and /explain with the same patient as raw values, then the discovery document, the first
+card, /metrics after the load and the trace of the first call.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -43,19 +46,38 @@ def ehr_jwks() -> tuple[object, Path]:
     return key, path
 
 
-def trained_params(jwks: Path, otlp_endpoint: str) -> Path:
-    from families.diagnosis.family import Diagnosis
+@dataclass(frozen=True)
+class Target:
+    service: str  # module:class
+    record: str  # the prefetch builder in tests/fhir_records.py
+    values: str  # the same patient as raw values
 
-    data = Diagnosis.export_bundled(STATE / "wdbc.csv").parent / "birthwt.csv"
-    params = yaml.safe_load((ROOT / "examples" / "birthwt.yaml").read_text())
-    block = params["diagnosis"]
+
+TARGETS = {
+    "diagnosis": Target("serving.diagnosis:DiagnosisService", "mother", "MOTHER_AS_VALUES"),
+    "prognosis": Target("serving.prognosis:PrognosisService", "breast_cancer_record", "BREAST_CANCER_AS_VALUES"),
+    "progression": Target("serving.progression:ProgressionService", "diabetes_record", "DIABETES_AS_VALUES"),
+}
+
+
+def trained_params(family: str, jwks: Path, otlp_endpoint: str) -> Path:
+    from families import family_class
+
+    if family == "diagnosis":
+        params = yaml.safe_load((ROOT / "examples" / "birthwt.yaml").read_text())
+        data = family_class(family).export_bundled(STATE / "wdbc.csv").parent / "birthwt.csv"
+    else:
+        bundled = yaml.safe_load((ROOT / "params.yaml").read_text())
+        params = {"project": bundled["project"], family: bundled[family]}
+        data = family_class(family).export_bundled(STATE / f"{family}.csv")
+    block = params[family]
     block["data"]["path"] = str(data)
     block["serving"]["cds_hooks"] |= {"audience": AUDIENCE, "clients": [{"iss": ISSUER, "jwks_path": str(jwks)}]}
     block["serving"]["tracing"] = {"otlp_endpoint": otlp_endpoint}
     path = STATE / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
-    trained = subprocess.run([sys.executable, "-m", "flows.train", "diagnosis", "--params", str(path)], cwd=ROOT)
-    assert trained.returncode == 0, "training the birthwt model failed"
+    trained = subprocess.run([sys.executable, "-m", "flows.train", family, "--params", str(path)], cwd=ROOT)
+    assert trained.returncode == 0, f"training the {family} model failed"
     return path
 
 
@@ -107,29 +129,33 @@ def summary(name: str, latencies: list[float], statuses: list[int]) -> str:
 def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--family", choices=sorted(TARGETS), default="diagnosis")
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     key, jwks = ehr_jwks()
     with otlp_collector() as (endpoint, received):
-        measure(args, key, trained_params(jwks, endpoint), received)
+        measure(args, key, trained_params(args.family, jwks, endpoint), received)
 
 
 def measure(args: argparse.Namespace, key: object, params: Path, received: list) -> None:
+    import fhir_records
     import httpx
     import jwt
-    from fhir_records import MOTHER_AS_VALUES, PATIENT_ID, hook_request, mother
+    from fhir_records import PATIENT_ID, hook_request
 
+    target = TARGETS[args.family]
+    cds_id = yaml.safe_load(params.read_text())[args.family]["serving"]["cds_hooks"]["id"]
     key_env, key_headers = throwaway_key()
     port = free_port()
     env = server_env(
-        MEDMAAS_PARAMS=str(params), BENTOML_CONFIG_OPTIONS=f"services.diagnosis.workers={args.workers}", **key_env
+        MEDMAAS_PARAMS=str(params), BENTOML_CONFIG_OPTIONS=f"services.{args.family}.workers={args.workers}", **key_env
     )
-    server, cold = start_bento("serving.diagnosis:DiagnosisService", port, ROOT, env)
-    base, route = f"http://127.0.0.1:{port}", "/cds-services/low-birth-weight"
+    server, cold = start_bento(target.service, port, ROOT, env)
+    base, route = f"http://127.0.0.1:{port}", f"/cds-services/{cds_id}"
     try:
-        body = hook_request(mother())
+        body = hook_request(getattr(fhir_records, target.record)())
         now = int(time.time())
         tokens = [
             jwt.encode(
@@ -142,14 +168,14 @@ def measure(args: argparse.Namespace, key: object, params: Path, received: list)
         ]
         discovered = httpx.get(base + "/cds-services", headers=key_headers, timeout=60).json()
         first = httpx.post(base + route, json=body, headers={"Authorization": f"Bearer {tokens.pop()}"}, timeout=60)
-        patient = MOTHER_AS_VALUES
+        patient = getattr(fhir_records, target.values)
         runs = {
             "CDS hook, ES384 JWT": [(base + route, body, {"Authorization": f"Bearer {t}"}) for t in tokens],
             "CDS hook, API key": [(base + route, body, key_headers)] * len(tokens),
             "/explain, API key": [(base + "/explain", {"patient": patient}, key_headers)] * len(tokens),
         }
         print(
-            f"service ready in {cold:.1f} s; {args.concurrency} concurrent callers, loopback, 2 cores, "
+            f"{args.family}: service ready in {cold:.1f} s; {args.concurrency} concurrent callers, loopback, 2 cores, "
             f"{args.workers} worker(s)\n"
         )
         print("| route | calls | 200 | p50 ms | p95 ms | max ms |\n|---|---|---|---|---|---|")

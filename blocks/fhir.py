@@ -211,13 +211,50 @@ def convert(value: float, sent: str | None, wanted: str, code: str, molar_mass: 
     raise UnitProblem(f"Observation {code}: its unit does not convert to {wanted}")
 
 
-def prepare_units(declared: dict[str, FhirFeature]) -> None:
-    """Build the UCUM registry and parse the declared units now (~0.6 s), at a service's start, not on an EHR's first
-    call."""
+def prepare(declared: dict[str, FhirFeature]) -> None:
+    """Build the UCUM registry, parse the declared units and load FHIR's resource models now (about a second), at a
+    service's start, not on an EHR's first call."""
     with _UCUM_LOCK:
         for feature in declared.values():
             if feature.unit is not None:
                 _unit(feature.unit)
+    subject, code = {"reference": "Patient/warm-up"}, {"coding": [{"code": "warm-up"}]}
+    value = {"valueQuantity": {"value": 1, "code": "1"}, "effectiveDateTime": "2026-01-01"}
+    read_prefetch(
+        {
+            "patient": {"resourceType": "Patient", "id": "warm-up"},
+            "observations": {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "entry": [
+                    {
+                        "resource": {
+                            "resourceType": "Observation",
+                            "status": "final",
+                            "code": code,
+                            "subject": subject,
+                            **value,
+                        }
+                    }
+                ],
+            },
+            "conditions": {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "entry": [
+                    {
+                        "resource": {
+                            "resourceType": "Condition",
+                            "code": code,
+                            "subject": subject,
+                            "clinicalStatus": code,
+                        }
+                    }
+                ],
+            },
+        },
+        "warm-up",
+    )
 
 
 def _without_annotations(unit: str) -> str:

@@ -18,7 +18,7 @@ from bentoml.validators import DType, Shape
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from blocks.encoding import FeatureMatrix
-from blocks.fhir import prepare_units
+from blocks.fhir import prepare
 from families.diagnosis.family import Diagnosis
 from serving import tracing
 from serving.base import Answer, ClassPrediction, answered_by, champion_service
@@ -117,7 +117,7 @@ class DiagnosisService:
             CHAMPION, {cls: partial(_probability_of, self.model, index) for index, cls in enumerate(self.classes)}
         )
         if CDS_SETTINGS is not None:
-            prepare_units(CDS_SETTINGS.features)
+            prepare(CDS_SETTINGS.features)
 
     def _frame(self, rows: Any) -> pd.DataFrame:
         return pd.DataFrame(rows, columns=FEATURES)

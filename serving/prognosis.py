@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, Strict
 
-from blocks.fhir import prepare_units
+from blocks.fhir import prepare
 from families.prognosis.aft import survival_matrix
 from families.prognosis.family import Prognosis as PrognosisFamily
 from serving.base import Answer, answered_by, champion_service
@@ -71,7 +71,7 @@ class PrognosisService:
             CHAMPION, {"risk_score": self.model.predict, "risk_by_horizon": self._risk_by_horizon}
         )
         if CDS_SETTINGS is not None:
-            prepare_units(CDS_SETTINGS.features)
+            prepare(CDS_SETTINGS.features)
 
     def _risk_by_horizon(self, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(1.0 - np.clip(survival_matrix(self.model, frame, np.array([HORIZON]))[:, 0], 0.0, 1.0))
@@ -136,8 +136,8 @@ class PrognosisService:
         return Scored(
             score=risk,
             headline=f"{risk:.0%} risk by {when}",
-            meaning=f"the model's probability of an event within {when} (one minus its survival curve at day "
-            f"{HORIZON:g})",
+            meaning=f"the model's probability of an event within {when}, one minus its survival curve at day "
+            f"{HORIZON:g}",
             explained=f"the risk by {when}",
             contributions=why.contributions,
             logged={"risk_by_horizon": risk},
@@ -169,7 +169,8 @@ def _horizon_notes() -> list[str]:
         notes.append(
             f"Calibration slope on held-out patients (model card): {metrics['calibration_slope']:.2f} (95% CI "
             f"{metrics.get('calibration_slope_ci_low', float('nan')):.2f} to "
-            f"{metrics.get('calibration_slope_ci_high', float('nan')):.2f}; 1 is ideal, below 1 risks too extreme)."
+            f"{metrics.get('calibration_slope_ci_high', float('nan')):.2f}; 1 is ideal, below 1 risks too extreme, "
+            "above 1 too modest)."
         )
     if HORIZON > FOLLOW_UP:
         notes.append(

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from blocks.fhir import prepare_units
+from blocks.fhir import prepare
 from families.progression.family import Progression
 from families.progression_visits.family import ProgressionVisits
 from medmaas.champions import Champion, FamilyT, NoChampion
@@ -123,7 +123,7 @@ class ProgressionService:
         if isinstance(VISITS_CHAMPION, Champion):
             self.visits = Visits(VISITS_CHAMPION, VISITS_CHAMPION.load())
         if CDS_SETTINGS is not None:
-            prepare_units(CDS_SETTINGS.features)
+            prepare(CDS_SETTINGS.features)
 
     def _tabular(self) -> Tabular:
         """The tabular model, or a 503 that says how to train it."""
