@@ -186,7 +186,9 @@ def measure(args: argparse.Namespace, key: object, params: Path, received: list)
         print(f"\ndiscovery:\n{json.dumps(discovered, indent=2)}")
         print(f"\nfirst card ({first.status_code}):\n{json.dumps(card, indent=2)}")
         print("\n/metrics after the load (the CDS route's series, predictions, the champion):")
-        scraped = httpx.get(base + "/metrics", headers=key_headers, timeout=60).text.splitlines()
+        metrics = httpx.get(base + "/metrics", headers=key_headers, timeout=60)
+        assert metrics.status_code == 200, f"/metrics answered {metrics.status_code}: {metrics.text[:300]}"
+        scraped = metrics.text.splitlines()
         for line in scraped:
             if line.startswith(("medmaas_requests_total", "medmaas_predictions_total", "medmaas_model_info")) or (
                 "cds-services" in line and "_bucket" in line and ('le="0.5"' in line or 'le="1.0"' in line)
