@@ -173,8 +173,12 @@ class TabularSettings(FamilySettings):
 
     @model_validator(mode="after")
     def _cds_block_fits_the_family(self) -> Self:
-        if self.serving.cds_hooks is not None:
-            self.serving.cds_hooks.check_for(self.cds_assesses)
+        cds = self.serving.cds_hooks
+        if cds is not None:
+            cds.check_for(self.cds_assesses)
+            declared = self.data.feature_columns
+            if declared != "all" and (mismatch := cds.mismatch_with(list(declared))):
+                raise ValueError(f"{mismatch} (data.feature_columns)")
         return self
 
 

@@ -197,6 +197,14 @@ class CdsHooksSettings(Frozen):
             raise ValueError("risk_bands: ascending `below` bounds, and a last band without one")
         return self
 
+    def mismatch_with(self, features: list[str]) -> str | None:
+        """Why this block cannot serve a model with these features (it must declare each, and only those)."""
+        if undeclared := [f for f in features if f not in self.features]:
+            return f"serving.cds_hooks.features: the model's {', '.join(undeclared)} not declared"
+        if unknown := [f for f in self.features if f not in features]:
+            return f"serving.cds_hooks.features: {', '.join(unknown)} not features of the model"
+        return None
+
     def check_for(self, assessed: Literal["probability", "survival", "value"]) -> None:
         """What the family's cards assess decides what its block may say (a family's validator calls this)."""
         if assessed != "value" and any(b.below is not None and not 0 < b.below <= 1 for b in self.risk_bands):

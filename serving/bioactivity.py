@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, Field, Strict
 
 from families.bioactivity.chemistry import atom_symbols, canonical
 from families.bioactivity.family import Bioactivity
+from serving import tracing
 from serving.base import Answer, answered_by, champion_service
 from serving.bodies import strict_api
 from serving.champion import resolve_champion
@@ -76,7 +77,8 @@ class MoleculeExplanation(Answer):
 @champion_service("bioactivity", LIMITS, CHAMPION)
 class BioactivityService:
     def __init__(self) -> None:
-        self.model = CHAMPION.load()
+        with tracing.step("bioactivity", "load model", **tracing.naming(CHAMPION.registered_model, CHAMPION.version)):
+            self.model = CHAMPION.load()
         self.threshold = SETTINGS.applicability.min_similarity
 
     @strict_api()
@@ -84,8 +86,10 @@ class BioactivityService:
         self, molecules: Annotated[list[Smiles], Field(min_length=1, max_length=LIMITS.max_items_per_request)]
     ) -> list[MoleculePrediction]:
         """Probability of the positive label and the applicability domain, per molecule (SMILES), in request order."""
-        probability = self.model.predict_proba(molecules)[:, 1]
-        similarity = self.model.similarity(molecules)
+        with tracing.step("bioactivity", "forward pass", items=len(molecules)):
+            probability = self.model.predict_proba(molecules)[:, 1]
+        with tracing.step("bioactivity", "applicability domain", items=len(molecules)):
+            similarity = self.model.similarity(molecules)
         return [
             MoleculePrediction(
                 canonical_smiles=smiles,

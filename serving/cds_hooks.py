@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -115,13 +116,14 @@ def _as_requested(values: dict[str, Any], patient_model: type[BaseModel]) -> dic
     }
 
 
-def declared_for(settings: CdsHooksSettings | None, features: list[str]) -> CdsHooksSettings | None:
-    """The block, if it declares exactly the model's features; a service will not start with one that does not."""
-    if settings is not None and (undeclared := [f for f in features if f not in settings.features]):
-        raise ValueError(f"serving.cds_hooks.features: the model's {', '.join(undeclared)} not declared")
-    if settings is not None and (unknown := [f for f in settings.features if f not in features]):
-        raise ValueError(f"serving.cds_hooks.features: {', '.join(unknown)} not features of the model")
-    return settings
+def declared_for(settings: CdsHooksSettings | None, features: list[str], service: str) -> CdsHooksSettings | None:
+    """The block, if it declares exactly the model's features; otherwise the service starts without CDS Hooks (its
+    other routes unharmed) and says why (a model retrained on another table with ``feature_columns: all``)."""
+    mismatch = settings.mismatch_with(features) if settings is not None else None
+    if mismatch is None:
+        return settings
+    print(f"*** {service}: CDS Hooks off: {mismatch} ***", file=sys.stderr, flush=True)  # reaches `bentoml serve`
+    return None
 
 
 class CdsRefused(ValueError):

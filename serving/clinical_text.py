@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, Field, Strict
 
 from blocks.deidentify import PLACEHOLDERS, Deidentifier
 from families.clinical_text.family import ClinicalText
+from serving import tracing
 from serving.base import Answer, answered_by, champion_service
 from serving.bodies import strict_api
 from serving.champion import resolve_champion
@@ -76,7 +77,8 @@ class DeidentifiedText(BaseModel):
 @champion_service("clinical_text", LIMITS, CHAMPION)
 class ClinicalTextService:
     def __init__(self) -> None:
-        self.model = CHAMPION.load()
+        with tracing.step("clinical_text", "load model", **tracing.naming(CHAMPION.registered_model, CHAMPION.version)):
+            self.model = CHAMPION.load()
         self.deidentifier = Deidentifier()
 
     @strict_api()
@@ -84,8 +86,10 @@ class ClinicalTextService:
         self, texts: Texts, top_k: Annotated[int, Strict(), Field(ge=1, le=LIMITS.max_top_k)] = SETTINGS.top_k
     ) -> list[Classification]:
         """The most probable labels per text, in request order; each text is de-identified first."""
-        runs = self.deidentifier.run(texts)
-        probability = self.model.predict_proba([run.text for run in runs])
+        with tracing.step("clinical_text", "de-identify", items=len(texts)):
+            runs = self.deidentifier.run(texts)
+        with tracing.step("clinical_text", "forward pass", items=len(runs)):
+            probability = self.model.predict_proba([run.text for run in runs])
         order = np.argsort(-probability, axis=1, kind="stable")[:, : min(top_k, len(self.model.classes))]
         return [
             Classification(

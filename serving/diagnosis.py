@@ -99,7 +99,7 @@ FeatureArray = Annotated[
 ]
 
 
-CDS_SETTINGS = declared_for(LIMITS.cds_hooks, FEATURES)
+CDS_SETTINGS = declared_for(LIMITS.cds_hooks, FEATURES, "diagnosis")
 CDS_HOOKS = CdsApp("diagnosis", CDS_SETTINGS, CHAMPION.registered_model, CHAMPION.version)
 
 

@@ -20,6 +20,7 @@ from pydantic import AfterValidator, Field
 
 from families.imaging.family import PREDICTED, Imaging
 from families.imaging.loaders import UnreadableImage
+from serving import tracing
 from serving.base import Answer, ClassPrediction, answered_by, champion_service
 from serving.bodies import strict_api
 from serving.champion import PredictionRecorder, resolve_champion
@@ -91,12 +92,14 @@ class ImagingService:
         self.network_in_use = threading.Lock()  # Grad-CAM hooks the network: no forward pass may run beside it
 
     def _prepared(self, paths: list[Path]) -> np.ndarray:
-        return np.stack([self.model.prepare(_image_bytes(p)).pixels for p in paths])
+        with tracing.step("imaging", "prepare images", items=len(paths)):
+            return np.stack([self.model.prepare(_image_bytes(p)).pixels for p in paths])
 
     def _answer(self, pixels: np.ndarray, record: bool = False) -> list[ImagePrediction]:
         """Probabilities, and the out-of-distribution score when the version carries a detector (registered since).
         ``record``: log each image's summary (embedding components, score, intensity; never the image) for drift."""
-        probability = self.model.predict_proba(pixels)
+        with tracing.step("imaging", "forward pass", items=len(pixels)):
+            probability = self.model.predict_proba(pixels)
         predicted = self.model.predicted_codes(probability)
         detector = getattr(self.model, "ood", None)
         scores: list[float | None] = [None] * len(pixels)

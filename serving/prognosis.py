@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, Strict
 from blocks.fhir import prepare
 from families.prognosis.aft import survival_matrix
 from families.prognosis.family import Prognosis as PrognosisFamily
+from serving import tracing
 from serving.base import Answer, answered_by, champion_service
 from serving.bodies import strict_api
 from serving.cds_auth import ROOT as CDS_ROOT
@@ -55,7 +56,7 @@ class Prognosis(Answer):
     )
 
 
-CDS_SETTINGS = declared_for(LIMITS.cds_hooks, FEATURES)
+CDS_SETTINGS = declared_for(LIMITS.cds_hooks, FEATURES, "prognosis")
 CDS_HOOKS = CdsApp("prognosis", CDS_SETTINGS, CHAMPION.registered_model, CHAMPION.version)
 # a card's risk is of an event by the horizon: by default, when the model's calibration was measured
 HORIZON = (CDS_SETTINGS and CDS_SETTINGS.horizon_days) or CHAMPION.family.settings.evaluation.calibration_days
@@ -65,7 +66,8 @@ HORIZON = (CDS_SETTINGS and CDS_SETTINGS.horizon_days) or CHAMPION.family.settin
 @bentoml.asgi_app(CDS_HOOKS, path=CDS_ROOT)
 class PrognosisService:
     def __init__(self) -> None:
-        self.model = CHAMPION.load()
+        with tracing.step("prognosis", "load model", **tracing.naming(CHAMPION.registered_model, CHAMPION.version)):
+            self.model = CHAMPION.load()
         self.grid = np.linspace(1.0, FOLLOW_UP, 400)  # where the median is looked for
         self.explainer = Explainer(
             CHAMPION, {"risk_score": self.model.predict, "risk_by_horizon": self._risk_by_horizon}
@@ -86,12 +88,13 @@ class PrognosisService:
         rows = [p.model_dump() for p in patients]
         frame = pd.DataFrame(rows, columns=FEATURES)
         requested = np.sort(np.asarray(TIMES.default_days if times is None else times, dtype=float))
-        risk = self.model.predict(frame)
-        survival = np.clip(survival_matrix(self.model, frame, requested), 0.0, 1.0)
-        survival = np.minimum.accumulate(
-            survival, axis=1
-        )  # a step function evaluated between steps can carry rounding noise
-        curve = survival_matrix(self.model, frame, self.grid)
+        with tracing.step("prognosis", "forward pass", items=len(frame)):
+            risk = self.model.predict(frame)
+            survival = np.clip(survival_matrix(self.model, frame, requested), 0.0, 1.0)
+            survival = np.minimum.accumulate(
+                survival, axis=1
+            )  # a step function evaluated between steps can carry rounding noise
+            curve = survival_matrix(self.model, frame, self.grid)
         answers = []
         for row in range(len(frame)):
             below = np.flatnonzero(curve[row] <= 0.5)

@@ -24,6 +24,7 @@ from blocks.fhir import prepare
 from families.progression.family import Progression
 from families.progression_visits.family import ProgressionVisits
 from medmaas.champions import Champion, FamilyT, NoChampion
+from serving import tracing
 from serving.base import Answer, answered_by, champion_service
 from serving.bodies import strict_api
 from serving.cds_auth import ROOT as CDS_ROOT
@@ -64,7 +65,9 @@ else:
     )
 # CDS Hooks for the tabular model (a visit history is not a FHIR prefetch's latest values)
 CDS_SETTINGS = (
-    declared_for(TABULAR_CHAMPION.family.settings.serving.cds_hooks, TABULAR_CHAMPION.serving["feature_names"])
+    declared_for(
+        TABULAR_CHAMPION.family.settings.serving.cds_hooks, TABULAR_CHAMPION.serving["feature_names"], "progression"
+    )
     if isinstance(TABULAR_CHAMPION, Champion)
     else None
 )
@@ -117,11 +120,13 @@ class ProgressionService:
     def __init__(self) -> None:
         self.tabular, self.visits = None, None
         if isinstance(TABULAR_CHAMPION, Champion):
-            model = TABULAR_CHAMPION.load()
+            with tracing.step("progression", "load model", **tracing.naming(TABULAR, TABULAR_CHAMPION.version)):
+                model = TABULAR_CHAMPION.load()
             explainer = Explainer(TABULAR_CHAMPION, {"progression": model.predict})
             self.tabular = Tabular(TABULAR_CHAMPION, model, explainer, PredictionRecorder(TABULAR_CHAMPION))
         if isinstance(VISITS_CHAMPION, Champion):
-            self.visits = Visits(VISITS_CHAMPION, VISITS_CHAMPION.load())
+            with tracing.step("progression", "load model", **tracing.naming(VISITS, VISITS_CHAMPION.version)):
+                self.visits = Visits(VISITS_CHAMPION, VISITS_CHAMPION.load())
         if CDS_SETTINGS is not None:
             prepare(CDS_SETTINGS.features)
 
@@ -144,7 +149,8 @@ class ProgressionService:
         tabular = self._tabular()
         rows = [p.model_dump() for p in patients]
         frame = pd.DataFrame(rows, columns=tabular.champion.serving["feature_names"])
-        predicted = tabular.model.predict(frame).tolist()
+        with tracing.step("progression", "forward pass", items=len(frame)):
+            predicted = tabular.model.predict(frame).tolist()
         tabular.record("predict", rows, [{"predicted_progression": v} for v in predicted])
         return [
             ProgressionPrediction(predicted_progression=float(v), **answered_by(tabular.champion)) for v in predicted
@@ -194,7 +200,8 @@ class ProgressionService:
         visits = self._visits()
         champion, family = visits.champion, visits.champion.family
         days_ahead = float(getattr(history, "days_ahead"))
-        scaled = float(visits.model.predict_next([family.history_frame(history)], np.array([days_ahead]))[0])
+        with tracing.step("progression", "forward pass", items=1):
+            scaled = float(visits.model.predict_next([family.history_frame(history)], np.array([days_ahead]))[0])
         return NextValue(
             marker=family.settings.data.target_marker,
             predicted=float(family.encoding.to_units(np.array(scaled))),

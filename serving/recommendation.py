@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from blocks.sparse import PatientRows
 from families.recommendation.family import Recommendation
+from serving import tracing
 from serving.base import Answer, answered_by, champion_service
 from serving.bodies import strict_api
 from serving.champion import resolve_champion
@@ -94,10 +95,14 @@ class Recommendations(Answer):
 @champion_service("recommendation", SETTINGS.serving, CHAMPION)
 class RecommendationService:
     def __init__(self) -> None:
-        self.model = CHAMPION.load()
+        with tracing.step(
+            "recommendation", "load model", **tracing.naming(CHAMPION.registered_model, CHAMPION.version)
+        ):
+            self.model = CHAMPION.load()
 
     def _answer(self, rows: PatientRows, k: int, patient: Literal["known", "new"]) -> Recommendations:
-        columns, scores, predicted = self.model.recommend(rows, k)
+        with tracing.step("recommendation", "forward pass", items=len(rows)):
+            columns, scores, predicted = self.model.recommend(rows, k)
         listed = columns[0] >= 0
         columns, scores, predicted = columns[0][listed], scores[0][listed], predicted[0][listed]
         items = [

@@ -146,6 +146,11 @@ def test_the_bundled_blocks_read_gender_through_their_mapping_and_take_the_log_t
         ("diagnosis", {"horizon_days": 365, "risk_bands": [{"indicator": "info"}]}, "horizon_days"),
         ("progression", {"features": {"bmi": {"code": "39156-5", "categories": {"a": 1}, "log": True}}}, "log"),
         ("progression", {"features": {"sex": {"source": "gender"}}}, "gender feature needs categories"),
+        (
+            "prognosis",
+            {"risk_bands": [{"indicator": "info"}]},
+            "serving.cds_hooks.features: the model's postmenopausal",
+        ),
     ],
 )
 def test_a_cds_block_that_does_not_fit_its_family_is_refused_naming_the_key(tmp_path, family, cds, named):

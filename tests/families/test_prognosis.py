@@ -8,7 +8,7 @@ import pytest
 from fhir_records import BREAST_CANCER_AS_VALUES, LOINC, PATIENT_ID, breast_cancer_record, hook_request
 from mlflow.tracking import MlflowClient
 from service_contract import assert_keys_required, assert_one_audit_line_per_request, fuzz
-from support import Replace, Server
+from support import Replace, Server, otlp_collector, spans_received, wait_for
 
 from blocks.tabular import TABLE
 from families import load_params
@@ -200,9 +200,20 @@ def test_a_users_csv_with_duration_and_event_columns_trains_end_to_end(write_par
 @pytest.mark.usefixtures("prefect_harness")
 class TestService:
     @pytest.fixture(scope="class")
-    def champion(self, write_params):
+    def collector(self):
+        with otlp_collector() as (endpoint, received):
+            yield endpoint, received
+
+    @pytest.fixture(scope="class")
+    def champion(self, write_params, collector):
         path = write_params(
-            {"prognosis": {"registered_model": MODEL, "candidates": Replace({"cox_ph": {"alpha": [1.0]}})}},
+            {
+                "prognosis": {
+                    "registered_model": MODEL,
+                    "candidates": Replace({"cox_ph": {"alpha": [1.0]}}),
+                    "serving": {"tracing": {"otlp_endpoint": collector[0]}},
+                }
+            },
             keep_families=FAMILY,
         )
         os.environ["MEDMAAS_PARAMS"] = str(path)  # what the service reads, in its server
@@ -317,6 +328,19 @@ class TestService:
         assert "Calibration slope on held-out patients" in card["detail"]
         assert card["source"]["label"] == f"medmaas {MODEL} v{at_three_years['version']}"
         assert PATIENT_ID not in answer.text
+
+    def test_the_service_s_spans_name_its_model_load_and_forward_passes(self, server, collector):
+        assert server.post("predict", {"patients": [BREAST_CANCER_AS_VALUES]}).status_code == 200
+        card = server.post("cds-services/breast-cancer-recurrence", hook_request(breast_cancer_record()))
+        assert card.status_code == 200
+        expected = {"load model", "forward pass", "forward pass and explanation", "POST /predict"}
+
+        def names() -> set[str]:
+            return {span.name for span in spans_received(collector[1])}
+
+        wait_for(lambda: expected <= names(), waiting_for="the service's spans at the collector", timeout_s=60)
+        [load] = [span for span in spans_received(collector[1]) if span.name == "load model"]
+        assert {a.key: a.value.string_value for a in load.attributes}["medmaas.model"] == MODEL
 
     def test_every_route_needs_a_valid_unrevoked_key(self, server):
         assert_keys_required(server)
