@@ -66,10 +66,14 @@ def read_prefetch(prefetch: Any, patient_id: str) -> PatientRecord:
             if resource is None:
                 continue
             if resource.get_resource_type() != kind:
-                raise FhirProblem(f"prefetch.{key}.entry[{position}]: a {kind} is expected here")
+                raise FhirProblem(f"prefetch.{key}.entry[{position}]: {_article(kind)} {kind} is expected here")
             if _subject(resource) in (None, patient_id, f"Patient/{patient_id}"):
                 resources[kind].append(resource)
     return PatientRecord(patient, resources["Observation"], resources["Condition"])
+
+
+def _article(noun: str) -> str:
+    return "an" if noun[0] in "AEIOU" else "a"
 
 
 def _validated(model: Any, payload: Any, where: str) -> Any:

@@ -263,8 +263,8 @@ class CdsApp:
         body = await read_body(receive, MAX_BODY)  # bounded by the guard in front already
         try:
             request = json.loads(body if isinstance(body, bytes) else b"")
-        except ValueError:
-            await _json(send, 400, {"error": "the body is not JSON"})
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+            await _json(send, 400, {"error": "the body is not JSON this service reads (invalid, or nested too deep)"})
             return
         service = bentoml.get_current_service()
         settings = self.settings

@@ -155,6 +155,17 @@ def test_a_unit_that_does_not_convert_gets_a_400_naming_the_code_and_bad_fhir_na
     assert "prefetch" in call(server, no_prefetch, token(ehr_keys[0])).json()["error"]
 
 
+def test_a_body_that_is_not_json_or_nests_past_the_parser_gets_a_400_and_the_service_goes_on(server, ehr_keys):
+    for body in (b"{not json", b'{"hook": "patient-view", "prefetch": ' + b"[" * 5000 + b"]" * 5000 + b"}"):
+        headers = {"Authorization": f"Bearer {token(ehr_keys[0])}", "content-type": "application/json"}
+        refused = httpx.post(f"{server.url}{SERVICE}", content=body, headers=headers, timeout=60)
+        assert refused.status_code == 400 and "not JSON" in refused.json()["error"], refused.text
+    entry = mother(observations=bundle(mother()["patient"]))  # a Patient where an Observation belongs
+    misplaced = call(server, hook_request(entry), token(ehr_keys[0]))
+    assert misplaced.json()["error"] == "prefetch.observations.entry[0]: an Observation is expected here"
+    assert call(server, hook_request(mother()), token(ehr_keys[0])).status_code == 200
+
+
 def test_a_missing_observation_or_a_value_outside_the_model_s_range_gets_a_card_saying_so_and_no_risk(server, ehr_keys):
     old = observation(LOINC, "29463-7", days_ago(400), **quantity(58, "kg"))  # outside the 270-day look-back
     prefetch = mother()
