@@ -71,40 +71,42 @@ def card_evaluations(features: int) -> int:
     return 2 * features + 1
 
 
-def assess(
-    values: dict[str, Any],
-    scored: Callable[[BaseModel], Scored],
-    *,
-    service: str,
-    settings: CdsHooksSettings,
-    patient_model: type[BaseModel],
-    champion: Champion,
-    record: PredictionRecorder,
-) -> Assessment:
-    """One patient's values from a call, scored by the service's ``scored``; values the model does not accept
-    (outside its ranges) are named, not scored. Counted by risk band and logged like any prediction."""
-    try:
-        patient = patient_model(**_as_requested(values, patient_model))
-    except ValidationError as error:
+@dataclass(frozen=True)
+class Cards:
+    """What a service's cards need besides its number for a patient (its ``card_score``): the block, the request
+    model, the champion and its prediction log."""
+
+    service: str
+    settings: CdsHooksSettings
+    patient_model: type[BaseModel]
+    champion: Champion
+    record: PredictionRecorder
+
+    def assess(self, values: dict[str, Any], scored: Callable[[Any], Scored]) -> Assessment:
+        """One patient's values from a call, scored by the service's ``scored``; values the model does not accept
+        (outside its ranges) are named, not scored. Counted by risk band and logged like any prediction."""
+        made_by = answered_by(self.champion)
+        try:
+            patient = self.patient_model(**_as_requested(values, self.patient_model))
+        except ValidationError as error:
+            return Assessment(not_assessed=sorted({str(e["loc"][0]) for e in error.errors() if e["loc"]}), **made_by)
+        with tracing.step(self.service, "forward pass and explanation", items=1):
+            result = scored(patient)
+        bands = self.settings.risk_bands
+        indicator = next(b.indicator for b in bands if b.below is None or result.score < b.below)
+        self.record("cds_hooks", [patient.model_dump()], [result.logged], outcomes=[f"band {indicator}"])
         return Assessment(
-            not_assessed=sorted({str(e["loc"][0]) for e in error.errors() if e["loc"]}), **answered_by(champion)
+            score=result.score,
+            indicator=indicator,
+            headline=result.headline,
+            meaning=result.meaning,
+            explained=result.explained,
+            contributions=[(c.feature, c.value, c.contribution) for c in result.contributions[:3]],
+            notes=result.notes,
+            candidate=self.champion.info.get("candidate"),
+            model_card=self.champion.info.get("model_card"),
+            **made_by,
         )
-    with tracing.step(service, "forward pass and explanation", items=1):
-        result = scored(patient)
-    indicator = next(b.indicator for b in settings.risk_bands if b.below is None or result.score < b.below)
-    record("cds_hooks", [patient.model_dump()], [result.logged], outcomes=[f"band {indicator}"])
-    return Assessment(
-        score=result.score,
-        indicator=indicator,
-        headline=result.headline,
-        meaning=result.meaning,
-        explained=result.explained,
-        contributions=[(c.feature, c.value, c.contribution) for c in result.contributions[:3]],
-        notes=result.notes,
-        candidate=champion.info.get("candidate"),
-        model_card=champion.info.get("model_card"),
-        **answered_by(champion),
-    )
 
 
 def _as_requested(values: dict[str, Any], patient_model: type[BaseModel]) -> dict[str, Any]:
@@ -116,14 +118,22 @@ def _as_requested(values: dict[str, Any], patient_model: type[BaseModel]) -> dic
     }
 
 
-def declared_for(settings: CdsHooksSettings | None, features: list[str], service: str) -> CdsHooksSettings | None:
-    """The block, if it declares exactly the model's features; otherwise the service starts without CDS Hooks (its
-    other routes unharmed) and says why (a model retrained on another table with ``feature_columns: all``)."""
-    mismatch = settings.mismatch_with(features) if settings is not None else None
-    if mismatch is None:
-        return settings
-    print(f"*** {service}: CDS Hooks off: {mismatch} ***", file=sys.stderr, flush=True)  # reaches `bentoml serve`
-    return None
+def cards_for(
+    service: str,
+    settings: CdsHooksSettings | None,
+    patient_model: type[BaseModel],
+    champion: Champion,
+    record: PredictionRecorder,
+) -> Cards | None:
+    """The service's cards if its block declares exactly the model's features; otherwise the service starts without
+    CDS Hooks (its other routes unharmed) and says why (a model retrained on another table: ``feature_columns: all``).
+    """
+    if settings is None:
+        return None
+    if mismatch := settings.mismatch_with(champion.serving["feature_names"]):
+        print(f"*** {service}: CDS Hooks off: {mismatch} ***", file=sys.stderr, flush=True)  # reaches `bentoml serve`
+        return None
+    return Cards(service, settings, patient_model, champion, record)
 
 
 class CdsRefused(ValueError):
@@ -235,10 +245,12 @@ def answer(
 # --- the mounted app ----------------------------------------------------------------------------------------------
 class CdsApp:
     """The ASGI app a service mounts at /cds-services. The guard in front has already checked the caller and the
-    body's size; the service instance (``bentoml.get_current_service()``) assesses the patient."""
+    body's size; the service instance (``bentoml.get_current_service()``) scores the patient with its
+    ``card_score``."""
 
-    def __init__(self, service: str, settings: CdsHooksSettings | None, model: str, version: str) -> None:
-        self.service, self.settings, self.model, self.version = service, settings, model, version
+    def __init__(self, cards: Cards | None) -> None:
+        self.cards = cards
+        self.settings = cards.settings if cards is not None else None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -259,19 +271,20 @@ class CdsApp:
         import anyio
         import bentoml
 
-        assert self.settings is not None
+        assert self.cards is not None
         body = await read_body(receive, MAX_BODY)  # bounded by the guard in front already
         try:
             request = json.loads(body if isinstance(body, bytes) else b"")
         except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
             await _json(send, 400, {"error": "the body is not JSON this service reads (invalid, or nested too deep)"})
             return
-        service = bentoml.get_current_service()
-        settings = self.settings
+        scored = bentoml.get_current_service().card_score
+        cards = self.cards
+        model, version = cards.champion.registered_model, cards.champion.version
 
         def answered() -> dict[str, Any]:
-            with tracing.step(self.service, "FHIR to features, assessment, card"):
-                return answer(settings, request, service.assess, self.model, self.version)
+            with tracing.step(cards.service, "FHIR to features, assessment, card"):
+                return answer(cards.settings, request, lambda values: cards.assess(values, scored), model, version)
 
         try:
             response = await anyio.to_thread.run_sync(answered)  # the request's span travels with the context

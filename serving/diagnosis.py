@@ -24,7 +24,7 @@ from serving import tracing
 from serving.base import Answer, ClassPrediction, answered_by, champion_service
 from serving.bodies import strict_api
 from serving.cds_auth import ROOT as CDS_ROOT
-from serving.cds_hooks import Assessment, CdsApp, Scored, assess, card_evaluations, declared_for
+from serving.cds_hooks import CdsApp, Scored, card_evaluations, cards_for
 from serving.champion import PredictionRecorder, resolve_champion
 from serving.explain import Contribution, Explainer
 
@@ -99,12 +99,11 @@ FeatureArray = Annotated[
 ]
 
 
-CDS_SETTINGS = declared_for(LIMITS.cds_hooks, FEATURES, "diagnosis")
-CDS_HOOKS = CdsApp("diagnosis", CDS_SETTINGS, CHAMPION.registered_model, CHAMPION.version)
+CARDS = cards_for("diagnosis", LIMITS.cds_hooks, Patient, CHAMPION, RECORD)
 
 
 @champion_service("diagnosis", LIMITS, CHAMPION)
-@bentoml.asgi_app(CDS_HOOKS, path=CDS_ROOT)
+@bentoml.asgi_app(CdsApp(CARDS), path=CDS_ROOT)
 class DiagnosisService:
     def __init__(self) -> None:
         self.family = CHAMPION.family
@@ -116,8 +115,8 @@ class DiagnosisService:
         self.explainer = Explainer(
             CHAMPION, {cls: partial(_probability_of, self.model, index) for index, cls in enumerate(self.classes)}
         )
-        if CDS_SETTINGS is not None:
-            prepare(CDS_SETTINGS.features)
+        if CARDS is not None:
+            prepare(CARDS.settings.features)
 
     def _frame(self, rows: Any) -> pd.DataFrame:
         return pd.DataFrame(rows, columns=FEATURES)
@@ -173,20 +172,8 @@ class DiagnosisService:
             **answered_by(CHAMPION),
         )
 
-    def assess(self, values: dict[str, Any]) -> Assessment:
-        """One patient's values from a CDS Hooks call (serving/cds_hooks.py): the probability of the explained class."""
-        assert CDS_SETTINGS is not None  # the CDS app calls this only when the block declares a service
-        return assess(
-            values,
-            self._for_card,
-            service="diagnosis",
-            settings=CDS_SETTINGS,
-            patient_model=Patient,
-            champion=CHAMPION,
-            record=RECORD,
-        )
-
-    def _for_card(self, patient: Patient) -> Scored:
+    def card_score(self, patient: Patient) -> Scored:
+        """A CDS card's number (serving/cds_hooks.py): the probability of the explained class, and why."""
         explanation = self._explained(patient, max_evals=card_evaluations(len(FEATURES)))
         return Scored(
             score=explanation.probability,

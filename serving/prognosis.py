@@ -23,7 +23,7 @@ from serving import tracing
 from serving.base import Answer, answered_by, champion_service
 from serving.bodies import strict_api
 from serving.cds_auth import ROOT as CDS_ROOT
-from serving.cds_hooks import Assessment, CdsApp, Scored, assess, card_evaluations, declared_for
+from serving.cds_hooks import CdsApp, Scored, card_evaluations, cards_for
 from serving.champion import PredictionRecorder, resolve_champion
 from serving.explain import ExplainedValue, Explainer
 
@@ -56,14 +56,13 @@ class Prognosis(Answer):
     )
 
 
-CDS_SETTINGS = declared_for(LIMITS.cds_hooks, FEATURES, "prognosis")
-CDS_HOOKS = CdsApp("prognosis", CDS_SETTINGS, CHAMPION.registered_model, CHAMPION.version)
+CARDS = cards_for("prognosis", LIMITS.cds_hooks, Patient, CHAMPION, RECORD)
 # a card's risk is of an event by the horizon: by default, when the model's calibration was measured
-HORIZON = (CDS_SETTINGS and CDS_SETTINGS.horizon_days) or CHAMPION.family.settings.evaluation.calibration_days
+HORIZON = (CARDS and CARDS.settings.horizon_days) or CHAMPION.family.settings.evaluation.calibration_days
 
 
 @champion_service("prognosis", LIMITS, CHAMPION)
-@bentoml.asgi_app(CDS_HOOKS, path=CDS_ROOT)
+@bentoml.asgi_app(CdsApp(CARDS), path=CDS_ROOT)
 class PrognosisService:
     def __init__(self) -> None:
         with tracing.step("prognosis", "load model", **tracing.naming(CHAMPION.registered_model, CHAMPION.version)):
@@ -72,8 +71,8 @@ class PrognosisService:
         self.explainer = Explainer(
             CHAMPION, {"risk_score": self.model.predict, "risk_by_horizon": self._risk_by_horizon}
         )
-        if CDS_SETTINGS is not None:
-            prepare(CDS_SETTINGS.features)
+        if CARDS is not None:
+            prepare(CARDS.settings.features)
 
     def _risk_by_horizon(self, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(1.0 - np.clip(survival_matrix(self.model, frame, np.array([HORIZON]))[:, 0], 0.0, 1.0))
@@ -118,20 +117,8 @@ class PrognosisService:
         why = self.explainer.explain("risk_score", pd.DataFrame([patient.model_dump()], columns=FEATURES))
         return ExplainedValue(**why.model_dump(), **answered_by(CHAMPION))
 
-    def assess(self, values: dict[str, Any]) -> Assessment:
-        """One patient's values from a CDS Hooks call (serving/cds_hooks.py): the risk of an event by the horizon."""
-        assert CDS_SETTINGS is not None  # the CDS app calls this only when the block declares a service
-        return assess(
-            values,
-            self._for_card,
-            service="prognosis",
-            settings=CDS_SETTINGS,
-            patient_model=Patient,
-            champion=CHAMPION,
-            record=RECORD,
-        )
-
-    def _for_card(self, patient: Patient) -> Scored:
+    def card_score(self, patient: Patient) -> Scored:
+        """A CDS card's number (serving/cds_hooks.py): the risk of an event by the horizon, and why."""
         row = pd.DataFrame([patient.model_dump()], columns=FEATURES)
         risk = float(self._risk_by_horizon(row)[0])
         why = self.explainer.explain("risk_by_horizon", row, max_evals=card_evaluations(len(FEATURES)))

@@ -28,7 +28,7 @@ from serving import tracing
 from serving.base import Answer, answered_by, champion_service
 from serving.bodies import strict_api
 from serving.cds_auth import ROOT as CDS_ROOT
-from serving.cds_hooks import Assessment, CdsApp, Scored, assess, card_evaluations, declared_for
+from serving.cds_hooks import CdsApp, Scored, card_evaluations, cards_for
 from serving.champion import PredictionRecorder, resolve_champion
 from serving.explain import ExplainedValue, Explainer
 
@@ -63,19 +63,19 @@ else:
         if isinstance(VISITS_CHAMPION, Champion)
         else create_model("VisitHistory", __config__=ConfigDict(extra="allow"))
     )
-# CDS Hooks for the tabular model (a visit history is not a FHIR prefetch's latest values)
-CDS_SETTINGS = (
-    declared_for(
-        TABULAR_CHAMPION.family.settings.serving.cds_hooks, TABULAR_CHAMPION.serving["feature_names"], "progression"
+# the tabular model's log, and its CDS Hooks (a visit history is not a FHIR prefetch's latest values)
+TABULAR_RECORD = PredictionRecorder(TABULAR_CHAMPION) if isinstance(TABULAR_CHAMPION, Champion) else None
+CARDS = (
+    cards_for(
+        "progression", TABULAR_CHAMPION.family.settings.serving.cds_hooks, Patient, TABULAR_CHAMPION, TABULAR_RECORD
     )
-    if isinstance(TABULAR_CHAMPION, Champion)
+    if isinstance(TABULAR_CHAMPION, Champion) and TABULAR_RECORD is not None
     else None
 )
 # one guard for both: keys if either block asks for them, then the smaller body limit
 LIMITS = min(
     (c.family.settings.serving for c in SERVED), key=lambda serving: (serving.auth == "none", serving.max_body_bytes)
-).model_copy(update={"cds_hooks": CDS_SETTINGS})
-CDS_HOOKS = CdsApp("progression", CDS_SETTINGS, SERVED[0].registered_model, SERVED[0].version)
+).model_copy(update={"cds_hooks": CARDS.settings if CARDS is not None else None})
 MAX_PATIENTS = (
     TABULAR_CHAMPION.family.settings.serving.max_items_per_request if isinstance(TABULAR_CHAMPION, Champion) else 1000
 )
@@ -115,7 +115,7 @@ class NextValue(Answer):
 @champion_service(
     "progression", LIMITS, SERVED[0], {"/predict_next": c for c in [VISITS_CHAMPION] if isinstance(c, Champion)}
 )
-@bentoml.asgi_app(CDS_HOOKS, path=CDS_ROOT)
+@bentoml.asgi_app(CdsApp(CARDS), path=CDS_ROOT)
 class ProgressionService:
     def __init__(self) -> None:
         self.tabular, self.visits = None, None
@@ -123,12 +123,13 @@ class ProgressionService:
             with tracing.step("progression", "load model", **tracing.naming(TABULAR, TABULAR_CHAMPION.version)):
                 model = TABULAR_CHAMPION.load()
             explainer = Explainer(TABULAR_CHAMPION, {"progression": model.predict})
-            self.tabular = Tabular(TABULAR_CHAMPION, model, explainer, PredictionRecorder(TABULAR_CHAMPION))
+            assert TABULAR_RECORD is not None  # made with the champion
+            self.tabular = Tabular(TABULAR_CHAMPION, model, explainer, TABULAR_RECORD)
         if isinstance(VISITS_CHAMPION, Champion):
             with tracing.step("progression", "load model", **tracing.naming(VISITS, VISITS_CHAMPION.version)):
                 self.visits = Visits(VISITS_CHAMPION, VISITS_CHAMPION.load())
-        if CDS_SETTINGS is not None:
-            prepare(CDS_SETTINGS.features)
+        if CARDS is not None:
+            prepare(CARDS.settings.features)
 
     def _tabular(self) -> Tabular:
         """The tabular model, or a 503 that says how to train it."""
@@ -164,21 +165,8 @@ class ProgressionService:
         why = tabular.explainer.explain("progression", row)
         return ExplainedValue(**why.model_dump(), **answered_by(tabular.champion))
 
-    def assess(self, values: dict[str, Any]) -> Assessment:
-        """One patient's values from a CDS Hooks call (serving/cds_hooks.py): the predicted progression."""
-        tabular = self._tabular()
-        assert CDS_SETTINGS is not None  # the CDS app calls this only when the block declares a service
-        return assess(
-            values,
-            self._for_card,
-            service="progression",
-            settings=CDS_SETTINGS,
-            patient_model=Patient,
-            champion=tabular.champion,
-            record=tabular.record,
-        )
-
-    def _for_card(self, patient: Patient) -> Scored:
+    def card_score(self, patient: Patient) -> Scored:
+        """A CDS card's number (serving/cds_hooks.py): the predicted progression, and why."""
         tabular = self._tabular()
         features = tabular.champion.serving["feature_names"]
         row = pd.DataFrame([patient.model_dump()], columns=features)

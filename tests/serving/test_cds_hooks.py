@@ -5,6 +5,7 @@ wrote; bad tokens, bad units, bad FHIR and missing observations get what the spe
 import json
 import time
 import uuid
+from types import SimpleNamespace
 
 import httpx
 import jwt
@@ -22,12 +23,13 @@ from fhir_records import (
     observation,
     quantity,
 )
+from pydantic import BaseModel
 from support import Server, api_key, otlp_collector, spans_received, wait_for
 
 from flows.train import run_family
 from medmaas.environment import PROJECT_ROOT, STATE_DIR
 from medmaas.settings import CdsHooksSettings
-from serving.cds_hooks import declared_for
+from serving.cds_hooks import cards_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving"), pytest.mark.usefixtures("prefect_harness")]
 MODEL, AUDIENCE, ISSUER = "low_birth_weight_cds", "https://cds.example.org", "https://ehr.example.org"
@@ -213,9 +215,14 @@ def test_a_call_is_one_trace_from_the_guard_to_the_forward_pass_exported_over_ot
 def test_a_block_that_does_not_declare_the_model_s_features_turns_cds_hooks_off_saying_why(capsys):
     # a model retrained on another table (feature_columns: all) keeps serving; only its CDS routes are off
     block = CdsHooksSettings(**cds_block(AUDIENCE))
+
+    def cards(features):
+        champion = SimpleNamespace(serving={"feature_names": features})  # what cards_for reads of a champion
+        return cards_for("diagnosis", block, BaseModel, champion, record=None)
+
     features = list(MOTHER_AS_VALUES)
-    assert declared_for(block, features, "diagnosis") is block
-    assert declared_for(block, [*features, "parity"], "diagnosis") is None
+    assert cards(features).settings is block
+    assert cards([*features, "parity"]) is None
     assert "CDS Hooks off: serving.cds_hooks.features: the model's parity not declared" in capsys.readouterr().err
-    assert declared_for(block, features[1:], "diagnosis") is None
+    assert cards(features[1:]) is None
     assert "age not features of the model" in capsys.readouterr().err
