@@ -77,6 +77,7 @@ def main() -> None:
     import pandas as pd
     from synthetic_notes import HELD_OUT_STYLES, NAME_LOCALES, ROUND_2_STYLES, STYLES, TUNING_STYLES, SyntheticNotes
     from synthetic_notes_round3 import ROUND_3_HELD_OUT, ROUND_3_STYLES, ROUND_3_TUNING
+    from synthetic_notes_round4 import ROUND_4_HELD_OUT, ROUND_4_STYLES, ROUND_4_TUNING
 
     from blocks.deidentify import Deidentifier
 
@@ -90,6 +91,11 @@ def main() -> None:
         "never tuned on (round 3, 5 styles, an author who never saw the rules)": (
             [t for style in ROUND_3_HELD_OUT for t in ROUND_3_STYLES[style]],
             32,
+        ),
+        "round 4, tuning half (5 styles)": ([t for style in ROUND_4_TUNING for t in ROUND_4_STYLES[style]], 41),
+        "never tuned on (round 4, 5 styles, another author who never saw the rules)": (
+            [t for style in ROUND_4_HELD_OUT for t in ROUND_4_STYLES[style]],
+            42,
         ),
     }
     for name, (templates, seed) in groups.items():
