@@ -69,7 +69,7 @@ STATE = (
     r"SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|AS|GU|MP|PR|VI|FM|MH|PW|AA|AE|AP)"
 )
 ID_VALUE = r"[A-Z0-9][A-Z0-9-]{3,}[0-9][A-Z0-9-]*"  # at least 5 characters, a digit among them
-LABEL_GAP = r"\s*(?:number|no\.?|num\.?|#|id|ID)?\s*[:#]?\s*"
+LABEL_GAP = r"\s*(?:number|no\.?|num\.?|#|id|ID)?\s*[:#|]?\s*"  # "Hosp no: ", "MRN #", "Hosp no | " (a table)
 
 
 def _after(labels: str, value: str = ID_VALUE) -> str:
@@ -118,8 +118,8 @@ PATTERNS: dict[str, list[tuple[str, float]]] = {
     "MRN": [
         (
             _after(
-                r"MRN|MR|medical record(?: number)?|record|chart|patient id|pt id|"
-                r"hosp(?:ital)?\.?(?: id| no\.?| number| #)|unit number|NHS(?: no\.?| number)?|CHI|URN|UR number"
+                r"MRN|MR|medical record(?: number)?|record|chart|patient id|pt id|unit (?:number|no\.?)|"
+                r"hosp(?:ital)?\.?(?: id| no\.?| number| #)|NHS(?: no\.?| number)?|CHI|URN|UR number"
             ),
             0.95,
         )
@@ -189,14 +189,15 @@ ROLES = (
     r"midwife|interpreter|translator|key[ -]?worker|chaplain|physio(?:therapist)?|therapist|dietitian|dietician|social "
     r"worker|HCA|CNS|DN|district nurse|health visitor|pharm(?:acy)? tech(?:nician)?|technician|care coordinator|"
     r"coordinator|registrar|reg|consultant|fellow|intern|FY[12]|SHO|chaperone|scribe|counsell?or|advocate|paramedic|"
-    r"sonographer|radiographer|hygienist|dentist|an(?:a)?esthetist|pharmacist|RN|LPN|nurse|doula|student"
+    r"sonographer|radiographer|hygienist|dentist|an(?:a)?esthetist|pharmacist|RN|LPN|nurse|doula|student|chair|"
+    r"lead clinician|clinical lead|grader|optom(?:etrist)?|optician"
 )
 KIN_OR_ROLE = regex.compile(rf"(?i:{KIN}|{ROLES})")
 SIGNED_BY = (
     r"(?:signed(?: off)?|checked|authori[sz]ed|approved|countersigned|witnessed|verified|performed|completed|assessed|"
     r"examined|interpreted|translated|chaperoned|bleep(?:ed)?|paged|phoned|called|an(?:a)?esthesia|surgery|procedure|"
     r"operation|assisted|supervised|consented|scrubbed|observed|escorted|transported|collected|delivered) by|the late|"
-    r"spoke to|handed (?:over )?to|bleep from|in (?:the )?presence of"
+    r"spoke to|handed (?:over )?to|bleep from|in (?:the )?presence of|reported by"
 )
 NAME_CONTEXT = (
     r"(?:(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Sr|Sister|Nurse|RN|NP|PA|MD)\.?|Re:|(?i:patient|pt|name|signed|seen "
@@ -206,7 +207,7 @@ NAME_CONTEXT = (
     r"caller|pcp|gp|visitor|read by|reviewed by|requesting physician|accompanied by|brought in by|found by|dear|"
     r"saw|seen|see|review|met with|spoke with|visited|consult(?:ation)? for|left "
     r"for|client|surgeon|assistant|pathologist|"
-    rf"aide|{SIGNED_BY}|{ROLES}|{KIN}))(?:[ \t]*[:(,]|[ \t])"
+    rf"aide|{SIGNED_BY}|{ROLES}|{KIN}))(?:[ \t]*[:(,|]|[ \t])"
 )
 PARTICLE = (
     r"(?:(?i:van|von|der|den|de|del|della|di|da|du|la|le|dos|das|bin|ibn|al|el|ter|ten|zu|st\.?)[ "
@@ -260,12 +261,12 @@ PERSON_PATTERNS = [
     ),  # Dr. Jane A. Smith; daughter Olusegun; Wife (Safina); Caller: Vitor Gabriel
     (
         rf"\b{FULL_WORD}(?:-{NAME_WORD})?,{GAP}{NAME_WORD}(?:{GAP}{NAME_WORD})?(?=[ \t]*(?:$|\(|[ \t]{{2}}|,?[ "
-        r"\t]*(?:MRN|DOB|MR#|Age|age)\b|,?[ \t]*\d)"
+        r"\t]*(?:MRN|DOB|MR#|NHS|Age|age|aged)\b|,?[ \t]*\d|[ \t]*\||[ \t]+[-–][ \t])"
         r"|[ \t]+(?:on|in|at|re|regarding|with|was|is|has)\b)",
         0.7,
     ),
-    # LAST, FIRST at a line's end, before "(", two spaces, a comma or an id: FONTAINE, KWAME; de la Torre, Veronica (DOB
-    # ...
+    # LAST, FIRST at a line's end, before "(", two spaces, a comma, an id, "|" or " - ": FONTAINE, KWAME; de la Torre,
+    # Veronica (DOB ...
     (rf"{TWO_OR_MORE}(?=,?{GAP}(?:MD|DO|RN|NP|PA-C|PhD|MBBS|FRCP|MRCP)\b)", 0.75),  # Jane Smith, MD
     (
         rf"{TWO_OR_MORE}(?=,?{GAP}(?:is|was){GAP}an?{GAP}(?:pleasant{GAP})?\d{{1,3}}[- "
