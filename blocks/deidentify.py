@@ -189,9 +189,10 @@ ROLES = (
     r"midwife|interpreter|translator|key[ -]?worker|chaplain|physio(?:therapist)?|therapist|dietitian|dietician|social "
     r"worker|HCA|CNS|DN|district nurse|health visitor|pharm(?:acy)? tech(?:nician)?|technician|care coordinator|"
     r"coordinator|registrar|reg|consultant|fellow|intern|FY[12]|SHO|chaperone|scribe|counsell?or|advocate|paramedic|"
-    r"sonographer|radiographer|hygienist|dentist|an(?:a)?esthetist|pharmacist|RN|LPN|nurse|doula|student|chair|"
-    r"lead clinician|clinical lead|grader|optom(?:etrist)?|optician"
+    r"sonographer|radiographer|hygienist|dentist|an(?:a)?esthetist|pharmacist|RN|LPN|nurse|doula|student|"
+    r"lead clinician|clinical lead|optom(?:etrist)?|optician"
 )
+LABEL_ONLY_ROLES = r"chair(?:person)?|grader"  # a name only after "Chair:" or "Grader |": "sat out in chair" is no role
 KIN_OR_ROLE = regex.compile(rf"(?i:{KIN}|{ROLES})")
 SIGNED_BY = (
     r"(?:signed(?: off)?|checked|authori[sz]ed|approved|countersigned|witnessed|verified|performed|completed|assessed|"
@@ -207,7 +208,7 @@ NAME_CONTEXT = (
     r"caller|pcp|gp|visitor|read by|reviewed by|requesting physician|accompanied by|brought in by|found by|dear|"
     r"saw|seen|see|review|met with|spoke with|visited|consult(?:ation)? for|left "
     r"for|client|surgeon|assistant|pathologist|"
-    rf"aide|{SIGNED_BY}|{ROLES}|{KIN}))(?:[ \t]*[:(,|]|[ \t])"
+    rf"aide|{SIGNED_BY}|{ROLES}|{KIN}))(?:[ \t]*[:(,|]|[ \t])|(?i:{LABEL_ONLY_ROLES})[ \t]*[:|]"
 )
 PARTICLE = (
     r"(?:(?i:van|von|der|den|de|del|della|di|da|du|la|le|dos|das|bin|ibn|al|el|ter|ten|zu|st\.?)[ "
@@ -261,12 +262,12 @@ PERSON_PATTERNS = [
     ),  # Dr. Jane A. Smith; daughter Olusegun; Wife (Safina); Caller: Vitor Gabriel
     (
         rf"\b{FULL_WORD}(?:-{NAME_WORD})?,{GAP}{NAME_WORD}(?:{GAP}{NAME_WORD})?(?=[ \t]*(?:$|\(|[ \t]{{2}}|,?[ "
-        r"\t]*(?:MRN|DOB|MR#|NHS|Age|age|aged)\b|,?[ \t]*\d|[ \t]*\||[ \t]+[-–][ \t])"
+        r"\t]*(?:MRN|DOB|MR#|NHS|Age|age|aged)\b|,?[ \t]*\d|[ \t]*\|[ \t]*(?:MRN|DOB|MR#|NHS|Hosp|Age|age)\b)"
         r"|[ \t]+(?:on|in|at|re|regarding|with|was|is|has)\b)",
         0.7,
     ),
-    # LAST, FIRST at a line's end, before "(", two spaces, a comma, an id, "|" or " - ": FONTAINE, KWAME; de la Torre,
-    # Veronica (DOB ...
+    # LAST, FIRST at a line's end, before "(", two spaces, a comma or an id (after "|" too): FONTAINE, KWAME; de la
+    # Torre, Veronica (DOB ...
     (rf"{TWO_OR_MORE}(?=,?{GAP}(?:MD|DO|RN|NP|PA-C|PhD|MBBS|FRCP|MRCP)\b)", 0.75),  # Jane Smith, MD
     (
         rf"{TWO_OR_MORE}(?=,?{GAP}(?:is|was){GAP}an?{GAP}(?:pleasant{GAP})?\d{{1,3}}[- "
