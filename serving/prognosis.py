@@ -122,7 +122,7 @@ class PrognosisService:
         row = pd.DataFrame([patient.model_dump()], columns=FEATURES)
         risk = float(self._risk_by_horizon(row)[0])
         why = self.explainer.explain("risk_by_horizon", row, max_evals=card_evaluations(len(FEATURES)))
-        when = _in_words(HORIZON)
+        when = HORIZON_IN_WORDS
         return Scored(
             score=risk,
             headline=f"{risk:.0%} risk by {when}",
@@ -131,7 +131,7 @@ class PrognosisService:
             explained=f"the risk by {when}",
             contributions=why.contributions,
             logged={"risk_by_horizon": risk},
-            notes=_horizon_notes(),
+            notes=list(HORIZON_NOTES),
         )
 
     @strict_api()
@@ -167,3 +167,8 @@ def _horizon_notes() -> list[str]:
             f"Day {HORIZON:g} is past the longest follow-up in training (day {FOLLOW_UP:g}): the risk is extrapolated."
         )
     return notes
+
+
+# the same for every card of this champion: said once, at the service's start
+HORIZON_IN_WORDS = _in_words(HORIZON)
+HORIZON_NOTES = tuple(_horizon_notes())
